@@ -1,0 +1,50 @@
+"""Shared fixtures.
+
+``vllm_tree`` is the real vLLM sdist, fetched once from the package index and kept in
+the vkc cache (``VKC_CACHE_DIR``, default ``~/.cache/vkc``), so every test module
+after the first reuses it.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from vkc.records import SourceTree
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="session")
+def vllm_tree() -> SourceTree:
+    from vkc.source import resolve_source
+    return resolve_source()
+
+
+@pytest.fixture(scope="session")
+def has_nvcc() -> bool:
+    return shutil.which("nvcc") is not None
+
+
+def pytest_collection_modifyitems(config, items):
+    skip_nvcc = pytest.mark.skip(reason="nvcc not on PATH")
+    skip_gpu = pytest.mark.skip(reason="no NVIDIA GPU")
+    have_nvcc = shutil.which("nvcc") is not None
+    have_gpu = _have_gpu()
+    for item in items:
+        if "nvcc" in item.keywords and not have_nvcc:
+            item.add_marker(skip_nvcc)
+        if "gpu" in item.keywords and not have_gpu:
+            item.add_marker(skip_gpu)
+
+
+def _have_gpu() -> bool:
+    if os.environ.get("CUDA_VISIBLE_DEVICES") == "":
+        return False
+    try:
+        import torch
+        return bool(torch.cuda.is_available())
+    except Exception:
+        return False
