@@ -1,0 +1,5 @@
+import sys
+
+from vkc.cli import main
+
+sys.exit(main())

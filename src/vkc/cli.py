@@ -1,0 +1,135 @@
+"""The ``vkc`` command line: parse arguments, call one pipeline entry, map errors to exit codes.
+
+Every user error is one line on stderr (``vkc: error: ...``) and a non-zero exit code
+from :mod:`vkc.errors`; tracebacks only with ``--debug`` or ``VKC_DEBUG=1``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+from typing import Sequence
+
+from vkc import __version__
+from vkc.errors import UsageError, VkcError
+
+EXIT_INTERRUPTED = 130
+EXIT_INTERNAL = 70
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, our exit code, no usage dump
+        raise UsageError(message, hint=f"see '{self.prog} --help'")
+
+
+def _add_source_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--vllm", metavar="PATH", help="use a local vLLM checkout or unpacked sdist")
+    g.add_argument("--vllm-version", metavar="X", help="use another vLLM release from the package index")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="vkc", description="vLLM Kernel Collector")
+    p.add_argument("--version", action="version", version=f"vkc {__version__}")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = p.add_subparsers(dest="cmd", metavar="COMMAND", parser_class=_Parser)
+
+    c = sub.add_parser("collect", help="write kernels_out/<KERNEL>.json for one kernel")
+    c.add_argument("kernel", metavar="KERNEL_NAME")
+    c.add_argument("--model", help="Hugging Face model id or path to a config.json")
+    c.add_argument("--workload", choices=("prefill", "decode"))
+    c.add_argument("--out", default="kernels_out", metavar="DIR")
+    _add_source_args(c)
+
+    ls = sub.add_parser("list", help="list the kernels of the vLLM tree")
+    ls.add_argument("--type", choices=("triton", "cuda"))
+    ls.add_argument("--role", choices=("entry", "helper"))
+    ls.add_argument("--json", action="store_true")
+    _add_source_args(ls)
+
+    m = sub.add_parser("model", help="model configs")
+    msub = m.add_subparsers(dest="model_cmd", metavar="SUBCOMMAND", parser_class=_Parser)
+    show = msub.add_parser("show", help="show the normalised config of a model")
+    show.add_argument("model", metavar="MODEL")
+    show.add_argument("--json", action="store_true")
+    show.add_argument("--offline", action="store_true", help="do not contact the hub")
+
+    v = sub.add_parser("verify", help="check artifacts against the spec's rubric")
+    v.add_argument("paths", nargs="+", metavar="FILE_OR_DIR")
+    v.add_argument("--compile", action="store_true", help="also compile (nvcc / triton for sm_90)")
+    v.add_argument("--run", action="store_true", help="also run the invocation example")
+    return p
+
+
+def _regen_command(a: argparse.Namespace) -> str:
+    parts = ["vkc", "collect", a.kernel]
+    for flag, val in (("--model", a.model), ("--workload", a.workload), ("--vllm", a.vllm),
+                      ("--vllm-version", a.vllm_version)):
+        if val:
+            parts += [flag, val]
+    if a.out != "kernels_out":
+        parts += ["--out", a.out]
+    return shlex.join(parts)
+
+
+def _run(a: argparse.Namespace) -> int:
+    if a.cmd == "collect":
+        from vkc.pipeline import collect
+        res = collect(a.kernel, model=a.model, workload=a.workload, out_dir=a.out,
+                      vllm_path=a.vllm, vllm_version=a.vllm_version, command=_regen_command(a))
+        print(res.line, flush=True)
+        return 0
+    if a.cmd == "list":
+        from vkc.index import format_list
+        from vkc.pipeline import load_index
+        index = load_index(a.vllm, a.vllm_version)
+        sys.stdout.write(format_list(index, lang=a.type, role=a.role, as_json=a.json))
+        return 0
+    if a.cmd == "model":
+        if a.model_cmd != "show":
+            raise UsageError("missing subcommand", hint="vkc model show MODEL")
+        from vkc.modelcfg import format_model, load_model, model_to_json
+        cfg = load_model(a.model, offline=True if a.offline else None)
+        if a.json:
+            print(json.dumps(model_to_json(cfg), indent=2, sort_keys=False))
+        else:
+            print(format_model(cfg))
+        for w in cfg.warnings:
+            print(f"vkc: warning: {w}", file=sys.stderr)
+        return 0
+    if a.cmd == "verify":
+        from vkc.verify import format_results, verify_paths
+        results = verify_paths(a.paths, compile=a.compile, run=a.run)
+        sys.stdout.write(format_results(results))
+        return 0 if all(r.ok for r in results) else 11
+    raise UsageError("missing command", hint="see 'vkc --help'")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv or os.environ.get("VKC_DEBUG", "") not in ("", "0")
+    try:
+        a = build_parser().parse_args(argv)
+        return _run(a)
+    except VkcError as exc:
+        if debug:
+            raise
+        print(f"vkc: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("vkc: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # an internal bug: still one line unless --debug
+        if debug:
+            raise
+        print(f"vkc: internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
+              file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

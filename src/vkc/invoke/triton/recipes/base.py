@@ -1,0 +1,147 @@
+"""The recipe interface: how a wrapper family is driven at a model's shapes.
+
+A recipe is a *module* ``vkc.invoke.triton.recipes.<family>`` with these names:
+
+``KERNELS: tuple[str, ...]``
+    Qualified names of the kernels it serves, ``"module:qualname"``, e.g.
+    ``"vllm.v1.attention.ops.triton_unified_attention:kernel_unified_attention"``.
+``FAMILY: str``
+    Short family label (``"attention"``, ``"moe"``, ...).
+``WORKLOADS: tuple[str, ...]``
+    Workloads it can drive (``("prefill", "decode")``; a decode-only wrapper: ``("decode",)``).
+``DEFAULT_WORKLOAD: str``
+    Used when the user gives none (the header then says "inferred").
+``def shapes(model: dict, workload: str, budget_bytes: int, small: bool) -> dict``
+    Pure Python, runs inside vkc (no torch needed).  ``model`` is the ModelConfig as a
+    JSON dict (see :func:`vkc.invoke.common.model_dims`); returns the problem sizes
+    (JSON-serialisable: ints, floats, str, bool, lists) sized so the live set of all
+    buffers is about ``budget_bytes`` (:func:`vkc.invoke.common.budget_bytes`), respecting
+    page/tile multiples and ``max_position_embeddings``.  ``small=True`` gives
+    SMALL_SANITY sizes that run under ``TRITON_INTERPRET=1`` on CPU in seconds.
+    The dict may carry ``"kernel"`` (the qualified name being traced) if the recipe
+    serves several kernels and wants to steer the wrapper path (it is set by the invoker).
+``def call(vllm_mod_getter, shp: dict, T) -> None``
+    Runs INSIDE the trace worker (``python -m vkc.invoke.triton.trace_worker``) with the
+    vLLM tree importable, Triton real, and no GPU.  Builds inputs with
+    :meth:`TensorFactory.tensor` and calls the real vLLM wrapper, importing it with
+    ``vllm_mod_getter("vllm.x.y")``.  Every Triton launch is captured, not run.
+
+Optional:
+
+``def flops_bytes(shp: dict, launch: dict) -> tuple[float | None, float | None]``
+    FLOPs and bytes moved by ONE launch (``launch`` is the captured launch record: keys
+    ``args`` (name -> {"kind": "tensor", "shape", "stride", "dtype", "itemsize"} or
+    {"kind": "scalar", "value"}), ``constexprs``, ``grid``).  The result line prints
+    TFLOP/s when flops is given, else GB/s.  Default (:func:`default_flops_bytes`):
+    flops None, bytes = sum of the tensor arguments' sizes.
+``PLATFORM: str``
+    ``"h100"`` (default: fake H100 profile, CUDA platform) or ``"generic"``
+    (vLLM's UnspecifiedPlatform; for wrappers that route to a CUDA op on a CUDA platform).
+``def select(launches: list[dict], kernel: str) -> list[int]``
+    Which of the captured launches of the kernel to use (default: all, the first is the
+    one the invocation example reproduces).
+
+Init specs (``init=`` of :meth:`TensorFactory.tensor`), each reproduced by the generated
+script on CUDA with a fixed seed.  A spec is a string or a tuple whose first item is the kind:
+
+=========================================  ==================================================
+``"randn"``                                 normal(0, 1) (floats; fp8 via a float32 draw)
+``"rand"``                                  uniform [0, 1)
+``"zeros"`` / ``"ones"``                    constant 0 / 1
+``"empty"``                                 contents irrelevant (allocated zero-filled)
+``("const", value)``                        filled with value
+``("arange", start, step)``                 start + step * i over the flattened tensor
+``("randint", low, high)``                  uniform integers in [low, high)
+``("values", [v0, v1, ...])``               exactly these values (flattened, numel must match)
+``("cumsum_lengths", [l0, l1, ...])``       int prefix sums [0, l0, l0+l1, ...] (numel = n+1)
+``("block_table", num_blocks)``             2-D [rows, cols]: every row a distinct random set of
+                                            block ids in [0, num_blocks) (needs
+                                            rows*cols <= num_blocks; else ids are reused)
+``("slot_mapping", num_slots)``             distinct random slot ids in [0, num_slots)
+``("topk_ids", num_experts)``               2-D [tokens, k]: each row k distinct expert ids
+``("randn_scaled", scale)``                 normal(0, 1) * scale
+``("uniform", low, high)``                  uniform [low, high)
+=========================================  ==================================================
+
+Extend the set by adding a kind here (document it) and in
+``vkc/invoke/triton/templates/invoke.py.j2`` (``_init_tensor``) and in
+:data:`INIT_KINDS`; the invoker rejects unknown kinds.
+
+Views the wrapper makes of these tensors are fine: each captured kernel tensor argument
+is mapped back to its base (same storage) and rebuilt in the script with
+``base.as_strided(shape, stride, storage_offset)`` (element strides).  Tensors the
+wrapper allocates itself become zero-filled buffers of the storage's size.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Protocol, Sequence
+
+# init kind -> number of parameters after the kind
+INIT_KINDS: dict[str, int] = {
+    "randn": 0, "rand": 0, "zeros": 0, "ones": 0, "empty": 0,
+    "const": 1, "arange": 2, "randint": 2, "values": 1, "cumsum_lengths": 1,
+    "block_table": 1, "slot_mapping": 1, "topk_ids": 1, "randn_scaled": 1, "uniform": 2,
+}
+
+DTYPE_BYTES: dict[str, int] = {
+    "float64": 8, "float32": 4, "float16": 2, "bfloat16": 2,
+    "float8_e4m3fn": 1, "float8_e4m3fnuz": 1, "float8_e5m2": 1, "float8_e5m2fnuz": 1,
+    "int64": 8, "int32": 4, "int16": 2, "int8": 1, "uint8": 1, "bool": 1,
+}
+
+
+def normalize_init(init: Any) -> tuple:
+    """Canonical tuple form of an init spec; raises ValueError for unknown kinds."""
+    spec = (init,) if isinstance(init, str) else tuple(init)
+    if not spec or spec[0] not in INIT_KINDS:
+        raise ValueError(f"unknown init spec {init!r}; known kinds: {sorted(INIT_KINDS)}")
+    if len(spec) - 1 != INIT_KINDS[spec[0]]:
+        raise ValueError(f"init spec {init!r} takes {INIT_KINDS[spec[0]]} parameter(s)")
+    return tuple(list(x) if isinstance(x, (list, tuple)) else x for x in spec)
+
+
+class TensorFactory(Protocol):
+    """What ``call`` receives as ``T`` (implemented by the trace worker)."""
+
+    device: str          # "meta"
+
+    def tensor(self, name: str, shape: Sequence[int], dtype: Any, init: Any = "randn") -> Any:
+        """A new base tensor (torch, on the meta device).
+
+        ``name``: unique, a valid Python identifier (used in the script); ``dtype``: a
+        torch dtype or its name ("bfloat16"); ``init``: an init spec (table above).
+        """
+        ...
+
+    def dtype(self, name: str) -> Any:
+        """torch dtype for a name ("bfloat16", "fp8" -> the platform's fp8 dtype)."""
+        ...
+
+
+ModGetter = Callable[[str], Any]
+
+
+def default_flops_bytes(shp: dict, launch: dict) -> tuple[float | None, float | None]:
+    """flops None; bytes = sum over tensor arguments of numel(view) * itemsize."""
+    total = 0
+    for a in launch.get("args", {}).values():
+        if a.get("kind") == "tensor":
+            n = 1
+            for s in a["shape"]:
+                n *= int(s)
+            total += n * int(a["itemsize"])
+    return None, float(total)
+
+
+def round_up(x: int, m: int) -> int:
+    return ((int(x) + m - 1) // m) * m
+
+
+def round_down(x: int, m: int) -> int:
+    return max(m, (int(x) // m) * m)
+
+
+def model_dtype(model: dict) -> str:
+    """Activation dtype for the model ("bfloat16" unless the config says float16/float32)."""
+    d = (model.get("dtype") or "bfloat16").replace("torch.", "")
+    return d if d in ("float16", "bfloat16", "float32") else "bfloat16"
