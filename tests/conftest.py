@@ -17,6 +17,18 @@ from vkc.records import SourceTree
 DATA = Path(__file__).parent / "data"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_hub_network():
+    """Tests never reach the real Hugging Face hub: bundled snapshots or a local test hub."""
+    old = os.environ.get("HF_HUB_OFFLINE")
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    yield
+    if old is None:
+        os.environ.pop("HF_HUB_OFFLINE", None)
+    else:
+        os.environ["HF_HUB_OFFLINE"] = old
+
+
 @pytest.fixture(scope="session")
 def vllm_tree() -> SourceTree:
     from vkc.source import resolve_source

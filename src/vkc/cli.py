@@ -92,12 +92,12 @@ def _run(a: argparse.Namespace) -> int:
             raise UsageError("missing subcommand", hint="vkc model show MODEL")
         from vkc.modelcfg import format_model, load_model, model_to_json
         cfg = load_model(a.model, offline=True if a.offline else None)
-        if a.json:
+        if a.json:  # warnings are in the JSON; repeat them on stderr for people
             print(json.dumps(model_to_json(cfg), indent=2, sort_keys=False))
+            for w in cfg.warnings:
+                print(f"vkc: warning: {w}", file=sys.stderr)
         else:
             print(format_model(cfg))
-        for w in cfg.warnings:
-            print(f"vkc: warning: {w}", file=sys.stderr)
         return 0
     if a.cmd == "verify":
         from vkc.verify import format_results, verify_paths

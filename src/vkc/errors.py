@@ -12,6 +12,7 @@ exits with the class's ``exit_code``.  Nothing in this module imports the rest o
     ├── ModelError                7  model config missing, unreachable or malformed
     ├── ExtractionError           8  kernel cannot be made self-contained
     ├── InvocationError           9  invocation example cannot be built
+    │   └── NotApplicableError   12  the kernel does not apply to this model (e.g. MoE on a dense model)
     ├── WriteError               10  output cannot be written atomically
     └── VerifyError              11  an artifact failed verification
 """
@@ -60,6 +61,10 @@ class ExtractionError(VkcError):
 
 class InvocationError(VkcError):
     exit_code = 9
+
+
+class NotApplicableError(InvocationError):
+    exit_code = 12
 
 
 class WriteError(VkcError):

@@ -1,1 +1,40 @@
-"""stage package."""
+"""vkc.modelcfg: resolve a model's config.json into a normalised :class:`ModelConfig`.
+
+Entry point: :func:`load_model` (``MODEL`` = Hugging Face id or path to a config.json).
+
+Where the config comes from (``ModelConfig.origin``):
+  * ``"file"``     MODEL is a config.json path (or a folder holding one);
+  * ``"hub"``      fetched with ``huggingface_hub.hf_hub_download`` from ``endpoint`` /
+                   ``HF_ENDPOINT`` (read at call time), or read from the HF cache when offline
+                   (``offline=True`` / ``HF_HUB_OFFLINE``) or when the hub fails (with a warning);
+  * ``"snapshot"`` a config bundled with vkc (15 models, ``snapshots/``), used when offline or
+                   when the hub fails and the cache has no copy; always with a warning.
+Anything else -> :class:`vkc.errors.ModelError` (one-line message + hint).
+
+``model_to_json`` returns every ModelConfig field (the normalised values plus ``warnings``,
+``sources`` and ``origin``, which tells hub data from a bundled snapshot), in declaration
+order, with tuples as lists.  ``format_model`` is the human text form.
+"""
+from __future__ import annotations
+
+from vkc.records import ModelConfig
+
+from .fetch import fetch_config
+from .normalise import normalise
+from .render import format_model, model_to_json
+from .snapshots import bundled_ids
+
+DEFAULT_MODEL = "meta-llama/Llama-3.1-8B-Instruct"
+
+__all__ = ["DEFAULT_MODEL", "ModelConfig", "bundled_ids", "format_model", "load_model", "model_to_json"]
+
+
+def load_model(model: str, *, endpoint: str | None = None, offline: bool | None = None) -> ModelConfig:
+    """Resolve MODEL (hub id or config.json path) to a validated, normalised ModelConfig.
+
+    ``endpoint`` overrides ``HF_ENDPOINT``; ``offline`` (default: ``HF_HUB_OFFLINE``) forbids
+    network access: HF cache first, then the bundled snapshot.
+    """
+    raw = fetch_config(model, endpoint=endpoint, offline=offline)
+    return normalise(raw.config, model_id=raw.model_id, origin=raw.origin,
+                     sources=raw.sources, warnings=raw.warnings)

@@ -43,7 +43,7 @@ def _index() -> dict[str, str]:
 
 def bundled_ids() -> tuple[str, ...]:
     """Model ids with a bundled snapshot, sorted."""
-    return tuple(sorted(load_snapshot(k).model_id for k in _index()))  # type: ignore[union-attr]
+    return tuple(sorted(_load(name).model_id for name in _index().values()))
 
 
 @lru_cache(maxsize=None)

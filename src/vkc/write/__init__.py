@@ -1,1 +1,6 @@
-"""stage package."""
+"""Write stage: the artifact schema, the atomic writer and kernel-name -> file mapping."""
+from vkc.write.names import check_kernel_name, safe_stem
+from vkc.write.schema import artifact_schema, schema_error
+from vkc.write.writer import read_artifact, write_artifact
+
+__all__ = ["artifact_schema", "check_kernel_name", "read_artifact", "safe_stem", "schema_error", "write_artifact"]

@@ -76,4 +76,4 @@ def loads_artifact(data: bytes) -> Any:
     try:
         return json.loads(text, object_pairs_hook=_no_duplicate_keys)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        raise ValueError(f"{exc.msg} (line {exc.lineno}, column {exc.colno})") from None

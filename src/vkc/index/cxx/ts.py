@@ -19,7 +19,7 @@ def _parser() -> tree_sitter.Parser:
 # Attribute-like macros the grammar does not know; blanked (same length) before parsing.
 _ATTR_CALLS = re.compile(
     r"\b(__launch_bounds__|C10_LAUNCH_BOUNDS_\d|__quickreduce_launch_bounds_\w*__|__align__|"
-    r"__attribute__|alignas|__declspec)\s*\(")
+    r"__attribute__|alignas|__declspec|__cluster_dims__)\s*\(")
 _ATTR_WORDS = re.compile(
     r"\b(DINLINE|HOST_DEVICE_INLINE|DEVICE_INLINE|FORCE_INLINE|C10_HOST_DEVICE|C10_DEVICE|"
     r"C10_HOST|C10_ALWAYS_INLINE|C10_ALWAYS_INLINE_ATTRIBUTE|MAYBE_HOST_DEVICE|__forceinline__|"

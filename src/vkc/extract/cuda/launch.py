@@ -1,0 +1,260 @@
+"""Launch-site facts for the invoker: config, template args, dispatch dtype maps."""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+
+from vkc.index.cuda_scan import csrc_files
+from vkc.index.cxx.model import FileModel, Launch, file_model, line_of
+from vkc.records import KernelEntry, SourceTree
+
+# torch ScalarType enumerator -> C++ type of the dispatched scalar_t
+SCALAR_TYPES = {
+    "Float": "float", "Half": "c10::Half", "BFloat16": "c10::BFloat16", "Double": "double",
+    "Float8_e4m3fn": "c10::Float8_e4m3fn", "Float8_e4m3fnuz": "c10::Float8_e4m3fnuz",
+    "Float8_e5m2": "c10::Float8_e5m2", "Byte": "uint8_t", "Char": "int8_t", "Short": "int16_t",
+    "Int": "int32_t", "Long": "int64_t", "UInt16": "uint16_t", "UInt32": "uint32_t",
+    "UInt64": "uint64_t", "Bool": "bool",
+}
+DTYPE_NAMES = {"Float": "float32", "Half": "float16", "BFloat16": "bfloat16", "Double": "float64",
+               "Float8_e4m3fn": "float8_e4m3fn", "Float8_e4m3fnuz": "float8_e4m3fnuz",
+               "Float8_e5m2": "float8_e5m2", "Byte": "uint8", "Char": "int8", "Short": "int16",
+               "Int": "int32", "Long": "int64", "UInt16": "uint16", "UInt32": "uint32",
+               "UInt64": "uint64", "Bool": "bool"}
+
+
+@lru_cache(maxsize=4)
+def macro_index(root: str) -> dict[str, tuple[tuple[str, ...], str, str, int]]:
+    """name -> (params, body, file, line) over all csrc files (CUDA view first)."""
+    tree = SourceTree(Path(root), "", "")
+    out: dict[str, tuple[tuple[str, ...], str, str, int]] = {}
+    for rel in csrc_files(tree):
+        fm = file_model(root, rel)
+        for name, (params, body, line) in fm.macros.items():
+            out.setdefault(name, (params, body, rel, line))
+    return out
+
+
+def _balanced_close(text: str, open_idx: int) -> int:
+    depth = 0
+    for i in range(open_idx, len(text)):
+        c = text[i]
+        if c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+            if depth == 0:
+                return i
+    return len(text)
+
+
+def _split_args(s: str) -> list[str]:
+    out, depth, cur = [], 0, []
+    for ch in s:
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        if ch == "," and depth == 0:
+            out.append("".join(cur).strip())
+            cur = []
+        else:
+            cur.append(ch)
+    out.append("".join(cur).strip())
+    return out
+
+
+def _enclosing_calls(text: str, off: int, pattern: str) -> list[tuple[str, int, list[str]]]:
+    """(macro name, start, args) of calls matching ``pattern`` whose parens contain ``off``."""
+    res = []
+    for m in re.finditer(r"\b(" + pattern + r")\s*\(", text[:off]):
+        close = _balanced_close(text, m.end() - 1)
+        if close > off:
+            res.append((m.group(1), m.start(), _split_args(text[m.end():close])))
+    return res   # outermost first
+
+
+def _expand_cases(macros, name: str, depth: int = 0) -> list[str]:
+    """ScalarType enumerators a dispatch macro covers (follows nested CASE macros)."""
+    if name not in macros or depth > 6:
+        return []
+    body = macros[name][1]
+    found = re.findall(r"ScalarType::(\w+)", body)
+    for sub in re.findall(r"\b(\w*DISPATCH_CASE\w*|\w*_CASE_\w+)\s*\(", body):
+        if sub != name:
+            found += _expand_cases(macros, sub, depth + 1)
+    out = []
+    for f in found:
+        if f not in out:
+            out.append(f)
+    return out
+
+
+def _case_type_var(macros, name: str) -> str:
+    body = macros.get(name, ((), "", "", 0))[1]
+    m = re.search(r"using\s+(\w+)\s*=", body)
+    if m:
+        return m.group(1)
+    for sub in re.findall(r"\b(\w*CASE\w*)\s*\(", body):
+        b2 = macros.get(sub, ((), "", "", 0))[1]
+        m = re.search(r"using\s+(\w+)\s*=", b2)
+        if m:
+            return m.group(1)
+    return "scalar_t"
+
+
+def dispatch_info(tree: SourceTree, fm: FileModel, la: Launch) -> tuple[dict | None, list[dict]]:
+    """The dtype dispatch around a launch: (primary, all enclosing dispatches)."""
+    macros = macro_index(str(tree.root))
+    text = fm.text
+    if la.macro:
+        # the launch lives in a #define: look inside its body and then around its uses
+        params, body, _ = fm.macros[la.macro]
+        inner = _enclosing_calls(body, body.find(la.callee.split("<")[0].split("::")[-1]) or 0,
+                                 r"\w*DISPATCH\w*")
+        uses = [m.start() for m in re.finditer(r"\b" + re.escape(la.macro) + r"\b", text)
+                if line_of(text, m.start()) != fm.macros[la.macro][2]]
+        outer = _enclosing_calls(text, uses[0], r"\w*DISPATCH\w*") if uses else []
+        calls = outer + inner
+        # macro passed as the FN argument of a dispatcher (DISPATCH_BY_KV_CACHE_DTYPE(src, kv, CALL_X))
+        for m in re.finditer(r"\b(\w*DISPATCH\w*)\s*\(([^;]*?)\b" + re.escape(la.macro) + r"\b\s*\)", text):
+            calls.append((m.group(1), m.start(), _split_args(m.group(2) + la.macro)))
+    else:
+        calls = _enclosing_calls(text, la.start, r"\w*DISPATCH\w*")
+    all_disp: list[dict] = []
+    primary = None
+    for name, _start, args in calls:
+        if name not in macros:
+            all_disp.append({"macro": name, "defined": False})
+            continue
+        params, body, mfile, mline = macros[name]
+        d: dict = {"macro": name, "file": mfile, "line": mline}
+        fn_arg = next((a for a in args if la.macro and a.strip() == la.macro), None)
+        if fn_arg:
+            # FN(type, type, value) pattern: first call per source dtype wins
+            fparams = fm.macros[la.macro][0]
+            cases: dict[str, list[str]] = {}
+            fp = params[-1] if params else "FN"
+            for m in re.finditer(r"ScalarType::(\w+)\)\s*\{\s*\\?\s*" + re.escape(fp) + r"\(([^;]*)\);", body):
+                cases.setdefault(DTYPE_NAMES.get(m.group(1), m.group(1)), _split_args(m.group(2)))
+            d["type_vars"] = list(fparams)
+            d["type_var"] = fparams[0] if fparams else None
+            d["cases"] = cases
+            d["dtype_map"] = {k: v[0] for k, v in cases.items()}
+        else:
+            enums = _expand_cases(macros, name)
+            if enums:
+                tv = _case_type_var(macros, name)
+                d["type_var"] = tv
+                d["dtype_map"] = {DTYPE_NAMES.get(e, e): SCALAR_TYPES.get(e, e) for e in enums}
+            else:
+                # value dispatch (VEC_SIZE, BOOL, RANK ...): constexpr values it may bind
+                sub = dict(zip(params, args))
+                exp = body
+                for p, a in sub.items():
+                    if p and p != "...":
+                        exp = re.sub(r"\b" + re.escape(p) + r"\b", a, exp)
+                vals: dict[str, list[str]] = {}
+                for m in re.finditer(r"constexpr\s+[\w:]+\s+(\w+)\s*=\s*([^;\\]+);", exp):
+                    vals.setdefault(m.group(1), []).append(m.group(2).strip())
+                for m in re.finditer(r"case\s+([^:]+):\s*\{?\s*\\?\s*constexpr\s+[\w:]+\s+(\w+)\s*=", exp):
+                    pass
+                if vals:
+                    d["values"] = vals
+        all_disp.append(d)
+        if primary is None and "dtype_map" in d and (
+                la.template_args is None or re.search(r"\b" + re.escape(d.get("type_var") or "") + r"\b",
+                                                      la.template_args or "")):
+            primary = d
+    if primary is None:
+        primary = next((d for d in all_disp if "dtype_map" in d), None)
+    return primary, all_disp
+
+
+def launch_config(fm: FileModel, la: Launch) -> dict:
+    """grid/block/smem/stream as written (cudaLaunchConfig_t fields for cudaLaunchKernelEx)."""
+    if la.form in ("chevron", "macro") and "<<<" in la.text:
+        cfg = la.config + [None] * (4 - len(la.config))
+        return {"grid": cfg[0], "block": cfg[1], "smem": cfg[2] or "0", "stream": cfg[3]}
+    if "hipLaunchKernelGGL" in la.text:
+        cfg = la.config + [None] * 4
+        return {"grid": cfg[0], "block": cfg[1], "smem": cfg[2], "stream": cfg[3]}
+    var = la.config[0].lstrip("&").strip() if la.config else "config"
+    scope = _function_text(fm, la)
+    out = {"grid": None, "block": None, "smem": "0", "stream": None}
+    for fld, key in (("gridDim", "grid"), ("blockDim", "block"), ("dynamicSmemBytes", "smem"), ("stream", "stream")):
+        m = None
+        for m in re.finditer(re.escape(var) + r"\s*\.\s*" + fld + r"\s*=\s*([^;]+);", scope):
+            pass
+        if m:
+            out[key] = " ".join(m.group(1).split())
+    return out
+
+
+def _function_text(fm: FileModel, la: Launch) -> str:
+    if la.macro:
+        body = fm.macros[la.macro][1]
+        uses = [m.start() for m in re.finditer(r"\b" + re.escape(la.macro) + r"\b", fm.text)]
+        for s, e, _ in fm.functions:
+            if any(s <= u < e for u in uses):
+                return fm.text[s:e] + "\n" + body
+        return body
+    for s, e, _ in sorted(fm.functions, key=lambda f: f[0] - f[1]):
+        if s <= la.start < e:
+            return fm.text[s:e]
+    return ""
+
+
+def host_statements(fm: FileModel, la: Launch, kernel: KernelEntry, call: str) -> list[str]:
+    """Verbatim ``call(...)`` statements in the wrapper that mention the kernel or its alias."""
+    scope = _function_text(fm, la)
+    out = []
+    for m in re.finditer(r"\b" + call + r"\s*\(", scope):
+        close = _balanced_close(scope, m.end() - 1)
+        stmt = " ".join(scope[m.start():close + 1].replace("\\\n", " ").split())
+        if kernel.name in stmt or (la.base and re.search(r"\b" + re.escape(la.base) + r"\b", stmt)):
+            out.append(stmt + ";")
+    return out
+
+
+def alias_template_args(fm: FileModel, la: Launch, kernel: KernelEntry) -> str | None:
+    """Template args when the launch goes through ``auto k = ns::kernel<...>;``."""
+    if la.template_args and la.base == kernel.name:
+        return la.template_args
+    scope = _function_text(fm, la)
+    m = re.search(r"\b" + re.escape(la.base) + r"\s*=\s*[&(]*\s*(?:[\w:]*::)?" + re.escape(kernel.name) + r"\s*<", scope)
+    if m:
+        i = m.end() - 1
+        depth = 0
+        for j in range(i, len(scope)):
+            if scope[j] == "<":
+                depth += 1
+            elif scope[j] == ">":
+                depth -= 1
+                if depth == 0:
+                    return " ".join(scope[i + 1:j].split())
+    return la.template_args if la.base == kernel.name else None
+
+
+def local_constants(fm: FileModel, la: Launch) -> dict[str, str]:
+    """``constexpr T name = value;`` in the wrapper before the launch."""
+    scope = _function_text(fm, la)
+    out = {}
+    for m in re.finditer(r"constexpr\s+(?:static\s+)?[\w:]+\s+(\w+)\s*=\s*([^;]+);", scope):
+        out.setdefault(m.group(1), " ".join(m.group(2).split()))
+    return out
+
+
+def macro_actuals(fm: FileModel, la: Launch) -> dict[str, str]:
+    """Macro parameter -> argument of the first use of the launch's #define."""
+    if not la.macro:
+        return {}
+    params = fm.macros[la.macro][0]
+    for m in re.finditer(r"\b" + re.escape(la.macro) + r"\s*\(", fm.text):
+        if line_of(fm.text, m.start()) == fm.macros[la.macro][2]:
+            continue
+        close = _balanced_close(fm.text, m.end() - 1)
+        args = _split_args(fm.text[m.end():close])
+        return {p: a for p, a in zip(params, args) if p}
+    return {}

@@ -1,0 +1,424 @@
+"""Per-file static model of a csrc file: kernel definitions and launch sites."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from vkc.index.cxx import pp, ts
+
+CXX_SUFFIXES = (".cu", ".cuh", ".h", ".hpp", ".inl", ".cpp", ".cc", ".c", ".cxx")
+LAUNCH_API = {"cudaLaunchKernelEx": "launch_ex", "hipLaunchKernelGGL": "launch_ex"}
+_GLOBAL = re.compile(r"\b__global__\b")
+_ROCM_BUILTIN = re.compile(
+    r"\b(__builtin_amdgcn_\w+|__gfx\w*__|__hip_\w+|hip[A-Z]\w+|__builtin_nontemporal_\w+|"
+    r"__lds\w*|__builtin_amdgcn|amd_mfma\w*|__llvm_amdgcn\w*|__ockl_\w+|__ocml_\w+)\b")
+
+
+@dataclass
+class KernelDef:
+    name: str
+    qualname: str
+    line: int
+    end_line: int
+    template_params: tuple[str, ...]
+    start: int             # char offsets of the definition (template header included) in the view text
+    end: int
+    params: list[tuple[str, str]]   # (type, name) in order
+    rocm_only: bool = False
+    body: str = ""
+
+
+@dataclass
+class Launch:
+    file: str
+    line: int
+    form: str                       # chevron | launch_ex | macro
+    wrapper: str | None
+    text: str
+    callee: str                     # callee expression text (template args included)
+    base: str                       # bare callee identifier
+    template_args: str | None
+    config: list[str]               # chevron: grid, block[, smem[, stream]]; launch_ex: config expr
+    args: list[str]
+    start: int                      # char offset of the launch statement in the view text
+    macro: str | None = None        # name of the #define holding the launch
+    macro_params: tuple[str, ...] = ()
+    kernels: list[str] = field(default_factory=list)   # resolved kernel bare names
+
+
+@dataclass
+class FileModel:
+    relpath: str
+    text: str                        # CUDA view (build-config conditionals resolved)
+    rocm_text: str
+    kernels: list[KernelDef]
+    launches: list[Launch]
+    functions: list[tuple[int, int, str]]   # (start, end, name) of function definitions
+    macros: dict[str, tuple[tuple[str, ...], str, int]]  # name -> (params, body, line)
+
+
+def line_of(text: str, off: int) -> int:
+    return text.count("\n", 0, off) + 1
+
+
+def _decl_name(node: ts.Node, data: bytes) -> str | None:
+    """Innermost declarator identifier of a function_definition."""
+    d = node.child_by_field_name("declarator")
+    while d is not None and d.type != "function_declarator":
+        nxt = d.child_by_field_name("declarator")
+        if nxt is None:
+            break
+        d = nxt
+    if d is None or d.type != "function_declarator":
+        return None
+    n = d.child_by_field_name("declarator")
+    if n is None:
+        return None
+    return ts.text_of(n, data)
+
+
+def _params(fn: ts.Node, data: bytes) -> list[tuple[str, str]]:
+    d = fn.child_by_field_name("declarator")
+    while d is not None and d.type != "function_declarator":
+        d = d.child_by_field_name("declarator")
+    out: list[tuple[str, str]] = []
+    if d is None:
+        return out
+    plist = d.child_by_field_name("parameters")
+    if plist is None:
+        return out
+    for p in plist.named_children:
+        if p.type not in ("parameter_declaration", "optional_parameter_declaration"):
+            continue
+        full = " ".join(ts.text_of(p, data).split())
+        name = None
+        for n in ts.walk(p):
+            if n.type == "identifier":
+                name = ts.text_of(n, data)
+        if name is None:
+            out.append((full, ""))
+            continue
+        # type = declaration text minus the (last) name
+        idx = full.rfind(name)
+        typ = (full[:idx] + full[idx + len(name):]).strip()
+        if "=" in typ:
+            typ = typ.split("=")[0].strip()
+        out.append((" ".join(typ.split()), name))
+    return out
+
+
+def _namespaces(node: ts.Node, data: bytes) -> list[str]:
+    out = []
+    p = node.parent
+    while p is not None:
+        if p.type == "namespace_definition":
+            n = p.child_by_field_name("name")
+            if n is not None:
+                out.append(ts.text_of(n, data))
+        p = p.parent
+    return list(reversed(out))
+
+
+def _base_name(expr: str) -> str:
+    e = expr.strip().lstrip("&*(").strip()
+    e = re.sub(r"^\(\s*void\s*\*\s*\)", "", e).strip().lstrip("&")
+    head = e.split("<", 1)[0]
+    head = head.split("::")[-1].strip().rstrip(")")
+    return head
+
+
+def _split_top(s: str, sep: str = ",") -> list[str]:
+    out, depth, cur = [], 0, []
+    angle = 0
+    for ch in s:
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        if ch == sep and depth == 0:
+            out.append("".join(cur).strip())
+            cur = []
+        else:
+            cur.append(ch)
+    if "".join(cur).strip():
+        out.append("".join(cur).strip())
+    del angle
+    return out
+
+
+def _template_args(callee: str) -> str | None:
+    i = callee.find("<")
+    if i < 0:
+        return None
+    j = callee.rfind(">")
+    return " ".join(callee[i + 1:j].split()) if j > i else None
+
+
+def _scan_tree(relpath: str, text: str, rocm_view: bool) -> tuple[list[KernelDef], list[ts.Node], object]:
+    tree, data = ts.parse(text)
+    b2c = ts.byte_to_char(data)
+    kernels: list[KernelDef] = []
+    for n in ts.walk(tree.root_node, skip=("compound_statement",)):
+        if n.type != "function_definition":
+            continue
+        body = n.child_by_field_name("body")
+        if body is None:
+            continue
+        head = text[b2c(n.start_byte):b2c(body.start_byte)]
+        if not _GLOBAL.search(head) and not (n.prev_sibling is not None and n.prev_sibling.type == "ERROR"
+                                              and _GLOBAL.search(ts.text_of(n.prev_sibling, data))):
+            continue
+        name = _decl_name(n, data)
+        if not name:
+            continue
+        start_node = n.parent if n.parent is not None and n.parent.type == "template_declaration" else n
+        tparams: tuple[str, ...] = ()
+        if start_node is not n:
+            pl = start_node.child_by_field_name("parameters")
+            if pl is not None:
+                tparams = tuple(" ".join(ts.text_of(c, data).split()) for c in pl.named_children
+                                if c.type != "comment")
+        bare = name.split("::")[-1]
+        ns = _namespaces(n, data)
+        qual = "::".join(ns + [name])
+        # the line of the __global__ keyword's declaration (after any template header)
+        line = line_of(text, b2c(n.start_byte))
+        src_head = text[b2c(n.start_byte):b2c(body.start_byte)]
+        kernels.append(KernelDef(
+            name=bare, qualname=qual, line=line, end_line=line_of(text, b2c(n.end_byte)),
+            template_params=tparams, start=b2c(start_node.start_byte), end=b2c(n.end_byte),
+            params=_params(n, data), rocm_only=rocm_view or relpath.startswith("csrc/rocm/"),
+            body=text[b2c(body.start_byte):b2c(body.end_byte)]))
+        del src_head
+    kernels += _fallback_kernels(relpath, text, kernels, rocm_view, tree.root_node, data, b2c)
+    return kernels, [tree.root_node], (data, b2c)
+
+
+def _mask_comments(text: str) -> str:
+    return re.sub(r"//[^\n]*|/\*.*?\*/", lambda m: re.sub(r"[^\n]", " ", m.group(0)), text, flags=re.S)
+
+
+def _match_brace(s: str, i: int) -> int:
+    """Index just past the brace/paren group opening at s[i]."""
+    pairs = {"{": "}", "(": ")", "<": ">"}
+    o, c = s[i], pairs[s[i]]
+    depth = 0
+    while i < len(s):
+        if s[i] == o:
+            depth += 1
+        elif s[i] == c:
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+    return len(s)
+
+
+def _text_namespaces(masked: str, off: int) -> list[str]:
+    out = []
+    for m in re.finditer(r"\bnamespace\s+([A-Za-z_][\w:]*)\s*\{", masked[:off]):
+        seg = masked[m.end():off]
+        if seg.count("{") - seg.count("}") >= 0:
+            out.append(m.group(1))
+    return out
+
+
+def _fallback_kernels(relpath, text, found, rocm_view, root, data, b2c) -> list[KernelDef]:
+    """Textual fallback for definitions tree-sitter could not parse (braces split by #if)."""
+    masked = _mask_comments(ts.presubstitute(text))
+    spans = [(k.start, k.end) for k in found]
+    out: list[KernelDef] = []
+    for m in _GLOBAL.finditer(masked):
+        if any(s <= m.start() < e for s, e in spans):
+            continue
+        a, b = masked.find("{", m.end()), masked.find(";", m.end())
+        if a < 0 or (0 <= b < a):
+            continue
+        head = masked[m.end():a]
+        po = head.find("(")
+        if po < 0:
+            continue
+        names = re.findall(r"[A-Za-z_]\w*", head[:po])
+        if not names:
+            continue
+        name = names[-1]
+        pend = _match_brace(head, po)
+        end = _match_brace(masked, a)
+        # template header right before __global__ (optionally 'static')
+        before = masked[:m.start()].rstrip()
+        start = m.start()
+        tparams: tuple[str, ...] = ()
+        for kw in ("static", "inline"):
+            if before.endswith(kw):
+                before = before[: -len(kw)].rstrip()
+        if before.endswith(">"):
+            t = before.rfind("template")
+            if t >= 0 and re.fullmatch(r"template\s*<.*>", before[t:], re.S):
+                start = t
+                inner = before[t:][before[t:].find("<") + 1:-1]
+                tparams = tuple(" ".join(x.split()) for x in _split_top(inner))
+        params = []
+        for p in _split_top(head[po + 1:pend - 1]):
+            ids = re.findall(r"[A-Za-z_]\w*", p.split("=")[0])
+            nm = ids[-1] if ids else ""
+            i = p.rfind(nm)
+            params.append((" ".join((p[:i] + p[i + len(nm):]).split()), nm))
+        line = line_of(text, m.start())
+        ns = _text_namespaces(masked, m.start())
+        out.append(KernelDef(
+            name=name, qualname="::".join(ns + [name]), line=line, end_line=line_of(text, end - 1),
+            template_params=tparams, start=start, end=end, params=params,
+            rocm_only=rocm_view or relpath.startswith("csrc/rocm/"), body=text[a:end]))
+        spans.append((m.start(), end))
+    return out
+
+
+def _macro_defs(text: str) -> dict[str, tuple[tuple[str, ...], str, int]]:
+    out: dict[str, tuple[tuple[str, ...], str, int]] = {}
+    lines = text.split("\n")
+    for s, e in pp.logical_lines(lines):
+        m = re.match(r"\s*#\s*define\s+(\w+)(\(([^)]*)\))?\s?(.*)$", "\n".join(lines[s:e]), re.S)
+        if not m:
+            continue
+        params = tuple(p.strip() for p in m.group(3).split(",")) if m.group(2) else ()
+        body = m.group(4)
+        out.setdefault(m.group(1), (params, body, s + 1))
+    return out
+
+
+def _launches_in(text: str, root: ts.Node, data: bytes, b2c, relpath: str,
+                 base_offset: int = 0, base_text: str | None = None) -> list[Launch]:
+    out: list[Launch] = []
+    full = base_text if base_text is not None else text
+    for n in ts.walk(root):
+        if n.type != "call_expression":
+            continue
+        fn = n.child_by_field_name("function")
+        if fn is None:
+            continue
+        ks = next((c for c in n.children if c.type == "kernel_call_syntax"), None)
+        argl = n.child_by_field_name("arguments")
+        args = _split_top(ts.text_of(argl, data)[1:-1]) if argl is not None else []
+        if ks is not None:
+            callee = ts.text_of(fn, data)
+            cfg = _split_top(ts.text_of(ks, data)[3:-3])
+            form = "chevron"
+        else:
+            fname = ts.text_of(fn, data)
+            if fname not in LAUNCH_API or not args:
+                continue
+            form = LAUNCH_API[fname]
+            if fname == "hipLaunchKernelGGL":
+                callee, cfg, args = args[0], args[1:5], args[5:]
+            else:
+                callee, cfg, args = args[1], [args[0]], args[2:]
+        stmt = n
+        while stmt.parent is not None and stmt.parent.type not in (
+                "compound_statement", "translation_unit", "declaration_list", "if_statement",
+                "for_statement", "while_statement"):
+            if stmt.type in ("expression_statement", "return_statement", "declaration"):
+                break
+            stmt = stmt.parent
+        off = base_offset + b2c(stmt.start_byte)
+        out.append(Launch(
+            file=relpath, line=line_of(full, off), form=form, wrapper=None,
+            text=ts.text_of(stmt, data), callee=" ".join(callee.split()), base=_base_name(callee),
+            template_args=_template_args(" ".join(callee.split())), config=cfg, args=args, start=off))
+    return out
+
+
+def _function_ranges(root: ts.Node, data: bytes, b2c) -> list[tuple[int, int, str]]:
+    out = []
+    for n in ts.walk(root):
+        if n.type == "function_definition":
+            name = _decl_name(n, data)
+            if name:
+                out.append((b2c(n.start_byte), b2c(n.end_byte), name))
+    return out
+
+
+def enclosing_function(functions: list[tuple[int, int, str]], off: int) -> str | None:
+    best = None
+    for s, e, name in functions:
+        if s <= off < e and (best is None or s >= best[0]):
+            best = (s, e, name)
+    return best[2] if best else None
+
+
+def build_file_model(root: Path, relpath: str) -> FileModel:
+    raw = (root / relpath).read_text(encoding="utf-8", errors="replace")
+    cuda_text, _ = pp.evaluate_conditionals(raw, pp.CUDA)
+    rocm_text, _ = pp.evaluate_conditionals(raw, pp.ROCM)
+    kernels, roots, (data, b2c) = _scan_tree(relpath, cuda_text, False)
+    seen = {(k.line, k.name) for k in kernels}
+    launches: list[Launch] = []
+    functions = _function_ranges(roots[0], data, b2c)
+    launches += _launches_in(cuda_text, roots[0], data, b2c, relpath)
+    has_rocm_only = rocm_text != cuda_text
+    if has_rocm_only:
+        rk, rroots, (rdata, rb2c) = _scan_tree(relpath, rocm_text, True)
+        for k in rk:
+            if (k.line, k.name) not in seen:
+                kernels.append(k)
+        lines_seen = {la.line for la in launches}
+        for la in _launches_in(rocm_text, rroots[0], rdata, rb2c, relpath):
+            if la.line not in lines_seen:
+                launches.append(la)
+        rfun = _function_ranges(rroots[0], rdata, rb2c)
+    else:
+        rfun = functions
+    hip_file = bool(re.search(r"^\s*#\s*include\s*<hip/", cuda_text, re.M))
+    for k in kernels:
+        if not k.rocm_only and (hip_file or _ROCM_BUILTIN.search(k.body)):
+            k.rocm_only = True
+    for la in launches:
+        la.wrapper = enclosing_function(functions, la.start) or enclosing_function(rfun, la.start)
+    macros = _macro_defs(cuda_text)
+    for name, (params, body, mline) in _macro_defs(rocm_text).items():
+        macros.setdefault(name, (params, body, mline))
+    launches += _macro_launches(relpath, cuda_text, macros, functions)
+    kernels.sort(key=lambda k: k.line)
+    launches.sort(key=lambda la: (la.line, la.start))
+    return FileModel(relpath, cuda_text, rocm_text, kernels, launches, functions, macros)
+
+
+def _macro_launches(relpath: str, text: str, macros, functions) -> list[Launch]:
+    out: list[Launch] = []
+    lines = text.split("\n")
+    for name, (params, body, mline) in sorted(macros.items(), key=lambda kv: kv[1][2]):
+        if "<<<" not in body and "cudaLaunchKernelEx" not in body and "hipLaunchKernelGGL" not in body:
+            continue
+        flat = body.replace("\\\n", " \n")
+        wrapped = "void __vkc_macro__() {\n" + flat + "\n;}\n"
+        tree, data = ts.parse(wrapped)
+        b2c = ts.byte_to_char(data)
+        # offset of body inside the file: the define line start + prefix
+        define_line = lines[mline - 1]
+        body_off = sum(len(x) + 1 for x in lines[:mline - 1]) + define_line.find(body.split("\n")[0][:20] or "")
+        prefix = len("void __vkc_macro__() {\n")
+        for la in _launches_in(wrapped, tree.root_node, data, b2c, relpath):
+            rel = la.start - prefix
+            la.line = mline + flat.count("\n", 0, max(rel, 0))
+            la.start = body_off + max(rel, 0)
+            la.form = "macro"
+            la.macro = name
+            la.macro_params = params
+            # wrapper: the function holding the first use of the macro
+            use = re.compile(r"\b" + re.escape(name) + r"\b")
+            for m in use.finditer(text):
+                if line_of(text, m.start()) == mline:
+                    continue
+                w = enclosing_function(functions, m.start())
+                if w:
+                    la.wrapper = w
+                    break
+            out.append(la)
+    return out
+
+
+@lru_cache(maxsize=512)
+def file_model(root: str, relpath: str) -> FileModel:
+    """Cached model of ``root/relpath`` (root: the tree root holding csrc/)."""
+    return build_file_model(Path(root), relpath)

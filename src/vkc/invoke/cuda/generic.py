@@ -1,0 +1,143 @@
+"""Generic fallback for kernels without a recipe: untraced, compile-only quality.
+
+Pointer parameters become zero-filled buffers of a fixed small size, integer
+scalars are bound from model dims by name, template arguments come from the
+extractor's ``instantiations`` (or the launch site's ``template_args``), and the
+grid/block come from the launch site text when all its identifiers are bound.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from vkc.errors import InvocationError
+from vkc.invoke.cuda.recipes.base import TORCH_TYPES, Ctx
+from vkc.invoke.cuda.spec import Buffer, Plan, Scale, Stmt, cpp_float, cpp_int, zero
+
+GENERIC_ELEMS = 1 << 20
+_INT_TYPES = {"int", "int32_t", "int64_t", "long", "long long", "unsigned", "unsigned int", "uint32_t",
+              "uint64_t", "size_t", "int16_t", "uint16_t", "int8_t", "uint8_t", "short", "unsigned long"}
+_FLOAT_TYPES = {"float", "double"}
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_:]*")
+_CPP_WORDS = {"dim3", "std", "min", "max", "std::min", "std::max", "sizeof", "true", "false", "int",
+              "size_t", "static_cast", "div_ceil", "cuda_utils::ceil_div"}
+
+
+def split_args(text: str) -> list[str]:
+    """Split template arguments at top-level commas."""
+    out, depth, cur = [], 0, []
+    for ch in text:
+        if ch in "<([{":
+            depth += 1
+        elif ch in ">)]}":
+            depth -= 1
+        if ch == "," and depth == 0:
+            out.append("".join(cur).strip())
+            cur = []
+        else:
+            cur.append(ch)
+    if "".join(cur).strip():
+        out.append("".join(cur).strip())
+    return out
+
+
+def _clean_type(t: str) -> str:
+    t = re.sub(r"\b(const|volatile|__restrict__|__restrict|restrict)\b", " ", t).replace("&", " ")
+    return " ".join(t.split()).replace(" *", "*").replace("* ", "*")
+
+
+def _dim_for(name: str, c: Ctx) -> int:
+    d = c.dims
+    n = name.lower()
+    table: list[tuple[str, Any]] = [
+        ("hidden", d.hidden), ("kv_head", d.h_kv), ("num_kv", d.h_kv), ("head_size", d.head_dim),
+        ("head_dim", d.head_dim), ("rot_dim", d.head_dim), ("num_heads", d.h_q), ("expert", d.num_experts),
+        ("topk", d.topk), ("top_k", d.topk), ("vocab", d.vocab), ("block_size", 16), ("d_model", d.hidden),
+        ("tokens", "num_tokens"), ("batch", "num_tokens"), ("num_rows", "num_tokens"), ("stride", d.hidden),
+    ]
+    for key, val in table:
+        if key in n and val is not None:
+            return val  # type: ignore[return-value]
+    return 1
+
+
+def build(c: Ctx) -> Plan:
+    f = c.extraction.facts
+    k = c.extraction.kernel
+    params = list(f.get("params") or [])
+    if not params:
+        raise InvocationError(f"no recipe for {c.kernel} and the extractor gave no parameter list",
+                              hint="the generic fallback needs Extraction.facts['params']")
+    tparams = list(f.get("template_params") or k.template_params or ())
+    launch = f.get("launch") or {}
+    targs_text = (f.get("instantiations") or {}).get(c.dtype) or launch.get("template_args") or ""
+    targs = split_args(targs_text.strip().lstrip("<").rstrip(">")) if targs_text else []
+    if tparams and len(targs) < len([p for p in tparams if "=" not in p]):
+        raise InvocationError(f"no recipe for {c.kernel} and no template arguments to instantiate it with",
+                              hint="the extractor's facts need 'instantiations' for this dtype")
+    consts: list[Stmt] = [Stmt("const int num_tokens = 64;", "vkc: generic token count")]
+    for p, a in zip(tparams, targs):
+        m = re.match(r"(.*?)([A-Za-z_][A-Za-z0-9_]*)\s*(=.*)?$", p.strip())
+        if not m:
+            continue
+        kind, pname = m.group(1).strip(), m.group(2)
+        if kind in ("typename", "class"):
+            consts.append(Stmt(f"using {pname} = {a};", "template argument"))
+        elif kind and "(" not in kind and "*" not in kind:
+            consts.append(Stmt(f"constexpr {kind} {pname} = {a};", "template argument"))
+    buffers: list[Buffer] = []
+    args: list[str] = []
+    bound: set[str] = {"num_tokens"}
+    for i, prm in enumerate(params):
+        ptype, pname = _clean_type(str(prm.get("type", ""))), str(prm.get("name") or f"arg{i}")
+        var = f"p_{re.sub(r'[^A-Za-z0-9_]', '_', pname)}"
+        if ptype.endswith("*"):
+            elem = ptype[:-1].strip() or "char"
+            if elem == "void":
+                elem = "unsigned char"
+            buffers.append(Buffer(var, elem, cpp_int(GENERIC_ELEMS), zero(), "inout", "(generic, fixed size)"))
+            args.append(var if ptype[:-1].strip() != "void" else f"(void*){var}")
+        elif ptype in _INT_TYPES or ptype == "bool":
+            val = _dim_for(pname, c) if ptype != "bool" else 0
+            code = f"const {ptype} {var} = ({ptype})({val if isinstance(val, str) else cpp_int(val)});"
+            consts.append(Stmt(code, f"generic: parameter {pname}"))
+            args.append(var)
+            bound.add(pname)
+            consts.append(Stmt(f"const auto {pname} = {var};", "")) if re.fullmatch(r"[A-Za-z_]\w*", pname) \
+                else None
+        elif ptype in _FLOAT_TYPES:
+            val = c.dims.eps if "eps" in pname.lower() else 1.0
+            consts.append(Stmt(f"const {ptype} {var} = {cpp_float(val)};", f"generic: parameter {pname}"))
+            args.append(var)
+        else:
+            consts.append(Stmt(f"{ptype} {var}{{}};", f"generic: parameter {pname} value-initialised"))
+            args.append(var)
+    grid = _bound_expr(launch.get("grid"), bound) or "dim3(num_tokens)"
+    block = _bound_expr(launch.get("block"), bound) or "dim3(256)"
+    smem = _bound_expr(launch.get("smem"), bound) or "0"
+    targs_t = tuple(targs)
+    return Plan(
+        kernel_symbol=k.qualname or k.name, template_args=targs_t, consts=tuple(consts),
+        scale=Scale("vkc_units", "1", small=1, maximum="1", note="generic: fixed sizes, no live-set sizing"),
+        derived=(), buffers=tuple(buffers), launch_stmts=(), grid=grid, block=block, smem=smem,
+        args=tuple(args), dispatch=f"generic: {targs_text or 'not templated'}",
+        wrapper=f"{launch.get('file', 'n/a')}:{launch.get('line', '?')} ({launch.get('wrapper')})",
+        grid_expr=grid, block_expr=block, smem_expr=smem, untraced=True,
+        notes=("untraced/generic: buffers are zero-filled fixed-size placeholders; the launch is not "
+               "model-accurate",),
+    )
+
+
+def _bound_expr(text: Any, bound: set[str]) -> str | None:
+    if not text or not isinstance(text, str):
+        return None
+    t = " ".join(text.split())
+    names = set(_IDENT.findall(t)) - _CPP_WORDS
+    if names and not names <= bound:
+        return None
+    if re.search(r"[;{}\"']", t):
+        return None
+    return f"dim3({t})" if not t.startswith("dim3") else t
+
+
+_ = TORCH_TYPES
