@@ -70,7 +70,8 @@ BAD: dict[tuple[str, str, str], Callable[[], bytes]] = {
     ("name", "stem_mismatch", "layer_norm_kernel.json"): lambda: dumps_artifact(good()[TRITON]),
     ("name", "path_like", "evil.json"): _obj(TRITON, lambda o: o.update(name="../evil")),
     ("kernel-type", "triton_without_jit", f"{TRITON}.json"): _edit(TRITON, "source_code", "@triton.jit\n", ""),
-    ("kernel-type", "cuda_without_global", f"{CUDA}.json"): _edit(CUDA, "source_code", "__global__ void", "__device__ void"),
+    ("kernel-type", "cuda_without_global", f"{CUDA}.json"):
+        _edit(CUDA, "source_code", "__global__ void", "__device__ void"),
     ("kernel-type", "triton_holding_cuda", f"{CUDA}.json"):
         _obj(CUDA, lambda o: o["kernel"].update(kernel_type="triton",
              invocation_example=good()[TRITON]["kernel"]["invocation_example"])),
@@ -111,11 +112,17 @@ BAD: dict[tuple[str, str, str], Callable[[], bytes]] = {
     ("invocation-parses", "cuda_without_main", f"{CUDA}.json"):
         _edit(CUDA, "invocation_example", "int main() {", "int run_example() {"),
     ("model-header", "triton_without_url", f"{TRITON}.json"):
-        _edit(TRITON, "invocation_example", "# sources: https://huggingface.co/Qwen/Qwen3-8B/blob/main/config.json\n", ""),
+        _edit(TRITON, "invocation_example",
+              "# sources: https://huggingface.co/Qwen/Qwen3-8B/blob/main/config.json\n", ""),
     ("model-header", "cuda_without_url", f"{CUDA}.json"):
         _edit(CUDA, "invocation_example", "// MODEL_NAME: none", "// MODEL_NAME: meta-llama/Llama-3.1-8B"),
     ("invocation-launch", "triton_no_launch", f"{TRITON}.json"):
         _edit(TRITON, "invocation_example", "rms_norm_kernel[grid](", "print(grid, "),
+    ("invocation-launch", "triton_launches_another_kernel", f"{TRITON}.json"):
+        _edit(TRITON, "invocation_example", "rms_norm_kernel", "layer_norm_kernel", -1),
+    ("invocation-launch", "cuda_launches_another_kernel", f"{CUDA}.json"):
+        _edit(CUDA, "invocation_example", "vllm::silu_and_mul_kernel<__nv_bfloat16><<<grid, block, 0>>>(out, input, d)",
+              "fill_zero<<<grid, block, 0>>>(out, d)"),
     ("invocation-launch", "cuda_no_launch", f"{CUDA}.json"):
         _edit(CUDA, "invocation_example", "<<<grid, block, 0>>>", ""),
 }

@@ -143,3 +143,14 @@ def launch_sites_total(tree: SourceTree) -> Counter:
         for la in fm.launches:
             c["hip" if "hipLaunchKernelGGL" in la.text else la.form] += 1
     return c
+
+
+_SCAN_CACHE: dict[str, list[KernelEntry]] = {}
+
+
+def scan_cuda_cached(tree: SourceTree) -> list[KernelEntry]:
+    """scan_cuda memoised per tree root (the extractor looks up sibling kernels)."""
+    key = str(tree.root)
+    if key not in _SCAN_CACHE:
+        _SCAN_CACHE[key] = scan_cuda(tree)
+    return _SCAN_CACHE[key]

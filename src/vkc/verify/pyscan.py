@@ -148,3 +148,18 @@ def launches(tree: ast.AST) -> bool:
             if isinstance(node.func, ast.Attribute) and node.func.attr == "run":
                 return True
     return False
+
+
+def referenced(tree: ast.AST) -> set[str]:
+    """Every name the code refers to: Name ids, attribute names and imported names."""
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            out.add(node.id)
+        elif isinstance(node, ast.Attribute):
+            out.add(node.attr)
+        elif isinstance(node, ast.alias):
+            out.add(node.name.split(".")[-1])
+            if node.asname:
+                out.add(node.asname)
+    return out

@@ -15,6 +15,7 @@ triton-imports        Triton imports anything but triton.*, __future__, math, ty
 invocation-parses     triton: not valid Python; cuda: no ``#include "<unit>.cu"`` or no ``main``
 model-header          a ``MODEL_NAME: <id>`` header line without any https://huggingface.co/ URL
 invocation-launch     the example never launches (``K[grid](``/``.run(``; ``<<<``/cudaLaunchKernelEx)
+                      or never refers to any of the source's @jit / __global__ functions
 ====================  ======================================================================
 
 A failed ``json`` or ``schema`` check ends the artifact's checks; checks that need a
@@ -77,6 +78,8 @@ _HEADER_FAMILIES = [
     ("cuda_fp4.h", re.compile(r"\b(?:__nv_fp4\w*|__nv_cvt_\w*fp4\w*|__NV_E2M1)\b"), ("cuda_fp4.h",), ()),
 ]
 
+_LAUNCH_BOUNDS = re.compile(r"\b__launch_bounds__\s*\((?:[^()]|\([^()]*\))*\)")
+_GLOBAL_NAME = re.compile(r"\b__global__\b[^;{}()]*?\b([A-Za-z_]\w*)\s*\(")
 _MODEL_LINE = re.compile(r"^\s*(?:#+|//+|/\*+|\*+)?\s*MODEL_NAME\s*[:=]\s*(.*?)\s*(?:\*/)?\s*$")
 _NO_MODEL = {"", "none", "null", "-", "n/a", "(none)"}
 _HEADER_LINES = 80
@@ -152,6 +155,7 @@ def _summary(prefix: str, findings: list[str]) -> str:
 
 def _triton_checks(src: str, inv: str, add: Callable[..., None]) -> None:
     tree, err = _parse(src)
+    jitted: list[str] = []
     if tree is None:
         cuda_hint = " (it looks like CUDA: has __global__)" if "__global__" in src else ""
         add("kernel-type", f"kernel_type is triton but source_code is not Python{cuda_hint}: {err}")
@@ -166,8 +170,8 @@ def _triton_checks(src: str, inv: str, add: Callable[..., None]) -> None:
     inv_tree, err = _parse(inv)
     add("invocation-parses", None if inv_tree is not None else f"invocation_example is not valid Python: {err}")
     if inv_tree is not None:
-        add("invocation-launch", None if pyscan.launches(inv_tree)
-            else "invocation_example never launches the kernel (no K[grid](...) or K.run(...))")
+        add("invocation-launch", _launch_reason(pyscan.launches(inv_tree), "K[grid](...) or K.run(...)",
+                                                jitted if tree is not None else [], pyscan.referenced(inv_tree)))
 
 
 def _cuda_checks(src: str, inv: str, stem: str | None, add: Callable[..., None]) -> None:
@@ -187,8 +191,23 @@ def _cuda_checks(src: str, inv: str, stem: str | None, add: Callable[..., None])
     if not re.search(r"\bint\s+main\s*\(", inv_code):
         missing.append("an int main(...)")
     add("invocation-parses", f"invocation_example lacks {' and '.join(missing)}" if missing else None)
-    add("invocation-launch", None if re.search(r"<<<|\bcudaLaunchKernel(?:Ex(?:C)?)?\b", inv_code)
-        else "invocation_example never launches the kernel (no <<<...>>> or cudaLaunchKernelEx)")
+    launched = re.search(r"<<<|\bcudaLaunchKernel(?:Ex(?:C)?)?\b", inv_code) is not None
+    add("invocation-launch", _launch_reason(launched, "<<<...>>> or cudaLaunchKernelEx", global_names(code),
+                                            set(re.findall(r"[A-Za-z_]\w*", strip_c(inv)))))
+
+
+def global_names(code: str) -> list[str]:
+    """Names of the ``__global__`` functions in comment-stripped CUDA code."""
+    code = _LAUNCH_BOUNDS.sub(" ", code)
+    return sorted({m.group(1) for m in _GLOBAL_NAME.finditer(code)})
+
+
+def _launch_reason(launched: bool, forms: str, kernels: list[str], referenced: set[str]) -> str | None:
+    if not launched:
+        return f"invocation_example never launches a kernel (no {forms})"
+    if kernels and not set(kernels) & referenced:
+        return f"invocation_example launches, but never refers to the kernel ({', '.join(kernels)})"
+    return None
 
 
 def _line_key(finding: str) -> int:

@@ -1,6 +1,7 @@
 """Find wrapper code verbatim (whitespace-insensitive) in the vLLM tree -> file:line."""
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -14,6 +15,7 @@ def _squeezed(path: str) -> tuple[str, tuple[int, ...]]:
     chars: list[str] = []
     lines: list[int] = []
     text = Path(path).read_text(encoding="utf-8", errors="replace")
+    text = re.sub(r"\\[ \t]*\n", " \n", text)   # macro line continuations
     line = 1
     for ch in text:
         if ch == "\n":

@@ -1,0 +1,102 @@
+"""The Triton scanner: every ``@triton.jit`` / ``@gluon.jit`` function under ``vllm/``.
+
+Static only (Python ``ast``); vLLM is never imported.  Entry: :func:`scan_triton`.
+
+Rules:
+
+* A jit function is a function decorated with ``X.jit`` / ``X.jit(...)`` where
+  ``X`` is bound to the ``triton`` or ``gluon`` module (``import triton``,
+  ``from vllm.triton_utils import triton``, ``from triton.experimental import
+  gluon``), or with ``jit`` imported from a ``triton`` package.  Functions at
+  module level, in classes (``Cls.kernel``) and nested in host functions
+  (qualname ``outer.kernel``, no ``<locals>``) all count.
+* One entry per (module, qualname).  A name defined several times under a
+  module-level ``if``/``try`` keeps the definition the CUDA build uses: the
+  ``else`` of a ROCm/XPU/CPU test, the body of any other test (``if TRITON3``),
+  the ``try`` body; ties go to the later definition.  ``rocm_only`` is set for a
+  kernel reached only through the body of a ROCm test.
+* role: ``entry`` if it has a launch site (see :mod:`vkc.index.triton_launch`),
+  else ``helper`` if another jit function references it, else ``orphan``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from vkc.index.triton_files import JIT_DECORATOR, host_modules, list_modules
+from vkc.index.triton_launch import LaunchCollector
+from vkc.index.triton_resolve import Project
+from vkc.index.triton_scopes import Key
+from vkc.records import KernelEntry, SourceTree
+
+
+@dataclass
+class TritonScan:
+    """The scan's result with the facts behind it (for diagnostics and tests)."""
+    entries: list[KernelEntry]
+    project: Project
+    collector: LaunchCollector
+    unclassified: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+
+
+def scan_triton(tree: SourceTree) -> list[KernelEntry]:
+    """KernelEntry (lang "triton") for every jit function of ``tree``."""
+    return run_scan(tree).entries
+
+
+def run_scan(tree: SourceTree) -> TritonScan:
+    root = tree.root
+    paths = list_modules(root)
+    texts = {m: (root / rel).read_text(encoding="utf-8", errors="replace")
+             for m, rel in paths.items()}
+    jit_mods = {m for m, t in texts.items() if "jit" in t and JIT_DECORATOR.search(t)}
+    project = Project(root, paths, texts)
+    for m in sorted(jit_mods):
+        project.module(m)
+    for m in sorted(host_modules(texts, project.pkgs, jit_mods, project.jit_names)):
+        project.module(m)
+
+    collector = LaunchCollector(project)
+    walked: set[str] = set()
+    while True:
+        todo = sorted(m for m, info in project.mods.items() if info is not None and m not in walked)
+        for m in todo:
+            walked.add(m)
+            collector.walk_module(project.mods[m])
+        grew = collector.resolve_indirect()
+        if not todo and not grew:
+            break
+    collector.resolve_method_refs()
+
+    entries = []
+    unclassified: dict[str, list[tuple[str, int]]] = {}
+    for key in sorted(project.jits):
+        entry = _entry(project, collector, key)
+        if entry.role == "orphan":
+            refs = collector.host_references(key)
+            if refs:
+                unclassified[entry.qualified] = refs
+        entries.append(entry)
+    return TritonScan(entries, project, collector, unclassified)
+
+
+def _entry(project: Project, collector: LaunchCollector, key: Key) -> KernelEntry:
+    d = project.jits[key]
+    mod = d.scope.mod
+    node = d.node
+    sites = tuple(sorted(collector.sites.get(key, {}).values(), key=lambda s: (s.file, s.line, s.form)))
+    role = "entry" if sites else "helper" if key in collector.helper_of else "orphan"
+    first = node.decorator_list[0].lineno if node.decorator_list else node.lineno
+    return KernelEntry(
+        lang="triton",
+        name=node.name,
+        qualname=key[1],
+        file=mod.rel,
+        line=first,
+        end_line=node.end_lineno or node.lineno,
+        module=key[0],
+        role=role,
+        decorators=tuple(mod.segment(dec) for dec in node.decorator_list),
+        rocm_only=d.rocm_only,
+        launch_sites=sites,
+        qualified=f"{key[0]}:{key[1]}",
+    )

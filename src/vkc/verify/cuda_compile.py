@@ -1,0 +1,191 @@
+"""nvcc checks of CUDA artifacts: compile the unit (with the invoker's instantiation),
+check the kernel symbol, build and run the invocation example.
+
+The invocation example names the instantiation it launches with one marker line per
+instantiation (emit it with :func:`instantiation_line`)::
+
+    // VKC_INSTANTIATE: vllm::rms_norm_kernel<c10::BFloat16, 8, 2, true>
+
+For each marker the unit gets ``static void* __vkc_inst_N = (void*)&<expr>;`` appended,
+which forces the template instantiation (and picks the right enable_if overload).  A
+non-template kernel needs no marker.  The unit is saved as ``<stem>.cu`` where stem is
+``vkc.write.names.safe_stem(name)``; an invocation that is a full host program
+(it defines ``main``) includes it with ``#include "<stem>.cu"``.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from vkc.verify.result import CheckResult
+
+MARKER = "// VKC_INSTANTIATE:"
+_MARKER_RE = re.compile(r"^\s*//\s*VKC_INSTANTIATE:\s*(.+?)\s*$", re.M)
+
+
+def instantiation_line(qualname: str, args: str | None) -> str:
+    """The marker line for ``qualname<args>`` (``args`` None: a non-template kernel)."""
+    return f"{MARKER} {qualname}<{args}>" if args is not None else f"{MARKER} {qualname}"
+
+
+def instantiations(invocation: str) -> list[str]:
+    return _MARKER_RE.findall(invocation or "")
+
+
+def torch_include() -> str | None:
+    """Include dir of the installed torch wheel (header-only types), or None."""
+    try:
+        import torch  # noqa: F401
+        from torch.utils import cpp_extension
+        for p in cpp_extension.include_paths():
+            if Path(p, "torch", "headeronly").is_dir():
+                return str(p)
+    except Exception:
+        pass
+    try:
+        import importlib.util
+        spec = importlib.util.find_spec("torch")
+        if spec and spec.origin:
+            p = Path(spec.origin).parent / "include"
+            return str(p) if p.is_dir() else None
+    except Exception:
+        return None
+    return None
+
+
+def nvcc_flags(arch: str = "sm_90") -> list[str]:
+    """vLLM's nvcc flags for CUDA >= 12 (CMakeLists/torch): C++17, relaxed constexpr and
+    extended lambdas (torch's CUDA flags; div_ceil/numeric_limits/__device__ lambdas need
+    them), -DENABLE_FP8; vLLM removes -D__CUDA_NO_HALF_OPERATORS__ and siblings.  The
+    torch include dir gives the header-only c10 types (no libtorch linking)."""
+    flags = ["-std=c++17", f"-arch={arch}", "--expt-relaxed-constexpr", "--expt-extended-lambda",
+             "-DENABLE_FP8"]
+    ti = torch_include()
+    if ti:
+        flags.append(f"-I{ti}")
+    return flags
+
+
+def _write_unit(tmp: Path, stem: str, source: str, insts: list[str]) -> Path:
+    body = source
+    if insts:
+        body += "\n// --- vkc: explicit instantiation(s) from the invocation example\n"
+        for i, expr in enumerate(insts):
+            body += f"static void* __vkc_inst_{i} __attribute__((unused)) = (void*)&{expr};\n"
+    p = tmp / f"{stem}.cu"
+    p.write_text(body, encoding="utf-8")
+    return p
+
+
+def compile_source(source: str, stem: str, insts: list[str], workdir: Path,
+                   timeout: int = 300) -> tuple[bool, str, Path]:
+    """nvcc -c the unit; returns (ok, stderr tail, object path)."""
+    unit = _write_unit(workdir, stem, source, insts)
+    obj = workdir / f"{stem}.o"
+    cmd = ["nvcc", "-c", *nvcc_flags(), "-o", str(obj), str(unit)]
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=workdir)
+    except subprocess.TimeoutExpired:
+        return False, "nvcc timed out", obj
+    return r.returncode == 0, (r.stderr or r.stdout)[-4000:], obj
+
+
+def has_symbol(obj: Path, name: str) -> bool:
+    for tool in (["cuobjdump", "-symbols"], ["nm"]):
+        if shutil.which(tool[0]) is None:
+            continue
+        r = subprocess.run([*tool, str(obj)], capture_output=True, text=True)
+        if r.returncode == 0 and name in r.stdout:
+            return True
+    return False
+
+
+def _stem(path: str, artifact: dict) -> str:
+    from vkc.write.names import safe_stem
+    try:
+        return safe_stem(artifact.get("name") or Path(path).stem)
+    except Exception:
+        return "kernel_unit"
+
+
+def compile_artifact(path: str, artifact: dict) -> list[CheckResult]:
+    """'compile-unit' (+ symbol) and, for a full host program, 'compile-invocation'."""
+    if shutil.which("nvcc") is None:
+        return [CheckResult(path, "compile-unit", False, "nvcc not on PATH")]
+    k = artifact.get("kernel", {})
+    src, inv = k.get("source_code", ""), k.get("invocation_example", "")
+    stem = _stem(path, artifact)
+    insts = instantiations(inv)
+    name = re.split(r"[:@]", artifact.get("name", ""))[-1] if artifact.get("name") else ""
+    kname = (insts[0].split("<")[0].split("::")[-1] if insts else None) or _global_name(src) or name
+    results = []
+    with tempfile.TemporaryDirectory(prefix="vkc-nvcc-") as td:
+        wd = Path(td)
+        ok, err, obj = compile_source(src, stem, insts, wd)
+        if not ok:
+            results.append(CheckResult(path, "compile-unit", False, _first_error(err), {"stderr": err}))
+            return results
+        sym = has_symbol(obj, kname)
+        results.append(CheckResult(path, "compile-unit", sym,
+                                   "" if sym else f"object lacks a symbol for {kname}",
+                                   {"instantiations": insts}))
+        if re.search(r"\bint\s+main\s*\(", inv):
+            (wd / "invocation.cu").write_text(inv, encoding="utf-8")
+            cmd = ["nvcc", *nvcc_flags(), "-o", str(wd / "prog"), str(wd / "invocation.cu")]
+            r = subprocess.run(cmd, capture_output=True, text=True, cwd=wd, timeout=600)
+            results.append(CheckResult(path, "compile-invocation", r.returncode == 0,
+                                       "" if r.returncode == 0 else _first_error(r.stderr),
+                                       {"stderr": r.stderr[-4000:]}))
+    return results
+
+
+def run_artifact(path: str, artifact: dict, timeout: int = 300) -> CheckResult:
+    """Build and run the invocation program when a GPU is present."""
+    if not _have_gpu():
+        return CheckResult(path, "run", False, "no GPU")
+    k = artifact.get("kernel", {})
+    inv = k.get("invocation_example", "")
+    if not re.search(r"\bint\s+main\s*\(", inv):
+        return CheckResult(path, "run", False, "invocation example is not a host program")
+    stem = _stem(path, artifact)
+    with tempfile.TemporaryDirectory(prefix="vkc-run-") as td:
+        wd = Path(td)
+        _write_unit(wd, stem, k.get("source_code", ""), [])
+        (wd / "invocation.cu").write_text(inv, encoding="utf-8")
+        r = subprocess.run(["nvcc", *nvcc_flags(), "-o", str(wd / "prog"), str(wd / "invocation.cu")],
+                           capture_output=True, text=True, cwd=wd, timeout=600)
+        if r.returncode != 0:
+            return CheckResult(path, "run", False, "build failed: " + _first_error(r.stderr))
+        try:
+            p = subprocess.run([str(wd / "prog")], capture_output=True, text=True, cwd=wd, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return CheckResult(path, "run", False, f"timed out after {timeout}s")
+        return CheckResult(path, "run", p.returncode == 0,
+                           (p.stdout.strip().splitlines() or [""])[-1][:200] if p.returncode == 0
+                           else f"exit {p.returncode}: {(p.stderr or p.stdout)[-200:]}",
+                           {"stdout": p.stdout[-4000:]})
+
+
+def _have_gpu() -> bool:
+    if os.environ.get("CUDA_VISIBLE_DEVICES") == "":
+        return False
+    if shutil.which("nvidia-smi") is None:
+        return False
+    r = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True)
+    return r.returncode == 0 and "GPU" in r.stdout
+
+
+def _global_name(src: str) -> str | None:
+    m = re.search(r"__global__[^;{(]*?\b(\w+)\s*\(", src)
+    return m.group(1) if m else None
+
+
+def _first_error(err: str) -> str:
+    for line in err.splitlines():
+        if "error" in line:
+            return line.strip()[:300]
+    return (err.strip().splitlines() or ["failed"])[-1][:300]
