@@ -30,8 +30,9 @@ def collect(name: str, *, model: str | None = None, workload: str | None = None,
     from vkc.index import lookup
     from vkc.invoke import invoke
     from vkc.modelcfg import DEFAULT_MODEL, load_model
-    from vkc.write import write_artifact
+    from vkc.write import prepare_out_dir, write_artifact
 
+    prepare_out_dir(out_dir)
     if workload not in (None, "prefill", "decode"):
         raise InvocationError(f"unknown workload {workload!r}", hint="use prefill or decode")
     index = load_index(vllm_path, vllm_version)

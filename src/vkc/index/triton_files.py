@@ -18,6 +18,16 @@ import re
 from pathlib import Path
 
 JIT_DECORATOR = re.compile(r"^[ \t]*@[ \t]*(?:[A-Za-z_][\w.]*\.)?jit\b", re.M)
+# text that may hold a launch: K[grid](, K.warmup(, launcher classes, dispatchers
+LAUNCH_TOKENS = ("](", ".warmup(", "kernel_launcher", "dispatcher_with_warmup", "wrap_triton")
+
+
+def has_launch_token(text: str, start: int = 0, end: int | None = None) -> bool:
+    end = len(text) if end is None else end
+    return any(text.find(tok, start, end) != -1 for tok in LAUNCH_TOKENS)
+
+TRITON_IMPORT = re.compile(
+    r"^[ \t]*(?:from[ \t]+(?:triton|vllm\.triton_utils)\b[\w.]*[ \t]+import|import[ \t]+triton\b)", re.M)
 _FROM = re.compile(
     r"^[ \t]*from[ \t]+(\.*)([\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n]*(?:\\\n[^\n]*)*)", re.M)
 _IMPORT = re.compile(r"^[ \t]*import[ \t]+([^\n]*(?:\\\n[^\n]*)*)", re.M)
@@ -56,37 +66,56 @@ def resolve_relative(module: str, is_pkg: bool, dots: int, rest: str) -> str:
     return f"{pkg}.{rest}" if rest and pkg else (pkg or rest)
 
 
-def _names(clause: str) -> list[str]:
+def _names(clause: str) -> list[tuple[str, str | None]]:
+    """``a, b as c`` -> [("a", None), ("b", "c")]."""
     clause = _COMMENT.sub("", clause).replace("\\\n", " ").strip("() \t\n")
-    out = []
+    out: list[tuple[str, str | None]] = []
     for item in clause.split(","):
         words = item.split()
         if words:
-            out.append(words[0])
+            out.append((words[0], words[2] if len(words) == 3 and words[1] == "as" else None))
+    return out
+
+
+def from_imports(text: str) -> list[tuple[int, str, str, str | None]]:
+    """(level, module, name, asname) of every ``from ... import`` line, by regex."""
+    out = []
+    if "import" in text:
+        for m in _FROM.finditer(text):
+            for name, asname in _names(m.group(3)):
+                out.append((len(m.group(1)), m.group(2), name, asname))
+    return out
+
+
+def plain_imports(text: str) -> list[tuple[str, str | None]]:
+    """(module, asname) of every ``import ...`` line, by regex."""
+    out: list[tuple[str, str | None]] = []
+    if "import" in text:
+        for m in _IMPORT.finditer(text):
+            out.extend(_names(m.group(1)))
     return out
 
 
 def import_edges(text: str, module: str, is_pkg: bool) -> list[tuple[str, str | None]]:
     """(module, name or None) pairs this file imports, found by regex."""
     edges: list[tuple[str, str | None]] = []
-    if "import" not in text:
-        return edges
-    for m in _FROM.finditer(text):
-        base = resolve_relative(module, is_pkg, len(m.group(1)), m.group(2))
-        for name in _names(m.group(3)):
-            edges.append((base, name))
-    for m in _IMPORT.finditer(text):
-        for name in _names(m.group(1)):
-            edges.append((name, None))
+    for level, base, name, _ in from_imports(text):
+        edges.append((resolve_relative(module, is_pkg, level, base), name))
+    for name, _ in plain_imports(text):
+        edges.append((name, None))
     return edges
 
 
 def host_modules(texts: dict[str, str], pkgs: set[str], jit_mods: set[str],
                  jit_names: set[str]) -> set[str]:
-    """Modules that may launch kernels: the jit modules and their importers.
+    """Modules that may hold or launch kernels.
 
-    A module that imports a kernel *name* from an exporting module becomes an
-    exporter too (package ``__init__`` re-exports), up to a fixpoint.
+    * the jit modules;
+    * exporters: modules importing a kernel *name* from a jit module or another
+      exporter (package re-exports, ``from m import K``), up to a fixpoint;
+    * modules with launch-like text (``](``, ``.warmup(``, ...) that import an
+      exporter as a module object (``mod.K[grid]``) or import Triton (host
+      launcher helpers such as ``launch_autotuned(kernel, grid)``).
     """
     edges = {m: import_edges(t, m, m in pkgs) for m, t in texts.items()
              if m not in jit_mods}
@@ -102,10 +131,13 @@ def host_modules(texts: dict[str, str], pkgs: set[str], jit_mods: set[str],
                     exporters.add(mod)
                     changed = True
                     break
-    hosts = set(jit_mods)
+    hosts = set(exporters)
     for mod, es in edges.items():
-        for base, name in es:
-            if base in exporters or (name is not None and f"{base}.{name}" in exporters):
-                hosts.add(mod)
-                break
+        text = texts[mod]
+        if mod in hosts or not has_launch_token(text):
+            continue
+        if TRITON_IMPORT.search(text) or any(
+                (name is None and base in exporters)
+                or (name is not None and f"{base}.{name}" in exporters) for base, name in es):
+            hosts.add(mod)
     return hosts

@@ -20,14 +20,17 @@ Device side: a jit function referenced from another jit function's body (call,
 from __future__ import annotations
 
 import ast
+import re
 import textwrap
 from collections.abc import Iterator
 
+from vkc.index.triton_files import has_launch_token
 from vkc.index.triton_resolve import Project
 from vkc.index.triton_scopes import Key, Scope, terminal
 from vkc.records import LaunchSite
 
 _DISPATCHER = "triton_kernel_dispatcher_with_warmup"
+_IDENT = re.compile(r"[A-Za-z_]\w*")
 _UNSET = object()
 TEXT_LINES = 3
 
@@ -36,20 +39,34 @@ def own_nodes(body: list[ast.stmt]) -> Iterator[ast.AST]:
     """Nodes of a scope's body, not descending into nested def/class bodies.
 
     Nested defs/classes are yielded themselves, with their decorators, default
-    values and bases (which belong to the enclosing scope).
+    values and bases (which belong to the enclosing scope).  Order is not
+    source order.
     """
-    stack: list[ast.AST] = list(reversed(body))
+    stack: list = list(body)
+    pop, push, extend = stack.pop, stack.append, stack.extend
+    AST = ast.AST
     while stack:
-        n = stack.pop()
+        n = pop()
         yield n
-        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            children = [*n.decorator_list, *n.args.defaults,
-                        *[x for x in n.args.kw_defaults if x is not None]]
-        elif isinstance(n, ast.ClassDef):
-            children = [*n.decorator_list, *n.bases, *(k.value for k in n.keywords)]
-        else:
-            children = list(ast.iter_child_nodes(n))
-        stack.extend(reversed(children))
+        t = type(n)
+        if t is ast.FunctionDef or t is ast.AsyncFunctionDef:
+            extend(n.decorator_list)
+            extend(n.args.defaults)
+            extend(x for x in n.args.kw_defaults if x is not None)
+            continue
+        if t is ast.ClassDef:
+            extend(n.decorator_list)
+            extend(n.bases)
+            extend(k.value for k in n.keywords)
+            continue
+        for f in n._fields:
+            v = getattr(n, f, None)
+            if type(v) is list:
+                for x in v:
+                    if isinstance(x, AST):
+                        push(x)
+            elif isinstance(v, AST):
+                push(v)
 
 
 def host_wrapper(scope: Scope) -> str | None:
@@ -68,36 +85,60 @@ class LaunchCollector:
         self.helper_of: dict[Key, set[Key]] = {}       # callee -> callers
         self.host_names: list[tuple[ast.Name, Scope]] = []
         self._method_refs: set[tuple[str, str]] = set()  # (module, attr) from jit bodies
-        self._indirect_done: set[tuple[int, Key]] = set()
+        self._device_done: set[int] = set()
+        self._skipped: list[tuple[Scope, ast.AST]] = []
 
     # -- host code -----------------------------------------------------------
     def walk_module(self, mod) -> None:
+        """Every host scope and jit body of ``mod``."""
         self.walk_scope(mod.scope, mod.tree.body)
+
+    def walk_device_only(self, mod) -> None:
+        """Only the jit bodies of ``mod`` (a module without launch-like text)."""
+        for d in mod.jit_defs:
+            self.device(d.scope)
+
+    def launcher_names(self) -> set[str]:
+        return {key[1].rsplit(".", 1)[-1] for key in self.launcher_params}
 
     def walk_scope(self, scope: Scope, body: list[ast.stmt]) -> None:
         mod = scope.mod
+        jit_names = self.p.jit_names
         for n in own_nodes(body):
-            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            t = type(n)
+            if t is ast.Call:
+                self._call(n, scope)
+            elif t is ast.Name:
+                if n.id in jit_names and type(n.ctx) is ast.Load:
+                    self.host_names.append((n, scope))
+            elif t is ast.FunctionDef or t is ast.AsyncFunctionDef:
                 child = mod.scopes[id(n)]
                 self._dispatcher(n, child, scope)
                 if child.is_jit:
                     self.device(child)
-                else:
+                elif child.launcher_method or has_launch_token(mod.text, *mod.span(n)):
                     self.walk_scope(child, n.body)
-            elif isinstance(n, ast.ClassDef):
+                else:
+                    # no launch-like text: walked later only if it calls a launcher helper
+                    self._skipped.append((child, n))
+            elif t is ast.ClassDef:
                 child = mod.scopes[id(n)]
                 self._launcher_class(child)
                 self.walk_scope(child, n.body)
-            elif isinstance(n, ast.Call):
-                self._call(n, scope)
-            elif isinstance(n, ast.Assign) and isinstance(n.value, ast.Subscript):
-                self.launch(n.value.value, scope, n.value, "grid", only_jit=True)
-            elif isinstance(n, ast.Dict) and scope.launcher_method:
+            elif t is ast.Assign:
+                if type(n.value) is ast.Subscript:
+                    self.launch(n.value.value, scope, n.value, "grid", only_jit=True)
+            elif t is ast.Dict and scope.launcher_method:
                 for k, v in zip(n.keys, n.values):
                     if isinstance(k, ast.Constant) and k.value == "kernel":
                         self.launch(v, scope, v, "launcher_class")
-            elif isinstance(n, ast.Name) and n.id in self.p.jit_names and isinstance(n.ctx, ast.Load):
-                self.host_names.append((n, scope))
+
+    def walk_skipped(self, pattern: re.Pattern) -> None:
+        """Walk the skipped host functions whose text matches ``pattern``."""
+        todo = [(c, n) for c, n in self._skipped if c.mod.search(pattern, n)]
+        self._skipped = [(c, n) for c, n in self._skipped if not c.mod.search(pattern, n)]
+        for child, n in todo:
+            self.walk_scope(child, n.body)
 
     def _call(self, n: ast.Call, scope: Scope) -> None:
         f = n.func
@@ -194,9 +235,16 @@ class LaunchCollector:
 
     # -- device code -----------------------------------------------------------
     def device(self, js: Scope) -> None:
+        if id(js) in self._device_done:
+            return
+        self._device_done.add(id(js))
         caller = js.key
         p = self.p
-        for n in own_nodes(js.node.body):
+        node = js.node
+        body_text = js.mod.text_lines(node.body[0].lineno, node.end_lineno - node.body[0].lineno + 1)
+        if p.jit_names.isdisjoint(_IDENT.findall(body_text)):
+            return      # mentions no jit function name: no helper use possible
+        for n in own_nodes(node.body):
             if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load):
                 if n.id in js.bindings or n.id in js.params:
                     continue

@@ -34,9 +34,13 @@ _MAX_DEPTH = 60
 class Project:
     """All parsed modules of one tree plus the memoised evaluator."""
 
-    def __init__(self, root: Path, paths: dict[str, str], texts: dict[str, str] | None = None):
+    def __init__(self, root: Path, paths: dict[str, str], texts: dict[str, str] | None = None,
+                 allowed: set[str] | None = None):
         self.root = root
         self.paths = paths                          # module -> relative path
+        # modules that may be parsed; None = all.  Others resolve to nothing:
+        # a module that neither defines nor imports a kernel cannot hold one.
+        self.allowed = allowed
         self.pkgs = {m for m, rel in paths.items() if rel.endswith("/__init__.py")}
         self.prefixes = {m.rsplit(".", i)[0] for m in paths for i in range(m.count(".") + 1)}
         self._texts = texts or {}
@@ -62,7 +66,7 @@ class Project:
             return self.mods[name]
         rel = self.paths.get(name)
         info = None
-        if rel is not None:
+        if rel is not None and (self.allowed is None or name in self.allowed):
             text = self._texts.get(name)
             if text is None:
                 text = (self.root / rel).read_text(encoding="utf-8", errors="replace")

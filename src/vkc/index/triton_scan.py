@@ -20,9 +20,11 @@ Rules:
 """
 from __future__ import annotations
 
+import gc
+import re
 from dataclasses import dataclass, field
 
-from vkc.index.triton_files import JIT_DECORATOR, host_modules, list_modules
+from vkc.index.triton_files import JIT_DECORATOR, has_launch_token, host_modules, list_modules
 from vkc.index.triton_launch import LaunchCollector
 from vkc.index.triton_resolve import Project
 from vkc.index.triton_scopes import Key
@@ -44,6 +46,16 @@ def scan_triton(tree: SourceTree) -> list[KernelEntry]:
 
 
 def run_scan(tree: SourceTree) -> TritonScan:
+    gc_was_enabled = gc.isenabled()
+    gc.disable()        # many long-lived AST nodes: the cyclic GC only costs time here
+    try:
+        return _run_scan(tree)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _run_scan(tree: SourceTree) -> TritonScan:
     root = tree.root
     paths = list_modules(root)
     texts = {m: (root / rel).read_text(encoding="utf-8", errors="replace")
@@ -52,18 +64,38 @@ def run_scan(tree: SourceTree) -> TritonScan:
     project = Project(root, paths, texts)
     for m in sorted(jit_mods):
         project.module(m)
-    for m in sorted(host_modules(texts, project.pkgs, jit_mods, project.jit_names)):
+    hosts = host_modules(texts, project.pkgs, jit_mods, project.jit_names)
+    project.allowed = hosts
+    for m in sorted(hosts):
         project.module(m)
 
     collector = LaunchCollector(project)
     walked: set[str] = set()
-    while True:
-        todo = sorted(m for m, info in project.mods.items() if info is not None and m not in walked)
-        for m in todo:
+
+    def walk(m: str) -> None:
+        info = project.mods.get(m)
+        if info is not None and m not in walked:
             walked.add(m)
-            collector.walk_module(project.mods[m])
-        grew = collector.resolve_indirect()
-        if not todo and not grew:
+            collector.walk_module(info)
+
+    for m in sorted(hosts):
+        if has_launch_token(texts[m]):
+            walk(m)
+        elif project.mods.get(m) is not None:
+            collector.walk_device_only(project.mods[m])
+    for m in sorted(project.mods):
+        if project.mods[m] is not None:
+            collector.walk_device_only(project.mods[m])     # jit defs nested in skipped code
+    while True:
+        # code calling a host function that launches one of its parameters
+        names = sorted(collector.launcher_names())
+        if names:
+            calls = re.compile(r"\b(?:%s)\s*\(" % "|".join(map(re.escape, names)))
+            for m in sorted(hosts - walked):
+                if calls.search(texts[m]):
+                    walk(m)
+            collector.walk_skipped(calls)
+        if not collector.resolve_indirect():
             break
     collector.resolve_method_refs()
 

@@ -13,6 +13,8 @@ import ast
 import re
 from dataclasses import dataclass, field
 
+from vkc.index.triton_files import from_imports, plain_imports, resolve_relative
+
 Key = tuple[str, str]        # (module, qualname)
 # Binding kinds:
 #   ("val", value)                   a known value (def, class)
@@ -74,13 +76,14 @@ class ModuleInfo:
         self.is_pkg = is_pkg
         self.tree = ast.parse(text, filename=rel)
         self._lines: list[str] | None = None
+        self._offsets: list[int] | None = None
         self.scope = Scope("module", self, self.tree, "", None)
         self.scopes: dict[int, Scope] = {}          # id(def node) -> scope
         self.jit_defs: list[JitDef] = []
         self.classes: list[Scope] = []
         self.functions: list[Scope] = []
         self.star_imports: list[str] = []
-        self.triton_aliases, self.jit_aliases = _triton_aliases(self.tree, text)
+        self.triton_aliases, self.jit_aliases = _triton_aliases(text)
         _Builder(self).block(self.scope, self.tree.body, ())
 
     # -- source text -------------------------------------------------------
@@ -104,6 +107,24 @@ class ModuleInfo:
         start = lines[0].encode()[node.col_offset:].decode(errors="replace")
         return "\n".join([start] + lines[1:]) if len(lines) > 1 else start
 
+    def span(self, node: ast.AST) -> tuple[int, int]:
+        """Character offsets of the source lines of ``node``."""
+        if self._offsets is None:
+            offs, pos = [0], 0
+            for line in self.text.splitlines(keepends=True):
+                pos += len(line)
+                offs.append(pos)
+            self._offsets = offs
+        offs = self._offsets
+        start = offs[min(node.lineno - 1, len(offs) - 1)]
+        end = offs[min(node.end_lineno or node.lineno, len(offs) - 1)]
+        return start, end
+
+    def search(self, pattern: re.Pattern, node: ast.AST) -> bool:
+        """Does ``pattern`` occur in the source lines of ``node``?"""
+        start, end = self.span(node)
+        return pattern.search(self.text, start, end) is not None
+
     def text_lines(self, first: int, count: int) -> str:
         return "\n".join(self.lines[first - 1:first - 1 + count])
 
@@ -115,33 +136,28 @@ class ModuleInfo:
         return isinstance(core, ast.Name) and core.id in self.jit_aliases
 
 
-def _triton_aliases(tree: ast.Module, text: str) -> tuple[set[str], set[str]]:
-    """Local names bound to the triton / gluon modules, and to ``triton.jit``."""
+def _triton_aliases(text: str) -> tuple[set[str], set[str]]:
+    """Local names bound to the triton / gluon modules, and to ``triton.jit`` (by regex)."""
     mods = {"triton", "gluon"}
     jits: set[str] = set()
     if "import" not in text:
         return mods, jits
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            for a in node.names:
-                if a.asname and a.name.split(".")[-1] in _TRITON_MODULES and a.name.startswith("triton"):
-                    mods.add(a.asname)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            m = node.module
-            for a in node.names:
-                local = a.asname or a.name
-                if a.name in _TRITON_MODULES and (m.startswith("triton") or m == "vllm.triton_utils"):
-                    mods.add(local)
-                elif a.name == "jit" and m.split(".")[0] == "triton":
-                    jits.add(local)
+    for name, asname in plain_imports(text):
+        if asname and name.startswith("triton") and name.split(".")[-1] in _TRITON_MODULES:
+            mods.add(asname)
+    for _, base, name, asname in from_imports(text):
+        if name in _TRITON_MODULES and (base.startswith("triton") or base == "vllm.triton_utils"):
+            mods.add(asname or name)
+        elif name == "jit" and base.split(".")[0] == "triton":
+            jits.add(asname or name)
     return mods, jits
 
 
-def _test_text(test: ast.expr) -> tuple[str, bool]:
+def _test_text(mod: "ModuleInfo", test: ast.expr) -> tuple[str, bool]:
     negated = False
     while isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
         negated, test = not negated, test.operand
-    return ast.unparse(test), negated
+    return mod.segment(test), negated
 
 
 def branch_score(path: tuple[tuple[str, bool], ...]) -> tuple[int, bool]:
@@ -191,7 +207,6 @@ class _Builder:
                     top = a.name.split(".")[0]
                     scope.bind(top, ("importmod", top))
         elif isinstance(st, ast.ImportFrom):
-            from vkc.index.triton_files import resolve_relative
             base = resolve_relative(self.mod.name, self.mod.is_pkg, st.level, st.module or "")
             for a in st.names:
                 if a.name == "*":
@@ -200,9 +215,13 @@ class _Builder:
                     continue
                 scope.bind(a.asname or a.name, ("importfrom", base, a.name))
         elif isinstance(st, ast.If):
-            text, neg = _test_text(st.test)
-            self.block(scope, st.body, path + ((text, not neg),))
-            self.block(scope, st.orelse, path + ((text, neg),))
+            if scope.kind == "module":     # platform choice only matters at module level
+                text, neg = _test_text(self.mod, st.test)
+                self.block(scope, st.body, path + ((text, not neg),))
+                self.block(scope, st.orelse, path + ((text, neg),))
+            else:
+                self.block(scope, st.body, path)
+                self.block(scope, st.orelse, path)
         elif isinstance(st, ast.Try) or type(st).__name__ == "TryStar":
             self.block(scope, st.body, path + (("try", True),))
             for h in st.handlers:

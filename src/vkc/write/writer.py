@@ -188,3 +188,12 @@ def _os_error(exc: OSError, shown: str, shown_dir: str) -> WriteError:
     if exc.errno == errno.EISDIR:
         return WriteError(f"{shown} is a folder", hint="remove it or choose another --out folder")
     return WriteError(f"cannot write {shown} ({exc.strerror or exc})", hint="check the output folder")
+
+
+def prepare_out_dir(out_dir: str | os.PathLike[str] = "kernels_out") -> None:
+    """Fail fast, before any expensive stage runs, when ``out_dir`` cannot take an artifact."""
+    shown_dir = str(out_dir).replace(os.sep, "/")
+    fs_dir = os.fspath(out_dir)
+    _ensure_dir(fs_dir, shown_dir)
+    if not os.access(fs_dir, os.W_OK | os.X_OK):
+        raise WriteError(f"output folder {shown_dir} is not writable", hint="choose another --out folder")

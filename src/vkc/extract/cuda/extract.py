@@ -28,6 +28,11 @@ _KEEP_PREFIX = ("cuda_", "cuda/", "cub/", "cooperative_groups", "mma.h", "cuda.h
                 "torch/headeronly/util/", "torch/headeronly/macros/", "c10/util/", "cutlass/", "cute/",
                 "curand", "thrust/", "nv/", "crt/")
 _DROP = ("torch/headeronly/core/Dispatch",)
+# angle-bracket headers that are host-only or absent from a CUDA toolkit (cuBLAS is absent)
+_HOST_ONLY = ("torch/", "ATen/", "c10/", "pybind11", "Python.h", "hip/", "hipcub/", "rocprim",
+              "cublas", "cublasLt", "cusparse", "cusolver", "nvml", "nccl", "mpi", "Aten/",
+              "iostream", "fstream", "thread", "mutex", "deque", "filesystem", "sys/", "unistd.h",
+              "dlfcn.h", "fcntl.h", "c10d/", "torch_utils", "flashinfer/")
 _NATIVE_TYPES = {"float", "double", "int", "bool", "char", "short", "long", "unsigned", "signed",
                  "half", "__half", "half2", "__half2", "__nv_bfloat16", "__nv_bfloat162", "nv_bfloat16",
                  "nv_bfloat162", "__nv_fp8_e4m3", "__nv_fp8_e5m2", "true", "false", "nullptr", "void",
@@ -82,6 +87,7 @@ def _unbound(args: str, known: set[str]) -> list[str]:
         if not a:
             continue
         s = re.sub(r"[A-Za-z_][\w]*(::[A-Za-z_~][\w]*)+", " ", a)  # qualified names are concrete
+        s = re.sub(r"::\s*[A-Za-z_]\w*", " ", s).replace("typename", " ").replace("template", " ")
         ids = [t for t in re.findall(r"[A-Za-z_]\w*", s) if t not in known and t not in _NATIVE_TYPES]
         if ids:
             out.append(a)
@@ -117,7 +123,9 @@ def extract_cuda(tree: SourceTree, kernel: KernelEntry) -> Extraction:
     known_defs = set().union(*(it.defines for it in unit.items)) if unit.items else set()
     if targs:
         base = _subst(targs, L.macro_actuals(fm, la))
-        base = _subst(base, L.local_constants(fm, la))
+        consts = L.local_constants(fm, la)
+        for _ in range(3):
+            base = _subst(base, consts)
         for d in all_disp:
             for var, vals in d.get("values", {}).items():
                 if re.search(r"\b" + re.escape(var) + r"\b", base):
@@ -141,6 +149,14 @@ def extract_cuda(tree: SourceTree, kernel: KernelEntry) -> Extraction:
         extra_roots |= set(re.findall(r"[A-Za-z_]\w*", v))
     kit.refs |= extra_roots - {kernel.name}
     kept = closure(unit, kit)
+    # enable_if overload sets: nvcc's host pass and device pass may pick different
+    # members (e.g. a __CUDA_ARCH__-guarded trait), so the whole set is kept
+    overloads = [it for it in unit.items if it.is_global and it is not kit and it.file == kernel.file
+                 and kernel.name in it.defines]
+    if overloads:
+        for ov in overloads:
+            kept += [x for x in closure(unit, ov) if all(x is not y for y in kept)]
+        kept.sort(key=lambda it: it.order)
     body_text = "\n".join(it.text for it in kept) + "\n" + " ".join(insts.values())
     _check_external(unit, kept, body_text, kernel)
     chunks = _render_items(kept)
@@ -183,6 +199,16 @@ def extract_cuda(tree: SourceTree, kernel: KernelEntry) -> Extraction:
         smem_formula=None if smem in (None, "0", "0u") else smem,
         stride_semantics="bytes" if any("byte" in n.lower() and "stride" in n.lower() for _, n in params) else "elements",
         notes=tuple(notes))
+    example = None
+    if pref is not None:
+        vals = L._split_args(pref)
+        for i, v in enumerate(vals):
+            if v in unbound and i < len(kernel.template_params) and re.match(
+                    r"(typename|class)\b", kernel.template_params[i]):
+                vals[i] = "__nv_bfloat16"
+        example = ", ".join(vals)
+        if _unbound(example, known_defs):
+            example = None
     facts = {
         "params": [{"type": t, "name": n} for t, n in params],
         "template_params": list(kernel.template_params),
@@ -192,6 +218,9 @@ def extract_cuda(tree: SourceTree, kernel: KernelEntry) -> Extraction:
         "dispatch_all": all_disp,
         "instantiations": insts,
         "unbound_template_args": unbound,
+        # bf16 instantiation with unbound typename args set to __nv_bfloat16 (None if
+        # non-type args stay unbound): what vkc's own compile checks use
+        "example_instantiation": example,
         "template_arg_choices": choices,
         "set_attributes": set_attrs,
         "launch_attributes": launch_attrs,
@@ -296,9 +325,10 @@ def _includes(unit: Unit, body: str, used_files: set[str]) -> list[str]:
             if uses_torch and (h in _TORCH_TYPES.values() or h.startswith("torch/headeronly/macros/")):
                 add(h)
             continue
-        if h.startswith(_KEEP_PREFIX) or h in _STD or "/" not in h and not h.endswith(".h"):
+        if h.startswith(_KEEP_PREFIX) or h in _STD or not h.startswith(_HOST_ONLY):
             add(h)
     for ty, h in _TORCH_TYPES.items():
-        if re.search(re.escape(ty) + r"\b", body):
+        short = ty.split("::")[-1]
+        if re.search(r"\b(c10|torch::headeronly|at)::" + re.escape(short) + r"\b", body):
             add(h)
     return out

@@ -133,6 +133,12 @@ def _defines(node: ts.Node, data: bytes) -> set[str]:
     if t == "concept_definition":
         n = node.child_by_field_name("name")
         return {ts.text_of(n, data)} if n is not None else set()
+    if t == "using_declaration":
+        txt = ts.text_of(node, data)
+        if re.match(r"using\s+namespace\b", txt):
+            return set()
+        ids = re.findall(r"[A-Za-z_]\w*", txt)
+        return {ids[-1]} if len(ids) > 1 else set()
     if t == "expression_statement":
         # e.g. a macro invocation at namespace scope, STATIC_ASSERT(...)
         return set()
@@ -152,6 +158,21 @@ def split_items(relpath: str, text: str) -> list[Item]:
     """Namespace-scope items of one evaluated file (includes blanked by the caller)."""
     tree, data = ts.parse(text)
     b2c = ts.byte_to_char(data)
+    sub = ts.presubstitute(text)
+
+    def extend_back(s: int) -> int:
+        """Include attribute macros blanked for parsing (DINLINE, __launch_bounds__...)."""
+        while True:
+            ls = text.rfind("\n", 0, s) + 1
+            if sub[ls:s].strip() == "" and text[ls:s].strip() != "" and not text[ls:s].lstrip().startswith(("/", "#")):
+                s = ls
+                continue
+            if ls == s and ls > 0:
+                pls = text.rfind("\n", 0, ls - 1) + 1
+                if sub[pls:ls].strip() == "" and text[pls:ls].strip() != "" and not text[pls:ls].lstrip().startswith(("/", "#", "*")):
+                    s = pls
+                    continue
+            return s
 
     def tx(n: ts.Node) -> str:
         return text[b2c(n.start_byte):b2c(n.end_byte)]
@@ -190,7 +211,7 @@ def split_items(relpath: str, text: str) -> list[Item]:
             if i < len(kids) and kids[i].type == ";":
                 end = kids[i].end_byte
                 i += 1
-            s, e = b2c(start), b2c(end)
+            s, e = extend_back(b2c(start)), b2c(end)
             body = text[s:e]
             defs = _defines(c, data)
             if c.type == "ERROR":
@@ -349,5 +370,12 @@ def closure(unit: Unit, kernel_item: Item) -> list[Item]:
             if id(it) not in keep:
                 keep[id(it)] = it
                 work.extend(it.refs)
-    # #undef of kept macros, using-directives of kept namespaces
+    # using-directives of namespaces the kept code lives in or uses
+    kept_ns = {c[0].split(":")[1] for it in keep.values() for c in it.chain if c[0].startswith("ns:")}
+    for it in unit.items:
+        m = re.match(r"using\s+namespace\s+([\w:]+)\s*;", it.text.strip())
+        if m and id(it) not in keep:
+            ns = m.group(1).lstrip(":")
+            if ns.split("::")[0] in kept_ns or ns.split("::")[0] in ("std", "cooperative_groups", "cub"):
+                keep[id(it)] = it
     return sorted(keep.values(), key=lambda it: it.order)

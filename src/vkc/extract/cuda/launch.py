@@ -167,8 +167,8 @@ def dispatch_info(tree: SourceTree, fm: FileModel, la: Launch) -> tuple[dict | N
                 la.template_args is None or re.search(r"\b" + re.escape(d.get("type_var") or "") + r"\b",
                                                       la.template_args or "")):
             primary = d
-    if primary is None:
-        primary = next((d for d in all_disp if "dtype_map" in d), None)
+    if primary is None or "bfloat16" not in primary.get("dtype_map", {}):
+        primary = next((d for d in all_disp if "bfloat16" in d.get("dtype_map", {})), primary)
     return primary, all_disp
 
 
@@ -220,7 +220,7 @@ def host_statements(fm: FileModel, la: Launch, kernel: KernelEntry, call: str) -
 
 def alias_template_args(fm: FileModel, la: Launch, kernel: KernelEntry) -> str | None:
     """Template args when the launch goes through ``auto k = ns::kernel<...>;``."""
-    if la.template_args and la.base == kernel.name:
+    if la.template_args and (la.base == kernel.name or (la.macro and la.base in la.macro_params)):
         return la.template_args
     scope = _function_text(fm, la)
     m = re.search(r"\b" + re.escape(la.base) + r"\s*=\s*[&(]*\s*(?:[\w:]*::)?" + re.escape(kernel.name) + r"\s*<", scope)
@@ -243,18 +243,30 @@ def local_constants(fm: FileModel, la: Launch) -> dict[str, str]:
     out = {}
     for m in re.finditer(r"constexpr\s+(?:static\s+)?[\w:]+\s+(\w+)\s*=\s*([^;]+);", scope):
         out.setdefault(m.group(1), " ".join(m.group(2).split()))
+    for m in re.finditer(r"\busing\s+(\w+)\s*=\s*([^;]+);", scope):
+        out.setdefault(m.group(1), " ".join(m.group(2).split()))
     return out
 
 
-def macro_actuals(fm: FileModel, la: Launch) -> dict[str, str]:
-    """Macro parameter -> argument of the first use of the launch's #define."""
-    if not la.macro:
+def macro_actuals(fm: FileModel, la: Launch, macro: str | None = None, depth: int = 0) -> dict[str, str]:
+    """Macro parameter -> argument of the first use of the launch's #define (follows a use
+    inside another #define to that macro's first use)."""
+    macro = macro or la.macro
+    if not macro or macro not in fm.macros or depth > 4:
         return {}
-    params = fm.macros[la.macro][0]
-    for m in re.finditer(r"\b" + re.escape(la.macro) + r"\s*\(", fm.text):
-        if line_of(fm.text, m.start()) == fm.macros[la.macro][2]:
+    params = fm.macros[macro][0]
+    for m in re.finditer(r"\b" + re.escape(macro) + r"\s*\(", fm.text):
+        if line_of(fm.text, m.start()) == fm.macros[macro][2]:
             continue
         close = _balanced_close(fm.text, m.end() - 1)
         args = _split_args(fm.text[m.end():close])
-        return {p: a for p, a in zip(params, args) if p}
+        res = {p: a for p, a in zip(params, args) if p}
+        # a use inside another #define: resolve that macro's parameters too
+        ln = line_of(fm.text, m.start())
+        for outer, (oparams, obody, oline) in fm.macros.items():
+            if outer != macro and oline <= ln <= oline + obody.count("\n"):
+                inner = macro_actuals(fm, la, outer, depth + 1)
+                res = {p: inner.get(a, a) for p, a in res.items()}
+                break
+        return res
     return {}

@@ -220,8 +220,7 @@ class Collector:
         s, e = span(info, d)
         s = (s[0], s[1] - 1)  # include '@'
         if name in ("staticmethod", "classmethod") and v is None:
-            it.edits.append(Edit(s, (e[0], e[1]), lambda n: "# (staticmethod dropped)"))
-            it.edits[-1] = Edit(s, _line_end(info, e), lambda n: "")
+            it.edits.append(Edit(s, _line_end(info, e), lambda n: ""))
             return
         if path is None:
             txt = ast.get_source_segment(info.text, d)
@@ -323,8 +322,10 @@ class Collector:
             base, _ = self.prog.lookup(info.name, root.id)
         except Unresolved:
             return False
-        if not isinstance(base, (VllmModule, Opaque, PlatformObj, Constexpr)) and not (
-                isinstance(base, FuncRef) and base.kind == "class"):
+        if isinstance(base, FuncRef) and base.kind == "class":
+            if self._is_aggregate(base.module, self.prog.module(base.module).bindings[base.name].node):
+                return False
+        elif not isinstance(base, (VllmModule, Opaque, PlatformObj, Constexpr)):
             return False
         # the longest chain prefix that evaluates
         chain = []
@@ -452,6 +453,11 @@ class Collector:
             except NotLiteral as e:
                 raise ExtractionError(f"global `{name}` in {info.file} has no literal form: {e}",
                                       hint="kernels may only use constexpr globals") from None
+            if not host and _needs_constexpr(v):
+                txt = f"tl.constexpr({txt})"
+                uses.add("tl")
+                self.notes.append(f"global {b.name} = {v!r} is used inside a kernel; emitted as tl.constexpr "
+                                  f"(Triton only accepts constexpr globals)")
             it = self._add(Item(key, "const", b.module, b.name))
             orig = ast.get_source_segment(self.prog.module(b.module).text, b.value) if b.value is not None else ""
             comment = "" if orig == txt or len(orig) > 80 or "\n" in orig else f"  # {orig}"
@@ -470,11 +476,11 @@ def _root_name(node) -> ast.Name | None:
 
 
 def _needs_constexpr(v) -> bool:
-    return isinstance(v, (int, float, bool)) and not isinstance(v, Constexpr)
+    return isinstance(v, (int, float, bool, str)) and not isinstance(v, Constexpr)
 
 
 def _line_end(info: ModuleInfo, e: tuple[int, int]) -> tuple[int, int]:
-    return (e[0], len(info.lines[e[0] - 1]))
+    return (e[0], len(info.lines[e[0] - 1].rstrip("\r\n")))
 
 
 __all__ = ["Collector", "Item", "Edit", "apply_edits", "span", "AUTOTUNE", "HEURISTICS", "JIT_PATHS",

@@ -30,11 +30,12 @@ _CMP = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.Lt
 _BUILTINS = {n: getattr(builtins, n) for n in (
     "int", "float", "bool", "str", "len", "min", "max", "abs", "round", "range", "list", "tuple",
     "dict", "set", "sorted", "zip", "enumerate", "any", "all", "sum", "hasattr", "getattr",
-    "isinstance", "reversed", "pow", "divmod", "frozenset")}
+    "isinstance", "reversed", "pow", "divmod", "frozenset", "map", "filter")}
 _BUILTIN_CONSTS = {"True": True, "False": False, "None": None}
 _CALLABLE_EXT = ("math.", "torch.finfo", "torch.iinfo", "triton.cdiv", "triton.next_power_of_2",
                  "packaging.version.parse", "packaging.version.Version", "functools.reduce",
                  "operator.", "itertools.product")
+_CONFIG_DEFAULTS = {"num_warps": 4, "num_stages": 3, "num_ctas": 1, "maxnreg": None, "pre_hook": None}
 _CONTAINER_METHODS = {"append", "extend", "get", "items", "keys", "values", "upper", "lower",
                       "format", "startswith", "endswith", "split", "join", "replace", "strip",
                       "index", "count", "insert", "update", "copy"}
@@ -127,10 +128,26 @@ class Program:
             v = self.eval(b.value, b.module)
             for i in b.index:
                 v = list(v)[i]
+        except Unresolved as e:
+            v = self._runtime_value(b, e)
         finally:
             self.in_progress.discard(key)
         self.values[key] = v
         return v, b
+
+    def _runtime_value(self, b: Binding, err: Unresolved):
+        """Import the module (CPU) and read the value; only for JSON-able values."""
+        if self.fallback is None:
+            raise err
+        try:
+            got = self.fallback(b.module, b.name)
+        except Unresolved:
+            raise err from None
+        v = Constexpr(got["constexpr"]) if isinstance(got, dict) and set(got) == {"constexpr"} else got
+        self.used_fallback = True
+        self.notes.append(f"{b.name} ({b.module}) = {v!r} came from importing the module on CPU "
+                          f"(runtime fallback; static evaluation failed: {err})")
+        return v
 
     def disambiguate(self, b: Binding) -> Binding:
         if len(b.candidates) == 1:
@@ -200,6 +217,13 @@ class Program:
             return base.value
         if isinstance(base, FuncRef) and base.kind == "class":
             return self._class_attr(base, attr)
+        if isinstance(base, ConfigVal):
+            if attr == "kwargs":
+                return base.kwargs
+            if attr in base.options:
+                return base.options[attr]
+            if attr in _CONFIG_DEFAULTS:
+                return _CONFIG_DEFAULTS[attr]
         if isinstance(base, _EnumMember):
             if attr in ("value", "name"):
                 return getattr(base, attr)
@@ -362,14 +386,15 @@ class Program:
     def call(self, fn, args, kwargs):
         if isinstance(fn, ExtRef):
             p = fn.path
-            if p in ("triton.language.constexpr", "triton.language.core.constexpr"):
-                return Constexpr(_plain(args[0]))
+            if p in CONSTEXPR_PATHS:
+                return Constexpr(args[0] if isinstance(args[0], ExtRef) else _plain(args[0]))
             if p == "triton.Config":
                 cfg = _plain(args[0]) if args else _plain(kwargs.pop("kwargs", {}))
                 return ConfigVal({k: _plain(v) for k, v in cfg.items()},
                                  {k: _plain(v) for k, v in kwargs.items()})
             if p in P.EXTERNAL_CALLS:
-                return P.EXTERNAL_CALLS[p]
+                r = P.EXTERNAL_CALLS[p]
+                return _wrap(r(*[_plain(a) for a in args])) if callable(r) else r
             if p in ("os.getenv", "os.environ.get"):
                 return P.ENV.get(args[0], args[1] if len(args) > 1 else kwargs.get("default"))
             if p.startswith(_CALLABLE_EXT):
@@ -464,6 +489,13 @@ class Program:
                     self.eval(st.value, mod, env)
             elif isinstance(st, ast.Pass):
                 pass
+            elif isinstance(st, ast.ImportFrom) and st.level == 0 and not (st.module or "").startswith("vllm"):
+                for a in st.names:
+                    env[a.asname or a.name] = ExtRef(f"{st.module}.{a.name}")
+            elif isinstance(st, ast.Import):
+                for a in st.names:
+                    if not a.name.startswith("vllm"):
+                        env[a.asname or a.name.split(".")[0]] = ExtRef(a.asname and a.name or a.name.split(".")[0])
             else:
                 raise Unresolved(f"statement {type(st).__name__} in helper function")
 
@@ -554,6 +586,8 @@ def _is_jit_decorator(prog: Program, module: str, dec: ast.expr) -> bool:
     return isinstance(v, ExtRef) and v.path in JIT_PATHS
 
 
+CONSTEXPR_PATHS = {"triton.language.constexpr", "triton.language.core.constexpr",
+                   "triton.experimental.gluon.language.constexpr"}
 JIT_PATHS = {"triton.jit", "triton.runtime.jit", "triton.runtime.jit.jit", "triton.experimental.gluon.jit",
              "triton.experimental.gluon._runtime.jit", "triton.language.core.constexpr_function",
              "triton.constexpr_function"}

@@ -38,11 +38,14 @@ def extract_triton(tree: SourceTree, kernel: KernelEntry) -> Extraction:
         raise ExtractionError(f"no function {kernel.qualname} in {kernel.file}",
                               hint="the kernel index and the source tree disagree")
     entry_name = kernel.qualname.split(".")[-1]
-    _check_not_nested(info, node, kernel)
+    module = _scope_for_nested(prog, info, node, kernel)
+    info = prog.module(module)
     decos = [_deco_path(prog, module, d) for d in node.decorator_list]
     if not any(p in JIT_LIKE for p in decos):
-        raise ExtractionError(f"{kernel.qualified or kernel.qualname} is not a @triton.jit / @gluon.jit function",
-                              hint="pick the jit kernel the wrapper launches")
+        raise ExtractionError(
+            f"{kernel.qualified or kernel.qualname}: no decorator resolves to triton.jit / gluon.jit on CUDA",
+            hint="the kernel is defined for another platform (e.g. under `if current_platform.is_rocm()`) "
+                 "or uses a non-Triton DSL")
     col = Collector(prog)
     notes_before = len(prog.notes)
     fallback_before = prog.used_fallback
@@ -112,14 +115,67 @@ def _deco_path(prog: Program, module: str, d: ast.expr) -> str | None:
     return v.path if isinstance(v, ExtRef) else None
 
 
-def _check_not_nested(info, node, kernel) -> None:
-    for top in ast.walk(info.tree):
-        if isinstance(top, (ast.FunctionDef, ast.AsyncFunctionDef)) and top is not node:
-            for sub in ast.walk(top):
-                if sub is node:
-                    raise ExtractionError(
-                        f"{kernel.qualname} is defined inside the function {top.name} ({info.file}:{top.lineno})",
-                        hint="kernels closing over locals of an enclosing function cannot be made standalone")
+def _enclosing(tree, node) -> list[ast.FunctionDef]:
+    chain: list[ast.FunctionDef] = []
+
+    def rec(n, stack):
+        for c in ast.iter_child_nodes(n):
+            if c is node:
+                chain.extend(stack)
+                return True
+            st = stack + [c] if isinstance(c, (ast.FunctionDef, ast.AsyncFunctionDef)) else stack
+            if rec(c, st):
+                return True
+        return False
+    rec(tree, [])
+    return chain
+
+
+def _scope_for_nested(prog: Program, info, node, kernel) -> str:
+    """A kernel defined inside a factory function: allowed when it only uses module globals
+    and imports made in the enclosing function; returns the module (or a derived scope)."""
+    outer = _enclosing(info.tree, node)
+    if not outer:
+        return info.name
+    imports: list[ast.stmt] = []
+    local: set[str] = set()
+    for f in outer:
+        a = f.args
+        local |= {p.arg for p in a.posonlyargs + a.args + a.kwonlyargs + [x for x in (a.vararg, a.kwarg) if x]}
+        for st in ast.walk(f):
+            if st is node:
+                continue
+            if isinstance(st, (ast.Import, ast.ImportFrom)):
+                imports.append(st)
+            elif isinstance(st, ast.Name) and isinstance(st.ctx, ast.Store):
+                local.add(st.id)
+            elif isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef)) and st is not node and st not in outer:
+                local.add(st.name)
+    own = {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    own |= {a.arg for a in ast.walk(node) if isinstance(a, ast.arg)}
+    free = {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)} - own
+    captured = sorted((free & local) - {node.name})
+    if captured:
+        raise ExtractionError(
+            f"{kernel.qualname} closes over locals of the enclosing function {outer[-1].name} "
+            f"({', '.join(captured[:4])}) ({info.file}:{outer[-1].lineno})",
+            hint="kernels closing over locals of an enclosing function cannot be made standalone")
+    scope = f"{info.name}.<{'.'.join(f.name for f in outer)}>"
+    if scope not in prog.modules:
+        import copy
+        derived = copy.copy(info)
+        derived.bindings = dict(info.bindings)
+        derived.name = info.name  # relative imports resolve against the real module
+        from vkc.extract.triton import modinfo
+        modinfo.walk(derived, imports, lambda t: None)
+        derived.name = scope
+        for b in derived.bindings.values():
+            if b.kind in ("import", "importfrom") and b.module == info.name and b.node in imports:
+                b.module = scope
+        prog.modules[scope] = derived
+        prog.notes.append(f"{kernel.qualname} is built by the factory {outer[-1].name}(); extracted as a "
+                          f"top-level function with the factory's imports")
+    return scope
 
 
 def _params(info, node: ast.FunctionDef, text: str, entry: str) -> list[dict]:

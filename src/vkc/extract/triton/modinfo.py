@@ -157,8 +157,8 @@ def find_def(info: ModuleInfo, qualname: str, line: int) -> tuple[ast.AST, list[
                 q = prefix + [st.name]
                 if q == parts and not isinstance(st, ast.ClassDef):
                     found.append((st, classes))
-                if isinstance(st, ast.ClassDef) and parts[: len(q)] == q:
-                    scan(st.body, q, classes + [st])
+                if parts[: len(q)] == q and len(q) < len(parts):
+                    scan(st.body, q, classes + [st] if isinstance(st, ast.ClassDef) else classes)
             elif isinstance(st, ast.If):
                 scan(st.body, prefix, classes)
                 scan(st.orelse, prefix, classes)

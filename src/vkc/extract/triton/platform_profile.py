@@ -29,6 +29,9 @@ MAX_SHARED_MEM = 232448          # bytes per block (opt-in), H100
 NUM_SMS = 132
 TRITON_VERSION = "3.6.0"          # Triton on the target GPU machine
 FP8_DTYPE = "float8_e4m3fn"       # torch dtype name of current_platform.fp8_dtype()
+# ptxas answering ``get_ptxas(...).version``: the CUDA 12.8 assembler Triton 3.6 bundles
+# (conservative: features gated on a newer ptxas, e.g. cvt bf16x2.e2m1x2 in flint, stay off).
+PTXAS_VERSION = "12.8"
 
 # Predicates / queries on ``current_platform`` (method name -> result or callable).
 PLATFORM_METHODS: dict[str, Any] = {
@@ -112,6 +115,12 @@ EXTERNAL_CALLS: dict[str, Any] = {
     "torch.cuda.get_device_capability": CAPABILITY,
     "torch.cuda.current_device": 0,
 }
+class _Ptxas:
+    version = PTXAS_VERSION
+
+
+EXTERNAL_CALLS["triton.backends.nvidia.compiler.get_ptxas"] = lambda *a, **k: _Ptxas()
+
 # Attribute values of external modules that differ on the target.
 EXTERNAL_ATTRS: dict[str, Any] = {
     "triton.__version__": TRITON_VERSION,

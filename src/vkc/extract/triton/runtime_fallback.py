@@ -25,7 +25,10 @@ if query.startswith("__vkc_line__:"):
         obj = obj.fn
     print(json.dumps(obj.__code__.co_firstlineno))
 else:
-    print(json.dumps(eval(query, vars(mod))))
+    v = eval(query, vars(mod))
+    if type(v).__name__ == "constexpr":
+        v = {"constexpr": v.value}
+    print(json.dumps(v))
 """
 
 

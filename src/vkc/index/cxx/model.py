@@ -282,7 +282,7 @@ def _macro_defs(text: str) -> dict[str, tuple[tuple[str, ...], str, int]]:
         m = re.match(r"\s*#\s*define\s+(\w+)(\(([^)]*)\))?\s?(.*)$", "\n".join(lines[s:e]), re.S)
         if not m:
             continue
-        params = tuple(p.strip() for p in m.group(3).split(",")) if m.group(2) else ()
+        params = tuple(p.replace("\\", " ").strip() for p in m.group(3).split(",")) if m.group(2) else ()
         body = m.group(4)
         out.setdefault(m.group(1), (params, body, s + 1))
     return out

@@ -49,8 +49,18 @@ def presubstitute(text: str) -> str:
         for k in range(m.start(), min(i + 1, len(text))):
             if out[k] != "\n":
                 out[k] = " "
-    s = "".join(out)
-    return _ATTR_WORDS.sub(lambda m: _blank(m.group(0)), s)
+    s = _ATTR_WORDS.sub(lambda m: _blank(m.group(0)), "".join(out))
+    # directive lines (#define DINLINE ...) keep their original text
+    orig = text.split("\n")
+    new = s.split("\n")
+    cont = False
+    for i, line in enumerate(orig):
+        if cont or line.lstrip().startswith("#"):
+            new[i] = line
+            cont = line.rstrip().endswith("\\")
+        else:
+            cont = False
+    return "\n".join(new)
 
 
 def parse(text: str) -> tuple[tree_sitter.Tree, bytes]:

@@ -42,7 +42,13 @@ def build_command(stem: str, include_flags: tuple[str, ...] = ()) -> str:
 
 
 def instantiation_marker(instantiation: str) -> str:
-    return MARKER + instantiation
+    """The verifier's marker line (vkc.verify.cuda_compile.instantiation_line when present)."""
+    try:
+        from vkc.verify.cuda_compile import instantiation_line
+    except ImportError:  # pragma: no cover - the verifier is optional
+        return MARKER + instantiation
+    name, _, args = instantiation.partition("<")
+    return instantiation_line(name, args[:-1] if args else None)
 
 
 @lru_cache(maxsize=1)
@@ -74,13 +80,17 @@ def invoke_cuda(tree: SourceTree, extraction: Extraction, model: ModelConfig, wo
         wl = workload or recipe.default_workload
         recipe.check_workload(qual, wl)
         plan = recipe.build(Ctx(tree, extraction, dims, wl, qual))
+        if extraction.kernel.qualname and extraction.kernel.qualname != plan.kernel_symbol:
+            # the extractor knows the namespace the unit declares the kernel in
+            plan = dataclasses.replace(plan, kernel_symbol=extraction.kernel.qualname)
         why = (f"inferred: {qual} runs in {' and '.join(recipe.workloads)}; "
                f"{recipe.default_workload} is the default") if inferred else "given"
     else:
         wl = workload or "prefill"
         plan = generic.build(Ctx(tree, extraction, dims, wl, qual))
         why = "inferred: generic default" if inferred else "given"
-    include_flags = tuple(str(f) for f in extraction.facts.get("include_flags", ()) or ())
+    include_flags = tuple(str(f) for f in extraction.facts.get("include_flags", ()) or ()
+                          if "TORCH_INCLUDE" not in str(f))  # the torch include is always given
     header = _header(tree, extraction, model, dims, wl, why, plan, command, stem, include_flags)
     code = _render(plan, header, stem, name, model.model_id, wl)
     _parse_check(code, name)
@@ -94,7 +104,7 @@ def invoke_cuda(tree: SourceTree, extraction: Extraction, model: ModelConfig, wo
     facts: dict[str, Any] = {
         "unit_file": f"{stem}.cu", "main_file": main_file_name(stem), "binary": stem,
         "build_command": build_command(stem, include_flags), "instantiation": plan.instantiation,
-        "marker": instantiation_marker(plan.instantiation), "recipe": "generic" if plan.untraced else qual,
+        "marker": instantiation_marker(plan.instantiation), "type_includes": _type_includes(plan), "recipe": "generic" if plan.untraced else qual,
         "untraced": plan.untraced, "workload_inferred": inferred, "min_gpus": plan.min_gpus,
         "grid": plan.grid_expr, "block": plan.block_expr, "smem": plan.smem_expr,
     }
@@ -177,11 +187,22 @@ def _bytes_moved(plan: Plan) -> str:
     return " + ".join(terms) or "0"
 
 
+_TYPE_HEADERS = (("c10::BFloat16", "torch/headeronly/util/BFloat16.h"), ("c10::Half", "torch/headeronly/util/Half.h"),
+                 ("c10::Float8_e4m3fn", "torch/headeronly/util/Float8_e4m3fn.h"))
+
+
+def _type_includes(plan: Plan) -> list[str]:
+    """Torch header-only type headers the host side names (the unit may be generic in them)."""
+    text = " ".join((*plan.template_args, *(b.ctype for b in plan.buffers), *(s.code for s in plan.consts)))
+    return [h for t, h in _TYPE_HEADERS if t in text]
+
+
 def _render(plan: Plan, header: list[str], stem: str, name: str, model_id: str, wl: str) -> str:
     buffers = [_buffer(b) for b in plan.buffers]
     dump_names = set(plan.dump) if plan.dump else {b.name for b in plan.buffers}
     ctx = {
         "header": header, "unit": f"{stem}.cu", "instantiation": plan.instantiation,
+        "marker": instantiation_marker(plan.instantiation), "type_includes": _type_includes(plan),
         "min_gpus": plan.min_gpus, "kernel_name": comment_text(name).replace('"', "").replace("%", ""),
         "consts": [_stmt(s) for s in plan.consts], "scale": plan.scale,
         "derived": [_stmt(s) for s in plan.derived], "buffers": buffers,

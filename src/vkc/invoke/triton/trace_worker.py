@@ -69,6 +69,7 @@ class _State:
         self.heuristics_stack: list[list[str]] = []
         self.keep: list[Any] = []          # keeps captured tensors alive (storage ids stay unique)
         self.factory: TensorFactoryImpl | None = None
+        self.tree_root: str = ""
 
 
 STATE = _State()
@@ -158,6 +159,7 @@ def _jit_run(self, *args, grid, warmup, **kwargs):
                            "type": type(v).__name__ if v is not None else "None"}
     signature, attrs, spec_err = _specialize(self, args, kwargs)
     rec = {
+        "site": _launch_site(),
         "fn": _fn_identity(self),
         "grid": [int(g) for g in grid_val],
         "grid_callable": callable(grid),
@@ -174,6 +176,19 @@ def _jit_run(self, *args, grid, warmup, **kwargs):
         "heuristics": sorted({h for hs in STATE.heuristics_stack for h in hs}),
     }
     STATE.launches.append(rec)
+    return None
+
+
+def _launch_site() -> dict[str, Any] | None:
+    """The innermost caller frame inside the vLLM tree: the wrapper's launch statement."""
+    root = STATE.tree_root
+    frame = sys._getframe(2)
+    while frame is not None:
+        f = os.path.abspath(frame.f_code.co_filename)
+        if root and f.startswith(root + os.sep):
+            return {"file": os.path.relpath(f, root), "line": frame.f_lineno,
+                    "function": frame.f_code.co_name}
+        frame = frame.f_back
     return None
 
 
@@ -337,6 +352,7 @@ def main() -> int:
     os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
     sys.path.insert(0, req["tree_root"])
+    STATE.tree_root = os.path.abspath(req["tree_root"])
     resp: dict[str, Any] = {"ok": False, "jobs": [], "error": None}
     try:
         import torch

@@ -84,7 +84,11 @@ def fused_add_rms_norm(c: Ctx) -> Plan:
     es = SIZEOF[scalar_t]
     # wrapper: width 8 when pointers are 16-byte aligned (cudaMalloc: yes) and
     # hidden/strides are multiples of 8, and not batch-invariant; else width 0.
-    width = 8 if d.hidden % 8 == 0 else 0
+    # The kernel name covers two enable_if overloads; the generic one (width 0) is
+    # chosen when the extraction is that overload (csrc/...:fused_add_rms_norm_kernel@<line>).
+    generic_line = int(c.at(LN, "std::enable_if_t<(width == 0) || !_typeConvert<scalar_t>::exists>").rsplit(":", 1)[1])
+    generic = c.extraction.kernel.line >= generic_line
+    width = 8 if d.hidden % 8 == 0 and not generic else 0
     consts = _common(c, LN) + [Stmt(f"using scalar_t = {scalar_t};",
                                     f"dispatch: VLLM_STABLE_DISPATCH_FLOATING_TYPES({c.dtype})")]
     derived = [
@@ -120,7 +124,8 @@ def fused_add_rms_norm(c: Ctx) -> Plan:
         args=("input", "input_stride", "residual", "weight", "epsilon", "num_tokens", "hidden_size",
               "residual_stride"),
         dispatch=(f"FLOATING_TYPES({c.dtype} -> {scalar_t}); LAUNCH_FUSED_ADD_RMS_NORM({width}, true): "
-                  "16-byte aligned cudaMalloc pointers, hidden % 8 == 0, not batch-invariant"),
+                  + ("16-byte aligned cudaMalloc pointers, hidden % 8 == 0, not batch-invariant" if width else
+                     "the generic overload (vLLM takes it for unaligned pointers/strides or batch-invariant mode)")),
         wrapper=f"{c.at(LN, 'void fused_add_rms_norm(')} (fused_add_rms_norm)",
         grid_expr="dim3 grid(num_tokens)", block_expr="min(hidden_size, max_block_size)", smem_expr="0",
         notes=("inout buffers: the kernel writes input (normed) and residual (sum) in place; "

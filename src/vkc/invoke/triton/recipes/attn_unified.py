@@ -54,8 +54,6 @@ def shapes(model: dict, workload: str, budget_bytes: int, small: bool) -> dict:
 
 
 def call(get, shp: dict, T) -> None:
-    import torch
-
     mod = get("vllm.v1.attention.ops.triton_unified_attention")
     B, ql, ctx, D = shp["batch"], shp["q_len"], shp["ctx"], shp["D"]
     hq, hkv, bs, dt = shp["H_q"], shp["H_kv"], shp["block_size"], shp["dtype"]
@@ -65,8 +63,8 @@ def call(get, shp: dict, T) -> None:
     kv_cache = T.tensor("kv_cache", [shp["num_blocks"], bs, hkv, 2 * D], dt, "randn")
     key_cache, value_cache = kv_cache.split(D, dim=-1)
     block_table = T.tensor("block_table", [B, shp["blocks_per_seq"]], "int32", ("block_table", shp["num_blocks"]))
-    cu_seqlens_q = T.tensor("query_start_loc", [B + 1], "int32", ("cumsum_lengths", [ql] * B))
-    seqused_k = T.tensor("seq_lens", [B], "int32", ("values", [ctx] * B))
+    cu_seqlens_q = T.tensor("query_start_loc", [B + 1], "int32", ("arange", 0, ql))
+    seqused_k = T.tensor("seq_lens", [B], "int32", ("const", ctx))
     k_scale = T.tensor("k_scale", [1], "float32", ("const", 1.0))
     v_scale = T.tensor("v_scale", [1], "float32", ("const", 1.0))
     rows, nseg = shp["segm_rows"], shp["num_segments"]
@@ -87,7 +85,6 @@ def call(get, shp: dict, T) -> None:
         softmax_segm_output=segm_out, softmax_segm_max=segm_max, softmax_segm_expsum=segm_expsum,
         sinks=sinks,
     )
-    del torch
 
 
 def flops_bytes(shp: dict, launch: dict):
@@ -97,8 +94,8 @@ def flops_bytes(shp: dict, launch: dict):
     span = min(ctx, shp["sliding_window"]) if shp["sliding_window"] else ctx
     if ql == 1:
         pairs = B * span
-    else:   # causal prefill without prefix
-        pairs = B * sum(min(i + 1, span) for i in range(0, ql, max(1, ql // 64))) * max(1, ql // 64)
+    else:   # causal prefill without a prefix: query i sees min(i + 1, span) keys
+        pairs = B * (span * (span + 1) // 2 + max(ql - span, 0) * span) if span < ql else B * ql * (ql + 1) // 2
     flops = 4.0 * pairs * shp["H_q"] * D
-    kv = B * min(ctx, span if ql == 1 else ctx) * 2 * shp["H_kv"] * D * it
+    kv = B * (span if ql == 1 else ctx) * 2 * shp["H_kv"] * D * it
     return flops, float(2 * B * ql * shp["H_q"] * D * it + kv)

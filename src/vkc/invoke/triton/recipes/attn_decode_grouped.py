@@ -1,0 +1,97 @@
+"""decode_attention_fwd (vllm/v1/attention/ops/triton_decode_attention.py), grouped path
+(GQA with H_q > H_kv, and MLA as the Triton MLA backend calls it).
+
+GQA: ``k_buffer/v_buffer [num_blocks, page, H_kv, D]`` (two buffers).
+MLA (model has kv_lora_rank): one latent cache ``[num_blocks, page, kv_lora_rank + rope]``,
+``k_buffer = cache.unsqueeze(2)``, ``v_buffer = k_buffer[..., :kv_lora_rank]``; q has
+``kv_lora_rank + qk_rope_head_dim`` dims; ``num_kv_splits`` as TritonMLAImpl computes it
+(``_compute_num_kv_splits(max_seq_len, sm_count=132)``).
+decode: 64 single-token requests with the longest context fitting the budget.
+Models with H_q == H_kv (MHA) take the non-grouped kernel: the trace then finds no launch.
+"""
+from __future__ import annotations
+
+from vkc.invoke.triton.recipes import _attn
+
+KERNELS = ("vllm.v1.attention.ops.triton_decode_attention:_fwd_grouped_kernel_stage1",
+           "vllm.v1.attention.ops.triton_decode_attention:_fwd_kernel_stage2",
+           "vllm.v1.attention.ops.triton_decode_attention:_fwd_kernel_stage1")
+FAMILY = "attention"
+WORKLOADS = ("decode",)
+DEFAULT_WORKLOAD = "decode"
+DECODE_BATCH = 64
+PAGE = 16
+MIN_WORK_PER_SPLIT = 512          # fallbacks if TritonMLAImpl's helper cannot be imported
+SPLIT_OCCUPANCY_MULTIPLIER = 2
+
+
+def shapes(model: dict, workload: str, budget_bytes: int, small: bool) -> dict:
+    d = _attn.dims(model, small)
+    it = _attn.itemsize(d["dtype"])
+    batch = 2 if small else DECODE_BATCH
+    if d["mla"]:
+        lk = d["kv_lora_rank"] + d["qk_rope_head_dim"]
+        kv_tok = lk * it
+        scale_dim = d["qk_nope_head_dim"] + d["qk_rope_head_dim"]
+    else:
+        lk = d["D"]
+        kv_tok = 2 * d["H_kv"] * d["D"] * it
+        scale_dim = d["D"]
+    ctx = 40 if small else _attn.fit_context(budget_bytes, batch, kv_tok, d["max_ctx"], block=PAGE)
+    bps = -(-ctx // PAGE)
+    return dict(d, workload=workload, batch=batch, ctx=ctx, page=PAGE, blocks_per_seq=bps,
+                num_blocks=batch * bps, Lk=lk, sm_scale=scale_dim ** -0.5)
+
+
+def _num_kv_splits(get, max_seq_len: int) -> int:
+    from vllm.platforms import current_platform
+
+    try:
+        m = get("vllm.v1.attention.backends.mla.triton_mla")
+        return int(m._compute_num_kv_splits(max_seq_len, current_platform.num_compute_units()))
+    except Exception:  # noqa: BLE001
+        import triton
+
+        ideal = triton.next_power_of_2(max(1, max_seq_len // MIN_WORK_PER_SPLIT))
+        return min(ideal, current_platform.num_compute_units() * SPLIT_OCCUPANCY_MULTIPLIER)
+
+
+def call(get, shp: dict, T) -> None:
+    mod = get("vllm.v1.attention.ops.triton_decode_attention")
+    B, ctx, hq, dt, nb, page = shp["batch"], shp["ctx"], shp["H_q"], shp["dtype"], shp["num_blocks"], shp["page"]
+    splits = _num_kv_splits(get, ctx)
+    block_table = T.tensor("block_table", [B, shp["blocks_per_seq"]], "int32", ("block_table", nb))
+    seq_lens = T.tensor("seq_lens", [B], "int32", ("const", ctx))
+    k_scale = T.tensor("k_scale", [], "float32", ("const", 1.0))
+    if shp["mla"]:
+        r = shp["kv_lora_rank"]
+        q = T.tensor("q", [B, hq, shp["Lk"]], dt, "randn")
+        cache = T.tensor("kv_c_and_k_pe_cache", [nb, page, shp["Lk"]], dt, "randn")
+        k_buf = cache.unsqueeze(2)
+        v_buf = k_buf[..., :r]
+        dv = r
+        v_scale = k_scale
+    else:
+        D, hkv = shp["D"], shp["H_kv"]
+        q = T.tensor("q", [B, hq, D], dt, "randn")
+        k_buf = T.tensor("k_buffer", [nb, page, hkv, D], dt, "randn")
+        v_buf = T.tensor("v_buffer", [nb, page, hkv, D], dt, "randn")
+        dv = D
+        v_scale = T.tensor("v_scale", [], "float32", ("const", 1.0))
+    o = T.tensor("o", [B, hq, dv], dt, "zeros")
+    lse = T.tensor("lse", [B, hq], dt, "zeros")
+    attn_logits = T.tensor("attn_logits", [B, hq, splits, dv + 1], "float32", "empty")
+    mod.decode_attention_fwd(q, k_buf, v_buf, o, lse, block_table, seq_lens, attn_logits, splits,
+                             shp["sm_scale"], page, k_scale=k_scale, v_scale=v_scale, is_mla=shp["mla"])
+
+
+def flops_bytes(shp: dict, launch: dict):
+    B, ctx = shp["batch"], shp["ctx"]
+    it = _attn.itemsize(shp["dtype"])
+    if shp["mla"]:
+        kv = B * ctx * shp["Lk"] * it
+        flops = 2.0 * B * ctx * shp["H_q"] * (shp["Lk"] + shp["kv_lora_rank"])
+    else:
+        kv = B * ctx * 2 * shp["H_kv"] * shp["D"] * it
+        flops = 4.0 * B * ctx * shp["H_q"] * shp["D"]
+    return flops, float(kv)

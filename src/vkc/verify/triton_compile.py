@@ -1,0 +1,160 @@
+"""Triton artifact checks: compile the entry for sm_90 on CPU, and run the invocation example.
+
+``compile_artifact`` reads the ``VKC_COMPILE`` literal that the Triton invoker embeds in the
+invocation example (signature, constexprs and attributes captured from vLLM's wrapper at the
+model's FULL shapes) and calls ``triton.compile(ASTSource(...), target=GPUTarget("cuda", 90, 32))``;
+no GPU is needed (ptxas ships with Triton).  ``run_artifact`` saves the source under the name
+the script expects and runs it: on a GPU the FULL configuration, else ``SMALL_SANITY=1`` under
+``TRITON_INTERPRET=1``; it returns the script's RESULT line.
+"""
+from __future__ import annotations
+
+import ast
+import importlib.util
+import inspect
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from vkc.verify.result import CheckResult
+
+RUN_TIMEOUT_S = 600
+_RESULT = re.compile(r"^RESULT .*$", re.M)
+
+
+def read_literal(code: str, name: str) -> Any:
+    """The value of a module-level ``NAME = <literal>`` in ``code`` (ast.literal_eval), or None."""
+    for node in ast.parse(code).body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
+            return ast.literal_eval(node.value)
+    return None
+
+
+def _decode(v: Any) -> Any:
+    if isinstance(v, dict):
+        if "__float__" in v:
+            return float(v["__float__"])
+        if "__tl_dtype__" in v:
+            import triton.language as tl
+
+            alias = {"fp8e4nv": "float8e4nv", "fp8e5": "float8e5", "bf16": "bfloat16", "fp16": "float16",
+                     "fp32": "float32"}
+            return getattr(tl, alias.get(v["__tl_dtype__"], v["__tl_dtype__"]))
+    return v
+
+
+def _load_entry(src_path: Path, entry: str):
+    from triton.runtime.autotuner import Autotuner, Heuristics
+
+    spec = importlib.util.spec_from_file_location(f"vkc_verify_{abs(hash(str(src_path)))}", src_path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    obj: Any = mod
+    for part in entry.split("."):
+        obj = getattr(obj, part)
+    while isinstance(obj, (Autotuner, Heuristics)):
+        obj = obj.fn
+    return obj
+
+
+def make_ast_source(fn, signature: dict[str, str], constexprs: dict[str, Any], attrs: dict[str, list]):
+    """ASTSource across Triton versions: 3.3+ (constexprs=, name->type signature incl. 'constexpr')
+    or older (constants= keyed by index, signature without constexprs)."""
+    from triton.compiler import ASTSource
+
+    names = list(fn.arg_names)
+    params = inspect.signature(ASTSource.__init__).parameters
+    if "constexprs" in params:
+        cx = {(names.index(k),): _decode(v) for k, v in constexprs.items()}
+        at = {(names.index(k),): [tuple(a) if isinstance(a, list) else a for a in v] for k, v in attrs.items()}
+        return ASTSource(fn=fn, signature=signature, constexprs=cx, attrs=at)
+    # Triton < 3.3: constants by index, signature of non-constexpr args only, no attrs descriptor
+    sig = {names.index(k): t for k, t in signature.items() if t != "constexpr"}
+    consts = {names.index(k): _decode(v) for k, v in constexprs.items()}
+    return ASTSource(fn=fn, signature=sig, constants=consts)
+
+
+def compile_artifact(path: str, artifact: dict) -> list[CheckResult]:
+    """Compile the Triton entry for sm_90 with the traced signature/constexprs (CPU only)."""
+    try:
+        kernel = artifact["kernel"]
+        code = kernel["invocation_example"]
+        spec = read_literal(code, "VKC_COMPILE")
+        kernel_file = read_literal(code, "KERNEL_FILE") or "kernel.py"
+    except (KeyError, SyntaxError, ValueError) as e:
+        return [CheckResult(path, "compile", False, f"cannot read VKC_COMPILE: {type(e).__name__}: {e}")]
+    if not spec:
+        return [CheckResult(path, "compile", False, "invocation example has no VKC_COMPILE literal")]
+    try:
+        import triton
+        from triton.backends.compiler import GPUTarget
+    except ImportError as e:
+        return [CheckResult(path, "compile", False, f"triton not importable: {e}")]
+    with tempfile.TemporaryDirectory(prefix="vkc-compile-") as tmp:
+        src = Path(tmp) / kernel_file
+        src.write_text(kernel["source_code"])
+        try:
+            fn = _load_entry(src, spec["entry"])
+            ast_src = make_ast_source(fn, spec["signature"], spec["constexprs"], spec.get("attrs", {}))
+            target = GPUTarget(*spec.get("target", ("cuda", 90, 32)))
+            ck = triton.compile(ast_src, target=target,
+                                options={"num_warps": spec["num_warps"], "num_stages": spec["num_stages"]})
+        except Exception as e:  # noqa: BLE001  (any compiler failure is the finding)
+            msg = " ".join(str(e).split())[:400]
+            return [CheckResult(path, "compile", False, f"{type(e).__name__}: {msg}")]
+    md = getattr(ck, "metadata", None)
+    shared = getattr(md, "shared", None)
+    details = {"triton": triton.__version__, "target": "sm_90", "shared_bytes": shared,
+               "num_warps": spec["num_warps"], "num_stages": spec["num_stages"]}
+    reason = f"sm_90 with triton {triton.__version__}" + (f", shared={shared} B" if shared is not None else "")
+    return [CheckResult(path, "compile", True, reason, details)]
+
+
+def _has_gpu() -> bool:
+    if os.environ.get("CUDA_VISIBLE_DEVICES") == "":
+        return False
+    try:
+        import torch
+
+        return bool(torch.cuda.is_available())
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def run_artifact(path: str, artifact: dict, *, timeout: int = RUN_TIMEOUT_S, small: bool | None = None) -> list[CheckResult]:
+    """Run the invocation example (GPU: FULL; else SMALL_SANITY under TRITON_INTERPRET=1)."""
+    kernel = artifact["kernel"]
+    code = kernel["invocation_example"]
+    try:
+        kernel_file = read_literal(code, "KERNEL_FILE")
+    except (SyntaxError, ValueError) as e:
+        return [CheckResult(path, "run", False, f"invocation example does not parse: {e}")]
+    if not kernel_file:
+        return [CheckResult(path, "run", False, "invocation example has no KERNEL_FILE")]
+    gpu = _has_gpu()
+    use_small = (not gpu) if small is None else small
+    env = dict(os.environ)
+    if use_small:
+        env["SMALL_SANITY"] = "1"
+        if not gpu:
+            env["TRITON_INTERPRET"] = "1"
+    with tempfile.TemporaryDirectory(prefix="vkc-run-") as tmp:
+        (Path(tmp) / kernel_file).write_text(kernel["source_code"])
+        script = Path(tmp) / "invoke_example.py"
+        script.write_text(code)
+        try:
+            proc = subprocess.run([sys.executable, str(script)], cwd=tmp, env=env, capture_output=True, text=True,
+                                  timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return [CheckResult(path, "run", False, f"timed out after {timeout}s")]
+    lines = _RESULT.findall(proc.stdout)
+    if proc.returncode != 0 or len(lines) != 1:
+        tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])[:400]
+        return [CheckResult(path, "run", False, f"exit {proc.returncode}, {len(lines)} RESULT line(s): {tail}",
+                            {"stdout": proc.stdout[-2000:], "stderr": proc.stderr[-2000:]})]
+    return [CheckResult(path, "run", True, lines[0], {"gpu": gpu, "small": use_small, "stdout": proc.stdout[-2000:]})]

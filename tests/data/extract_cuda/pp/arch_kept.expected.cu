@@ -1,0 +1,7 @@
+#if !defined(USE_ROCM) && __CUDA_ARCH__ >= 800
+__device__ int fast();
+
+
+#else
+__device__ int slow();
+#endif

@@ -1,0 +1,6 @@
+
+
+
+  #include "nvidia/quant_utils.cuh"
+
+int a;

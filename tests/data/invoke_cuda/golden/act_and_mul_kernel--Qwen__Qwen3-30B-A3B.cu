@@ -1,0 +1,279 @@
+// vkc 0.1.0 -- invocation example (CUDA host program) for one vLLM kernel
+// vLLM: 0.33.0 (https://files.pythonhosted.org/packages/f7/25/aa5684e9c59d6fc75f78926b7f15e8d9adc7de2d9e6e7575b80776ad8169/vllm-0.33.0.tar.gz)
+// KERNEL: vllm::act_and_mul_kernel at csrc/activation_kernels.cu:110
+// WRAPPER: csrc/activation_kernels.cu:299 (silu_and_mul via LAUNCH_ACTIVATION_GATE_KERNEL at csrc/activation_kernels.cu:244)
+// MODEL_NAME: Qwen/Qwen3-30B-A3B
+//   H_q=32 H_kv=4 Dh=128 hidden_size=2048 max_ctx=40960 dtype=bfloat16
+//   intermediate_size=6144 num_experts=128 top_k=8 moe_intermediate_size=768 kv_lora_rank=n/a qk_rope_head_dim=n/a rms_norm_eps=1e-06
+//   flags: qk_norm, moe=128x top8
+//   warning: using vkc's bundled snapshot of Qwen/Qwen3-30B-A3B's config.json (offline); it may differ from the current hub file
+//   warning: head_dim * num_attention_heads = 128*32 = 4096 != hidden_size 2048; the explicit head_dim 128 is used
+//   warning: Dh*H_q = 4096 != hidden_size 2048 (explicit head_dim kept)
+// WORKLOAD: prefill (inferred: csrc/activation_kernels.cu:act_and_mul_kernel runs in prefill and decode; prefill is the default)
+// INSTANTIATION: vllm::act_and_mul_kernel<c10::BFloat16, __nv_bfloat162, vllm::silu_kernel<c10::BFloat16>, vllm::packed_silu_kernel<__nv_bfloat162>, true, true, false, false>
+//   dispatch: silu_and_mul: LAUNCH_ACTIVATION_GATE_KERNEL(silu_kernel, packed_silu_kernel, ACT_FIRST=true, HAS_CLAMP=false, 0.0f, 1.0f, 0.0f); sm_90 -> 128-bit vectors (use_256b=false), use_vec = d % 8 == 0 -> True
+// GRID: dim3 grid(num_tokens)  BLOCK: min(d / vec_size, 1024)  SMEM: 0 bytes
+// SIZING: num_tokens_ll fills ~20% of free GPU memory clamped to [2 GiB, 8 GiB] (SMALL_SANITY=1: 8); input [rows, 2*d] + out [rows, d]
+// CONFIG: https://huggingface.co/Qwen/Qwen3-30B-A3B/blob/main/config.json
+// CONFIG: vkc bundled snapshot snapshots/Qwen__Qwen3-30B-A3B.json
+// COMMAND: vkc act_and_mul_kernel --model Qwen/Qwen3-30B-A3B
+// BUILD: nvcc -std=c++17 -arch=sm_90 --expt-relaxed-constexpr --expt-extended-lambda -DENABLE_FP8 -I$(python -c 'import torch,os;print(os.path.join(os.path.dirname(torch.__file__),"include"))') -o act_and_mul_kernel act_and_mul_kernel_main.cu
+// RUN: ./act_and_mul_kernel   (env: SMALL_SANITY=1 small shapes; VKC_DUMP_DIR=<dir> dumps buffers + manifest.txt)
+// PRINTS: RESULT kernel=<name> model=<id> workload=<w> config=FULL|SMALL time_ms=<x> GB/s=<y>
+// NOTE: Qwen/Qwen3-30B-A3B is MoE: rows = tokens x top_k (expert MLP input after the first grouped GEMM)
+#include "act_and_mul_kernel.cu"
+
+// VKC_INSTANTIATE: vllm::act_and_mul_kernel<c10::BFloat16, __nv_bfloat162, vllm::silu_kernel<c10::BFloat16>, vllm::packed_silu_kernel<__nv_bfloat162>, true, true, false, false>
+#define VKC_KERNEL vllm::act_and_mul_kernel<c10::BFloat16, __nv_bfloat162, vllm::silu_kernel<c10::BFloat16>, vllm::packed_silu_kernel<__nv_bfloat162>, true, true, false, false>
+
+#include <cuda_runtime.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <torch/headeronly/util/BFloat16.h>
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <numeric>
+#include <string>
+#include <vector>
+
+// Macros the copied wrapper code uses, as vLLM defines them for CUDA builds.
+#ifndef WARP_SIZE
+#define WARP_SIZE 32  // csrc/core/cuda_compat.h
+#endif
+#ifndef CEILDIV
+#define CEILDIV(x, y) (((x) + (y) - 1) / (y))  // csrc/moe/moe_align_sum_kernels.cu
+#endif
+
+#define VKC_CHECK(call)                                                     \
+  do {                                                                      \
+    cudaError_t vkc_err_ = (call);                                          \
+    if (vkc_err_ != cudaSuccess) {                                          \
+      std::fprintf(stderr, "CUDA error %s at %s:%d: %s\n",                  \
+                   cudaGetErrorName(vkc_err_), __FILE__, __LINE__,          \
+                   cudaGetErrorString(vkc_err_));                           \
+      std::exit(1);                                                         \
+    }                                                                       \
+  } while (0)
+
+#define VKC_REQUIRE(cond, msg)                                              \
+  do {                                                                      \
+    if (!(cond)) {                                                          \
+      std::fprintf(stderr, "vkc: check failed: %s (%s)\n", msg, #cond);     \
+      std::exit(1);                                                         \
+    }                                                                       \
+  } while (0)
+
+namespace vkc_host {
+
+// Deterministic fills: a splitmix64 hash of (seed, index).
+__host__ __device__ inline uint64_t mix(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ULL;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+  return x ^ (x >> 31);
+}
+
+template <typename T>
+__global__ void fill_uniform(T* p, size_t n, uint64_t seed, float lo, float hi) {
+  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+       i += (size_t)gridDim.x * blockDim.x) {
+    float u = (float)(mix(seed * 0x100000001B3ULL + i) >> 40) * (1.0f / 16777216.0f);
+    p[i] = static_cast<T>(lo + (hi - lo) * u);
+  }
+}
+
+template <typename T>
+__global__ void fill_randint(T* p, size_t n, uint64_t seed, long long lo, long long hi) {
+  const unsigned long long span = (unsigned long long)(hi - lo);
+  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+       i += (size_t)gridDim.x * blockDim.x) {
+    p[i] = static_cast<T>(lo + (long long)(mix(seed * 0x100000001B3ULL + i) % span));
+  }
+}
+
+template <typename T>
+__global__ void fill_affine(T* p, size_t n, long long mul, long long add, long long mod) {
+  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+       i += (size_t)gridDim.x * blockDim.x) {
+    p[i] = static_cast<T>(((long long)i * mul + add) % mod);
+  }
+}
+
+template <typename T>
+__global__ void fill_const(T* p, size_t n, float v) {
+  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+       i += (size_t)gridDim.x * blockDim.x) {
+    p[i] = static_cast<T>(v);
+  }
+}
+
+// Host-side deterministic generator for host-filled buffers.
+struct Rng {
+  uint64_t state;
+  explicit Rng(uint64_t seed) : state(seed) {}
+  uint64_t next() { return mix(state++); }
+  long long randint(long long lo, long long hi) {
+    return lo + (long long)(next() % (unsigned long long)(hi - lo));
+  }
+  float uniform(float lo, float hi) {
+    return lo + (hi - lo) * (float)(next() >> 40) * (1.0f / 16777216.0f);
+  }
+};
+
+inline unsigned fill_blocks(size_t n) {
+  size_t b = (n + 255) / 256;
+  return (unsigned)std::max<size_t>(1, std::min<size_t>(b, 65535));
+}
+
+inline bool env_flag(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr && v[0] != '\0' && std::strcmp(v, "0") != 0;
+}
+
+template <typename T>
+void dump(const char* dir, const char* name, const char* phase, const T* dptr, size_t n) {
+  std::vector<unsigned char> h(n * sizeof(T));
+  VKC_CHECK(cudaMemcpy(h.data(), dptr, h.size(), cudaMemcpyDeviceToHost));
+  std::string path = std::string(dir) + "/" + name + "." + phase + ".bin";
+  FILE* f = std::fopen(path.c_str(), "wb");
+  VKC_REQUIRE(f != nullptr, "cannot open a file in VKC_DUMP_DIR");
+  VKC_REQUIRE(std::fwrite(h.data(), 1, h.size(), f) == h.size(), "short write");
+  std::fclose(f);
+}
+
+}  // namespace vkc_host
+
+int main() {
+  const bool small_sanity = vkc_host::env_flag("SMALL_SANITY");
+  const char* dump_dir = std::getenv("VKC_DUMP_DIR");
+  cudaStream_t stream;
+  VKC_CHECK(cudaStreamCreate(&stream));
+
+  // ---- model constants and wrapper bindings
+  // model: moe_intermediate_size (expert MLP)
+  // replaces csrc/activation_kernels.cu:247: int d = input.size(-1) / 2;
+  const int d = 768;
+  // dispatch: VLLM_STABLE_DISPATCH_FLOATING_TYPES(bfloat16)
+  using scalar_t = c10::BFloat16;
+  // vkc: built for sm_90 (get_device_prop()->major on H100)
+  const int cc_major = 9;
+  // vkc: input.element_size()
+  const size_t element_size = sizeof(scalar_t);
+
+  // ---- live-set sizing: ~20% of free memory clamped to [2 GiB, 8 GiB]
+  size_t free_bytes = 0, total_bytes = 0;
+  VKC_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+  const size_t budget_bytes =
+      std::min<size_t>(std::max<size_t>(free_bytes / 5, 2ULL << 30), 8ULL << 30);
+  // input [rows, 2*d] + out [rows, d]
+  const size_t vkc_bytes_per_unit = (size_t)(3 * (size_t)d * 2);
+  const size_t vkc_fixed_bytes = (size_t)(0);
+  long long num_tokens_ll = 8;
+  if (!small_sanity) {
+    long long fit = budget_bytes > vkc_fixed_bytes
+                        ? (long long)((budget_bytes - vkc_fixed_bytes) / std::max<size_t>(vkc_bytes_per_unit, 1))
+                        : 0;
+    fit = std::min<long long>(fit, (long long)(1048576));
+    fit = fit / 1 * 1;
+    num_tokens_ll = std::max<long long>(fit, 1);
+  }
+
+  // ---- sizes that follow from num_tokens_ll
+  // vkc: rows = tokens x top_k (expert MLP input after the first grouped GEMM)
+  const int64_t num_tokens = num_tokens_ll;
+
+  // ---- device buffers (deterministic, valid contents)
+  // out: c10::BFloat16 [rows, d]; constant 0.0f
+  const size_t n_out = (size_t)((size_t)num_tokens * d);
+  c10::BFloat16* out = nullptr;
+  VKC_CHECK(cudaMalloc(&out, std::max<size_t>(n_out, 1) * sizeof(c10::BFloat16)));
+  vkc_host::fill_const<<<vkc_host::fill_blocks(n_out), 256, 0, stream>>>(out, n_out, 0.0f);
+  VKC_CHECK(cudaGetLastError());
+  // input: c10::BFloat16 [rows, 2*d] (gate | up); uniform [-2.0f, 2.0f)
+  const size_t n_input = (size_t)((size_t)num_tokens * 2 * d);
+  c10::BFloat16* input = nullptr;
+  VKC_CHECK(cudaMalloc(&input, std::max<size_t>(n_input, 1) * sizeof(c10::BFloat16)));
+  vkc_host::fill_uniform<<<vkc_host::fill_blocks(n_input), 256, 0, stream>>>(input, n_input, 3626513111ULL, -2.0f, 2.0f);
+  VKC_CHECK(cudaGetLastError());
+  VKC_CHECK(cudaStreamSynchronize(stream));
+
+  // ---- launch configuration, as the wrapper computes it
+  // from csrc/activation_kernels.cu:252
+  dim3 grid(num_tokens);
+  // from csrc/activation_kernels.cu:254
+  int support_vec = (CUDA_VERSION >= 12090 && cc_major >= 10 && num_tokens > 128) ? vllm::VecTraits<true>::ARCH_MAX_VEC_SIZE : vllm::VecTraits<false>::ARCH_MAX_VEC_SIZE;
+  // binds csrc/activation_kernels.cu:258: int vec_size = support_vec / input.element_size();
+  int vec_size = support_vec / element_size;
+  // from csrc/activation_kernels.cu:259
+  const bool use_vec = (d % vec_size == 0);
+  // from csrc/activation_kernels.cu:264
+  dim3 block(std::min(d / vec_size, 1024));
+  // ---- runtime checks of the chosen instantiation against the wrapper's logic
+  VKC_REQUIRE(use_vec == true, "wrapper's use_vec matches the instantiation");
+  const dim3 vkc_grid = grid;
+  const dim3 vkc_block = block;
+  const size_t vkc_smem = (size_t)(0);
+
+  if (dump_dir != nullptr) {
+    vkc_host::dump(dump_dir, "out", "in", out, n_out);
+    vkc_host::dump(dump_dir, "input", "in", input, n_input);
+  }
+
+  // ---- first launch, checked
+  VKC_KERNEL<<<vkc_grid, vkc_block, vkc_smem, stream>>>(
+      out,
+      input,
+      d,
+      0.0f,
+      1.0f,
+      0.0f);
+  VKC_CHECK(cudaGetLastError());
+  VKC_CHECK(cudaStreamSynchronize(stream));
+
+  if (dump_dir != nullptr) {
+    vkc_host::dump(dump_dir, "out", "out", out, n_out);
+    std::string mpath = std::string(dump_dir) + "/manifest.txt";
+    FILE* mf = std::fopen(mpath.c_str(), "w");
+    VKC_REQUIRE(mf != nullptr, "cannot write VKC_DUMP_DIR/manifest.txt");
+    std::fprintf(mf, "scale num_tokens_ll %lld\n", (long long)num_tokens_ll);
+    std::fprintf(mf, "buffer out out %zu %zu c10::BFloat16\n", sizeof(c10::BFloat16), n_out);
+    std::fprintf(mf, "buffer input in %zu %zu c10::BFloat16\n", sizeof(c10::BFloat16), n_input);
+    std::fclose(mf);
+  }
+
+  // ---- timing
+  const int warmup = 3, iters = small_sanity ? 5 : 20;
+  for (int i = 0; i < warmup; ++i) {
+    VKC_KERNEL<<<vkc_grid, vkc_block, vkc_smem, stream>>>(out, input, d, 0.0f, 1.0f, 0.0f);
+  }
+  VKC_CHECK(cudaGetLastError());
+  cudaEvent_t ev_start, ev_stop;
+  VKC_CHECK(cudaEventCreate(&ev_start));
+  VKC_CHECK(cudaEventCreate(&ev_stop));
+  VKC_CHECK(cudaEventRecord(ev_start, stream));
+  for (int i = 0; i < iters; ++i) {
+    VKC_KERNEL<<<vkc_grid, vkc_block, vkc_smem, stream>>>(out, input, d, 0.0f, 1.0f, 0.0f);
+  }
+  VKC_CHECK(cudaEventRecord(ev_stop, stream));
+  VKC_CHECK(cudaGetLastError());
+  VKC_CHECK(cudaEventSynchronize(ev_stop));
+  float total_ms = 0.0f;
+  VKC_CHECK(cudaEventElapsedTime(&total_ms, ev_start, ev_stop));
+  const double time_ms = (double)total_ms / iters;
+  const double bytes_moved = (double)(1.0 * n_out * sizeof(c10::BFloat16) + 1.0 * n_input * sizeof(c10::BFloat16));
+  const double gbps = bytes_moved / (time_ms * 1e-3) / 1e9;
+
+  std::printf("RESULT kernel=%s model=%s workload=%s config=%s time_ms=%.6f GB/s=%.3f\n",
+              "act_and_mul_kernel", "Qwen/Qwen3-30B-A3B", "prefill",
+              small_sanity ? "SMALL" : "FULL", time_ms, gbps);
+
+  VKC_CHECK(cudaFree(out));
+  VKC_CHECK(cudaFree(input));
+  VKC_CHECK(cudaEventDestroy(ev_start));
+  VKC_CHECK(cudaEventDestroy(ev_stop));
+  VKC_CHECK(cudaStreamDestroy(stream));
+  return 0;
+}

@@ -1,0 +1,144 @@
+"""CUDA extractor on real vLLM 0.33.0 kernels."""
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from vkc.errors import ExtractionError
+from vkc.extract.cuda import extract_cuda
+from vkc.index.cuda_scan import scan_cuda_cached
+from vkc.verify import cuda_compile as cc
+
+pytestmark = pytest.mark.sdist
+
+KERNELS = [
+    "csrc/layernorm_kernels.cu:rms_norm_kernel",
+    "csrc/layernorm_kernels.cu:fused_add_rms_norm_kernel@107",
+    "csrc/activation_kernels.cu:act_and_mul_kernel",
+    "csrc/cache_kernels.cu:reshape_and_cache_flash_kernel",
+    "csrc/moe/moe_align_sum_kernels.cu:moe_align_block_size_kernel",
+    "csrc/custom_all_reduce.cuh:cross_device_reduce_1stage",
+    "csrc/pos_encoding_kernels.cu:rotary_embedding_kernel",
+    "csrc/attention/merge_attn_states.cu:merge_attn_states_kernel",
+]
+HOST = re.compile(r"<<<|\bTORCH_CHECK|STD_TORCH_CHECK|torch::stable|torch::Tensor|at::Tensor|"
+                  r"\bint\s+main\s*\(|cudaLaunchKernelEx|cudaFuncSetAttribute|printf\s*\(\s*\"|"
+                  r"#\s*include\s*\"|dispatch_utils|torch_utils")
+
+
+@pytest.fixture(scope="module")
+def index(vllm_tree):
+    return {k.qualified: k for k in scan_cuda_cached(vllm_tree)}
+
+
+@pytest.fixture(scope="module")
+def extracted(vllm_tree, index):
+    return {q: extract_cuda(vllm_tree, index[q]) for q in KERNELS}
+
+
+@pytest.mark.parametrize("q", KERNELS)
+def test_unit_is_device_only(extracted, q):
+    e = extracted[q]
+    src = e.source_code
+    assert src.startswith("// Self-contained CUDA translation unit extracted by vkc")
+    assert f"({e.kernel.file}:{e.kernel.line})" in src.splitlines()[1]
+    assert "__global__" in src and e.kernel.name in src
+    assert not HOST.search(pp_strip(src)), HOST.search(pp_strip(src))
+    assert "// from csrc/" in src
+    assert "USE_ROCM" not in pp_strip(src)
+    json.dumps(e.facts)     # JSON-serialisable
+    assert e.handoff.arg_order == tuple(p["name"] for p in e.facts["params"])
+    assert e.kernel_type == "cuda"
+
+
+def pp_strip(src: str) -> str:
+    return re.sub(r"//[^\n]*", "", src)
+
+
+def test_rms_norm_facts(extracted):
+    e = extracted["csrc/layernorm_kernels.cu:rms_norm_kernel"]
+    f = e.facts
+    assert f["params"][0] == {"type": "scalar_t*", "name": "out"}
+    assert f["launch"]["wrapper"] == "rms_norm" and f["launch"]["line"] == 274
+    assert f["launch"]["template_args"] == "scalar_t, vec_size, tensor_rank, true"
+    assert (f["launch"]["grid"], f["launch"]["block"], f["launch"]["smem"], f["launch"]["stream"]) == ("grid", "block", "0", "stream")
+    assert f["dispatch"]["macro"] == "VLLM_STABLE_DISPATCH_FLOATING_TYPES"
+    assert f["dispatch"]["dtype_map"] == {"float32": "float", "float16": "c10::Half", "bfloat16": "c10::BFloat16"}
+    assert f["instantiations"]["bfloat16"].startswith("c10::BFloat16, ")
+    assert f["template_arg_choices"]["vec_size"]["cases"] == ["16", "8", "4", "2", "1"]
+    assert "#include <torch/headeronly/util/BFloat16.h>" in e.source_code
+    assert f["include_flags"] == ["-I$TORCH_INCLUDE"]
+    assert e.handoff.smem_formula is None and e.handoff.stride_semantics == "elements"
+
+
+def test_kv_cache_dispatch_reads_macro(extracted):
+    f = extracted["csrc/cache_kernels.cu:reshape_and_cache_flash_kernel"].facts
+    assert f["dispatch"]["macro"] == "DISPATCH_BY_KV_CACHE_DTYPE"
+    assert f["dispatch"]["dtype_map"] == {"float32": "float", "float16": "uint16_t", "bfloat16": "__nv_bfloat16"}
+    assert f["instantiations"]["bfloat16"] == "__nv_bfloat16, __nv_bfloat16, vllm::Fp8KVCacheDataType::kAuto"
+
+
+def test_function_pointer_template_args(extracted):
+    f = extracted["csrc/activation_kernels.cu:act_and_mul_kernel"].facts
+    inst = f["instantiations"]["bfloat16"]
+    assert "vllm::silu_kernel<c10::BFloat16>" in inst and not f["unbound_template_args"]
+    assert "silu_kernel(" in extracted["csrc/activation_kernels.cu:act_and_mul_kernel"].source_code
+
+
+def test_overloads_kept_together(extracted):
+    src = extracted["csrc/layernorm_kernels.cu:fused_add_rms_norm_kernel@107"].source_code
+    assert src.count("fused_add_rms_norm_kernel(") == 2
+
+
+def test_macro_argument_launch(extracted):
+    f = extracted["csrc/custom_all_reduce.cuh:cross_device_reduce_1stage"].facts
+    assert f["launch"]["form"] == "macro" and f["unbound_template_args"] == ["T"]
+    assert f["example_instantiation"] == "__nv_bfloat16, 2"
+
+
+def test_cutlass_kernel_errors(vllm_tree, index):
+    k = index["csrc/quantization/w8a8/cutlass/moe/moe_data.cu:compute_problem_sizes"]
+    with pytest.raises(ExtractionError, match=r"needs CUTLASS headers .*not in the vLLM source distribution"):
+        extract_cuda(vllm_tree, k)
+
+
+def test_rocm_kernel_errors(vllm_tree, index):
+    k = index["csrc/sampler.cu:topKPerRowDecodeDeviceLengthAware"]
+    with pytest.raises(ExtractionError, match="ROCm-only"):
+        extract_cuda(vllm_tree, k)
+
+
+def test_deterministic(vllm_tree, index, extracted):
+    q = "csrc/pos_encoding_kernels.cu:rotary_embedding_kernel"
+    assert extract_cuda(vllm_tree, index[q]).source_code == extracted[q].source_code
+
+
+def _compile(e) -> None:
+    args = e.facts["example_instantiation"]
+    insts = [f"{e.kernel.qualname}<{args}>"] if e.kernel.template_params else []
+    with tempfile.TemporaryDirectory() as td:
+        ok, err, obj = cc.compile_source(e.source_code, "unit", insts, Path(td))
+        assert ok, err
+        assert cc.has_symbol(obj, e.kernel.name)
+
+
+DEFAULT_COMPILE = ["csrc/activation_kernels.cu:act_and_mul_kernel",
+                   "csrc/cache_kernels.cu:reshape_and_cache_flash_kernel",
+                   "csrc/custom_all_reduce.cuh:cross_device_reduce_1stage"]
+
+
+@pytest.mark.nvcc
+@pytest.mark.parametrize("q", DEFAULT_COMPILE)
+def test_compiles_sm90(extracted, q):
+    _compile(extracted[q])
+
+
+@pytest.mark.nvcc
+@pytest.mark.slow
+@pytest.mark.parametrize("q", [q for q in KERNELS if q not in DEFAULT_COMPILE])
+def test_compiles_sm90_slow(extracted, q):
+    _compile(extracted[q])
