@@ -101,7 +101,7 @@ def test_macro_argument_launch(extracted):
 
 
 def test_cutlass_kernel_errors(vllm_tree, index):
-    k = index["csrc/quantization/w8a8/cutlass/moe/moe_data.cu:compute_problem_sizes"]
+    k = index["csrc/quantization/w8a8/cutlass/moe/get_group_starts.cuh:get_group_gemm_starts"]
     with pytest.raises(ExtractionError, match=r"needs CUTLASS headers .*not in the vLLM source distribution"):
         extract_cuda(vllm_tree, k)
 
@@ -142,3 +142,9 @@ def test_compiles_sm90(extracted, q):
 @pytest.mark.parametrize("q", [q for q in KERNELS if q not in DEFAULT_COMPILE])
 def test_compiles_sm90_slow(extracted, q):
     _compile(extracted[q])
+
+
+def test_generated_header_kernel_errors(vllm_tree, index):
+    k = index["csrc/quantization/marlin/marlin.cu:MarlinDefault"]
+    with pytest.raises(ExtractionError, match=r"kernel_selector\.h.*generated at build time"):
+        extract_cuda(vllm_tree, k)

@@ -150,6 +150,18 @@ class Project:
                     out |= self.vals(e, scope, d)
         return out
 
+    def _unpack(self, values: frozenset, index: int, d: int) -> set:
+        """Element ``index`` of the literal tuples/lists among ``values``."""
+        out: set = set()
+        for v in values:
+            if v[0] != "seq":
+                continue
+            node, scope = self.seqs[v[1]]
+            if isinstance(node, (ast.Tuple, ast.List)) and index < len(node.elts) \
+                    and not any(isinstance(e, ast.Starred) for e in node.elts[:index + 1]):
+                out |= self.vals(node.elts[index], scope, d)
+        return out
+
     def _call_vals(self, node: ast.Call, scope: Scope, d: int) -> set:
         f = node.func
         name = terminal(f)
@@ -240,6 +252,8 @@ class Project:
                 out |= self.vals(b[1], b[2], d)
             elif kind == "iter":
                 out |= self.elements(self.vals(b[1], b[2], d), d)
+            elif kind == "unpack":
+                out |= self._unpack(self.vals(b[1], b[3], d), b[2], d)
             elif kind == "importmod":
                 out.add(("mod", b[1]) if b[1] in self.prefixes else ("ext", b[1]))
             elif kind == "importfrom":

@@ -20,6 +20,7 @@ Key = tuple[str, str]        # (module, qualname)
 #   ("val", value)                   a known value (def, class)
 #   ("expr", node, scope)            value of an expression evaluated in scope
 #   ("iter", node, scope)            an element of an iterable expression (for-loop target)
+#   ("unpack", node, i, scope)       element i of a tuple-valued expression (``a, b = f()``)
 #   ("importmod", module)            ``import a.b as x`` / ``import a``
 #   ("importfrom", module, name)     ``from module import name``
 #   ("opaque",)                      bound to something the scan does not follow
@@ -256,8 +257,14 @@ class _Builder:
             if isinstance(value, (ast.Tuple, ast.List)) and len(value.elts) == len(target.elts):
                 for t, v in zip(target.elts, value.elts):
                     self.target(scope, t, v)
-            else:
-                self.opaque(scope, target)
+                return
+            starred = False
+            for i, t in enumerate(target.elts):
+                starred = starred or isinstance(t, ast.Starred)
+                if isinstance(t, ast.Name) and not starred:
+                    scope.bind(t.id, ("unpack", value, i, scope))
+                else:
+                    self.opaque(scope, t)
         elif isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name):
             # self.x = value inside a method: an attribute of the class
             cls = scope.class_scope()

@@ -313,7 +313,7 @@ class Collector:
             if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and n.id not in loc:
                 self.ref_name(it, info, n, host)
                 continue
-            for c in ast.iter_child_nodes(n):
+            for c in reversed(list(ast.iter_child_nodes(n))):
                 stack.append((c, loc))
 
     def _chain(self, it, info, node: ast.Attribute, root: ast.Name, host: bool) -> bool:
@@ -453,6 +453,7 @@ class Collector:
             except NotLiteral as e:
                 raise ExtractionError(f"global `{name}` in {info.file} has no literal form: {e}",
                                       hint="kernels may only use constexpr globals") from None
+            plain_txt = txt
             if not host and _needs_constexpr(v):
                 txt = f"tl.constexpr({txt})"
                 uses.add("tl")
@@ -460,7 +461,7 @@ class Collector:
                                   f"(Triton only accepts constexpr globals)")
             it = self._add(Item(key, "const", b.module, b.name))
             orig = ast.get_source_segment(self.prog.module(b.module).text, b.value) if b.value is not None else ""
-            comment = "" if orig == txt or len(orig) > 80 or "\n" in orig else f"  # {orig}"
+            comment = "" if orig in (txt, plain_txt) or len(orig) > 80 or "\n" in orig else f"  # from: {orig}"
             it.render = lambda names, k=key, t=txt, c=comment: f"{names[k]} = {t}{c}"
             for u in sorted(uses):
                 it.dep(self.ext_module(u))

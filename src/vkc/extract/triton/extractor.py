@@ -29,6 +29,7 @@ def program_for(tree: SourceTree) -> Program:
 def extract_triton(tree: SourceTree, kernel: KernelEntry) -> Extraction:
     """Extract ``kernel`` (a Triton jit function) as a standalone module."""
     prog = program_for(tree)
+    notes_before = len(prog.notes)
     module = kernel.module or module_of_file(kernel.file)
     info = prog.module(module)
     if info is None:
@@ -47,7 +48,6 @@ def extract_triton(tree: SourceTree, kernel: KernelEntry) -> Extraction:
             hint="the kernel is defined for another platform (e.g. under `if current_platform.is_rocm()`) "
                  "or uses a non-Triton DSL")
     col = Collector(prog)
-    notes_before = len(prog.notes)
     fallback_before = prog.used_fallback
     prog.used_fallback = False
     try:

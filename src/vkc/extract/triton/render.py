@@ -14,6 +14,7 @@ from vkc.extract.triton.closure import Collector, Edit, Item, Key, apply_edits
 from vkc.extract.triton.values import CANONICAL, IMPORT_ORDER, IMPORTS
 
 _TEMPLATES = Path(__file__).parent / "templates"
+_ALLOWED_PKGS = {"triton", "torch", "math"}
 _RESERVED = set(CANONICAL.values()) | {"tl", "triton"}
 
 
@@ -135,6 +136,10 @@ def render_module(col: Collector, entry: Key, header: dict) -> tuple[str, dict[K
             if line in emitted:
                 continue
             emitted.add(line)
+            if it.kind == "import" and line.split()[1].split(".")[0] not in _ALLOWED_PKGS:
+                raise ExtractionError(
+                    f"{header['qualified']} needs the external package of `{line}`",
+                    hint="only triton, torch and math may be imported by a standalone kernel module")
             (extra_imports if it.kind == "import" else glob).append(line)
         else:
             blocks.append(block_text(col, it, names))

@@ -202,6 +202,21 @@ def logical_lines(lines: list[str]) -> Iterable[tuple[int, int]]:
         i = j + 1
 
 
+_DEFINED = re.compile(r"\bdefined\s*(\(\s*([A-Za-z_]\w*)\s*\)|\s+([A-Za-z_]\w*))")
+
+
+def _simplify(line: str, cfg: BuildConfig) -> str:
+    """Kept #if/#elif: replace defined(X) of known build-config macros by 1/0."""
+    m = re.match(r"(\s*#\s*(?:if|elif)\b)(.*)$", line, re.S)
+    if not m:
+        return line
+
+    def rep(d: re.Match) -> str:
+        v = cfg.is_defined(d.group(2) or d.group(3))
+        return d.group(0) if v is None else str(int(v))
+    return m.group(1) + _DEFINED.sub(rep, m.group(2))
+
+
 @dataclass
 class _Frame:
     parent_live: bool
@@ -251,6 +266,8 @@ def evaluate_conditionals(text: str, cfg: BuildConfig = CUDA) -> tuple[str, list
                     v = None if d is None else int(d if kind == "ifdef" else not d)
                 if v is None:
                     f.emitting, f.live = True, True
+                    if kind == "if":
+                        out[start] = _simplify(lines[start], cfg)
                 else:
                     f.live, f.done = bool(v), bool(v)
             stack.append(f)
@@ -267,9 +284,10 @@ def evaluate_conditionals(text: str, cfg: BuildConfig = CUDA) -> tuple[str, list
                         f.live = True
                         if f.emitting:
                             keep = True
+                            out[start] = _simplify(lines[start], cfg)
                         else:
                             f.emitting = True
-                            out[start] = re.sub(r"#\s*elif", "#if", lines[start], count=1)
+                            out[start] = _simplify(re.sub(r"#\s*elif", "#if", lines[start], count=1), cfg)
                             for k in range(start + 1, end):
                                 out[k] = lines[k]
                             for k in range(start, end):

@@ -114,7 +114,7 @@ def build(c: Ctx) -> Plan:
             args.append(var)
     grid = _bound_expr(launch.get("grid"), bound) or "dim3(num_tokens)"
     block = _bound_expr(launch.get("block"), bound) or "dim3(256)"
-    smem = _bound_expr(launch.get("smem"), bound) or "0"
+    smem = _bound_expr(launch.get("smem"), bound, dim=False) or "0"
     targs_t = tuple(targs)
     return Plan(
         kernel_symbol=k.qualname or k.name, template_args=targs_t, consts=tuple(consts),
@@ -128,7 +128,7 @@ def build(c: Ctx) -> Plan:
     )
 
 
-def _bound_expr(text: Any, bound: set[str]) -> str | None:
+def _bound_expr(text: Any, bound: set[str], dim: bool = True) -> str | None:
     if not text or not isinstance(text, str):
         return None
     t = " ".join(text.split())
@@ -137,6 +137,8 @@ def _bound_expr(text: Any, bound: set[str]) -> str | None:
         return None
     if re.search(r"[;{}\"']", t):
         return None
+    if not dim:
+        return t
     return f"dim3({t})" if not t.startswith("dim3") else t
 
 

@@ -75,23 +75,62 @@ def _require_mla(shp: dict) -> dict:
     return shp["mla"]
 
 
-def call(vllm_mod_getter: Any, shp: dict, T: Any) -> None:
-    kernel = shp.get("kernel", K_GATED)
-    dtype, eps = shp["dtype"], shp["eps"]
-    if kernel == K_QKV:
-        mla = _require_mla(shp)
-        m, q, kv = shp["M_qkv"], mla["q_lora_rank"], mla["kv_lora_rank"]
-        qkv_lora = T.tensor("qkv_lora", (m, mla["row_stride"]), dtype, "randn")
-        q_c = qkv_lora[:, :q]
-        kv_c = qkv_lora[:, q:q + kv]
-        q_w = T.tensor("q_a_layernorm_weight", (q,), dtype, "ones")
-        kv_w = T.tensor("kv_a_layernorm_weight", (kv,), dtype, "ones")
-        ops = vllm_mod_getter("vllm.models.common.ops.fused_qk_rmsnorm")
-        ops.fused_q_kv_rmsnorm(q_c, kv_c, q_w, kv_w, eps)
-        return
-    d, m = shp["gated"]["d_inner"], shp["M_gated"]
+def _fused_qkv(get: Any, shp: dict, T: Any) -> None:
+    mla = _require_mla(shp)
+    m, q, kv, dtype = shp["M_qkv"], mla["q_lora_rank"], mla["kv_lora_rank"], shp["dtype"]
+    qkv_lora = T.tensor("qkv_lora", (m, mla["row_stride"]), dtype, "randn")
+    q_c = qkv_lora[:, :q]
+    kv_c = qkv_lora[:, q:q + kv]
+    q_w = T.tensor("q_a_layernorm_weight", (q,), dtype, "ones")
+    kv_w = T.tensor("kv_a_layernorm_weight", (kv,), dtype, "ones")
+    get("vllm.models.common.ops.fused_qk_rmsnorm").fused_q_kv_rmsnorm(q_c, kv_c, q_w, kv_w, shp["eps"])
+
+
+def _gated(get: Any, shp: dict, T: Any) -> None:
+    d, m, dtype = shp["gated"]["d_inner"], shp["M_gated"], shp["dtype"]
     x = T.tensor("x", (m, d), dtype, "randn")
     gate = T.tensor("gate", (m, d), dtype, "randn")
     w = T.tensor("norm_weight", (d,), dtype, "ones")
-    lng = vllm_mod_getter("vllm.model_executor.layers.mamba.ops.layernorm_gated")
-    lng.rms_norm_gated(x, w, None, z=gate, eps=eps, norm_before_gate=False)
+    lng = get("vllm.model_executor.layers.mamba.ops.layernorm_gated")
+    lng.rms_norm_gated(x, w, None, z=gate, eps=shp["eps"], norm_before_gate=False)
+
+
+def call(vllm_mod_getter: Any, shp: dict, T: Any) -> None:
+    _dispatch({K_GATED: _gated, K_QKV: _fused_qkv}, vllm_mod_getter, shp, T, optional=(K_QKV,))
+
+
+class _Names:
+    """``T`` proxy that keeps tensor names unique when several wrappers run in one job."""
+
+    def __init__(self, T: Any) -> None:
+        self._T, self._used = T, set()
+        self.device = getattr(T, "device", "meta")
+
+    def dtype(self, name: str) -> Any:
+        return self._T.dtype(name)
+
+    def tensor(self, name: str, shape: Any, dtype: Any, init: Any = "randn") -> Any:
+        base, i = name, 2
+        while name in self._used:
+            name, i = f"{base}_{i}", i + 1
+        self._used.add(name)
+        return self._T.tensor(name, shape, dtype, init)
+
+
+def _dispatch(calls: dict, vllm_mod_getter: Any, shp: dict, T: Any, optional: tuple = ()) -> None:
+    """Run the wrapper of ``shp["kernel"]``; without it, every wrapper (the worker picks the
+    launches of the kernel it traces); ``optional`` ones are skipped there when they do not
+    apply to the model."""
+    kernel = shp.get("kernel")
+    if kernel is not None:
+        if kernel not in calls:
+            raise InvocationError(f"recipe {FAMILY}: no wrapper for {kernel}", hint=f"kernels: {sorted(calls)}")
+        calls[kernel](vllm_mod_getter, shp, T)
+        return
+    names = _Names(T)
+    for k, fn in calls.items():
+        try:
+            fn(vllm_mod_getter, shp, names)
+        except InvocationError:
+            if k not in optional:
+                raise

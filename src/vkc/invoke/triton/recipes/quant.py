@@ -23,7 +23,7 @@ import contextlib
 from typing import Any, Iterator
 
 from vkc.errors import InvocationError
-from vkc.invoke.triton.recipes.base import DTYPE_BYTES, model_dtype
+from vkc.invoke.triton.recipes.base import DTYPE_BYTES, default_flops_bytes, model_dtype
 
 K_GROUP = "vllm.model_executor.layers.quantization.utils.fp8_utils:_per_token_group_quant_fp8"
 K_BLOCK_MM = "vllm.model_executor.layers.quantization.utils.fp8_utils:_w8a8_triton_block_scaled_mm"
@@ -71,7 +71,8 @@ def shapes(model: dict, workload: str, budget_bytes: int, small: bool) -> dict:
     notes = [lay["note"]] if "note" in lay else []
     dtype = model_dtype(model)
     if small:
-        return {"M": 16, "K": 256, "N": 256, "dtype": "float16", "layer": lay["layer"], "group": GROUP,
+        return {"M": 16, "M_quant": 16, "M_gemm": 16, "K": 256, "N": 256, "dtype": "float16",
+                "layer": lay["layer"], "group": GROUP,
                 "block": BLOCK, "workload": workload, "notes": ["SMALL_SANITY sizes (not the model's)"]}
     es = DTYPE_BYTES[dtype]
     out: dict[str, Any] = {"K": K, "N": N, "dtype": dtype, "layer": lay["layer"], "group": GROUP,
@@ -105,34 +106,74 @@ def _triton_fallback(fp8_utils: Any) -> Iterator[None]:
         fp8_utils.current_platform = real
 
 
-def call(vllm_mod_getter: Any, shp: dict, T: Any) -> None:
-    kernel = shp.get("kernel", K_GROUP)
-    K, N, dtype = shp["K"], shp["N"], shp["dtype"]
-    if kernel == K_INT8:
-        m = shp["M_quant"] if "M_quant" in shp else shp["M"]
-        x = T.tensor("x", (m, K), dtype, "randn")
-        vllm_mod_getter("vllm.model_executor.layers.quantization.utils.int8_utils").per_token_quant_int8(x)
-        return
-    fp8 = vllm_mod_getter("vllm.model_executor.layers.quantization.utils.fp8_utils")
-    if kernel == K_BLOCK_MM:
-        m = shp["M_gemm"] if "M_gemm" in shp else shp["M"]
-        bn, bk = shp["block"]
-        A = T.tensor("A", (m, K), "fp8", "randn")
-        B = T.tensor("B", (N, K), "fp8", "randn")
-        As = T.tensor("As", (m, -(-K // bk)), "float32", ("uniform", 0.005, 0.02))
-        Bs = T.tensor("Bs", (-(-N // bn), -(-K // bk)), "float32", ("uniform", 0.0005, 0.002))
-        fp8.w8a8_triton_block_scaled_mm(A, B, As, Bs, [bn, bk], output_dtype=T.dtype(dtype))
-        return
-    m = shp["M_quant"] if "M_quant" in shp else shp["M"]
-    x = T.tensor("x", (m, K), dtype, "randn")
+def _group_quant(get: Any, shp: dict, T: Any) -> None:
+    fp8 = get("vllm.model_executor.layers.quantization.utils.fp8_utils")
+    x = T.tensor("x", (shp["M_quant"], shp["K"]), shp["dtype"], "randn")
     with _triton_fallback(fp8):
         fp8.per_token_group_quant_fp8(x, shp["group"], column_major_scales=False)
 
 
+def _block_mm(get: Any, shp: dict, T: Any) -> None:
+    fp8 = get("vllm.model_executor.layers.quantization.utils.fp8_utils")
+    m, K, N = shp["M_gemm"], shp["K"], shp["N"]
+    bn, bk = shp["block"]
+    A = T.tensor("A", (m, K), "fp8", "randn")
+    B = T.tensor("B", (N, K), "fp8", "randn")
+    As = T.tensor("As", (m, -(-K // bk)), "float32", ("uniform", 0.005, 0.02))
+    Bs = T.tensor("Bs", (-(-N // bn), -(-K // bk)), "float32", ("uniform", 0.0005, 0.002))
+    fp8.w8a8_triton_block_scaled_mm(A, B, As, Bs, [bn, bk], output_dtype=T.dtype(shp["dtype"]))
+
+
+def _int8(get: Any, shp: dict, T: Any) -> None:
+    x = T.tensor("x", (shp["M_quant"], shp["K"]), shp["dtype"], "randn")
+    get("vllm.model_executor.layers.quantization.utils.int8_utils").per_token_quant_int8(x)
+
+
+def call(vllm_mod_getter: Any, shp: dict, T: Any) -> None:
+    _dispatch({K_GROUP: _group_quant, K_BLOCK_MM: _block_mm, K_INT8: _int8}, vllm_mod_getter, shp, T)
+
+
 def flops_bytes(shp: dict, launch: dict) -> tuple[float | None, float | None]:
-    if shp.get("kernel") == K_BLOCK_MM:
-        m = shp.get("M_gemm", shp["M"])
+    """The GEMM: 2*M*N*K FLOPs; the quant kernels: bytes of their tensors (default)."""
+    if launch.get("fn", {}).get("qualname") == K_BLOCK_MM.split(":")[1]:
+        m = shp["M_gemm"]
         es = DTYPE_BYTES.get(shp["dtype"], 2)
         return 2.0 * m * shp["N"] * shp["K"], float(m * shp["K"] + shp["N"] * shp["K"] + m * shp["N"] * es)
-    from vkc.invoke.triton.recipes.base import default_flops_bytes
     return default_flops_bytes(shp, launch)
+
+
+class _Names:
+    """``T`` proxy that keeps tensor names unique when several wrappers run in one job."""
+
+    def __init__(self, T: Any) -> None:
+        self._T, self._used = T, set()
+        self.device = getattr(T, "device", "meta")
+
+    def dtype(self, name: str) -> Any:
+        return self._T.dtype(name)
+
+    def tensor(self, name: str, shape: Any, dtype: Any, init: Any = "randn") -> Any:
+        base, i = name, 2
+        while name in self._used:
+            name, i = f"{base}_{i}", i + 1
+        self._used.add(name)
+        return self._T.tensor(name, shape, dtype, init)
+
+
+def _dispatch(calls: dict, vllm_mod_getter: Any, shp: dict, T: Any, optional: tuple = ()) -> None:
+    """Run the wrapper of ``shp["kernel"]``; without it, every wrapper (the worker picks the
+    launches of the kernel it traces); ``optional`` ones are skipped there when they do not
+    apply to the model."""
+    kernel = shp.get("kernel")
+    if kernel is not None:
+        if kernel not in calls:
+            raise InvocationError(f"recipe {FAMILY}: no wrapper for {kernel}", hint=f"kernels: {sorted(calls)}")
+        calls[kernel](vllm_mod_getter, shp, T)
+        return
+    names = _Names(T)
+    for k, fn in calls.items():
+        try:
+            fn(vllm_mod_getter, shp, names)
+        except InvocationError:
+            if k not in optional:
+                raise

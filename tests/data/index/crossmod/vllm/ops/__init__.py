@@ -1,0 +1,3 @@
+from vllm.ops.defs import reexported_kernel
+
+__all__ = ["reexported_kernel"]
