@@ -117,9 +117,17 @@ def dispatch_info(tree: SourceTree, fm: FileModel, la: Launch) -> tuple[dict | N
                 if line_of(text, m.start()) != fm.macros[la.macro][2]]
         outer = _enclosing_calls(text, uses[0], r"\w*DISPATCH\w*") if uses else []
         calls = outer + inner
-        # macro passed as the FN argument of a dispatcher (DISPATCH_BY_KV_CACHE_DTYPE(src, kv, CALL_X))
-        for m in re.finditer(r"\b(\w*DISPATCH\w*)\s*\(([^;]*?)\b" + re.escape(la.macro) + r"\b\s*\)", text):
-            calls.append((m.group(1), m.start(), _split_args(m.group(2) + la.macro)))
+        # macro (or a macro using it) passed as the FN argument of a dispatcher:
+        # DISPATCH_BY_KV_CACHE_DTYPE(src, kv, CALL_X) with CALL_X expanding LAUNCH_X
+        chain, frontier = [la.macro], [la.macro]
+        for _ in range(3):
+            nxt = [o for o, (_p, ob, _l) in fm.macros.items() if o not in chain
+                   and any(re.search(r"\b" + re.escape(f) + r"\b", ob) for f in frontier)]
+            chain += nxt
+            frontier = nxt
+        for mac in chain:
+            for m in re.finditer(r"\b(\w*DISPATCH\w*)\s*\(([^;]*?)\b" + re.escape(mac) + r"\b\s*\)", text):
+                calls.append((m.group(1), m.start(), _split_args(m.group(2) + mac)))
     else:
         calls = _enclosing_calls(text, la.start, r"\w*DISPATCH\w*")
     all_disp: list[dict] = []
@@ -130,10 +138,10 @@ def dispatch_info(tree: SourceTree, fm: FileModel, la: Launch) -> tuple[dict | N
             continue
         params, body, mfile, mline = macros[name]
         d: dict = {"macro": name, "file": mfile, "line": mline}
-        fn_arg = next((a for a in args if la.macro and a.strip() == la.macro), None)
+        fn_arg = next((a.strip() for a in args if la.macro and a.strip() in fm.macros), None)
         if fn_arg:
             # FN(type, type, value) pattern: first call per source dtype wins
-            fparams = fm.macros[la.macro][0]
+            fparams = fm.macros[fn_arg][0]
             cases: dict[str, list[str]] = {}
             fp = params[-1] if params else "FN"
             for m in re.finditer(r"ScalarType::(\w+)\)\s*\{\s*\\?\s*" + re.escape(fp) + r"\(([^;]*)\);", body):

@@ -202,7 +202,7 @@ def _grid_expr(kernel: KernelEntry) -> str:
         m = re.search(r"\[(.*?)\]\s*\(", site.text, re.S)
         if site.form == "grid" and m:
             return m.group(1).strip()
-        return site.text.strip().splitlines()[0] if site.text.strip() else ""
+        return " ".join(site.text.split())[:300]  # non-[grid] launch: the launch text itself
     return ""
 
 

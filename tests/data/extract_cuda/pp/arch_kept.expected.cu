@@ -1,4 +1,4 @@
-#if !defined(USE_ROCM) && __CUDA_ARCH__ >= 800
+#if !0 && __CUDA_ARCH__ >= 800
 __device__ int fast();
 
 

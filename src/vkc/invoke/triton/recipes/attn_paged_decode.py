@@ -26,7 +26,8 @@ def shapes(model: dict, workload: str, budget_bytes: int, small: bool) -> dict:
     bs = _attn.BLOCK_SIZE
     batch = 3 if small else DECODE_BATCH
     kv_tok = 2 * d["H_kv"] * d["D"] * it
-    ctx = 2 * bs + 7 if small else _attn.fit_context(budget_bytes, batch, kv_tok, d["max_ctx"])
+    # SMALL: a context longer than the window (when the model has one) so the window is exercised
+    ctx = d["sliding_window"] + 2 * bs + 7 if small else _attn.fit_context(budget_bytes, batch, kv_tok, d["max_ctx"])
     bps = -(-ctx // bs)
     return dict(d, workload=workload, batch=batch, q_len=1, ctx=ctx, block_size=bs, blocks_per_seq=bps,
                 num_blocks=batch * bps)
