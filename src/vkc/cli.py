@@ -45,8 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     ls = sub.add_parser("list", help="list the kernels of the vLLM tree")
     ls.add_argument("--type", choices=("triton", "cuda"))
-    ls.add_argument("--role", choices=("entry", "helper"))
+    ls.add_argument("--role", choices=("entry", "helper", "orphan"))
     ls.add_argument("--json", action="store_true")
+    ls.add_argument("--no-cache", action="store_true", help="rebuild the index even if cached")
     _add_source_args(ls)
 
     m = sub.add_parser("model", help="model configs")
@@ -84,7 +85,7 @@ def _run(a: argparse.Namespace) -> int:
     if a.cmd == "list":
         from vkc.index import format_list
         from vkc.pipeline import load_index
-        index = load_index(a.vllm, a.vllm_version)
+        index = load_index(a.vllm, a.vllm_version, use_cache=not a.no_cache)
         sys.stdout.write(format_list(index, lang=a.type, role=a.role, as_json=a.json))
         return 0
     if a.cmd == "model":

@@ -38,9 +38,19 @@ def shapes(model: dict, workload: str, budget_bytes: int, small: bool) -> dict:
         kv_tok = 2 * d["H_kv"] * d["D"] * it
         scale_dim = d["D"]
     ctx = 40 if small else _attn.fit_context(budget_bytes, batch, kv_tok, d["max_ctx"], block=PAGE)
+    dv = d["kv_lora_rank"] if d["mla"] else d["D"]
+    # the fp32 split-KV scratch attn_logits [B, H_q, splits(ctx), Dv + 1] counts too
+    while not small and ctx > PAGE and batch * ctx * kv_tok + batch * d["H_q"] * _splits(ctx) * (dv + 1) * 4 > budget_bytes:
+        ctx = max(PAGE, (ctx * 9 // 10) // PAGE * PAGE)
     bps = -(-ctx // PAGE)
     return dict(d, workload=workload, batch=batch, ctx=ctx, page=PAGE, blocks_per_seq=bps,
                 num_blocks=batch * bps, Lk=lk, sm_scale=scale_dim ** -0.5)
+
+
+def _splits(ctx: int, sm_count: int = 132) -> int:
+    """TritonMLAImpl's _compute_num_kv_splits (for sizing only; the trace calls the real one)."""
+    ideal = 1 << max(0, (max(1, ctx // MIN_WORK_PER_SPLIT) - 1).bit_length())
+    return min(ideal, sm_count * SPLIT_OCCUPANCY_MULTIPLIER)
 
 
 def _num_kv_splits(get, max_seq_len: int) -> int:

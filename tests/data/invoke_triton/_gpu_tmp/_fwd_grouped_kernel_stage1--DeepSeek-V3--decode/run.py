@@ -6,9 +6,9 @@
 # resolved dims: H_q=128 H_kv=128 Dh=192 hidden=7168 max_ctx=163840 dtype=bfloat16 kv_lora_rank=512 qk_rope_head_dim=64 qk_nope_head_dim=128 v_head_dim=128 experts=256 top_k=8 moe_intermediate=2048 flags=rope_scaling=yarn,mla
 # WORKLOAD: decode (inferred: the wrapper recipe's default)
 # mode: traced: vLLM's own wrapper run on meta tensors (CPU, no launch) under a fake H100 profile (SM 9.0, 132 SMs, 227 KiB smem/block)
-# FULL meta: grid=(64, 8, 256) num_warps=4 num_stages=2 live=12305.9 MiB
-# FULL shapes: D=192, H_kv=128, H_q=128, Lk=576, batch=64, blocks_per_seq=7281, ctx=116496, dtype='bfloat16', kv_lora_rank=512, max_ctx=163840, mla=True, num_blocks=465984, page=16, qk_nope_head_dim=128, qk_rope_head_dim=64, sinks=False, sliding_window=0, sm_scale=0.07216878364870322, v_head_dim=128, workload='decode'
-# FULL constexprs: kv_group_num=128, q_head_num=128, BLOCK_DMODEL=512, BLOCK_DPE=64, BLOCK_DV=512, BLOCK_N=32, BLOCK_H=16, NUM_KV_SPLITS=256, PAGE_SIZE=16, logit_cap=0.0, Lk=576, Lv=512, IS_MLA=True
+# FULL meta: grid=(64, 8, 128) num_warps=4 num_stages=2 live=6412.3 MiB
+# FULL shapes: D=192, H_kv=128, H_q=128, Lk=576, batch=64, blocks_per_seq=3867, ctx=61872, dtype='bfloat16', kv_lora_rank=512, max_ctx=163840, mla=True, num_blocks=247488, page=16, qk_nope_head_dim=128, qk_rope_head_dim=64, sinks=False, sliding_window=0, sm_scale=0.07216878364870322, v_head_dim=128, workload='decode'
+# FULL constexprs: kv_group_num=128, q_head_num=128, BLOCK_DMODEL=512, BLOCK_DPE=64, BLOCK_DV=512, BLOCK_N=32, BLOCK_H=16, NUM_KV_SPLITS=128, PAGE_SIZE=16, logit_cap=0.0, Lk=576, Lv=512, IS_MLA=True
 # SMALL meta: grid=(2, 8, 1) num_warps=4 num_stages=2 live=0.9 MiB
 # SMALL shapes: D=192, H_kv=128, H_q=128, Lk=576, batch=2, blocks_per_seq=3, ctx=40, dtype='float16', kv_lora_rank=512, max_ctx=163840, mla=True, num_blocks=6, page=16, qk_nope_head_dim=128, qk_rope_head_dim=64, sinks=False, sliding_window=0, sm_scale=0.07216878364870322, v_head_dim=128, workload='decode'
 # SMALL constexprs: kv_group_num=128, q_head_num=128, BLOCK_DMODEL=512, BLOCK_DPE=64, BLOCK_DV=512, BLOCK_N=32, BLOCK_H=16, NUM_KV_SPLITS=1, PAGE_SIZE=16, logit_cap=0.0, Lk=576, Lv=512, IS_MLA=True
@@ -52,7 +52,7 @@ import triton.language as tl  # noqa: E402,F401
 # ("tensor", base, shape, stride, storage_offset, dtype) views (element strides) or ("scalar", value).
 CONFIGS = {
     'FULL': {
-        'grid': (64, 8, 256),
+        'grid': (64, 8, 128),
         'num_warps': 4,
         'num_stages': 2,
         'options': {},
@@ -64,7 +64,7 @@ CONFIGS = {
             'BLOCK_DV': 512,
             'BLOCK_N': 32,
             'BLOCK_H': 16,
-            'NUM_KV_SPLITS': 256,
+            'NUM_KV_SPLITS': 128,
             'PAGE_SIZE': 16,
             'logit_cap': 0.0,
             'Lk': 576,
@@ -72,12 +72,12 @@ CONFIGS = {
             'IS_MLA': True,
         },
         'buffers': {
-            'attn_logits': ([64, 128, 256, 513], 'float32', ('empty',)),
-            'block_table': ([64, 7281], 'int32', ('block_table', 465984)),
+            'attn_logits': ([64, 128, 128, 513], 'float32', ('empty',)),
+            'block_table': ([64, 3867], 'int32', ('block_table', 247488)),
             'k_scale': ([], 'float32', ('const', 1.0)),
-            'kv_c_and_k_pe_cache': ([465984, 16, 576], 'bfloat16', ('randn',)),
+            'kv_c_and_k_pe_cache': ([247488, 16, 576], 'bfloat16', ('randn',)),
             'q': ([64, 128, 576], 'bfloat16', ('randn',)),
-            'seq_lens': ([64], 'int32', ('const', 116496)),
+            'seq_lens': ([64], 'int32', ('const', 61872)),
         },
         'args': [
             ('Q', ('tensor', 'q', [64, 128, 576], [73728, 576, 1], 0, 'bfloat16')),
@@ -86,7 +86,7 @@ CONFIGS = {
                 (
                     'tensor',
                     'kv_c_and_k_pe_cache',
-                    [465984, 16, 1, 576],
+                    [247488, 16, 1, 576],
                     [9216, 576, 576, 1],
                     0,
                     'bfloat16',
@@ -97,27 +97,27 @@ CONFIGS = {
                 (
                     'tensor',
                     'kv_c_and_k_pe_cache',
-                    [465984, 16, 1, 512],
+                    [247488, 16, 1, 512],
                     [9216, 576, 576, 1],
                     0,
                     'bfloat16',
                 ),
             ),
             ('sm_scale', ('scalar', 0.07216878364870322)),
-            ('Req_to_tokens', ('tensor', 'block_table', [64, 7281], [7281, 1], 0, 'int32')),
+            ('Req_to_tokens', ('tensor', 'block_table', [64, 3867], [3867, 1], 0, 'int32')),
             ('B_Seqlen', ('tensor', 'seq_lens', [64], [1], 0, 'int32')),
             (
                 'Att_Out',
                 (
                     'tensor',
                     'attn_logits',
-                    [64, 128, 256, 513],
-                    [16809984, 131328, 513, 1],
+                    [64, 128, 128, 513],
+                    [8404992, 65664, 513, 1],
                     0,
                     'float32',
                 ),
             ),
-            ('stride_req_to_tokens_b', ('scalar', 7281)),
+            ('stride_req_to_tokens_b', ('scalar', 3867)),
             ('stride_qbs', ('scalar', 73728)),
             ('stride_qh', ('scalar', 576)),
             ('stride_buf_kpbs', ('scalar', 9216)),
@@ -126,28 +126,28 @@ CONFIGS = {
             ('stride_buf_vpbs', ('scalar', 9216)),
             ('stride_buf_vbs', ('scalar', 576)),
             ('stride_buf_vh', ('scalar', 576)),
-            ('stride_mid_ob', ('scalar', 16809984)),
-            ('stride_mid_oh', ('scalar', 131328)),
+            ('stride_mid_ob', ('scalar', 8404992)),
+            ('stride_mid_oh', ('scalar', 65664)),
             ('stride_mid_os', ('scalar', 513)),
             ('k_scale', ('tensor', 'k_scale', [], [], 0, 'float32')),
             ('v_scale', ('tensor', 'k_scale', [], [], 0, 'float32')),
         ],
-        'live_bytes': 12903674372,
-        'flops': 2076633464832.0,
-        'bytes': 8589017088.0,
+        'live_bytes': 6723804164,
+        'flops': 1102917402624.0,
+        'bytes': 4561698816.0,
         'shapes': {
             'D': 192,
             'H_kv': 128,
             'H_q': 128,
             'Lk': 576,
             'batch': 64,
-            'blocks_per_seq': 7281,
-            'ctx': 116496,
+            'blocks_per_seq': 3867,
+            'ctx': 61872,
             'dtype': 'bfloat16',
             'kv_lora_rank': 512,
             'max_ctx': 163840,
             'mla': True,
-            'num_blocks': 465984,
+            'num_blocks': 247488,
             'page': 16,
             'qk_nope_head_dim': 128,
             'qk_rope_head_dim': 64,
@@ -309,7 +309,7 @@ VKC_COMPILE = {
         'BLOCK_DV': 512,
         'BLOCK_N': 32,
         'BLOCK_H': 16,
-        'NUM_KV_SPLITS': 256,
+        'NUM_KV_SPLITS': 128,
         'PAGE_SIZE': 16,
         'logit_cap': 0.0,
         'Lk': 576,
