@@ -265,7 +265,7 @@ def _init_tensor(shape, dtype_name, init, device):
     numel = math.prod(shape)
     floating = dtype.is_floating_point
     gen_dtype = torch.float16 if (floating and dtype.itemsize == 1) else dtype
-    if kind in ("zeros", "empty"):
+    if kind in ("zeros", "empty", "scratch"):
         return torch.zeros(shape, dtype=dtype, device=device)
     if kind == "ones":
         return torch.ones(shape, dtype=dtype, device=device)

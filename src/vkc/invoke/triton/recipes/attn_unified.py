@@ -69,9 +69,9 @@ def call(get, shp: dict, T) -> None:
     v_scale = T.tensor("v_scale", [1], "float32", ("const", 1.0))
     rows, nseg = shp["segm_rows"], shp["num_segments"]
     hpad = 1 << (D - 1).bit_length()
-    segm_out = T.tensor("softmax_segm_output", [rows, hq, nseg, hpad], "float32", "empty")
-    segm_max = T.tensor("softmax_segm_max", [rows, hq, nseg], "float32", "empty")
-    segm_expsum = T.tensor("softmax_segm_expsum", [rows, hq, nseg], "float32", "empty")
+    segm_out = T.tensor("softmax_segm_output", [rows, hq, nseg, hpad], "float32", "scratch")
+    segm_max = T.tensor("softmax_segm_max", [rows, hq, nseg], "float32", "scratch")
+    segm_expsum = T.tensor("softmax_segm_expsum", [rows, hq, nseg], "float32", "scratch")
     sinks = T.tensor("sinks", [hq], "float32", "randn") if shp["sinks"] else None
     sw = shp["sliding_window"]
     window = (sw - 1, 0) if sw else (-1, -1)

@@ -48,7 +48,11 @@ script on CUDA with a fixed seed.  A spec is a string or a tuple whose first ite
 ``"randn"``                                 normal(0, 1) (floats; fp8 via a float32 draw)
 ``"rand"``                                  uniform [0, 1)
 ``"zeros"`` / ``"ones"``                    constant 0 / 1
-``"empty"``                                 contents irrelevant (allocated zero-filled)
+``"empty"``                                 contents irrelevant (allocated zero-filled); checked
+                                            finite after the launch (an output)
+``"scratch"``                               intermediate (allocated zero-filled); may legitimately
+                                            hold non-finite values (e.g. -inf running maxima), so
+                                            it is NOT checked finite
 ``("const", value)``                        filled with value
 ``("arange", start, step)``                 start + step * i over the flattened tensor
 ``("randint", low, high)``                  uniform integers in [low, high)
@@ -78,7 +82,7 @@ from typing import Any, Callable, Protocol, Sequence
 
 # init kind -> number of parameters after the kind
 INIT_KINDS: dict[str, int] = {
-    "randn": 0, "rand": 0, "zeros": 0, "ones": 0, "empty": 0,
+    "randn": 0, "rand": 0, "zeros": 0, "ones": 0, "empty": 0, "scratch": 0,
     "const": 1, "arange": 2, "randint": 2, "values": 1, "cumsum_lengths": 1,
     "block_table": 1, "slot_mapping": 1, "topk_ids": 1, "randn_scaled": 1, "uniform": 2,
 }
