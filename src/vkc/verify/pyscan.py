@@ -151,10 +151,15 @@ def launches(tree: ast.AST) -> bool:
 
 
 def referenced(tree: ast.AST) -> set[str]:
-    """Every name the code refers to: Name ids, attribute names and imported names."""
+    """Every name the code refers to: Name ids, attribute names, imported names, and string
+    constants that spell a (dotted) identifier, as in ``getattr(module, "kernel")``."""
     out: set[str] = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.Name):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            parts = node.value.split(".")
+            if all(p.isidentifier() for p in parts):
+                out.update(parts)
+        elif isinstance(node, ast.Name):
             out.add(node.id)
         elif isinstance(node, ast.Attribute):
             out.add(node.attr)

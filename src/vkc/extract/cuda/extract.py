@@ -60,6 +60,23 @@ def _kernel_item(unit: Unit, kernel: KernelEntry) -> Item:
 
 
 def _choose_launch(tree: SourceTree, kernel: KernelEntry):
+    """First direct launch site; one that spells the template arguments wins."""
+    found = []
+    for site in kernel.launch_sites:
+        if site.form == "indirect":
+            continue
+        fm = file_model(str(tree.root), site.file)
+        la = next((x for x in fm.launches if x.line == site.line), None)
+        if la is not None:
+            found.append((fm, la))
+            if not kernel.template_params or L.alias_template_args(fm, la, kernel):
+                return fm, la
+    if found:
+        return found[0]
+    return _first_launch(tree, kernel)
+
+
+def _first_launch(tree: SourceTree, kernel: KernelEntry):
     for site in kernel.launch_sites:
         if site.form == "indirect":
             continue
@@ -131,6 +148,15 @@ def extract_cuda(tree: SourceTree, kernel: KernelEntry) -> Extraction:
                 if re.search(r"\b" + re.escape(var) + r"\b", base):
                     choices[var] = {"chosen": vals[0], "cases": vals, "macro": d["macro"]}
                     base = _subst(base, {var: vals[0]})
+        # nested type dispatches other than the primary (fp8_t, idx_t ...): first case
+        for d in all_disp:
+            tv = d.get("type_var")
+            if d is dispatch or not d.get("dtype_map") or not tv or (dispatch and tv == dispatch.get("type_var")):
+                continue
+            if re.search(r"\b" + re.escape(tv) + r"\b", base):
+                first = next(iter(d["dtype_map"].values()))
+                choices[tv] = {"chosen": first, "cases": list(d["dtype_map"].values()), "macro": d["macro"]}
+                base = _subst(base, {tv: first})
         if dispatch and dispatch.get("cases"):
             for dt, vals in dispatch["cases"].items():
                 insts[dt] = _subst(base, dict(zip(dispatch["type_vars"], vals)))

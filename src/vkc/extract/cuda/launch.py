@@ -91,16 +91,18 @@ def _expand_cases(macros, name: str, depth: int = 0) -> list[str]:
     return out
 
 
-def _case_type_var(macros, name: str) -> str:
+def _case_type_var(macros, name: str, depth: int = 0) -> str:
+    """Name the dispatch binds (scalar_t, or fp8_t/idx_t via ..._USING_HINT / using)."""
     body = macros.get(name, ((), "", "", 0))[1]
-    m = re.search(r"using\s+(\w+)\s*=", body)
+    m = re.search(r"using\s+(\w+)\s*=", body) or re.search(r"USING_HINT\s*\(\s*[^,]+,\s*(\w+)", body)
     if m:
         return m.group(1)
-    for sub in re.findall(r"\b(\w*CASE\w*)\s*\(", body):
-        b2 = macros.get(sub, ((), "", "", 0))[1]
-        m = re.search(r"using\s+(\w+)\s*=", b2)
-        if m:
-            return m.group(1)
+    if depth < 4:
+        for sub in re.findall(r"\b(\w*CASE\w*)\s*\(", body):
+            if sub != name and sub in macros:
+                v = _case_type_var(macros, sub, depth + 1)
+                if v != "scalar_t":
+                    return v
     return "scalar_t"
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vkc.errors import InvocationError
+from vkc.errors import InvocationError, NotApplicableError
 from vkc.records import ModelConfig
 
 # Example models per family, for "does not apply" messages.
@@ -87,14 +87,14 @@ def resolve(model: ModelConfig) -> Dims:
 
 def need_moe(d: Dims, kernel: str) -> None:
     if not d.is_moe or not d.topk:
-        raise InvocationError(
+        raise NotApplicableError(
             f"{kernel} is a MoE kernel; model {d.model_id} has no experts",
             hint=f"use a MoE model, e.g. {MOE_MODELS}")
 
 
 def need_mla(d: Dims, kernel: str) -> None:
     if not d.is_mla or not d.qk_rope_head_dim:
-        raise InvocationError(
+        raise NotApplicableError(
             f"{kernel} writes the MLA latent cache; model {d.model_id} does not use MLA",
             hint=f"use an MLA model, e.g. {MLA_MODELS}")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import vkc
-from vkc.errors import InvocationError
+from vkc.errors import InvocationError, NotApplicableError
 from vkc.invoke.common import budget_bytes, format_dims, header_lines, model_dims, resolved_dims
 from vkc.invoke.triton.pyfmt import pyrepr
 from vkc.invoke.triton.recipes import get_recipe
@@ -89,6 +89,8 @@ def _trace(tree: SourceTree, kernel: KernelEntry, recipe: Any, dims: dict, wl: s
     for cfg, small in (("FULL", False), ("SMALL", True)):
         try:
             shp = recipe.shapes(dims, wl, budget_bytes(), small)
+        except NotApplicableError:
+            raise
         except Exception as e:  # noqa: BLE001  (a recipe that cannot size this model)
             notes.append(f"recipe {recipe_mod} cannot size {cfg} for this model ({type(e).__name__}: {e})")
             return None
@@ -103,6 +105,9 @@ def _trace(tree: SourceTree, kernel: KernelEntry, recipe: Any, dims: dict, wl: s
     launches: dict[str, dict] = {}
     for job in resp["jobs"]:
         if not job["ok"]:
+            err = job.get("error") or ""
+            if err.startswith("NotApplicableError: "):  # the recipe says: not this model
+                raise NotApplicableError(err.split(": ", 1)[1])
             notes.append(f"wrapper could not be traced for {job['id']}: {job['error']}")
             return None
         launch = job["launches"][job["selected"][0]]

@@ -2,7 +2,7 @@
 moe_lora_align_block_size_kernel."""
 from __future__ import annotations
 
-from vkc.errors import InvocationError
+from vkc.errors import InvocationError, NotApplicableError
 from vkc.invoke.cuda.dims import need_moe
 from vkc.invoke.cuda.recipes.base import SIZEOF, Ctx, Recipe
 from vkc.invoke.cuda.spec import Buffer, Plan, Scale, Stmt, const, cpp_int, host, randint, uniform, zero
@@ -33,7 +33,7 @@ def topk_gating(c: Ctx) -> Plan:
         max_bytes = 4 if es == 2 else 8
         why = f"BYTES_PER_LDG_MULTIPLE_64 = {max_bytes}"
     else:
-        raise InvocationError(
+        raise NotApplicableError(
             f"topkGating is not launched for {d.model_id}: num_experts={E} takes the moeSoftmax + moeTopK path",
             hint="use a model with 1..512 (power of two) or 192/320/384/448/576 experts, e.g. Qwen/Qwen3-30B-A3B")
     bpl = min(max_bytes, es * E)

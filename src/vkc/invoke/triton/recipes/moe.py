@@ -26,7 +26,7 @@ import math
 import random
 from typing import Any
 
-from vkc.errors import InvocationError
+from vkc.errors import InvocationError, NotApplicableError
 from vkc.invoke.triton.recipes.base import DTYPE_BYTES, model_dtype
 
 KERNELS: tuple[str, ...] = ("vllm.model_executor.layers.fused_moe.fused_moe:fused_moe_kernel",)
@@ -44,7 +44,7 @@ def _moe_dims(model: dict) -> tuple[int, int, int, int]:
     E = model.get("num_experts")
     k = model.get("num_experts_per_tok")
     if not E or not k:
-        raise InvocationError(
+        raise NotApplicableError(
             f"MoE kernel: model {model.get('model_id', '?')} has no experts (num_experts is not set)",
             hint="use a mixture-of-experts model, e.g. openai/gpt-oss-120b or Qwen/Qwen3-Coder-480B-A35B-Instruct")
     hidden = int(model["hidden_size"])

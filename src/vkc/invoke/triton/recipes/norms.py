@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vkc.errors import InvocationError
+from vkc.errors import InvocationError, NotApplicableError
 from vkc.invoke.triton.recipes.base import DTYPE_BYTES, model_dtype
 
 K_GATED = "vllm.model_executor.layers.mamba.ops.layernorm_gated:_layer_norm_fwd_1pass_kernel"
@@ -68,7 +68,7 @@ def shapes(model: dict, workload: str, budget_bytes: int, small: bool) -> dict:
 
 def _require_mla(shp: dict) -> dict:
     if not shp.get("mla"):
-        raise InvocationError(
+        raise NotApplicableError(
             "fused q/kv RMSNorm: the model has no MLA q LoRA (q_lora_rank/kv_lora_rank unset); "
             "vLLM runs this kernel only in MLAAttention",
             hint="use an MLA model, e.g. deepseek-ai/DeepSeek-V3 or moonshotai/Kimi-K2-Instruct")
