@@ -139,6 +139,8 @@ def test_compiles_sm90(extracted, q):
 
 @pytest.mark.nvcc
 @pytest.mark.slow
+# note: merge_attn_states_kernel compiles with the fp8-output instantiation (the launch
+# macro's first use); its bf16-output path is not derived yet
 @pytest.mark.parametrize("q", [q for q in KERNELS if q not in DEFAULT_COMPILE])
 def test_compiles_sm90_slow(extracted, q):
     _compile(extracted[q])
