@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -101,17 +102,24 @@ def cmd_gpu(a) -> None:
             continue
         path = r["path"]
         t0 = time.perf_counter()
-        checks = [c for c in verify_paths([path], run=True) if c.check.startswith(("run", "sanitizer"))]
+        checks = [c for c in verify_paths([path], run=True, sanitizer=True)
+                  if c.check in ("run", "sanitizer")]
         out = {"qualified": r["qualified"], "model": r["model"], "wall_s": round(time.perf_counter() - t0, 1)}
         for c in checks:
-            out[c.check] = {"ok": c.ok, "reason": c.reason, **{k: v for k, v in c.details.items()
-                                                             if isinstance(v, (int, float, str))}}
+            out[c.check] = {"ok": c.ok, "reason": c.reason, **_result_fields(c.reason)}
         results.append(out)
         print(json.dumps(out), flush=True)
     text = json.dumps(results, indent=1)
     (Path(a.dir) / "gpu_results.json").write_text(text)
     if os.environ.get("OUT"):
         Path(os.environ["OUT"], "gpu_results.json").write_text(text)
+
+
+def _result_fields(line: str) -> dict:
+    """time_ms, GB/s, TFLOP/s from a ``RESULT k=v ...`` line."""
+    f = dict(re.findall(r"(\S+)=(\S+)", line)) if line.startswith("RESULT ") else {}
+    return {k2: f[k1] for k1, k2 in (("time_ms", "time_ms"), ("GB/s", "gbps"), ("TFLOP/s", "tflops"),
+                                     ("config", "config")) if k1 in f}
 
 
 def cmd_table(a) -> None:
@@ -127,7 +135,7 @@ def cmd_table(a) -> None:
         print(f"| {r['kernel']} | {r['model'].split('/')[-1]} | {r.get('collect', '')} | {r.get('compile', '-')} | "
               f"{'ok' if run.get('ok') else ('FAIL' if run else '-')} | "
               f"{'clean' if san.get('ok') else ('FAIL' if san else '-')} | "
-              f"{run.get('time_ms', '')} | {run.get('gbps', run.get('tflops', ''))} | {note[:100]} |")
+              f"{run.get('time_ms', '')} | {run.get('gbps', '') or (run.get('tflops', '') + ' TFLOP/s' if run.get('tflops') else '')} | {note[:100]} |")
 
 
 def main() -> None:

@@ -61,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("paths", nargs="+", metavar="FILE_OR_DIR")
     v.add_argument("--compile", action="store_true", help="also compile (nvcc / triton for sm_90)")
     v.add_argument("--run", action="store_true", help="also run the invocation example")
+    v.add_argument("--sanitizer", action="store_true",
+                   help="with --run: also run CUDA programs under compute-sanitizer memcheck")
     return p
 
 
@@ -102,7 +104,7 @@ def _run(a: argparse.Namespace) -> int:
         return 0
     if a.cmd == "verify":
         from vkc.verify import format_results, verify_paths
-        results = verify_paths(a.paths, compile=a.compile, run=a.run)
+        results = verify_paths(a.paths, compile=a.compile, run=a.run, sanitizer=a.sanitizer)
         sys.stdout.write(format_results(results))
         return 0 if all(r.ok for r in results) else 11
     raise UsageError("missing command", hint="see 'vkc --help'")

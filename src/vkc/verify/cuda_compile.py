@@ -143,14 +143,15 @@ def compile_artifact(path: str, artifact: dict) -> list[CheckResult]:
     return results
 
 
-def run_artifact(path: str, artifact: dict, timeout: int = 300) -> CheckResult:
-    """Build and run the invocation program when a GPU is present."""
+def run_artifact(path: str, artifact: dict, timeout: int = 300, *, sanitizer: bool = False) -> list[CheckResult]:
+    """Build and run the invocation program when a GPU is present ("run"); with ``sanitizer``
+    also run it once more under ``compute-sanitizer --tool memcheck`` ("sanitizer", one launch)."""
     if not _have_gpu():
-        return CheckResult(path, "run", False, "no GPU")
+        return [CheckResult(path, "run", False, "no GPU")]
     k = artifact.get("kernel", {})
     inv = k.get("invocation_example", "")
     if not re.search(r"\bint\s+main\s*\(", inv):
-        return CheckResult(path, "run", False, "invocation example is not a host program")
+        return [CheckResult(path, "run", False, "invocation example is not a host program")]
     stem = _stem(path, artifact)
     with tempfile.TemporaryDirectory(prefix="vkc-run-") as td:
         wd = Path(td)
@@ -159,15 +160,29 @@ def run_artifact(path: str, artifact: dict, timeout: int = 300) -> CheckResult:
         r = subprocess.run(["nvcc", *nvcc_flags(), "-o", str(wd / "prog"), str(wd / "invocation.cu")],
                            capture_output=True, text=True, cwd=wd, timeout=600)
         if r.returncode != 0:
-            return CheckResult(path, "run", False, "build failed: " + _first_error(r.stderr))
-        try:
-            p = subprocess.run([str(wd / "prog")], capture_output=True, text=True, cwd=wd, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return CheckResult(path, "run", False, f"timed out after {timeout}s")
-        return CheckResult(path, "run", p.returncode == 0,
-                           (p.stdout.strip().splitlines() or [""])[-1][:200] if p.returncode == 0
-                           else f"exit {p.returncode}: {(p.stderr or p.stdout)[-200:]}",
-                           {"stdout": p.stdout[-4000:]})
+            return [CheckResult(path, "run", False, "build failed: " + _first_error(r.stderr))]
+        results = [_run_prog([str(wd / "prog")], path, "run", wd, timeout, {})]
+        if sanitizer:
+            tool = shutil.which("compute-sanitizer") or "compute-sanitizer"
+            results.append(_run_prog([tool, "--tool", "memcheck", "--error-exitcode", "99", str(wd / "prog")],
+                                     path, "sanitizer", wd, timeout, {"VKC_ITERS": "1"}))
+        return results
+
+
+def _run_prog(cmd: list[str], path: str, check: str, wd: Path, timeout: int, env: dict) -> CheckResult:
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, cwd=wd, timeout=timeout,
+                           env={**os.environ, **env})
+    except FileNotFoundError as exc:
+        return CheckResult(path, check, False, f"{cmd[0]} not found ({exc.strerror})")
+    except subprocess.TimeoutExpired:
+        return CheckResult(path, check, False, f"timed out after {timeout}s")
+    lines = [ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")]
+    if p.returncode == 0 and lines:
+        return CheckResult(path, check, True, lines[-1][:300], {"stdout": p.stdout[-4000:]})
+    tail = " | ".join((p.stderr + "\n" + p.stdout).strip().splitlines()[-4:])[:400]
+    return CheckResult(path, check, False, f"exit {p.returncode}: {tail}",
+                       {"stdout": p.stdout[-4000:], "stderr": p.stderr[-4000:]})
 
 
 def _have_gpu() -> bool:

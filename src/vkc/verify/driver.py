@@ -33,8 +33,10 @@ def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
 
 
 def verify_paths(paths: Iterable[str | os.PathLike[str]], *, compile: bool = False,
-                 run: bool = False) -> list[CheckResult]:
-    """Check every artifact; VerifyError only for missing paths / empty folders."""
+                 run: bool = False, sanitizer: bool = False) -> list[CheckResult]:
+    """Check every artifact; VerifyError only for missing paths / empty folders.
+
+    ``sanitizer`` (with ``run``) also runs CUDA programs under compute-sanitizer memcheck."""
     results: list[CheckResult] = []
     for path in expand_paths(paths):
         static = check_artifact(path)
@@ -47,11 +49,12 @@ def verify_paths(paths: Iterable[str | os.PathLike[str]], *, compile: bool = Fal
         if compile:
             results.extend(_hook("compile", kernel_type, path, artifact))
         if run:
-            results.extend(_hook("run", kernel_type, path, artifact))
+            kw = {"sanitizer": True} if sanitizer and kernel_type == "cuda" else {}
+            results.extend(_hook("run", kernel_type, path, artifact, **kw))
     return results
 
 
-def _hook(kind: str, kernel_type: str, path: str, artifact: dict[str, Any]) -> list[CheckResult]:
+def _hook(kind: str, kernel_type: str, path: str, artifact: dict[str, Any], **kw: Any) -> list[CheckResult]:
     """Call ``vkc.verify.<type>_compile.<kind>_artifact(path, artifact)``, imported lazily."""
     modname = f"vkc.verify.{kernel_type}_compile"
     unavailable = f"{kind} check not available for {kernel_type}"
@@ -64,7 +67,8 @@ def _hook(kind: str, kernel_type: str, path: str, artifact: dict[str, Any]) -> l
     if not callable(fn):
         return [CheckResult(path, kind, False, unavailable)]
     try:
-        return list(fn(path, artifact))
+        out = fn(path, artifact, **kw)
+        return [out] if isinstance(out, CheckResult) else list(out)
     except VkcError as exc:
         return [CheckResult(path, kind, False, exc.message)]
     except Exception as exc:  # a crashing check must not hide the other artifacts' results

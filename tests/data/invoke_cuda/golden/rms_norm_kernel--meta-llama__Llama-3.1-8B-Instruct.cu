@@ -263,7 +263,10 @@ int main() {
   }
 
   // ---- timing
-  const int warmup = 3, iters = small_sanity ? 5 : 20;
+  // VKC_ITERS=N: N timed launches and no warm-up (e.g. 1 under compute-sanitizer)
+  const char* iters_env = std::getenv("VKC_ITERS");
+  const int iters = iters_env ? std::max(1, std::atoi(iters_env)) : (small_sanity ? 5 : 20);
+  const int warmup = iters_env ? 0 : 3;
   for (int i = 0; i < warmup; ++i) {
     VKC_KERNEL<<<vkc_grid, vkc_block, vkc_smem, stream>>>(out, input, input_stride_d2, input_stride_d3, input_stride_d4, input_shape_d2, input_shape_d3, weight, /*weight_stride=*/0, epsilon, num_tokens, hidden_size);
   }

@@ -269,7 +269,10 @@ int main() {
   }
 
   // ---- timing
-  const int warmup = 3, iters = small_sanity ? 5 : 20;
+  // VKC_ITERS=N: N timed launches and no warm-up (e.g. 1 under compute-sanitizer)
+  const char* iters_env = std::getenv("VKC_ITERS");
+  const int iters = iters_env ? std::max(1, std::atoi(iters_env)) : (small_sanity ? 5 : 20);
+  const int warmup = iters_env ? 0 : 3;
   for (int i = 0; i < warmup; ++i) {
     VKC_KERNEL<<<vkc_grid, vkc_block, vkc_smem, stream>>>(gating_output, nullptr, topk_weights, num_rows, topk_indices, token_expert_indices, topk, 0, num_experts, renormalize, nullptr, 1.0, nullptr);
   }
