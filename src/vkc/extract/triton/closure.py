@@ -2,88 +2,30 @@
 
 Each item remembers *edits* to its original source text; edits are rendered lazily
 (callables over the final name map) because names are only fixed once every item is
-known and collisions across modules are settled.
+known and collisions across modules are settled. Items and edits live in :mod:`.items`,
+decorator handling in :mod:`.decorators`.
 """
 from __future__ import annotations
 
 import ast
 import builtins
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from vkc.errors import ExtractionError
-from vkc.extract.triton.evaluator import JIT_PATHS, Program, _EnumMember
+from vkc.extract.triton.decorators import AUTOTUNE, HEURISTICS, DecoratorScanner
+from vkc.extract.triton.evalcore import JIT_PATHS, _EnumMember
+from vkc.extract.triton.evaluator import Program
+from vkc.extract.triton.items import (Edit, Item, Key, Names, _needs_constexpr, _root_name,
+                                      apply_edits, span)
 from vkc.extract.triton.modinfo import Binding, ModuleInfo
 from vkc.extract.triton.values import (CANONICAL, ConfigVal, Constexpr, ExtRef, FuncRef, LambdaVal,
                                        NotLiteral, Opaque, PlatformObj, Unresolved, VllmModule,
                                        to_literal)
 
-Key = tuple  # (module, name) or ("<ext>", canonical)
-Names = dict  # Key -> final name
 _PY_BUILTINS = set(dir(builtins))
-AUTOTUNE = {"triton.autotune", "triton.runtime.autotune", "triton.runtime.autotuner.autotune"}
-HEURISTICS = {"triton.heuristics", "triton.runtime.heuristics", "triton.runtime.autotuner.heuristics"}
-_DROP_KW = {"launch_metadata", "repr", "prune_configs_by", "do_bench", "pre_hook", "post_hook",
-            "early_config_prune", "perf_model"}
 
 
-@dataclass
-class Edit:
-    start: tuple[int, int]          # (line, char col), 1-based line
-    end: tuple[int, int]
-    render: Callable[[Names], str]
-
-
-@dataclass
-class Item:
-    key: Key
-    kind: str                       # func | class | alias | const | import | module
-    module: str
-    name: str                       # preferred name
-    node: ast.AST | None = None
-    edits: list[Edit] = field(default_factory=list)
-    deps: list[Key] = field(default_factory=list)
-    render: Callable[[Names], str] | None = None   # alias/const/import statement
-    jit: bool = False
-    dedent: bool = False
-
-    def dep(self, k: Key) -> None:
-        if k != self.key and k not in self.deps:
-            self.deps.append(k)
-
-
-def _pos(info: ModuleInfo, line: int, col: int) -> tuple[int, int]:
-    raw = info.lines[line - 1].encode("utf-8")[:col]
-    return line, len(raw.decode("utf-8", errors="ignore"))
-
-
-def span(info: ModuleInfo, node: ast.AST) -> tuple[tuple[int, int], tuple[int, int]]:
-    return (_pos(info, node.lineno, node.col_offset), _pos(info, node.end_lineno, node.end_col_offset))
-
-
-def apply_edits(info: ModuleInfo, start: tuple[int, int], end: tuple[int, int], edits: list[Edit],
-                names: Names) -> str:
-    """Text of [start, end) of the module with the edits inside it applied."""
-    lines = info.lines
-    offs = [0]
-    for ln in lines:
-        offs.append(offs[-1] + len(ln))
-    absf = lambda p: offs[p[0] - 1] + p[1]  # noqa: E731
-    a, b = absf(start), absf(end)
-    text = info.text
-    out, cur = [], a
-    for e in sorted(edits, key=lambda e: absf(e.start)):
-        s, t = absf(e.start), absf(e.end)
-        if s < cur or t > b:
-            continue  # nested inside a larger edit, or outside
-        out.append(text[cur:s])
-        out.append(e.render(names))
-        cur = t
-    out.append(text[cur:b])
-    return "".join(out)
-
-
-class Collector:
+class Collector(DecoratorScanner):
     """Walks the entry kernel and everything it reaches."""
 
     def __init__(self, prog: Program):
@@ -125,16 +67,6 @@ class Collector:
                             jit=ref.kind == "jit"))
         self.queue.append(it)
         return key
-
-    def _is_aggregate(self, module: str, node: ast.ClassDef) -> bool:
-        for d in node.decorator_list:
-            try:
-                v = self.prog.eval(d.func if isinstance(d, ast.Call) else d, module)
-            except Unresolved:
-                continue
-            if isinstance(v, ExtRef) and v.path.endswith("_aggregate"):
-                return True
-        return False
 
     def run(self) -> None:
         while self.queue:
@@ -209,79 +141,6 @@ class Collector:
         s, e = span(info, d)
         it.edits.append(Edit(s, e, lambda names, lit=lit: lit))
 
-    def scan_decorator(self, it: Item, info: ModuleInfo, d: ast.expr) -> None:
-        callee = d.func if isinstance(d, ast.Call) else d
-        try:
-            v = self.prog.eval(callee, info.name)
-        except Unresolved:
-            v = None
-        path = v.path if isinstance(v, ExtRef) else None
-        name = callee.id if isinstance(callee, ast.Name) else None
-        s, e = span(info, d)
-        s = (s[0], s[1] - 1)  # include '@'
-        if name in ("staticmethod", "classmethod") and v is None:
-            it.edits.append(Edit(s, _line_end(info, e), lambda n: ""))
-            return
-        if path is None:
-            txt = ast.get_source_segment(info.text, d)
-            self.notes.append(f"dropped decorator @{txt} of {it.name} (not a Triton decorator)")
-            it.edits.append(Edit(s, _line_end(info, e), lambda n: ""))
-            return
-        self.scan_expr(it, info, callee, set(), host=True)
-        if not isinstance(d, ast.Call):
-            return
-        parts: list[Callable[[Names], str]] = []
-        changed = False
-        for arg in d.args:
-            parts.append(self._host_part(it, info, arg, path))
-        for kw in d.keywords:
-            if kw.arg in _DROP_KW:
-                changed = True
-                self.notes.append(f"dropped `{kw.arg}=` from @{path.split('.')[-1]} of {it.name} "
-                                  f"(host-side hook; not needed to compile or launch)")
-                continue
-            if path in AUTOTUNE and kw.arg == "configs":
-                parts.append(self._configs_part(it, info, kw.value))
-                continue
-            part = self._host_part(it, info, kw.value, path)
-            parts.append(lambda n, k=kw.arg, p=part: f"{k}={p(n)}")
-        cs, ce = span(info, callee)
-
-        def render(names, parts=parts, cs=cs, ce=ce, d=d):
-            head = apply_edits(info, cs, ce, self._edits_in(it, cs, ce), names)
-            return "@" + head + "(" + ", ".join(p(names) for p in parts) + ")"
-        del changed
-        it.edits.append(Edit(s, e, render))
-
-    def _edits_in(self, it, s, e):
-        return [x for x in it.edits if x.start >= s and x.end <= e]
-
-    def _host_part(self, it, info, node, path) -> Callable[[Names], str]:
-        before = len(it.edits)
-        self.scan_expr(it, info, node, set(), host=True)
-        mine = it.edits[before:]
-        del it.edits[before:]
-        s, e = span(info, node)
-        return lambda names: apply_edits(info, s, e, mine, names)
-
-    def _configs_part(self, it, info, node) -> Callable[[Names], str]:
-        refs = self._global_names(node, set())
-        if all(self._is_ext_module(info.name, n) for n in refs):
-            part = self._host_part(it, info, node, "")
-            return lambda names: "configs=" + part(names)
-        try:
-            v = self.prog.eval(node, info.name)
-            uses: set[str] = set()
-            items = [to_literal(c, uses) for c in v]
-        except (Unresolved, NotLiteral, TypeError) as e:
-            raise ExtractionError(f"autotune configs of {it.name} ({info.file}:{node.lineno}) cannot be "
-                                  f"evaluated: {e}", hint="configs depend on runtime state") from None
-        for u in sorted(uses):
-            it.dep(self.ext_module(u))
-        self.notes.append(f"autotune configs of {it.name} evaluated to {len(items)} literal triton.Config "
-                          f"entries for CUDA (H100)")
-        body = "".join(f"        {x},\n" for x in items)
-        return lambda names: "configs=[\n" + body + "    ]"
 
     # ---- references ----------------------------------------------------------------------
     def _global_names(self, node, local) -> list[str]:
@@ -468,20 +327,6 @@ class Collector:
             if b.note:
                 self.notes.append(f"{b.name}: {b.note}")
         return key
-
-
-def _root_name(node) -> ast.Name | None:
-    while isinstance(node, (ast.Attribute, ast.Call, ast.Subscript)):
-        node = node.value if not isinstance(node, ast.Call) else node.func
-    return node if isinstance(node, ast.Name) else None
-
-
-def _needs_constexpr(v) -> bool:
-    return isinstance(v, (int, float, bool, str)) and not isinstance(v, Constexpr)
-
-
-def _line_end(info: ModuleInfo, e: tuple[int, int]) -> tuple[int, int]:
-    return (e[0], len(info.lines[e[0] - 1].rstrip("\r\n")))
 
 
 __all__ = ["Collector", "Item", "Edit", "apply_edits", "span", "AUTOTUNE", "HEURISTICS", "JIT_PATHS",

@@ -1,0 +1,276 @@
+"""Full-artifact coverage over every Triton entry kernel of the vLLM tree (issues 3 and 5).
+
+For each entry kernel of ``vkc.index.build_index`` (no model given -> the default model):
+extract, invoke, write ``<out>/artifacts/<qualified stem>.json``, then ``vkc verify``'s
+static rubric and the sm_90 compile check (``vkc.verify.triton_compile.compile_artifact``,
+CPU only).  Work runs in worker subprocesses (``--jobs``, default 2) over small batches; one
+status file per kernel (``<out>/status/<stem>.json``) makes re-runs incremental: kernels
+already done are skipped unless ``--force`` (or ``--redo-failed``).  The summary counts
+entries, extracted, full artifacts written (traced / generic / other), rubric OK, compile OK,
+and failures grouped by reason, with total and per-kernel times.
+
+    python bench/triton_tree_coverage.py [--out /tmp/vkc-tree-cov] [--jobs 2] [--match SUBSTR]
+        [--limit N] [--every K] [--force | --redo-failed] [--show N] [--summary-only]
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+KERNEL_TIMEOUT_S = 240
+BATCH = 8
+
+
+def _stem(qualified: str) -> str:
+    return qualified.replace(":", "--").replace("/", ".")
+
+
+def _entries():
+    from vkc.index import build_index
+    from vkc.source import resolve_source
+
+    tree = resolve_source()
+    idx = build_index(tree)
+    ks = [k for k in idx.kernels if k.lang == "triton" and k.role == "entry"]
+    return tree, sorted(ks, key=lambda k: k.qualified)
+
+
+# --------------------------------------------------------------------------- worker
+
+
+class _Timeout(Exception):
+    pass
+
+
+def _alarm(_sig, _frm):
+    raise _Timeout(f"timed out after {KERNEL_TIMEOUT_S}s")
+
+
+def _one(tree, kernel, model, out: Path) -> dict:
+    from vkc.errors import VkcError
+    from vkc.extract import extract
+    from vkc.invoke import invoke
+    from vkc.verify.rubric import check_artifact
+    from vkc.verify.triton_compile import compile_artifact
+    from vkc.write import write_artifact
+    from vkc.write.schema import loads_artifact
+
+    rec: dict = {"qualified": kernel.qualified, "ok": False}
+    stage = "extract"
+    t0 = time.time()
+    try:
+        ex = extract(tree, kernel, name=kernel.qualified)
+        rec["t_extract"] = round(time.time() - t0, 3)
+        stage = "invoke"
+        t1 = time.time()
+        inv = invoke(tree, ex, model, None, command=f"vkc collect {kernel.qualified}", name=kernel.qualified,
+                     model_given=False)
+        rec["t_invoke"] = round(time.time() - t1, 3)
+        rec["traced"] = bool(inv.facts.get("traced"))
+        rec["generic"] = bool(inv.facts.get("generic"))
+        stage = "write"
+        res = write_artifact(kernel.qualified, ex.kernel_type, ex.source_code, inv.code, out / "artifacts")
+        rec["written"] = True
+        stage = "rubric"
+        bad = [f"{r.check}: {r.reason}" for r in check_artifact(res.path) if not r.ok]
+        rec["rubric_ok"] = not bad
+        if bad:
+            rec["rubric"] = bad
+        stage = "compile"
+        t2 = time.time()
+        art = loads_artifact(Path(res.path).read_bytes())
+        cr = compile_artifact(res.path, art)[0]
+        rec["t_compile"] = round(time.time() - t2, 3)
+        rec["compile_ok"] = cr.ok
+        if not cr.ok:
+            raise RuntimeError(cr.reason)
+        rec["ok"] = not bad
+        if bad:
+            stage = "rubric"
+            rec["reason"] = bad[0]
+    except _Timeout as e:
+        rec["reason"] = str(e)
+    except VkcError as e:
+        rec["reason"] = f"{type(e).__name__}: {e.message}"
+    except Exception as e:  # noqa: BLE001  (a bug or a compile failure: record, continue)
+        rec["reason"] = " ".join(str(e).split())[:600] if stage == "compile" else f"{type(e).__name__}: {e}"[:600]
+    rec["stage"] = "done" if rec["ok"] else stage
+    rec["t_total"] = round(time.time() - t0, 3)
+    return rec
+
+
+def worker(out: Path, names: list[str]) -> int:
+    from vkc.modelcfg import DEFAULT_MODEL, load_model
+
+    tree, ks = _entries()
+    by_q = {k.qualified: k for k in ks}
+    model = load_model(DEFAULT_MODEL)
+    signal.signal(signal.SIGALRM, _alarm)
+    for q in names:
+        signal.alarm(KERNEL_TIMEOUT_S)
+        try:
+            rec = _one(tree, by_q[q], model, out)
+        except _Timeout as e:
+            rec = {"qualified": q, "ok": False, "stage": "timeout", "reason": str(e)}
+        finally:
+            signal.alarm(0)
+        (out / "status" / f"{_stem(q)}.json").write_text(json.dumps(rec, sort_keys=True, indent=1))
+    return 0
+
+
+# --------------------------------------------------------------------------- driver
+
+
+def _run_batches(out: Path, todo: list[str], jobs: int) -> None:
+    queue = [todo[i:i + BATCH] for i in range(0, len(todo), BATCH)]
+    lock = threading.Lock()
+    done = [0]
+
+    def take():
+        with lock:
+            return queue.pop(0) if queue else None
+
+    def loop():
+        while True:
+            batch = take()
+            if batch is None:
+                return
+            cmd = [sys.executable, __file__, "--worker", "--out", str(out), *batch]
+            try:
+                proc = subprocess.run(cmd, capture_output=True, text=True,
+                                      timeout=KERNEL_TIMEOUT_S * len(batch) + 120)
+                err = (proc.stderr or "").strip().splitlines()[-1:] if proc.returncode else []
+            except subprocess.TimeoutExpired:
+                err = ["worker timed out"]
+            missing = [q for q in batch if not (out / "status" / f"{_stem(q)}.json").exists()]
+            if missing:  # the worker died on missing[0]: record it, requeue the rest
+                rec = {"qualified": missing[0], "ok": False, "stage": "crash",
+                       "reason": "worker died: " + (err[0] if err else "no message")[:300]}
+                (out / "status" / f"{_stem(missing[0])}.json").write_text(json.dumps(rec, sort_keys=True))
+                if missing[1:]:
+                    with lock:
+                        queue.append(missing[1:])
+            with lock:
+                done[0] += len(batch) - len(missing[1:])
+                print(f"  {done[0]}/{len(todo)}", file=sys.stderr, flush=True)
+
+    threads = [threading.Thread(target=loop) for _ in range(max(1, jobs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+_MASKS = [
+    (re.compile(r"\bat \d+:\d+\b"), "at L:C"),
+    (re.compile(r"'[^']*'"), "'…'"),
+    (re.compile(r"\b\d+\b"), "N"),
+]
+
+
+def reason_key(rec: dict) -> str:
+    """Group label: stage + the error's gist with names and numbers masked."""
+    reason = rec.get("reason") or ""
+    if rec.get("stage") == "compile":
+        m = re.search(r"(CompilationError|\w+Error): at \d+:\d+:.*?(\b\w*Error\b:?[^.]*|$)", reason)
+        core = m.group(2) if m and m.group(2) else reason
+        # the compiler's message follows the source excerpt; keep its tail
+        tail = re.split(r"\^\s*", reason)[-1] if "^" in reason else core
+        reason = tail or core
+    for pat, rep in _MASKS:
+        reason = pat.sub(rep, reason)
+    return f"{rec.get('stage')}: {reason[:110]}"
+
+
+def summarize(out: Path, selected: list[str], show: int) -> None:
+    recs = []
+    for q in selected:
+        p = out / "status" / f"{_stem(q)}.json"
+        if p.exists():
+            recs.append(json.loads(p.read_text()))
+    n = len(selected)
+    extracted = sum(1 for r in recs if r.get("stage") != "extract" and "t_extract" in r)
+    written = [r for r in recs if r.get("written")]
+    traced = sum(1 for r in written if r.get("traced"))
+    generic = sum(1 for r in written if r.get("generic"))
+    comp_ok = sum(1 for r in recs if r.get("compile_ok"))
+    full_ok = sum(1 for r in recs if r.get("ok"))
+    rub_ok = sum(1 for r in recs if r.get("rubric_ok"))
+    times = [r["t_total"] for r in recs if "t_total" in r]
+    print(f"entries selected:      {n} (status present for {len(recs)})")
+    print(f"extracted:             {extracted}")
+    print(f"full artifact written: {len(written)} (traced {traced}, generic {generic}, "
+          f"other untraced {len(written) - traced - generic})")
+    print(f"rubric OK:             {rub_ok}")
+    print(f"compile OK (sm_90):    {comp_ok}  ({100.0 * comp_ok / max(n, 1):.1f}% of selected)")
+    print(f"all checks OK:         {full_ok}  ({100.0 * full_ok / max(n, 1):.1f}% of selected)")
+    for label, sel in (("traced", [r for r in written if r.get("traced")]),
+                       ("generic", [r for r in written if r.get("generic")])):
+        if sel:
+            print(f"  compile OK among {label}: {sum(1 for r in sel if r.get('compile_ok'))}/{len(sel)}")
+    if times:
+        times.sort()
+        print(f"time per kernel: total {sum(times):.0f}s (worker time), mean {sum(times) / len(times):.2f}s, "
+              f"median {times[len(times) // 2]:.2f}s, max {times[-1]:.1f}s")
+    groups = collections.defaultdict(list)
+    for r in recs:
+        if not r.get("ok"):
+            groups[reason_key(r)].append(r)
+    if groups:
+        print(f"failures: {sum(len(v) for v in groups.values())} in {len(groups)} groups")
+        for key, rs in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))[:show]:
+            print(f"  {len(rs):4d}  {key}")
+            print(f"        e.g. {rs[0]['qualified']}: {(rs[0].get('reason') or '')[:300]}")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default="/tmp/vkc-tree-cov")
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--match", default="", help="only kernels whose qualified name contains this")
+    ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument("--every", type=int, default=1, help="take every K-th kernel (a spread sample)")
+    ap.add_argument("--force", action="store_true", help="redo kernels that have a status already")
+    ap.add_argument("--redo-failed", action="store_true", help="redo kernels whose status is a failure")
+    ap.add_argument("--show", type=int, default=25, help="failure groups to print")
+    ap.add_argument("--summary-only", action="store_true")
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("names", nargs="*", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    out = Path(args.out)
+    (out / "status").mkdir(parents=True, exist_ok=True)
+    (out / "artifacts").mkdir(parents=True, exist_ok=True)
+    if args.worker:
+        return worker(out, args.names)
+    _tree, ks = _entries()
+    selected = [k.qualified for k in ks if args.match in k.qualified][:: max(1, args.every)]
+    if args.limit:
+        selected = selected[: args.limit]
+    todo = []
+    for q in selected:
+        p = out / "status" / f"{_stem(q)}.json"
+        if args.force or not p.exists():
+            todo.append(q)
+        elif args.redo_failed and not json.loads(p.read_text()).get("ok"):
+            todo.append(q)
+    t0 = time.time()
+    if todo and not args.summary_only:
+        print(f"running {len(todo)} of {len(selected)} selected kernels with {args.jobs} workers", file=sys.stderr)
+        _run_batches(out, todo, args.jobs)
+        wall = time.time() - t0
+        print(f"wall time {wall:.0f}s for {len(todo)} kernels ({wall / len(todo):.2f}s each with {args.jobs} workers)")
+    summarize(out, selected, args.show)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
