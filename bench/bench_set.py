@@ -100,6 +100,8 @@ def cmd_gpu(a) -> None:
     for r in rows:
         if r.get("collect") != "ok" or r["kernel"] in SKIP_GPU:
             continue
+        if a.lang and _lang_of(r["path"]) != a.lang:
+            continue
         path = r["path"]
         t0 = time.perf_counter()
         checks = [c for c in verify_paths([path], run=True, sanitizer=True)
@@ -108,9 +110,18 @@ def cmd_gpu(a) -> None:
         for c in checks:
             out[c.check] = {"ok": c.ok, "reason": c.reason, **_result_fields(c.reason)}
         results.append(out)
-        print(json.dumps(out), flush=True)
+        print(json.dumps({k: (v if not isinstance(v, dict) else {x: v[x] for x in v if x != "reason"})
+                          for k, v in out.items()}), flush=True)
+        _save(a.dir, results)  # after every artifact: a timeout still leaves what ran
+
+
+def _lang_of(path: str) -> str:
+    return json.loads(Path(path).read_text())["kernel"]["kernel_type"]
+
+
+def _save(d: str, results: list) -> None:
     text = json.dumps(results, indent=1)
-    (Path(a.dir) / "gpu_results.json").write_text(text)
+    (Path(d) / "gpu_results.json").write_text(text)
     if os.environ.get("OUT"):
         Path(os.environ["OUT"], "gpu_results.json").write_text(text)
 
@@ -147,6 +158,7 @@ def main() -> None:
     c.add_argument("--jobs", type=int, default=2)
     g = sub.add_parser("gpu")
     g.add_argument("--dir", default="bench_out")
+    g.add_argument("--lang", choices=("triton", "cuda"))
     t = sub.add_parser("table")
     t.add_argument("--dir", default="bench_out")
     t.add_argument("--gpu")

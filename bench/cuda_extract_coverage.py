@@ -1,11 +1,15 @@
 """Coverage of the CUDA extractor: extract + nvcc-compile every non-ROCm kernel.
 
 Usage: python bench/cuda_extract_coverage.py [--workers 2] [--limit N] [--names a,b]
-Prints counts, time per kernel and failures grouped by reason.
+                                            [--json out.json] [--only-failed prev.json]
+Prints counts, time per kernel and failures grouped by reason.  ``--json`` saves the
+per-kernel results; ``--only-failed prev.json`` reruns just the kernels that did not pass
+there and reports the merged totals.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import tempfile
 import time
@@ -52,6 +56,9 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--names", default="")
+    ap.add_argument("--json", default="", help="write per-kernel results here")
+    ap.add_argument("--only-failed", default="",
+                    help="rerun the failures of this --json file (and kernels it lacks)")
     a = ap.parse_args()
     from vkc.index.cuda_scan import scan_cuda
     from vkc.source import resolve_source
@@ -62,6 +69,10 @@ def main() -> None:
     if a.names:
         want = set(a.names.split(","))
         ks = [k for k in ks if k.name in want or k.qualified in want]
+    prev: dict[str, list] = {}
+    if a.only_failed:
+        prev = {r[0]: r for r in json.loads(Path(a.only_failed).read_text())}
+        ks = [k for k in ks if k.qualified not in prev or prev[k.qualified][1] != "ok"]
     if a.limit:
         ks = ks[: a.limit]
     res = []
@@ -70,10 +81,21 @@ def main() -> None:
         for r in ex.map(_one, [k.qualified for k in ks]):
             res.append(r)
             print(f"{r[1]:16s} {r[3]:5.2f}s {r[4]:6.1f}s {r[0]}  {r[2]}", flush=True)
+            if a.json:   # incremental: an interrupted run can be resumed with --only-failed
+                done = {x[0] for x in res}
+                keep = [list(x) for q, x in sorted(prev.items()) if q not in done]
+                Path(a.json).write_text(json.dumps(keep + [list(x) for x in res], indent=0))
     wall = time.time() - t0
+    print(f"\n{len(res)} kernels (re)run, wall {wall:.0f}s with {a.workers} workers"
+          f" ({wall / max(len(res), 1):.1f}s per kernel)")
+    if prev:
+        rerun = {r[0] for r in res}
+        res = [list(r) for q, r in sorted(prev.items()) if q not in rerun] + [list(r) for r in res]
+    if a.json:
+        Path(a.json).write_text(json.dumps([list(r) for r in res], indent=0))
     c = Counter(r[1] for r in res)
     n = len(res)
-    print(f"\n{n} kernels, wall {wall:.0f}s with {a.workers} workers")
+    print(f"{n} kernels in total")
     for k, v in sorted(c.items()):
         print(f"  {k:16s} {v:4d} ({100 * v / max(n, 1):.1f}%)")
     ext = [r[3] for r in res]

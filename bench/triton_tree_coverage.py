@@ -26,7 +26,7 @@ import threading
 import time
 from pathlib import Path
 
-KERNEL_TIMEOUT_S = 240
+KERNEL_TIMEOUT_S = 180
 BATCH = 8
 
 
@@ -130,6 +130,29 @@ def worker(out: Path, names: list[str]) -> int:
 # --------------------------------------------------------------------------- driver
 
 
+def _watch(cmd: list[str], out: Path, batch: list[str]) -> list[str]:
+    """Run one worker; kill it when no kernel of its batch finishes within KERNEL_TIMEOUT_S + 60 s
+    (a compile stuck in native code does not see SIGALRM)."""
+    import tempfile
+
+    log = tempfile.TemporaryFile(mode="w+")
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, text=True)
+    last, seen = time.time(), 0
+    while proc.poll() is None:
+        time.sleep(1.0)
+        n = sum(1 for q in batch if (out / "status" / f"{_stem(q)}.json").exists())
+        if n != seen:
+            last, seen = time.time(), n
+        elif time.time() - last > KERNEL_TIMEOUT_S + 60:
+            proc.kill()
+            proc.wait()
+            return [f"killed: no progress for {KERNEL_TIMEOUT_S + 60}s"]
+    log.seek(0)
+    tail = (log.read() or "").strip().splitlines()[-1:] if proc.returncode else []
+    log.close()
+    return tail
+
+
 def _run_batches(out: Path, todo: list[str], jobs: int) -> None:
     queue = [todo[i:i + BATCH] for i in range(0, len(todo), BATCH)]
     lock = threading.Lock()
@@ -145,12 +168,7 @@ def _run_batches(out: Path, todo: list[str], jobs: int) -> None:
             if batch is None:
                 return
             cmd = [sys.executable, __file__, "--worker", "--out", str(out), *batch]
-            try:
-                proc = subprocess.run(cmd, capture_output=True, text=True,
-                                      timeout=KERNEL_TIMEOUT_S * len(batch) + 120)
-                err = (proc.stderr or "").strip().splitlines()[-1:] if proc.returncode else []
-            except subprocess.TimeoutExpired:
-                err = ["worker timed out"]
+            err = _watch(cmd, out, batch)
             missing = [q for q in batch if not (out / "status" / f"{_stem(q)}.json").exists()]
             if missing:  # the worker died on missing[0]: record it, requeue the rest
                 rec = {"qualified": missing[0], "ok": False, "stage": "crash",

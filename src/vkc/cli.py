@@ -37,9 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", metavar="COMMAND", parser_class=_Parser)
 
     c = sub.add_parser("collect", help="write kernels_out/<KERNEL>.json for one kernel")
-    c.add_argument("kernel", metavar="KERNEL_NAME")
-    c.add_argument("--model", help="Hugging Face model id or path to a config.json")
-    c.add_argument("--workload", choices=("prefill", "decode"))
+    c.add_argument("kernel", metavar="KERNEL_NAME", nargs="?", help="omit with --all")
+    c.add_argument("--model", action="append",
+                   help="Hugging Face model id or path to a config.json (repeatable with --all)")
+    c.add_argument("--workload", choices=("prefill", "decode"), action="append",
+                   help="repeatable with --all")
     c.add_argument("--out", default="kernels_out", metavar="DIR")
     _add_source_args(c)
 
@@ -63,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--run", action="store_true", help="also run the invocation example")
     v.add_argument("--sanitizer", action="store_true",
                    help="with --run: also run CUDA programs under compute-sanitizer memcheck")
+    from vkc.batch.cli_hooks import add_batch_args
+    add_batch_args(c, v)
     return p
 
 
@@ -79,6 +83,9 @@ def _regen_command(a: argparse.Namespace) -> str:
 
 def _run(a: argparse.Namespace) -> int:
     if a.cmd == "collect":
+        from vkc.batch.cli_hooks import check_collect_args, run_collect_all
+        if check_collect_args(a):  # --all; else --model/--workload become single values
+            return run_collect_all(a)
         from vkc.pipeline import collect
         res = collect(a.kernel, model=a.model, workload=a.workload, out_dir=a.out,
                       vllm_path=a.vllm, vllm_version=a.vllm_version, command=_regen_command(a))
@@ -103,10 +110,8 @@ def _run(a: argparse.Namespace) -> int:
             print(format_model(cfg))
         return 0
     if a.cmd == "verify":
-        from vkc.verify import format_results, verify_paths
-        results = verify_paths(a.paths, compile=a.compile, run=a.run, sanitizer=a.sanitizer)
-        sys.stdout.write(format_results(results))
-        return 0 if all(r.ok for r in results) else 11
+        from vkc.batch.cli_hooks import run_verify_many
+        return run_verify_many(a)
     raise UsageError("missing command", hint="see 'vkc --help'")
 
 

@@ -96,8 +96,10 @@ def test_overloads_kept_together(extracted):
 
 def test_macro_argument_launch(extracted):
     f = extracted["csrc/custom_all_reduce.cuh:cross_device_reduce_1stage"].facts
-    assert f["launch"]["form"] == "macro" and f["unbound_template_args"] == ["T"]
-    assert f["example_instantiation"] == "__nv_bfloat16, 2"
+    # T comes from the call sites of the allreduce<T> wrapper, ngpus from the switch cases
+    assert f["launch"]["form"] == "macro" and f["unbound_template_args"] == []
+    assert f["instantiations"]["bfloat16"] == "nv_bfloat16, 2"
+    assert f["template_arg_choices"]["ngpus"]["cases"] == ["2", "4", "6", "8"]
 
 
 def test_cutlass_kernel_errors(vllm_tree, index):
@@ -139,11 +141,68 @@ def test_compiles_sm90(extracted, q):
 
 @pytest.mark.nvcc
 @pytest.mark.slow
-# note: merge_attn_states_kernel compiles with the fp8-output instantiation (the launch
-# macro's first use); its bf16-output path is not derived yet
 @pytest.mark.parametrize("q", [q for q in KERNELS if q not in DEFAULT_COMPILE])
 def test_compiles_sm90_slow(extracted, q):
     _compile(extracted[q])
+
+
+# bench-set kernels whose template arguments are bound away from the launch site
+BENCH_HARD = {
+    "csrc/moe/topk_softmax_kernels.cu:topkGating":
+        "vllm::moe::detail::TopkConstants<1, MIN(16, sizeof(__nv_bfloat16) * 1), WARP_SIZE, __nv_bfloat16>::VPT, "
+        "1, 4, MIN(16, sizeof(__nv_bfloat16) * 1), WARP_SIZE, int, __nv_bfloat16, vllm::moe::SCORING_SOFTMAX",
+    "csrc/moe/grouped_topk_kernels.cu:grouped_topk_fused_kernel":
+        "__nv_bfloat16, float, int32_t, vllm::moe::SCORING_SIGMOID",
+    "csrc/quantization/w8a8/fp8/per_token_group_quant.cu:per_token_group_quant_8bit_kernel":
+        "c10::BFloat16, c10::Float8_e4m3fn, true, true, float, true",
+    "csrc/mamba/selective_scan_fwd.cu:selective_scan_fwd_kernel":
+        "Selective_Scan_fwd_kernel_traits<64, 16, 1, true, true, true, true, true, "
+        "torch::headeronly::BFloat16, float, torch::headeronly::BFloat16>",
+    "csrc/attention/merge_attn_states.cu:merge_attn_states_kernel": "__nv_bfloat16, __nv_bfloat16, 128, false",
+    "csrc/layernorm_quant_kernels.cu:rms_norm_static_fp8_quant_kernel": "c10::BFloat16, c10::Float8_e4m3fn, 16",
+    "csrc/fused_deepseek_v4_qnorm_rope_kv_insert_kernel.cu:fusedDeepseekV4FullCacheKernel":
+        "c10::BFloat16, false, true, true",
+}
+
+
+@pytest.fixture(scope="module")
+def hard(vllm_tree, index):
+    return {q: extract_cuda(vllm_tree, index[q]) for q in BENCH_HARD}
+
+
+@pytest.mark.parametrize("q", sorted(BENCH_HARD))
+def test_bf16_instantiation_from_call_sites(hard, q):
+    f = hard[q].facts
+    assert f["instantiations"]["bfloat16"] == BENCH_HARD[q]
+    assert f["example_instantiation"] == BENCH_HARD[q] and not f["unbound_template_args"]
+
+
+def test_topk_gating_cases_by_expert_count(hard):
+    f = hard["csrc/moe/topk_softmax_kernels.cu:topkGating"].facts
+    assert f["template_arg_choices"]["NUM_EXPERTS"]["cases"][:9] == ["1", "2", "4", "8", "16", "32", "64", "128", "192"]
+    v128 = [v for v in f["instantiation_variants"] if v["dtype"] == "bfloat16"
+            and v["bindings"]["NUM_EXPERTS"] == "128" and v["bindings"]["IndType"] == "int"]
+    assert v128 and v128[0]["bindings"]["SF"] == "vllm::moe::SCORING_SOFTMAX"
+
+
+def test_merge_attn_states_both_output_paths(hard):
+    f = hard["csrc/attention/merge_attn_states.cu:merge_attn_states_kernel"].facts
+    args = {v["args"] for v in f["instantiation_variants"]}
+    assert "__nv_bfloat16, __nv_bfloat16, 128, false" in args
+    assert "__nv_bfloat16, c10::Float8_e4m3fn, 128, true" in args
+
+
+def test_kernel_split_by_preprocessor_is_isolated(hard):
+    src = hard["csrc/fused_deepseek_v4_qnorm_rope_kv_insert_kernel.cu:fusedDeepseekV4FullCacheKernel"].source_code
+    assert src.count("__global__ void fusedDeepseekV4FullCacheKernel(") == 1
+    assert "#if (!defined(__CUDA_ARCH__) || __CUDA_ARCH__ < 800)" in src
+
+
+@pytest.mark.nvcc
+@pytest.mark.slow
+@pytest.mark.parametrize("q", sorted(BENCH_HARD))
+def test_bench_hard_compiles_sm90(hard, q):
+    _compile(hard[q])
 
 
 def test_generated_header_kernel_errors(vllm_tree, index):

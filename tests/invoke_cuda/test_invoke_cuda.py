@@ -9,7 +9,7 @@ import pytest
 
 from cases import KERNELS, command, hand_extraction
 from helpers import model
-from vkc.errors import InvocationError
+from vkc.errors import InvocationError, NotApplicableError
 from vkc.invoke.cuda import MARKER, build_command, invoke_cuda, main_file_name
 from vkc.invoke.cuda.recipes import REGISTRY
 from vkc.invoke.cuda.srcref import locate
@@ -20,6 +20,7 @@ GPT_OSS = "openai/gpt-oss-120b"
 CODER = "Qwen/Qwen3-Coder-480B-A35B-Instruct"
 QWEN_MOE = "Qwen/Qwen3-30B-A3B"
 DSV3 = "deepseek-ai/DeepSeek-V3"
+KIMI = "moonshotai/Kimi-K2-Instruct"
 
 # (qualified kernel, model, workload): one model per recipe that applies
 MATRIX = [
@@ -43,6 +44,12 @@ MATRIX = [
     ("csrc/quantization/w8a8/fp8/common.cu:scaled_fp8_quant_kernel_strided_dynamic", LLAMA, None),
     ("csrc/quantization/w8a8/fp8/per_token_group_quant.cu:per_token_group_quant_8bit_kernel", DSV3, None),
     ("csrc/custom_all_reduce.cuh:cross_device_reduce_1stage", LLAMA, None),
+    ("csrc/moe/grouped_topk_kernels.cu:grouped_topk_fused_kernel", DSV3, None),
+    ("csrc/moe/grouped_topk_kernels.cu:grouped_topk_fused_kernel", KIMI, "decode"),
+    ("csrc/sampler.cu:apply_repetition_penalties_kernel", GPT_OSS, None),
+    ("csrc/sampler.cu:topKPerRowDecode", LLAMA, None),
+    ("csrc/sampler.cu:topKPerRowDecode", CODER, "decode"),
+    ("csrc/mamba/selective_scan_fwd.cu:selective_scan_fwd_kernel", LLAMA, None),
 ]
 GOLDENS = [
     ("csrc/layernorm_kernels.cu:rms_norm_kernel", LLAMA, None),
@@ -52,6 +59,10 @@ GOLDENS = [
     ("csrc/moe/topk_softmax_kernels.cu:topkGating", QWEN_MOE, None),
     ("csrc/cache_kernels.cu:concat_and_cache_mla_kernel", DSV3, None),
     ("csrc/custom_all_reduce.cuh:cross_device_reduce_1stage", LLAMA, None),
+    ("csrc/moe/grouped_topk_kernels.cu:grouped_topk_fused_kernel", DSV3, None),
+    ("csrc/sampler.cu:apply_repetition_penalties_kernel", GPT_OSS, None),
+    ("csrc/sampler.cu:topKPerRowDecode", CODER, None),
+    ("csrc/mamba/selective_scan_fwd.cu:selective_scan_fwd_kernel", LLAMA, None),
 ]
 
 
@@ -143,11 +154,67 @@ def test_topk_gating_constants(vllm_tree):
     ("csrc/moe/topk_softmax_kernels.cu:topkGating", LLAMA, "has no experts"),
     ("csrc/moe/moe_align_sum_kernels.cu:moe_align_block_size_kernel", "Qwen/Qwen3-8B", "has no experts"),
     ("csrc/moe/topk_softmax_kernels.cu:topkGating", CODER, "num_experts=160"),
+    ("csrc/moe/grouped_topk_kernels.cu:grouped_topk_fused_kernel", GPT_OSS, "no n_group/topk_group"),
+    ("csrc/moe/grouped_topk_kernels.cu:grouped_topk_fused_kernel", LLAMA, "has no experts"),
+    ("csrc/quantization/w8a8/fp8/per_token_group_quant.cu:per_token_group_quant_8bit_kernel", GPT_OSS,
+     "hidden_size 2880 is not a multiple"),
 ])
 def test_kernel_does_not_apply(vllm_tree, qualified, model_id, needle):
-    with pytest.raises(InvocationError) as e:
+    with pytest.raises(NotApplicableError) as e:
         _inv(vllm_tree, qualified, model_id, None)
+    assert e.value.exit_code == 12
     assert needle in e.value.message and e.value.hint and "e.g." in e.value.hint
+
+
+@pytest.mark.parametrize("qualified,workload", [
+    ("csrc/sampler.cu:topKPerRowDecode", "prefill"),
+    ("csrc/mamba/selective_scan_fwd.cu:selective_scan_fwd_kernel", "decode"),
+])
+def test_workload_does_not_apply(vllm_tree, qualified, workload):
+    with pytest.raises(NotApplicableError) as e:
+        _inv(vllm_tree, qualified, LLAMA, workload)
+    assert f"not used for {workload}" in e.value.message and e.value.hint
+
+
+def test_grouped_topk_reads_routing_config(vllm_tree):
+    q = "csrc/moe/grouped_topk_kernels.cu:grouped_topk_fused_kernel"
+    inv = _inv(vllm_tree, q, DSV3, None)
+    assert inv.facts["instantiation"] == ("vllm::moe::grouped_topk_fused_kernel<__nv_bfloat16, float, int32_t, "
+                                          "vllm::moe::SCORING_SIGMOID>")
+    code = inv.code
+    assert "const int64_t n_group = 8;" in code and "const int64_t topk_group = 4;" in code
+    assert "const int64_t num_experts = 256;" in code and "const int64_t topk = 8;" in code
+    assert "grouped_topk_fused_small_expert_count_kernel" in inv.header   # what vLLM really takes is stated
+    assert re.search(r"// from csrc/moe/grouped_topk_kernels.cu:\d+\n\s+size_t const extra_bytes = 16", code)
+    kimi = _inv(vllm_tree, q, KIMI, "decode").code
+    assert "const int64_t n_group = 1;" in kimi and "const int64_t num_experts = 384;" in kimi
+
+
+def test_topk_per_row_decode_dispatch_follows_row_width(vllm_tree):
+    q = "csrc/sampler.cu:topKPerRowDecode"
+    llama = _inv(vllm_tree, q, LLAMA, None)          # max_ctx 131072: radix sort, one block per row
+    assert llama.workload == "decode" and llama.facts["instantiation"] == "vllm::topKPerRowDecode<512, true>"
+    assert "const int64_t numColumns = 131072;" in llama.code and "topK * sizeof(int32_t)" in llama.code
+    coder = _inv(vllm_tree, q, CODER, None)          # max_ctx 262144 >= 200000: split pass
+    assert coder.facts["instantiation"] == "vllm::topKPerRowDecode<512, true, true>"
+    assert "outLogitsAux" in coder.code and "2 * topK * sizeof(int32_t)" in coder.code
+
+
+def test_repetition_penalties_masks_are_valid(vllm_tree):
+    inv = _inv(vllm_tree, "csrc/sampler.cu:apply_repetition_penalties_kernel", GPT_OSS, None)
+    assert inv.facts["instantiation"] == "vllm::apply_repetition_penalties_kernel<float>"
+    assert "const int vocab_size = 201088;" in inv.code
+    assert inv.code.count("(uint8_t)(rng.next() %") == 2      # 0/1 masks, not zero-filled placeholders
+    assert "cudaDevAttrMultiProcessorCount, 0)" in inv.code and not inv.facts["untraced"]
+
+
+def test_selective_scan_defaults_are_documented(vllm_tree):
+    inv = _inv(vllm_tree, "csrc/mamba/selective_scan_fwd.cu:selective_scan_fwd_kernel", LLAMA, None)
+    assert inv.facts["instantiation"] == (
+        "selective_scan_fwd_kernel<Selective_Scan_fwd_kernel_traits<128, 16, 1, true, true, true, true, true, "
+        "c10::BFloat16, float, c10::BFloat16>>")
+    assert "const int dim = 8192;" in inv.code and "const int dstate = 16;" in inv.code
+    assert "Mamba-1 defaults" in inv.header and "params.out_ptr = delta;" in inv.code
 
 
 def test_bad_workload(vllm_tree):

@@ -163,7 +163,7 @@ def _cuda(code: str) -> Provenance:
             p.config_urls.append(ln.split(":", 1)[1].strip())
         elif ln.startswith("COMMAND:"):
             p.regenerate_command = ln.split(":", 1)[1].strip()
-    p.instantiations = re.findall(r"^\s*//\s*VKC_INSTANTIATE:\s*(.+?)\s*$", code, re.M)
+    p.instantiations = re.findall(r"^\s*//\s*VKC_INSTANTIATE:\s*(.+?)\s*$", code, re.MULTILINE)
     return p
 
 

@@ -288,17 +288,25 @@ def _resolve_refs(tree: SourceTree, kernel: KernelEntry, unit: Unit, known: set[
     if any(ctx.free([a]) for c in done for a in c.args if a):
         done = [c for c in done if not ctx.free(c.args)] or done
 
+    def dtype(c: R.Cand) -> str | None:
+        for ch in c.choices.values():
+            if isinstance(ch, dict) and ch.get("dtype") in ("float32", "float16", "bfloat16"):
+                return ch["dtype"]
+        return R.dtype_of(c.args, tps)
+
     def score(ic):
         i, c = ic
-        dt = R.dtype_of(c.args, tps)
+        dt = dtype(c)
         text = ", ".join(c.args)
-        return (c.defaults, dt != "bfloat16", "fnuz" in text, not re.search(r"e4m3|Float8|fp8", text), i)
+        # bf16 first; then no fnuz, no int8 element type, fewest fp8 types (a bf16
+        # model's output path), fewest extra features switched on
+        return (c.defaults, dt != "bfloat16", "fnuz" in text, bool(re.search(r"\bint8_t\b", text)),
+                len(re.findall(r"Float8|fp8|e4m3", text)), i)
 
     ranked = [c for _, c in sorted(enumerate(done), key=score)]
     insts: dict[str, str] = {}
     for c in ranked:
-        dt = R.dtype_of(c.args, tps) or "default"
-        insts.setdefault(dt, ", ".join(c.args))
+        insts.setdefault(dtype(c) or "default", ", ".join(c.args))
     best = ranked[0]
     choices = dict(best.choices)
     names = [_tparam_name(p) for p in tps]
@@ -309,9 +317,9 @@ def _resolve_refs(tree: SourceTree, kernel: KernelEntry, unit: Unit, known: set[
         if c.defaults or key in seen or len(variants) >= 64:
             continue
         seen.add(key)
-        variants.append({"args": key, "dtype": R.dtype_of(c.args, tps), "origin": c.origin,
+        variants.append({"args": key, "dtype": dtype(c), "origin": c.origin,
                          "bindings": dict(zip(names, c.args))})
-    same = [v for v in variants if v["dtype"] == R.dtype_of(best.args, tps)]
+    same = [v for v in variants if v["dtype"] == dtype(best)]
     for i, n in enumerate(names):
         vals: list[str] = []
         for v in same:

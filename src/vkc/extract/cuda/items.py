@@ -270,6 +270,40 @@ def split_items(relpath: str, text: str) -> list[Item]:
     return items
 
 
+def _merge_split_kernels(root: Path, rel: str, text: str, items: list[Item]) -> list[Item]:
+    """Re-join a kernel whose braces are split by ``#if`` (tree-sitter yields fragments):
+    the items inside the kernel's textual span (model's fallback) become one item."""
+    from vkc.index.cxx.model import file_model
+    try:
+        kernels = file_model(str(root), rel).kernels
+    except Exception:
+        return items
+    lines = text.split("\n")
+    for k in kernels:
+        if k.rocm_only:
+            continue
+        s_line = line_of(text, k.start)
+        inside = [it for it in items if s_line <= it.line <= k.end_line]
+        if not inside or (len(inside) == 1 and k.name in inside[0].defines):
+            continue
+        if any(k.name in it.defines and it.kind in ("function_definition", "template_declaration")
+               and it.line <= k.line <= it.line + it.text.count("\n") for it in inside):
+            continue
+        chain = inside[0].chain
+        for it in inside[1:]:
+            n = 0
+            while n < min(len(chain), len(it.chain)) and chain[n][0] == it.chain[n][0]:
+                n += 1
+            chain = chain[:n]
+        body = "\n".join(lines[s_line - 1:k.end_line])
+        merged = Item(rel, s_line, body, {k.name}, _idents(body) - {k.name}, chain, "function_definition",
+                      is_global=True, host_only=False)
+        pos = items.index(inside[0])
+        items = [it for it in items if all(it is not x for x in inside)]
+        items.insert(pos, merged)
+    return items
+
+
 def _guess_defines(body: str) -> set[str]:
     out: set[str] = set()
     for m in re.finditer(r"\b(?:struct|class|union|enum(?:\s+class)?)\s+([A-Za-z_]\w*)", body):
@@ -302,7 +336,7 @@ def build_unit(root: Path, relpath: str) -> Unit:
     visited: set[str] = set()
     counter = [0]
 
-    def process(rel: str):
+    def process(rel: str, prefix: tuple = ()):
         if rel in visited:
             return
         visited.add(rel)
@@ -314,31 +348,54 @@ def build_unit(root: Path, relpath: str) -> Unit:
             incs.append((line_of(text, m.start()), m.group(2), m.group(1) == '"'))
         blank = _INC_LINE.sub(lambda m: " " * len(m.group(0)), text)
         blank = _PRAGMA_ONCE.sub(lambda m: " " * len(m.group(0)), blank)
-        items = split_items(rel, blank)
+        items = _merge_split_kernels(root, rel, blank, split_items(rel, blank))
         idx = 0
         for line, target, quoted in incs:
             while idx < len(items) and items[idx].line < line:
-                _push(items[idx])
+                _push(items[idx], prefix)
                 idx += 1
             local = resolve_include(root, rel, target) if quoted else None
             if local is None and quoted:
                 local = None if target.endswith((".h", ".cuh", ".hpp", ".inl")) is False else None
             if local is not None and local.startswith("csrc/"):
-                process(local)
+                process(local, prefix + _enclosing_chain(blank, items, idx, line))
             elif quoted and not _is_external(target):
                 unit.missing_includes.append((target, rel))
             else:
                 unit.system_includes.append((target, rel))
         for it in items[idx:]:
-            _push(it)
+            _push(it, prefix)
 
-    def _push(it: Item):
+    def _push(it: Item, prefix: tuple = ()):
+        if prefix:
+            it.chain = prefix + it.chain
         counter[0] += 1
         it.order = (counter[0], 0)
         unit.items.append(it)
 
     process(relpath)
     return unit
+
+
+def _enclosing_chain(text: str, items: list[Item], idx: int, line: int) -> tuple:
+    """Namespaces open at an ``#include`` in the middle of a namespace body (the
+    included header's items belong to it)."""
+    if idx == 0 or idx >= len(items):
+        return ()
+    prev, nxt = items[idx - 1], items[idx]
+    common = []
+    for a, b in zip(prev.chain, nxt.chain):
+        if a[0] != b[0]:
+            break
+        if a[0].startswith("ns:"):      # include guards (#ifndef X_H) are not repeated
+            common.append(a)
+    if not common:
+        return ()
+    lines = text.split("\n")
+    between = lines[prev.line - 1 + prev.text.count("\n") + 1:line - 1]
+    if any(re.match(r"\s*}", ln) for ln in between):
+        return ()
+    return tuple(common)
 
 
 _EXTERNAL_PREFIXES = ("cutlass/", "cute/", "cub/", "cuda/", "thrust/", "torch/", "ATen/", "c10/",

@@ -140,7 +140,9 @@ def dispatch_info(tree: SourceTree, fm: FileModel, la: Launch) -> tuple[dict | N
             continue
         params, body, mfile, mline = macros[name]
         d: dict = {"macro": name, "file": mfile, "line": mline}
-        fn_arg = next((a.strip() for a in args if la.macro and a.strip() in fm.macros), None)
+        # a function-like macro passed as the FN argument (FN(type, ...) per case)
+        fn_arg = next((a.strip() for a in args if a.strip() in fm.macros
+                       and (la.macro or fm.macros[a.strip()][0])), None)
         if fn_arg:
             # FN(type, type, value) pattern: first call per source dtype wins
             fparams = fm.macros[fn_arg][0]

@@ -413,7 +413,6 @@ def dtype_of(args: list[str], tparams: list[str]) -> str | None:
             for pat, dt in _DTYPE_OF:
                 if pat.search(a):
                     return dt
-            return None
     return None
 
 

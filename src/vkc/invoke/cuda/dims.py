@@ -101,5 +101,6 @@ def need_mla(d: Dims, kernel: str) -> None:
 
 def need_attention(d: Dims, kernel: str) -> None:
     if not (d.h_q and d.h_kv and d.head_dim):
-        raise InvocationError(f"{kernel} needs attention heads; model {d.model_id} lacks them",
-                              hint="check num_attention_heads / head_dim in the config")
+        raise NotApplicableError(f"{kernel} needs attention heads; model {d.model_id} lacks them",
+                                 hint="use a model with attention layers (num_attention_heads / head_dim), "
+                                      "e.g. meta-llama/Llama-3.1-8B-Instruct")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from vkc.invoke.cuda.recipes.base import Ctx, Recipe
 
-_MODULES = ("norm", "activation", "rotary", "cache", "attention", "moe", "quant", "sampler", "mamba",
+_MODULES = ("norm", "activation", "rotary", "cache", "attention", "moe", "moe_grouped", "quant", "sampler", "mamba",
             "allreduce")
 
 

@@ -20,8 +20,9 @@ def silu_and_mul(c: Ctx) -> Plan:
     else:
         width, why, rows_note = d.intermediate, "intermediate_size (dense MLP)", "rows = tokens"
     if not width:
-        from vkc.errors import InvocationError
-        raise InvocationError(f"model {d.model_id} has no intermediate_size for act_and_mul_kernel")
+        from vkc.errors import NotApplicableError
+        raise NotApplicableError(f"model {d.model_id} has no intermediate_size for act_and_mul_kernel",
+                                 hint="use a model with a gated MLP, e.g. meta-llama/Llama-3.1-8B-Instruct")
     vec_size = 16 // es                      # VecTraits<false>::ARCH_MAX_VEC_SIZE / element_size (sm_90)
     use_vec = width % vec_size == 0
     targs = (scalar_t, packed, f"vllm::silu_kernel<{scalar_t}>", f"vllm::packed_silu_kernel<{packed}>",

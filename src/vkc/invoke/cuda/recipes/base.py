@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from vkc.errors import InvocationError
+from vkc.errors import NotApplicableError
 from vkc.invoke.cuda.dims import Dims
 from vkc.invoke.cuda.spec import Plan, Stmt, cpp_float, cpp_int
 from vkc.invoke.cuda.srcref import origin
@@ -79,6 +79,6 @@ class Recipe:
 
     def check_workload(self, kernel: str, workload: str) -> None:
         if workload not in self.workloads:
-            raise InvocationError(
+            raise NotApplicableError(
                 f"{kernel} is not used for {workload} in vLLM",
                 hint=f"use --workload {' or '.join(self.workloads)}")

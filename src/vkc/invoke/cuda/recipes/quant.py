@@ -83,9 +83,12 @@ def per_token_group(c: Ctx) -> Plan:
     scalar_t = TORCH_TYPES[c.dtype]
     es = SIZEOF[scalar_t]
     if d.hidden % GROUP_SIZE:
-        from vkc.errors import InvocationError
-        raise InvocationError(f"hidden_size {d.hidden} of {d.model_id} is not a multiple of the quant group {GROUP_SIZE}",
-                              hint="use a model whose hidden size is a multiple of 128, e.g. deepseek-ai/DeepSeek-V3")
+        from vkc.errors import NotApplicableError
+        raise NotApplicableError(
+            f"per_token_group_quant_8bit_kernel is not launched for {d.model_id}: hidden_size {d.hidden} is not a "
+            f"multiple of the block-FP8 quant group {GROUP_SIZE} (vLLM checks input.size(-1) % group_size == 0; "
+            "block-FP8 checkpoints always have K % 128 == 0)",
+            hint="use a model whose hidden size is a multiple of 128, e.g. deepseek-ai/DeepSeek-V3")
     after = _l(c, PG, "static void per_token_group_quant_8bit(")
     consts = (
         c.const_int("hidden_size", d.hidden, "hidden_size (K of the next GEMM)"),

@@ -86,14 +86,16 @@ def topk_per_row_decode(c: Ctx) -> Plan:
                     ctype="int64_t", src=(SM, "const auto numColumns = logits.size(1);")),
         c.const_int("topK", INDEX_TOPK, "DeepSeek-V3.2 index_topk = 2048", ctype="int64_t"),
         c.const_int("next_n", 1, "no speculative tokens: one query row per sequence", ctype="int64_t"),
-        c.w(SM, "constexpr int kSortingAlgorithmThreshold = 12288;", after=after),
-        c.w(SM, "constexpr int kSplitWorkThreshold = 200 * 1000;", after=after),
         c.w(SM, "constexpr int kNumThreadsPerBlock = 512;", after=after),
         c.w(SM, "int seqLensIs2D = seqLens.dim() == 2 ? 1 : 0;", "const int seqLensIs2D = 0;", after=after,
             note="seqLens is 1-D [batch]"),
         Stmt("const int64_t stride0 = numColumns;", "vkc: logits.stride(0), contiguous [numRows, numColumns]"),
         Stmt("const int64_t stride1 = 1;", "vkc: logits.stride(1)"),
     ]
+    if split or radix:   # only the thresholds the chosen branch's check uses (no unused constants)
+        consts.insert(4, c.w(SM, "constexpr int kSplitWorkThreshold = 200 * 1000;", after=after))
+    if not split:
+        consts.insert(4, c.w(SM, "constexpr int kSortingAlgorithmThreshold = 12288;", after=after))
     if split:
         consts.append(c.w(SM, "int multipleBlocksPerRowConfig = 10;", after=after))
     derived = [Stmt("const int64_t numRows = numRows_ll;", "vkc: decode batch x next_n logits rows")]

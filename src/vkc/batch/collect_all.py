@@ -1,0 +1,235 @@
+"""``vkc collect --all``: every entry kernel (x model x workload) in parallel worker processes.
+
+The parent resolves the source and builds (or loads) the index once, so its cache file
+exists; each worker (``spawn``, see :mod:`vkc.batch.pool`) loads that cached index once
+and keeps it, and memoises model configs, then runs :func:`vkc.pipeline.collect` per
+kernel.  Each artifact has exactly one writer in a run, and
+:func:`vkc.write.write_artifact`'s per-file lock serialises writers across runs, so two
+concurrent ``--all`` runs into one folder leave every file whole.
+
+Per kernel the outcome is ``written``, ``not applicable`` (NotApplicableError: the kernel
+does not apply to the model; or a ROCm-only kernel, class ``RocmOnly``, which is not even
+dispatched; neither is a failure) or ``failed`` (any other error, a crashed worker, a
+timeout).  Output: one ``WROTE`` line per artifact on stdout (as they finish),
+progress and a summary on stderr, and ``<out>/collect_results.json``::
+
+    {"vkc": ..., "vllm": ..., "jobs": N, "seconds": ..., "layout": "flat" | "nested",
+     "summary": {"total", "written", "not_applicable", "failed",
+                 "by_class": {"failed": {cls: n}, "not_applicable": {cls: n}}},
+     "kernels": [{"name", "qualified", "lang", "model", "workload", "status",
+                  "error_class", "error", "seconds", "path"}, ...]}   (plan order)
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Callable, TextIO
+
+import vkc
+from vkc.batch.jsonio import write_json_atomic
+from vkc.batch.plan import INFERRED, Job, plan_jobs
+from vkc.batch.pool import Outcome, imap_isolated
+from vkc.batch.progress import PlainProgress
+from vkc.errors import UsageError
+
+RESULTS_FILE = "collect_results.json"
+WRITTEN, NOT_APPLICABLE, FAILED = "written", "not applicable", "failed"
+ROCM_ONLY = {"status": NOT_APPLICABLE, "error_class": "RocmOnly",
+             "error": "ROCm-only kernel: vkc collects kernels for NVIDIA GPUs (not dispatched)"}
+
+
+@dataclass
+class BatchReport:
+    """The outcome of a ``--all`` run (``records`` in plan order)."""
+    records: list[dict[str, Any]]
+    seconds: float
+    results_path: str
+    jobs: int
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> int:
+        return self.summary.get("failed", 0)
+
+
+# --------------------------------------------------------------------------- worker side
+
+_worker_state: dict[str, Any] = {}
+
+
+def _init_worker(vllm_path: str | None, vllm_version: str | None) -> dict[str, Any]:
+    """Load the cached index once and make the pipeline reuse it and the model configs."""
+    import vkc.modelcfg as modelcfg
+    import vkc.pipeline as pipeline
+
+    index = pipeline.load_index(vllm_path, vllm_version)  # a cache hit: the parent built it
+    orig_load_index = pipeline.load_index
+    orig_load_model = modelcfg.load_model
+    models: dict[tuple, Any] = {}
+
+    def load_index(path=None, version=None, *, use_cache: bool = True):
+        if use_cache and (path, version) == (vllm_path, vllm_version):
+            return index
+        return orig_load_index(path, version, use_cache=use_cache)
+
+    def load_model(model, *, endpoint=None, offline=None):
+        key = (model, endpoint, offline, os.environ.get("HF_ENDPOINT"), os.environ.get("HF_HUB_OFFLINE"))
+        if key not in models:
+            models[key] = orig_load_model(model, endpoint=endpoint, offline=offline)
+        return models[key]
+
+    # pipeline.collect looks both up at call time: one index load and one config load per worker
+    pipeline.load_index = load_index
+    modelcfg.load_model = load_model
+    return {"vllm_path": vllm_path, "vllm_version": vllm_version, "collect": pipeline.collect}
+
+
+def _run_job(state: dict[str, Any], job: Job) -> dict[str, Any]:
+    """Collect one kernel; never raises for vkc errors (they are the record)."""
+    from vkc.errors import NotApplicableError, VkcError
+
+    collect: Callable = state["collect"]
+    try:
+        res = collect(job.name, model=job.model, workload=job.workload, out_dir=job.out_dir,
+                      vllm_path=state["vllm_path"], vllm_version=state["vllm_version"], command=job.command)
+    except NotApplicableError as exc:
+        return {"status": NOT_APPLICABLE, "error_class": type(exc).__name__, "error": str(exc)}
+    except VkcError as exc:
+        return {"status": FAILED, "error_class": type(exc).__name__, "error": str(exc)}
+    except Exception as exc:  # noqa: BLE001  (an internal bug in one kernel must not stop the batch)
+        first = " ".join(str(exc).split())[:400]
+        return {"status": FAILED, "error_class": type(exc).__name__, "error": f"internal error: {first}"}
+    return {"status": WRITTEN, "path": res.path, "line": res.line}
+
+
+# --------------------------------------------------------------------------- parent side
+
+
+def _schedule(jobs: list[Job]) -> list[Job]:
+    """Slow kernels first (Triton kernels with a recipe start a trace subprocess), then plan order."""
+    try:
+        from vkc.invoke.triton.recipes import get_recipe
+    except Exception:  # noqa: BLE001  (only an ordering hint)
+        return list(jobs)
+
+    def slow(j: Job) -> bool:
+        try:
+            return j.lang == "triton" and get_recipe(j.qualified) is not None
+        except Exception:  # noqa: BLE001
+            return False
+    return sorted(jobs, key=lambda j: (not slow(j), j.order))
+
+
+def _record(job: Job, out: Outcome, default_model: str) -> dict[str, Any]:
+    value = out.value if isinstance(out.value, dict) else {}
+    if out.error is not None:  # the worker crashed or timed out, or _run_job itself failed
+        value = {"status": FAILED, "error_class": out.kind, "error": out.error}
+    return {
+        "name": job.name, "qualified": job.qualified, "lang": job.lang,
+        "model": job.model or default_model, "workload": job.workload,
+        "status": value.get("status", FAILED), "error_class": value.get("error_class"),
+        "error": value.get("error"), "seconds": round(out.seconds, 3), "path": value.get("path"),
+        "line": value.get("line"),
+    }
+
+
+def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Counts by status, and by error class for failed / not applicable."""
+    status = Counter(r["status"] for r in records)
+    by_class: dict[str, dict[str, int]] = {}
+    for key, st in (("failed", FAILED), ("not_applicable", NOT_APPLICABLE)):
+        c = Counter(r["error_class"] or "?" for r in records if r["status"] == st)
+        by_class[key] = dict(sorted(c.items(), key=lambda kv: (-kv[1], kv[0])))
+    return {"total": len(records), "written": status[WRITTEN], "not_applicable": status[NOT_APPLICABLE],
+            "failed": status[FAILED], "by_class": by_class}
+
+
+def format_summary(report: BatchReport) -> str:
+    """The stderr summary: totals, then failures / not-applicable by exception class."""
+    s = report.summary
+    lines = [f"vkc: collected {s['total']} kernel runs in {report.seconds:.1f} s with {report.jobs} "
+             f"worker(s): {s['written']} written, {s['not_applicable']} not applicable, {s['failed']} failed"]
+    for key, label in (("failed", "failed"), ("not_applicable", "not applicable")):
+        if s["by_class"][key]:
+            lines.append(f"vkc:   {label}: " + ", ".join(f"{k} {v}" for k, v in s["by_class"][key].items()))
+    if s["failed"]:
+        examples = [r for r in report.records if r["status"] == FAILED][:5]
+        for r in examples:
+            lines.append(f"vkc:     {r['name']}: {r['error_class']}: {(r['error'] or '')[:200]}")
+        if s["failed"] > len(examples):
+            lines.append(f"vkc:     ... {s['failed'] - len(examples)} more")
+    lines.append(f"vkc: results in {report.results_path}")
+    return "\n".join(lines) + "\n"
+
+
+def collect_all(*, lang: str | None = None, models: list[str] | None = None,
+                workloads: list[str] | None = None, jobs: int | None = None,
+                out_dir: str = "kernels_out", vllm_path: str | None = None,
+                vllm_version: str | None = None, progress: PlainProgress | None = None,
+                stdout: TextIO | None = None, task_timeout: float | None = None) -> BatchReport:
+    """Collect every entry kernel; WROTE lines go to ``stdout`` as artifacts are written.
+
+    Raises VkcError only for problems that stop the whole batch (bad arguments, unreadable
+    source, unknown model, unwritable output folder); per-kernel errors are records.
+    """
+    from vkc.modelcfg import DEFAULT_MODEL, load_model
+    from vkc.pipeline import load_index
+    from vkc.write import prepare_out_dir
+
+    t0 = time.perf_counter()
+    stdout = stdout or sys.stdout
+    n_workers = jobs if jobs is not None else (os.cpu_count() or 1)
+    if n_workers < 1:
+        raise UsageError(f"--jobs must be at least 1, not {n_workers}", hint="e.g. --jobs 2")
+    out_dir = os.fspath(out_dir)
+    prepare_out_dir(out_dir)
+    index = load_index(vllm_path, vllm_version)      # builds and caches it for the workers
+    for m in dict.fromkeys(models or []):
+        load_model(m)                                 # an unknown model fails now, once
+    plan = plan_jobs(index, lang=lang, models=models, workloads=workloads, out_dir=out_dir,
+                     vllm_path=vllm_path, vllm_version=vllm_version, default_model=DEFAULT_MODEL)
+    records: list[dict[str, Any] | None] = [None] * len(plan)
+    progress = progress or PlainProgress()
+    what = f"collecting {len(plan)} kernel runs ({_describe(models, workloads, DEFAULT_MODEL)})"
+    rocm = {k.qualified for k in index.kernels if k.rocm_only}
+    order = _schedule([j for j in plan if j.qualified not in rocm])
+    flat = len({j.name for j in plan}) == len(plan)
+    progress.start(len(plan), what)
+    try:
+        for job in plan:  # never dispatched: vkc targets CUDA GPUs (the extractor refuses them)
+            if job.qualified in rocm:
+                records[job.order] = rec = _record(job, Outcome(value=ROCM_ONLY), DEFAULT_MODEL)
+                progress.advance(rec["status"], job.name, 0.0, f"{rec['error_class']}: {rec['error']}")
+        for i, out in imap_isolated(order, _run_job, workers=n_workers, init=_init_worker,
+                                    init_args=(vllm_path, vllm_version), task_timeout=task_timeout):
+            job = order[i]
+            rec = _record(job, out, DEFAULT_MODEL)
+            records[job.order] = rec
+            if rec["status"] == WRITTEN and rec["line"]:
+                print(rec["line"], file=stdout, flush=True)
+            detail = "" if rec["status"] == WRITTEN else f"{rec['error_class']}: {rec['error']}"
+            label = job.name if flat else f"{job.name} [{rec['model']}, {job.workload or INFERRED}]"
+            progress.advance(rec["status"], label, out.seconds, detail[:300])
+    finally:
+        progress.stop()
+    done = [r for r in records if r is not None]
+    for r in done:
+        r.pop("line", None)
+    results_path = os.path.join(out_dir, RESULTS_FILE).replace(os.sep, "/")
+    report = BatchReport(records=done, seconds=time.perf_counter() - t0, results_path=results_path,
+                         jobs=n_workers, summary=summarise(done))
+    nested = len(dict.fromkeys(models or [None])) > 1 or len(dict.fromkeys(workloads or [None])) > 1
+    write_json_atomic(results_path, {
+        "vkc": vkc.__version__, "vllm": index.tree.label, "jobs": n_workers,
+        "seconds": round(report.seconds, 3), "layout": "nested" if nested else "flat",
+        "summary": report.summary, "kernels": done})
+    return report
+
+
+def _describe(models, workloads, default_model: str) -> str:
+    ms = ", ".join(dict.fromkeys(models or [])) or default_model
+    ws = ", ".join(dict.fromkeys(workloads or [])) or "inferred workload"
+    return f"{ms}; {ws}"

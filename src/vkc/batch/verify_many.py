@@ -1,0 +1,220 @@
+"""``vkc verify`` over many artifacts: parallel compiles, one-at-a-time runs, crash isolation.
+
+* Folders are searched recursively for ``*.json`` artifacts (so the nested
+  ``--all`` layout works), skipping dot-files and the result files
+  ``collect_results.json`` / ``verify_results.json``.
+* Static rubric checks run in the parent (fast, pure Python).
+* ``--compile``: every artifact is compiled in one of ``jobs`` worker processes
+  (:mod:`vkc.batch.pool`), so a Triton compile that crashes or hangs loses that
+  artifact's result only (``compile`` fails with ``WorkerCrashed`` / ``Timeout``).
+* ``--run``: runs one artifact at a time (one GPU) in a single worker process; each
+  program gets ``timeout`` seconds (passed to the runner, which kills it), and the
+  worker itself is killed, with everything it started, ``RUN_GRACE_S`` later (a build
+  that hangs).  A crash or hang costs that artifact's ``run`` check only.
+* Results: for each folder given, ``<folder>/verify_results.json`` (its artifacts),
+  or the one ``results`` path given; details drop bulky ``stdout``/``stderr``.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+import vkc
+from vkc.batch.jsonio import write_json_atomic
+from vkc.batch.pool import imap_isolated
+from vkc.batch.progress import PlainProgress
+from vkc.errors import VerifyError, VkcError
+from vkc.verify.result import CheckResult
+
+RESULTS_FILE = "verify_results.json"
+SKIP_FILES = frozenset({"collect_results.json", RESULTS_FILE})
+COMPILE_TIMEOUT_S = 1800.0     # hard limit per artifact compile (nvcc unit + host program)
+RUN_GRACE_S = 600.0            # hard limit per run = timeout + this (building the program)
+DEFAULT_RUN_TIMEOUT_S = 300.0
+BULKY = ("stdout", "stderr")
+MAX_DETAIL_CHARS = 1000
+
+
+def expand_artifacts(paths: Iterable[str | os.PathLike[str]]) -> list[tuple[str, str | None]]:
+    """(artifact path, folder argument it came from or None); folders recursively, sorted."""
+    out: list[tuple[str, str | None]] = []
+    for p in paths:
+        shown = os.fspath(p)
+        if os.path.isdir(shown):
+            found = []
+            for dirpath, dirnames, filenames in os.walk(shown):
+                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+                for f in filenames:
+                    if f.endswith(".json") and not f.startswith(".") and f not in SKIP_FILES:
+                        found.append(os.path.join(dirpath, f).replace(os.sep, "/"))
+            if not found:
+                raise VerifyError(f"folder {shown} holds no *.json artifacts", hint="give artifact files or folders")
+            out.extend((f, shown) for f in sorted(found))
+        elif os.path.exists(shown):
+            out.append((shown, None))
+        else:
+            raise VerifyError(f"{shown}: no such file or folder", hint="give artifact files or folders")
+    if not out:
+        raise VerifyError("nothing to verify", hint="give artifact files or folders, e.g. kernels_out/")
+    return list(dict.fromkeys(out))
+
+
+# --------------------------------------------------------------------------- worker side
+
+
+def _compile_init() -> None:
+    """Import the compilers' Python side up front (so the per-task limit measures the compile)."""
+    import vkc.verify  # noqa: F401
+    try:
+        import triton  # noqa: F401
+    except ImportError:
+        pass
+
+
+def _compile_task(_state: Any, path: str) -> list[CheckResult]:
+    """Compile checks of one artifact (static checks are done by the parent)."""
+    from vkc.verify import CHECK_IDS, verify_paths
+    return [r for r in verify_paths([path], compile=True) if r.check not in CHECK_IDS]
+
+
+def _run_task(_state: Any, task: tuple[str, float, bool]) -> list[CheckResult]:
+    """Run one artifact's invocation example with a per-program timeout."""
+    from vkc.write.schema import loads_artifact
+
+    path, timeout, sanitizer = task
+    artifact = loads_artifact(Path(path).read_bytes())
+    kernel_type = artifact["kernel"]["kernel_type"]
+    modname = f"vkc.verify.{kernel_type}_compile"
+    try:
+        fn = getattr(importlib.import_module(modname), "run_artifact")
+    except (ModuleNotFoundError, AttributeError) as exc:
+        return [CheckResult(path, "run", False, f"run check not available for {kernel_type} ({exc})")]
+    kw: dict[str, Any] = {"timeout": timeout}
+    if sanitizer and kernel_type == "cuda":
+        kw["sanitizer"] = True
+    try:
+        out = fn(path, artifact, **kw)
+    except VkcError as exc:
+        return [CheckResult(path, "run", False, exc.message)]
+    return [out] if isinstance(out, CheckResult) else list(out)
+
+
+# --------------------------------------------------------------------------- parent side
+
+
+def verify_many(paths: Iterable[str | os.PathLike[str]], *, compile: bool = False, run: bool = False,
+                sanitizer: bool = False, jobs: int | None = None, timeout: float = DEFAULT_RUN_TIMEOUT_S,
+                results_path: str | None = None, progress: PlainProgress | None = None,
+                compile_timeout: float = COMPILE_TIMEOUT_S) -> list[CheckResult]:
+    """Check every artifact; returns the CheckResults grouped by artifact (static, compile, run).
+
+    Writes the result JSON file(s) (see the module docstring).  VerifyError only for
+    missing paths / empty folders."""
+    items = expand_artifacts(paths)
+    artifacts = [a for a, _ in items]
+    n_workers = jobs if jobs is not None else (os.cpu_count() or 1)
+    from vkc.verify import check_artifact
+
+    per: dict[str, list[CheckResult]] = {a: list(check_artifact(a)) for a in artifacts}
+    seconds: dict[str, dict[str, float]] = {a: {} for a in artifacts}
+    dynamic = [a for a in artifacts
+               if not any(r.check in ("json", "schema") and not r.ok for r in per[a])]
+    progress = progress or _Silent()
+    if compile and dynamic:
+        progress.start(len(dynamic), f"compiling {len(dynamic)} artifacts with {n_workers} worker(s)")
+        try:
+            for i, out in imap_isolated(dynamic, _compile_task, workers=n_workers, init=_compile_init,
+                                        task_timeout=compile_timeout):
+                a = dynamic[i]
+                res = out.value if out.error is None else [
+                    CheckResult(a, "compile", False, f"compile {_what(out.kind)}: {out.error}")]
+                per[a].extend(res)
+                seconds[a]["compile"] = round(out.seconds, 3)
+                bad = [r for r in res if not r.ok]
+                progress.advance("ok" if not bad else "failed", a, out.seconds, bad[0].reason[:200] if bad else "")
+        finally:
+            progress.stop()
+    if run and dynamic:
+        progress.start(len(dynamic), f"running {len(dynamic)} artifacts one at a time (timeout {timeout:g} s)")
+        tasks = [(a, timeout, sanitizer) for a in dynamic]
+        try:
+            for i, out in imap_isolated(tasks, _run_task, workers=1, task_timeout=timeout + RUN_GRACE_S):
+                a = dynamic[i]
+                res = out.value if out.error is None else [
+                    CheckResult(a, "run", False, f"run {_what(out.kind)}: {out.error}")]
+                per[a].extend(res)
+                seconds[a]["run"] = round(out.seconds, 3)
+                bad = [r for r in res if not r.ok]
+                progress.advance("ok" if not bad else "failed", a, out.seconds, bad[0].reason[:200] if bad else "")
+        finally:
+            progress.stop()
+    results = [r for a in artifacts for r in per[a]]
+    options = {"compile": compile, "run": run, "sanitizer": sanitizer, "timeout": timeout, "jobs": n_workers}
+    for target, members in _result_files(items, results_path).items():
+        write_json_atomic(target, results_json(members, per, seconds, options, base=os.path.dirname(target)))
+    return results
+
+
+def _what(kind: str | None) -> str:
+    return {"WorkerCrashed": "crashed", "Timeout": "hung"}.get(kind or "", f"failed ({kind})")
+
+
+def _result_files(items: list[tuple[str, str | None]], results_path: str | None) -> dict[str, list[str]]:
+    if results_path:
+        return {results_path: [a for a, _ in items]}
+    files: dict[str, list[str]] = {}
+    for a, folder in items:
+        if folder is not None:
+            files.setdefault(os.path.join(folder, RESULTS_FILE).replace(os.sep, "/"), []).append(a)
+    return files
+
+
+def slim_details(details: dict[str, Any]) -> dict[str, Any]:
+    """Details without stdout/stderr; long strings cut to MAX_DETAIL_CHARS."""
+    out = {}
+    for k, v in details.items():
+        if k in BULKY:
+            continue
+        if isinstance(v, str) and len(v) > MAX_DETAIL_CHARS:
+            v = v[:MAX_DETAIL_CHARS] + "..."
+        out[k] = v
+    return out
+
+
+def results_json(artifacts: list[str], per: dict[str, list[CheckResult]], seconds: dict[str, dict[str, float]],
+                 options: dict[str, Any], base: str = "") -> dict[str, Any]:
+    """The verify_results.json object (artifact paths relative to ``base`` when inside it)."""
+    entries = []
+    for a in artifacts:
+        rel = os.path.relpath(a, base or ".").replace(os.sep, "/")
+        shown = rel if not rel.startswith("../") else a
+        checks = [{"check": r.check, "ok": r.ok, "reason": r.reason, "details": _jsonable(slim_details(r.details))}
+                  for r in per[a]]
+        entries.append({"artifact": shown, "ok": all(c["ok"] for c in checks), "seconds": seconds.get(a, {}),
+                        "checks": checks})
+    failed = [e for e in entries if not e["ok"]]
+    return {"vkc": vkc.__version__, "options": options,
+            "summary": {"artifacts": len(entries), "ok": len(entries) - len(failed), "failed": len(failed),
+                        "failed_checks": sum(not c["ok"] for e in entries for c in e["checks"])},
+            "artifacts": entries}
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
+    return str(v)
+
+
+class _Silent(PlainProgress):
+    def start(self, total: int, label: str) -> None:
+        pass
+
+    def advance(self, status: str, name: str, seconds: float, detail: str = "") -> None:
+        pass
+

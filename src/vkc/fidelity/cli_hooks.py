@@ -1,0 +1,29 @@
+"""CLI wiring for ``vkc fidelity DIR [--kernel NAME ...]`` (called from vkc.cli)."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def add_fidelity_args(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("fidelity", help="compare each artifact's compiled IR with the original vLLM kernel's")
+    p.add_argument("dir", metavar="DIR", help="folder of artifacts; writes DIR/fidelity_results.json")
+    p.add_argument("--kernel", action="append", metavar="NAME",
+                   help="only this artifact (name, qualified name or file stem); repeatable")
+    p.add_argument("--vllm", metavar="PATH", help="the vLLM tree the artifacts came from (default: the cached sdist)")
+    return p
+
+
+def run_fidelity_cmd(a: argparse.Namespace) -> int:
+    from vkc.fidelity import format_fidelity, run_fidelity
+
+    tree = None
+    if a.vllm:
+        from vkc.source import resolve_source
+        tree = str(resolve_source(a.vllm).root)
+    out = run_fidelity(a.dir, names=a.kernel, tree_root=tree,
+                       progress=lambda s: print(s, file=sys.stderr, flush=True))
+    sys.stdout.write(format_fidelity(out))
+    from vkc.errors import VerifyError
+
+    return 0 if out["summary"]["mismatch"] == 0 and out["summary"]["error"] == 0 else VerifyError.exit_code

@@ -1,0 +1,80 @@
+"""Subprocess: compile one Triton kernel for sm_90 on CPU and print its TTIR as JSON on stdout.
+
+Request (JSON on stdin): ``{"mode": "extracted"|"original", "compile": VKC_COMPILE,
+"src_path": extracted file (extracted), "tree_root", "module", "qualname" (original),
+"profile": H100 platform profile}``.  The original is imported from the vLLM tree with
+``CUDA_VISIBLE_DEVICES=""`` (vLLM keeps real Triton) under vkc's fake-H100 platform, the same
+platform the extractor evaluated module-level values under.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+
+def _unwrap(obj: Any) -> Any:
+    from triton.runtime.autotuner import Autotuner, Heuristics
+
+    while isinstance(obj, (Autotuner, Heuristics)):
+        obj = obj.fn
+    return obj
+
+
+def _resolve(mod: Any, qualname: str) -> Any:
+    obj = mod
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return _unwrap(obj)
+
+
+def _compile(fn: Any, spec: dict[str, Any]) -> str:
+    import triton
+    from triton.backends.compiler import GPUTarget
+
+    from vkc.verify.triton_compile import make_ast_source
+
+    src = make_ast_source(fn, spec["signature"], spec["constexprs"], spec.get("attrs", {}))
+    ck = triton.compile(src, target=GPUTarget(*spec.get("target", ("cuda", 90, 32))),
+                        options={"num_warps": spec["num_warps"], "num_stages": spec["num_stages"]})
+    return ck.asm["ttir"]
+
+
+def run(req: dict[str, Any]) -> dict[str, Any]:
+    spec = req["compile"]
+    if req["mode"] == "extracted":
+        from vkc.verify.triton_compile import _load_entry
+
+        fn = _load_entry(Path(req["src_path"]), spec["entry"])
+        return {"ok": True, "ttir": _compile(fn, spec), "fn_name": fn.__name__, "module": fn.__module__}
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+    sys.path.insert(0, req["tree_root"])
+    from vkc.invoke.triton.trace_worker import install_fake_h100
+
+    install_fake_h100(req["profile"])
+    mod = importlib.import_module(req["module"])
+    fn = _resolve(mod, req["qualname"])
+    return {"ok": True, "ttir": _compile(fn, spec), "fn_name": fn.__name__, "module": fn.__module__}
+
+
+def main() -> int:
+    req = json.load(sys.stdin)
+    real_stdout, sys.stdout = sys.stdout, sys.stderr   # imported code may print
+    try:
+        resp = run(req)
+    except Exception as e:  # noqa: BLE001  (reported to the parent)
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+        msg = f"{lines[0]} ... {lines[-1]}" if len(lines) > 2 else " ".join(lines)  # CompilationError: at L:C + why
+        resp = {"ok": False, "error": f"{type(e).__name__}: {msg[:400]}",
+                "traceback": traceback.format_exc(limit=6)}
+    real_stdout.write(json.dumps(resp))
+    real_stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,339 @@
+"""Static parameter typing of a Triton kernel from its source (``ast`` only).
+
+For the generic (untraced) invocation: which parameters are pointers (used as the base of
+``tl.load``/``tl.store``/atomics/``make_block_ptr``/``make_tensor_descriptor``, directly, through
+local pointer arithmetic, or through a jit helper's pointer parameter), which pointers hold
+indices (their loaded values feed pointer offsets, ``range``, bit operations or an int cast),
+which scalars are floats, and which constexprs must be powers of two, dtypes, flags or strings.
+"""
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+_MEM_OPS = {"load", "store", "atomic_add", "atomic_max", "atomic_min", "atomic_cas", "atomic_xchg",
+            "atomic_and", "atomic_or", "atomic_xor", "prefetch"}
+_BASE_OPS = {"make_block_ptr", "make_tensor_descriptor", "_experimental_make_tensor_descriptor",
+             "experimental_device_tensormap_create1d", "experimental_device_tensormap_create2d"}
+_PASS_OPS = {"multiple_of", "max_contiguous", "max_constancy", "to", "cast", "broadcast_to", "expand_dims", "reshape",
+             "view"}
+_SHAPE_OPS = {"arange", "zeros", "full", "reshape", "view", "broadcast_to", "zeros_like", "split", "join",
+              "static_range", "range", "histogram"}
+_PTR_NAME = re.compile(r"(^|_)ptrs?($|_)|Ptr$|_ptr\d*$|^ptr|ptr$", re.I)
+_INT_NAME = re.compile(r"stride|^offs?(_|$)|^off_|^start|^pid|^idx$|^i$|^j$|^k$|^n$|^m$|^num_|^n_|size|^len|_len$|"
+                       r"count$|^step|^block_(start|id|idx)", re.I)
+_INDEX_PTR = re.compile(r"idx|ids$|_ids|indices|index|indptr|offsets|_loc|loc$|table|mapping|lens|_len|seqlen|"
+                        r"cu_|positions|_pos|^pos|count|slot|num_tokens|token_ids|expert_id|lora_id|lock|sem|"
+                        r"counter|flag|barrier|bitmatrix|bitmask|start|_end|histogram|hist|ranks|map$|perm|"
+                        r"topk_id|rank|sorted|gather|scatter|ptr_to_ptr|qweight|qzeros|packed", re.I)
+_SCALE_PTR = re.compile(r"scale|_s_ptr|amax|norm_factor|weights?_scale|bias_fp32|fp32|float32", re.I)
+_FLOAT_SCALAR = re.compile(r"eps|epsilon|scale|alpha|beta|gamma|temperature|temp$|softcap|theta|sigma|"
+                           r"^lr$|factor|ratio|tau|_value$|logit_cap|threshold|smoothing|mu$|p$|prob|penalty|"
+                           r"fp32|float|min_val|max_val|clamp", re.I)
+_INT_TYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "int1")
+
+
+@dataclass
+class Param:
+    name: str
+    annotation: str
+    constexpr: bool
+    default: Any = None
+    has_default: bool = False
+    kind: str = "int"            # "ptr" | "int" | "float" | "constexpr"
+    dtype: str | None = None     # torch dtype name, pointers only
+    pow2: bool = False           # constexpr used as a block shape
+    dtype_cx: bool = False       # constexpr used as a dtype
+    flag: bool = False           # constexpr used as a condition
+    compared: list = field(default_factory=list)   # constants a constexpr is compared with
+    why: str = ""
+
+
+def _call_name(node: ast.Call) -> str:
+    f = node.func
+    if isinstance(f, ast.Attribute):
+        return f.attr
+    if isinstance(f, ast.Name):
+        return f.id
+    return ""
+
+
+def _arg(node: ast.Call, pos: int, *names: str) -> ast.expr | None:
+    for kw in node.keywords:
+        if kw.arg in names:
+            return kw.value
+    return node.args[pos] if len(node.args) > pos else None
+
+
+def _names(node: ast.AST) -> set[str]:
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+
+
+class _Fn:
+    """One function of the source: its params, local assignments and analysis results."""
+
+    def __init__(self, node: ast.FunctionDef):
+        self.node = node
+        a = node.args
+        self.params = [p.arg for p in a.posonlyargs + a.args]
+        self.ann = {p.arg: (ast.unparse(p.annotation) if p.annotation is not None else "")
+                    for p in a.posonlyargs + a.args}
+        self.assigns: dict[str, list[ast.expr]] = {}
+        for n in ast.walk(node):
+            if isinstance(n, ast.Assign):
+                for t in n.targets:
+                    if isinstance(t, ast.Name):
+                        self.assigns.setdefault(t.id, []).append(n.value)
+            elif isinstance(n, (ast.AnnAssign, ast.AugAssign)) and isinstance(n.target, ast.Name) and n.value:
+                if isinstance(n, ast.AugAssign) and not isinstance(n.op, (ast.Add, ast.Sub)):
+                    continue
+                self.assigns.setdefault(n.target.id, []).append(n.value)
+        self.ptrs: set[str] = set()
+
+    def constexpr(self, p: str) -> bool:
+        return "constexpr" in self.ann.get(p, "")
+
+    def roots(self, e: ast.expr | None, seen: frozenset = frozenset()) -> list[str]:
+        """Candidate pointer params of a pointer-valued expression, leftmost first."""
+        if e is None:
+            return []
+        if isinstance(e, ast.Name):
+            out = [e.id] if e.id in self.params and not self.constexpr(e.id) else []
+            if e.id in self.assigns and e.id not in seen:
+                for v in self.assigns[e.id]:
+                    out += [r for r in self.roots(v, seen | {e.id}) if r not in out]
+            return out
+        if isinstance(e, ast.BinOp):
+            if isinstance(e.op, ast.Add):
+                left = self.roots(e.left, seen)
+                return left + [r for r in self.roots(e.right, seen) if r not in left]
+            if isinstance(e.op, ast.Sub):
+                return self.roots(e.left, seen)
+            return []
+        if isinstance(e, ast.Subscript):
+            return self.roots(e.value, seen)
+        if isinstance(e, ast.IfExp):
+            a = self.roots(e.body, seen)
+            return a + [r for r in self.roots(e.orelse, seen) if r not in a]
+        if isinstance(e, ast.Call):
+            name = _call_name(e)
+            if name in _PASS_OPS:
+                inner = e.func.value if isinstance(e.func, ast.Attribute) and name in ("to", "reshape", "view") \
+                    and not (isinstance(e.func.value, ast.Name) and e.func.value.id in ("tl", "triton")) else _arg(e, 0)
+                return self.roots(inner, seen)
+            if name == "where":
+                a = self.roots(_arg(e, 1), seen)
+                return a + [r for r in self.roots(_arg(e, 2), seen) if r not in a]
+        return []
+
+
+def _pick(fn: _Fn, cands: list[str]) -> str | None:
+    if not cands:
+        return None
+    if len(cands) == 1:
+        return cands[0]
+
+    def score(i_c):
+        i, c = i_c
+        s = 0
+        if c in fn.ptrs:
+            s += 4
+        if _PTR_NAME.search(c):
+            s += 3
+        if _INT_NAME.search(c):
+            s -= 5
+        if c[:1].isupper() and not c.isupper() or (c.isupper() and len(c) <= 3 and c not in ("M", "N", "K", "D", "H")):
+            s += 1
+        return (-s, i)
+    return sorted(enumerate(cands), key=score)[0][1]
+
+
+class _Module:
+    def __init__(self, source: str):
+        self.tree = ast.parse(source)
+        self.fns: dict[str, _Fn] = {}
+        for n in ast.walk(self.tree):
+            if isinstance(n, ast.FunctionDef):
+                self.fns.setdefault(n.name, _Fn(n))
+
+    def ptr_positions(self, fn: _Fn):
+        """(expr) of every pointer-valued position in fn: memory op bases and helper pointer args."""
+        for n in ast.walk(fn.node):
+            if isinstance(n, ast.Call):
+                name = _call_name(n)
+                if name in _MEM_OPS and isinstance(n.func, ast.Attribute):
+                    yield _arg(n, 0, "pointer", "ptr")
+                elif name in _BASE_OPS:
+                    yield _arg(n, 0, "base")
+                elif isinstance(n.func, ast.Name) and n.func.id in self.fns and n.func.id != fn.node.name:
+                    callee = self.fns[n.func.id]
+                    for i, a in enumerate(n.args):
+                        if i < len(callee.params) and callee.params[i] in callee.ptrs:
+                            yield a
+                    for kw in n.keywords:
+                        if kw.arg in callee.ptrs:
+                            yield kw.value
+            elif isinstance(n, ast.Attribute) and n.attr == "element_ty" and isinstance(n.value, ast.Attribute) \
+                    and n.value.attr in ("dtype", "type"):
+                yield n.value.value
+
+    def solve(self) -> None:
+        for _ in range(6):   # fixpoint over helpers
+            changed = False
+            for fn in self.fns.values():
+                for e in list(self.ptr_positions(fn)):
+                    p = _pick(fn, fn.roots(e))
+                    if p and p not in fn.ptrs:
+                        fn.ptrs.add(p)
+                        changed = True
+            if not changed:
+                return
+
+
+def _index_names(mod: _Module, fn: _Fn) -> set[str]:
+    """Names whose values are used as integers: pointer offsets, range bounds, bit operations."""
+    seeds: set[str] = set()
+    for e in mod.ptr_positions(fn):
+        if e is not None:
+            seeds |= _names(e)
+    for n in ast.walk(fn.node):
+        if isinstance(n, ast.BinOp) and isinstance(n.op, (ast.BitAnd, ast.BitOr, ast.BitXor, ast.RShift, ast.LShift,
+                                                             ast.FloorDiv, ast.Mod)):
+            seeds |= _names(n.left) | _names(n.right)
+        elif isinstance(n, ast.Call) and _call_name(n) in ("range", "static_range", "arange", "histogram"):
+            for a in n.args:
+                seeds |= _names(a)
+        elif isinstance(n, ast.Subscript) and not isinstance(n.ctx, ast.Store):
+            pass
+    out, todo = set(), list(seeds)
+    while todo:
+        v = todo.pop()
+        if v in out:
+            continue
+        out.add(v)
+        for e in fn.assigns.get(v, []):
+            if isinstance(e, ast.Call) and _call_name(e) in ("load", "atomic_add", "atomic_cas", "atomic_xchg"):
+                continue   # stop at loads: the loaded pointer is judged by _loaded_from
+            todo.extend(_names(e))
+    return out
+
+
+def _loaded_from(fn: _Fn, e: ast.expr) -> tuple[str | None, bool]:
+    """(pointer param loaded by e, cast to an int type) for ``tl.load(p ...)[.to(int)]``."""
+    cast_int = False
+    while isinstance(e, ast.Call) and _call_name(e) in ("to", "cast", "multiple_of", "max_contiguous"):
+        ty = _arg(e, 0 if _call_name(e) == "to" else 1, "dtype")
+        if ty is not None and any(t in ast.unparse(ty) for t in _INT_TYPES):
+            cast_int = True
+        e = e.func.value if _call_name(e) == "to" and isinstance(e.func, ast.Attribute) else _arg(e, 0)
+    if isinstance(e, ast.Call) and _call_name(e) in ("load", "atomic_add") and isinstance(e.func, ast.Attribute):
+        return _pick(fn, fn.roots(_arg(e, 0, "pointer"))), cast_int
+    return None, False
+
+
+def analyze(source: str, entry: str) -> list[Param]:
+    """Typed parameters of ``entry`` (a qualname; the last part names the function)."""
+    mod = _Module(source)
+    mod.solve()
+    fn = mod.fns.get(entry.split(".")[-1])
+    if fn is None:
+        return []
+    a = fn.node.args
+    plist = a.posonlyargs + a.args
+    defaults = [None] * (len(plist) - len(a.defaults)) + list(a.defaults)
+    index_names = _index_names(mod, fn)
+    int_ptrs: set[str] = set()
+    for v, exprs in fn.assigns.items():
+        for e in exprs:
+            p, cast_int = _loaded_from(fn, e)
+            if p and (cast_int or v in index_names):
+                int_ptrs.add(p)
+    usage = _constexpr_usage(fn)
+    out = []
+    for p, d in zip(plist, defaults):
+        ann = fn.ann[p.arg]
+        par = Param(p.arg, ann, "constexpr" in ann)
+        if d is not None:
+            try:
+                par.default, par.has_default = ast.literal_eval(d), True
+            except ValueError:
+                txt = ast.unparse(d)
+                if txt.startswith(("tl.", "triton.language.")):
+                    par.default, par.has_default = {"__tl_dtype__": _tl_short(txt.split(".")[-1])}, True
+        name = p.arg
+        if par.constexpr:
+            par.kind = "constexpr"
+            u = usage.get(name, {})
+            par.pow2, par.dtype_cx, par.flag = u.get("pow2", False), u.get("dtype", False), u.get("flag", False)
+            par.compared = u.get("compared", [])
+        elif name in fn.ptrs:
+            par.kind = "ptr"
+            if name in int_ptrs or _INDEX_PTR.search(name):
+                par.dtype, par.why = ("int32", "index use" if name in int_ptrs else "index-like name")
+            elif _SCALE_PTR.search(name):
+                par.dtype, par.why = "float32", "scale-like name"
+            else:
+                par.dtype = "bfloat16"
+        elif "float" in ann or (ann == "" and _FLOAT_SCALAR.search(name) and name not in index_names) or \
+                (par.has_default and isinstance(par.default, float)):
+            par.kind = "float"
+        else:
+            par.kind = "int"
+        out.append(par)
+    return out
+
+
+_TL_SHORT = {"float16": "fp16", "bfloat16": "bf16", "float32": "fp32", "float64": "fp64", "float8e4nv": "fp8e4nv",
+             "float8e5": "fp8e5", "int8": "int8", "int16": "int16", "int32": "int32", "int64": "int64",
+             "uint8": "uint8", "uint32": "uint32", "float8e4b15": "float8e4b15", "float8e4b8": "float8e4b8",
+             "float8e5b16": "float8e5b16"}
+
+
+def _tl_short(attr: str) -> str:
+    return _TL_SHORT.get(attr, attr)
+
+
+def _constexpr_usage(fn: _Fn) -> dict[str, dict]:
+    cx = {p for p in fn.params if fn.constexpr(p)}
+    u: dict[str, dict] = {p: {} for p in cx}
+    for n in ast.walk(fn.node):
+        if isinstance(n, ast.Call):
+            name = _call_name(n)
+            if name in _SHAPE_OPS:
+                for a in list(n.args) + [k.value for k in n.keywords if k.arg in ("shape", "end", "start")]:
+                    for v in _names(a) & cx:
+                        u[v]["pow2"] = True
+            if name in ("to", "cast", "full", "zeros", "empty", "pointer_type", "zeros_like", "dot", "fma"):
+                for k in n.keywords:
+                    if k.arg in ("dtype", "out_dtype", "element_ty", "acc_dtype") and isinstance(k.value, ast.Name) \
+                            and k.value.id in cx:
+                        u[k.value.id]["dtype"] = True
+                if name in ("to", "pointer_type") and n.args and isinstance(n.args[0], ast.Name) and n.args[0].id in cx:
+                    u[n.args[0].id]["dtype"] = True
+                if name in ("cast", "full") and len(n.args) > (1 if name == "cast" else 2):
+                    a = n.args[1 if name == "cast" else 2]
+                    if isinstance(a, ast.Name) and a.id in cx:
+                        u[a.id]["dtype"] = True
+        elif isinstance(n, (ast.If, ast.IfExp, ast.While)) or (isinstance(n, ast.UnaryOp) and isinstance(n.op, ast.Not)):
+            test = n.operand if isinstance(n, ast.UnaryOp) else n.test
+            parts = test.values if isinstance(test, ast.BoolOp) else [test]
+            for t in parts:
+                if isinstance(t, ast.UnaryOp) and isinstance(t.op, ast.Not):
+                    t = t.operand
+                if isinstance(t, ast.Name) and t.id in cx:
+                    u[t.id]["flag"] = True
+        elif isinstance(n, ast.BoolOp):
+            for t in n.values:
+                if isinstance(t, ast.Name) and t.id in cx:
+                    u[t.id]["flag"] = True
+        elif isinstance(n, ast.Compare) and len(n.ops) == 1 and isinstance(n.ops[0], (ast.Eq, ast.NotEq)):
+            l, r = n.left, n.comparators[0]
+            for a, b in ((l, r), (r, l)):
+                if isinstance(a, ast.Name) and a.id in cx and isinstance(b, ast.Constant):
+                    u[a.id].setdefault("compared", []).append(b.value)
+                elif isinstance(a, ast.Name) and a.id in cx and isinstance(b, ast.Attribute) and \
+                        isinstance(b.value, ast.Name) and b.value.id == "tl":
+                    u[a.id]["dtype"] = True
+    return u
