@@ -24,6 +24,9 @@ HERE = Path(__file__).resolve().parent
 BENCH = Path(os.environ.get("VKC_BENCH_SET", HERE.parent.parent / "shared" / "bench" / "kernels.json"))
 MODELS = ("openai/gpt-oss-120b", "Qwen/Qwen3-Coder-480B-A35B-Instruct", "meta-llama/Llama-3.1-8B-Instruct")
 SKIP_GPU = {"cross_device_reduce_1stage"}  # needs two GPUs (separate issue)
+# kernels that apply to none of MODELS (MLA-only, DeepSeek grouped top-k) also run at an MLA model
+EXTRA_MODELS = {"kernel": ("deepseek-ai/DeepSeek-V3",), "concat_and_cache_mla_kernel": ("deepseek-ai/DeepSeek-V3",),
+                "grouped_topk_fused_kernel": ("deepseek-ai/DeepSeek-V3",)}
 
 
 def _slug(model: str) -> str:
@@ -78,10 +81,15 @@ def _collect_one(job: tuple[str, str, str, str]) -> dict:
 def cmd_collect(a) -> None:
     from vkc.pipeline import load_index
     index = load_index()
+    dest = Path(a.dir) / "cpu_results.json"
+    ok_before = {(r["qualified"], r["model"]) for r in (json.loads(dest.read_text()) if dest.exists() else [])
+                 if r.get("collect") in ("ok", "n/a") and r.get("compile", "ok") == "ok"}
     jobs = []
     for k in _bench_kernels(a.lang):
         q = _qualified(index, k)
-        for m in MODELS:
+        for m in MODELS + EXTRA_MODELS.get(k["name"], ()):
+            if a.only_failed and (q, m) in ok_before:
+                continue
             jobs.append((k["name"], q, m, str(Path(a.dir) / _slug(m))))
     t0 = time.perf_counter()
     with ProcessPoolExecutor(a.jobs) as pool:
@@ -156,6 +164,7 @@ def main() -> None:
     c.add_argument("--lang", choices=("triton", "cuda"))
     c.add_argument("--dir", default="bench_out")
     c.add_argument("--jobs", type=int, default=2)
+    c.add_argument("--only-failed", action="store_true", help="skip (kernel, model) pairs that passed before")
     g = sub.add_parser("gpu")
     g.add_argument("--dir", default="bench_out")
     g.add_argument("--lang", choices=("triton", "cuda"))

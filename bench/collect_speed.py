@@ -63,7 +63,7 @@ def lower_bound(root: Path) -> dict:
 def run_vkc(args: list[str], *, cwd: str, env: dict | None = None, timeout: float = 3600) -> dict:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    p = subprocess.run([sys.executable, "-m", "vkc", *args], cwd=cwd, env=env, capture_output=True, text=True,
+    p = subprocess.run([sys.executable, "-m", "vkc", *args], check=False, cwd=cwd, env=env, capture_output=True, text=True,
                        timeout=timeout)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -92,6 +92,7 @@ def _one(tree, kernel, model, out: Path) -> dict:
         rec["t_compile"] = round(time.time() - t2, 3)
         rec["compile_ok"] = cr.ok
         if not cr.ok:
+            rec["detail"] = _compile_detail(art) or ""
             raise RuntimeError(cr.reason)
         rec["ok"] = not bad
         if bad:
@@ -106,6 +107,45 @@ def _one(tree, kernel, model, out: Path) -> dict:
     rec["stage"] = "done" if rec["ok"] else stage
     rec["t_total"] = round(time.time() - t0, 3)
     return rec
+
+
+def _compile_detail(art: dict) -> str | None:
+    """The compiler's own message (the part after the source excerpt), which the check truncates."""
+    import tempfile
+
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from vkc.verify.triton_compile import _load_entry, make_ast_source, read_literal
+
+    code = art["kernel"]["invocation_example"]
+    spec = read_literal(code, "VKC_COMPILE")
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / (read_literal(code, "KERNEL_FILE") or "k.py")
+        src.write_text(art["kernel"]["source_code"])
+        try:
+            fn = _load_entry(src, spec["entry"])
+            ast_src = make_ast_source(fn, spec["signature"], spec["constexprs"], spec.get("attrs", {}))
+            triton.compile(ast_src, target=GPUTarget("cuda", 90, 32),
+                           options={"num_warps": spec["num_warps"], "num_stages": spec["num_stages"]})
+        except Exception as e:  # noqa: BLE001
+            return _gist(e)[:300]
+    return None
+
+
+def _gist(e: BaseException, depth: int = 0) -> str:
+    """The innermost meaningful compiler message (CompilationError nests the real one)."""
+    text = str(e)
+    m = re.search(r"error: ([^\n]*)", text[:4000])
+    if m and "error encountered during parsing" not in m.group(1):
+        return f"{type(e).__name__}: {m.group(1)}"
+    lines = text.strip().splitlines()
+    carets = [i for i, ln in enumerate(lines) if ln.strip() == "^"]
+    tail = " ".join(x.strip() for x in lines[carets[-1] + 1:]) if carets else (lines[-1] if lines else "")
+    if carets and not tail.strip() or re.fullmatch(r"(CompilationError: )?at \d+:\d+:", tail.strip()):
+        cause = e.__cause__ or e.__context__
+        if cause is not None and depth < 8:
+            return _gist(cause, depth + 1)
+    return f"{type(e).__name__}: {tail}"
 
 
 def worker(out: Path, names: list[str]) -> int:
@@ -197,13 +237,7 @@ _MASKS = [
 
 def reason_key(rec: dict) -> str:
     """Group label: stage + the error's gist with names and numbers masked."""
-    reason = rec.get("reason") or ""
-    if rec.get("stage") == "compile":
-        m = re.search(r"(CompilationError|\w+Error): at \d+:\d+:.*?(\b\w*Error\b:?[^.]*|$)", reason)
-        core = m.group(2) if m and m.group(2) else reason
-        # the compiler's message follows the source excerpt; keep its tail
-        tail = re.split(r"\^\s*", reason)[-1] if "^" in reason else core
-        reason = tail or core
+    reason = rec.get("detail") or rec.get("reason") or ""
     for pat, rep in _MASKS:
         reason = pat.sub(rep, reason)
     return f"{rec.get('stage')}: {reason[:110]}"
@@ -247,7 +281,8 @@ def summarize(out: Path, selected: list[str], show: int) -> None:
         print(f"failures: {sum(len(v) for v in groups.values())} in {len(groups)} groups")
         for key, rs in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))[:show]:
             print(f"  {len(rs):4d}  {key}")
-            print(f"        e.g. {rs[0]['qualified']}: {(rs[0].get('reason') or '')[:300]}")
+            for r in rs[:3]:
+                print(f"        e.g. {r['qualified']}: {(r.get('detail') or r.get('reason') or '')[:200]}")
 
 
 def main(argv=None) -> int:

@@ -67,6 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --run: also run CUDA programs under compute-sanitizer memcheck")
     from vkc.batch.cli_hooks import add_batch_args
     add_batch_args(c, v)
+    from vkc.export.cli_hooks import add_export_args
+    from vkc.fidelity.cli_hooks import add_fidelity_args
+    from vkc.report.cli_hooks import add_report_args
+    add_report_args(sub)
+    add_export_args(sub)
+    add_fidelity_args(sub)
     return p
 
 
@@ -112,6 +118,15 @@ def _run(a: argparse.Namespace) -> int:
     if a.cmd == "verify":
         from vkc.batch.cli_hooks import run_verify_many
         return run_verify_many(a)
+    if a.cmd == "report":
+        from vkc.report.cli_hooks import run_report
+        return run_report(a)
+    if a.cmd == "export":
+        from vkc.export.cli_hooks import run_export
+        return run_export(a)
+    if a.cmd == "fidelity":
+        from vkc.fidelity.cli_hooks import run_fidelity_cmd
+        return run_fidelity_cmd(a)
     raise UsageError("missing command", hint="see 'vkc --help'")
 
 

@@ -42,7 +42,7 @@ def env(tmp_path_factory) -> dict:
 
 
 def vkc(*args: str, cwd: Path, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "vkc", *args], cwd=cwd, env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "vkc", *args], check=False, cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=120)
 
 

@@ -7,9 +7,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import pool_tasks  # noqa: E402
+import pool_tasks
 
-from vkc.batch.pool import imap_isolated  # noqa: E402
+from vkc.batch.pool import imap_isolated
 
 
 def _alive(pid: int) -> bool:

@@ -122,7 +122,7 @@ def test_cli_verify_many(tmp_path):
     env = {**os.environ, "TRITON_DEFAULT_FP_FUSION": "1"}
     env.pop("VKC_DEBUG", None)
     p = subprocess.run([sys.executable, "-m", "vkc", "verify", "--run", "--timeout", "1", "--jobs", "1",
-                        "--results", "res.json", "out"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                        "--results", "res.json", "out"], check=False, cwd=tmp_path, env=env, capture_output=True, text=True,
                        timeout=120)
     assert p.returncode == 11, p.stderr
     assert re.fullmatch(r"2 artifacts, \d+ checks failed", p.stdout.splitlines()[-1])

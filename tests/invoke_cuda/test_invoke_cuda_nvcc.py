@@ -34,12 +34,16 @@ SLOW = [
     ("csrc/quantization/w8a8/fp8/per_token_group_quant.cu:per_token_group_quant_8bit_kernel",
      "deepseek-ai/DeepSeek-V3", None),
     ("csrc/custom_all_reduce.cuh:cross_device_reduce_1stage", LLAMA, None),
+    ("csrc/layernorm_quant_kernels.cu:rms_norm_static_fp8_quant_kernel", LLAMA, None),
+    ("csrc/attention/merge_attn_states.cu:merge_attn_states_kernel", "Qwen/Qwen3-Coder-480B-A35B-Instruct", None),
+    ("csrc/moe/grouped_topk_kernels.cu:grouped_topk_fused_kernel", "deepseek-ai/DeepSeek-V3", None),
+    ("csrc/sampler.cu:apply_repetition_penalties_kernel", "openai/gpt-oss-120b", None),
+    ("csrc/sampler.cu:topKPerRowDecode", LLAMA, None),
+    ("csrc/sampler.cu:topKPerRowDecode", "Qwen/Qwen3-Coder-480B-A35B-Instruct", None),
+    ("csrc/mamba/selective_scan_fwd.cu:selective_scan_fwd_kernel", LLAMA, None),
 ]
-# The extracted units of these do not compile yet (extractor: quant_type_max / Float8_e4m3fnuz).
-EXTRACTOR_XFAIL = {
-    "csrc/layernorm_quant_kernels.cu:rms_norm_static_fp8_quant_kernel": "unit: quant_type_max is not a template",
-    "csrc/attention/merge_attn_states.cu:merge_attn_states_kernel": "unit: torch::headeronly::Float8_e4m3fnuz",
-}
+# Extracted units that do not compile yet (kernel -> reason); none as of the extractor's latest fixes.
+EXTRACTOR_XFAIL: dict[str, str] = {}
 
 
 def _build(tmp_path: Path, tree, cases) -> dict:
@@ -61,7 +65,7 @@ def test_default_programs_compile(tmp_path, vllm_tree):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("case", SLOW + [(q, LLAMA, None) for q in EXTRACTOR_XFAIL],
+@pytest.mark.parametrize("case", SLOW,
                          ids=lambda c: f"{c[0].split(':')[1]}-{c[1].split('/')[1]}")
 def test_more_programs_compile(tmp_path, vllm_tree, case):
     if case[0] in EXTRACTOR_XFAIL:

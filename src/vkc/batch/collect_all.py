@@ -25,8 +25,9 @@ import os
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, TextIO
+from typing import Any, TextIO
 
 import vkc
 from vkc.batch.jsonio import write_json_atomic
@@ -57,13 +58,10 @@ class BatchReport:
 
 # --------------------------------------------------------------------------- worker side
 
-_worker_state: dict[str, Any] = {}
-
 
 def _init_worker(vllm_path: str | None, vllm_version: str | None) -> dict[str, Any]:
     """Load the cached index once and make the pipeline reuse it and the model configs."""
-    import vkc.modelcfg as modelcfg
-    import vkc.pipeline as pipeline
+    from vkc import modelcfg, pipeline
 
     index = pipeline.load_index(vllm_path, vllm_version)  # a cache hit: the parent built it
     orig_load_index = pipeline.load_index
@@ -150,8 +148,9 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
 def format_summary(report: BatchReport) -> str:
     """The stderr summary: totals, then failures / not-applicable by exception class."""
     s = report.summary
-    lines = [f"vkc: collected {s['total']} kernel runs in {report.seconds:.1f} s with {report.jobs} "
-             f"worker(s): {s['written']} written, {s['not_applicable']} not applicable, {s['failed']} failed"]
+    head = (f"vkc: collected {s['total']} kernel runs in {report.seconds:.1f} s with {report.jobs} "
+            f"worker(s): {s['written']} written, {s['not_applicable']} not applicable, {s['failed']} failed")
+    lines = [head]
     for key, label in (("failed", "failed"), ("not_applicable", "not applicable")):
         if s["by_class"][key]:
             lines.append(f"vkc:   {label}: " + ", ".join(f"{k} {v}" for k, v in s["by_class"][key].items()))

@@ -41,8 +41,14 @@ class RichProgress(PlainProgress):
     def __init__(self, stream: TextIO | None = None):
         super().__init__(stream)
         from rich.console import Console
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                                   TimeRemainingColumn)
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
         self.console = Console(file=self.stream, stderr=self.stream is sys.stderr)
         self.counts: dict[str, int] = {}
         self.progress = Progress(
@@ -57,7 +63,8 @@ class RichProgress(PlainProgress):
     def start(self, total: int, label: str) -> None:
         self.total, self.done = total, 0
         self.progress.start()
-        self.task = self.progress.add_task(label, total=total, counts="")
+        self.progress.console.print(f"vkc: {label}", markup=False, highlight=False, soft_wrap=True)
+        self.task = self.progress.add_task("vkc", total=total, counts="")
 
     def advance(self, status: str, name: str, seconds: float, detail: str = "") -> None:
         self.done += 1

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import vkc
 from vkc.batch.jsonio import write_json_atomic
@@ -88,7 +89,7 @@ def _run_task(_state: Any, task: tuple[str, float, bool]) -> list[CheckResult]:
     kernel_type = artifact["kernel"]["kernel_type"]
     modname = f"vkc.verify.{kernel_type}_compile"
     try:
-        fn = getattr(importlib.import_module(modname), "run_artifact")
+        fn = importlib.import_module(modname).run_artifact
     except (ModuleNotFoundError, AttributeError) as exc:
         return [CheckResult(path, "run", False, f"run check not available for {kernel_type} ({exc})")]
     kw: dict[str, Any] = {"timeout": timeout}

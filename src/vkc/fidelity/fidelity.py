@@ -64,7 +64,7 @@ def _triton_worker(req: dict[str, Any], tree_root: str, cache_dir: str) -> dict[
                                         + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
     try:
         p = subprocess.run([sys.executable, "-m", "vkc.fidelity.triton_worker"], input=json.dumps(req),
-                           capture_output=True, text=True, env=env, timeout=TRITON_TIMEOUT_S, cwd=tree_root)
+                           check=False, capture_output=True, text=True, env=env, timeout=TRITON_TIMEOUT_S, cwd=tree_root)
     except subprocess.TimeoutExpired:
         return {"ok": False, "error": f"timed out after {TRITON_TIMEOUT_S}s"}
     try:
@@ -118,7 +118,7 @@ def _nvcc_ptx(unit: Path, out: Path, extra: list[str], cwd: Path) -> tuple[bool,
 
     cmd = ["nvcc", "-ptx", *nvcc_flags(), *extra, "-o", str(out), str(unit)]
     try:
-        r = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, timeout=NVCC_TIMEOUT_S)
+        r = subprocess.run(cmd, check=False, capture_output=True, text=True, cwd=cwd, timeout=NVCC_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         return False, f"nvcc timed out after {NVCC_TIMEOUT_S}s"
     if r.returncode != 0:

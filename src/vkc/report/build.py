@@ -17,9 +17,11 @@ from vkc.export.inputs import (
     BatchDir,
     checks_for,
     collect_for,
+    is_not_applicable,
     is_ok_status,
     load_dir,
     parse_result_line,
+    same_file,
 )
 from vkc.export.provenance import parse_provenance
 from vkc.report.family import FAMILY_RULES, family_of

@@ -12,8 +12,8 @@ import jinja2
 from vkc.errors import WriteError
 from vkc.report.build import build_report
 
-_ENV_KW = dict(loader=jinja2.PackageLoader("vkc.report", "templates"), undefined=jinja2.StrictUndefined,
-               keep_trailing_newline=True, trim_blocks=False, lstrip_blocks=False)
+_ENV_KW = {"loader": jinja2.PackageLoader("vkc.report", "templates"), "undefined": jinja2.StrictUndefined,
+           "keep_trailing_newline": True, "trim_blocks": False, "lstrip_blocks": False}
 LANG_COLOURS = {"cuda": "#1f6feb", "triton": "#bf3989", "unknown": "#6e7781"}
 
 
@@ -43,10 +43,10 @@ def bandwidth_svg(gpu: list[dict[str, Any]], peak_gbps: float) -> str:
     vmax = max(peak_gbps, max(g["gbps"] for g in rows)) * 1.05
     height = top + len(rows) * (bar + gap) + 30
     x = lambda v: left + width * v / vmax
-    out = [f'<svg id="bandwidth-plot" xmlns="http://www.w3.org/2000/svg" width="{left + width + 90}" '
-           f'height="{height}" role="img" aria-label="achieved bandwidth per kernel">',
-           f'<text x="{left}" y="16" font-size="12">achieved GB/s (FULL and SMALL runs; dashed: H100 HBM3 peak '
-           f'{peak_gbps:.0f} GB/s)</text>']
+    out = [(f'<svg id="bandwidth-plot" xmlns="http://www.w3.org/2000/svg" width="{left + width + 90}" '
+            f'height="{height}" role="img" aria-label="achieved bandwidth per kernel">'),
+           (f'<text x="{left}" y="16" font-size="12">achieved GB/s (FULL and SMALL runs; dashed: H100 HBM3 peak '
+            f'{peak_gbps:.0f} GB/s)</text>')]
     for i, g in enumerate(rows):
         y = top + i * (bar + gap)
         label = g["name"] if len(g["name"]) <= 48 else "…" + g["name"][-47:]

@@ -38,11 +38,15 @@ _NATIVE_TYPES = {"float", "double", "int", "bool", "char", "short", "long", "uns
                  "half", "__half", "half2", "__half2", "__nv_bfloat16", "__nv_bfloat162", "nv_bfloat16",
                  "nv_bfloat162", "__nv_fp8_e4m3", "__nv_fp8_e5m2", "true", "false", "nullptr", "void",
                  "uint8_t", "uint16_t", "uint32_t", "uint64_t", "int8_t", "int16_t", "int32_t", "int64_t",
-                 "size_t", "sizeof", "const", "float2", "float4", "int4", "uint4", "std", "c10", "vllm"}
+                 "size_t", "sizeof", "const", "float2", "float4", "int4", "uint4", "std", "c10", "vllm",
+                 "static_cast", "MIN", "MAX"}
 _TORCH_TYPES = {"c10::Half": "torch/headeronly/util/Half.h", "c10::BFloat16": "torch/headeronly/util/BFloat16.h",
                 "c10::Float8_e4m3fn": "torch/headeronly/util/Float8_e4m3fn.h",
                 "c10::Float8_e4m3fnuz": "torch/headeronly/util/Float8_e4m3fnuz.h",
                 "c10::Float8_e5m2": "torch/headeronly/util/Float8_e5m2.h"}
+_NS_HEADERS = ((r"\bcub::", "cub/"), (r"\b(cooperative_groups|cg)::", "cooperative_groups"),
+               (r"\bcuda::std::", "cuda/std"), (r"\bcuda::ptx::", "cuda/ptx"), (r"\bnvcuda::", "mma.h"),
+               (r"\bCUDART_\w+", "math_constants"), (r"\bcuda::(barrier|pipeline|memcpy_async)", "cuda/"))
 UNIT_NOTE = "save source_code as <safe_stem(name)>.cu (vkc.write.names.safe_stem) beside the invocation"
 
 
@@ -177,6 +181,10 @@ def extract_cuda(tree: SourceTree, kernel: KernelEntry) -> Extraction:
             insts, rchoices, variants = r
             choices = {**choices, **rchoices}
             unbound = []
+    if insts:
+        # the instantiation is written at global scope: qualify names of the unit's namespaces
+        ns_of, _ = _namespaces(unit)
+        insts = {k: ", ".join(R.qualify(None, R.split_targs(v), ns_of)) if v else v for k, v in insts.items()}
     # --- closure (kernel + names used in the chosen template arguments)
     extra_roots = set()
     for v in insts.values():
@@ -444,6 +452,15 @@ def _includes(unit: Unit, body: str, used_files: set[str]) -> list[str]:
             continue
         if h.startswith(_KEEP_PREFIX) or h in _STD or not h.startswith(_HOST_ONLY):
             add(h)
+    # headers of a library the kept code uses, even when the file that included it
+    # contributed no item (e.g. <cub/cub.cuh> via cub_helpers.h)
+    for pat, prefix in _NS_HEADERS:
+        if re.search(pat, body):
+            for h, _f in unit.system_includes:
+                if h.startswith(prefix):
+                    add(h)
+    if re.search(r"\bprintf\s*\(", body):
+        add("cstdio")
     for ty, h in _TORCH_TYPES.items():
         short = ty.split("::")[-1]
         if re.search(r"\b(c10|torch::headeronly|at)::" + re.escape(short) + r"\b", body):

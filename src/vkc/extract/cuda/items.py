@@ -283,18 +283,34 @@ def _merge_split_kernels(root: Path, rel: str, text: str, items: list[Item]) -> 
         if k.rocm_only:
             continue
         s_line = line_of(text, k.start)
+        # an item holding the kernel and running past its end (error recovery swallowed
+        # the next definitions): cut it at the kernel's end and re-split the rest
+        over = [it for it in items if it.line <= k.line and k.name in it.defines
+                and it.line + it.text.count("\n") > k.end_line >= it.line]
+        if over:
+            it = over[0]
+            it_end = it.line + it.text.count("\n")
+            lines_all = text.split("\n")
+            head = "\n".join(lines_all[it.line - 1:k.end_line])
+            masked = "\n".join(ln if k.end_line < i + 1 <= it_end else "" for i, ln in enumerate(lines_all))
+            rest = split_items(rel, masked)
+            for r in rest:
+                r.chain = it.chain + r.chain
+            kit = Item(rel, it.line, head, {k.name} | {d for d in it.defines if d in head},
+                       _idents(head), it.chain, it.kind, is_global=True, host_only=False)
+            pos = items.index(it)
+            items = items[:pos] + [kit] + rest + items[pos + 1:]
+            continue
         inside = [it for it in items if s_line <= it.line <= k.end_line]
         if not inside or (len(inside) == 1 and k.name in inside[0].defines):
             continue
         if any(k.name in it.defines and it.kind in ("function_definition", "template_declaration")
                and it.line <= k.line <= it.line + it.text.count("\n") for it in inside):
             continue
-        chain = inside[0].chain
-        for it in inside[1:]:
-            n = 0
-            while n < min(len(chain), len(it.chain)) and chain[n][0] == it.chain[n][0]:
-                n += 1
-            chain = chain[:n]
+        # fragments may sit outside their namespace in the error-recovered tree: the
+        # model's qualified name tells the namespaces
+        chain = tuple((f"ns:{ns}", f"namespace {ns} {{", f"}}  // namespace {ns}")
+                      for ns in k.qualname.split("::")[:-1] if ns)
         body = "\n".join(lines[s_line - 1:k.end_line])
         merged = Item(rel, s_line, body, {k.name}, _idents(body) - {k.name}, chain, "function_definition",
                       is_global=True, host_only=False)

@@ -434,6 +434,8 @@ def complete(ctx: Ctx, cand: Cand, tparams: list[str], bf16: str) -> Cand:
             val = dflt
         elif re.match(r"bool\b", p):
             val = "false"
+        elif _is_enum_param(p):
+            val = f"static_cast<{_param_type(p)}>(0)"
         else:
             val = _int_guess(a or names[i])
         cand.defaults += 1
@@ -445,8 +447,27 @@ def complete(ctx: Ctx, cand: Cand, tparams: list[str], bf16: str) -> Cand:
     for i, a in enumerate(args):
         if a is None:
             args[i] = tparam_default(tparams[i]) or "0"
+    # a non-type argument with a comparison/ternary must be parenthesised in <...>
+    for i, a in enumerate(args):
+        if i < len(tparams) and not re.match(r"(typename|class)\b", tparams[i]) and a and (
+                "?" in a or re.search(r"\s[<>]=?\s", a)) and not a.startswith("("):
+            args[i] = f"({a})"
     cand.args = [a for a in args]
     return cand
+
+
+_INTEGRAL = re.compile(r"^(const\s+)?(unsigned|signed|int|long|short|char|size_t|u?int\d+_t|uint|bool|"
+                       r"unsigned\s+int|long\s+long|std::size_t|std::u?int\d+_t)$")
+
+
+def _param_type(p: str) -> str:
+    p = re.sub(r"\s*=.*$", "", p, flags=re.S).strip()
+    return re.sub(r"\s*\b[A-Za-z_]\w*$", "", p).strip()
+
+
+def _is_enum_param(p: str) -> bool:
+    t = _param_type(p)
+    return bool(t) and "(" not in t and "*" not in t and not _INTEGRAL.match(t)
 
 
 def _int_guess(expr: str) -> str:

@@ -1,8 +1,10 @@
-"""Untraced fallback: inputs guessed from the kernel signature (no recipe, or the wrapper raised).
+"""Untraced fallback: inputs synthesised from the kernel signature (no recipe, or the wrapper raised).
 
-Pointer-like parameters become flat tensors, size-like ints come from the model's dims,
-constexprs take their defaults (else a guess), and the grid is (1,).  The header of the
-generated script says UNTRACED and quotes the launch site verbatim (``# from file:line``).
+The generic path (:mod:`.generic`) types every parameter from the kernel body and the launch
+site, so the FULL launch carries a complete Triton signature for ``vkc verify --compile``.
+When the entry's signature cannot be read at all, a name-only guess is used (pointer-like
+names become flat tensors, the grid is (1,)).  The header of the generated script says
+untraced and quotes the launch site verbatim (``# from file:line``).
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import math
 from typing import Any
 
 from vkc.invoke.triton.recipes.base import model_dtype
-from vkc.records import Extraction, ModelConfig
+from vkc.records import Extraction, ModelConfig, SourceTree
 
 FULL_NUMEL = 1 << 22
 SMALL_NUMEL = 1 << 12
@@ -96,8 +98,21 @@ def _config(params, model: ModelConfig, small: bool) -> dict[str, Any]:
             "bytes": float(live), "shapes": {"numel_per_pointer": numel, "dtype": dtype}}
 
 
-def fallback_configs(extraction: Extraction, model: ModelConfig, entry: str, notes: list[str]):
-    """(configs, launches) for the untraced example."""
+def fallback_configs(extraction: Extraction, model: ModelConfig, entry: str, notes: list[str],
+                     tree: SourceTree | None = None):
+    """(configs, launches) for the untraced example: the generic launch, else a name-only guess."""
+    from vkc.invoke.common import budget_bytes
+    from vkc.invoke.triton.generic import generic_configs
+
+    dtype = model_dtype({"dtype": model.dtype})
+    try:
+        got = generic_configs(tree, extraction, model, entry, dtype, budget_bytes(), notes)
+    except SyntaxError:
+        got = None
+    if got is not None:
+        notes.append("generic launch: grid, sizes and values synthesised from the kernel signature and launch "
+                     "site; contents are best-effort, check the launch site quoted below before timing anything")
+        return got
     params = _signature(extraction.source_code, entry)
     if not params:
         notes.append(f"entry {entry} not found in source_code; the example launches a kernel with no arguments")

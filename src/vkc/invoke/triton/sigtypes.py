@@ -26,7 +26,7 @@ _INT_NAME = re.compile(r"stride|^offs?(_|$)|^off_|^start|^pid|^idx$|^i$|^j$|^k$|
                        r"count$|^step|^block_(start|id|idx)", re.I)
 _INDEX_PTR = re.compile(r"idx|ids$|_ids|indices|index|indptr|offsets|_loc|loc$|table|mapping|lens|_len|seqlen|"
                         r"cu_|positions|_pos|^pos|count|slot|num_tokens|token_ids|expert_id|lora_id|lock|sem|"
-                        r"counter|flag|barrier|bitmatrix|bitmask|start|_end|histogram|hist|ranks|map$|perm|"
+                        r"counter|flag|barrier|bitmatrix|bitmask|start|_end|histogram|ranks|map$|perm|"
                         r"topk_id|rank|sorted|gather|scatter|ptr_to_ptr|qweight|qzeros|packed", re.I)
 _SCALE_PTR = re.compile(r"scale|_s_ptr|amax|norm_factor|weights?_scale|bias_fp32|fp32|float32", re.I)
 _FLOAT_SCALAR = re.compile(r"eps|epsilon|scale|alpha|beta|gamma|temperature|temp$|softcap|theta|sigma|"
@@ -195,19 +195,19 @@ class _Module:
 def _index_names(mod: _Module, fn: _Fn) -> set[str]:
     """Names whose values are used as integers: pointer offsets, range bounds, bit operations."""
     seeds: set[str] = set()
+    direct: set[str] = set()   # operands of bit ops: not followed through assignments
     for e in mod.ptr_positions(fn):
         if e is not None:
             seeds |= _names(e)
     for n in ast.walk(fn.node):
-        if isinstance(n, ast.BinOp) and isinstance(n.op, (ast.BitAnd, ast.BitOr, ast.BitXor, ast.RShift, ast.LShift,
-                                                             ast.FloorDiv, ast.Mod)):
-            seeds |= _names(n.left) | _names(n.right)
-        elif isinstance(n, ast.Call) and _call_name(n) in ("range", "static_range", "arange", "histogram"):
+        if isinstance(n, ast.BinOp) and isinstance(n.op, (ast.BitAnd, ast.BitOr, ast.BitXor, ast.RShift, ast.LShift)):
+            for side in (n.left, n.right):
+                if isinstance(side, ast.Name):
+                    direct.add(side.id)
+        elif isinstance(n, ast.Call) and _call_name(n) in ("range", "static_range", "histogram"):
             for a in n.args:
                 seeds |= _names(a)
-        elif isinstance(n, ast.Subscript) and not isinstance(n.ctx, ast.Store):
-            pass
-    out, todo = set(), list(seeds)
+    out, todo = set(direct), list(seeds)
     while todo:
         v = todo.pop()
         if v in out:
@@ -250,6 +250,7 @@ def analyze(source: str, entry: str) -> list[Param]:
             p, cast_int = _loaded_from(fn, e)
             if p and (cast_int or v in index_names):
                 int_ptrs.add(p)
+    addr_ptrs = _address_ptrs(fn)
     usage = _constexpr_usage(fn)
     out = []
     for p, d in zip(plist, defaults):
@@ -270,7 +271,9 @@ def analyze(source: str, entry: str) -> list[Param]:
             par.compared = u.get("compared", [])
         elif name in fn.ptrs:
             par.kind = "ptr"
-            if name in int_ptrs or _INDEX_PTR.search(name):
+            if name in addr_ptrs:
+                par.dtype, par.why = "int64", "holds addresses (cast to a pointer)"
+            elif name in int_ptrs or _INDEX_PTR.search(name):
                 par.dtype, par.why = ("int32", "index use" if name in int_ptrs else "index-like name")
             elif _SCALE_PTR.search(name):
                 par.dtype, par.why = "float32", "scale-like name"
@@ -282,6 +285,27 @@ def analyze(source: str, entry: str) -> list[Param]:
         else:
             par.kind = "int"
         out.append(par)
+    return out
+
+
+def _address_ptrs(fn: _Fn) -> set[str]:
+    """Pointer params whose loaded values are cast to pointers (tables of addresses: int64)."""
+    out: set[str] = set()
+    for n in ast.walk(fn.node):
+        if not isinstance(n, ast.Call) or "pointer_type" not in ast.unparse(n.args[-1] if n.args else n)[:200]:
+            continue
+        name = _call_name(n)
+        if name == "to" and isinstance(n.func, ast.Attribute):
+            val = n.func.value
+        elif name == "cast" and n.args:
+            val = n.args[0]
+        else:
+            continue
+        exprs = fn.assigns.get(val.id, []) if isinstance(val, ast.Name) else [val]
+        for e in exprs:
+            p, _ = _loaded_from(fn, e)
+            if p:
+                out.add(p)
     return out
 
 

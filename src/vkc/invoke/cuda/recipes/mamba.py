@@ -6,8 +6,27 @@ expand = 2, d_state = 16, one B/C group (mamba_ssm / HF MambaConfig defaults).
 """
 from __future__ import annotations
 
-from vkc.invoke.cuda.recipes.base import PREFILL_MAX_TOKENS, SIZEOF, TORCH_TYPES, Ctx, Recipe
-from vkc.invoke.cuda.spec import Buffer, Check, Plan, Scale, Stmt, affine, const, cpp_int, cpp_str, host, uniform, zero
+from vkc.invoke.cuda.recipes.base import (
+    PREFILL_MAX_TOKENS,
+    SIZEOF,
+    TORCH_TYPES,
+    Ctx,
+    Recipe,
+)
+from vkc.invoke.cuda.spec import (
+    Buffer,
+    Check,
+    Plan,
+    Scale,
+    Stmt,
+    affine,
+    const,
+    cpp_int,
+    cpp_str,
+    host,
+    uniform,
+    zero,
+)
 
 SS = "csrc/mamba/selective_scan_fwd.cu"
 EXPAND, D_STATE, N_GROUPS = 2, 16, 1          # Mamba-1 defaults (MambaConfig: expand=2, state_size=16)
@@ -145,8 +164,8 @@ def selective_scan(c: Ctx) -> Plan:
         c.w(SS, "if (kSmemSize >= 48 * 1024) {", "if (kSmemSize >= 48 * 1024) { VKC_CHECK(cudaFuncSetAttribute("
             "kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemSize)); }", after=launch_fn),
     )
-    per_seq = (f"(size_t)PROMPT_LEN_X * ((size_t)dim * {es} * 3 + (size_t)n_groups * dstate * {es} * 2) "
-               f"+ (size_t)dim * dstate * {es} + 16").replace("PROMPT_LEN_X", "prompt_len")
+    per_seq = (f"(size_t)prompt_len * ((size_t)dim * {es} * 3 + (size_t)n_groups * dstate * {es} * 2) "
+               f"+ (size_t)dim * dstate * {es} + 16")
     return Plan(
         kernel_symbol="selective_scan_fwd_kernel", template_args=(ktraits,), consts=tuple(consts),
         scale=Scale("batch_ll", per_seq, small=1, maximum=cpp_int(PREFILL_MAX_TOKENS // PROMPT_LEN),

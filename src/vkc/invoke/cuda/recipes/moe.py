@@ -2,10 +2,23 @@
 moe_lora_align_block_size_kernel."""
 from __future__ import annotations
 
-from vkc.errors import InvocationError, NotApplicableError
+from vkc.errors import NotApplicableError
 from vkc.invoke.cuda.dims import need_moe
 from vkc.invoke.cuda.recipes.base import SIZEOF, Ctx, Recipe
-from vkc.invoke.cuda.spec import Buffer, Plan, Scale, Stmt, const, cpp_int, host, randint, uniform, zero
+from vkc.invoke.cuda.spec import (
+    Buffer,
+    Check,
+    Plan,
+    Scale,
+    Stmt,
+    const,
+    cpp_int,
+    cpp_str,
+    host,
+    randint,
+    uniform,
+    zero,
+)
 
 TK = "csrc/moe/topk_softmax_kernels.cu"
 AL = "csrc/moe/moe_align_sum_kernels.cu"
@@ -138,7 +151,7 @@ def moe_align(c: Ctx) -> Plan:
             Buffer("cumsum_buffer", "int32_t", "num_experts + 1", zero(), "ws", "[E + 1]"),
         ),
         launch_stmts=tuple(launch), grid="dim3(2)", block="dim3(threads_r)", smem="shared_mem_size",
-        checks=(),
+        checks=(Check("!small_batch_expert_mode", cpp_str("non-small-batch path: moe_align_block_size_kernel")),),
         args=("topk_ids", "sorted_token_ids", "experts_ids", "num_tokens_post_pad", "expert_map",
               "(int32_t)num_experts", "(int32_t)padded_num_experts", "experts_per_warp", "(int32_t)block_size",
               "numel", "cumsum_buffer", "max_num_tokens_padded", "topk_num", "false"),
@@ -160,6 +173,7 @@ for (int64_t e = 0; e < num_experts; ++e) h[e + 1] = h[e] + (int32_t)CEILDIV(cou
 
 def count_and_sort(c: Ctx) -> Plan:
     consts, derived = _align_common(c)
+    consts = [s for s in consts if "padded_num_experts" not in s.code]   # not used by this stage
     after = _line(c, "void moe_align_block_size(")
     launch = [
         c.w(AL, "int threads = 1024;", after=after),

@@ -6,7 +6,16 @@ from typing import Any
 from vkc.errors import NotApplicableError
 from vkc.invoke.cuda.dims import GROUPED_TOPK_MODELS, need_moe
 from vkc.invoke.cuda.recipes.base import NATIVE_TYPES, Ctx, Recipe
-from vkc.invoke.cuda.spec import Buffer, Check, Plan, Scale, Stmt, cpp_str, uniform, zero
+from vkc.invoke.cuda.spec import (
+    Buffer,
+    Check,
+    Plan,
+    Scale,
+    Stmt,
+    cpp_str,
+    uniform,
+    zero,
+)
 
 GT = "csrc/moe/grouped_topk_kernels.cu"
 DSV3_DEFAULTS = {"n_group": 8, "topk_group": 4}     # DeepSeek-V3 config.json
@@ -124,7 +133,7 @@ def grouped_topk(c: Ctx) -> Plan:
     return Plan(
         kernel_symbol="vllm::moe::grouped_topk_fused_kernel", template_args=(T, "float", "int32_t", sf),
         consts=consts,
-        scale=Scale("num_tokens_ll", f"(size_t)num_experts * sizeof(T) + (size_t)topk * 8", small=8,
+        scale=Scale("num_tokens_ll", "(size_t)num_experts * sizeof(T) + (size_t)topk * 8", small=8,
                     maximum=c.tokens_max(), fixed_bytes="(size_t)num_experts * 4",
                     note="router scores [T, E] + topk values/indices [T, k]"),
         derived=derived,

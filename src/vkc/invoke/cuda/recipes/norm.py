@@ -4,7 +4,16 @@ from __future__ import annotations
 import math
 
 from vkc.invoke.cuda.recipes.base import FP8, SIZEOF, TORCH_TYPES, Ctx, Recipe
-from vkc.invoke.cuda.spec import Buffer, Check, Plan, Scale, Stmt, const, cpp_str, uniform
+from vkc.invoke.cuda.spec import (
+    Buffer,
+    Check,
+    Plan,
+    Scale,
+    Stmt,
+    const,
+    cpp_str,
+    uniform,
+)
 
 LN = "csrc/layernorm_kernels.cu"
 LNQ = "csrc/layernorm_quant_kernels.cu"
@@ -100,10 +109,13 @@ def fused_add_rms_norm(c: Ctx) -> Plan:
         c.w(LN, "dim3 grid(num_tokens);", after=int(c.at(LN, "void fused_add_rms_norm(").split(":")[1])),
         c.w(LN, _MAX_BLOCK, after=int(c.at(LN, "void fused_add_rms_norm(").split(":")[1])),
         c.w(LN, "dim3 block(std::min(hidden_size, max_block_size));"),
-        c.w(LN, "constexpr int vector_width = 8;"),
-        c.w(LN, "bool offsets_are_multiple_of_vector_width = hidden_size % vector_width == 0 && "
-                "input_stride % vector_width == 0 && residual_stride % vector_width == 0;"),
     ]
+    if width:  # the generic overload (width 0) is launched without the alignment test
+        launch += [
+            c.w(LN, "constexpr int vector_width = 8;"),
+            c.w(LN, "bool offsets_are_multiple_of_vector_width = hidden_size % vector_width == 0 && "
+                    "input_stride % vector_width == 0 && residual_stride % vector_width == 0;"),
+        ]
     return Plan(
         kernel_symbol="vllm::fused_add_rms_norm_kernel",
         template_args=(scalar_t, str(width), "true"),
@@ -119,7 +131,8 @@ def fused_add_rms_norm(c: Ctx) -> Plan:
             Buffer("weight", scalar_t, "hidden_size", uniform(0.5, 1.5), "in", "[hidden_size]"),
         ),
         launch_stmts=tuple(launch),
-        checks=(),
+        checks=(Check("offsets_are_multiple_of_vector_width",
+                      cpp_str("16-byte aligned pointers and strides: LAUNCH_FUSED_ADD_RMS_NORM(8)")),) if width else (),
         grid="grid", block="block", smem="0",
         args=("input", "input_stride", "residual", "weight", "epsilon", "num_tokens", "hidden_size",
               "residual_stride"),

@@ -3,7 +3,19 @@ from __future__ import annotations
 
 from vkc.errors import InvocationError
 from vkc.invoke.cuda.recipes.base import Ctx, Recipe
-from vkc.invoke.cuda.spec import Buffer, Check, Plan, Scale, Stmt, const, cpp_int, cpp_str, host, uniform, zero
+from vkc.invoke.cuda.spec import (
+    Buffer,
+    Check,
+    Plan,
+    Scale,
+    Stmt,
+    const,
+    cpp_int,
+    cpp_str,
+    host,
+    uniform,
+    zero,
+)
 
 SM = "csrc/sampler.cu"
 SAMPLER_MAX_SEQS = 1024          # decode batch cap (sequences sampled per step)
@@ -135,7 +147,7 @@ def topk_per_row_decode(c: Ctx) -> Plan:
                 else "numColumns < kSortingAlgorithmThreshold: insertion sort <512, false>")
         checks = (Check(cond, cpp_str(f"wrapper picks {path.split(': ')[1]}")),)
     launch = (Stmt(f"// launch: {' '.join(launch_text.split())}", c.at(SM, launch_text, after=after)),)
-    per_row = f"(size_t)numColumns * 4 + 4 + " + (f"(size_t){SPLIT_BLOCKS} * topK * 8" if split else "(size_t)topK * 4")
+    per_row = "(size_t)numColumns * 4 + 4 + " + (f"(size_t){SPLIT_BLOCKS} * topK * 8" if split else "(size_t)topK * 4")
     notes = [
         "vLLM 0.33.0 runs top_k_per_row_decode only in the DeepSeek-V3.2 sparse-attention (DSA) indexer "
         "(vllm/model_executor/layers/indexer_topk.py, backend per_row): logits [batch * next_n, max_model_len], "

@@ -78,7 +78,10 @@ def shapes(model: dict, workload: str, budget_bytes: int, small: bool) -> dict:
     out: dict[str, Any] = {"K": K, "N": N, "dtype": dtype, "layer": lay["layer"], "group": GROUP,
                            "block": BLOCK, "workload": workload, "notes": notes}
     # live rows: quant kernels read x (es) and write xq (1 B) + scales; the GEMM reads A, B, writes C
-    out["M_quant"] = _rows(workload, budget_bytes, K * (es + 1) + 4 * (K // GROUP + 1))
+    # cap: the kernels index rows with int32 arithmetic (row_id * stride), as vLLM launches them
+    # only for a scheduler's token budget; more than 2**31 elements per tensor would overflow.
+    out["M_quant"] = _rows(workload, budget_bytes, K * (es + 1) + 4 * (K // GROUP + 1),
+                           cap=(2**31 - 1) // K)
     out["M_gemm"] = _rows(workload, budget_bytes, K + N * es + 4 * (K // GROUP), fixed=N * K, cap=GEMM_MAX_TOKENS)
     out["M"] = out["M_quant"]
     return out
