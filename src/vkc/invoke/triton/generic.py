@@ -24,7 +24,7 @@ FULL_MAX_NUMEL = 1 << 24
 SMALL_NUMEL = 1 << 14
 POW2_MAX = 4096
 _FLAG = re.compile(r"^(USE|IS|HAS|ENABLE|EVEN|APPLY|DO|WITH|SAVE|RETURN|NEED|SHOULD|ADD|MUL|CAUSAL|FUSE|SKIP|"
-                   r"INCLUDE|NO|ALLOW|OUTPUT|STORE|LOAD|PER|TRANS|SPLIT_K_ENABLED)(_|$)|_ENABLED$|^causal$|"
+                   r"INCLUDE|ALLOW|TRANS|SPLIT_K_ENABLED|LAUNCH_PDL)(_|$)|_ENABLED$|^causal$|"
                    r"^(use|is|has|enable|even|apply|with|do)_", re.I)
 _DTYPE_NAME = re.compile(r"dtype|DTYPE|_TYPE$|_ty$|^dtype", re.I)
 
@@ -88,7 +88,7 @@ def _cx_guess(p: Param, model: ModelConfig, small: bool) -> Any:
     if p.compared:
         strs = [c for c in p.compared if isinstance(c, str)]
         return strs[0] if strs else p.compared[0]
-    if p.flag or _FLAG.search(name):
+    if p.flag or (_FLAG.search(name) and not p.pow2):
         return False
     if re.search(r"HEAD|DMODEL|HEADDIM|_DIM$|^D$|^DV$|^DK$|^D_", up):
         return _pow2(model.head_dim or 64)
@@ -301,6 +301,8 @@ def _one_config(params: list[Param], fact_defaults: dict, autotune: dict, heur: 
                 val, src = None, "heuristics"
             else:
                 val, src = _cx_guess(p, model, small), "guess"
+        if isinstance(val, str) and (p.flag or p.pow2) and not p.compared:
+            val, src = _cx_guess(p, model, small), "guess (launch value unusable)"
         if p.pow2 and isinstance(val, int) and not isinstance(val, bool):
             fixed = min(_pow2(val), POW2_MAX)
             if fixed != val:

@@ -183,13 +183,26 @@ class _Module:
         for _ in range(6):   # fixpoint over helpers
             changed = False
             for fn in self.fns.values():
-                for e in list(self.ptr_positions(fn)):
+                for e in [alt for e in self.ptr_positions(fn) for alt in _alternatives(fn, e)]:
                     p = _pick(fn, fn.roots(e))
                     if p and p not in fn.ptrs:
                         fn.ptrs.add(p)
                         changed = True
             if not changed:
                 return
+
+
+def _alternatives(fn: _Fn, e: ast.expr | None, depth: int = 0) -> list[ast.expr | None]:
+    """A pointer expression whose base is a local assigned in several branches: one per assignment."""
+    base = e
+    while isinstance(base, (ast.BinOp, ast.Subscript)):
+        base = base.left if isinstance(base, ast.BinOp) else base.value
+    if isinstance(base, ast.Name) and len(fn.assigns.get(base.id, [])) > 1 and base.id not in fn.params and depth < 4:
+        out = []
+        for v in fn.assigns[base.id]:
+            out += _alternatives(fn, v, depth + 1)
+        return out
+    return [e]
 
 
 def _index_names(mod: _Module, fn: _Fn) -> set[str]:
@@ -243,14 +256,10 @@ def analyze(source: str, entry: str) -> list[Param]:
     a = fn.node.args
     plist = a.posonlyargs + a.args
     defaults = [None] * (len(plist) - len(a.defaults)) + list(a.defaults)
+    ev = _evidence(mod)
     index_names = _index_names(mod, fn)
-    int_ptrs: set[str] = set()
-    for v, exprs in fn.assigns.items():
-        for e in exprs:
-            p, cast_int = _loaded_from(fn, e)
-            if p and (cast_int or v in index_names):
-                int_ptrs.add(p)
-    addr_ptrs = _address_ptrs(fn)
+    int_ptrs = {p for p, k in ev[fn.node.name].items() if k == "int32"}
+    addr_ptrs = {p for p, k in ev[fn.node.name].items() if k == "int64"}
     usage = _constexpr_usage(fn)
     out = []
     for p, d in zip(plist, defaults):
@@ -286,6 +295,44 @@ def analyze(source: str, entry: str) -> list[Param]:
             par.kind = "int"
         out.append(par)
     return out
+
+
+def _local_evidence(mod: _Module, fn: _Fn) -> dict[str, str]:
+    index_names = _index_names(mod, fn)
+    ev: dict[str, str] = {}
+    for v, exprs in fn.assigns.items():
+        for e in exprs:
+            p, cast_int = _loaded_from(fn, e)
+            if p and (cast_int or v in index_names):
+                ev[p] = "int32"
+    for p in _address_ptrs(fn):
+        ev[p] = "int64"
+    return ev
+
+
+def _evidence(mod: _Module) -> dict[str, dict[str, str]]:
+    """Per function: pointer param -> int32 (index data) / int64 (addresses), through helper calls."""
+    ev = {name: _local_evidence(mod, fn) for name, fn in mod.fns.items()}
+    for _ in range(6):
+        changed = False
+        for name, fn in mod.fns.items():
+            for n in ast.walk(fn.node):
+                if not (isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in mod.fns
+                        and n.func.id != name):
+                    continue
+                callee = mod.fns[n.func.id]
+                pairs = [(callee.params[i], a) for i, a in enumerate(n.args) if i < len(callee.params)]
+                pairs += [(k.arg, k.value) for k in n.keywords if k.arg]
+                for cp, a in pairs:
+                    kind = ev[n.func.id].get(cp)
+                    if kind:
+                        r = _pick(fn, fn.roots(a))
+                        if r and ev[name].get(r) != kind and ev[name].get(r) != "int64":
+                            ev[name][r] = kind
+                            changed = True
+        if not changed:
+            break
+    return ev
 
 
 def _address_ptrs(fn: _Fn) -> set[str]:
