@@ -101,15 +101,79 @@ def cmd_collect(a) -> None:
     print(f"collected {len(rows)} jobs in {time.perf_counter() - t0:.1f}s -> {dest}", file=sys.stderr)
 
 
+def _selected(a) -> list[dict]:
+    rows = json.loads((Path(a.dir) / "cpu_results.json").read_text())
+    return [r for r in rows if r.get("collect") == "ok" and r["kernel"] not in SKIP_GPU
+            and (not a.lang or _lang_of(r["path"]) == a.lang) and (not a.kernel or r["kernel"] in a.kernel)]
+
+
+def _cuda_gpu(rows: list[dict], a) -> list[dict]:
+    """CUDA programs: build all in parallel (nvcc), time each alone, then compute-sanitizer
+    memcheck (SMALL_SANITY shapes, one launch) four at a time."""
+    import shutil
+    import subprocess
+    import tempfile
+    from concurrent.futures import ThreadPoolExecutor
+
+    from vkc.verify.cuda_compile import nvcc_flags
+    work = Path(tempfile.mkdtemp(prefix="vkc-gpu-"))
+
+    def build(i_r):
+        i, r = i_r
+        k = json.loads(Path(r["path"]).read_text())["kernel"]
+        d = work / str(i)
+        d.mkdir()
+        (d / f"{Path(r['path']).stem}.cu").write_text(k["source_code"])
+        (d / "main.cu").write_text(k["invocation_example"])
+        p = subprocess.run(["nvcc", *nvcc_flags(), "-o", str(d / "prog"), str(d / "main.cu")], cwd=d,
+                           capture_output=True, text=True)
+        return d, p.returncode, p.stderr[-600:]
+
+    def run(cmd, d, env, timeout=300):
+        try:
+            p = subprocess.run(cmd, cwd=d, capture_output=True, text=True, timeout=timeout, env={**os.environ, **env})
+        except subprocess.TimeoutExpired:
+            return {"ok": False, "reason": f"timed out after {timeout}s"}
+        res = [ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")]
+        if p.returncode == 0 and res:
+            return {"ok": True, "reason": res[-1], **_result_fields(res[-1])}
+        return {"ok": False, "reason": f"exit {p.returncode}: " + " | ".join((p.stderr + p.stdout).strip().splitlines()[-6:])[:600]}
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(max(2, (os.cpu_count() or 2))) as pool:
+        built = list(pool.map(build, enumerate(rows)))
+    print(f"built {len(built)} programs in {time.perf_counter() - t0:.0f}s", flush=True)
+    results = []
+    for r, (d, rc, err) in zip(rows, built):
+        out = {"qualified": r["qualified"], "model": r["model"]}
+        out["run"] = run([str(d / "prog")], d, {}) if rc == 0 else {"ok": False, "reason": "build failed: " + err}
+        results.append(out)
+        print(json.dumps({k: v for k, v in out.items()}), flush=True)
+        _save(a, results)
+    tool = shutil.which("compute-sanitizer") or "/usr/local/cuda/bin/compute-sanitizer"
+    san_env = {"SMALL_SANITY": "1", "VKC_ITERS": "1"}
+
+    def sanitize(i):
+        d, rc, _ = built[i]
+        if rc != 0:
+            return {"ok": False, "reason": "not built"}
+        return run([tool, "--tool", "memcheck", "--error-exitcode", "99", str(d / "prog")], d, san_env, timeout=600)
+
+    with ThreadPoolExecutor(4) as pool:
+        for out, san in zip(results, pool.map(sanitize, range(len(rows)))):
+            out["sanitizer"] = san
+    _save(a, results)
+    return results
+
+
 def cmd_gpu(a) -> None:
     from vkc.verify import verify_paths
-    rows = json.loads((Path(a.dir) / "cpu_results.json").read_text())
+    rows = _selected(a)
+    if a.lang == "cuda":
+        _cuda_gpu(rows, a)
+        return
     results = []
     for r in rows:
-        if r.get("collect") != "ok" or r["kernel"] in SKIP_GPU:
-            continue
-        if a.lang and _lang_of(r["path"]) != a.lang:
-            continue
         path = r["path"]
         t0 = time.perf_counter()
         checks = [c for c in verify_paths([path], run=True, sanitizer=True)
@@ -120,18 +184,19 @@ def cmd_gpu(a) -> None:
         results.append(out)
         print(json.dumps({k: (v if not isinstance(v, dict) else {x: v[x] for x in v if x != "reason"})
                           for k, v in out.items()}), flush=True)
-        _save(a.dir, results)  # after every artifact: a timeout still leaves what ran
+        _save(a, results)  # after every artifact: a timeout still leaves what ran
 
 
 def _lang_of(path: str) -> str:
     return json.loads(Path(path).read_text())["kernel"]["kernel_type"]
 
 
-def _save(d: str, results: list) -> None:
+def _save(a, results: list) -> None:
+    name = f"gpu_results_{a.tag or a.lang or 'all'}.json"
     text = json.dumps(results, indent=1)
-    (Path(d) / "gpu_results.json").write_text(text)
+    (Path(a.dir) / name).write_text(text)
     if os.environ.get("OUT"):
-        Path(os.environ["OUT"], "gpu_results.json").write_text(text)
+        Path(os.environ["OUT"], name).write_text(text)
 
 
 def _result_fields(line: str) -> dict:
@@ -143,8 +208,8 @@ def _result_fields(line: str) -> dict:
 
 def cmd_table(a) -> None:
     rows = json.loads((Path(a.dir) / "cpu_results.json").read_text())
-    gpath = Path(a.gpu or Path(a.dir) / "gpu_results.json")
-    gpu = {(g["qualified"], g["model"]): g for g in json.loads(gpath.read_text())} if gpath.exists() else {}
+    paths = [Path(p) for p in a.gpu] if a.gpu else sorted(Path(a.dir).glob("gpu_results*.json"))
+    gpu = {(g["qualified"], g["model"]): g for p in paths for g in json.loads(p.read_text())}
     print("| kernel | model | collect | compile | GPU run | sanitizer | time ms | GB/s | note |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in sorted(rows, key=lambda r: (r["qualified"], r["model"])):
@@ -168,9 +233,11 @@ def main() -> None:
     g = sub.add_parser("gpu")
     g.add_argument("--dir", default="bench_out")
     g.add_argument("--lang", choices=("triton", "cuda"))
+    g.add_argument("--kernel", action="append", help="only these kernel names")
+    g.add_argument("--tag", help="results file suffix (default: the --lang)")
     t = sub.add_parser("table")
     t.add_argument("--dir", default="bench_out")
-    t.add_argument("--gpu")
+    t.add_argument("--gpu", action="append", help="GPU results file(s); later ones win (default: DIR/gpu_results*.json)")
     a = p.parse_args()
     {"collect": cmd_collect, "gpu": cmd_gpu, "table": cmd_table}[a.cmd](a)
 

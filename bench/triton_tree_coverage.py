@@ -115,6 +115,7 @@ def _compile_detail(art: dict) -> str | None:
 
     import triton
     from triton.backends.compiler import GPUTarget
+
     from vkc.verify.triton_compile import _load_entry, make_ast_source, read_literal
 
     code = art["kernel"]["invocation_example"]
@@ -151,6 +152,8 @@ def _gist(e: BaseException, depth: int = 0) -> str:
 def worker(out: Path, names: list[str]) -> int:
     from vkc.modelcfg import DEFAULT_MODEL, load_model
 
+    os.environ.setdefault("VKC_PROBE_INPROCESS", "1")   # this worker holds triton already; the watcher isolates
+    os.environ.setdefault("TRITON_DEFAULT_FP_FUSION", "1")
     tree, ks = _entries()
     by_q = {k.qualified: k for k in ks}
     model = load_model(DEFAULT_MODEL)
@@ -311,9 +314,7 @@ def main(argv=None) -> int:
     todo = []
     for q in selected:
         p = out / "status" / f"{_stem(q)}.json"
-        if args.force or not p.exists():
-            todo.append(q)
-        elif args.redo_failed and not json.loads(p.read_text()).get("ok"):
+        if args.force or not p.exists() or args.redo_failed and not json.loads(p.read_text()).get("ok"):
             todo.append(q)
     t0 = time.time()
     if todo and not args.summary_only:

@@ -43,7 +43,8 @@ _NATIVE_TYPES = {"float", "double", "int", "bool", "char", "short", "long", "uns
 _TORCH_TYPES = {"c10::Half": "torch/headeronly/util/Half.h", "c10::BFloat16": "torch/headeronly/util/BFloat16.h",
                 "c10::Float8_e4m3fn": "torch/headeronly/util/Float8_e4m3fn.h",
                 "c10::Float8_e4m3fnuz": "torch/headeronly/util/Float8_e4m3fnuz.h",
-                "c10::Float8_e5m2": "torch/headeronly/util/Float8_e5m2.h"}
+                "c10::Float8_e5m2": "torch/headeronly/util/Float8_e5m2.h",
+                "c10::ScalarType": "torch/headeronly/core/ScalarType.h"}
 _NS_HEADERS = ((r"\bcub::", "cub/"), (r"\b(cooperative_groups|cg)::", "cooperative_groups"),
                (r"\bcuda::std::", "cuda/std"), (r"\bcuda::ptx::", "cuda/ptx"), (r"\bnvcuda::", "mma.h"),
                (r"\bCUDART_\w+", "math_constants"), (r"\bcuda::(barrier|pipeline|memcpy_async)", "cuda/"))
@@ -193,8 +194,16 @@ def extract_cuda(tree: SourceTree, kernel: KernelEntry) -> Extraction:
     kept = closure(unit, kit)
     # enable_if overload sets: nvcc's host pass and device pass may pick different
     # members (e.g. a __CUDA_ARCH__-guarded trait), so the whole set is kept
+    # (only overloads with the same parameter list: others would make &kernel<...> ambiguous)
+    own_params = _kernel_params(tree, kernel)
+    kdefs = [k for k in file_model(str(tree.root), kernel.file).kernels if k.name == kernel.name]
+
+    def same_params(it: Item) -> bool:
+        end = it.line + it.text.count("\n")
+        return any(it.line <= k.line <= end and k.params == own_params for k in kdefs)
+
     overloads = [it for it in unit.items if it.is_global and it is not kit and it.file == kernel.file
-                 and kernel.name in it.defines]
+                 and kernel.name in it.defines and same_params(it)]
     if overloads:
         for ov in overloads:
             kept += [x for x in closure(unit, ov) if all(x is not y for y in kept)]

@@ -429,7 +429,7 @@ def complete(ctx: Ctx, cand: Cand, tparams: list[str], bf16: str) -> Cand:
             args[i] = None
             continue
         if re.match(r"(typename|class)\b", p):
-            val = bf16
+            val = _typename_default(names[i], bf16)
         elif dflt is not None and not (ctx.free([dflt]) - set(names)):
             val = dflt
         elif re.match(r"bool\b", p):
@@ -468,6 +468,18 @@ def _param_type(p: str) -> str:
 def _is_enum_param(p: str) -> bool:
     t = _param_type(p)
     return bool(t) and "(" not in t and "*" not in t and not _INTEGRAL.match(t)
+
+
+def _typename_default(name: str, bf16: str) -> str:
+    """Default for an unbound type parameter, by its name (index, scale, fp8, else bf16)."""
+    n = name.lower()
+    if re.search(r"ind|idx|index", n):
+        return "int32_t"
+    if "scale" in n:
+        return "float"
+    if "fp8" in n or "quant" in n:
+        return "c10::Float8_e4m3fn"
+    return bf16
 
 
 def _int_guess(expr: str) -> str:

@@ -12,6 +12,7 @@ import importlib
 import operator
 
 from vkc.extract.triton import platform_profile as P
+from vkc.extract.triton import torchinfo
 from vkc.extract.triton.values import Constexpr, ExtRef, Opaque, Unresolved
 
 _BIN = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
@@ -103,6 +104,9 @@ def materialize(path: str):
     """Import the real object behind an external dotted path (torch, triton, math...)."""
     if path in P.EXTERNAL_ATTRS:
         return P.EXTERNAL_ATTRS[path]
+    known, obj = torchinfo.resolve(path)      # torch dtypes / finfo / iinfo without importing torch
+    if known:
+        return obj
     parts = path.split(".")
     for i in range(len(parts), 0, -1):
         try:

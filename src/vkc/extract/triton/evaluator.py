@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from vkc.extract.triton import platform_profile as P
-from vkc.extract.triton import modinfo
+from vkc.extract.triton import modinfo, torchinfo
 from vkc.extract.triton.evalcore import (_CALLABLE_EXT, _CONFIG_DEFAULTS, _CONTAINER_METHODS, CONSTEXPR_PATHS,
                                          JIT_PATHS, DeviceCapability, _EnumMember, _plain, _wrap, materialize)
 from vkc.extract.triton.expressions import ExprEvaluator
@@ -234,6 +234,8 @@ class Program(ExprEvaluator, HelperInterpreter):
         if isinstance(fn, Opaque):
             o = fn.obj
             if o in (builtins.hasattr, builtins.getattr) and args and isinstance(args[0], ExtRef):
+                if args[0].path == "torch" and len(args) == 2 and torchinfo.has_attr(_plain(args[1])):
+                    return True if o is builtins.hasattr else self.getattr(args[0], _plain(args[1]))
                 try:
                     real = materialize(args[0].path)
                 except Unresolved:

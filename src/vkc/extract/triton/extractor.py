@@ -22,7 +22,7 @@ def program_for(tree: SourceTree) -> Program:
     """One Program (parsed modules, memoized values) per tree root, reused across kernels."""
     key = str(tree.root)
     if key not in _PROGRAMS:
-        _PROGRAMS[key] = Program(tree.root, fallback=RuntimeFallback(tree.root))
+        _PROGRAMS[key] = Program(tree.root, fallback=RuntimeFallback(tree.root, sha256=tree.sha256))
     return _PROGRAMS[key]
 
 

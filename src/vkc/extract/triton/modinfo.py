@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import ast
+import functools
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -61,6 +63,32 @@ def load(root: Path, module: str) -> ModuleInfo | None:
     text = path.read_text(encoding="utf-8")
     return ModuleInfo(module, path.relative_to(root).as_posix(), path, text,
                       text.splitlines(keepends=True), ast.parse(text, filename=str(path)), is_pkg)
+
+
+_SEGMENT_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+
+
+@functools.lru_cache(maxsize=128)
+def _segment_lines(text: str) -> list[str]:
+    """``text`` split the way :func:`ast.get_source_segment` splits it (at \\r, \\n, \\r\\n)."""
+    return _SEGMENT_LINE.findall(text)
+
+
+def source_segment(text: str, node: ast.AST) -> str | None:
+    """:func:`ast.get_source_segment` with the line split cached per text (the stdlib one
+    re-splits the whole module on every call)."""
+    try:
+        if node.end_lineno is None or node.end_col_offset is None:
+            return None
+        first, last = node.lineno - 1, node.end_lineno - 1
+        col, end_col = node.col_offset, node.end_col_offset
+    except AttributeError:
+        return None
+    lines = _segment_lines(text)
+    if first == last:
+        return lines[first].encode()[col:end_col].decode()
+    return "".join([lines[first].encode()[col:].decode(), *lines[first + 1:last],
+                    lines[last].encode()[:end_col].decode()])
 
 
 def absolute(info: ModuleInfo, level: int, module: str | None) -> str:

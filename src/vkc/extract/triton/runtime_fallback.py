@@ -3,11 +3,12 @@
 Used only when the static evaluator cannot decide (a platform-conditional definition whose
 condition it cannot evaluate).  ``CUDA_VISIBLE_DEVICES=""`` keeps vLLM's real Triton
 (``vllm.triton_utils``'s "distributed env" branch); ``sys.path`` starts with the tree root.
-Answers are memoized per (module, query).  Values come from the CPU platform, so callers
+Answers are memoized per (module, query), in memory and on disk.  Values come from the CPU platform, so callers
 note when this was used.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -32,26 +33,75 @@ else:
 """
 
 
+def _cache_dir() -> Path:
+    from vkc.source import cache_dir
+
+    return Path(cache_dir()) / "runtime_fallback"
+
+
 class RuntimeFallback:
-    def __init__(self, root: Path, timeout: float = 120.0):
+    """``(module, query) -> value`` by importing ``module``; answers are cached in memory and
+    on disk (``vkc.source.cache_dir()/"runtime_fallback"/<key>.json``, key = sha256 of tree
+    root, sdist sha, module, query, vkc version, this script and the interpreter), so a warm
+    collect runs no subprocess.  Timeouts are not cached; failed imports are."""
+
+    def __init__(self, root: Path, timeout: float = 120.0, sha256: str | None = None):
         self.root = Path(root)
+        self.sha256 = sha256
         self.timeout = timeout
         self.cache: dict[tuple[str, str], object] = {}
+
+    def _key(self, module: str, query: str) -> str:
+        import vkc
+
+        blob = {"root": str(self.root), "sha": self.sha256, "module": module, "query": query,
+                "vkc": vkc.__version__, "script": hashlib.sha256(_SCRIPT.encode()).hexdigest(),
+                "python": sys.executable}
+        return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:32]
+
+    def _load(self, path: Path) -> tuple[bool, object]:
+        try:
+            got = json.loads(path.read_text())
+            return True, (got["value"] if got["ok"] else None)
+        except (OSError, ValueError, KeyError, TypeError):
+            return False, None
+
+    def _store(self, path: Path, module: str, query: str, ok: bool, value: object, err: str) -> None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".tmp{os.getpid()}")
+            tmp.write_text(json.dumps({"module": module, "query": query, "ok": ok, "value": value,
+                                       "stderr_tail": err}, sort_keys=True))
+            os.replace(tmp, path)
+        except OSError:
+            pass
+
+    def _run(self, module: str, query: str) -> object:
+        path = _cache_dir() / f"{self._key(module, query)}.json"
+        hit, value = self._load(path)
+        if hit:
+            return value
+        env = dict(os.environ, CUDA_VISIBLE_DEVICES="")
+        env.pop("PYTHONPATH", None)
+        try:
+            r = subprocess.run([sys.executable, "-c", _SCRIPT, str(self.root), module, query],
+                               capture_output=True, text=True, timeout=self.timeout, env=env)
+        except subprocess.TimeoutExpired:
+            return None                     # not cached: may succeed on a less loaded machine
+        value = None
+        ok = r.returncode == 0
+        if ok:
+            try:
+                value = json.loads(r.stdout.strip().splitlines()[-1])
+            except (ValueError, IndexError):
+                ok = False
+        self._store(path, module, query, ok, value, "" if ok else (r.stderr or "")[-2000:])
+        return value
 
     def __call__(self, module: str, query: str):
         key = (module, query)
         if key not in self.cache:
-            env = dict(os.environ, CUDA_VISIBLE_DEVICES="")
-            env.pop("PYTHONPATH", None)
-            try:
-                r = subprocess.run([sys.executable, "-c", _SCRIPT, str(self.root), module, query],
-                                   capture_output=True, text=True, timeout=self.timeout, env=env)
-            except subprocess.TimeoutExpired:
-                r = None
-            if r is None or r.returncode != 0:
-                self.cache[key] = None
-            else:
-                self.cache[key] = json.loads(r.stdout.strip().splitlines()[-1])
+            self.cache[key] = self._run(module, query)
         v = self.cache[key]
         if v is None:
             from vkc.extract.triton.values import Unresolved

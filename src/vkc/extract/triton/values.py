@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import ast
 import math
+import sys
 from dataclasses import dataclass, field
 from typing import Any
+
+from vkc.extract.triton import torchinfo
 
 # Canonical names of external modules in the generated module.
 CANONICAL = {
@@ -136,13 +139,10 @@ def to_literal(v: Any, uses: set[str] | None = None) -> str:
         text, root = ext_text(v.path)
         uses.add(root)
         return text
-    try:
-        import torch
-        if isinstance(v, torch.dtype):
-            uses.add("torch")
-            return str(v)
-    except ImportError:  # pragma: no cover
-        pass
+    torch = sys.modules.get("torch")    # a real torch.dtype exists only if torch is imported
+    if isinstance(v, torchinfo.dtype) or (torch is not None and isinstance(v, torch.dtype)):
+        uses.add("torch")
+        return str(v)
     mod = type(v).__module__ or ""
     if mod.startswith("triton.language") and hasattr(v, "name") and type(v).__name__ == "dtype":
         uses.add("tl")

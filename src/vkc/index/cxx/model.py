@@ -160,6 +160,7 @@ def _scan_tree(relpath: str, text: str, rocm_view: bool) -> tuple[list[KernelDef
     tree, data = ts.parse(text)
     b2c = ts.byte_to_char(data)
     kernels: list[KernelDef] = []
+    masked = None
     for n in ts.walk(tree.root_node, skip=("compound_statement",)):
         if n.type != "function_definition":
             continue
@@ -185,12 +186,20 @@ def _scan_tree(relpath: str, text: str, rocm_view: bool) -> tuple[list[KernelDef
         qual = "::".join(ns + [name])
         # the line of the __global__ keyword's declaration (after any template header)
         line = line_of(text, b2c(n.start_byte))
+        # error recovery can stretch a definition whose braces are split by #if over the
+        # following code: the textual brace match bounds it
+        bstart, kend = b2c(body.start_byte), b2c(n.end_byte)
+        if masked is None:
+            masked = _mask_comments(ts.presubstitute(text))
+        tend = _match_brace(masked, bstart) if masked[bstart:bstart + 1] == "{" else kend
+        if tend < kend:
+            kend = tend
         src_head = text[b2c(n.start_byte):b2c(body.start_byte)]
         kernels.append(KernelDef(
-            name=bare, qualname=qual, line=line, end_line=line_of(text, b2c(n.end_byte)),
-            template_params=tparams, start=b2c(start_node.start_byte), end=b2c(n.end_byte),
+            name=bare, qualname=qual, line=line, end_line=line_of(text, max(kend - 1, 0)),
+            template_params=tparams, start=b2c(start_node.start_byte), end=kend,
             params=_params(n, data), rocm_only=rocm_view or relpath.startswith("csrc/rocm/"),
-            body=text[b2c(body.start_byte):b2c(body.end_byte)]))
+            body=text[bstart:kend]))
         del src_head
     kernels += _fallback_kernels(relpath, text, kernels, rocm_view, tree.root_node, data, b2c)
     return kernels, [tree.root_node], (data, b2c)

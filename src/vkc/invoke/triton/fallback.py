@@ -110,7 +110,7 @@ def fallback_configs(extraction: Extraction, model: ModelConfig, entry: str, not
     except SyntaxError:
         got = None
     if got is not None:
-        notes.append("generic launch: grid, sizes and values synthesised from the kernel signature and launch "
+        notes.append("UNTRACED generic launch: grid, sizes and values synthesised from the kernel signature and launch "
                      "site; contents are best-effort, check the launch site quoted below before timing anything")
         return got
     params = _signature(extraction.source_code, entry)

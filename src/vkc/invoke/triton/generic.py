@@ -25,8 +25,8 @@ SMALL_NUMEL = 1 << 14
 POW2_MAX = 4096
 _FLAG = re.compile(r"^(USE|IS|HAS|ENABLE|EVEN|APPLY|DO|WITH|SAVE|RETURN|NEED|SHOULD|ADD|MUL|CAUSAL|FUSE|SKIP|"
                    r"INCLUDE|ALLOW|TRANS|SPLIT_K_ENABLED|LAUNCH_PDL)(_|$)|_ENABLED$|^causal$|"
-                   r"^(use|is|has|enable|even|apply|with|do)_", re.I)
-_DTYPE_NAME = re.compile(r"dtype|DTYPE|_TYPE$|_ty$|^dtype", re.I)
+                   r"^(use|is|has|enable|even|apply|with|do)_", re.IGNORECASE)
+_DTYPE_NAME = re.compile(r"dtype|DTYPE|_TYPE$|_ty$|^dtype", re.IGNORECASE)
 
 
 def _pow2(n: float) -> int:
@@ -142,7 +142,7 @@ def _decorators(source: str, entry: str) -> tuple[dict, dict[str, str]]:
 
 
 def _eval_heuristic(src: str, args: dict[str, Any]) -> Any:
-    import triton  # noqa: F401  (lambdas call triton.next_power_of_2 and friends)
+    import triton
 
     class _T:
         """A stand-in tensor for heuristics that look at .dtype/.shape/.stride()."""
@@ -161,7 +161,7 @@ def _eval_heuristic(src: str, args: dict[str, Any]) -> Any:
 
     ns = {"triton": triton, "math": math, "tl": __import__("triton.language").language,
           "torch": __import__("torch")}
-    fn = eval(src, ns)  # noqa: S307  (the lambda text comes from the vLLM source being extracted)
+    fn = eval(src, ns)
     view = {k: (_T(v[2][0], v[5]) if isinstance(v, tuple) and v and v[0] == "tensor" else v) for k, v in args.items()}
     return fn(view)
 
@@ -199,6 +199,8 @@ def generic_configs(tree: SourceTree, extraction: Extraction, model: ModelConfig
     where = f"{site.file}:{site.line}" if site else "no launch site"
     grid_src = configs["FULL"].pop("_grid_src")
     configs["SMALL"].pop("_grid_src")
+    for c in configs.values():
+        c.pop("_guessed_flags", None)
     mode = f"generic (untraced): inputs synthesised from the kernel signature; grid from {where} ({grid_src})"
     lf = {"params": names, "generic": True, "mode": mode,
           "site": {"file": site.file, "line": site.line, "function": site.wrapper or "?"} if site else None}
@@ -212,9 +214,12 @@ def _variants(params: list[Param], base: dict[str, str]) -> list[tuple[str, dict
     """Pointer dtype maps to try, most faithful first."""
     name_only = {p.name for p in params if p.kind == "ptr" and p.why == "index-like name"}
     fp32 = {k: ("float32" if v in _FLOATS else v) for k, v in base.items()}
-    out = [("as inferred", base), ("float data as float32", fp32),
+    fp16 = {k: ("float16" if v in _FLOATS else v) for k, v in base.items()}
+    out = [("as inferred", base), ("float data as float16", fp16), ("float data as float32", fp32),
            ("float32, index-like names as float32", {k: ("float32" if k in name_only else v) for k, v in fp32.items()}),
            ("index-like names as bfloat16", {k: ("bfloat16" if k in name_only else v) for k, v in base.items()}),
+           ("float data as float8_e4m3fn", {k: ("float8_e4m3fn" if v in ("bfloat16", "float16") else v)
+                                            for k, v in base.items()}),
            ("all pointers int32", {k: "int32" for k in base}),
            ("all pointers int64", {k: "int64" for k in base}),
            ("all pointers float32", {k: "float32" for k in base})]
@@ -237,10 +242,21 @@ def _choose_dtypes(extraction: Extraction, entry: str, params: list[Param], conf
     base = {a: spec[5] for a, spec in full["args"] if spec[0] == "tensor"}
     if not base:
         return
-    variants = _variants(params, base)
+    dtype_maps = _variants(params, base)
+    variants = [(label, m, {}) for label, m in dtype_maps]
+    # then: descriptor-like pointers passed as None, and each guessed False flag set True
+    desc = [a for a in base if re.search(r"desc", a, re.IGNORECASE)]
+    if desc:
+        variants.append((f"{desc} as None", {k: v for k, v in base.items() if k not in desc}, {}))
+    fp32 = dict(dtype_maps).get("float data as float32", base)
+    for flag in full.get("_guessed_flags", [])[:8]:
+        for label, m in (("as inferred", base), ("float data as float32", fp32)):
+            variants.append((f"{label} with {flag}=True", m, {flag: True}))
     specs = []
-    for _label, m in variants:
-        cfg = dict(full, args=[(a, (s[:5] + (m[a],)) if s[0] == "tensor" else s) for a, s in full["args"]])
+    for _label, m, cx in variants:
+        args = [(a, ((s[:5] + (m[a],)) if a in m else ("scalar", None)) if s[0] == "tensor" else s)
+                for a, s in full["args"]]
+        cfg = dict(full, args=args, constexprs={**full["constexprs"], **cx})
         lit = compile_literal(entry, cfg, {"params": names})
         specs.append({"signature": lit["signature"], "constexprs": lit["constexprs"]})
     ok, errors = probe_variants(extraction.source_code, "kernel_probe.py", entry, specs, full["num_warps"])
@@ -248,14 +264,15 @@ def _choose_dtypes(extraction: Extraction, entry: str, params: list[Param], conf
         notes.append(f"pointer dtypes as inferred; Triton's front end accepted none of {len(variants)} variants "
                      f"(first error: {errors[0] if errors else 'none'})")
         return
-    label, chosen = variants[ok]
+    label, chosen, cx = variants[ok]
     if ok:
-        notes.append(f"pointer dtypes: {label} (the front end rejected the inferred ones: {errors[0]})")
+        notes.append(f"pointer dtypes/flags: {label} (the front end rejected the inferred ones: {errors[0]})")
     for cfg in configs.values():
-        cfg["args"] = [(a, (s[:5] + (chosen[a],)) if s[0] == "tensor" else s) for a, s in cfg["args"]]
-        cfg["buffers"] = {b: (shape, chosen.get(b, dt), (("zeros",) if chosen.get(b, dt).startswith("int")
-                                                           else init))
-                          for b, (shape, dt, init) in cfg["buffers"].items()}
+        cfg["args"] = [(a, ((s[:5] + (chosen[a],)) if a in chosen else ("scalar", None)) if s[0] == "tensor" else s)
+                       for a, s in cfg["args"]]
+        cfg["buffers"] = {b: (shape, chosen[b], (("zeros",) if chosen[b].startswith("int") else init))
+                          for b, (shape, dt, init) in cfg["buffers"].items() if b in chosen}
+        cfg["constexprs"] = {**cfg["constexprs"], **cx}
         cfg["live_bytes"] = int(sum(math.prod(sh) * _itemsize(dt) for sh, dt, _ in cfg["buffers"].values()))
         cfg["bytes"] = float(cfg["live_bytes"])
 
@@ -275,7 +292,6 @@ def _one_config(params: list[Param], fact_defaults: dict, autotune: dict, heur: 
     args: list[tuple[str, tuple]] = []
     n_ptr = sum(1 for p in params if p.kind == "ptr" or (launch and arg_kind(launch, p.name) == "tensor"
                                                             and p.kind != "constexpr"))
-    itemsize = 2
     numel = SMALL_NUMEL if small else max(1 << 16, min(FULL_MAX_NUMEL, _pow2(budget // max(1, n_ptr) // 4) // 2))
     buffers: dict[str, tuple] = {}
     # 1. constexprs: launch site, default, autotune, (heuristics below), guesses
@@ -380,6 +396,7 @@ def _one_config(params: list[Param], fact_defaults: dict, autotune: dict, heur: 
                 except Unknown:
                     pass
     grid, grid_src = _grid(launch, env, constexprs, args)
+    flags = [k for k, s in sources.items() if s.startswith("guess") and constexprs[k] is False]
     if notes is not None and not small:
         guessed = sorted(k for k, s in sources.items() if s.startswith("guess"))
         if guessed:
@@ -388,7 +405,8 @@ def _one_config(params: list[Param], fact_defaults: dict, autotune: dict, heur: 
     shapes = {"numel_per_pointer": numel, "dtype": dtype}
     return {"grid": grid, "num_warps": int(num_warps), "num_stages": int(num_stages), "options": {},
             "constexprs": constexprs, "buffers": dict(sorted(buffers.items())), "args": args,
-            "live_bytes": int(live), "flops": None, "bytes": float(live), "shapes": shapes, "_grid_src": grid_src}
+            "live_bytes": int(live), "flops": None, "bytes": float(live), "shapes": shapes, "_grid_src": grid_src,
+            "_guessed_flags": flags}
 
 
 def _body_ptrs(params: list[Param]) -> set[str]:
@@ -409,7 +427,7 @@ def _grid(launch: Launch | None, env: Env, constexprs: dict, args: list) -> tupl
         except (Unknown, RecursionError):
             pass
     n = next((s[1] for a, s in args if s[0] == "scalar" and isinstance(s[1], int)
-              and re.search(r"^(n|n_elements|numel|num_elements|total|n_tokens|num_tokens|m)$", a, re.I)), None)
+              and re.search(r"^(n|n_elements|numel|num_elements|total|n_tokens|num_tokens|m)$", a, re.IGNORECASE)), None)
     blk = next((v for k, v in constexprs.items() if isinstance(v, int) and not isinstance(v, bool)
                 and re.search(r"BLOCK", k)), None)
     if n and blk:

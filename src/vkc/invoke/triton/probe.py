@@ -27,12 +27,18 @@ def probe_variants(source: str, kernel_file: str, entry: str, variants: list[dic
         return None, ["probe disabled (VKC_NO_PROBE=1)"]
     req = {"source": source, "kernel_file": kernel_file, "entry": entry, "variants": variants,
            "num_warps": num_warps}
+    if os.environ.get("VKC_PROBE_INPROCESS") == "1":   # batch tools that already hold triton (no isolation)
+        try:
+            out = _probe(req)
+        except Exception as e:  # noqa: BLE001
+            return None, [f"probe failed: {type(e).__name__}: {e}"[:300]]
+        return out.get("ok"), out.get("errors", [])
     env = dict(os.environ)
     env.pop("TRITON_INTERPRET", None)
     env.setdefault("TRITON_DEFAULT_FP_FUSION", "1")
     try:
         proc = subprocess.run([sys.executable, "-m", "vkc.invoke.triton.probe"], input=json.dumps(req),
-                              capture_output=True, text=True, timeout=PROBE_TIMEOUT_S, env=env)
+                              capture_output=True, text=True, timeout=PROBE_TIMEOUT_S, env=env, check=False)
         out = json.loads(proc.stdout.strip().splitlines()[-1])
     except (subprocess.TimeoutExpired, json.JSONDecodeError, IndexError, OSError) as e:
         return None, [f"probe failed: {type(e).__name__}"]
@@ -50,7 +56,11 @@ def _message(e: BaseException, depth: int = 0) -> str:
 
 
 def _main() -> int:
-    req = json.loads(sys.stdin.read())
+    print(json.dumps(_probe(json.loads(sys.stdin.read()))))
+    return 0
+
+
+def _probe(req: dict) -> dict:
     from triton._C.libtriton import ir
     from triton.backends.compiler import GPUTarget
     from triton.compiler.compiler import make_backend
@@ -65,8 +75,7 @@ def _main() -> int:
         try:
             fn = _load_entry(src, req["entry"])
         except Exception as e:  # noqa: BLE001
-            print(json.dumps({"ok": None, "errors": [f"load: {type(e).__name__}: {e}"[:300]]}))
-            return 0
+            return {"ok": None, "errors": [f"load: {type(e).__name__}: {e}"[:300]]}
         target = GPUTarget("cuda", 90, 32)
         backend = make_backend(target)
         for i, v in enumerate(req["variants"]):
@@ -83,8 +92,7 @@ def _main() -> int:
                 continue
             ok = i
             break
-    print(json.dumps({"ok": ok, "errors": errors}))
-    return 0
+    return {"ok": ok, "errors": errors}
 
 
 if __name__ == "__main__":

@@ -21,17 +21,17 @@ _PASS_OPS = {"multiple_of", "max_contiguous", "max_constancy", "to", "cast", "br
              "view"}
 _SHAPE_OPS = {"arange", "zeros", "full", "reshape", "view", "broadcast_to", "zeros_like", "split", "join",
               "static_range", "range", "histogram"}
-_PTR_NAME = re.compile(r"(^|_)ptrs?($|_)|Ptr$|_ptr\d*$|^ptr|ptr$", re.I)
+_PTR_NAME = re.compile(r"(^|_)ptrs?($|_)|Ptr$|_ptr\d*$|^ptr|ptr$", re.IGNORECASE)
 _INT_NAME = re.compile(r"stride|^offs?(_|$)|^off_|^start|^pid|^idx$|^i$|^j$|^k$|^n$|^m$|^num_|^n_|size|^len|_len$|"
-                       r"count$|^step|^block_(start|id|idx)", re.I)
+                       r"count$|^step|^block_(start|id|idx)", re.IGNORECASE)
 _INDEX_PTR = re.compile(r"idx|ids$|_ids|indices|index|indptr|offsets|_loc|loc$|table|mapping|lens|_len|seqlen|"
                         r"cu_|positions|_pos|^pos|count|slot|num_tokens|token_ids|expert_id|lora_id|lock|sem|"
                         r"counter|flag|barrier|bitmatrix|bitmask|start|_end|histogram|ranks|map$|perm|"
-                        r"topk_id|rank|sorted|gather|scatter|ptr_to_ptr|qweight|qzeros|packed", re.I)
-_SCALE_PTR = re.compile(r"scale|_s_ptr|amax|norm_factor|weights?_scale|bias_fp32|fp32|float32", re.I)
+                        r"topk_id|rank|sorted|gather|scatter|ptr_to_ptr|qweight|qzeros|packed", re.IGNORECASE)
+_SCALE_PTR = re.compile(r"scale|_s_ptr|amax|norm_factor|weights?_scale|bias_fp32|fp32|float32", re.IGNORECASE)
 _FLOAT_SCALAR = re.compile(r"eps|epsilon|scale|alpha|beta|gamma|temperature|temp$|softcap|theta|sigma|"
                            r"^lr$|factor|ratio|tau|_value$|logit_cap|threshold|smoothing|mu$|p$|prob|penalty|"
-                           r"fp32|float|min_val|max_val|clamp", re.I)
+                           r"fp32|float|min_val|max_val|clamp", re.IGNORECASE)
 _INT_TYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "int1")
 
 
@@ -132,8 +132,9 @@ class _Fn:
 def _pick(fn: _Fn, cands: list[str]) -> str | None:
     if not cands:
         return None
-    if len(cands) == 1:
-        return cands[0]
+    if len(cands) == 1:   # a lone int-like name (start, offs, stride...) is an offset off some other base
+        c = cands[0]
+        return c if c in fn.ptrs or _PTR_NAME.search(c) or not _INT_NAME.search(c) else None
 
     def score(i_c):
         i, c = i_c
@@ -147,7 +148,7 @@ def _pick(fn: _Fn, cands: list[str]) -> str | None:
         if c[:1].isupper() and not c.isupper() or (c.isupper() and len(c) <= 3 and c not in ("M", "N", "K", "D", "H")):
             s += 1
         return (-s, i)
-    return sorted(enumerate(cands), key=score)[0][1]
+    return min(enumerate(cands), key=score)[1]
 
 
 class _Module:
@@ -183,8 +184,8 @@ class _Module:
         for _ in range(6):   # fixpoint over helpers
             changed = False
             for fn in self.fns.values():
-                for e in [alt for e in self.ptr_positions(fn) for alt in _alternatives(fn, e)]:
-                    p = _pick(fn, fn.roots(e))
+                for alt in [a for pos in self.ptr_positions(fn) for a in _alternatives(fn, pos)]:
+                    p = _pick(fn, fn.roots(alt))
                     if p and p not in fn.ptrs:
                         fn.ptrs.add(p)
                         changed = True
