@@ -304,6 +304,8 @@ def _resolve_refs(tree: SourceTree, kernel: KernelEntry, unit: Unit, known: set[
         c.args = R.qualify(ctx, c.args, ns_of)
     if any(ctx.free([a]) for c in done for a in c.args if a):
         done = [c for c in done if not ctx.free(c.args)] or done
+    # call sites in CUTLASS code paths (cutlass::half_t ...) would pull CUTLASS in
+    done = [c for c in done if not re.search(r"\b(cutlass|cute)::", ", ".join(c.args))] or done
 
     def dtype(c: R.Cand) -> str | None:
         for ch in c.choices.values():

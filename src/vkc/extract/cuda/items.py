@@ -443,8 +443,13 @@ def closure(unit: Unit, kernel_item: Item) -> list[Item]:
             if id(it) not in keep:
                 keep[id(it)] = it
                 work.extend(it.refs)
-    # using-directives of namespaces the kept code lives in or uses
+    # namespace names that are macros (namespace MARLIN_NAMESPACE_NAME {): keep the #define
     kept_ns = {c[0].split(":")[1] for it in keep.values() for c in it.chain if c[0].startswith("ns:")}
+    for ns in sorted(kept_ns):
+        for it in by_name.get(ns, ()):
+            if id(it) not in keep and it.kind in ("preproc_def", "preproc_function_def"):
+                keep[id(it)] = it
+    # using-directives of namespaces the kept code lives in or uses
     for it in unit.items:
         m = re.match(r"using\s+namespace\s+([\w:]+)\s*;", it.text.strip())
         if m and id(it) not in keep:

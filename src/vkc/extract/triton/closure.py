@@ -17,7 +17,7 @@ from vkc.extract.triton.evalcore import JIT_PATHS, _EnumMember
 from vkc.extract.triton.evaluator import Program
 from vkc.extract.triton.items import (Edit, Item, Key, Names, _needs_constexpr, _root_name,
                                       apply_edits, span)
-from vkc.extract.triton.modinfo import Binding, ModuleInfo
+from vkc.extract.triton.modinfo import Binding, ModuleInfo, source_segment
 from vkc.extract.triton.values import (CANONICAL, ConfigVal, Constexpr, ExtRef, FuncRef, LambdaVal,
                                        NotLiteral, Opaque, PlatformObj, Unresolved, VllmModule,
                                        to_literal)
@@ -130,13 +130,13 @@ class Collector(DecoratorScanner):
                                   hint="the default depends on runtime state vkc cannot evaluate") from None
         for u in sorted(uses):
             it.dep(self.ext_module(u))
-        src = ast.get_source_segment(info.text, d)
+        src = source_segment(info.text, d)
         origin = ""
         root = _root_name(d)
         if root is not None:
             b = info.bindings.get(root.id)
             if b is not None and b.kind == "assign" and b.value is not None:
-                origin = f" (`{root.id} = {ast.get_source_segment(info.text, b.value)}`)"
+                origin = f" (`{root.id} = {source_segment(info.text, b.value)}`)"
         self.notes.append(f"{pname} default `{src}` resolved to {lit}{origin} for CUDA (H100)")
         s, e = span(info, d)
         it.edits.append(Edit(s, e, lambda names, lit=lit: lit))
@@ -226,9 +226,9 @@ class Collector(DecoratorScanner):
                 it.dep(self.ext_module("tl"))
             s, e = span(info, sub)
             it.edits.append(Edit(s, e, lambda names, t=wrap: t))
-            self.notes.append(f"`{ast.get_source_segment(info.text, sub)}` in {it.name} resolved to {lit}")
+            self.notes.append(f"`{source_segment(info.text, sub)}` in {it.name} resolved to {lit}")
             return True
-        raise ExtractionError(f"cannot resolve `{ast.get_source_segment(info.text, node)}` in {info.file}:{node.lineno}",
+        raise ExtractionError(f"cannot resolve `{source_segment(info.text, node)}` in {info.file}:{node.lineno}",
                               hint="the expression depends on runtime objects")
 
     def _ext_ref(self, it: Item, v: ExtRef, info: ModuleInfo) -> Callable[[Names], str]:
@@ -319,7 +319,7 @@ class Collector(DecoratorScanner):
                 self.notes.append(f"global {b.name} = {v!r} is used inside a kernel; emitted as tl.constexpr "
                                   f"(Triton only accepts constexpr globals)")
             it = self._add(Item(key, "const", b.module, b.name))
-            orig = ast.get_source_segment(self.prog.module(b.module).text, b.value) if b.value is not None else ""
+            orig = source_segment(self.prog.module(b.module).text, b.value) if b.value is not None else ""
             comment = "" if orig in (txt, plain_txt) or len(orig) > 80 or "\n" in orig else f"  # from: {orig}"
             it.render = lambda names, k=key, t=txt, c=comment: f"{names[k]} = {t}{c}"
             for u in sorted(uses):

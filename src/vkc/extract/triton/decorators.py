@@ -11,7 +11,7 @@ from typing import Callable
 
 from vkc.errors import ExtractionError
 from vkc.extract.triton.items import Edit, Item, Names, _line_end, apply_edits, span
-from vkc.extract.triton.modinfo import ModuleInfo
+from vkc.extract.triton.modinfo import ModuleInfo, source_segment
 from vkc.extract.triton.values import ExtRef, NotLiteral, Unresolved, to_literal
 
 AUTOTUNE = {"triton.autotune", "triton.runtime.autotune", "triton.runtime.autotuner.autotune"}
@@ -47,7 +47,7 @@ class DecoratorScanner:
             it.edits.append(Edit(s, _line_end(info, e), lambda n: ""))
             return
         if path is None:
-            txt = ast.get_source_segment(info.text, d)
+            txt = source_segment(info.text, d)
             self.notes.append(f"dropped decorator @{txt} of {it.name} (not a Triton decorator)")
             it.edits.append(Edit(s, _line_end(info, e), lambda n: ""))
             return

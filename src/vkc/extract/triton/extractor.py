@@ -9,7 +9,7 @@ from vkc.errors import ExtractionError
 from vkc.extract.triton import platform_profile
 from vkc.extract.triton.closure import AUTOTUNE, HEURISTICS, Collector
 from vkc.extract.triton.evaluator import Program
-from vkc.extract.triton.modinfo import find_def, module_of_file
+from vkc.extract.triton.modinfo import find_def, module_of_file, source_segment
 from vkc.extract.triton.render import render_module
 from vkc.extract.triton.runtime_fallback import RuntimeFallback
 from vkc.extract.triton.values import ExtRef, FuncRef, Unresolved
@@ -189,10 +189,10 @@ def _params(info, node: ast.FunctionDef, text: str, entry: str) -> list[dict]:
     defaults.update({p.arg: d for p, d in zip(a.kwonlyargs, a.kw_defaults) if d is not None})
     out = []
     for p in pos + a.kwonlyargs:
-        ann = ast.get_source_segment(text, p.annotation) if p.annotation is not None else None
+        ann = source_segment(text, p.annotation) if p.annotation is not None else None
         d = defaults.get(p.arg)
         out.append({"name": p.arg, "annotation": ann,
-                    "default": ast.get_source_segment(text, d) if d is not None else None,
+                    "default": source_segment(text, d) if d is not None else None,
                     "constexpr": bool(ann and ann.replace(" ", "").split(".")[-1] == "constexpr")})
     return out
 
@@ -217,7 +217,7 @@ def _meta(prog, module, node, params, kernel) -> dict:
         path = _deco_path(prog, module, d)
         if path in AUTOTUNE and isinstance(d, ast.Call):
             key = next((k.value for k in d.keywords if k.arg == "key"), None)
-            meta["autotune"] = {"key": ast.get_source_segment(prog.module(module).text, key) if key else None,
+            meta["autotune"] = {"key": source_segment(prog.module(module).text, key) if key else None,
                                 "note": "configs chosen by the autotuner at launch"}
         if path in HEURISTICS and isinstance(d, ast.Call) and d.args and isinstance(d.args[0], ast.Dict):
             meta.setdefault("heuristics", [])

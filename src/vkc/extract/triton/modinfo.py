@@ -135,7 +135,7 @@ def walk(info: ModuleInfo, stmts: list[ast.stmt], test_eval: TestEval, note: str
         elif isinstance(st, ast.If):
             verdict = test_eval(st.test)
             where = f"{info.file}:{st.lineno}"
-            cond = ast.get_source_segment(info.text, st.test) or "?"
+            cond = source_segment(info.text, st.test) or "?"
             if verdict is True:
                 walk(info, st.body, test_eval, f"took `if {cond}` branch at {where}")
             elif verdict is False:

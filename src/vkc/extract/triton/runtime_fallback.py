@@ -85,7 +85,7 @@ class RuntimeFallback:
         env.pop("PYTHONPATH", None)
         try:
             r = subprocess.run([sys.executable, "-c", _SCRIPT, str(self.root), module, query],
-                               capture_output=True, text=True, timeout=self.timeout, env=env)
+                               capture_output=True, text=True, timeout=self.timeout, env=env, check=False)
         except subprocess.TimeoutExpired:
             return None                     # not cached: may succeed on a less loaded machine
         value = None

@@ -108,7 +108,7 @@ def _real_torch():
     return torch
 
 
-class dtype:  # noqa: N801  (named like torch.dtype so messages read the same)
+class dtype:  # lower case like torch.dtype, so messages read the same
     """Stand-in for a ``torch.dtype``; one instance per canonical name."""
 
     __slots__ = ("name",)
@@ -121,14 +121,14 @@ class dtype:  # noqa: N801  (named like torch.dtype so messages read the same)
 
     __str__ = __repr__
 
-    def __eq__(self, other: Any) -> bool:
+    def __eq__(self, other: object) -> bool:
         if isinstance(other, dtype):
             return other.name == self.name
         if type(other).__name__ == "dtype" and type(other).__module__ == "torch":
             return str(other) == str(self)
         return NotImplemented
 
-    def __ne__(self, other: Any) -> bool:
+    def __ne__(self, other: object) -> bool:
         r = self.__eq__(other)
         return r if r is NotImplemented else not r
 
@@ -173,7 +173,7 @@ def lookup(name: str) -> dtype | None:
     return _INTERNED.get(ALIASES.get(name, name))
 
 
-class finfo:  # noqa: N801
+class finfo:
     """Stand-in for ``torch.finfo(dtype)``."""
 
     def __init__(self, facts: tuple):
@@ -184,7 +184,7 @@ class finfo:  # noqa: N801
         return self._repr
 
 
-class iinfo:  # noqa: N801
+class iinfo:
     """Stand-in for ``torch.iinfo(dtype)``."""
 
     def __init__(self, facts: tuple):
