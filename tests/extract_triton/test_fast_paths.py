@@ -97,7 +97,7 @@ def test_runtime_fallback_disk_cache(tmp_path, monkeypatch):
     with pytest.raises(Unresolved):
         fb("bad", "X")
     files = sorted((tmp_path / "cache" / "runtime_fallback").glob("*.json"))
-    assert len(files) == 2
+    assert len(files) == 3          # good:X, bad:X and bad's failed import
 
     def no_subprocess(*a, **k):
         raise AssertionError("a warm cache must not start a subprocess")
@@ -107,6 +107,8 @@ def test_runtime_fallback_disk_cache(tmp_path, monkeypatch):
     assert warm("good", "X") == 42
     with pytest.raises(Unresolved):
         warm("bad", "X")
+    with pytest.raises(Unresolved):  # another query of a module whose import failed: no subprocess
+        warm("bad", "Y")
     # another sdist sha is another key: not served from the cache
     with pytest.raises(AssertionError):
         runtime_fallback.RuntimeFallback(root, sha256="other")("good", "X")

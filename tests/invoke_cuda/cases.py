@@ -34,6 +34,7 @@ KERNELS = {
     "csrc/quantization/w8a8/fp8/per_token_group_quant.cu:per_token_group_quant_8bit_kernel":
         ("per_token_group_quant_8bit_kernel", 105),
     "csrc/custom_all_reduce.cuh:cross_device_reduce_1stage": ("vllm::cross_device_reduce_1stage", 8),
+    "csrc/custom_all_reduce.cuh:cross_device_reduce_2stage": ("vllm::cross_device_reduce_2stage", 31),
     "csrc/moe/grouped_topk_kernels.cu:grouped_topk_fused_kernel": ("vllm::moe::grouped_topk_fused_kernel", 480),
     "csrc/sampler.cu:apply_repetition_penalties_kernel": ("vllm::apply_repetition_penalties_kernel", 16),
     "csrc/sampler.cu:topKPerRowDecode": ("vllm::topKPerRowDecode", 598),

@@ -146,7 +146,7 @@ def extract_cuda(tree: SourceTree, kernel: KernelEntry) -> Extraction:
     known_defs = set().union(*(it.defines for it in unit.items)) if unit.items else set()
     if targs:
         base = _subst(targs, L.macro_actuals(fm, la))
-        consts = L.local_constants(fm, la)
+        consts, scoped = L.shadowed_dispatch_names(fm, la, all_disp, L.local_constants(fm, la))
         for _ in range(3):
             base = _subst(base, consts)
         for d in all_disp:
@@ -154,21 +154,25 @@ def extract_cuda(tree: SourceTree, kernel: KernelEntry) -> Extraction:
                 if re.search(r"\b" + re.escape(var) + r"\b", base):
                     choices[var] = {"chosen": vals[0], "cases": vals, "macro": d["macro"]}
                     base = _subst(base, {var: vals[0]})
+        # the name each dtype dispatch binds (nested ones of the same name: see launch.py)
+        bound_as = {id(d): (scoped[i] or d.get("type_var")) for i, d in enumerate(all_disp)}
+        ptv = bound_as.get(id(dispatch)) if dispatch else None
         # nested type dispatches other than the primary (fp8_t, idx_t ...): first case
         for d in all_disp:
-            tv = d.get("type_var")
-            if d is dispatch or not d.get("dtype_map") or not tv or (dispatch and tv == dispatch.get("type_var")):
+            tv = bound_as[id(d)]
+            if d is dispatch or not d.get("dtype_map") or not tv or (dispatch and tv == ptv):
                 continue
             if re.search(r"\b" + re.escape(tv) + r"\b", base):
                 first = next(iter(d["dtype_map"].values()))
-                choices[tv] = {"chosen": first, "cases": list(d["dtype_map"].values()), "macro": d["macro"]}
+                choices[d["type_var"]] = {"chosen": first, "cases": list(d["dtype_map"].values()),
+                                          "macro": d["macro"]}
                 base = _subst(base, {tv: first})
         if dispatch and dispatch.get("cases"):
             for dt, vals in dispatch["cases"].items():
                 insts[dt] = _subst(base, dict(zip(dispatch["type_vars"], vals)))
         elif dispatch and dispatch.get("dtype_map"):
             for dt, ty in dispatch["dtype_map"].items():
-                insts[dt] = _subst(base, {dispatch["type_var"]: ty})
+                insts[dt] = _subst(base, {ptv: ty})
         else:
             insts["default"] = base
         for v in insts.values():

@@ -279,6 +279,7 @@ def _merge_split_kernels(root: Path, rel: str, text: str, items: list[Item]) -> 
     except Exception:
         return items
     lines = text.split("\n")
+    items = _split_error_spans(rel, text, items, [k for k in kernels if not k.rocm_only])
     for k in kernels:
         if k.rocm_only:
             continue
@@ -318,6 +319,38 @@ def _merge_split_kernels(root: Path, rel: str, text: str, items: list[Item]) -> 
         items = [it for it in items if all(it is not x for x in inside)]
         items.insert(pos, merged)
     return items
+
+
+def _ns_chain(qualname: str) -> tuple:
+    return tuple((f"ns:{ns}", f"namespace {ns} {{", f"}}  // namespace {ns}")
+                 for ns in qualname.split("::")[:-1] if ns)
+
+
+def _split_error_spans(rel: str, text: str, items: list[Item], kernels) -> list[Item]:
+    """An error-recovery item swallowing whole kernels (a kernel's braces split by ``#if``
+    break the parse of everything after it): the kernels' lines become their own items
+    and the rest of the span is re-split with them blanked."""
+    lines = text.split("\n")
+    out: list[Item] = []
+    for it in items:
+        it_end = it.line + it.text.count("\n")
+        inner = [k for k in kernels if it.kind == "ERROR" and k.name not in it.defines
+                 and it.line <= line_of(text, k.start) and k.end_line <= it_end]
+        if not inner:
+            out.append(it)
+            continue
+        spans = [(line_of(text, k.start), k.end_line) for k in inner]
+        masked = "\n".join(ln if it.line <= i + 1 <= it_end and not any(a <= i + 1 <= b for a, b in spans)
+                           else "" for i, ln in enumerate(lines))
+        rest = split_items(rel, masked)
+        for r in rest:
+            r.chain = it.chain + r.chain
+        for k, (a, b) in zip(inner, spans):
+            body = "\n".join(lines[a - 1:b])
+            rest.append(Item(rel, a, body, {k.name}, _idents(body) - {k.name}, it.chain + _ns_chain(k.qualname),
+                             "function_definition", is_global=True, host_only=False))
+        out += sorted(rest, key=lambda x: x.line)
+    return out
 
 
 def _guess_defines(body: str) -> set[str]:
@@ -423,6 +456,28 @@ def _is_external(target: str) -> bool:
     return target.startswith(_EXTERNAL_PREFIXES)
 
 
+def _ns_paths(it: Item) -> set[str]:
+    """Every namespace path (and prefix) an item is declared in."""
+    parts: list[str] = []
+    for key, _o, _c in it.chain:
+        if key.startswith("ns:"):
+            name = key[3:]
+            if not name or name.startswith(":") or not re.fullmatch(r"[\w:]+", name):
+                continue
+            parts += [x for x in name.split("::") if x]
+    return {"::".join(parts[:i]) for i in range(1, len(parts) + 1)}
+
+
+def _condition_refs(it: Item) -> list[str]:
+    """Names the ``#if`` conditions around an item test (``#if FEATURE_SUPPORTED`` needs
+    the ``#define FEATURE_SUPPORTED`` of the unit, else the item silently vanishes)."""
+    out: list[str] = []
+    for key, open_t, _close in it.chain:
+        if key.startswith("pp:"):
+            out += sorted(_idents(open_t))
+    return out
+
+
 def closure(unit: Unit, kernel_item: Item) -> list[Item]:
     """Items needed by ``kernel_item``: transitive closure over identifiers."""
     by_name: dict[str, list[Item]] = {}
@@ -432,7 +487,7 @@ def closure(unit: Unit, kernel_item: Item) -> list[Item]:
         for d in it.defines:
             by_name.setdefault(d, []).append(it)
     keep: dict[int, Item] = {id(kernel_item): kernel_item}
-    work = list(kernel_item.refs)
+    work = list(kernel_item.refs) + _condition_refs(kernel_item)
     seen = set(kernel_item.defines)
     while work:
         name = work.pop()
@@ -443,17 +498,22 @@ def closure(unit: Unit, kernel_item: Item) -> list[Item]:
             if id(it) not in keep:
                 keep[id(it)] = it
                 work.extend(it.refs)
+                work.extend(_condition_refs(it))
     # namespace names that are macros (namespace MARLIN_NAMESPACE_NAME {): keep the #define
     kept_ns = {c[0].split(":")[1] for it in keep.values() for c in it.chain if c[0].startswith("ns:")}
     for ns in sorted(kept_ns):
         for it in by_name.get(ns, ()):
             if id(it) not in keep and it.kind in ("preproc_def", "preproc_function_def"):
                 keep[id(it)] = it
-    # using-directives of namespaces the kept code lives in or uses
+    # using-directives of namespaces the kept code lives in or uses (a namespace of the
+    # unit none of whose items is kept would not be declared: the directive goes too)
+    kept_paths = set().union(*(_ns_paths(it) for it in keep.values()))
+    unit_paths = set().union(*(_ns_paths(it) for it in unit.items))
     for it in unit.items:
         m = re.match(r"using\s+namespace\s+([\w:]+)\s*;", it.text.strip())
         if m and id(it) not in keep:
             ns = m.group(1).lstrip(":")
-            if ns.split("::")[0] in kept_ns or ns.split("::")[0] in ("std", "cooperative_groups", "cub"):
+            if ns in kept_paths or ns not in unit_paths and (
+                    ns.split("::")[0] in kept_ns or ns.split("::")[0] in ("std", "cooperative_groups", "cub")):
                 keep[id(it)] = it
     return sorted(keep.values(), key=lambda it: it.order)

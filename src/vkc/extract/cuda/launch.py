@@ -260,6 +260,46 @@ def local_constants(fm: FileModel, la: Launch) -> dict[str, str]:
     return out
 
 
+def shadowed_dispatch_names(fm: FileModel, la: Launch, all_disp: list[dict],
+                             consts: dict[str, str]) -> tuple[dict[str, str], list[str | None]]:
+    """Scope nested dtype dispatches that bind the same name (``scalar_t`` of an outer
+    FLOATING_TYPES and of an inner QUANT_TYPES): a ``using x = scalar_t;`` written between
+    them names the outer one.  Returns the constants with such names renamed to
+    ``scalar_t__o<k>`` (k: inner dispatches of that name it sits outside of) and, per
+    dispatch of ``all_disp``, the name it binds (None: no renaming needed)."""
+    names: list[str | None] = [None] * len(all_disp)
+    if la.macro:
+        return consts, names
+    calls = _enclosing_calls(fm.text, la.start, r"\w*DISPATCH\w*")
+    if len(calls) != len(all_disp):
+        return consts, names
+    scope_start = next((s for s, e, _ in sorted(fm.functions, key=lambda f: f[0] - f[1])
+                        if s <= la.start < e), 0)
+    typed = [(i, d["type_var"], calls[i][1]) for i, d in enumerate(all_disp)
+             if d.get("dtype_map") and d.get("type_var")]
+    out = dict(consts)
+    renamed = False
+    for name, val in consts.items():
+        m = None
+        for m in re.finditer(r"\busing\s+" + re.escape(name) + r"\s*=", fm.text[scope_start:la.start]):
+            pass
+        if m is None:
+            continue
+        pos = scope_start + m.start()
+        for tv in {t for _, t, _ in typed}:
+            if not re.search(r"\b" + re.escape(tv) + r"\b", val):
+                continue
+            k = sum(1 for _, t, st in typed if t == tv and st > pos)
+            if k and any(t == tv and st < pos for _, t, st in typed):
+                out[name] = re.sub(r"\b" + re.escape(tv) + r"\b", f"{tv}__o{k}", out[name])
+                renamed = True
+    if renamed:
+        for i, tv, st in typed:
+            k = sum(1 for _, t, st2 in typed if t == tv and st2 > st)
+            names[i] = f"{tv}__o{k}" if k else tv
+    return out, names
+
+
 def macro_actuals(fm: FileModel, la: Launch, macro: str | None = None, depth: int = 0) -> dict[str, str]:
     """Macro parameter -> argument of the first use of the launch's #define (follows a use
     inside another #define to that macro's first use)."""

@@ -3,8 +3,9 @@
 Used only when the static evaluator cannot decide (a platform-conditional definition whose
 condition it cannot evaluate).  ``CUDA_VISIBLE_DEVICES=""`` keeps vLLM's real Triton
 (``vllm.triton_utils``'s "distributed env" branch); ``sys.path`` starts with the tree root.
-Answers are memoized per (module, query), in memory and on disk.  Values come from the CPU platform, so callers
-note when this was used.
+Answers are memoized per (module, query), in memory and on disk; a module whose import
+fails is remembered as such, so its other queries start no subprocess.  Values come from
+the CPU platform, so callers note when this was used.
 """
 from __future__ import annotations
 
@@ -15,10 +16,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+_IMPORT_FAILED = 3                  # the script's exit status when importing the module fails
+_IMPORT_QUERY = "__vkc_import__"    # the cache entry of a module whose import failed
 _SCRIPT = r"""
-import importlib, json, sys
+import importlib, json, sys, traceback
 sys.path.insert(0, sys.argv[1])
-mod = importlib.import_module(sys.argv[2])
+try:
+    mod = importlib.import_module(sys.argv[2])
+except BaseException:
+    traceback.print_exc()
+    sys.exit(3)
 query = sys.argv[3]
 if query.startswith("__vkc_line__:"):
     obj = getattr(mod, query.split(":", 1)[1])
@@ -81,6 +88,9 @@ class RuntimeFallback:
         hit, value = self._load(path)
         if hit:
             return value
+        import_path = _cache_dir() / f"{self._key(module, _IMPORT_QUERY)}.json"
+        if self._load(import_path)[0]:
+            return None                     # importing the module failed before: same answer
         env = dict(os.environ, CUDA_VISIBLE_DEVICES="")
         env.pop("PYTHONPATH", None)
         try:
@@ -95,7 +105,10 @@ class RuntimeFallback:
                 value = json.loads(r.stdout.strip().splitlines()[-1])
             except (ValueError, IndexError):
                 ok = False
-        self._store(path, module, query, ok, value, "" if ok else (r.stderr or "")[-2000:])
+        err = "" if ok else (r.stderr or "")[-2000:]
+        if r.returncode == _IMPORT_FAILED:
+            self._store(import_path, module, _IMPORT_QUERY, False, None, err)
+        self._store(path, module, query, ok, value, err)
         return value
 
     def __call__(self, module: str, query: str):

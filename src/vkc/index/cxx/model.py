@@ -121,6 +121,15 @@ def _namespaces(node: ts.Node, data: bytes) -> list[str]:
     return list(reversed(out))
 
 
+def _in_error(node: ts.Node) -> bool:
+    p = node.parent
+    while p is not None:
+        if p.type == "ERROR":
+            return True
+        p = p.parent
+    return False
+
+
 def _base_name(expr: str) -> str:
     e = expr.strip().lstrip("&*(").strip()
     e = re.sub(r"^\(\s*void\s*\*\s*\)", "", e).strip().lstrip("&")
@@ -183,6 +192,11 @@ def _scan_tree(relpath: str, text: str, rocm_view: bool) -> tuple[list[KernelDef
                                 if c.type != "comment")
         bare = name.split("::")[-1]
         ns = _namespaces(n, data)
+        if _in_error(n):
+            # error recovery may detach the definition from its namespace: read the text
+            if masked is None:
+                masked = _mask_comments(ts.presubstitute(text))
+            ns = _text_namespaces(masked, b2c(start_node.start_byte))
         qual = "::".join(ns + [name])
         # the line of the __global__ keyword's declaration (after any template header)
         line = line_of(text, b2c(n.start_byte))
@@ -228,8 +242,15 @@ def _match_brace(s: str, i: int) -> int:
 def _text_namespaces(masked: str, off: int) -> list[str]:
     out = []
     for m in re.finditer(r"\bnamespace\s+([A-Za-z_][\w:]*)\s*\{", masked[:off]):
-        seg = masked[m.end():off]
-        if seg.count("{") - seg.count("}") >= 0:
+        depth = 1   # still open at ``off`` only if its brace never closes before
+        for ch in masked[m.end():off]:
+            if ch == "{":
+                depth += 1
+            elif ch == "}":
+                depth -= 1
+                if depth == 0:
+                    break
+        if depth > 0:
             out.append(m.group(1))
     return out
 

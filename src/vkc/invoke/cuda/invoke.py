@@ -92,7 +92,12 @@ def invoke_cuda(tree: SourceTree, extraction: Extraction, model: ModelConfig, wo
     include_flags = tuple(str(f) for f in extraction.facts.get("include_flags", ()) or ()
                           if "TORCH_INCLUDE" not in str(f))  # the torch include is always given
     header = _header(tree, extraction, model, dims, wl, why, plan, command, stem, include_flags)
-    code = _render(plan, header, stem, name, model.model_id, wl)
+    if recipe is not None and recipe.family == "allreduce":  # multi-GPU program: its own template
+        from vkc.invoke.cuda.recipes.allreduce import render as render_allreduce
+        code = render_allreduce(_env(), plan, header, stem=stem, name=name, model_id=model.model_id, workload=wl,
+                                marker=instantiation_marker(plan.instantiation))
+    else:
+        code = _render(plan, header, stem, name, model.model_id, wl)
     _parse_check(code, name)
     handoff = dataclasses.replace(
         extraction.handoff,
@@ -147,13 +152,17 @@ def _header(tree: SourceTree, ex: Extraction, model: ModelConfig, d: Dims, wl: s
         f"GRID: {plan.grid_expr or plan.grid}  BLOCK: {plan.block_expr or plan.block}  "
         f"SMEM: {plan.smem_expr or plan.smem} bytes",
         f"SIZING: {plan.scale.name} fills ~20% of free GPU memory clamped to [2 GiB, 8 GiB]"
-        f" (SMALL_SANITY=1: {plan.scale.small}); {plan.scale.note}",
+        f" (SMALL_SANITY=1: {plan.scale.small}); {plan.scale.note}" if plan.min_gpus == 1 else
+        f"SIZING: {plan.scale.note} (SMALL_SANITY=1: {plan.scale.name}={plan.scale.small})",
     ]
     h += [f"CONFIG: {s}" for s in model.sources] or ["CONFIG: n/a"]
     h += [
         f"COMMAND: {command}",
         f"BUILD: {build_command(stem, include_flags)}",
-        f"RUN: ./{stem}   (env: SMALL_SANITY=1 small shapes; VKC_DUMP_DIR=<dir> dumps buffers + manifest.txt)",
+        f"RUN: ./{stem}   (env: SMALL_SANITY=1 small shapes; VKC_DUMP_DIR=<dir> dumps buffers + manifest.txt)"
+        if plan.min_gpus == 1 else
+        f"RUN: ./{stem}   (env: SMALL_SANITY=1 small sizes; VKC_WORLD_SIZE=2|4|6|8 ranks, default the largest "
+        f"that fits the visible GPUs; VKC_ITERS=<n>; exit code 2 with fewer than {plan.min_gpus} GPUs)",
         "PRINTS: RESULT kernel=<name> model=<id> workload=<w> config=FULL|SMALL time_ms=<x> GB/s=<y>",
     ]
     h += [f"NOTE: {n}" for n in plan.notes]
