@@ -149,8 +149,10 @@ _SCAN_CACHE: dict[str, list[KernelEntry]] = {}
 
 
 def scan_cuda_cached(tree: SourceTree) -> list[KernelEntry]:
-    """scan_cuda memoised per tree root (the extractor looks up sibling kernels)."""
+    """The CUDA kernels of ``tree`` (the extractor looks up sibling kernels): from the kernel
+    index's on-disk cache (vkc.index.build_index), memoised per tree root in the process."""
     key = str(tree.root)
     if key not in _SCAN_CACHE:
-        _SCAN_CACHE[key] = scan_cuda(tree)
+        from vkc.index import build_index
+        _SCAN_CACHE[key] = [k for k in build_index(tree).kernels if k.lang == "cuda"]
     return _SCAN_CACHE[key]

@@ -1,6 +1,10 @@
 """Launch-site facts for the invoker: config, template args, dispatch dtype maps."""
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -26,14 +30,51 @@ DTYPE_NAMES = {"Float": "float32", "Half": "float16", "BFloat16": "bfloat16", "D
 
 @lru_cache(maxsize=4)
 def macro_index(root: str) -> dict[str, tuple[tuple[str, ...], str, str, int]]:
-    """name -> (params, body, file, line) over all csrc files (CUDA view first)."""
+    """name -> (params, body, file, line) over all csrc files (CUDA view first).
+
+    Parsing every csrc file costs seconds, so the result is cached on disk under
+    ``cache_dir()/cuda_macros``, keyed by the files' (path, size, mtime) and vkc's parser
+    sources; a missing or corrupt cache file is rebuilt."""
     tree = SourceTree(Path(root), "", "")
+    files = csrc_files(tree)
+    cache = _macro_cache_path(root, files)
+    if cache is not None:
+        try:
+            data = json.loads(cache.read_text())
+            return {k: (tuple(v[0]), v[1], v[2], v[3]) for k, v in data.items()}
+        except (OSError, ValueError, TypeError, IndexError):
+            pass
     out: dict[str, tuple[tuple[str, ...], str, str, int]] = {}
-    for rel in csrc_files(tree):
+    for rel in files:
         fm = file_model(root, rel)
         for name, (params, body, line) in fm.macros.items():
             out.setdefault(name, (params, body, rel, line))
+    if cache is not None:
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(out))
+            os.replace(tmp, cache)
+        except OSError:
+            pass
     return out
+
+
+def _macro_cache_path(root: str, files) -> Path | None:
+    from vkc import __version__
+    from vkc.source import cache_dir
+
+    h = hashlib.sha256(f"{__version__}\0{root}".encode())
+    try:
+        for rel in files:
+            st = os.stat(os.path.join(root, rel))
+            h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
+        here = Path(__file__).resolve().parent
+        for src in sorted([*here.glob("*.py"), *(here.parent.parent / "index" / "cxx").glob("*.py")]):
+            h.update(src.read_bytes())
+    except OSError:
+        return None
+    return cache_dir() / "cuda_macros" / f"{h.hexdigest()[:32]}.json"
 
 
 def _balanced_close(text: str, open_idx: int) -> int:
