@@ -63,6 +63,9 @@ def _init_worker(vllm_path: str | None, vllm_version: str | None) -> dict[str, A
     """Load the cached index once and make the pipeline reuse it and the model configs."""
     from vkc import modelcfg, pipeline
 
+    # The pool already isolates a crashing or hanging job, so the generic invoker's Triton
+    # probe runs in this worker instead of a fresh interpreter per kernel.
+    os.environ.setdefault("VKC_PROBE_INPROCESS", "1")
     index = pipeline.load_index(vllm_path, vllm_version)  # a cache hit: the parent built it
     orig_load_index = pipeline.load_index
     orig_load_model = modelcfg.load_model

@@ -125,6 +125,11 @@ def extract_cuda(tree: SourceTree, kernel: KernelEntry) -> Extraction:
     root = Path(tree.root)
     unit = build_unit(root, kernel.file)
     kit = _kernel_item(unit, kernel)
+    # parameter names shadow namespace-scope names in the body (a host fragment
+    # ``Idx_t stride_x = ...;`` left at namespace scope by a broken parse must not be pulled in)
+    kparams = _kernel_params(tree, kernel)
+    ptype_ids = {t for ty, _n in kparams for t in re.findall(r"[A-Za-z_]\w*", ty)}
+    kit.refs -= {n for _t, n in kparams if n and n not in ptype_ids}
     fm, la = _choose_launch(tree, kernel)
     facts_launch, dispatch, all_disp, insts, unbound, choices = None, None, [], {}, [], {}
     set_attrs: list[str] = []
@@ -157,12 +162,17 @@ def extract_cuda(tree: SourceTree, kernel: KernelEntry) -> Extraction:
         # the name each dtype dispatch binds (nested ones of the same name: see launch.py)
         bound_as = {id(d): (scoped[i] or d.get("type_var")) for i, d in enumerate(all_disp)}
         ptv = bound_as.get(id(dispatch)) if dispatch else None
+        follow: dict[str, dict[str, str]] = {}
         # nested type dispatches other than the primary (fp8_t, idx_t ...): first case
         for d in all_disp:
             tv = bound_as[id(d)]
             if d is dispatch or not d.get("dtype_map") or not tv or (dispatch and tv == ptv):
                 continue
             if re.search(r"\b" + re.escape(tv) + r"\b", base):
+                if dispatch and ptv and ptv != dispatch.get("type_var") and not dispatch.get("cases") \
+                        and set(dispatch["dtype_map"]) <= set(d["dtype_map"]):
+                    follow[tv] = d["dtype_map"]   # same dtypes (query_t/cache_t): the model's dtype
+                    continue
                 first = next(iter(d["dtype_map"].values()))
                 choices[d["type_var"]] = {"chosen": first, "cases": list(d["dtype_map"].values()),
                                           "macro": d["macro"]}
@@ -172,7 +182,7 @@ def extract_cuda(tree: SourceTree, kernel: KernelEntry) -> Extraction:
                 insts[dt] = _subst(base, dict(zip(dispatch["type_vars"], vals)))
         elif dispatch and dispatch.get("dtype_map"):
             for dt, ty in dispatch["dtype_map"].items():
-                insts[dt] = _subst(base, {ptv: ty})
+                insts[dt] = _subst(base, {ptv: ty, **{v: m[dt] for v, m in follow.items()}})
         else:
             insts["default"] = base
         for v in insts.values():

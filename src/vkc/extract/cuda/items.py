@@ -468,6 +468,17 @@ def _ns_paths(it: Item) -> set[str]:
     return {"::".join(parts[:i]) for i in range(1, len(parts) + 1)}
 
 
+def _is_include_guard(it: Item) -> bool:
+    """``#define X_H`` (no value) inside its own ``#ifndef X_H``."""
+    if it.kind != "preproc_def" or len(it.defines) != 1:
+        return False
+    name = next(iter(it.defines))
+    if not re.fullmatch(r"\s*#\s*define\s+" + re.escape(name) + r"\s*(//[^\n]*)?\s*", it.text):
+        return False   # ``#ifndef X / #define X value``: a default, not a guard
+    return any(re.match(r"#\s*(ifndef\s+|if\s+!\s*defined\s*\(?\s*)" + re.escape(name) + r"\b", o.strip())
+               for _k, o, _c in it.chain)
+
+
 def _condition_refs(it: Item) -> list[str]:
     """Names the ``#if`` conditions around an item test (``#if FEATURE_SUPPORTED`` needs
     the ``#define FEATURE_SUPPORTED`` of the unit, else the item silently vanishes)."""
@@ -482,7 +493,7 @@ def closure(unit: Unit, kernel_item: Item) -> list[Item]:
     """Items needed by ``kernel_item``: transitive closure over identifiers."""
     by_name: dict[str, list[Item]] = {}
     for it in unit.items:
-        if it.host_only or (it.is_global and it is not kernel_item):
+        if it.host_only or (it.is_global and it is not kernel_item) or _is_include_guard(it):
             continue
         for d in it.defines:
             by_name.setdefault(d, []).append(it)
