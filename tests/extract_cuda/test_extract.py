@@ -209,3 +209,67 @@ def test_generated_header_kernel_errors(vllm_tree, index):
     k = index["csrc/quantization/marlin/marlin.cu:MarlinDefault"]
     with pytest.raises(ExtractionError, match=r"kernel_selector\.h.*generated at build time"):
         extract_cuda(vllm_tree, k)
+
+
+ROUND5 = [
+    "csrc/quantization/fused_kernels/fused_layernorm_dynamic_per_token_quant.cu:rms_norm_per_block_quant_kernel",
+    "csrc/quantization/fused_kernels/fused_silu_mul_block_quant.cu:silu_and_mul_per_block_quant_kernel",
+    "csrc/fused_qknorm_rope_kernel.cu:fusedQKNormRopeKernel",
+    "csrc/fused_qknorm_rope_kernel.cu:fusedQKNormRopeKernelNTokenHeads",
+    "csrc/quantization/fp4/mxfp4_experts_quant.cu:mxfp4_cvt_fp16_to_fp4@64",
+    "csrc/quantization/activation_kernels.cu:silu_mul_fp8_quant_deep_gemm_kernel",
+]
+
+
+@pytest.fixture(scope="module")
+def round5(vllm_tree, index):
+    return {q: extract_cuda(vllm_tree, index[q]) for q in ROUND5}
+
+
+def test_nested_dispatch_shadowing_binds_inner_quant_type(round5):
+    # `using scalar_in_t = scalar_t;` names the outer FLOATING_TYPES scalar_t; the kernel's
+    # output type is the inner QUANT_TYPES scalar_t
+    for q, tail in ((ROUND5[0], "true, true, 128"), (ROUND5[1], "true, 128")):
+        insts = round5[q].facts["instantiations"]
+        assert insts["bfloat16"] == f"c10::BFloat16, c10::Float8_e4m3fn, {tail}"
+        assert insts["float16"] == f"c10::Half, c10::Float8_e4m3fn, {tail}"
+
+
+def test_nested_same_dtype_dispatch_follows_model_dtype(extracted):
+    # query_t / cache_t: both FLOATING_TYPES; the example keeps the model's dtype for both
+    f = extracted["csrc/pos_encoding_kernels.cu:rotary_embedding_kernel"].facts
+    assert f["instantiations"]["bfloat16"] == "c10::BFloat16, c10::BFloat16, true"
+    assert f["instantiations"]["float16"] == "c10::Half, c10::Half, true"
+
+
+def test_kernels_swallowed_by_parse_error_are_isolated(round5):
+    for q in ROUND5[2:4]:
+        e = round5[q]
+        assert e.kernel.qualname == "tensorrt_llm::kernels::" + e.kernel.name
+        assert "fused_qk_norm_rope(" not in e.source_code and "STD_TORCH_CHECK" not in e.source_code
+        assert e.source_code.count(f"__global__ void {e.kernel.name}(") == 1
+        assert "using namespace vllm::cuda_async;" not in e.source_code or "cp_async" in e.source_code
+
+
+def test_if_condition_macros_are_kept(round5):
+    src = round5[ROUND5[4]].source_code
+    assert "#if VLLM_MXFP4_EXPERTS_QUANT_SUPPORTED" in src
+    assert re.search(r"#define VLLM_MXFP4_EXPERTS_QUANT_SUPPORTED 1", src)
+
+
+def test_include_guards_not_pulled_in_by_conditions(vllm_tree, index):
+    src = extract_cuda(vllm_tree, index["csrc/quantization/gptq/q_gemm.cu:gemm_half_q_half_gptq_4bit_kernel"]).source_code
+    assert not re.search(r"^#define _qdq_\d_cuh\s*$", src, flags=re.M)
+    assert "MatrixView_half" in src
+
+
+def test_kernel_parameters_shadow_host_fragments(round5):
+    src = round5[ROUND5[5]].source_code
+    assert "y_s.stride(" not in src
+
+
+@pytest.mark.nvcc
+@pytest.mark.slow
+@pytest.mark.parametrize("q", [q for q in ROUND5 if "mxfp4" not in q])   # mxfp4: sm_100+ PTX
+def test_round5_compiles_sm90(round5, q):
+    _compile(round5[q])
