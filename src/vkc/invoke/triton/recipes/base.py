@@ -149,3 +149,14 @@ def model_dtype(model: dict) -> str:
     """Activation dtype for the model ("bfloat16" unless the config says float16/float32)."""
     d = (model.get("dtype") or "bfloat16").replace("torch.", "")
     return d if d in ("float16", "bfloat16", "float32") else "bfloat16"
+
+
+def dispatch(family: str, calls: dict, vllm_mod_getter: Any, shp: dict, T: Any) -> None:
+    """For recipe modules serving several kernels: run the wrapper of ``shp["kernel"]`` (the
+    qualified name the trace worker sets) from ``calls`` (kernel -> function(getter, shp, T))."""
+    from vkc.errors import InvocationError
+
+    kernel = shp.get("kernel")
+    if kernel not in calls:
+        raise InvocationError(f"recipe {family}: no wrapper for {kernel}", hint=f"kernels: {sorted(calls)}")
+    calls[kernel](vllm_mod_getter, shp, T)

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from vkc.errors import InvocationError, NotApplicableError
-from vkc.invoke.triton.recipes.base import DTYPE_BYTES, model_dtype
+from vkc.errors import NotApplicableError
+from vkc.invoke.triton.recipes.base import dispatch, DTYPE_BYTES, model_dtype
 
 K_GATED = "vllm.model_executor.layers.mamba.ops.layernorm_gated:_layer_norm_fwd_1pass_kernel"
 K_QKV = "vllm.models.common.ops.fused_qk_rmsnorm:FusedQKVRMSNormKernel.kernel"
@@ -96,41 +96,6 @@ def _gated(get: Any, shp: dict, T: Any) -> None:
 
 
 def call(vllm_mod_getter: Any, shp: dict, T: Any) -> None:
-    _dispatch({K_GATED: _gated, K_QKV: _fused_qkv}, vllm_mod_getter, shp, T, optional=(K_QKV,))
+    dispatch(FAMILY, {K_GATED: _gated, K_QKV: _fused_qkv}, vllm_mod_getter, shp, T)
 
 
-class _Names:
-    """``T`` proxy that keeps tensor names unique when several wrappers run in one job."""
-
-    def __init__(self, T: Any) -> None:
-        self._T, self._used = T, set()
-        self.device = getattr(T, "device", "meta")
-
-    def dtype(self, name: str) -> Any:
-        return self._T.dtype(name)
-
-    def tensor(self, name: str, shape: Any, dtype: Any, init: Any = "randn") -> Any:
-        base, i = name, 2
-        while name in self._used:
-            name, i = f"{base}_{i}", i + 1
-        self._used.add(name)
-        return self._T.tensor(name, shape, dtype, init)
-
-
-def _dispatch(calls: dict, vllm_mod_getter: Any, shp: dict, T: Any, optional: tuple = ()) -> None:
-    """Run the wrapper of ``shp["kernel"]``; without it, every wrapper (the worker picks the
-    launches of the kernel it traces); ``optional`` ones are skipped there when they do not
-    apply to the model."""
-    kernel = shp.get("kernel")
-    if kernel is not None:
-        if kernel not in calls:
-            raise InvocationError(f"recipe {FAMILY}: no wrapper for {kernel}", hint=f"kernels: {sorted(calls)}")
-        calls[kernel](vllm_mod_getter, shp, T)
-        return
-    names = _Names(T)
-    for k, fn in calls.items():
-        try:
-            fn(vllm_mod_getter, shp, names)
-        except InvocationError:
-            if k not in optional:
-                raise

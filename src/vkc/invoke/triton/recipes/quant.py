@@ -23,7 +23,7 @@ import contextlib
 from typing import Any, Iterator
 
 from vkc.errors import InvocationError
-from vkc.invoke.triton.recipes.base import DTYPE_BYTES, default_flops_bytes, model_dtype
+from vkc.invoke.triton.recipes.base import dispatch, DTYPE_BYTES, default_flops_bytes, model_dtype
 
 K_GROUP = "vllm.model_executor.layers.quantization.utils.fp8_utils:_per_token_group_quant_fp8"
 K_BLOCK_MM = "vllm.model_executor.layers.quantization.utils.fp8_utils:_w8a8_triton_block_scaled_mm"
@@ -133,7 +133,7 @@ def _int8(get: Any, shp: dict, T: Any) -> None:
 
 
 def call(vllm_mod_getter: Any, shp: dict, T: Any) -> None:
-    _dispatch({K_GROUP: _group_quant, K_BLOCK_MM: _block_mm, K_INT8: _int8}, vllm_mod_getter, shp, T)
+    dispatch(FAMILY, {K_GROUP: _group_quant, K_BLOCK_MM: _block_mm, K_INT8: _int8}, vllm_mod_getter, shp, T)
 
 
 def flops_bytes(shp: dict, launch: dict) -> tuple[float | None, float | None]:
@@ -145,38 +145,3 @@ def flops_bytes(shp: dict, launch: dict) -> tuple[float | None, float | None]:
     return default_flops_bytes(shp, launch)
 
 
-class _Names:
-    """``T`` proxy that keeps tensor names unique when several wrappers run in one job."""
-
-    def __init__(self, T: Any) -> None:
-        self._T, self._used = T, set()
-        self.device = getattr(T, "device", "meta")
-
-    def dtype(self, name: str) -> Any:
-        return self._T.dtype(name)
-
-    def tensor(self, name: str, shape: Any, dtype: Any, init: Any = "randn") -> Any:
-        base, i = name, 2
-        while name in self._used:
-            name, i = f"{base}_{i}", i + 1
-        self._used.add(name)
-        return self._T.tensor(name, shape, dtype, init)
-
-
-def _dispatch(calls: dict, vllm_mod_getter: Any, shp: dict, T: Any, optional: tuple = ()) -> None:
-    """Run the wrapper of ``shp["kernel"]``; without it, every wrapper (the worker picks the
-    launches of the kernel it traces); ``optional`` ones are skipped there when they do not
-    apply to the model."""
-    kernel = shp.get("kernel")
-    if kernel is not None:
-        if kernel not in calls:
-            raise InvocationError(f"recipe {FAMILY}: no wrapper for {kernel}", hint=f"kernels: {sorted(calls)}")
-        calls[kernel](vllm_mod_getter, shp, T)
-        return
-    names = _Names(T)
-    for k, fn in calls.items():
-        try:
-            fn(vllm_mod_getter, shp, names)
-        except InvocationError:
-            if k not in optional:
-                raise

@@ -22,8 +22,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from vkc.errors import InvocationError
-from vkc.invoke.triton.recipes.base import DTYPE_BYTES, model_dtype
+from vkc.invoke.triton.recipes.base import dispatch, DTYPE_BYTES, model_dtype
 
 K_UPDATE = "vllm.model_executor.layers.mamba.ops.mamba_ssm:_selective_scan_update_kernel"
 K_SCAN = "vllm.model_executor.layers.mamba.ops.ssd_chunk_scan:_chunk_scan_fwd_kernel"
@@ -115,41 +114,6 @@ def _scan(get: Any, shp: dict, T: Any) -> None:
 
 
 def call(vllm_mod_getter: Any, shp: dict, T: Any) -> None:
-    _dispatch({K_UPDATE: _update, K_SCAN: _scan}, vllm_mod_getter, shp, T)
+    dispatch(FAMILY, {K_UPDATE: _update, K_SCAN: _scan}, vllm_mod_getter, shp, T)
 
 
-class _Names:
-    """``T`` proxy that keeps tensor names unique when several wrappers run in one job."""
-
-    def __init__(self, T: Any) -> None:
-        self._T, self._used = T, set()
-        self.device = getattr(T, "device", "meta")
-
-    def dtype(self, name: str) -> Any:
-        return self._T.dtype(name)
-
-    def tensor(self, name: str, shape: Any, dtype: Any, init: Any = "randn") -> Any:
-        base, i = name, 2
-        while name in self._used:
-            name, i = f"{base}_{i}", i + 1
-        self._used.add(name)
-        return self._T.tensor(name, shape, dtype, init)
-
-
-def _dispatch(calls: dict, vllm_mod_getter: Any, shp: dict, T: Any, optional: tuple = ()) -> None:
-    """Run the wrapper of ``shp["kernel"]``; without it, every wrapper (the worker picks the
-    launches of the kernel it traces); ``optional`` ones are skipped there when they do not
-    apply to the model."""
-    kernel = shp.get("kernel")
-    if kernel is not None:
-        if kernel not in calls:
-            raise InvocationError(f"recipe {FAMILY}: no wrapper for {kernel}", hint=f"kernels: {sorted(calls)}")
-        calls[kernel](vllm_mod_getter, shp, T)
-        return
-    names = _Names(T)
-    for k, fn in calls.items():
-        try:
-            fn(vllm_mod_getter, shp, names)
-        except InvocationError:
-            if k not in optional:
-                raise
