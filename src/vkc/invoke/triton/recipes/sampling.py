@@ -86,3 +86,19 @@ def call(vllm_mod_getter: Any, shp: dict, T: Any) -> None:
     dispatch(FAMILY, {K_TOPK: _topk_topp, K_REJ: _rejection}, vllm_mod_getter, shp, T)
 
 
+
+
+def flops_bytes(shp: dict, launch: dict) -> tuple[float | None, float | None]:
+    """Bytes the kernels move.  The rejection sampler reads one probability per draft token
+    from each ``[tokens, vocab]`` probability table, not the whole table; other tensors count
+    whole (the default)."""
+    from vkc.invoke.triton.recipes.base import default_flops_bytes
+
+    flops, total = default_flops_bytes(shp, launch)
+    if launch.get("fn", {}).get("qualname") != K_REJ.split(":")[1] or total is None:
+        return flops, total
+    for a in launch.get("args", {}).values():
+        if a.get("kind") == "tensor" and len(a["shape"]) == 2 and int(a["shape"][1]) == int(shp["vocab"]):
+            rows, vocab, item = int(a["shape"][0]), int(a["shape"][1]), int(a["itemsize"])
+            total -= rows * (vocab - 1) * item   # keep one element per row
+    return flops, total
