@@ -25,7 +25,6 @@ import os
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -60,42 +59,34 @@ class BatchReport:
 
 
 def _init_worker(vllm_path: str | None, vllm_version: str | None) -> dict[str, Any]:
-    """Load the cached index once and make the pipeline reuse it and the model configs."""
-    from vkc import modelcfg, pipeline
+    """Load the cached index once per worker; model configs are loaded once per model."""
+    from vkc import pipeline
 
     # The pool already isolates a crashing or hanging job, so the generic invoker's Triton
     # probe runs in this worker instead of a fresh interpreter per kernel.
     os.environ.setdefault("VKC_PROBE_INPROCESS", "1")
     index = pipeline.load_index(vllm_path, vllm_version)  # a cache hit: the parent built it
-    orig_load_index = pipeline.load_index
-    orig_load_model = modelcfg.load_model
-    models: dict[tuple, Any] = {}
+    return {"vllm_path": vllm_path, "vllm_version": vllm_version, "index": index, "models": {}}
 
-    def load_index(path=None, version=None, *, use_cache: bool = True):
-        if use_cache and (path, version) == (vllm_path, vllm_version):
-            return index
-        return orig_load_index(path, version, use_cache=use_cache)
 
-    def load_model(model, *, endpoint=None, offline=None):
-        key = (model, endpoint, offline, os.environ.get("HF_ENDPOINT"), os.environ.get("HF_HUB_OFFLINE"))
-        if key not in models:
-            models[key] = orig_load_model(model, endpoint=endpoint, offline=offline)
-        return models[key]
+def _model_cfg(state: dict[str, Any], model: str | None) -> Any:
+    from vkc.modelcfg import DEFAULT_MODEL, load_model
 
-    # pipeline.collect looks both up at call time: one index load and one config load per worker
-    pipeline.load_index = load_index
-    modelcfg.load_model = load_model
-    return {"vllm_path": vllm_path, "vllm_version": vllm_version, "collect": pipeline.collect}
+    key = (model or DEFAULT_MODEL, os.environ.get("HF_ENDPOINT"), os.environ.get("HF_HUB_OFFLINE"))
+    if key not in state["models"]:
+        state["models"][key] = load_model(key[0])
+    return state["models"][key]
 
 
 def _run_job(state: dict[str, Any], job: Job) -> dict[str, Any]:
     """Collect one kernel; never raises for vkc errors (they are the record)."""
     from vkc.errors import NotApplicableError, VkcError
+    from vkc.pipeline import collect
 
-    collect: Callable = state["collect"]
     try:
         res = collect(job.name, model=job.model, workload=job.workload, out_dir=job.out_dir,
-                      vllm_path=state["vllm_path"], vllm_version=state["vllm_version"], command=job.command)
+                      vllm_path=state["vllm_path"], vllm_version=state["vllm_version"], command=job.command,
+                      index=state["index"], model_cfg=_model_cfg(state, job.model))
     except NotApplicableError as exc:
         return {"status": NOT_APPLICABLE, "error_class": type(exc).__name__, "error": str(exc)}
     except VkcError as exc:

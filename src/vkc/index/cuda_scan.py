@@ -9,7 +9,15 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 
-from vkc.index.cxx.model import CXX_SUFFIXES, FileModel, Launch, enclosing_function, file_model, line_of
+from vkc.index.cxx.model import (
+    CXX_SUFFIXES,
+    FileModel,
+    Launch,
+    enclosing_function,
+    file_model,
+    line_of,
+)
+from vkc.index.cxx.text import paren_args
 from vkc.records import KernelEntry, LaunchSite, SourceTree
 
 
@@ -29,29 +37,6 @@ def load_models(tree: SourceTree) -> list[FileModel]:
     return [file_model(str(tree.root), rel) for rel in csrc_files(tree)]
 
 
-def _call_args(text: str, open_paren: int) -> list[str]:
-    depth, i, cur, out = 0, open_paren, [], []
-    while i < len(text):
-        c = text[i]
-        if c in "([{":
-            depth += 1
-            if depth == 1:
-                i += 1
-                continue
-        elif c in ")]}":
-            depth -= 1
-            if depth == 0:
-                out.append("".join(cur).strip())
-                return out
-        if c == "," and depth == 1:
-            out.append("".join(cur).strip())
-            cur = []
-        else:
-            cur.append(c)
-        i += 1
-    return out
-
-
 def _resolve(la: Launch, fm: FileModel, names: set[str]) -> list[str]:
     if la.base in names:
         return [la.base]
@@ -61,7 +46,7 @@ def _resolve(la: Launch, fm: FileModel, names: set[str]) -> list[str]:
         for m in re.finditer(r"\b" + re.escape(la.macro) + r"\s*\(", fm.text):
             if line_of(fm.text, m.start()) == fm.macros[la.macro][2]:
                 continue
-            args = _call_args(fm.text, m.end() - 1)
+            args = paren_args(fm.text, m.end() - 1)
             if idx < len(args):
                 b = re.sub(r"^[&(]*\s*", "", args[idx]).split("<")[0].split("::")[-1].strip()
                 if b in names and b not in found:

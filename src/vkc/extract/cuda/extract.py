@@ -13,6 +13,7 @@ from vkc.extract.cuda import launch as L
 from vkc.extract.cuda import resolve as R
 from vkc.extract.cuda.items import Item, Unit, build_unit, closure
 from vkc.index.cxx.model import file_model
+from vkc.index.cxx.text import split_top, tparam_name
 from vkc.records import Extraction, Handoff, KernelEntry, SourceTree
 
 _ENV = jinja2.Environment(loader=jinja2.PackageLoader("vkc.extract.cuda", "templates"),
@@ -106,7 +107,7 @@ def _subst(expr: str, mapping: dict[str, str]) -> str:
 
 def _unbound(args: str, known: set[str]) -> list[str]:
     out = []
-    for a in L._split_args(args):
+    for a in split_top(args, keep_empty_last=True):
         if not a:
             continue
         s = re.sub(r"[A-Za-z_][\w]*(::[A-Za-z_~][\w]*)+", " ", a)  # qualified names are concrete
@@ -235,11 +236,11 @@ def extract_cuda(tree: SourceTree, kernel: KernelEntry) -> Extraction:
     params = _kernel_params(tree, kernel)
     tnames = [re.split(r"[\s*&]+", re.sub(r"\s*=.*$", "", p).replace("(", " ").replace(")", " ").strip())
               for p in kernel.template_params]
-    tnames = [_tparam_name(p) for p in kernel.template_params]
+    tnames = [tparam_name(p) for p in kernel.template_params]
     pref = insts.get("bfloat16") or (next(iter(insts.values())) if insts else None)
     meta = {}
     if pref:
-        vals = L._split_args(pref)
+        vals = split_top(pref, keep_empty_last=True)
         for i, n in enumerate(tnames):
             meta[n] = vals[i] if i < len(vals) else "(default)"
     leaf = [kernel.qualname]
@@ -266,7 +267,7 @@ def extract_cuda(tree: SourceTree, kernel: KernelEntry) -> Extraction:
         notes=tuple(notes))
     example = None
     if pref is not None:
-        vals = L._split_args(pref)
+        vals = split_top(pref, keep_empty_last=True)
         for i, v in enumerate(vals):
             if v in unbound and i < len(kernel.template_params) and re.match(
                     r"(typename|class)\b", kernel.template_params[i]):
@@ -342,7 +343,7 @@ def _resolve_refs(tree: SourceTree, kernel: KernelEntry, unit: Unit, known: set[
         insts.setdefault(dtype(c) or "default", ", ".join(c.args))
     best = ranked[0]
     choices = dict(best.choices)
-    names = [_tparam_name(p) for p in tps]
+    names = [tparam_name(p) for p in tps]
     seen: set[str] = set()
     variants: list[dict] = []
     for c in ranked:
@@ -381,15 +382,6 @@ def _namespaces(unit: Unit) -> tuple[dict[str, str], set[str]]:
         for d in it.defines:
             where.setdefault(d, set()).add(ns)
     return {n: next(iter(v)) for n, v in where.items() if len(v) == 1 and next(iter(v))}, spaces
-
-
-def _tparam_name(p: str) -> str:
-    p = re.sub(r"\s*=.*$", "", p, flags=re.S).strip()
-    m = re.search(r"\(\s*\*\s*(\w+)\s*\)", p)
-    if m:
-        return m.group(1)
-    ids = re.findall(r"[A-Za-z_]\w*", p)
-    return ids[-1] if ids else p
 
 
 def _kernel_params(tree: SourceTree, kernel: KernelEntry) -> list[tuple[str, str]]:

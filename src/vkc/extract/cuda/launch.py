@@ -4,13 +4,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-
 import re
 from functools import lru_cache
 from pathlib import Path
 
 from vkc.index.cuda_scan import csrc_files
 from vkc.index.cxx.model import FileModel, Launch, file_model, line_of
+from vkc.index.cxx.text import split_top
 from vkc.records import KernelEntry, SourceTree
 
 # torch ScalarType enumerator -> C++ type of the dispatched scalar_t
@@ -77,6 +77,11 @@ def _macro_cache_path(root: str, files) -> Path | None:
     return cache_dir() / "cuda_macros" / f"{h.hexdigest()[:32]}.json"
 
 
+def _args(s: str) -> list[str]:
+    """Macro/call arguments: top-level commas, an empty last argument kept."""
+    return split_top(s, keep_empty_last=True)
+
+
 def _balanced_close(text: str, open_idx: int) -> int:
     depth = 0
     for i in range(open_idx, len(text)):
@@ -90,29 +95,13 @@ def _balanced_close(text: str, open_idx: int) -> int:
     return len(text)
 
 
-def _split_args(s: str) -> list[str]:
-    out, depth, cur = [], 0, []
-    for ch in s:
-        if ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-        if ch == "," and depth == 0:
-            out.append("".join(cur).strip())
-            cur = []
-        else:
-            cur.append(ch)
-    out.append("".join(cur).strip())
-    return out
-
-
 def _enclosing_calls(text: str, off: int, pattern: str) -> list[tuple[str, int, list[str]]]:
     """(macro name, start, args) of calls matching ``pattern`` whose parens contain ``off``."""
     res = []
     for m in re.finditer(r"\b(" + pattern + r")\s*\(", text[:off]):
         close = _balanced_close(text, m.end() - 1)
         if close > off:
-            res.append((m.group(1), m.start(), _split_args(text[m.end():close])))
+            res.append((m.group(1), m.start(), _args(text[m.end():close])))
     return res   # outermost first
 
 
@@ -170,7 +159,7 @@ def dispatch_info(tree: SourceTree, fm: FileModel, la: Launch) -> tuple[dict | N
             frontier = nxt
         for mac in chain:
             for m in re.finditer(r"\b(\w*DISPATCH\w*)\s*\(([^;]*?)\b" + re.escape(mac) + r"\b\s*\)", text):
-                calls.append((m.group(1), m.start(), _split_args(m.group(2) + mac)))
+                calls.append((m.group(1), m.start(), _args(m.group(2) + mac)))
     else:
         calls = _enclosing_calls(text, la.start, r"\w*DISPATCH\w*")
     all_disp: list[dict] = []
@@ -190,7 +179,7 @@ def dispatch_info(tree: SourceTree, fm: FileModel, la: Launch) -> tuple[dict | N
             cases: dict[str, list[str]] = {}
             fp = params[-1] if params else "FN"
             for m in re.finditer(r"ScalarType::(\w+)\)\s*\{\s*\\?\s*" + re.escape(fp) + r"\(([^;]*)\);", body):
-                cases.setdefault(DTYPE_NAMES.get(m.group(1), m.group(1)), _split_args(m.group(2)))
+                cases.setdefault(DTYPE_NAMES.get(m.group(1), m.group(1)), _args(m.group(2)))
             d["type_vars"] = list(fparams)
             d["type_var"] = fparams[0] if fparams else None
             d["cases"] = cases
@@ -352,7 +341,7 @@ def macro_actuals(fm: FileModel, la: Launch, macro: str | None = None, depth: in
         if line_of(fm.text, m.start()) == fm.macros[macro][2]:
             continue
         close = _balanced_close(fm.text, m.end() - 1)
-        args = _split_args(fm.text[m.end():close])
+        args = _args(fm.text[m.end():close])
         res = {p: a for p, a in zip(params, args) if p}
         # a use inside another #define: resolve that macro's parameters too
         ln = line_of(fm.text, m.start())

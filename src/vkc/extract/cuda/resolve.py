@@ -19,6 +19,7 @@ from pathlib import Path
 
 from vkc.index.cuda_scan import csrc_files
 from vkc.index.cxx.model import FileModel, Launch, file_model, line_of
+from vkc.index.cxx.text import paren_args, tparam_name
 from vkc.records import KernelEntry, SourceTree
 
 MAX_DEPTH = 6
@@ -42,15 +43,6 @@ class Cand:
     choices: dict = field(default_factory=dict)
     origin: str = ""
     defaults: int = 0
-
-
-def tparam_name(p: str) -> str:
-    p = re.sub(r"\s*=.*$", "", p, flags=re.S).strip()
-    m = re.search(r"\(\s*\*\s*(\w+)\s*\)", p)
-    if m:
-        return m.group(1)
-    ids = re.findall(r"[A-Za-z_]\w*", p)
-    return ids[-1] if ids else p
 
 
 def tparam_default(p: str) -> str | None:
@@ -100,28 +92,6 @@ def angle_close(text: str, i: int) -> int:
             if depth == 0:
                 return j
     return -1
-
-
-def paren_args(text: str, i: int) -> list[str]:
-    """Top-level comma-split arguments of the '(' at text[i]."""
-    depth, cur, out = 0, [], []
-    for j in range(i, len(text)):
-        c = text[j]
-        if c in "([{":
-            depth += 1
-            if depth == 1:
-                continue
-        elif c in ")]}":
-            depth -= 1
-            if depth == 0:
-                out.append("".join(cur).strip())
-                return out
-        if c == "," and depth == 1:
-            out.append("".join(cur).strip())
-            cur = []
-        else:
-            cur.append(c)
-    return out
 
 
 def subst(expr: str, mapping: dict[str, str]) -> str:

@@ -7,6 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from vkc.index.cxx import pp, ts
+from vkc.index.cxx.text import split_top
 
 CXX_SUFFIXES = (".cu", ".cuh", ".h", ".hpp", ".inl", ".cpp", ".cc", ".c", ".cxx")
 LAUNCH_API = {"cudaLaunchKernelEx": "launch_ex", "hipLaunchKernelGGL": "launch_ex"}
@@ -136,25 +137,6 @@ def _base_name(expr: str) -> str:
     head = e.split("<", 1)[0]
     head = head.split("::")[-1].strip().rstrip(")")
     return head
-
-
-def _split_top(s: str, sep: str = ",") -> list[str]:
-    out, depth, cur = [], 0, []
-    angle = 0
-    for ch in s:
-        if ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-        if ch == sep and depth == 0:
-            out.append("".join(cur).strip())
-            cur = []
-        else:
-            cur.append(ch)
-    if "".join(cur).strip():
-        out.append("".join(cur).strip())
-    del angle
-    return out
 
 
 def _template_args(callee: str) -> str | None:
@@ -288,9 +270,9 @@ def _fallback_kernels(relpath, text, found, rocm_view, root, data, b2c) -> list[
             if t >= 0 and re.fullmatch(r"template\s*<.*>", before[t:], re.S):
                 start = t
                 inner = before[t:][before[t:].find("<") + 1:-1]
-                tparams = tuple(" ".join(x.split()) for x in _split_top(inner))
+                tparams = tuple(" ".join(x.split()) for x in split_top(inner))
         params = []
-        for p in _split_top(head[po + 1:pend - 1]):
+        for p in split_top(head[po + 1:pend - 1]):
             ids = re.findall(r"[A-Za-z_]\w*", p.split("=")[0])
             nm = ids[-1] if ids else ""
             i = p.rfind(nm)
@@ -330,10 +312,10 @@ def _launches_in(text: str, root: ts.Node, data: bytes, b2c, relpath: str,
             continue
         ks = next((c for c in n.children if c.type == "kernel_call_syntax"), None)
         argl = n.child_by_field_name("arguments")
-        args = _split_top(ts.text_of(argl, data)[1:-1]) if argl is not None else []
+        args = split_top(ts.text_of(argl, data)[1:-1]) if argl is not None else []
         if ks is not None:
             callee = ts.text_of(fn, data)
-            cfg = _split_top(ts.text_of(ks, data)[3:-3])
+            cfg = split_top(ts.text_of(ks, data)[3:-3])
             form = "chevron"
         else:
             fname = ts.text_of(fn, data)

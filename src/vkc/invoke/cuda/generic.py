@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 from vkc.errors import InvocationError
+from vkc.index.cxx.text import split_top
 from vkc.invoke.cuda.recipes.base import TORCH_TYPES, Ctx
 from vkc.invoke.cuda.spec import Buffer, Plan, Scale, Stmt, cpp_float, cpp_int, zero
 
@@ -21,24 +22,6 @@ _FLOAT_TYPES = {"float", "double"}
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_:]*")
 _CPP_WORDS = {"dim3", "std", "min", "max", "std::min", "std::max", "sizeof", "true", "false", "int",
               "size_t", "static_cast", "div_ceil", "cuda_utils::ceil_div"}
-
-
-def split_args(text: str) -> list[str]:
-    """Split template arguments at top-level commas."""
-    out, depth, cur = [], 0, []
-    for ch in text:
-        if ch in "<([{":
-            depth += 1
-        elif ch in ">)]}":
-            depth -= 1
-        if ch == "," and depth == 0:
-            out.append("".join(cur).strip())
-            cur = []
-        else:
-            cur.append(ch)
-    if "".join(cur).strip():
-        out.append("".join(cur).strip())
-    return out
 
 
 def _clean_type(t: str) -> str:
@@ -71,7 +54,7 @@ def build(c: Ctx) -> Plan:
     tparams = list(f.get("template_params") or k.template_params or ())
     launch = f.get("launch") or {}
     targs_text = (f.get("instantiations") or {}).get(c.dtype) or launch.get("template_args") or ""
-    targs = split_args(targs_text.strip().lstrip("<").rstrip(">")) if targs_text else []
+    targs = split_top(targs_text.strip().lstrip("<").rstrip(">"), angles=True) if targs_text else []
     if tparams and len(targs) < len([p for p in tparams if "=" not in p]):
         raise InvocationError(f"no recipe for {c.kernel} and no template arguments to instantiate it with",
                               hint="the extractor's facts need 'instantiations' for this dtype")

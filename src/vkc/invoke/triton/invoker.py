@@ -105,9 +105,8 @@ def _trace(tree: SourceTree, kernel: KernelEntry, recipe: Any, dims: dict, wl: s
     launches: dict[str, dict] = {}
     for job in resp["jobs"]:
         if not job["ok"]:
-            err = job.get("error") or ""
-            if err.startswith("NotApplicableError: "):  # the recipe says: not this model
-                raise NotApplicableError(err.split(": ", 1)[1])
+            if job.get("error_class") == "NotApplicableError":  # the recipe says: not this model
+                raise NotApplicableError(job["error_message"])
             notes.append(f"wrapper could not be traced for {job['id']}: {job['error']}")
             return None
         launch = job["launches"][job["selected"][0]]

@@ -16,7 +16,6 @@ vLLM's own logging goes to stderr; the JSON is the only thing written to stdout.
 from __future__ import annotations
 
 import importlib
-import inspect
 import json
 import math
 import os
@@ -368,6 +367,8 @@ def run_job(job: dict[str, Any], getter) -> dict[str, Any]:
         recipe.call(getter, dict(job["shapes"], kernel=job["kernel"]), STATE.factory)
     except Exception as e:  # noqa: BLE001
         out["error"] = f"{type(e).__name__}: {e}"
+        out["error_class"] = type(e).__name__
+        out["error_message"] = str(e)
         out["traceback"] = traceback.format_exc(limit=8)
     out["launches"] = STATE.launches
     matched = [i for i, rec in enumerate(STATE.launches) if _matches(rec["fn"], job["kernel"], job.get("kernel_line"))]
