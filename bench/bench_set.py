@@ -8,6 +8,10 @@
         compute-sanitizer memcheck), save DIR/gpu_results.json (and $OUT/ when set)
     python bench/bench_set.py table [--dir bench_out]
         print the merged table (kernel, model, collect, compile, GPU run, sanitizer, time, GB/s)
+    python bench/bench_set.py one [--dir bench_out/one]
+        one artifact per bench kernel (the first of MODELS, then EXTRA_MODELS, that vLLM launches
+        it for; the two-GPU all-reduce skipped) into one flat folder, for the timed
+        ``time vkc verify --run DIR`` on one GPU (the issue-5 target: < 5 min, all passing)
 """
 from __future__ import annotations
 
@@ -222,6 +226,31 @@ def cmd_table(a) -> None:
               f"{run.get('time_ms', '')} | {run.get('gbps', '') or (run.get('tflops', '') + ' TFLOP/s' if run.get('tflops') else '')} | {note[:100]} |")
 
 
+def cmd_one(a) -> None:
+    from vkc.errors import NotApplicableError
+    from vkc.pipeline import collect, load_index
+    index = load_index()
+    out = Path(a.dir)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    done = 0
+    for k in _bench_kernels(None):
+        if k["name"] in SKIP_GPU:
+            continue
+        q = _qualified(index, k)
+        for m in MODELS + EXTRA_MODELS.get(k["name"], ()):
+            try:
+                res = collect(q, model=m, out_dir=str(out), index=index, command=f"vkc collect {q} --model {m}")
+            except NotApplicableError:
+                continue
+            print(f"{k['name']:40} {m:40} {res.path}")
+            done += 1
+            break
+        else:
+            print(f"{k['name']:40} no model applies", file=sys.stderr)
+    print(f"{done} artifacts in {out} ({time.perf_counter() - t0:.1f}s)", file=sys.stderr)
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -238,8 +267,10 @@ def main() -> None:
     t = sub.add_parser("table")
     t.add_argument("--dir", default="bench_out")
     t.add_argument("--gpu", action="append", help="GPU results file(s); later ones win (default: DIR/gpu_results*.json)")
+    o = sub.add_parser("one")
+    o.add_argument("--dir", default="bench_out/one")
     a = p.parse_args()
-    {"collect": cmd_collect, "gpu": cmd_gpu, "table": cmd_table}[a.cmd](a)
+    {"collect": cmd_collect, "gpu": cmd_gpu, "table": cmd_table, "one": cmd_one}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -5,10 +5,13 @@ order (the spec's Orchestrator runbook) and holds no logic of its own.
 """
 from __future__ import annotations
 
+import dataclasses
+import functools
 import os
 
-from vkc.errors import InvocationError
-from vkc.records import KernelIndex, ModelConfig, SourceTree, WriteResult
+from vkc.errors import InvocationError, NotApplicableError
+from vkc.records import (Extraction, Invocation, KernelIndex, ModelConfig, SourceTree,
+                         WriteResult)
 
 
 def load_index(vllm_path: str | None = None, vllm_version: str | None = None,
@@ -33,7 +36,7 @@ def collect(name: str, *, model: str | None = None, workload: str | None = None,
     from vkc.extract import extract
     from vkc.index import lookup
     from vkc.invoke import invoke
-    from vkc.modelcfg import DEFAULT_MODEL, load_model
+    from vkc.modelcfg import load_model
     from vkc.write import prepare_out_dir, write_artifact
 
     prepare_out_dir(out_dir)
@@ -42,8 +45,37 @@ def collect(name: str, *, model: str | None = None, workload: str | None = None,
     index = index or load_index(vllm_path, vllm_version)
     kernel = lookup(index, name)
     extraction = extract(index.tree, kernel, name=name)
-    cfg = model_cfg or load_model(model or DEFAULT_MODEL)
-    invocation = invoke(index.tree, extraction, cfg, workload, command=command, name=name,
-                        model_given=model is not None)
-    return write_artifact(name, extraction.kernel_type, extraction.source_code,
-                          invocation.code, out_dir)
+    if model is not None:
+        cfg = model_cfg or load_model(model)
+        invocation = invoke(index.tree, extraction, cfg, workload, command=command, name=name)
+    else:
+        invocation = _invoke_default_model(index.tree, extraction, workload, command, name, model_cfg)
+    written = write_artifact(name, extraction.kernel_type, extraction.source_code, invocation.code, out_dir)
+    return dataclasses.replace(written, model_id=invocation.model_id)
+
+
+def _invoke_default_model(tree: SourceTree, extraction: Extraction, workload: str | None, command: str,
+                          name: str, default_cfg: ModelConfig | None) -> Invocation:
+    """No --model: the first of ``DEFAULT_MODELS`` the kernel applies to (bundled configs);
+    when none applies, the error for DEFAULT_MODEL."""
+    from vkc.invoke import invoke
+    from vkc.modelcfg import DEFAULT_MODEL, DEFAULT_MODELS
+
+    first: NotApplicableError | None = None
+    for m in DEFAULT_MODELS:
+        if m == DEFAULT_MODEL and default_cfg is not None:
+            cfg = default_cfg
+        else:
+            cfg = _default_cfg(m, os.environ.get("HF_ENDPOINT"), os.environ.get("HF_HUB_OFFLINE"))
+        try:
+            return invoke(tree, extraction, cfg, workload, command=command, name=name)
+        except NotApplicableError as exc:
+            first = first or exc
+    assert first is not None
+    raise first
+
+
+@functools.lru_cache(maxsize=None)
+def _default_cfg(model: str, _endpoint: str | None, _offline: str | None) -> ModelConfig:
+    from vkc.modelcfg import load_model
+    return load_model(model)

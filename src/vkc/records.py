@@ -153,6 +153,7 @@ class WriteResult:
     path: str                                # as printed (relative when out dir is relative)
     size: int
     sha256: str
+    model_id: str = ""                       # the model the invocation example is sized for
 
     @property
     def line(self) -> str:

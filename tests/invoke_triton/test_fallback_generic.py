@@ -36,8 +36,7 @@ def _generic(vllm_tree, qualified: str):
 
         kernel = lookup(build_index(vllm_tree), qualified)
         ex = extract(vllm_tree, kernel, name=qualified)
-        inv = invoke(vllm_tree, ex, load_model(DEFAULT_MODEL), None, command=f"vkc {qualified}", name=qualified,
-                     model_given=False)
+        inv = invoke(vllm_tree, ex, load_model(DEFAULT_MODEL), None, command=f"vkc {qualified}", name=qualified)
         _done[qualified] = (ex, inv)
     return _done[qualified]
 

@@ -94,7 +94,7 @@ def _run_job(state: dict[str, Any], job: Job) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001  (an internal bug in one kernel must not stop the batch)
         first = " ".join(str(exc).split())[:400]
         return {"status": FAILED, "error_class": type(exc).__name__, "error": f"internal error: {first}"}
-    return {"status": WRITTEN, "path": res.path, "line": res.line}
+    return {"status": WRITTEN, "path": res.path, "line": res.line, "model": res.model_id or None}
 
 
 # --------------------------------------------------------------------------- parent side
@@ -121,7 +121,7 @@ def _record(job: Job, out: Outcome, default_model: str) -> dict[str, Any]:
         value = {"status": FAILED, "error_class": out.kind, "error": out.error}
     return {
         "name": job.name, "qualified": job.qualified, "lang": job.lang,
-        "model": job.model or default_model, "workload": job.workload,
+        "model": value.get("model") or job.model or default_model, "workload": job.workload,
         "status": value.get("status", FAILED), "error_class": value.get("error_class"),
         "error": value.get("error"), "seconds": round(out.seconds, 3), "path": value.get("path"),
         "line": value.get("line"),

@@ -7,8 +7,9 @@
 * ``--compile``: every artifact is compiled in one of ``jobs`` worker processes
   (:mod:`vkc.batch.pool`), so a Triton compile that crashes or hangs loses that
   artifact's result only (``compile`` fails with ``WorkerCrashed`` / ``Timeout``).
-* ``--run``: runs one artifact at a time (one GPU) in a single worker process; each
-  program gets ``timeout`` seconds (passed to the runner, which kills it), and the
+* ``--run``: first builds what the runs need in ``jobs`` workers (CUDA host programs,
+  into the content-keyed program cache, so ``--compile --run`` builds each once), then
+  runs one artifact at a time (one GPU) in a single worker process; each program gets ``timeout`` seconds (passed to the runner, which kills it), and the
   worker itself is killed, with everything it started, ``RUN_GRACE_S`` later (a build
   that hangs).  A crash or hang costs that artifact's ``run`` check only.
 * Results: for each folder given, ``<folder>/verify_results.json`` (its artifacts),
@@ -65,8 +66,29 @@ def expand_artifacts(paths: Iterable[str | os.PathLike[str]]) -> list[tuple[str,
 # --------------------------------------------------------------------------- worker side
 
 
-def _compile_init() -> None:
-    """Import the compilers' Python side up front (so the per-task limit measures the compile)."""
+def compile_memory_cap(jobs: int) -> int | None:
+    """Bytes of address space one compile worker (and the ptxas/nvcc it starts) may use:
+    ``VKC_COMPILE_MEM_GB``, else max(6 GiB, physical memory / (jobs + 1)); None if unknown.
+    (A guessed block size once drove one ptxas to 21 GB on a 23 GB machine.)"""
+    env = os.environ.get("VKC_COMPILE_MEM_GB")
+    if env:
+        return int(float(env) * 2**30) if float(env) > 0 else None
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+    return max(6 * 2**30, total // (jobs + 1))
+
+
+def _compile_init(mem_cap: int | None = None) -> None:
+    """Cap the worker's memory, then import the compilers' Python side up front (so the
+    per-task limit measures the compile)."""
+    if mem_cap:
+        try:
+            import resource
+            resource.setrlimit(resource.RLIMIT_AS, (mem_cap, mem_cap))
+        except (ImportError, ValueError, OSError):
+            pass
     import vkc.verify  # noqa: F401
     try:
         import triton  # noqa: F401
@@ -78,6 +100,23 @@ def _compile_task(_state: Any, path: str) -> list[CheckResult]:
     """Compile checks of one artifact (static checks are done by the parent)."""
     from vkc.verify import CHECK_IDS, verify_paths
     return [r for r in verify_paths([path], compile=True) if r.check not in CHECK_IDS]
+
+
+def _prepare_task(_state: Any, path: str) -> list[CheckResult]:
+    """Build what a run needs (CUDA: the host program, into the program cache), in parallel;
+    returns failed ``run`` results only (a kernel type without a build step returns [])."""
+    from vkc.write.schema import loads_artifact
+
+    artifact = loads_artifact(Path(path).read_bytes())
+    kernel_type = artifact["kernel"]["kernel_type"]
+    try:
+        fn = importlib.import_module(f"vkc.verify.{kernel_type}_compile").prepare_artifact
+    except (ModuleNotFoundError, AttributeError):
+        return []
+    try:
+        return list(fn(path, artifact))
+    except VkcError as exc:
+        return [CheckResult(path, "run", False, exc.message)]
 
 
 def _run_task(_state: Any, task: tuple[str, float, bool]) -> list[CheckResult]:
@@ -127,7 +166,7 @@ def verify_many(paths: Iterable[str | os.PathLike[str]], *, compile: bool = Fals
         progress.start(len(dynamic), f"compiling {len(dynamic)} artifacts with {n_workers} worker(s)")
         try:
             for i, out in imap_isolated(dynamic, _compile_task, workers=n_workers, init=_compile_init,
-                                        task_timeout=compile_timeout):
+                                        init_args=(compile_memory_cap(n_workers),), task_timeout=compile_timeout):
                 a = dynamic[i]
                 res = out.value if out.error is None else [
                     CheckResult(a, "compile", False, f"compile {_what(out.kind)}: {out.error}")]
@@ -137,12 +176,30 @@ def verify_many(paths: Iterable[str | os.PathLike[str]], *, compile: bool = Fals
                 progress.advance("ok" if not bad else "failed", a, out.seconds, bad[0].reason[:200] if bad else "")
         finally:
             progress.stop()
+    runnable = dynamic
     if run and dynamic:
-        progress.start(len(dynamic), f"running {len(dynamic)} artifacts one at a time (timeout {timeout:g} s)")
-        tasks = [(a, timeout, sanitizer) for a in dynamic]
+        progress.start(len(dynamic), f"building {len(dynamic)} programs with {n_workers} worker(s)")
+        broken: set[str] = set()
+        try:
+            for i, out in imap_isolated(dynamic, _prepare_task, workers=n_workers, init=_compile_init,
+                                        init_args=(compile_memory_cap(n_workers),), task_timeout=compile_timeout):
+                a = dynamic[i]
+                res = out.value if out.error is None else [
+                    CheckResult(a, "run", False, f"build {_what(out.kind)}: {out.error}")]
+                if res:
+                    per[a].extend(res)
+                    broken.add(a)
+                seconds[a]["build"] = round(out.seconds, 3)
+                progress.advance("ok" if not res else "failed", a, out.seconds, res[0].reason[:200] if res else "")
+        finally:
+            progress.stop()
+        runnable = [a for a in dynamic if a not in broken]
+    if run and runnable:
+        progress.start(len(runnable), f"running {len(runnable)} artifacts one at a time (timeout {timeout:g} s)")
+        tasks = [(a, timeout, sanitizer) for a in runnable]
         try:
             for i, out in imap_isolated(tasks, _run_task, workers=1, task_timeout=timeout + RUN_GRACE_S):
-                a = dynamic[i]
+                a = runnable[i]
                 res = out.value if out.error is None else [
                     CheckResult(a, "run", False, f"run {_what(out.kind)}: {out.error}")]
                 per[a].extend(res)

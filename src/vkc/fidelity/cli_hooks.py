@@ -11,6 +11,9 @@ def add_fidelity_args(sub) -> argparse.ArgumentParser:
     p.add_argument("--kernel", action="append", metavar="NAME",
                    help="only this artifact (name, qualified name or file stem); repeatable")
     p.add_argument("--vllm", metavar="PATH", help="the vLLM tree the artifacts came from (default: the cached sdist)")
+    p.add_argument("--jobs", type=int, default=1, metavar="N", help="artifacts checked at once (default 1)")
+    p.add_argument("--every", type=int, default=1, metavar="K",
+                   help="check only every K-th artifact (file order), to sample a large folder")
     return p
 
 
@@ -21,7 +24,10 @@ def run_fidelity_cmd(a: argparse.Namespace) -> int:
     if a.vllm:
         from vkc.source import resolve_source
         tree = str(resolve_source(a.vllm).root)
-    out = run_fidelity(a.dir, names=a.kernel, tree_root=tree,
+    if a.jobs < 1 or a.every < 1:
+        from vkc.errors import UsageError
+        raise UsageError("--jobs and --every must be at least 1", hint="e.g. --jobs 2 --every 5")
+    out = run_fidelity(a.dir, names=a.kernel, tree_root=tree, jobs=a.jobs, every=a.every,
                        progress=lambda s: print(s, file=sys.stderr, flush=True))
     sys.stdout.write(format_fidelity(out))
     from vkc.errors import VerifyError

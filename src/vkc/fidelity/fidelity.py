@@ -195,17 +195,23 @@ def cuda_fidelity(art: ArtifactRecord, tree_root: str) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- driver
 
 def run_fidelity(directory: str | os.PathLike[str], *, names: list[str] | None = None, tree_root: str | None = None,
-                 progress: Callable[[str], None] | None = None, write: bool = True) -> dict[str, Any]:
-    """Compare every artifact of DIR (or those whose name/file is in ``names``) with vLLM's original;
-    writes ``DIR/fidelity_results.json`` (when ``write``) and returns its content."""
+                 progress: Callable[[str], None] | None = None, write: bool = True, jobs: int = 1,
+                 every: int = 1) -> dict[str, Any]:
+    """Compare every artifact of DIR (or those whose name/file is in ``names``; with ``every`` K
+    only every K-th of them, in file order) with vLLM's original, ``jobs`` at a time (each check
+    runs its compilers in subprocesses); writes ``DIR/fidelity_results.json`` (when ``write``)
+    and returns its content."""
+    from concurrent.futures import ThreadPoolExecutor
+
     bd = load_dir(directory)
     if tree_root is None:
         from vkc.source import resolve_source
         tree_root = str(resolve_source().root)
-    results = []
-    for art in bd.artifacts:
-        if names and art.name not in names and art.file not in names and Path(art.file).stem not in names:
-            continue
+    chosen = [art for art in bd.artifacts
+              if not names or art.name in names or art.file in names or Path(art.file).stem in names]
+    chosen = chosen[::max(1, every)]
+
+    def one(art: ArtifactRecord) -> dict[str, Any]:
         t0 = time.monotonic()
         fn = triton_fidelity if art.kernel_type == "triton" else cuda_fidelity
         try:
@@ -213,12 +219,15 @@ def run_fidelity(directory: str | os.PathLike[str], *, names: list[str] | None =
         except Exception as e:  # noqa: BLE001  (one crash must not hide the others)
             r = _result(art, "error", f"fidelity check crashed: {type(e).__name__}: {e}")
         r["seconds"] = round(time.monotonic() - t0, 1)
-        results.append(r)
         if progress:
             progress(f"{r['status']:8} {art.name}: {r['reason']}")
+        return r
+
+    with ThreadPoolExecutor(max(1, jobs)) as pool:
+        results = list(pool.map(one, chosen))
     counts = {s: sum(r["status"] == s for r in results) for s in ("match", "mismatch", "error", "skipped")}
     compared = counts["match"] + counts["mismatch"]
-    summary = {"artifacts": len(results), "compared": compared, **counts,
+    summary = {"artifacts": len(results), "every": max(1, every), "compared": compared, **counts,
                "mismatch_rate": round(counts["mismatch"] / compared, 4) if compared else None}
     out = {"summary": summary, "results": results}
     if write:

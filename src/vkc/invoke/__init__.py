@@ -5,7 +5,7 @@ from vkc.records import Extraction, Invocation, ModelConfig, SourceTree
 
 
 def invoke(tree: SourceTree, extraction: Extraction, model: ModelConfig, workload: str | None,
-           *, command: str, name: str, model_given: bool = True) -> Invocation:
+           *, command: str, name: str) -> Invocation:
     """Dispatch on the kernel's language."""
     if extraction.kernel_type == "triton":
         from vkc.invoke.triton import invoke_triton

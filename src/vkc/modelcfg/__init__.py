@@ -25,8 +25,12 @@ from .render import format_model, model_to_json
 from .snapshots import bundled_ids
 
 DEFAULT_MODEL = "meta-llama/Llama-3.1-8B-Instruct"
+# Without --model, a kernel that vLLM does not launch for DEFAULT_MODEL (MoE, MLA, hybrid
+# linear attention, ...) is collected at the first of these bundled models it applies to.
+DEFAULT_MODELS = (DEFAULT_MODEL, "Qwen/Qwen3-30B-A3B", "deepseek-ai/DeepSeek-V3", "openai/gpt-oss-120b",
+                  "Qwen/Qwen3-Next-80B-A3B-Instruct", "moonshotai/Kimi-K2-Instruct")
 
-__all__ = ["DEFAULT_MODEL", "ModelConfig", "bundled_ids", "format_model", "load_model", "model_to_json"]
+__all__ = ["DEFAULT_MODEL", "DEFAULT_MODELS", "ModelConfig", "bundled_ids", "format_model", "load_model", "model_to_json"]
 
 
 def load_model(model: str, *, endpoint: str | None = None, offline: bool | None = None) -> ModelConfig:

@@ -14,6 +14,7 @@ non-template kernel needs no marker.  The unit is saved as ``<stem>.cu`` where s
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -37,23 +38,22 @@ def instantiations(invocation: str) -> list[str]:
 
 
 def torch_include() -> str | None:
-    """Include dir of the installed torch wheel (header-only types), or None."""
+    """Include dir of the installed torch wheel (header-only types), or None.  Found without
+    importing torch (an import initialises CUDA, which parallel build workers must not do)."""
+    import importlib.util
     try:
-        import torch  # noqa: F401
-        from torch.utils import cpp_extension
-        for p in cpp_extension.include_paths():
-            if Path(p, "torch", "headeronly").is_dir():
-                return str(p)
-    except Exception:
-        pass
-    try:
-        import importlib.util
         spec = importlib.util.find_spec("torch")
-        if spec and spec.origin:
-            p = Path(spec.origin).parent / "include"
-            return str(p) if p.is_dir() else None
-    except Exception:
+    except (ImportError, ValueError):
         return None
+    if spec is None:
+        return None
+    bases = [Path(p) for p in (spec.submodule_search_locations or [])]
+    if spec.origin:
+        bases.append(Path(spec.origin).parent)
+    for base in bases:
+        inc = base / "include"
+        if (inc / "torch" / "headeronly").is_dir() or (inc / "c10").is_dir():
+            return str(inc)
     return None
 
 
@@ -133,14 +133,73 @@ def compile_artifact(path: str, artifact: dict) -> list[CheckResult]:
         results.append(CheckResult(path, "compile-unit", sym,
                                    "" if sym else f"object lacks a symbol for {kname}",
                                    {"instantiations": insts}))
-        if re.search(r"\bint\s+main\s*\(", inv):
-            (wd / "invocation.cu").write_text(inv, encoding="utf-8")
-            cmd = ["nvcc", *nvcc_flags(), "-o", str(wd / "prog"), str(wd / "invocation.cu")]
-            r = subprocess.run(cmd, capture_output=True, text=True, cwd=wd, timeout=600)
-            results.append(CheckResult(path, "compile-invocation", r.returncode == 0,
-                                       "" if r.returncode == 0 else _first_error(r.stderr),
-                                       {"stderr": r.stderr[-4000:]}))
+    if re.search(r"\bint\s+main\s*\(", inv):
+        _prog, err = build_program(path, artifact)
+        results.append(CheckResult(path, "compile-invocation", err is None,
+                                   "" if err is None else _first_error(err), {"stderr": (err or "")[-4000:]}))
     return results
+
+
+def program_key(artifact: dict) -> str:
+    """Content key of the host program: unit source, invocation, nvcc flags and version."""
+    k = artifact.get("kernel", {})
+    h = hashlib.sha256()
+    for part in (k.get("source_code", ""), k.get("invocation_example", ""), " ".join(nvcc_flags()), _nvcc_version()):
+        h.update(part.encode("utf-8", "replace"))
+        h.update(b"\0")
+    return h.hexdigest()[:32]
+
+
+def _programs_dir() -> Path:
+    from vkc.source import cache_dir
+    return Path(cache_dir()) / "programs"
+
+
+def build_program(path: str, artifact: dict, timeout: int = 600) -> tuple[Path | None, str | None]:
+    """Build the invocation program once per content key (``cache_dir()/programs/<key>``);
+    returns (binary, None) or (None, nvcc's stderr).  Concurrent builders of one key are safe:
+    each builds in its own folder and the binary is renamed into place."""
+    k = artifact.get("kernel", {})
+    final = _programs_dir() / program_key(artifact) / "prog"
+    if final.is_file():
+        return final, None
+    final.parent.mkdir(parents=True, exist_ok=True)
+    stem = _stem(path, artifact)
+    with tempfile.TemporaryDirectory(prefix="vkc-build-", dir=final.parent) as td:
+        wd = Path(td)
+        _write_unit(wd, stem, k.get("source_code", ""), [])
+        (wd / "invocation.cu").write_text(k.get("invocation_example", ""), encoding="utf-8")
+        try:
+            r = subprocess.run(["nvcc", *nvcc_flags(), "-o", str(wd / "prog"), str(wd / "invocation.cu")],
+                               capture_output=True, text=True, cwd=wd, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None, f"error: nvcc timed out after {timeout}s"
+        if r.returncode != 0:
+            return None, r.stderr or r.stdout or "nvcc failed"
+        os.replace(wd / "prog", final)
+    return final, None
+
+
+def prepare_artifact(path: str, artifact: dict) -> list[CheckResult]:
+    """Before a run: build the host program into the cache (parallel-safe); no result on success."""
+    inv = artifact.get("kernel", {}).get("invocation_example", "")
+    if shutil.which("nvcc") is None or not re.search(r"\bint\s+main\s*\(", inv):
+        return []
+    _prog, err = build_program(path, artifact)
+    return [] if err is None else [CheckResult(path, "run", False, "build failed: " + _first_error(err))]
+
+
+_NVCC_VERSION: str | None = None
+
+
+def _nvcc_version() -> str:
+    global _NVCC_VERSION
+    if _NVCC_VERSION is None:
+        try:
+            _NVCC_VERSION = subprocess.run(["nvcc", "--version"], capture_output=True, text=True).stdout.strip()
+        except OSError:
+            _NVCC_VERSION = ""
+    return _NVCC_VERSION
 
 
 def run_artifact(path: str, artifact: dict, timeout: int = 300, *, sanitizer: bool = False) -> list[CheckResult]:
@@ -152,19 +211,15 @@ def run_artifact(path: str, artifact: dict, timeout: int = 300, *, sanitizer: bo
     inv = k.get("invocation_example", "")
     if not re.search(r"\bint\s+main\s*\(", inv):
         return [CheckResult(path, "run", False, "invocation example is not a host program")]
-    stem = _stem(path, artifact)
+    prog, err = build_program(path, artifact)
+    if prog is None:
+        return [CheckResult(path, "run", False, "build failed: " + _first_error(err or ""))]
     with tempfile.TemporaryDirectory(prefix="vkc-run-") as td:
         wd = Path(td)
-        _write_unit(wd, stem, k.get("source_code", ""), [])
-        (wd / "invocation.cu").write_text(inv, encoding="utf-8")
-        r = subprocess.run(["nvcc", *nvcc_flags(), "-o", str(wd / "prog"), str(wd / "invocation.cu")],
-                           capture_output=True, text=True, cwd=wd, timeout=600)
-        if r.returncode != 0:
-            return [CheckResult(path, "run", False, "build failed: " + _first_error(r.stderr))]
-        results = [_run_prog([str(wd / "prog")], path, "run", wd, timeout, {})]
+        results = [_run_prog([str(prog)], path, "run", wd, timeout, {})]
         if sanitizer:
             tool = shutil.which("compute-sanitizer") or "compute-sanitizer"
-            results.append(_run_prog([tool, "--tool", "memcheck", "--error-exitcode", "99", str(wd / "prog")],
+            results.append(_run_prog([tool, "--tool", "memcheck", "--error-exitcode", "99", str(prog)],
                                      path, "sanitizer", wd, timeout, {"VKC_ITERS": "1"}))
         return results
 
@@ -195,6 +250,8 @@ def _have_gpu() -> bool:
 
 
 def _global_name(src: str) -> str | None:
+    src = re.sub(r"\b(?:__launch_bounds__|__cluster_dims__|__maxnreg__|__block_size__)\s*\((?:[^()]|\([^()]*\))*\)",
+                 "", src)
     m = re.search(r"__global__[^;{(]*?\b(\w+)\s*\(", src)
     return m.group(1) if m else None
 

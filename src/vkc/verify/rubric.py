@@ -78,7 +78,9 @@ _HEADER_FAMILIES = [
     ("cuda_fp4.h", re.compile(r"\b(?:__nv_fp4\w*|__nv_cvt_\w*fp4\w*|__NV_E2M1)\b"), ("cuda_fp4.h",), ()),
 ]
 
-_LAUNCH_BOUNDS = re.compile(r"\b__launch_bounds__\s*\((?:[^()]|\([^()]*\))*\)")
+# kernel attributes that take arguments and sit between __global__ and the kernel's name
+_LAUNCH_BOUNDS = re.compile(r"\b(?:__launch_bounds__|__cluster_dims__|__maxnreg__|__block_size__)\s*"
+                            r"\((?:[^()]|\([^()]*\))*\)")
 _GLOBAL_NAME = re.compile(r"\b__global__\b[^;{}()]*?\b([A-Za-z_]\w*)\s*\(")
 _MODEL_LINE = re.compile(r"^\s*(?:#+|//+|/\*+|\*+)?\s*MODEL_NAME\s*[:=]\s*(.*?)\s*(?:\*/)?\s*$")
 _NO_MODEL = {"", "none", "null", "-", "n/a", "(none)"}

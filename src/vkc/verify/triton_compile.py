@@ -95,24 +95,67 @@ def compile_artifact(path: str, artifact: dict) -> list[CheckResult]:
         from triton.backends.compiler import GPUTarget
     except ImportError as e:
         return [CheckResult(path, "compile", False, f"triton not importable: {e}")]
+    target = tuple(spec.get("target", ("cuda", 90, 32)))
+    note = ""
     with tempfile.TemporaryDirectory(prefix="vkc-compile-") as tmp:
         src = Path(tmp) / kernel_file
         src.write_text(kernel["source_code"])
         try:
             fn = _load_entry(src, spec["entry"])
             ast_src = make_ast_source(fn, spec["signature"], spec["constexprs"], spec.get("attrs", {}))
-            target = GPUTarget(*spec.get("target", ("cuda", 90, 32)))
-            ck = triton.compile(ast_src, target=target,
-                                options={"num_warps": spec["num_warps"], "num_stages": spec["num_stages"]})
+            try:
+                ck = _compile_quiet(triton, ast_src, GPUTarget(*target), spec)
+            except Exception as e:  # noqa: BLE001
+                m = _BLACKWELL_ONLY.search(str(e))
+                if not (m and target[:2] == ("cuda", 90)):
+                    raise
+                # PTX that only Blackwell has (fp4 conversions): the kernel is meant for sm_100
+                note = f" (sm_90 ptxas rejects Blackwell-only PTX {m.group(1)})"
+                target = ("cuda", 100, 32)
+                ck = _compile_quiet(triton, ast_src, GPUTarget(*target), spec)
         except Exception as e:  # noqa: BLE001  (any compiler failure is the finding)
-            msg = " ".join(str(e).split())[:400]
-            return [CheckResult(path, "compile", False, f"{type(e).__name__}: {msg}")]
+            return [CheckResult(path, "compile", False, f"{type(e).__name__}: {compile_error_text(e)}",
+                                {"error": str(e)[-4000:]})]
     md = getattr(ck, "metadata", None)
     shared = getattr(md, "shared", None)
-    details = {"triton": triton.__version__, "target": "sm_90", "shared_bytes": shared,
+    arch = f"sm_{target[1]}"
+    details = {"triton": triton.__version__, "target": arch, "shared_bytes": shared,
                "num_warps": spec["num_warps"], "num_stages": spec["num_stages"]}
-    reason = f"sm_90 with triton {triton.__version__}" + (f", shared={shared} B" if shared is not None else "")
+    reason = f"{arch} with triton {triton.__version__}" + (f", shared={shared} B" if shared is not None else "") + note
     return [CheckResult(path, "compile", True, reason, details)]
+
+
+_BLACKWELL_ONLY = re.compile(r"Feature '([^']+)' not supported on \.target 'sm_90a?'")
+
+
+def _compile_quiet(triton: Any, ast_src: Any, target: Any, spec: dict) -> Any:
+    """triton.compile without the PTX dump Triton prints when ptxas fails (it is in the error)."""
+    import contextlib
+    import io
+
+    sink = io.StringIO()
+    with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+        return triton.compile(ast_src, target=target,
+                              options={"num_warps": spec["num_warps"], "num_stages": spec["num_stages"]})
+
+
+def compile_error_text(exc: BaseException) -> str:
+    """One line for a Triton compiler error: the position and what went wrong, without the
+    source excerpt it quotes (``at 85:18:`` + excerpt + ``^`` + message -> ``at 85:18: message``)."""
+    text = str(exc)
+    pos = re.match(r"\s*(at \d+:\d+):", text)
+    lines = text.splitlines()
+    caret = max((i for i, ln in enumerate(lines) if ln.strip() == "^" or ln.rstrip().endswith("^")), default=None)
+    msg = " ".join(" ".join(lines[caret + 1:]).split()) if caret is not None else ""
+    inner = exc.__cause__ or exc.__context__
+    if caret is not None and not msg and inner is not None and inner is not exc:
+        return (f"{pos.group(1)}: " if pos else "") + compile_error_text(inner)
+    if caret is not None:
+        return (f"{pos.group(1)}: " if pos else "") + (msg or "error")[:300]
+    ptxas = re.search(r"line \d+; error\s*:\s*(.+)", text) or re.search(r"error\s*:\s*(.+)", text)
+    if ptxas:
+        return "ptxas: " + ptxas.group(1).strip()[:300]
+    return " ".join(text.split())[:400]
 
 
 def _has_gpu() -> bool:

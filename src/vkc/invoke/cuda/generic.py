@@ -54,6 +54,10 @@ def build(c: Ctx) -> Plan:
     tparams = list(f.get("template_params") or k.template_params or ())
     launch = f.get("launch") or {}
     targs_text = (f.get("instantiations") or {}).get(c.dtype) or launch.get("template_args") or ""
+    targs_from = "from vLLM's launch"
+    if not targs_text and f.get("example_instantiation"):
+        targs_text = f["example_instantiation"]
+        targs_from = "the extractor's example instantiation (no launch binds them statically; not vLLM's choice)"
     targs = split_top(targs_text.strip().lstrip("<").rstrip(">"), angles=True) if targs_text else []
     if tparams and len(targs) < len([p for p in tparams if "=" not in p]):
         raise InvocationError(f"no recipe for {c.kernel} and no template arguments to instantiate it with",
@@ -103,7 +107,7 @@ def build(c: Ctx) -> Plan:
         kernel_symbol=k.qualname or k.name, template_args=targs_t, consts=tuple(consts),
         scale=Scale("vkc_units", "1", small=1, maximum="1", note="generic: fixed sizes, no live-set sizing"),
         derived=(), buffers=tuple(buffers), launch_stmts=(), grid=grid, block=block, smem=smem,
-        args=tuple(args), dispatch=f"generic: {targs_text or 'not templated'}",
+        args=tuple(args), dispatch=f"generic: {targs_text}, {targs_from}" if targs_text else "generic: not templated",
         wrapper=f"{launch.get('file', 'n/a')}:{launch.get('line', '?')} ({launch.get('wrapper')})",
         grid_expr=grid, block_expr=block, smem_expr=smem, untraced=True,
         notes=("untraced/generic: buffers are zero-filled fixed-size placeholders; the launch is not "
