@@ -61,6 +61,8 @@ def add_batch_args(collect_parser: argparse.ArgumentParser, verify_parser: argpa
                    help="parallel compile workers (default: the CPU count); runs are one at a time")
     v.add_argument("--timeout", type=_positive_float, default=300.0, metavar="S",
                    help="with --run: seconds each program may run (default 300)")
+    v.add_argument("--compile-timeout", type=_positive_float, default=1800.0, metavar="S",
+                   help="with --compile: seconds one artifact's compile may take (default 1800)")
     v.add_argument("--results", metavar="FILE",
                    help="write the JSON results here (default: FOLDER/verify_results.json per folder given)")
 
@@ -110,6 +112,7 @@ def run_verify_many(a: argparse.Namespace) -> int:
 
     progress = make_progress(sys.stderr) if (a.compile or a.run) else None
     results = verify_many(a.paths, compile=a.compile, run=a.run, sanitizer=a.sanitizer, jobs=a.jobs,
-                          timeout=a.timeout, results_path=a.results, progress=progress)
+                          timeout=a.timeout, results_path=a.results, progress=progress,
+                          compile_timeout=a.compile_timeout)
     sys.stdout.write(format_results(results))
     return 0 if all_ok(results) else VerifyError.exit_code

@@ -62,7 +62,10 @@ def nvcc_flags(arch: str = "sm_90") -> list[str]:
     extended lambdas (torch's CUDA flags; div_ceil/numeric_limits/__device__ lambdas need
     them), -DENABLE_FP8; vLLM removes -D__CUDA_NO_HALF_OPERATORS__ and siblings.  The
     torch include dir gives the header-only c10 types (no libtorch linking)."""
-    flags = ["-std=c++17", f"-arch={arch}", "--expt-relaxed-constexpr", "--expt-extended-lambda",
+    # an arch-specific target (sm_100a) as one -gencode: -arch=sm_100a also embeds generic
+    # compute_100 PTX, which ptxas rejects for arch-specific instructions (fp4 cvt)
+    target = (f"-gencode=arch=compute_{arch[3:]},code={arch}" if arch[-1] in "af" else f"-arch={arch}")
+    flags = ["-std=c++17", target, "--expt-relaxed-constexpr", "--expt-extended-lambda",
              "-DENABLE_FP8"]
     ti = torch_include()
     if ti:
@@ -82,11 +85,11 @@ def _write_unit(tmp: Path, stem: str, source: str, insts: list[str]) -> Path:
 
 
 def compile_source(source: str, stem: str, insts: list[str], workdir: Path,
-                   timeout: int = 300) -> tuple[bool, str, Path]:
+                   timeout: int = 300, arch: str = "sm_90") -> tuple[bool, str, Path]:
     """nvcc -c the unit; returns (ok, stderr tail, object path)."""
     unit = _write_unit(workdir, stem, source, insts)
     obj = workdir / f"{stem}.o"
-    cmd = ["nvcc", "-c", *nvcc_flags(), "-o", str(obj), str(unit)]
+    cmd = ["nvcc", "-c", *nvcc_flags(arch), "-o", str(obj), str(unit)]
     try:
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=workdir)
     except subprocess.TimeoutExpired:
@@ -123,28 +126,37 @@ def compile_artifact(path: str, artifact: dict) -> list[CheckResult]:
     name = re.split(r"[:@]", artifact.get("name", ""))[-1] if artifact.get("name") else ""
     kname = (insts[0].split("<")[0].split("::")[-1] if insts else None) or _global_name(src) or name
     results = []
+    arch, note = "sm_90", ""
     with tempfile.TemporaryDirectory(prefix="vkc-nvcc-") as td:
         wd = Path(td)
         ok, err, obj = compile_source(src, stem, insts, wd)
+        m = None if ok else BLACKWELL_ONLY.search(err)
+        if m:  # fp4 conversions etc.: vLLM builds these kernels for sm_100+ only
+            arch, note = "sm_100a", f"sm_100a (sm_90 ptxas rejects the Blackwell-only {m.group(1)})"
+            ok, err, obj = compile_source(src, stem, insts, wd, arch=arch)
         if not ok:
             results.append(CheckResult(path, "compile-unit", False, _first_error(err), {"stderr": err}))
             return results
         sym = has_symbol(obj, kname)
         results.append(CheckResult(path, "compile-unit", sym,
-                                   "" if sym else f"object lacks a symbol for {kname}",
-                                   {"instantiations": insts}))
+                                   note if sym else f"object lacks a symbol for {kname}",
+                                   {"instantiations": insts, "arch": arch}))
     if re.search(r"\bint\s+main\s*\(", inv):
-        _prog, err = build_program(path, artifact)
+        _prog, err = build_program(path, artifact, arch=arch)
         results.append(CheckResult(path, "compile-invocation", err is None,
                                    "" if err is None else _first_error(err), {"stderr": (err or "")[-4000:]}))
     return results
 
 
-def program_key(artifact: dict) -> str:
+BLACKWELL_ONLY = re.compile(r"(Instruction '[^']+'|Feature '[^']+') not supported on \.target 'sm_90a?'")
+
+
+def program_key(artifact: dict, arch: str = "sm_90") -> str:
     """Content key of the host program: unit source, invocation, nvcc flags and version."""
     k = artifact.get("kernel", {})
     h = hashlib.sha256()
-    for part in (k.get("source_code", ""), k.get("invocation_example", ""), " ".join(nvcc_flags()), _nvcc_version()):
+    for part in (k.get("source_code", ""), k.get("invocation_example", ""), " ".join(nvcc_flags(arch)),
+                 _nvcc_version()):
         h.update(part.encode("utf-8", "replace"))
         h.update(b"\0")
     return h.hexdigest()[:32]
@@ -155,12 +167,13 @@ def _programs_dir() -> Path:
     return Path(cache_dir()) / "programs"
 
 
-def build_program(path: str, artifact: dict, timeout: int = 600) -> tuple[Path | None, str | None]:
+def build_program(path: str, artifact: dict, timeout: int = 600,
+                  arch: str = "sm_90") -> tuple[Path | None, str | None]:
     """Build the invocation program once per content key (``cache_dir()/programs/<key>``);
     returns (binary, None) or (None, nvcc's stderr).  Concurrent builders of one key are safe:
     each builds in its own folder and the binary is renamed into place."""
     k = artifact.get("kernel", {})
-    final = _programs_dir() / program_key(artifact) / "prog"
+    final = _programs_dir() / program_key(artifact, arch) / "prog"
     if final.is_file():
         return final, None
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -170,7 +183,7 @@ def build_program(path: str, artifact: dict, timeout: int = 600) -> tuple[Path |
         _write_unit(wd, stem, k.get("source_code", ""), [])
         (wd / "invocation.cu").write_text(k.get("invocation_example", ""), encoding="utf-8")
         try:
-            r = subprocess.run(["nvcc", *nvcc_flags(), "-o", str(wd / "prog"), str(wd / "invocation.cu")],
+            r = subprocess.run(["nvcc", *nvcc_flags(arch), "-o", str(wd / "prog"), str(wd / "invocation.cu")],
                                capture_output=True, text=True, cwd=wd, timeout=timeout)
         except subprocess.TimeoutExpired:
             return None, f"error: nvcc timed out after {timeout}s"
@@ -257,7 +270,8 @@ def _global_name(src: str) -> str | None:
 
 
 def _first_error(err: str) -> str:
+    """nvcc's first error line, without the (temporary) folder of the file it names."""
     for line in err.splitlines():
         if "error" in line:
-            return line.strip()[:300]
+            return re.sub(r"^\S*/(?=[^/\s]+\(\d+\)|[^/\s]+, line)", "", line.strip())[:300]
     return (err.strip().splitlines() or ["failed"])[-1][:300]

@@ -125,7 +125,7 @@ def compile_artifact(path: str, artifact: dict) -> list[CheckResult]:
     return [CheckResult(path, "compile", True, reason, details)]
 
 
-_BLACKWELL_ONLY = re.compile(r"Feature '([^']+)' not supported on \.target 'sm_90a?'")
+_BLACKWELL_ONLY = re.compile(r"(?:Feature|Instruction) '([^']+)' not supported on \.target 'sm_90a?'")
 
 
 def _compile_quiet(triton: Any, ast_src: Any, target: Any, spec: dict) -> Any:
