@@ -16,6 +16,15 @@ import math
 import re
 from typing import Any
 
+from vkc.invoke.triton.constexprs import (
+    Constraints,
+    apply_rules,
+    default_value,
+    is_value,
+    read_constraints,
+)
+from vkc.invoke.triton.decorators import decorators as _decorators
+from vkc.invoke.triton.decorators import eval_heuristic as _eval_heuristic
 from vkc.invoke.triton.launchsite import Env, Launch, Unknown, arg_kind, read_launch
 from vkc.invoke.triton.sigtypes import Param, analyze
 from vkc.records import Extraction, ModelConfig, SourceTree
@@ -23,6 +32,8 @@ from vkc.records import Extraction, ModelConfig, SourceTree
 FULL_MAX_NUMEL = 1 << 24
 SMALL_NUMEL = 1 << 14
 POW2_MAX = 4096
+GUESSED_POW2_MAX = 256   # block shapes from guessed sizes: bigger tiles only make huge compiles
+GUESSED_UNROLL_MAX = 4   # guessed tl.static_range trip counts (each iteration is unrolled)
 _FLAG = re.compile(r"^(USE|IS|HAS|ENABLE|EVEN|APPLY|DO|WITH|SAVE|RETURN|NEED|SHOULD|ADD|MUL|CAUSAL|FUSE|SKIP|"
                    r"INCLUDE|ALLOW|TRANS|SPLIT_K_ENABLED|LAUNCH_PDL)(_|$)|_ENABLED$|^causal$|"
                    r"^(use|is|has|enable|even|apply|with|do)_", re.IGNORECASE)
@@ -104,68 +115,6 @@ def _cx_guess(p: Param, model: ModelConfig, small: bool) -> Any:
     return 16
 
 
-def _decorators(source: str, entry: str) -> tuple[dict, dict[str, str]]:
-    """(first autotune config {'kwargs', 'num_warps', 'num_stages'}, heuristics name -> lambda source)."""
-    tree = ast.parse(source)
-    target = entry.split(".")[-1]
-    for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef) and node.name == target:
-            cfg: dict = {}
-            heur: dict[str, str] = {}
-            for d in node.decorator_list:
-                if not isinstance(d, ast.Call):
-                    continue
-                fname = ast.unparse(d.func)
-                if fname.endswith("autotune"):
-                    configs = next((k.value for k in d.keywords if k.arg == "configs"), d.args[0] if d.args else None)
-                    if isinstance(configs, (ast.List, ast.Tuple)) and configs.elts and not cfg:
-                        c = configs.elts[0]
-                        if isinstance(c, ast.Call):
-                            try:
-                                kw = ast.literal_eval(c.args[0]) if c.args else {}
-                                for k in c.keywords:
-                                    if k.arg in ("kwargs",):
-                                        kw = ast.literal_eval(k.value)
-                                    elif k.arg in ("num_warps", "num_stages"):
-                                        cfg[k.arg] = ast.literal_eval(k.value)
-                                cfg["kwargs"] = kw
-                            except ValueError:
-                                pass
-                elif fname.endswith("heuristics"):
-                    vals = next((k.value for k in d.keywords if k.arg == "values"), d.args[0] if d.args else None)
-                    if isinstance(vals, ast.Dict):
-                        for k, v in zip(vals.keys, vals.values):
-                            if isinstance(k, ast.Constant) and isinstance(k.value, str):
-                                heur[k.value] = ast.unparse(v)
-            return cfg, heur
-    return {}, {}
-
-
-def _eval_heuristic(src: str, args: dict[str, Any]) -> Any:
-    import triton
-
-    class _T:
-        """A stand-in tensor for heuristics that look at .dtype/.shape/.stride()."""
-        def __init__(self, numel, dtype):
-            import torch
-            self.dtype, self.shape = getattr(torch, dtype), (numel,)
-
-        def stride(self, i=None):
-            return 1 if i is not None else (1,)
-
-        def numel(self):
-            return self.shape[0]
-
-        def element_size(self):
-            return self.dtype.itemsize
-
-    ns = {"triton": triton, "math": math, "tl": __import__("triton.language").language,
-          "torch": __import__("torch")}
-    fn = eval(src, ns)
-    view = {k: (_T(v[2][0], v[5]) if isinstance(v, tuple) and v and v[0] == "tensor" else v) for k, v in args.items()}
-    return fn(view)
-
-
 def _launch_for(tree: SourceTree, extraction: Extraction, names: list[str], guess) -> Launch | None:
     kernel = extraction.kernel
     if tree is None:
@@ -185,15 +134,20 @@ def generic_configs(tree: SourceTree, extraction: Extraction, model: ModelConfig
     params = analyze(extraction.source_code, entry)
     if not params:
         return None
-    fact_defaults = {p["name"]: p["default"] for p in extraction.facts.get("params", []) or []
-                     if isinstance(p, dict) and p.get("default") is not None}
+    fact_defaults = {}
+    for fp in extraction.facts.get("params", []) or []:
+        if isinstance(fp, dict) and fp.get("default") is not None:
+            v = default_value(fp["default"])
+            if is_value(v):
+                fact_defaults[fp["name"]] = v
     autotune, heur = _decorators(extraction.source_code, entry)
     names = [p.name for p in params]
     launch = _launch_for(tree, extraction, names, lambda n: dim_guess(n, model, False))
+    cons = read_constraints(extraction.source_code, entry)
     configs = {}
     for cname, small in (("FULL", False), ("SMALL", True)):
         configs[cname] = _one_config(params, fact_defaults, autotune, heur, launch, model, dtype, small, budget,
-                                     notes if cname == "FULL" else [])
+                                     notes if cname == "FULL" else [], cons)
     _choose_dtypes(extraction, entry, params, configs, names, notes)
     site = launch.site if launch else (extraction.kernel.launch_sites[0] if extraction.kernel.launch_sites else None)
     where = f"{site.file}:{site.line}" if site else "no launch site"
@@ -270,7 +224,7 @@ def _choose_dtypes(extraction: Extraction, entry: str, params: list[Param], conf
     for cfg in configs.values():
         cfg["args"] = [(a, ((s[:5] + (chosen[a],)) if a in chosen else ("scalar", None)) if s[0] == "tensor" else s)
                        for a, s in cfg["args"]]
-        cfg["buffers"] = {b: (shape, chosen[b], (("zeros",) if chosen[b].startswith("int") else init))
+        cfg["buffers"] = {b: (shape, chosen[b], (("zeros",) if chosen[b].startswith(("int", "uint")) else init))
                           for b, (shape, dt, init) in cfg["buffers"].items() if b in chosen}
         cfg["constexprs"] = {**cfg["constexprs"], **cx}
         cfg["live_bytes"] = int(sum(math.prod(sh) * _itemsize(dt) for sh, dt, _ in cfg["buffers"].values()))
@@ -278,11 +232,13 @@ def _choose_dtypes(extraction: Extraction, entry: str, params: list[Param], conf
 
 
 def _itemsize(dt: str) -> int:
-    return {"float32": 4, "int32": 4, "int64": 8, "float64": 8, "int8": 1, "uint8": 1}.get(dt, 2)
+    return {"float32": 4, "int32": 4, "int64": 8, "float64": 8, "int8": 1, "uint8": 1, "float8_e4m3fn": 1,
+            "float8_e5m2": 1}.get(dt, 2)
 
 
 def _one_config(params: list[Param], fact_defaults: dict, autotune: dict, heur: dict, launch: Launch | None,
-                model: ModelConfig, dtype: str, small: bool, budget: int, notes: list[str]) -> dict:
+                model: ModelConfig, dtype: str, small: bool, budget: int, notes: list[str],
+                cons: Constraints | None = None) -> dict:
     env = launch.env if launch else Env()
     if launch:
         env.values = {}
@@ -300,8 +256,11 @@ def _one_config(params: list[Param], fact_defaults: dict, autotune: dict, heur: 
             continue
         val, src = None, None
         if launch and p.name in launch.args:
+            env.used_guess = False
             try:
                 val, src = env.eval(launch.args[p.name]), "launch site"
+                if env.used_guess:
+                    src = "launch site (from guessed sizes)"
             except Unknown:
                 val = None
             if isinstance(val, ast.Lambda):
@@ -320,29 +279,38 @@ def _one_config(params: list[Param], fact_defaults: dict, autotune: dict, heur: 
         if isinstance(val, str) and (p.flag or p.pow2) and not p.compared:
             val, src = _cx_guess(p, model, small), "guess (launch value unusable)"
         if p.pow2 and isinstance(val, int) and not isinstance(val, bool):
-            fixed = min(_pow2(val), POW2_MAX)
+            guessed = src.startswith("guess") or "guessed" in src
+            fixed = min(_pow2(val), GUESSED_POW2_MAX if guessed else POW2_MAX)
             if fixed != val:
-                val, src = fixed, src + " (rounded to a power of two)"
+                val, src = fixed, src + (" (rounded to a power of two)" if fixed >= val else " (capped)")
+        if p.unroll and isinstance(val, int) and not isinstance(val, bool) and val > GUESSED_UNROLL_MAX and (
+                src.startswith("guess") or "guessed" in src):
+            val, src = GUESSED_UNROLL_MAX, src + " (unrolled trip count capped)"
         if isinstance(val, str) and p.compared and val not in p.compared and src == "guess":
             val = p.compared[0]
         constexprs[p.name], sources[p.name] = val, src
         if src != "heuristics":
             env.values[p.name] = val
+            if src.startswith("guess") or "guessed" in src:
+                env.tainted.add(p.name)   # what derives from it (BK = next_power_of_2(K)) is guessed too
     # 2. runtime arguments
     for p in params:
         if p.kind == "constexpr":
             continue
         k = arg_kind(launch, p.name) if launch else None
         kind = p.kind
-        if k == "tensor":
+        if k == "tensor" and kind != "none":
             kind = "ptr"
         elif k in ("int", "float") and kind == "ptr" and p.name not in _body_ptrs(params):
             kind = k
+        if kind == "none":
+            args.append((p.name, ("scalar", None)))
+            continue
         if kind == "ptr":
             dt = p.dtype or dtype
             if dt == "bfloat16" and dtype != "bfloat16":
                 dt = dtype
-            init = ("zeros",) if dt.startswith("int") else ("randn",)
+            init = ("zeros",) if dt.startswith(("int", "uint")) else ("randn",)
             buffers[p.name] = ([numel], dt, init)
             args.append((p.name, ("tensor", p.name, [numel], [1], 0, dt)))
             continue
@@ -381,7 +349,13 @@ def _one_config(params: list[Param], fact_defaults: dict, autotune: dict, heur: 
                 v, src = _cx_guess(p, model, small), "guess (heuristic not evaluable)"
             constexprs[name], sources[name] = v, src
             env.values[name] = v
-    # 4. launch options and grid
+    # 4. the kernel's compile-time rules (arange/shape powers of two, static_asserts)
+    if cons is not None:
+        cfg = {"constexprs": constexprs, "args": args, "buffers": buffers, "_sources": sources}
+        apply_rules(cfg, cons, notes if not small else [])
+        constexprs, args, buffers = cfg["constexprs"], cfg["args"], cfg["buffers"]
+        env.values.update(constexprs)
+    # 5. launch options and grid
     num_warps, num_stages = autotune.get("num_warps", 4), autotune.get("num_stages", 3)
     if launch:
         for opt in ("num_warps", "num_stages"):
@@ -401,7 +375,7 @@ def _one_config(params: list[Param], fact_defaults: dict, autotune: dict, heur: 
         guessed = sorted(k for k, s in sources.items() if s.startswith("guess"))
         if guessed:
             notes.append(f"constexprs guessed from names/usage: {guessed}")
-    live = sum(math.prod(s) * (4 if d in ("float32", "int32") else 2) for s, d, _ in buffers.values())
+    live = sum(math.prod(s) * _itemsize(d) for s, d, _ in buffers.values())
     shapes = {"numel_per_pointer": numel, "dtype": dtype}
     return {"grid": grid, "num_warps": int(num_warps), "num_stages": int(num_stages), "options": {},
             "constexprs": constexprs, "buffers": dict(sorted(buffers.items())), "args": args,

@@ -50,16 +50,23 @@ class Env:
     values: dict[str, Any] = field(default_factory=dict)
     guess: Callable[[str], Any] | None = None
     _busy: set = field(default_factory=set)
+    used_guess: bool = False                       # set when an evaluation consulted ``guess``
+    tainted: set = field(default_factory=set)      # cached locals whose value came from a guess
 
     def name(self, n: str) -> Any:
         if n in self.values:
+            self.used_guess |= n in self.tainted
             return self.values[n]
         if n in self.locals and n not in self._busy:
             self._busy.add(n)
+            outer, self.used_guess = self.used_guess, False
             try:
                 v = self.eval(self.locals[n])
             finally:
                 self._busy.discard(n)
+                if self.used_guess:
+                    self.tainted.add(n)
+                self.used_guess |= outer
             self.values[n] = v
             return v
         if n in ("True", "False", "None"):
@@ -67,6 +74,7 @@ class Env:
         g = self.guess(n) if self.guess else None
         if g is None:
             raise Unknown(n)
+        self.used_guess = True
         return g
 
     def eval(self, e: ast.expr) -> Any:
@@ -111,10 +119,12 @@ class Env:
             return any(vals)
         if isinstance(e, ast.Compare) and len(e.ops) == 1:
             a, b = self.eval(e.left), self.eval(e.comparators[0])
+            ops = {ast.Eq: lambda: a == b, ast.NotEq: lambda: a != b, ast.Lt: lambda: a < b, ast.LtE: lambda: a <= b,
+                   ast.Gt: lambda: a > b, ast.GtE: lambda: a >= b, ast.Is: lambda: a is b,
+                   ast.IsNot: lambda: a is not b}
             try:
-                return {ast.Eq: a == b, ast.NotEq: a != b, ast.Lt: a < b, ast.LtE: a <= b, ast.Gt: a > b,
-                        ast.GtE: a >= b, ast.Is: a is b, ast.IsNot: a is not b}[type(e.ops[0])]
-            except TypeError:
+                return ops[type(e.ops[0])]()
+            except (TypeError, KeyError):
                 raise Unknown(ast.unparse(e)) from None
         if isinstance(e, ast.IfExp):
             return self.eval(e.body) if self.eval(e.test) else self.eval(e.orelse)

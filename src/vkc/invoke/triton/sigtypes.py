@@ -13,14 +13,22 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from vkc.invoke.triton.cxusage import constexpr_usage
+from vkc.invoke.triton.ptrroles import (
+    foreign_base,
+    int_data_ptrs,
+    loaded_into,
+    narrow_ptrs,
+    none_params,
+    stored_dtypes,
+)
+
 _MEM_OPS = {"load", "store", "atomic_add", "atomic_max", "atomic_min", "atomic_cas", "atomic_xchg",
             "atomic_and", "atomic_or", "atomic_xor", "prefetch"}
 _BASE_OPS = {"make_block_ptr", "make_tensor_descriptor", "_experimental_make_tensor_descriptor",
              "experimental_device_tensormap_create1d", "experimental_device_tensormap_create2d"}
 _PASS_OPS = {"multiple_of", "max_contiguous", "max_constancy", "to", "cast", "broadcast_to", "expand_dims", "reshape",
              "view"}
-_SHAPE_OPS = {"arange", "zeros", "full", "reshape", "view", "broadcast_to", "zeros_like", "split", "join",
-              "static_range", "range", "histogram"}
 _PTR_NAME = re.compile(r"(^|_)ptrs?($|_)|Ptr$|_ptr\d*$|^ptr|ptr$", re.IGNORECASE)
 _INT_NAME = re.compile(r"stride|^offs?(_|$)|^off_|^start|^pid|^idx$|^i$|^j$|^k$|^n$|^m$|^num_|^n_|size|^len|_len$|"
                        r"count$|^step|^block_(start|id|idx)", re.IGNORECASE)
@@ -42,11 +50,12 @@ class Param:
     constexpr: bool
     default: Any = None
     has_default: bool = False
-    kind: str = "int"            # "ptr" | "int" | "float" | "constexpr"
+    kind: str = "int"            # "ptr" | "int" | "float" | "constexpr" | "none" (an optional descriptor)
     dtype: str | None = None     # torch dtype name, pointers only
     pow2: bool = False           # constexpr used as a block shape
     dtype_cx: bool = False       # constexpr used as a dtype
     flag: bool = False           # constexpr used as a condition
+    unroll: bool = False         # constexpr bounds a tl.static_range (unrolled)
     compared: list = field(default_factory=list)   # constants a constexpr is compared with
     why: str = ""
 
@@ -81,16 +90,25 @@ class _Fn:
         self.ann = {p.arg: (ast.unparse(p.annotation) if p.annotation is not None else "")
                     for p in a.posonlyargs + a.args}
         self.assigns: dict[str, list[ast.expr]] = {}
+        self.increments: set[int] = set()   # ids of ``p += step`` values: steps, never bases
         for n in ast.walk(node):
             if isinstance(n, ast.Assign):
                 for t in n.targets:
                     if isinstance(t, ast.Name):
                         self.assigns.setdefault(t.id, []).append(n.value)
+                    elif isinstance(t, ast.Tuple) and isinstance(n.value, ast.Tuple) and \
+                            len(t.elts) == len(n.value.elts):   # a, b = x, y
+                        for tt, vv in zip(t.elts, n.value.elts):
+                            if isinstance(tt, ast.Name):
+                                self.assigns.setdefault(tt.id, []).append(vv)
             elif isinstance(n, (ast.AnnAssign, ast.AugAssign)) and isinstance(n.target, ast.Name) and n.value:
                 if isinstance(n, ast.AugAssign) and not isinstance(n.op, (ast.Add, ast.Sub)):
                     continue
                 self.assigns.setdefault(n.target.id, []).append(n.value)
+                if isinstance(n, ast.AugAssign):
+                    self.increments.add(id(n.value))
         self.ptrs: set[str] = set()
+        self.helpers: set[str] = set()
 
     def constexpr(self, p: str) -> bool:
         return "constexpr" in self.ann.get(p, "")
@@ -129,12 +147,13 @@ class _Fn:
         return []
 
 
-def _pick(fn: _Fn, cands: list[str]) -> str | None:
+def _pick(fn: _Fn, cands: list[str], expr: ast.expr | None = None) -> str | None:
     if not cands:
         return None
     if len(cands) == 1:   # a lone int-like name (start, offs, stride...) is an offset off some other base
-        c = cands[0]
-        return c if c in fn.ptrs or _PTR_NAME.search(c) or not _INT_NAME.search(c) else None
+        c = cands[0]     # ... unless the expression has no other base (tl.load(lengths + row), K + offs)
+        return c if c in fn.ptrs or _PTR_NAME.search(c) or not _INT_NAME.search(c) or \
+            (expr is not None and not foreign_base(fn, expr, fn.helpers)) else None
 
     def score(i_c):
         i, c = i_c
@@ -158,6 +177,8 @@ class _Module:
         for n in ast.walk(self.tree):
             if isinstance(n, ast.FunctionDef):
                 self.fns.setdefault(n.name, _Fn(n))
+        for fn in self.fns.values():
+            fn.helpers = set(self.fns) - {fn.node.name}
 
     def ptr_positions(self, fn: _Fn):
         """(expr) of every pointer-valued position in fn: memory op bases and helper pointer args."""
@@ -185,7 +206,7 @@ class _Module:
             changed = False
             for fn in self.fns.values():
                 for alt in [a for pos in self.ptr_positions(fn) for a in _alternatives(fn, pos)]:
-                    p = _pick(fn, fn.roots(alt))
+                    p = _pick(fn, fn.roots(alt), None if id(alt) in fn.increments else alt)
                     if p and p not in fn.ptrs:
                         fn.ptrs.add(p)
                         changed = True
@@ -214,7 +235,8 @@ def _index_names(mod: _Module, fn: _Fn) -> set[str]:
         if e is not None:
             seeds |= _names(e)
     for n in ast.walk(fn.node):
-        if isinstance(n, ast.BinOp) and isinstance(n.op, (ast.BitAnd, ast.BitOr, ast.BitXor, ast.RShift, ast.LShift)):
+        if isinstance(n, ast.BinOp) and isinstance(n.op, (ast.BitAnd, ast.BitOr, ast.BitXor, ast.RShift, ast.LShift,
+                                                          ast.FloorDiv, ast.Mod)):
             for side in (n.left, n.right):
                 if isinstance(side, ast.Name):
                     direct.add(side.id)
@@ -243,7 +265,7 @@ def _loaded_from(fn: _Fn, e: ast.expr) -> tuple[str | None, bool]:
             cast_int = True
         e = e.func.value if _call_name(e) == "to" and isinstance(e.func, ast.Attribute) else _arg(e, 0)
     if isinstance(e, ast.Call) and _call_name(e) in ("load", "atomic_add") and isinstance(e.func, ast.Attribute):
-        return _pick(fn, fn.roots(_arg(e, 0, "pointer"))), cast_int
+        return _pick(fn, fn.roots(_arg(e, 0, "pointer")), _arg(e, 0, "pointer")), cast_int
     return None, False
 
 
@@ -259,9 +281,11 @@ def analyze(source: str, entry: str) -> list[Param]:
     defaults = [None] * (len(plist) - len(a.defaults)) + list(a.defaults)
     ev = _evidence(mod)
     index_names = _index_names(mod, fn)
-    int_ptrs = {p for p, k in ev[fn.node.name].items() if k == "int32"}
-    addr_ptrs = {p for p, k in ev[fn.node.name].items() if k == "int64"}
-    usage = _constexpr_usage(fn)
+    fev = ev[fn.node.name]
+    int_ptrs = {p for p, k in fev.items() if k == "int32"}
+    addr_ptrs = {p for p, k in fev.items() if k == "int64"}
+    usage = constexpr_usage(fn)
+    nones = none_params(fn)
     out = []
     for p, d in zip(plist, defaults):
         ann = fn.ann[p.arg]
@@ -278,15 +302,22 @@ def analyze(source: str, entry: str) -> list[Param]:
             par.kind = "constexpr"
             u = usage.get(name, {})
             par.pow2, par.dtype_cx, par.flag = u.get("pow2", False), u.get("dtype", False), u.get("flag", False)
+            par.unroll = u.get("unroll", False)
             par.compared = u.get("compared", [])
+        elif name in nones:
+            par.kind, par.why = "none", "checked against None, used as a tensor descriptor"
         elif name in fn.ptrs:
             par.kind = "ptr"
             if name in addr_ptrs:
                 par.dtype, par.why = "int64", "holds addresses (cast to a pointer)"
+            elif fev.get(name, "").startswith(("uint8", "float8", "int8", "int16")):
+                par.dtype, par.why = fev[name], "8-bit data (bitcast / dot_scaled operand / stored cast)"
             elif name in int_ptrs or _INDEX_PTR.search(name):
                 par.dtype, par.why = ("int32", "index use" if name in int_ptrs else "index-like name")
             elif _SCALE_PTR.search(name):
                 par.dtype, par.why = "float32", "scale-like name"
+            elif fev.get(name) == "intdata":
+                par.dtype, par.why = "int32", "integer data (bit operations)"
             else:
                 par.dtype = "bfloat16"
         elif "float" in ann or (ann == "" and _FLOAT_SCALAR.search(name) and name not in index_names) or \
@@ -300,19 +331,35 @@ def analyze(source: str, entry: str) -> list[Param]:
 
 def _local_evidence(mod: _Module, fn: _Fn) -> dict[str, str]:
     index_names = _index_names(mod, fn)
-    ev: dict[str, str] = {}
+    ev: dict[str, str] = {p: "intdata" for p in int_data_ptrs(fn, _pick)}
     for v, exprs in fn.assigns.items():
         for e in exprs:
             p, cast_int = _loaded_from(fn, e)
             if p and (cast_int or v in index_names):
                 ev[p] = "int32"
+    for p, dt in stored_dtypes(fn, _pick).items():
+        ev[p] = dt if dt.startswith(("float8", "uint8", "int8")) or p not in ev else ev[p]
+    for n in ast.walk(fn.node):   # a value loaded here and passed to a helper's int-used scalar
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in mod.fns and n.func.id != fn.node.name:
+            callee = mod.fns[n.func.id]
+            used = _index_names(mod, callee) - callee.ptrs
+            pairs = [(callee.params[i], a) for i, a in enumerate(n.args) if i < len(callee.params)]
+            for cp, a in pairs + [(k.arg, k.value) for k in n.keywords if k.arg]:
+                if cp in used and not callee.constexpr(cp):
+                    for p in loaded_into(fn, a, _pick):
+                        ev.setdefault(p, "int32")
+    ev.update(narrow_ptrs(fn, _pick))
     for p in _address_ptrs(fn):
         ev[p] = "int64"
     return ev
 
 
+_RANK = {"intdata": 0, "int16": 1, "int32": 1, "int8": 2, "uint8": 2, "float8_e4m3fn": 2, "float8_e5m2": 2,
+         "int64": 3}
+
+
 def _evidence(mod: _Module) -> dict[str, dict[str, str]]:
-    """Per function: pointer param -> int32 (index data) / int64 (addresses), through helper calls."""
+    """Per function: pointer param -> int32 (index data) / int64 (addresses) / 8-bit data / intdata (bit ops)."""
     ev = {name: _local_evidence(mod, fn) for name, fn in mod.fns.items()}
     for _ in range(6):
         changed = False
@@ -327,8 +374,8 @@ def _evidence(mod: _Module) -> dict[str, dict[str, str]]:
                 for cp, a in pairs:
                     kind = ev[n.func.id].get(cp)
                     if kind:
-                        r = _pick(fn, fn.roots(a))
-                        if r and ev[name].get(r) != kind and ev[name].get(r) != "int64":
+                        r = _pick(fn, fn.roots(a), a)
+                        if r and _RANK[kind] > _RANK.get(ev[name].get(r, ""), -1):
                             ev[name][r] = kind
                             changed = True
         if not changed:
@@ -365,47 +412,3 @@ _TL_SHORT = {"float16": "fp16", "bfloat16": "bf16", "float32": "fp32", "float64"
 
 def _tl_short(attr: str) -> str:
     return _TL_SHORT.get(attr, attr)
-
-
-def _constexpr_usage(fn: _Fn) -> dict[str, dict]:
-    cx = {p for p in fn.params if fn.constexpr(p)}
-    u: dict[str, dict] = {p: {} for p in cx}
-    for n in ast.walk(fn.node):
-        if isinstance(n, ast.Call):
-            name = _call_name(n)
-            if name in _SHAPE_OPS:
-                for a in list(n.args) + [k.value for k in n.keywords if k.arg in ("shape", "end", "start")]:
-                    for v in _names(a) & cx:
-                        u[v]["pow2"] = True
-            if name in ("to", "cast", "full", "zeros", "empty", "pointer_type", "zeros_like", "dot", "fma"):
-                for k in n.keywords:
-                    if k.arg in ("dtype", "out_dtype", "element_ty", "acc_dtype") and isinstance(k.value, ast.Name) \
-                            and k.value.id in cx:
-                        u[k.value.id]["dtype"] = True
-                if name in ("to", "pointer_type") and n.args and isinstance(n.args[0], ast.Name) and n.args[0].id in cx:
-                    u[n.args[0].id]["dtype"] = True
-                if name in ("cast", "full") and len(n.args) > (1 if name == "cast" else 2):
-                    a = n.args[1 if name == "cast" else 2]
-                    if isinstance(a, ast.Name) and a.id in cx:
-                        u[a.id]["dtype"] = True
-        elif isinstance(n, (ast.If, ast.IfExp, ast.While)) or (isinstance(n, ast.UnaryOp) and isinstance(n.op, ast.Not)):
-            test = n.operand if isinstance(n, ast.UnaryOp) else n.test
-            parts = test.values if isinstance(test, ast.BoolOp) else [test]
-            for t in parts:
-                if isinstance(t, ast.UnaryOp) and isinstance(t.op, ast.Not):
-                    t = t.operand
-                if isinstance(t, ast.Name) and t.id in cx:
-                    u[t.id]["flag"] = True
-        elif isinstance(n, ast.BoolOp):
-            for t in n.values:
-                if isinstance(t, ast.Name) and t.id in cx:
-                    u[t.id]["flag"] = True
-        elif isinstance(n, ast.Compare) and len(n.ops) == 1 and isinstance(n.ops[0], (ast.Eq, ast.NotEq)):
-            l, r = n.left, n.comparators[0]
-            for a, b in ((l, r), (r, l)):
-                if isinstance(a, ast.Name) and a.id in cx and isinstance(b, ast.Constant):
-                    u[a.id].setdefault("compared", []).append(b.value)
-                elif isinstance(a, ast.Name) and a.id in cx and isinstance(b, ast.Attribute) and \
-                        isinstance(b.value, ast.Name) and b.value.id == "tl":
-                    u[a.id]["dtype"] = True
-    return u
