@@ -71,3 +71,31 @@ def test_rms_norm_llama_matches_torch(tmp_path):
     full = subprocess.run([str(tmp_path / "prog")], capture_output=True, text=True, timeout=300)
     assert full.returncode == 0, full.stderr
     assert "config=FULL" in full.stdout
+
+
+@pytest.mark.parametrize("stem", ["cross_device_reduce_1stage", "cross_device_reduce_2stage"])
+def test_custom_allreduce_two_gpus(tmp_path, stem):
+    """Issue 6: world size 2 at Llama-3.1-70B's hidden size (8192) in bf16; the program checks
+    every rank against the host sum and prints the bus bandwidth.  One GPU: exit 2, no launch."""
+    import torch
+
+    from vkc.verify.cuda_compile import nvcc_flags
+
+    k = _artifact("meta-llama/Llama-3.1-70B-Instruct", stem)
+    (tmp_path / f"{stem}.cu").write_text(k["source_code"])
+    (tmp_path / "main.cu").write_text(k["invocation_example"])
+    b = subprocess.run(["nvcc", *nvcc_flags(), "-o", "prog", "main.cu"], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=600)
+    assert b.returncode == 0, b.stderr[-3000:]
+    gpus = torch.cuda.device_count()
+    for config, env in (("SMALL", {"SMALL_SANITY": "1"}), ("FULL", {})):
+        p = subprocess.run([str(tmp_path / "prog")], env=dict(os.environ, VKC_WORLD_SIZE="2", **env),
+                           capture_output=True, text=True, timeout=300)
+        if gpus < 2:
+            assert p.returncode == 2 and "RESULT" not in p.stdout, p.stdout + p.stderr
+            continue
+        assert p.returncode == 0, p.stdout + p.stderr
+        assert "vkc: check passed: world_size=2" in p.stderr and "hidden_size=8192" in p.stderr, p.stderr
+        m = re.search(rf"^RESULT kernel={stem} model=meta-llama/Llama-3.1-70B-Instruct workload=decode "
+                      rf"config={config} time_ms=([\d.]+) GB/s=([\d.]+)$", p.stdout, re.M)
+        assert m and float(m.group(1)) > 0 and float(m.group(2)) > 0, p.stdout
