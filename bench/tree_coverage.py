@@ -60,10 +60,11 @@ def summarise(directory: str) -> dict:
     coll = json.loads((d / "collect_results.json").read_text())["kernels"]
     ver = json.loads((d / "verify_results.json").read_text())["artifacts"]
     checks = {}
-    for e in ver:
-        path = os.path.normpath(os.path.join(directory, e["artifact"])) if not os.path.isabs(e["artifact"]) \
-            else os.path.normpath(e["artifact"])
-        checks[path] = e["checks"]
+    for e in ver:  # paths are relative to the results file's folder, or to where verify ran
+        for cand in (os.path.join(directory, e["artifact"]), e["artifact"]):
+            if os.path.exists(cand):
+                checks[os.path.realpath(cand)] = e["checks"]
+                break
     out: dict = {}
     for lang in ("triton", "cuda"):
         rows = [k for k in coll if k["lang"] == lang]
@@ -73,7 +74,7 @@ def summarise(directory: str) -> dict:
         ok = unit_ok = 0
         reasons: collections.Counter = collections.Counter()
         for k in written:
-            cs = checks.get(os.path.normpath(k["path"]), [])
+            cs = checks.get(os.path.realpath(k["path"]), [])
             comp = [c for c in cs if c["check"] in COMPILE_CHECKS]
             if comp and all(c["ok"] for c in comp):
                 ok += 1

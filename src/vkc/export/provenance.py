@@ -104,9 +104,12 @@ def _triton(code: str) -> Provenance:
         elif ln.startswith("vLLM:"):
             _vllm(p, ln)
         elif ln.startswith("kernel:"):
-            m = re.match(r"kernel:\s*\S+\s*=\s*(?P<q>\S+)\s+from\s+" + _FILE_LINE.pattern, ln)
+            m = re.match(r"kernel:\s*(?P<n>\S+)\s*=\s*(?P<q>\S+)\s+from\s+" + _FILE_LINE.pattern, ln)
             if m:
                 p.kernel_symbol, p.kernel_file, p.kernel_line = m["q"], m["file"], int(m["line"])
+                qual = m["n"].split(":", 1)[1] if ":" in m["n"] else ""
+                if qual.endswith("." + m["q"]):   # a nested kernel: Class.kernel, not its bare name
+                    p.kernel_symbol = qual
                 p.module = module_of(m["file"])
         elif ln.startswith("wrapper (launch site):"):
             m = re.search(_FILE_LINE.pattern + r"(?:\s*\((?P<w>[^)]*)\))?", ln)

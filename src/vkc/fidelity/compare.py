@@ -56,9 +56,18 @@ _PTX_COMMENT = re.compile(r"//.*$")
 _PTX_DEBUG = re.compile(r"^\s*(\.loc|\.file|@@DWARF|\.section\s+\.debug)")
 
 
+_SHARED_DECL = re.compile(r"^\s*\.shared\s[^;]*?([\w$]+)(?:\[\d*\])?\s*;", re.M)
+
+
 def ptx_entries(ptx: str) -> dict[str, str]:
-    """``.entry NAME(...) {body}`` of a PTX module: mangled name -> full text (balanced braces)."""
+    """``.entry NAME(...) {body}`` of a PTX module: mangled name -> full text (balanced braces).
+
+    ``.shared`` declarations of function-level statics sit inside the entry when one kernel
+    of the module uses them and at module scope when several do (vLLM's TU often has more
+    kernels than the extracted one); so each entry's ``.shared`` declarations, in the body or
+    at module scope and referenced by the body, are moved to the end, sorted."""
     out: dict[str, str] = {}
+    spans: list[tuple[int, int]] = []
     for m in re.finditer(r"\.entry\s+([\w$]+)\s*\(", ptx):
         start = ptx.rfind("\n", 0, m.start()) + 1
         k = ptx.find("{", m.end())
@@ -74,6 +83,14 @@ def ptx_entries(ptx: str) -> dict[str, str]:
                     break
             i += 1
         out[m.group(1)] = ptx[start:i + 1]
+        spans.append((start, i + 1))
+    module = "".join(ptx[a:b] for a, b in zip([0] + [e for _, e in spans], [s for s, _ in spans] + [len(ptx)]))
+    module_decls = {d.group(1): d.group(0).strip() for d in _SHARED_DECL.finditer(module)}
+    for name, text in out.items():
+        own = {d.group(1): d.group(0).strip() for d in _SHARED_DECL.finditer(text)}
+        body = _SHARED_DECL.sub("", text)
+        used = {**{k: v for k, v in module_decls.items() if re.search(rf"\b{re.escape(k)}\b", body)}, **own}
+        out[name] = body + "".join(f"\n{used[k]}" for k in sorted(used))
     return out
 
 
@@ -93,7 +110,25 @@ def normalize_ptx(body: str) -> str:
     text = re.sub(r"__local_depot\d+", "__local_depot", text)
     text = re.sub(r"\$str(\$\d+)?", "$str", text)
     text = re.sub(r"__unnamed_\d+", "__unnamed", text)
+    text = _drop_internal_ids(text)
     return text + "\n"
+
+
+def _drop_internal_ids(text: str) -> str:
+    """Internal-linkage symbols carry a hash of the file name in their mangling
+    (``_ZZN48_INTERNAL_6bd1ebec_12_extracted_cu_a0b29e11_1371...``); replace each
+    length-prefixed ``_INTERNAL_...`` identifier with a fixed one."""
+    out, pos = [], 0
+    for m in re.finditer(r"(?<![0-9])(\d+)_INTERNAL_", text):
+        if m.start() < pos:
+            continue
+        n = int(m.group(1))
+        ident_start = m.start(1) + len(m.group(1))
+        out.append(text[pos:m.start()])
+        out.append("10_INTERNAL_")
+        pos = ident_start + n
+    out.append(text[pos:])
+    return "".join(out)
 
 
 def diff_summary(a: str, b: str, *, label_a: str = "extracted", label_b: str = "original",
