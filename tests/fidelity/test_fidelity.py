@@ -157,3 +157,23 @@ def test_provenance_of_a_nested_triton_kernel():
             "vllm/models/common/ops/fused_qk_rmsnorm.py:33; saved beside this script as k.py\n")
     p = parse_provenance("triton", code)
     assert p.kernel_symbol == "FusedQKVRMSNormKernel.kernel" and p.module == "vllm.models.common.ops.fused_qk_rmsnorm"
+
+
+def test_original_import_stubs_missing_third_party_packages(tmp_path, monkeypatch):
+    import sys
+
+    from vkc.fidelity.triton_worker import _import_with_stubs
+
+    pkg = tmp_path / "vkcfidpkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "mod.py").write_text(
+        "import vkc_missing_pkg_a.sub as s\nfrom vkc_missing_pkg_b import Base, decorate\n"
+        "class K(Base):\n    pass\n@decorate\ndef f():\n    return 3\nVALUE = s.anything\nOK = f()\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        mod, stubbed = _import_with_stubs("vkcfidpkg.mod")
+        assert mod.OK == 3 and stubbed == ["vkc_missing_pkg_a.sub", "vkc_missing_pkg_b"]
+    finally:
+        for name in [n for n in sys.modules if n.startswith(("vkcfidpkg", "vkc_missing_pkg"))]:
+            del sys.modules[name]

@@ -104,6 +104,8 @@ def triton_fidelity(art: ArtifactRecord, tree_root: str) -> dict[str, Any]:
     b = normalize_ttir(orig["ttir"], orig["fn_name"])
     extra = {"ir": "ttir", "original": f"{prov.module}:{prov.kernel_symbol}", "sha_extracted": _sha(a),
              "sha_original": _sha(b), "lines": len(a.splitlines())}
+    if orig.get("stubbed"):
+        extra["stubbed_imports"] = orig["stubbed"]   # packages not installed here, stubbed to import the original
     if a == b:
         return _result(art, "match", "normalised TTIR identical", **extra)
     d = diff_summary(a, b)

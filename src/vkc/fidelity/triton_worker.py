@@ -56,9 +56,73 @@ def run(req: dict[str, Any]) -> dict[str, Any]:
     from vkc.invoke.triton.trace_worker import install_fake_h100
 
     install_fake_h100(req["profile"])
-    mod = importlib.import_module(req["module"])
+    mod, stubbed = _import_with_stubs(req["module"])
     fn = _resolve(mod, req["qualname"])
-    return {"ok": True, "ttir": _compile(fn, spec), "fn_name": fn.__name__, "module": fn.__module__}
+    return {"ok": True, "ttir": _compile(fn, spec), "fn_name": fn.__name__, "module": fn.__module__,
+            "stubbed": stubbed}
+
+
+class _AnyMeta(type):
+    def __getattr__(cls, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return _Any
+
+    def __call__(cls, *a: Any, **k: Any) -> Any:
+        if len(a) == 1 and callable(a[0]) and not k:   # used as a decorator: keep the function
+            return a[0]
+        return super().__call__(*a, **k)
+
+
+class _Any(metaclass=_AnyMeta):
+    """Stands in for anything a missing third-party package would have provided."""
+
+    def __init__(self, *a: Any, **k: Any) -> None:
+        pass
+
+    def __call__(self, *a: Any, **k: Any) -> Any:
+        return a[0] if len(a) == 1 and callable(a[0]) and not k else _Any()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return _Any()
+
+
+def _stub_attr(attr: str) -> Any:
+    if attr.startswith("__"):
+        raise AttributeError(attr)
+    return _Any
+
+
+def _stub_module(name: str) -> None:
+    import types
+
+    for i in range(1, name.count(".") + 2):
+        part = ".".join(name.split(".")[:i])
+        if part in sys.modules:
+            continue
+        m = types.ModuleType(part, "vkc fidelity stub for a package that is not installed")
+        m.__path__ = []                                  # a package: submodules can be stubbed too
+        m.__getattr__ = _stub_attr  # type: ignore[method-assign]
+        sys.modules[part] = m
+
+
+def _import_with_stubs(module: str, tries: int = 16) -> tuple[Any, list[str]]:
+    """Import the original kernel's module; a third-party package that is not installed here
+    (deep_ep, compressed_tensors, ...) is replaced by a stub and the import retried.  The
+    stubbed names are reported; vLLM's own modules are never stubbed."""
+    stubbed: list[str] = []
+    for _ in range(tries):
+        try:
+            return importlib.import_module(module), stubbed
+        except ModuleNotFoundError as e:
+            missing = e.name or ""
+            if not missing or missing.split(".")[0] == "vllm" or missing in stubbed:
+                raise
+            _stub_module(missing)
+            stubbed.append(missing)
+    return importlib.import_module(module), stubbed
 
 
 def main() -> int:
