@@ -173,7 +173,7 @@ def test_original_import_stubs_missing_third_party_packages(tmp_path, monkeypatc
     monkeypatch.syspath_prepend(str(tmp_path))
     try:
         mod, stubbed = _import_with_stubs("vkcfidpkg.mod")
-        assert mod.OK == 3 and stubbed == ["vkc_missing_pkg_a.sub", "vkc_missing_pkg_b"]
+        assert mod.OK == 3 and stubbed == ["vkc_missing_pkg_a", "vkc_missing_pkg_a.sub", "vkc_missing_pkg_b"]
     finally:
         for name in [n for n in sys.modules if n.startswith(("vkcfidpkg", "vkc_missing_pkg"))]:
             del sys.modules[name]
