@@ -12,6 +12,8 @@ from vkc.errors import ExtractionError
 from vkc.extract.cuda import launch as L
 from vkc.extract.cuda import resolve as R
 from vkc.extract.cuda.items import Item, Unit, build_unit, closure
+from vkc.extract.cuda.refs import namespaces as _namespaces
+from vkc.extract.cuda.refs import resolve_refs as _resolve_refs
 from vkc.index.cxx.model import file_model
 from vkc.index.cxx.text import split_top, tparam_name
 from vkc.records import Extraction, Handoff, KernelEntry, SourceTree
@@ -300,88 +302,6 @@ def extract_cuda(tree: SourceTree, kernel: KernelEntry) -> Extraction:
         "inlined_from": sorted({it.file for it in kept}),
     }
     return Extraction(kernel=kernel, kernel_type="cuda", source_code=unit_text, handoff=handoff, facts=facts)
-
-
-def _resolve_refs(tree: SourceTree, kernel: KernelEntry, unit: Unit, known: set[str]):
-    """Instantiations bound from the kernel's references (see resolve.py), or None."""
-    tps = list(kernel.template_params)
-    ns_of, namespaces = _namespaces(unit)
-    ctx = R.Ctx(tree, kernel, known, namespaces)
-    cands: list[R.Cand] = []
-    for fm, off, targs in R.references(ctx)[:40]:
-        cands += R.bind(ctx, targs, fm, off, origin=f"{fm.relpath}:{fm.text.count(chr(10), 0, off) + 1}")
-        if len(cands) >= R.MAX_CANDS:
-            break
-    if not cands:
-        cands = [R.Cand([], origin="(no reference binds the template arguments)")]
-    done = [R.complete(ctx, c, tps, "__nv_bfloat16") for c in cands]
-    for c in done:
-        c.args = R.qualify(ctx, c.args, ns_of)
-    if any(ctx.free([a]) for c in done for a in c.args if a):
-        done = [c for c in done if not ctx.free(c.args)] or done
-    # call sites in CUTLASS code paths (cutlass::half_t ...) would pull CUTLASS in
-    done = [c for c in done if not re.search(r"\b(cutlass|cute)::", ", ".join(c.args))] or done
-
-    def dtype(c: R.Cand) -> str | None:
-        for ch in c.choices.values():
-            if isinstance(ch, dict) and ch.get("dtype") in ("float32", "float16", "bfloat16"):
-                return ch["dtype"]
-        return R.dtype_of(c.args, tps)
-
-    def score(ic):
-        i, c = ic
-        dt = dtype(c)
-        text = ", ".join(c.args)
-        # bf16 first; then no fnuz, no int8 element type, fewest fp8 types (a bf16
-        # model's output path), fewest extra features switched on
-        return (c.defaults, dt != "bfloat16", "fnuz" in text, bool(re.search(r"\bint8_t\b", text)),
-                len(re.findall(r"Float8|fp8|e4m3", text)), i)
-
-    ranked = [c for _, c in sorted(enumerate(done), key=score)]
-    insts: dict[str, str] = {}
-    for c in ranked:
-        insts.setdefault(dtype(c) or "default", ", ".join(c.args))
-    best = ranked[0]
-    choices = dict(best.choices)
-    names = [tparam_name(p) for p in tps]
-    seen: set[str] = set()
-    variants: list[dict] = []
-    for c in ranked:
-        key = ", ".join(c.args)
-        if c.defaults or key in seen or len(variants) >= 64:
-            continue
-        seen.add(key)
-        variants.append({"args": key, "dtype": dtype(c), "origin": c.origin,
-                         "bindings": dict(zip(names, c.args))})
-    same = [v for v in variants if v["dtype"] == dtype(best)]
-    for i, n in enumerate(names):
-        vals: list[str] = []
-        for v in same:
-            x = v["bindings"].get(n)
-            if x is not None and x not in vals:
-                vals.append(x)
-        if len(vals) > 1 and n not in choices and i < len(best.args):
-            choices[n] = {"chosen": best.args[i], "cases": vals, "macro": None,
-                          "note": "the call sites offer several values; see instantiation_variants"}
-    return insts, choices, variants
-
-
-def _namespaces(unit: Unit) -> tuple[dict[str, str], set[str]]:
-    """name -> enclosing namespace path for names defined in a namespace (unique ones),
-    and every namespace name in the unit."""
-    where: dict[str, set[str]] = {}
-    spaces: set[str] = set()
-    for it in unit.items:
-        path = [c[0].split(":")[1] for c in it.chain if c[0].startswith("ns:")]
-        if any(not p for p in path):
-            continue
-        ns = "::".join(path)
-        for i, p in enumerate(path):
-            spaces.add(p)
-            where.setdefault(p, set()).add("::".join(path[:i]))
-        for d in it.defines:
-            where.setdefault(d, set()).add(ns)
-    return {n: next(iter(v)) for n, v in where.items() if len(v) == 1 and next(iter(v))}, spaces
 
 
 def _kernel_params(tree: SourceTree, kernel: KernelEntry) -> list[tuple[str, str]]:

@@ -2,8 +2,10 @@
 
 Pointer parameters become zero-filled buffers of a fixed small size, integer
 scalars are bound from model dims by name, template arguments come from the
-extractor's ``instantiations`` (or the launch site's ``template_args``), and the
+extractor's ``instantiations`` (see generic_names.pick_instantiation), and the
 grid/block come from the launch site text when all its identifiers are bound.
+Every name declared in ``main()`` is unique (generic_names.Names); the kernel's
+namespaces are opened when its signature spells their types unqualified.
 """
 from __future__ import annotations
 
@@ -12,6 +14,12 @@ from typing import Any
 
 from vkc.errors import InvocationError
 from vkc.index.cxx.text import split_top
+from vkc.invoke.cuda.generic_names import (
+    Names,
+    namespace_directives,
+    needs_namespaces,
+    pick_instantiation,
+)
 from vkc.invoke.cuda.recipes.base import TORCH_TYPES, Ctx
 from vkc.invoke.cuda.spec import Buffer, Plan, Scale, Stmt, cpp_float, cpp_int, zero
 
@@ -29,14 +37,14 @@ def _clean_type(t: str) -> str:
     return " ".join(t.split()).replace(" *", "*").replace("* ", "*")
 
 
-def _dim_for(name: str, c: Ctx) -> int:
+def _dim_for(name: str, c: Ctx, tokens: str) -> int | str:
     d = c.dims
     n = name.lower()
     table: list[tuple[str, Any]] = [
         ("hidden", d.hidden), ("kv_head", d.h_kv), ("num_kv", d.h_kv), ("head_size", d.head_dim),
         ("head_dim", d.head_dim), ("rot_dim", d.head_dim), ("num_heads", d.h_q), ("expert", d.num_experts),
         ("topk", d.topk), ("top_k", d.topk), ("vocab", d.vocab), ("block_size", 16), ("d_model", d.hidden),
-        ("tokens", "num_tokens"), ("batch", "num_tokens"), ("num_rows", "num_tokens"), ("stride", d.hidden),
+        ("tokens", tokens), ("batch", tokens), ("num_rows", tokens), ("stride", d.hidden),
     ]
     for key, val in table:
         if key in n and val is not None:
@@ -53,45 +61,54 @@ def build(c: Ctx) -> Plan:
                               hint="the generic fallback needs Extraction.facts['params']")
     tparams = list(f.get("template_params") or k.template_params or ())
     launch = f.get("launch") or {}
-    targs_text = (f.get("instantiations") or {}).get(c.dtype) or launch.get("template_args") or ""
-    targs_from = "from vLLM's launch"
-    if not targs_text and f.get("example_instantiation"):
-        targs_text = f["example_instantiation"]
-        targs_from = "the extractor's example instantiation (no launch binds them statically; not vLLM's choice)"
-    targs = split_top(targs_text.strip().lstrip("<").rstrip(">"), angles=True) if targs_text else []
+    targs_text, targs_from = pick_instantiation(f, c.dtype)
+    targs_text = targs_text.strip()
+    if targs_text.startswith("<") and targs_text.endswith(">"):
+        targs_text = targs_text[1:-1].strip()
+    targs = split_top(targs_text, angles=True) if targs_text else []
     if tparams and len(targs) < len([p for p in tparams if "=" not in p]):
         raise InvocationError(f"no recipe for {c.kernel} and no template arguments to instantiate it with",
                               hint="the extractor's facts need 'instantiations' for this dtype")
-    consts: list[Stmt] = [Stmt("const int num_tokens = 64;", "vkc: generic token count")]
+    names = Names()
+    pnames = {str(p.get("name") or "") for p in params}
+    tnames = {_tparam_split(p)[1] for p in tparams} - {""}
+    sig_types = [str(p.get("type", "")) for p in params] + [_tparam_split(p)[0] for p in tparams]
+    consts: list[Stmt] = []
+    if needs_namespaces(sig_types, tnames):
+        consts += [Stmt(d, "vkc: the kernel's namespace (its signature names types unqualified)")
+                   for d in namespace_directives(k.qualname or "")]
+    # the generic token count is `num_tokens` unless a (template) parameter has that name
+    tok = names.fresh("num_tokens" if "num_tokens" not in pnames | tnames else "vkc_num_tokens")
+    consts.append(Stmt(f"const int {tok} = 64;", "vkc: generic token count"))
+    bound: set[str] = {tok} if tok == "num_tokens" else set()
     for p, a in zip(tparams, targs):
-        m = re.match(r"(.*?)([A-Za-z_][A-Za-z0-9_]*)\s*(=.*)?$", p.strip())
-        if not m:
+        kind, pname = _tparam_split(p)
+        if not pname or not names.take(pname):
             continue
-        kind, pname = m.group(1).strip(), m.group(2)
         if kind in ("typename", "class"):
             consts.append(Stmt(f"using {pname} = {a};", "template argument"))
         elif kind and "(" not in kind and "*" not in kind:
             consts.append(Stmt(f"constexpr {kind} {pname} = {a};", "template argument"))
     buffers: list[Buffer] = []
     args: list[str] = []
-    bound: set[str] = {"num_tokens"}
     for i, prm in enumerate(params):
         ptype, pname = _clean_type(str(prm.get("type", ""))), str(prm.get("name") or f"arg{i}")
-        var = f"p_{re.sub(r'[^A-Za-z0-9_]', '_', pname)}"
+        var = names.fresh(f"p_{re.sub(r'[^A-Za-z0-9_]', '_', pname)}")
         if ptype.endswith("*"):
+            names.take(f"n_{var}")
             elem = ptype[:-1].strip() or "char"
             if elem == "void":
                 elem = "unsigned char"
             buffers.append(Buffer(var, elem, cpp_int(GENERIC_ELEMS), zero(), "inout", "(generic, fixed size)"))
             args.append(var if ptype[:-1].strip() != "void" else f"(void*){var}")
         elif ptype in _INT_TYPES or ptype == "bool":
-            val = _dim_for(pname, c) if ptype != "bool" else 0
+            val = _dim_for(pname, c, tok) if ptype != "bool" else 0
             code = f"const {ptype} {var} = ({ptype})({val if isinstance(val, str) else cpp_int(val)});"
             consts.append(Stmt(code, f"generic: parameter {pname}"))
             args.append(var)
-            bound.add(pname)
-            consts.append(Stmt(f"const auto {pname} = {var};", "")) if re.fullmatch(r"[A-Za-z_]\w*", pname) \
-                else None
+            if re.fullmatch(r"[A-Za-z_]\w*", pname) and pname not in _CPP_WORDS and names.take(pname):
+                consts.append(Stmt(f"const auto {pname} = {var};", ""))
+                bound.add(pname)
         elif ptype in _FLOAT_TYPES:
             val = c.dims.eps if "eps" in pname.lower() else 1.0
             consts.append(Stmt(f"const {ptype} {var} = {cpp_float(val)};", f"generic: parameter {pname}"))
@@ -99,7 +116,7 @@ def build(c: Ctx) -> Plan:
         else:
             consts.append(Stmt(f"{ptype} {var}{{}};", f"generic: parameter {pname} value-initialised"))
             args.append(var)
-    grid = _bound_expr(launch.get("grid"), bound) or "dim3(num_tokens)"
+    grid = _bound_expr(launch.get("grid"), bound) or f"dim3({tok})"
     block = _bound_expr(launch.get("block"), bound) or "dim3(256)"
     smem = _bound_expr(launch.get("smem"), bound, dim=False) or "0"
     targs_t = tuple(targs)
@@ -113,6 +130,12 @@ def build(c: Ctx) -> Plan:
         notes=("untraced/generic: buffers are zero-filled fixed-size placeholders; the launch is not "
                "model-accurate",),
     )
+
+
+def _tparam_split(p: str) -> tuple[str, str]:
+    """(kind, name) of a template parameter declaration ("int const N = 4" -> ("int const", "N"))."""
+    m = re.match(r"(.*?)([A-Za-z_][A-Za-z0-9_]*)\s*(=.*)?$", p.strip())
+    return (m.group(1).strip(), m.group(2)) if m else ("", "")
 
 
 def _bound_expr(text: Any, bound: set[str], dim: bool = True) -> str | None:
