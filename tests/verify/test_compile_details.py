@@ -98,3 +98,13 @@ def test_program_cache_builds_once(tmp_path, monkeypatch):
     [res] = cuda_compile.prepare_artifact("b.json", broken)
     assert not res.ok and res.check == "run" and res.reason.startswith("build failed")
     assert cuda_compile._global_name(TINY_CU) == "tiny_kernel"
+
+
+def test_result_files_are_not_artifacts(tmp_path):
+    from vkc.batch.verify_many import expand_artifacts
+    from vkc.verify import expand_paths
+
+    for name in ("collect_results.json", "verify_results.json", "fidelity_results.json", "report.json", "a.json"):
+        (tmp_path / name).write_text("{}")
+    assert [p for p, _ in expand_artifacts([tmp_path])] == [f"{tmp_path}/a.json".replace("\\", "/")]
+    assert expand_paths([tmp_path]) == [f"{tmp_path}/a.json".replace("\\", "/")]

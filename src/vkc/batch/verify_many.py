@@ -29,9 +29,10 @@ from vkc.batch.pool import imap_isolated
 from vkc.batch.progress import PlainProgress
 from vkc.errors import VerifyError, VkcError
 from vkc.verify.result import CheckResult
+from vkc.write.names import is_artifact_file
 
 RESULTS_FILE = "verify_results.json"
-SKIP_FILES = frozenset({"collect_results.json", RESULTS_FILE})
+
 COMPILE_TIMEOUT_S = 1800.0     # hard limit per artifact compile (nvcc unit + host program)
 RUN_GRACE_S = 600.0            # hard limit per run = timeout + this (building the program)
 DEFAULT_RUN_TIMEOUT_S = 300.0
@@ -49,7 +50,7 @@ def expand_artifacts(paths: Iterable[str | os.PathLike[str]]) -> list[tuple[str,
             for dirpath, dirnames, filenames in os.walk(shown):
                 dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
                 for f in filenames:
-                    if f.endswith(".json") and not f.startswith(".") and f not in SKIP_FILES:
+                    if is_artifact_file(f):
                         found.append(os.path.join(dirpath, f).replace(os.sep, "/"))
             if not found:
                 raise VerifyError(f"folder {shown} holds no *.json artifacts", hint="give artifact files or folders")

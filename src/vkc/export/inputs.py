@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from vkc.errors import UsageError
+from vkc.write.names import RESULT_FILES  # one list of the result files vkc writes beside artifacts
 
-RESULT_FILES = ("collect_results.json", "verify_results.json", "fidelity_results.json", "report.json")
 OK_STATUSES = ("ok", "wrote", "written", "success", "succeeded", "pass", "passed")
 NOT_APPLICABLE_STATUSES = ("not applicable", "not_applicable", "n/a", "skipped")
 _RESULT_KV = re.compile(r"(\S+?)=(\S+)")

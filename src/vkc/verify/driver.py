@@ -9,6 +9,7 @@ from typing import Any, Iterable
 from vkc.errors import VerifyError, VkcError
 from vkc.verify.result import CheckResult
 from vkc.verify.rubric import check_artifact
+from vkc.write.names import is_artifact_file
 from vkc.write.schema import loads_artifact, schema_error
 
 
@@ -19,7 +20,7 @@ def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
         shown = os.fspath(p)
         if os.path.isdir(shown):
             found = sorted(os.path.join(shown, f) for f in os.listdir(shown)
-                           if f.endswith(".json") and os.path.isfile(os.path.join(shown, f)))
+                           if is_artifact_file(f) and os.path.isfile(os.path.join(shown, f)))
             if not found:
                 raise VerifyError(f"folder {shown} holds no *.json artifacts", hint="give artifact files or folders")
             out.extend(f.replace(os.sep, "/") for f in found)

@@ -52,3 +52,12 @@ def safe_stem(name: str) -> str:
     stem = name.replace(":", "--").replace("/", ".")
     assert "/" not in stem and "\\" not in stem and stem not in (".", "..")
     return stem
+
+
+# Files vkc writes beside artifacts in a batch folder; never artifacts themselves.
+RESULT_FILES = frozenset({"collect_results.json", "verify_results.json", "fidelity_results.json", "report.json"})
+
+
+def is_artifact_file(filename: str) -> bool:
+    """True for ``*.json`` names that can be artifacts (not dot-files, not vkc's result files)."""
+    return filename.endswith(".json") and not filename.startswith(".") and filename not in RESULT_FILES
