@@ -62,16 +62,35 @@ def _triton_worker(req: dict[str, Any], tree_root: str, cache_dir: str) -> dict[
     env.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
     env["PYTHONPATH"] = os.pathsep.join([str(Path(vkc.__file__).resolve().parent.parent)]
                                         + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
-    try:
-        p = subprocess.run([sys.executable, "-m", "vkc.fidelity.triton_worker"], input=json.dumps(req),
-                           check=False, capture_output=True, text=True, env=env, timeout=TRITON_TIMEOUT_S, cwd=tree_root)
-    except subprocess.TimeoutExpired:
+    rc, out, err = _run_group([sys.executable, "-m", "vkc.fidelity.triton_worker"], json.dumps(req), env,
+                              tree_root, TRITON_TIMEOUT_S)
+    if rc is None:
         return {"ok": False, "error": f"timed out after {TRITON_TIMEOUT_S}s"}
     try:
-        return json.loads(p.stdout)
+        return json.loads(out)
     except ValueError:
-        tail = " | ".join((p.stderr or "").strip().splitlines()[-3:])[:400]
-        return {"ok": False, "error": f"worker exited {p.returncode}: {tail}"}
+        tail = " | ".join((err or "").strip().splitlines()[-3:])[:400]
+        return {"ok": False, "error": f"worker exited {rc}: {tail}"}
+
+
+def _run_group(cmd: list[str], stdin: str, env: dict[str, str], cwd: str,
+               timeout: float) -> tuple[int | None, str, str]:
+    """Run ``cmd`` in its own process group; on timeout kill the whole group (Triton's ptxas
+    children included) and return rc None."""
+    import signal
+
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env, cwd=cwd, start_new_session=True)
+    try:
+        out, err = proc.communicate(stdin, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            proc.kill()
+        proc.communicate()
+        return None, "", ""
+    return proc.returncode, out, err
 
 
 def triton_fidelity(art: ArtifactRecord, tree_root: str) -> dict[str, Any]:
