@@ -103,6 +103,8 @@ def summarise(directory: str) -> dict:
 def cmd_summary(a) -> None:
     s = summarise(a.dir)
     for lang, r in s.items():
+        if not r["kernels"]:
+            continue
         print(f"{lang}: {r['kernels']} kernels ({r['rocm_only']} ROCm-only), {r['written']} artifacts written, "
               f"{r['compile_ok']} compile ok = {r['compile_ok_pct']}% of {r['denominator']}"
               + (f" ({r['compile_ok_pct_excl_rocm']}% excluding ROCm-only)" if lang == "triton" else "")
