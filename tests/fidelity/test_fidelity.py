@@ -177,3 +177,17 @@ def test_original_import_stubs_missing_third_party_packages(tmp_path, monkeypatc
     finally:
         for name in [n for n in sys.modules if n.startswith(("vkcfidpkg", "vkc_missing_pkg"))]:
             del sys.modules[name]
+
+
+def test_anonymous_namespace_and_assert_line_normalised():
+    from vkc.fidelity.compare import drop_internal_ids, normalize_ptx
+
+    a = "_ZN51_GLOBAL__N__e31aad70_12_extracted_cu_de39c38c_1553835direct_dcp_q_gather_multimem_kernelEPK5uint4"
+    b = "_ZN50_GLOBAL__N__7ce2c631_11_original_cu_de39c38c_1556835direct_dcp_q_gather_multimem_kernelEPK5uint4"
+    assert drop_internal_ids(a) == drop_internal_ids(b)
+
+    def body(line: int, callee: str) -> str:
+        return (f".param .b32 param2;\nst.param.b32 [param2+0], {line};\n.param .b64 param3;\n"
+                f"call.uni\n{callee},\n(\nparam0,\nparam2\n);\n")
+    assert normalize_ptx(body(130, "__assertfail")) == normalize_ptx(body(146, "__assertfail"))
+    assert normalize_ptx(body(130, "some_device_fn")) != normalize_ptx(body(146, "some_device_fn"))

@@ -110,22 +110,38 @@ def normalize_ptx(body: str) -> str:
     text = re.sub(r"__local_depot\d+", "__local_depot", text)
     text = re.sub(r"\$str(\$\d+)?", "$str", text)
     text = re.sub(r"__unnamed_\d+", "__unnamed", text)
-    text = _drop_internal_ids(text)
+    text = drop_internal_ids(text)
+    text = _drop_assert_lines(text)
     return text + "\n"
 
 
-def _drop_internal_ids(text: str) -> str:
-    """Internal-linkage symbols carry a hash of the file name in their mangling
-    (``_ZZN48_INTERNAL_6bd1ebec_12_extracted_cu_a0b29e11_1371...``); replace each
-    length-prefixed ``_INTERNAL_...`` identifier with a fixed one."""
+def _drop_assert_lines(text: str) -> str:
+    """``assert`` passes its source line to ``__assertfail`` (``st.param.b32 [param2+0], 130;``):
+    a position in the file, not code; the extracted file's lines are numbered differently."""
+    lines = text.split("\n")
+    for i, ln in enumerate(lines):
+        if re.fullmatch(r"st\.param\.b32 \[param2\+0\], \d+;", ln):
+            for j in range(i + 1, min(i + 16, len(lines))):
+                if lines[j].startswith("call"):    # the callee may sit on the next line
+                    if "__assertfail" in " ".join(lines[j:j + 2]):
+                        lines[i] = "st.param.b32 [param2+0], <assert line>;"
+                    break
+    return "\n".join(lines)
+
+
+def drop_internal_ids(text: str) -> str:
+    """Internal-linkage symbols and anonymous namespaces carry a hash of the file name in
+    their mangling (``_ZZN48_INTERNAL_6bd1ebec_12_extracted_cu_a0b29e11_1371...``,
+    ``_ZN51_GLOBAL__N__e31aad70_12_extracted_cu_...``); replace each length-prefixed
+    identifier with a fixed one."""
     out, pos = [], 0
-    for m in re.finditer(r"(?<![0-9])(\d+)_INTERNAL_", text):
+    for m in re.finditer(r"(?<![0-9])(\d+)(?:_INTERNAL_|_GLOBAL__N_)", text):
         if m.start() < pos:
             continue
         n = int(m.group(1))
         ident_start = m.start(1) + len(m.group(1))
         out.append(text[pos:m.start()])
-        out.append("10_INTERNAL_")
+        out.append("10_INTERNAL_" if "_INTERNAL_" in m.group(0) else "11_GLOBAL__N_")
         pos = ident_start + n
     out.append(text[pos:])
     return "".join(out)

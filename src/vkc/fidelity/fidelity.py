@@ -32,11 +32,13 @@ import vkc
 from vkc.export.inputs import ArtifactRecord, load_dir
 from vkc.export.provenance import literals, parse_provenance
 from vkc.fidelity.compare import (
+    drop_internal_ids,
     diff_summary,
     normalize_ptx,
     normalize_ttir,
     ptx_entries,
 )
+from vkc.verify.cuda_compile import BLACKWELL_ONLY
 
 TRITON_TIMEOUT_S = 600
 NVCC_TIMEOUT_S = 600
@@ -134,10 +136,10 @@ def triton_fidelity(art: ArtifactRecord, tree_root: str) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------- CUDA
 
-def _nvcc_ptx(unit: Path, out: Path, extra: list[str], cwd: Path) -> tuple[bool, str]:
+def _nvcc_ptx(unit: Path, out: Path, extra: list[str], cwd: Path, arch: str = "sm_90") -> tuple[bool, str]:
     from vkc.verify.cuda_compile import nvcc_flags
 
-    cmd = ["nvcc", "-ptx", *nvcc_flags(), *extra, "-o", str(out), str(unit)]
+    cmd = ["nvcc", "-ptx", *nvcc_flags(arch), *extra, "-o", str(out), str(unit)]
     try:
         r = subprocess.run(cmd, check=False, capture_output=True, text=True, cwd=cwd, timeout=NVCC_TIMEOUT_S)
     except subprocess.TimeoutExpired:
@@ -179,15 +181,20 @@ def cuda_fidelity(art: ArtifactRecord, tree_root: str) -> dict[str, Any]:
                                          + _inst_lines(insts), encoding="utf-8")
         (wd / "original.cu").write_text(f'#include "{(root / unit_rel).as_posix()}"\n' + _inst_lines(insts),
                                         encoding="utf-8")
+        arch = "sm_90"
         ok, err = _nvcc_ptx(wd / "extracted.cu", wd / "extracted.ptx", [], wd)
+        if not ok and BLACKWELL_ONLY.search(err):   # fp4 kernels: vLLM builds them for sm_100+
+            arch = "sm_100a"
+            ok, err = _nvcc_ptx(wd / "extracted.cu", wd / "extracted.ptx", [], wd, arch=arch)
         if not ok:
             return _result(art, "error", "extracted unit does not compile: " + err)
         ok, err = _nvcc_ptx(wd / "original.cu", wd / "original.ptx",
-                            [f"-I{root / 'csrc'}", f"-I{wd / 'stub'}", "-DUSE_CUDA"], wd)
+                            [f"-I{root / 'csrc'}", f"-I{wd / 'stub'}", "-DUSE_CUDA"], wd, arch=arch)
         if not ok:
             return _result(art, "error", f"original {unit_rel} does not compile: " + err)
-        ext = ptx_entries((wd / "extracted.ptx").read_text())
-        org = ptx_entries((wd / "original.ptx").read_text())
+        # anonymous-namespace kernels: their mangled names embed a hash of the file name
+        ext = {drop_internal_ids(k): v for k, v in ptx_entries((wd / "extracted.ptx").read_text()).items()}
+        org = {drop_internal_ids(k): v for k, v in ptx_entries((wd / "original.ptx").read_text()).items()}
     names = sorted(n for n in ext if base in n)
     extra = {"ir": "ptx", "original": unit_rel, "entries": names}
     if not names:
