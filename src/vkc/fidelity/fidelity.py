@@ -42,7 +42,12 @@ from vkc.verify.cuda_compile import BLACKWELL_ONLY
 
 TRITON_TIMEOUT_S = 600
 NVCC_TIMEOUT_S = 600
-CUBLAS_STUB = "typedef struct cublasContext *cublasHandle_t;\n"
+# declarations only (the original TU is compiled to PTX, never linked); what vLLM's csrc uses
+CUBLAS_STUB = ("typedef struct cublasContext *cublasHandle_t;\n"
+               "typedef enum { CUBLAS_OP_N = 0, CUBLAS_OP_T = 1, CUBLAS_OP_C = 2 } cublasOperation_t;\n"
+               "typedef int cublasStatus_t;\n"
+               "cublasStatus_t cublasHgemm(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int, int,\n"
+               "                           const void*, const void*, int, const void*, int, const void*, void*, int);\n")
 
 
 def _sha(text: str) -> str:
