@@ -163,57 +163,50 @@ def verify_many(paths: Iterable[str | os.PathLike[str]], *, compile: bool = Fals
     dynamic = [a for a in artifacts
                if not any(r.check in ("json", "schema") and not r.ok for r in per[a])]
     progress = progress or _Silent()
+    cap = (compile_memory_cap(n_workers),)
     if compile and dynamic:
-        progress.start(len(dynamic), f"compiling {len(dynamic)} artifacts with {n_workers} worker(s)")
-        try:
-            for i, out in imap_isolated(dynamic, _compile_task, workers=n_workers, init=_compile_init,
-                                        init_args=(compile_memory_cap(n_workers),), task_timeout=compile_timeout):
-                a = dynamic[i]
-                res = out.value if out.error is None else [
-                    CheckResult(a, "compile", False, f"compile {_what(out.kind)}: {out.error}")]
-                per[a].extend(res)
-                seconds[a]["compile"] = round(out.seconds, 3)
-                bad = [r for r in res if not r.ok]
-                progress.advance("ok" if not bad else "failed", a, out.seconds, bad[0].reason[:200] if bad else "")
-        finally:
-            progress.stop()
+        _phase(dynamic, dynamic, _compile_task, "compile", "compile", per, seconds, progress,
+               f"compiling {len(dynamic)} artifacts with {n_workers} worker(s)",
+               workers=n_workers, init=_compile_init, init_args=cap, task_timeout=compile_timeout)
     runnable = dynamic
     if run and dynamic:
-        progress.start(len(dynamic), f"building {len(dynamic)} programs with {n_workers} worker(s)")
-        broken: set[str] = set()
-        try:
-            for i, out in imap_isolated(dynamic, _prepare_task, workers=n_workers, init=_compile_init,
-                                        init_args=(compile_memory_cap(n_workers),), task_timeout=compile_timeout):
-                a = dynamic[i]
-                res = out.value if out.error is None else [
-                    CheckResult(a, "run", False, f"build {_what(out.kind)}: {out.error}")]
-                if res:
-                    per[a].extend(res)
-                    broken.add(a)
-                seconds[a]["build"] = round(out.seconds, 3)
-                progress.advance("ok" if not res else "failed", a, out.seconds, res[0].reason[:200] if res else "")
-        finally:
-            progress.stop()
-        runnable = [a for a in dynamic if a not in broken]
+        built = _phase(dynamic, dynamic, _prepare_task, "build", "run", per, seconds, progress,
+                       f"building {len(dynamic)} programs with {n_workers} worker(s)",
+                       workers=n_workers, init=_compile_init, init_args=cap, task_timeout=compile_timeout)
+        runnable = [a for a in dynamic if a in built]
     if run and runnable:
-        progress.start(len(runnable), f"running {len(runnable)} artifacts one at a time (timeout {timeout:g} s)")
-        tasks = [(a, timeout, sanitizer) for a in runnable]
-        try:
-            for i, out in imap_isolated(tasks, _run_task, workers=1, task_timeout=timeout + RUN_GRACE_S):
-                a = runnable[i]
-                res = out.value if out.error is None else [
-                    CheckResult(a, "run", False, f"run {_what(out.kind)}: {out.error}")]
-                per[a].extend(res)
-                seconds[a]["run"] = round(out.seconds, 3)
-                bad = [r for r in res if not r.ok]
-                progress.advance("ok" if not bad else "failed", a, out.seconds, bad[0].reason[:200] if bad else "")
-        finally:
-            progress.stop()
+        _phase(runnable, [(a, timeout, sanitizer) for a in runnable], _run_task, "run", "run", per, seconds,
+               progress, f"running {len(runnable)} artifacts one at a time (timeout {timeout:g} s)",
+               workers=1, task_timeout=timeout + RUN_GRACE_S)
     results = [r for a in artifacts for r in per[a]]
     options = {"compile": compile, "run": run, "sanitizer": sanitizer, "timeout": timeout, "jobs": n_workers}
     for target, members in _result_files(items, results_path).items():
         write_json_atomic(target, results_json(members, per, seconds, options, base=os.path.dirname(target)))
     return results
+
+
+def _phase(artifacts: list[str], tasks: list[Any], run_one: Any, label: str, check: str,
+           per: dict[str, list[CheckResult]], seconds: dict[str, dict[str, float]], progress: PlainProgress,
+           title: str, **pool: Any) -> set[str]:
+    """Run ``run_one`` for every task in isolated workers; a crashed or hung task becomes a
+    failed ``check`` result of its artifact.  Results and seconds (under ``label``) are recorded;
+    returns the artifacts whose results all passed."""
+    passed: set[str] = set()
+    progress.start(len(artifacts), title)
+    try:
+        for i, out in imap_isolated(tasks, run_one, **pool):
+            a = artifacts[i]
+            res = out.value if out.error is None else [
+                CheckResult(a, check, False, f"{label} {_what(out.kind)}: {out.error}")]
+            per[a].extend(res)
+            seconds[a][label] = round(out.seconds, 3)
+            bad = [r for r in res if not r.ok]
+            if not bad:
+                passed.add(a)
+            progress.advance("ok" if not bad else "failed", a, out.seconds, bad[0].reason[:200] if bad else "")
+    finally:
+        progress.stop()
+    return passed
 
 
 def _what(kind: str | None) -> str:

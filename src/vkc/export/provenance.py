@@ -166,7 +166,8 @@ def _cuda(code: str) -> Provenance:
             p.config_urls.append(ln.split(":", 1)[1].strip())
         elif ln.startswith("COMMAND:"):
             p.regenerate_command = ln.split(":", 1)[1].strip()
-    p.instantiations = re.findall(r"^\s*//\s*VKC_INSTANTIATE:\s*(.+?)\s*$", code, re.MULTILINE)
+    from vkc.verify.cuda_compile import instantiations
+    p.instantiations = instantiations(code)
     return p
 
 

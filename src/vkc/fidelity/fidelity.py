@@ -264,10 +264,8 @@ def run_fidelity(directory: str | os.PathLike[str], *, names: list[str] | None =
                "mismatch_rate": round(counts["mismatch"] / compared, 4) if compared else None}
     out = {"summary": summary, "results": results}
     if write:
-        path = Path(directory) / "fidelity_results.json"
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(out, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        from vkc.batch.jsonio import write_json_atomic
+        write_json_atomic(str(Path(directory) / "fidelity_results.json"), out, sort_keys=True)
     return out
 
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import vkc
+from vkc.atomic import store_cache
 from vkc.index.serial import entry_from_dict, entry_to_dict
 from vkc.records import KernelIndex, SourceTree
 
@@ -85,16 +85,4 @@ def save(index: KernelIndex, key: str | None = None) -> Path | None:
     data = {"format": FORMAT_VERSION, "key": key, "vkc": vkc.__version__,
             "root": str(index.tree.root), "version": index.tree.version,
             "kernels": [entry_to_dict(k) for k in index.kernels]}
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".index-", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(data, f, separators=(",", ":"))
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except OSError:
-        return None
-    return path
+    return path if store_cache(path, json.dumps(data, separators=(",", ":"))) else None

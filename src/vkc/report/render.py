@@ -9,6 +9,7 @@ from typing import Any
 
 import jinja2
 
+from vkc.atomic import replace_file
 from vkc.errors import WriteError
 from vkc.report.build import build_report
 
@@ -86,11 +87,9 @@ def write_report(directory: str | os.PathLike[str], out: str | os.PathLike[str] 
     paths = []
     for ext in ("md", "json", "html"):
         p = prefix.with_name(f"{prefix.name}.{ext}")
-        tmp = p.with_name(p.name + ".tmp")
         try:
             p.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(texts[ext], encoding="utf-8")
-            os.replace(tmp, p)
+            replace_file(p, texts[ext])
         except OSError as e:
             raise WriteError(f"cannot write {p}: {e.strerror or e}", hint="check the --out prefix") from e
         paths.append(p)

@@ -132,7 +132,7 @@ def compile_artifact(path: str, artifact: dict) -> list[CheckResult]:
         ok, err, obj = compile_source(src, stem, insts, wd)
         m = None if ok else BLACKWELL_ONLY.search(err)
         if m:  # fp4 conversions etc.: vLLM builds these kernels for sm_100+ only
-            arch, note = "sm_100a", f"sm_100a (sm_90 ptxas rejects the Blackwell-only {m.group(1)})"
+            arch, note = "sm_100a", f"sm_100a (sm_90 ptxas rejects the Blackwell-only {m['kind']} '{m['name']}')"
             ok, err, obj = compile_source(src, stem, insts, wd, arch=arch)
         if not ok:
             results.append(CheckResult(path, "compile-unit", False, _first_error(err), {"stderr": err}))
@@ -148,7 +148,8 @@ def compile_artifact(path: str, artifact: dict) -> list[CheckResult]:
     return results
 
 
-BLACKWELL_ONLY = re.compile(r"(Instruction '[^']+'|Feature '[^']+') not supported on \.target 'sm_90a?'")
+# ptxas (nvcc's and Triton's) on code only Blackwell has, e.g. fp4 conversions (cvt ... e2m1x2)
+BLACKWELL_ONLY = re.compile(r"(?P<kind>Instruction|Feature) '(?P<name>[^']+)' not supported on \.target 'sm_90a?'")
 
 
 def program_key(artifact: dict, arch: str = "sm_90") -> str:

@@ -20,6 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from vkc.verify.cuda_compile import BLACKWELL_ONLY
 from vkc.verify.result import CheckResult
 
 RUN_TIMEOUT_S = 600
@@ -106,11 +107,11 @@ def compile_artifact(path: str, artifact: dict) -> list[CheckResult]:
             try:
                 ck = _compile_quiet(triton, ast_src, GPUTarget(*target), spec)
             except Exception as e:  # noqa: BLE001
-                m = _BLACKWELL_ONLY.search(str(e))
+                m = BLACKWELL_ONLY.search(str(e))
                 if not (m and target[:2] == ("cuda", 90)):
                     raise
                 # PTX that only Blackwell has (fp4 conversions): the kernel is meant for sm_100
-                note = f" (sm_90 ptxas rejects Blackwell-only PTX {m.group(1)})"
+                note = f" (sm_90 ptxas rejects Blackwell-only PTX {m['name']})"
                 target = ("cuda", 100, 32)
                 ck = _compile_quiet(triton, ast_src, GPUTarget(*target), spec)
         except Exception as e:  # noqa: BLE001  (any compiler failure is the finding)
@@ -125,7 +126,6 @@ def compile_artifact(path: str, artifact: dict) -> list[CheckResult]:
     return [CheckResult(path, "compile", True, reason, details)]
 
 
-_BLACKWELL_ONLY = re.compile(r"(?:Feature|Instruction) '([^']+)' not supported on \.target 'sm_90a?'")
 
 
 def _compile_quiet(triton: Any, ast_src: Any, target: Any, spec: dict) -> Any:

@@ -19,11 +19,11 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
-import tempfile
 from typing import Any
 
 from filelock import FileLock, Timeout
 
+from vkc.atomic import replace_file
 from vkc.errors import VerifyError, WriteError
 from vkc.records import WriteResult
 from vkc.write.names import safe_stem
@@ -123,25 +123,11 @@ def _ensure_dir(fs_dir: str, shown_dir: str) -> None:
 
 
 def _replace_atomically(fs_dir: str, final: str, stem: str, data: bytes, shown: str, shown_dir: str) -> None:
-    tmp: str | None = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{stem}.json.", suffix=".tmp", dir=fs_dir)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, final)
-        tmp = None
+        replace_file(final, data, mode=0o666 & ~_umask())
         _fsync_dir(fs_dir)
     except OSError as exc:
         raise _os_error(exc, shown, shown_dir) from None
-    finally:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
 
 
 def _read_back(final: str, shown: str) -> bytes:

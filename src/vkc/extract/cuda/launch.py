@@ -8,6 +8,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
+from vkc.atomic import store_cache
 from vkc.index.cuda_scan import csrc_files
 from vkc.index.cxx.model import FileModel, Launch, file_model, line_of
 from vkc.index.cxx.text import split_top
@@ -50,13 +51,7 @@ def macro_index(root: str) -> dict[str, tuple[tuple[str, ...], str, str, int]]:
         for name, (params, body, line) in fm.macros.items():
             out.setdefault(name, (params, body, rel, line))
     if cache is not None:
-        try:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(out))
-            os.replace(tmp, cache)
-        except OSError:
-            pass
+        store_cache(cache, json.dumps(out))
     return out
 
 

@@ -16,6 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from vkc.atomic import store_cache
+
 _IMPORT_FAILED = 3                  # the script's exit status when importing the module fails
 _IMPORT_QUERY = "__vkc_import__"    # the cache entry of a module whose import failed
 _SCRIPT = r"""
@@ -74,14 +76,8 @@ class RuntimeFallback:
             return False, None
 
     def _store(self, path: Path, module: str, query: str, ok: bool, value: object, err: str) -> None:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".tmp{os.getpid()}")
-            tmp.write_text(json.dumps({"module": module, "query": query, "ok": ok, "value": value,
-                                       "stderr_tail": err}, sort_keys=True))
-            os.replace(tmp, path)
-        except OSError:
-            pass
+        store_cache(path, json.dumps({"module": module, "query": query, "ok": ok, "value": value,
+                                      "stderr_tail": err}, sort_keys=True))
 
     def _run(self, module: str, query: str) -> object:
         path = _cache_dir() / f"{self._key(module, query)}.json"

@@ -240,7 +240,6 @@ def evaluate_conditionals(text: str, cfg: BuildConfig = CUDA) -> tuple[str, list
         return all(f.live for f in stack)
 
     for start, end in logical_lines(lines):
-        first = lines[start]
         # track /* ... */ spanning lines so that '#' inside comments is ignored
         was_in_comment = in_block_comment
         joined = "\n".join(lines[start:end])

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import vkc
+from vkc.atomic import store_cache
 from vkc.errors import InvocationError
 from vkc.invoke.common import H100_PROFILE
 from vkc.records import SourceTree
@@ -84,13 +85,7 @@ def run_trace(tree: SourceTree, jobs: list[dict[str, Any]], *, use_cache: bool =
         resp = {"ok": False, "jobs": [], "error": f"trace worker exited {proc.returncode}: {' | '.join(tail)}"}
     if resp.get("ok"):
         _memo[key] = resp
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".tmp{os.getpid()}")
-            tmp.write_text(json.dumps(resp, sort_keys=True))
-            os.replace(tmp, path)
-        except OSError:
-            pass
+        store_cache(path, json.dumps(resp, sort_keys=True))
     else:
         resp.setdefault("stderr_tail", (proc.stderr or "")[-4000:])
     return resp
