@@ -6,7 +6,6 @@ order (the spec's Orchestrator runbook) and holds no logic of its own.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import os
 
 from vkc.errors import InvocationError, NotApplicableError
@@ -56,17 +55,17 @@ def collect(name: str, *, model: str | None = None, workload: str | None = None,
 
 def _invoke_default_model(tree: SourceTree, extraction: Extraction, workload: str | None, command: str,
                           name: str, default_cfg: ModelConfig | None) -> Invocation:
-    """No --model: the first of ``DEFAULT_MODELS`` the kernel applies to (bundled configs);
+    """No --model: the first of ``DEFAULT_MODELS`` the kernel applies to (configs loaded once);
     when none applies, the error for DEFAULT_MODEL."""
     from vkc.invoke import invoke
-    from vkc.modelcfg import DEFAULT_MODEL, DEFAULT_MODELS
+    from vkc.modelcfg import DEFAULT_MODEL, DEFAULT_MODELS, load_model_cached
 
     first: NotApplicableError | None = None
     for m in DEFAULT_MODELS:
         if m == DEFAULT_MODEL and default_cfg is not None:
             cfg = default_cfg
         else:
-            cfg = _default_cfg(m, os.environ.get("HF_ENDPOINT"), os.environ.get("HF_HUB_OFFLINE"))
+            cfg = load_model_cached(m)
         try:
             return invoke(tree, extraction, cfg, workload, command=command, name=name)
         except NotApplicableError as exc:
@@ -74,8 +73,3 @@ def _invoke_default_model(tree: SourceTree, extraction: Extraction, workload: st
     assert first is not None
     raise first
 
-
-@functools.lru_cache(maxsize=None)
-def _default_cfg(model: str, _endpoint: str | None, _offline: str | None) -> ModelConfig:
-    from vkc.modelcfg import load_model
-    return load_model(model)

@@ -59,23 +59,20 @@ class BatchReport:
 
 
 def _init_worker(vllm_path: str | None, vllm_version: str | None) -> dict[str, Any]:
-    """Load the cached index once per worker; model configs are loaded once per model."""
+    """Load the cached index once per worker (model configs: ``load_model_cached``)."""
     from vkc import pipeline
 
     # The pool already isolates a crashing or hanging job, so the generic invoker's Triton
     # probe runs in this worker instead of a fresh interpreter per kernel.
     os.environ.setdefault("VKC_PROBE_INPROCESS", "1")
     index = pipeline.load_index(vllm_path, vllm_version)  # a cache hit: the parent built it
-    return {"vllm_path": vllm_path, "vllm_version": vllm_version, "index": index, "models": {}}
+    return {"vllm_path": vllm_path, "vllm_version": vllm_version, "index": index}
 
 
-def _model_cfg(state: dict[str, Any], model: str | None) -> Any:
-    from vkc.modelcfg import DEFAULT_MODEL, load_model
+def _model_cfg(model: str | None) -> Any:
+    from vkc.modelcfg import DEFAULT_MODEL, load_model_cached
 
-    key = (model or DEFAULT_MODEL, os.environ.get("HF_ENDPOINT"), os.environ.get("HF_HUB_OFFLINE"))
-    if key not in state["models"]:
-        state["models"][key] = load_model(key[0])
-    return state["models"][key]
+    return load_model_cached(model or DEFAULT_MODEL)
 
 
 def _run_job(state: dict[str, Any], job: Job) -> dict[str, Any]:
@@ -86,7 +83,7 @@ def _run_job(state: dict[str, Any], job: Job) -> dict[str, Any]:
     try:
         res = collect(job.name, model=job.model, workload=job.workload, out_dir=job.out_dir,
                       vllm_path=state["vllm_path"], vllm_version=state["vllm_version"], command=job.command,
-                      index=state["index"], model_cfg=_model_cfg(state, job.model))
+                      index=state["index"], model_cfg=_model_cfg(job.model))
     except NotApplicableError as exc:
         return {"status": NOT_APPLICABLE, "error_class": type(exc).__name__, "error": str(exc)}
     except VkcError as exc:

@@ -38,7 +38,7 @@ from vkc.fidelity.compare import (
     normalize_ttir,
     ptx_entries,
 )
-from vkc.verify.cuda_compile import BLACKWELL_ONLY
+from vkc.verify.cuda_compile import BLACKWELL_ONLY, instantiation_source
 
 TRITON_TIMEOUT_S = 600
 NVCC_TIMEOUT_S = 600
@@ -163,11 +163,6 @@ def original_unit(prov_kernel_file: str | None, prov_wrapper_file: str | None) -
     return prov_kernel_file
 
 
-def _inst_lines(insts: list[str]) -> str:
-    return "".join(f"static void* __vkc_inst_{i} __attribute__((unused)) = (void*)&{e};\n"
-                   for i, e in enumerate(insts))
-
-
 def cuda_fidelity(art: ArtifactRecord, tree_root: str) -> dict[str, Any]:
     if shutil.which("nvcc") is None:
         return _result(art, "skipped", "nvcc not on PATH")
@@ -183,8 +178,8 @@ def cuda_fidelity(art: ArtifactRecord, tree_root: str) -> dict[str, Any]:
         (wd / "stub").mkdir()
         (wd / "stub" / "cublas_v2.h").write_text(CUBLAS_STUB)
         (wd / "extracted.cu").write_text(art.source_code + "\n// --- vkc fidelity: instantiation(s)\n"
-                                         + _inst_lines(insts), encoding="utf-8")
-        (wd / "original.cu").write_text(f'#include "{(root / unit_rel).as_posix()}"\n' + _inst_lines(insts),
+                                         + instantiation_source(insts), encoding="utf-8")
+        (wd / "original.cu").write_text(f'#include "{(root / unit_rel).as_posix()}"\n' + instantiation_source(insts),
                                         encoding="utf-8")
         arch = "sm_90"
         ok, err = _nvcc_ptx(wd / "extracted.cu", wd / "extracted.ptx", [], wd)

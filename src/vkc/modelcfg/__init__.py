@@ -30,7 +30,7 @@ DEFAULT_MODEL = "meta-llama/Llama-3.1-8B-Instruct"
 DEFAULT_MODELS = (DEFAULT_MODEL, "Qwen/Qwen3-30B-A3B", "deepseek-ai/DeepSeek-V3", "openai/gpt-oss-120b",
                   "Qwen/Qwen3-Next-80B-A3B-Instruct", "moonshotai/Kimi-K2-Instruct")
 
-__all__ = ["DEFAULT_MODEL", "DEFAULT_MODELS", "ModelConfig", "bundled_ids", "format_model", "load_model", "model_to_json"]
+__all__ = ["DEFAULT_MODEL", "DEFAULT_MODELS", "load_model_cached", "ModelConfig", "bundled_ids", "format_model", "load_model", "model_to_json"]
 
 
 def load_model(model: str, *, endpoint: str | None = None, offline: bool | None = None) -> ModelConfig:
@@ -42,3 +42,17 @@ def load_model(model: str, *, endpoint: str | None = None, offline: bool | None 
     raw = fetch_config(model, endpoint=endpoint, offline=offline)
     return normalise(raw.config, model_id=raw.model_id, origin=raw.origin,
                      sources=raw.sources, warnings=raw.warnings)
+
+
+_CACHED: dict[tuple[str, str | None, str | None], ModelConfig] = {}
+
+
+def load_model_cached(model: str) -> ModelConfig:
+    """:func:`load_model` once per process for each (model, HF_ENDPOINT, HF_HUB_OFFLINE):
+    batch workers and the no-model fallback resolve the same few models many times."""
+    import os
+
+    key = (model, os.environ.get("HF_ENDPOINT"), os.environ.get("HF_HUB_OFFLINE"))
+    if key not in _CACHED:
+        _CACHED[key] = load_model(model)
+    return _CACHED[key]

@@ -73,12 +73,16 @@ def nvcc_flags(arch: str = "sm_90") -> list[str]:
     return flags
 
 
+def instantiation_source(insts: list[str]) -> str:
+    """Lines that force each instantiation (and pick the right enable_if overload)."""
+    return "".join(f"static void* __vkc_inst_{i} __attribute__((unused)) = (void*)&{expr};\n"
+                   for i, expr in enumerate(insts))
+
+
 def _write_unit(tmp: Path, stem: str, source: str, insts: list[str]) -> Path:
     body = source
     if insts:
-        body += "\n// --- vkc: explicit instantiation(s) from the invocation example\n"
-        for i, expr in enumerate(insts):
-            body += f"static void* __vkc_inst_{i} __attribute__((unused)) = (void*)&{expr};\n"
+        body += "\n// --- vkc: explicit instantiation(s) from the invocation example\n" + instantiation_source(insts)
     p = tmp / f"{stem}.cu"
     p.write_text(body, encoding="utf-8")
     return p
