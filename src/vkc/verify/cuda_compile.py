@@ -268,10 +268,10 @@ def _have_gpu() -> bool:
 
 
 def _global_name(src: str) -> str | None:
-    src = re.sub(r"\b(?:__launch_bounds__|__cluster_dims__|__maxnreg__|__block_size__)\s*\((?:[^()]|\([^()]*\))*\)",
-                 "", src)
-    m = re.search(r"__global__[^;{(]*?\b(\w+)\s*\(", src)
-    return m.group(1) if m else None
+    """The first ``__global__`` function of the unit (the rubric's parser)."""
+    from vkc.verify.rubric import global_names
+    names = global_names(src, in_order=True)
+    return names[0] if names else None
 
 
 def _first_error(err: str) -> str:

@@ -198,10 +198,11 @@ def _cuda_checks(src: str, inv: str, stem: str | None, add: Callable[..., None])
                                             set(re.findall(r"[A-Za-z_]\w*", strip_c(inv)))))
 
 
-def global_names(code: str) -> list[str]:
-    """Names of the ``__global__`` functions in comment-stripped CUDA code."""
-    code = _LAUNCH_BOUNDS.sub(" ", code)
-    return sorted({m.group(1) for m in _GLOBAL_NAME.finditer(code)})
+def global_names(code: str, *, in_order: bool = False) -> list[str]:
+    """Names of the ``__global__`` functions in comment-stripped CUDA code: sorted and
+    unique, or as they appear with ``in_order``."""
+    found = [m.group(1) for m in _GLOBAL_NAME.finditer(_LAUNCH_BOUNDS.sub(" ", code))]
+    return found if in_order else sorted(set(found))
 
 
 def _launch_reason(launched: bool, forms: str, kernels: list[str], referenced: set[str]) -> str | None:
