@@ -70,7 +70,7 @@ def _collect_one(job: tuple[str, str, str, str]) -> dict:
     except VkcError as exc:
         row.update(collect="FAIL", reason=str(exc))
         return row
-    except Exception as exc:  # a bug: record it, keep going
+    except Exception as exc:  # noqa: BLE001 - a bug: record it, keep going
         row.update(collect="FAIL", reason=f"internal: {type(exc).__name__}: {exc}")
         return row
     row.update(collect="ok", path=res.path, collect_s=round(time.perf_counter() - t0, 2))

@@ -21,8 +21,9 @@ from pathlib import Path
 def _one(qualified: str) -> tuple[str, str, str, float, float]:
     from vkc.errors import ExtractionError
     from vkc.extract.cuda import extract_cuda
-    from vkc.index.cuda_scan import scan_cuda_cached
+    from vkc.index.build import scan_cuda_cached
     from vkc.source import resolve_source
+    from vkc.toolchain.nvcc import first_error
     from vkc.verify import cuda_compile as cc
     tree = resolve_source()
     k = next(k for k in scan_cuda_cached(tree) if k.qualified == qualified)
@@ -31,7 +32,7 @@ def _one(qualified: str) -> tuple[str, str, str, float, float]:
         e = extract_cuda(tree, k)
     except ExtractionError as ex:
         return qualified, "extract-error", str(ex.message)[:160], time.time() - t0, 0.0
-    except Exception as ex:  # a bug: report it
+    except Exception as ex:  # noqa: BLE001 - a bug: report it
         return qualified, "extract-crash", f"{type(ex).__name__}: {ex}"[:160], time.time() - t0, 0.0
     t1 = time.time()
     insts = []
@@ -46,7 +47,7 @@ def _one(qualified: str) -> tuple[str, str, str, float, float]:
     t2 = time.time()
     if ok:
         return qualified, "ok", "", t1 - t0, t2 - t1
-    msg = cc._first_error(err)
+    msg = first_error(err)
     msg = re.sub(r"^.*?error:\s*", "", msg)
     return qualified, "compile-error", msg[:160], t1 - t0, t2 - t1
 

@@ -46,7 +46,7 @@ def scan_entries(root: Path) -> list[KernelEntry]:
         rel = path.relative_to(root).as_posix()
         jit_bodies: set[int] = set()
 
-        def visit(stmts, prefix):
+        def visit(stmts, prefix, rel=rel, jit_bodies=jit_bodies):
             for st in stmts:
                 if isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef)):
                     q = prefix + [st.name]
@@ -110,7 +110,7 @@ def main(argv=None) -> int:
         except VkcError as e:
             fails["extract: " + _reason(e.message)].append(f"{k.qualified}: {e.message}")
             continue
-        except Exception as e:  # a bug: count it, keep going
+        except Exception as e:  # noqa: BLE001 - a bug: count it, keep going
             fails[f"extract crash: {type(e).__name__}"].append(f"{k.qualified}: {type(e).__name__}: {e}")
             continue
         done.append((k, ex))

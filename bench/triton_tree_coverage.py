@@ -116,7 +116,8 @@ def _compile_detail(art: dict) -> str | None:
     import triton
     from triton.backends.compiler import GPUTarget
 
-    from vkc.verify.triton_compile import _load_entry, make_ast_source, read_literal
+    from vkc.toolchain.triton import load_entry, make_ast_source
+    from vkc.verify.triton_compile import read_literal
 
     code = art["kernel"]["invocation_example"]
     spec = read_literal(code, "VKC_COMPILE")
@@ -124,7 +125,7 @@ def _compile_detail(art: dict) -> str | None:
         src = Path(tmp) / (read_literal(code, "KERNEL_FILE") or "k.py")
         src.write_text(art["kernel"]["source_code"])
         try:
-            fn = _load_entry(src, spec["entry"])
+            fn = load_entry(src, spec["entry"])
             ast_src = make_ast_source(fn, spec["signature"], spec["constexprs"], spec.get("attrs", {}))
             triton.compile(ast_src, target=GPUTarget("cuda", 90, 32),
                            options={"num_warps": spec["num_warps"], "num_stages": spec["num_stages"]})
@@ -178,7 +179,7 @@ def _watch(cmd: list[str], out: Path, batch: list[str]) -> list[str]:
     (a compile stuck in native code does not see SIGALRM)."""
     import tempfile
 
-    log = tempfile.TemporaryFile(mode="w+")
+    log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - read back after the process ends
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, text=True)
     last, seen = time.time(), 0
     while proc.poll() is None:

@@ -35,6 +35,27 @@ def vllm_tree() -> SourceTree:
     return resolve_source()
 
 
+UPDATE_GOLDEN = os.environ.get("VKC_UPDATE_GOLDEN") == "1"
+
+
+def check_golden(path: Path, actual: str | bytes) -> None:
+    """``actual`` must equal the golden file ``path`` byte for byte (text is written and read as
+    UTF-8); with ``VKC_UPDATE_GOLDEN=1`` the file is (re)written first."""
+    data = actual.encode("utf-8") if isinstance(actual, str) else actual
+    if UPDATE_GOLDEN:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    assert path.is_file(), f"missing golden file {path}; run with VKC_UPDATE_GOLDEN=1"
+    assert data == path.read_bytes(), f"{path} differs; VKC_UPDATE_GOLDEN=1 rewrites it"
+
+
+@pytest.fixture
+def golden():
+    """``golden(path, actual)``: compare with (or, with ``VKC_UPDATE_GOLDEN=1``, rewrite) a
+    golden file; the one golden-update mechanism of the test suite."""
+    return check_golden
+
+
 @pytest.fixture(scope="session")
 def has_nvcc() -> bool:
     return shutil.which("nvcc") is not None

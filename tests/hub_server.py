@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping
 from urllib.parse import unquote, urlsplit
 
 
@@ -61,7 +61,7 @@ class HubServer:
         host, port = self._httpd.server_address[:2]
         return f"http://{host}:{port}"
 
-    def start(self) -> "HubServer":
+    def start(self) -> HubServer:
         self._thread.start()
         return self
 
@@ -103,7 +103,7 @@ class HubServer:
 
 
 def _error(status: int, code: str, message: str, commit: str | None = None):
-    body = ('{"error": "%s"}' % message.replace('"', "'")).encode()
+    body = ('{"error": "' + message.replace('"', "'") + '"}').encode()
     headers = {"Content-Type": "application/json; charset=utf-8", "Content-Length": str(len(body)),
                "X-Error-Code": code, "X-Error-Message": message}
     if commit:

@@ -12,7 +12,7 @@ import pytest
 
 TESTS = Path(__file__).resolve().parent
 sys.path.insert(0, str(TESTS))
-from hub_server import closed_port_endpoint, hub_server  # noqa: E402
+from hub_server import closed_port_endpoint, hub_server
 
 
 def vkc(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:

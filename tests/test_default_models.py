@@ -3,6 +3,7 @@ of ``DEFAULT_MODELS`` it applies to; an explicit --model that does not apply sti
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -19,13 +20,13 @@ def test_default_models_are_bundled():
 def test_moe_kernel_without_model_uses_a_moe_default(vllm_tree, tmp_path):
     res = collect("csrc/moe/moe_align_sum_kernels.cu:moe_align_block_size_kernel", out_dir=tmp_path,
                   vllm_path=vllm_tree.root)
-    inv = json.loads(open(res.path).read())["kernel"]["invocation_example"]
+    inv = json.loads(Path(res.path).read_text())["kernel"]["invocation_example"]
     assert "Qwen/Qwen3-30B-A3B" in inv and DEFAULT_MODEL not in inv
 
 
 def test_dense_kernel_without_model_keeps_the_default(vllm_tree, tmp_path):
     res = collect("rms_norm_kernel", out_dir=tmp_path, vllm_path=vllm_tree.root)
-    assert DEFAULT_MODEL in json.loads(open(res.path).read())["kernel"]["invocation_example"]
+    assert DEFAULT_MODEL in json.loads(Path(res.path).read_text())["kernel"]["invocation_example"]
 
 
 def test_explicit_model_that_does_not_apply_still_fails(vllm_tree, tmp_path):

@@ -8,12 +8,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
-from vkc import __version__
-from vkc.errors import UsageError, VkcError
+from vkc import __version__, api
+from vkc.errors import UsageError, VerifyError, VkcError
 
 EXIT_INTERRUPTED = 130
 EXIT_INTERNAL = 70
@@ -58,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("model", metavar="MODEL")
     show.add_argument("--json", action="store_true")
     show.add_argument("--offline", action="store_true", help="do not contact the hub")
+    from vkc.modeltrace.cli_hooks import add_model_kernels_args
+    add_model_kernels_args(msub)
 
     v = sub.add_parser("verify", help="check artifacts against the spec's rubric")
     v.add_argument("paths", nargs="+", metavar="FILE_OR_DIR")
@@ -76,38 +77,29 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _regen_command(a: argparse.Namespace) -> str:
-    parts = ["vkc", "collect", a.kernel]
-    for flag, val in (("--model", a.model), ("--workload", a.workload), ("--vllm", a.vllm),
-                      ("--vllm-version", a.vllm_version)):
-        if val:
-            parts += [flag, val]
-    if a.out != "kernels_out":
-        parts += ["--out", a.out]
-    return shlex.join(parts)
-
-
 def _run(a: argparse.Namespace) -> int:
     if a.cmd == "collect":
         from vkc.batch.cli_hooks import check_collect_args, run_collect_all
         if check_collect_args(a):  # --all; else --model/--workload become single values
             return run_collect_all(a)
-        from vkc.pipeline import collect
-        res = collect(a.kernel, model=a.model, workload=a.workload, out_dir=a.out,
-                      vllm_path=a.vllm, vllm_version=a.vllm_version, command=_regen_command(a))
+        res = api.collect(a.kernel, model=a.model, workload=a.workload, out_dir=a.out,
+                          vllm_path=a.vllm, vllm_version=a.vllm_version)
         print(res.line, flush=True)
         return 0
     if a.cmd == "list":
-        from vkc.index import format_list
-        from vkc.pipeline import load_index
-        index = load_index(a.vllm, a.vllm_version, use_cache=not a.no_cache)
-        sys.stdout.write(format_list(index, lang=a.type, role=a.role, as_json=a.json))
+        from vkc.index.listing import format_kernels
+        kernels = api.list_kernels(lang=a.type, role=a.role, vllm_path=a.vllm, vllm_version=a.vllm_version,
+                                   use_cache=not a.no_cache)
+        sys.stdout.write(format_kernels(kernels, as_json=a.json))
         return 0
     if a.cmd == "model":
+        if a.model_cmd == "kernels":
+            from vkc.modeltrace.cli_hooks import run_model_kernels
+            return run_model_kernels(a)
         if a.model_cmd != "show":
             raise UsageError("missing subcommand", hint="vkc model show MODEL")
-        from vkc.modelcfg import format_model, load_model, model_to_json
-        cfg = load_model(a.model, offline=True if a.offline else None)
+        from vkc.modelcfg import format_model, model_to_json
+        cfg = api.load_model(a.model, offline=True if a.offline else None)
         if a.json:  # warnings are in the JSON; repeat them on stderr for people
             print(json.dumps(model_to_json(cfg), indent=2, sort_keys=False))
             for w in cfg.warnings:
@@ -116,8 +108,12 @@ def _run(a: argparse.Namespace) -> int:
             print(format_model(cfg))
         return 0
     if a.cmd == "verify":
-        from vkc.batch.cli_hooks import run_verify_many
-        return run_verify_many(a)
+        from vkc.verify import all_ok, format_results
+        results = api.verify(a.paths, compile=a.compile, run=a.run, sanitizer=a.sanitizer, jobs=a.jobs,
+                             timeout=a.timeout, compile_timeout=a.compile_timeout, results_path=a.results,
+                             sandboxed=not a.no_sandbox, log=sys.stderr)
+        sys.stdout.write(format_results(results))
+        return 0 if all_ok(results) else VerifyError.exit_code
     if a.cmd == "report":
         from vkc.report.cli_hooks import run_report
         return run_report(a)
@@ -139,7 +135,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except VkcError as exc:
         if debug:
             raise
-        print(f"vkc: error: {exc}", file=sys.stderr)
+        from vkc.batch.cli_hooks import one_line
+        print(f"vkc: error: {one_line(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("vkc: interrupted", file=sys.stderr)

@@ -8,9 +8,9 @@ from __future__ import annotations
 import dataclasses
 import os
 
-from vkc.errors import InvocationError, NotApplicableError
-from vkc.records import (Extraction, Invocation, KernelIndex, ModelConfig, SourceTree,
-                         WriteResult)
+from vkc.errors import NotApplicableError, UsageError
+from vkc.invoke.core.policy import WORKLOADS
+from vkc.records import Extraction, Invocation, KernelIndex, ModelConfig, SourceTree, WriteResult
 
 
 def load_index(vllm_path: str | None = None, vllm_version: str | None = None,
@@ -29,7 +29,7 @@ def collect(name: str, *, model: str | None = None, workload: str | None = None,
 
     ``index`` and ``model_cfg`` let a batch runner pass what it already loaded (they must be
     the index of the chosen tree and the config of ``model``, or of the default model)."""
-    from vkc.write.names import check_kernel_name
+    from vkc.naming import check_kernel_name
 
     check_kernel_name(name)  # reject path-like names before touching anything
     from vkc.extract import extract
@@ -39,8 +39,8 @@ def collect(name: str, *, model: str | None = None, workload: str | None = None,
     from vkc.write import prepare_out_dir, write_artifact
 
     prepare_out_dir(out_dir)
-    if workload not in (None, "prefill", "decode"):
-        raise InvocationError(f"unknown workload {workload!r}", hint="use prefill or decode")
+    if workload not in (None, *WORKLOADS):
+        raise UsageError(f"unknown workload {workload!r}", hint="use prefill or decode")
     index = index or load_index(vllm_path, vllm_version)
     kernel = lookup(index, name)
     extraction = extract(index.tree, kernel, name=name)

@@ -10,9 +10,10 @@ This is a leaf module: it imports nothing from vkc.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 Lang = Literal["triton", "cuda"]
 

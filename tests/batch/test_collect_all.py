@@ -160,3 +160,11 @@ def test_usage_errors(args, needle, capsys):
     assert main([*args, "--vllm", TREE]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("vkc: error: ") and needle in err[0], err
+
+
+def test_worker_output_never_reaches_stdout(tmp_path):
+    """collect --all workers (and compilers they run in-process) print to stderr, not stdout."""
+    code = ("import os, sys\nfrom vkc.batch.collect_all import quiet_stdout\nquiet_stdout()\n"
+            "print('py noise')\nos.write(1, b'c noise\\n')\nprint('probe' , os.environ.get('VKC_PROBE_INPROCESS'))\n")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0 and p.stdout == "" and "py noise" in p.stderr and "c noise" in p.stderr

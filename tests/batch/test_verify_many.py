@@ -14,6 +14,7 @@ import pytest
 from vkc.batch.verify_many import verify_many
 from vkc.write import write_artifact
 
+FAULTS = Path(__file__).resolve().parent / "compiler_faults"
 KERNEL = '''import triton
 import triton.language as tl
 
@@ -33,16 +34,15 @@ def invocation(name: str, body: str) -> str:
 
 def make_artifacts(folder: Path) -> None:
     """good: compiles and prints a RESULT line; hang_run: its program never ends;
-    segv_compile: importing its source kills the process (the compile worker);
-    hang_compile: importing its source never returns; broken: not JSON."""
+    segv_compile: its compile kills the process (the compile worker); hang_compile: its
+    compile never returns (both through compiler_faults/sitecustomize.py); broken: not JSON."""
     write_artifact("good", "triton", KERNEL.format(name="good"),
                    invocation("good", 'print("RESULT ok=1")\n'), folder)
     write_artifact("hang_run", "triton", KERNEL.format(name="hang_run"),
                    invocation("hang_run", "import time\ntime.sleep(600)\n"), folder)
-    write_artifact("segv_compile", "triton",
-                   "import os\nimport signal\nos.kill(os.getpid(), signal.SIGSEGV)\n" + KERNEL.format(name="segv_compile"),
+    write_artifact("segv_compile", "triton", KERNEL.format(name="segv_compile"),
                    invocation("segv_compile", 'print("RESULT ok=1")\n'), folder)
-    write_artifact("hang_compile", "triton", "import time\ntime.sleep(600)\n" + KERNEL.format(name="hang_compile"),
+    write_artifact("hang_compile", "triton", KERNEL.format(name="hang_compile"),
                    invocation("hang_compile", 'print("RESULT ok=1")\n'), folder)
     (folder / "broken.json").write_text("{ not json")
     (folder / "collect_results.json").write_text('{"kernels": []}')   # not an artifact: skipped
@@ -53,7 +53,15 @@ def verified(tmp_path_factory):
     folder = tmp_path_factory.mktemp("arts") / "kernels_out"
     make_artifacts(folder)
     os.environ["TRITON_DEFAULT_FP_FUSION"] = "1"
-    results = verify_many([folder], compile=True, run=True, jobs=2, timeout=2.0, compile_timeout=8.0)
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(FAULTS), old]))   # spawned workers only
+    try:
+        results = verify_many([folder], compile=True, run=True, jobs=2, timeout=2.0, compile_timeout=8.0)
+    finally:
+        if old is None:
+            os.environ.pop("PYTHONPATH")
+        else:
+            os.environ["PYTHONPATH"] = old
     return folder, results
 
 

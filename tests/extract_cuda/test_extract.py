@@ -10,7 +10,7 @@ import pytest
 
 from vkc.errors import ExtractionError
 from vkc.extract.cuda import extract_cuda
-from vkc.index.cuda_scan import scan_cuda_cached
+from vkc.index.build import scan_cuda_cached
 from vkc.verify import cuda_compile as cc
 
 pytestmark = pytest.mark.sdist

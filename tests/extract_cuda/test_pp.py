@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from vkc.index.cxx import pp
+from vkc.cxx import pp
 
 DATA = Path(__file__).parents[1] / "data" / "extract_cuda" / "pp"
 CASES = sorted(p for p in DATA.glob("*.cu") if not p.name.endswith(".expected.cu"))

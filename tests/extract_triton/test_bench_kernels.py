@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import ast
-import os
+import json
 
 import pytest
 
 from vkc.extract.triton import check_standalone_many, extract_triton
 
-from .conftest import DATA, bench_kernels, entry_for
+from .conftest import BENCH_FIELDS, DATA, SHARED_BENCH, bench_kernels, entry_for
 
 pytestmark = pytest.mark.sdist
 
@@ -99,14 +99,17 @@ def test_handoff_grid_and_meta(vllm_tree):
 
 
 @pytest.mark.parametrize("name", GOLDEN)
-def test_golden(vllm_tree, name):
+def test_golden(vllm_tree, name, golden):
     ex = extract_triton(vllm_tree, entry_for(_by_name()[name]))
-    path = DATA / "golden" / f"{name}.py"
-    if os.environ.get("VKC_UPDATE_GOLDEN") == "1":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(ex.source_code)
-    assert path.is_file(), "run with VKC_UPDATE_GOLDEN=1 to create the golden file"
-    assert ex.source_code == path.read_text()
+    golden(DATA / "golden" / f"{name}.py", ex.source_code)
+
+
+@pytest.mark.skipif(not SHARED_BENCH.is_file(), reason="no ../shared/bench/kernels.json beside the repository")
+def test_bench_copy_matches_shared():
+    """The copy in tests/data is the shared benchmark set's Triton list (the fields the tests use)."""
+    shared = json.loads(SHARED_BENCH.read_text())["triton"]
+    assert [{f: k[f] for f in BENCH_FIELDS} for k in shared] == [{f: k[f] for f in BENCH_FIELDS}
+                                                                  for k in bench_kernels()]
 
 
 def test_all_bench_kernels(vllm_tree):

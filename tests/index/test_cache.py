@@ -7,12 +7,11 @@ import shutil
 import time
 
 import pytest
+from index_testutil import CASES, case_tree
 
 import vkc.index.build as build_mod
 from vkc.index import build_index
 from vkc.index.cache import cache_key, cache_path
-
-from index_testutil import CASES, case_tree
 
 
 @pytest.fixture

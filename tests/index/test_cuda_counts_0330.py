@@ -13,7 +13,6 @@ Differences from the survey, explained:
 from __future__ import annotations
 
 import time
-from collections import Counter
 
 import pytest
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from vkc.cxx import model
 from vkc.index.cuda_scan import scan_cuda
-from vkc.index.cxx import model
 from vkc.records import SourceTree
 
 SRC = '''#include "torch_utils.h"

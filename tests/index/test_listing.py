@@ -4,12 +4,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from index_testutil import CASES, case_tree
 
 from vkc.errors import UsageError
 from vkc.index import build_index, format_list
 from vkc.records import KernelEntry
-
-from index_testutil import CASES, case_tree, check_golden
 
 FIELDS = ["lang", "name", "qualname", "file", "line", "end_line", "module", "role", "decorators",
           "template_params", "rocm_only", "launch_sites", "qualified"]
@@ -49,6 +48,6 @@ def test_json_fields_and_order(index):
 
 
 @pytest.mark.parametrize("case", ["forms", "platform", "crossmod"])
-def test_json_golden(case):
+def test_json_golden(case, golden):
     text = format_list(build_index(case_tree(case), use_cache=False), as_json=True)
-    check_golden(CASES / case / "list.json", text)
+    golden(CASES / case / "list.json", text + "\n")

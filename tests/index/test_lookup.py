@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import pytest
+from index_testutil import case_tree
 
 from vkc.errors import AmbiguousKernelError, KernelLookupError, KernelNameError
 from vkc.index import build_index, lookup
 from vkc.records import KernelEntry, KernelIndex
-
-from index_testutil import case_tree
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,9 @@
 """Platform-conditional definitions: one entry per name, the CUDA branch wins."""
 from __future__ import annotations
 
-from vkc.index.triton_scan import scan_triton
-
 from index_testutil import case_tree
+
+from vkc.index.triton_scan import scan_triton
 
 
 def _body_comment(tree, k) -> str:

@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import pytest
+from index_testutil import case_tree
 
 from vkc.index.triton_scan import scan_triton
-
-from index_testutil import case_tree
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,6 @@
 """Shared test cases: hand-built Extractions (independent of the extractor) and nvcc helpers."""
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -10,7 +9,6 @@ from pathlib import Path
 from vkc.invoke.cuda import build_command, invoke_cuda
 from vkc.records import Extraction, Handoff, KernelEntry, SourceTree
 
-BENCH = Path("/work/shared/bench/kernels.json")
 # qualified kernel -> (C++ qualname, definition line in vLLM 0.33.0)
 KERNELS = {
     "csrc/layernorm_kernels.cu:rms_norm_kernel": ("vllm::rms_norm_kernel", 15),
@@ -101,6 +99,3 @@ def compile_all(jobs: list[tuple[Path, str]], timeout: int = 600) -> dict[str, t
         out[stem] = (p.returncode, text[-3000:])
     return out
 
-
-def bench_cuda_names() -> list[str]:
-    return [k["name"] for k in json.loads(BENCH.read_text())["cuda"]] if BENCH.exists() else []

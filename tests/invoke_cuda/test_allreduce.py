@@ -13,9 +13,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from cases import compile_all, hand_extraction
 from helpers import have_extractor, model
+
 from vkc.invoke.cuda import MARKER, invoke_cuda
 from vkc.invoke.cuda.recipes.allreduce import MAX_SIZE, ONE_STAGE_BELOW, full_tokens
 
@@ -24,7 +24,7 @@ L70 = "meta-llama/Llama-3.1-70B-Instruct"
 AR = "csrc/custom_all_reduce.cuh"
 KERNELS = ("cross_device_reduce_1stage", "cross_device_reduce_2stage")
 _RESULT = re.compile(r"^RESULT kernel=(\S+) model=(\S+) workload=(\S+) config=(FULL|SMALL) "
-                     r"time_ms=([0-9.]+) GB/s=([0-9.]+)$", re.M)
+                     r"time_ms=([0-9.]+) GB/s=([0-9.]+)$", re.MULTILINE)
 _NEEDS = "is a multi-GPU kernel (vLLM custom all-reduce): it needs at least 2 GPUs"
 
 
@@ -48,8 +48,8 @@ def test_program_launches_every_world_size(vllm_tree, name):
     assert [ln for ln in code.splitlines() if ln.startswith(MARKER)] == [MARKER + inv.facts["instantiation"]]
     # one launch line, templated on the world size, and the REDUCE_CASE switch over 2/4/6/8
     launches = [ln.strip() for ln in code.splitlines() if "<<<" in ln]
-    assert launches == [f"vllm::{name}<T, ngpus><<<blocks, threads, 0, r.stream>>>"
-                        "(ptrs, sg, self_sg, output, rank, size);"]
+    assert launches == [(f"vllm::{name}<T, ngpus><<<blocks, threads, 0, r.stream>>>"
+                        "(ptrs, sg, self_sg, output, rank, size);")]
     for ws in (2, 4, 6, 8):
         assert f"case {ws}: launch_all<{ws}>(ranks, sg, blocks, size); break;" in code
     # vLLM's launch configuration copied from CustomAllreduce::allreduce, with its origin
@@ -125,7 +125,7 @@ def _compile_and_check_no_gpu(tmp: Path, name: str) -> Path:
     assert res[name][0] == 0, res[name][1]
     exe = tmp / name
     # no GPU visible: a clear message, exit code 2, no launch and no hang
-    p = subprocess.run([str(exe)], env=dict(os.environ, CUDA_VISIBLE_DEVICES=""), capture_output=True,
+    p = subprocess.run([str(exe)], check=False, env=dict(os.environ, CUDA_VISIBLE_DEVICES=""), capture_output=True,
                        text=True, timeout=60)
     assert p.returncode == 2 and _NEEDS in p.stderr and "Nothing was launched." in p.stderr, p.stderr
     assert "RESULT" not in p.stdout
@@ -155,7 +155,7 @@ def test_runs_on_the_gpus(tmp_path, name):
     exe = _compile_and_check_no_gpu(tmp_path, name)
     n = _gpu_count()
     for config, env in (("SMALL", {"SMALL_SANITY": "1"}), ("FULL", {})):
-        p = subprocess.run([str(exe)], env=dict(os.environ, **env), capture_output=True, text=True, timeout=300)
+        p = subprocess.run([str(exe)], check=False, env=dict(os.environ, **env), capture_output=True, text=True, timeout=300)
         if n < 2:
             assert p.returncode == 2 and _NEEDS in p.stderr and "found 1" in p.stderr, p.stderr
             assert "RESULT" not in p.stdout

@@ -10,7 +10,7 @@ import pytest
 from helpers import model
 
 from vkc.invoke.cuda import invoke_cuda
-from vkc.invoke.cuda.generic_names import (
+from vkc.invoke.cuda.untraced.names import (
     TEMPLATE_LOCALS,
     Names,
     namespace_directives,

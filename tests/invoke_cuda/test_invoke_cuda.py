@@ -6,12 +6,12 @@ import re
 from pathlib import Path
 
 import pytest
-
 from cases import KERNELS, command, hand_extraction
 from helpers import model
-from vkc.errors import InvocationError, NotApplicableError
+
+from vkc.errors import InvocationError, NotApplicableError, UsageError
+from vkc.invoke.core import registry
 from vkc.invoke.cuda import MARKER, build_command, invoke_cuda, main_file_name
-from vkc.invoke.cuda.recipes import REGISTRY
 from vkc.invoke.cuda.srcref import locate
 
 GOLDEN = Path(__file__).parents[1] / "data" / "invoke_cuda" / "golden"
@@ -74,8 +74,9 @@ def _inv(tree, qualified, model_id, workload, facts=None):
 
 
 def test_every_registered_recipe_is_in_the_matrix():
-    assert set(REGISTRY) == {q for q, _, _ in MATRIX}
-    assert set(REGISTRY) <= set(KERNELS)
+    kernels = set(registry("cuda").kernels())
+    assert kernels == {q for q, _, _ in MATRIX}
+    assert kernels <= set(KERNELS)
 
 
 @pytest.mark.parametrize("qualified,model_id,workload", MATRIX,
@@ -174,6 +175,7 @@ def test_kernel_does_not_apply(vllm_tree, qualified, model_id, needle):
 def test_workload_does_not_apply(vllm_tree, qualified, workload):
     with pytest.raises(NotApplicableError) as e:
         _inv(vllm_tree, qualified, LLAMA, workload)
+    assert e.value.exit_code == 12
     assert f"not used for {workload}" in e.value.message and e.value.hint
 
 
@@ -219,8 +221,9 @@ def test_selective_scan_defaults_are_documented(vllm_tree):
 
 
 def test_bad_workload(vllm_tree):
-    with pytest.raises(InvocationError):
+    with pytest.raises(UsageError) as e:
         _inv(vllm_tree, MATRIX[0][0], LLAMA, "training")
+    assert e.value.exit_code == 2 and "prefill or decode" in (e.value.hint or "")
 
 
 def test_model_values_are_literals_not_code(vllm_tree):
@@ -244,16 +247,18 @@ def test_generic_fallback(vllm_tree):
     assert inv.facts["untraced"] and "untraced/generic" in inv.code
     assert inv.facts["instantiation"] == "foo_kernel<c10::BFloat16>"
     assert "dim3(std::min(hidden_size, 1024))" in inv.code
-    with pytest.raises(InvocationError):
+    with pytest.raises(InvocationError) as e:
         _inv(vllm_tree, "csrc/foo.cu:foo_kernel", LLAMA, None, {})
+    assert e.value.exit_code == 9 and "no parameter list" in e.value.message
 
 
 def test_locate_is_verbatim(vllm_tree):
     line = locate(vllm_tree, "csrc/layernorm_kernels.cu", "dim3 grid(num_tokens);")
     text = (Path(vllm_tree.root) / "csrc/layernorm_kernels.cu").read_text().splitlines()[line - 1]
     assert "dim3 grid(num_tokens);" in text
-    with pytest.raises(InvocationError):
+    with pytest.raises(InvocationError) as e:
         locate(vllm_tree, "csrc/layernorm_kernels.cu", "dim3 grid(no_such_thing);")
+    assert type(e.value) is InvocationError and "wrapper code not found" in e.value.message
 
 
 def test_build_command_matches_spec():

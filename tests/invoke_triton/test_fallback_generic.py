@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from vkc.invoke.triton.sigtypes import analyze
+from vkc.invoke.triton.untraced.sigtypes import analyze
 from vkc.verify.triton_compile import compile_artifact, read_literal
 
 DATA = Path(__file__).parent.parent / "data" / "invoke_triton" / "fallback"
@@ -70,7 +70,9 @@ def test_generic_signature_is_complete(vllm_tree, qualified):
         assert (t == "constexpr") == (p in spec["constexprs"])
     for p, want in CASES[qualified].items():
         assert sig[p] == want, p
-    cfg = read_literal(inv.code, "CONFIGS")["FULL"]
+    configs = read_literal(inv.code, "CONFIGS")
+    assert configs == inv.facts["plan"].to_literal()     # the script's literal is the typed plan's rendering
+    cfg = configs["FULL"]
     runtime = [a for a, _ in cfg["args"]]
     assert sorted(runtime + list(cfg["constexprs"])) == sorted(params)   # each parameter exactly once
     assert all(isinstance(g, int) and g >= 1 for g in cfg["grid"])

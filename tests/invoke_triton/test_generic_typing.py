@@ -5,13 +5,13 @@ import textwrap
 
 import pytest
 
-from vkc.invoke.triton.constexprs import (
+from vkc.invoke.triton.untraced.constexprs import (
     default_value,
     is_value,
     read_constraints,
     solve,
 )
-from vkc.invoke.triton.sigtypes import analyze
+from vkc.invoke.triton.untraced.sigtypes import analyze
 
 HEAD = "import triton\nimport triton.language as tl\n\n"
 

@@ -23,7 +23,7 @@ def _run(invocation, tmp_path: Path, config: str, env_extra: dict) -> str:
     (tmp_path / "run.py").write_text(inv.code)
     env = dict(os.environ, **env_extra)
     proc = subprocess.run([sys.executable, str(HERE / "paged_reference.py"), str(tmp_path), config],
-                          capture_output=True, text=True, env=env, timeout=900)
+                          check=False, capture_output=True, text=True, env=env, timeout=900)
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
     return proc.stdout
 

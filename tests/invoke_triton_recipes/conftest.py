@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from vkc.invoke.common import budget_bytes, model_dims
+from vkc.invoke.common import budget_bytes
+from vkc.invoke.core.dims import ModelDims
 
 LLAMA = "meta-llama/Llama-3.1-8B-Instruct"
 GPT_OSS = "openai/gpt-oss-120b"
@@ -19,7 +20,7 @@ def dims(model_id: str) -> dict:
     if model_id not in _dims:
         from vkc.modelcfg import load_model
 
-        _dims[model_id] = model_dims(load_model(model_id, offline=True))
+        _dims[model_id] = ModelDims.from_config(load_model(model_id, offline=True)).recipe_dict()
     return _dims[model_id]
 
 

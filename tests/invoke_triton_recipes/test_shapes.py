@@ -1,13 +1,16 @@
 """Pure-Python checks of the recipes' shape functions (no vLLM import, fast)."""
 from __future__ import annotations
 
+import copy
+import importlib
 import json
+from types import ModuleType
 
 import pytest
 
-from vkc.errors import InvocationError
-from vkc.invoke.triton.recipes import get_recipe_module, registry
-from vkc.invoke.triton.recipes.base import DTYPE_BYTES
+from vkc.errors import NotApplicableError
+from vkc.invoke.core.registry import registry
+from vkc.invoke.triton.recipes.base import DTYPE_BYTES, TritonRecipe
 
 from .conftest import BUDGET, DEEPSEEK, GPT_OSS, LLAMA, MAIN_MODELS, QWEN_CODER, dims
 
@@ -15,45 +18,108 @@ MINE = ("moe", "quant", "norms", "activation", "rotary", "sampling", "ssm", "lor
 GiB = 1 << 30
 
 
+def get_recipe_module(name: str) -> ModuleType:
+    return importlib.import_module(f"vkc.invoke.triton.recipes.{name}")
+
+
+def _plan(name: str) -> TritonRecipe:
+    """The (first) recipe plan of a recipe module: its shapes/call."""
+    return get_recipe_module(name).RECIPES[0].plan
+
+
+def _workloads(name: str) -> tuple[str, ...]:
+    return get_recipe_module(name).RECIPES[0].workloads
+
+
 def test_registered():
-    reg = registry()
+    reg = registry("triton")
     for name in MINE:
-        mod = get_recipe_module(name)
-        assert mod.KERNELS and all(":" in k for k in mod.KERNELS)
-        for k in mod.KERNELS:
-            assert reg[k] is mod, k
+        recipes = get_recipe_module(name).RECIPES
+        assert recipes
+        for r in recipes:
+            assert r.kernels and all(":" in k for k in r.kernels)
+            for k in r.kernels:
+                found = reg.find(k)
+                assert found is not None and found.module == name and found.plan is r.plan, k
 
 
 @pytest.mark.parametrize("name", [n for n in MINE if n != "moe"])
 @pytest.mark.parametrize("model", MAIN_MODELS)
-def test_shapes_json_deterministic(name, model):
-    mod = get_recipe_module(name)
-    for wl in mod.WORKLOADS:
-        for small in (False, True):
-            a = mod.shapes(dims(model), wl, BUDGET, small)
-            assert json.dumps(a, sort_keys=True) == json.dumps(mod.shapes(dims(model), wl, BUDGET, small), sort_keys=True)
+def test_shapes_are_json_and_leave_the_model_alone(name, model):
+    """What the trace job carries must survive JSON unchanged (no tuples, no objects), and sizing must
+    not edit the model dict it was given (the invoker sizes FULL and SMALL from one dict)."""
+    for r in get_recipe_module(name).RECIPES:
+        for wl in r.workloads:
+            for small in (False, True):
+                m = copy.deepcopy(dims(model))
+                try:
+                    a = r.plan.shapes(m, wl, BUDGET, small)
+                except NotApplicableError:
+                    continue
+                assert json.loads(json.dumps(a)) == a and m == dims(model), (wl, small)
+
+
+def _all_shapes() -> dict[str, str]:
+    """Every recipe's shapes (JSON, keys in their own order) at each main model, workload and size."""
+    from vkc.errors import VkcError
+    from vkc.invoke.core.registry import registry as core_registry
+
+    out = {}
+    for recipe in core_registry("triton").recipes():
+        if recipe.module.rsplit(".", 1)[-1] not in MINE:
+            continue
+        for model in MAIN_MODELS:
+            for wl in recipe.workloads:
+                for small in (False, True):
+                    try:
+                        got = json.dumps(recipe.plan.shapes(dims(model), wl, BUDGET, small))
+                    except VkcError as exc:  # not applicable to this model: the message is the result
+                        got = f"{type(exc).__name__}: {exc}"
+                    out[f"{recipe.kernels[0]}|{model}|{wl}|{small}"] = got
+    return out
+
+
+def test_shapes_json_deterministic():
+    """Same inputs, same shapes in another process with another hash seed (set/dict-order or
+    id()-dependent shapes would differ), and the shapes are not empty."""
+    import os
+    import subprocess
+    import sys
+
+    here = _all_shapes()
+    assert len(here) >= 40 and sum(v.startswith("{") and len(v) > 20 for v in here.values()) >= 40, here
+    code = ("import json, sys; sys.path.insert(0, sys.argv[1]);"
+            "from invoke_triton_recipes.test_shapes import _all_shapes; print(json.dumps(_all_shapes()))")
+    tests_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for seed in ("1", "12345"):
+        env = {**os.environ, "PYTHONHASHSEED": seed, "HF_HUB_OFFLINE": "1"}
+        proc = subprocess.run([sys.executable, "-c", code, tests_dir], capture_output=True, text=True, env=env,
+                              check=True)
+        there = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert there == here, sorted(k for k in here if there.get(k) != here[k])
 
 
 # ---------------------------------------------------------------------------- MoE
 
 
 def test_moe_dense_model_rejected():
-    with pytest.raises(InvocationError, match="MoE kernel: model .* has no experts"):
-        get_recipe_module("moe").shapes(dims(LLAMA), "prefill", BUDGET, False)
+    with pytest.raises(NotApplicableError, match="MoE kernel: model .* has no experts") as e:
+        _plan("moe").shapes(dims(LLAMA), "prefill", BUDGET, False)
+    assert e.value.exit_code == 12
 
 
 @pytest.mark.parametrize("model,E,k,K,tp", [(GPT_OSS, 128, 4, 2880, 1), (QWEN_CODER, 160, 8, 6144, 2)])
 @pytest.mark.parametrize("wl", ["prefill", "decode"])
 def test_moe_shapes(model, E, k, K, tp, wl):
     moe = get_recipe_module("moe")
-    s = moe.shapes(dims(model), wl, BUDGET, False)
+    s = _plan("moe").shapes(dims(model), wl, BUDGET, False)
     assert (s["E"], s["top_k"], s["K"], s["tp"]) == (E, k, K, tp)
     assert s["N"] == 2 * s["I"] // tp
     assert s["live_bytes"] <= BUDGET
     assert s["M"] == (moe.DECODE_TOKENS if wl == "decode" else moe.PREFILL_MAX_TOKENS)
     assert s["has_bias"] == (model == GPT_OSS)
     # a smaller budget shards further instead of overflowing
-    s2 = moe.shapes(dims(model), wl, 2 * GiB, False)
+    s2 = _plan("moe").shapes(dims(model), wl, 2 * GiB, False)
     assert s2["tp"] > s["tp"] and s2["live_bytes"] <= 2 * GiB
 
 
@@ -110,36 +176,36 @@ def _live(name: str, s: dict, model: dict) -> int:
 @pytest.mark.parametrize("name", [n for n in MINE if n != "moe"])
 @pytest.mark.parametrize("model", MAIN_MODELS)
 def test_budget_respected(name, model):
-    mod = get_recipe_module(name)
-    for wl in mod.WORKLOADS:
-        s = mod.shapes(dims(model), wl, BUDGET, False)
+    plan = _plan(name)
+    for wl in _workloads(name):
+        s = plan.shapes(dims(model), wl, BUDGET, False)
         live = _live(name, s, dims(model))
         assert live <= BUDGET * 1.01, (wl, live)
         if wl == "prefill" and name in ("activation", "rotary", "norms"):
             assert live >= BUDGET * 0.9, (wl, live)          # row kernels fill the budget
-        small = mod.shapes(dims(model), wl, BUDGET, True)
+        small = plan.shapes(dims(model), wl, BUDGET, True)
         assert _live(name, small, dims(model)) < 16 << 20   # SMALL_SANITY: a few MiB at most
         assert small["dtype"] in ("float16", "float32") if "dtype" in small else True
 
 
 def test_row_multiples_and_model_widths():
-    q = get_recipe_module("quant").shapes(dims(LLAMA), "prefill", BUDGET, False)
+    q = _plan("quant").shapes(dims(LLAMA), "prefill", BUDGET, False)
     assert q["M_quant"] % 128 == 0 and q["M_gemm"] == 16384 and (q["K"], q["N"]) == (4096, 6144)
-    g = get_recipe_module("quant").shapes(dims(GPT_OSS), "prefill", BUDGET, False)
+    g = _plan("quant").shapes(dims(GPT_OSS), "prefill", BUDGET, False)
     assert (g["layer"], g["K"], g["N"]) == ("o_proj", 4096, 2880)      # 2880 is not a multiple of 128
-    n = get_recipe_module("norms").shapes(dims(QWEN_CODER), "prefill", BUDGET, False)
+    n = _plan("norms").shapes(dims(QWEN_CODER), "prefill", BUDGET, False)
     assert n["gated"]["d_inner"] == 2 * 6144 and n["M_gated"] % 256 == 0 and n["mla"] is None
-    d = get_recipe_module("norms").shapes(dims(DEEPSEEK), "decode", BUDGET, False)
+    d = _plan("norms").shapes(dims(DEEPSEEK), "decode", BUDGET, False)
     assert d["mla"] == {"q_lora_rank": 1536, "kv_lora_rank": 512, "qk_rope_head_dim": 64, "row_stride": 2112}
-    a = get_recipe_module("activation").shapes(dims(GPT_OSS), "decode", BUDGET, False)
+    a = _plan("activation").shapes(dims(GPT_OSS), "decode", BUDGET, False)
     assert (a["rows"], a["d"]) == (256 * 4, 2880)
-    r = get_recipe_module("rotary").shapes(dims(QWEN_CODER), "decode", BUDGET, False)
+    r = _plan("rotary").shapes(dims(QWEN_CODER), "decode", BUDGET, False)
     assert r["mrope_section"] == [16, 24, 24] and sum(r["mrope_section"]) == r["rotary_dim"] // 2
     assert get_recipe_module("rotary").mrope_section(64) == [8, 12, 12]
-    ss = get_recipe_module("ssm").shapes(dims(LLAMA), "prefill", BUDGET, False)
+    ss = _plan("ssm").shapes(dims(LLAMA), "prefill", BUDGET, False)
     assert ss["mamba"]["nheads"] == 128 and ss["seq_len"] % ss["mamba"]["chunk_size"] == 0
     assert ss["tokens"] == ss["seq_len"] * ss["seqs"]
-    sp = get_recipe_module("sampling").shapes(dims(GPT_OSS), "decode", BUDGET, False)
+    sp = _plan("sampling").shapes(dims(GPT_OSS), "decode", BUDGET, False)
     assert sp["vocab"] == 201088 and sp["batch"] > 64
 
 

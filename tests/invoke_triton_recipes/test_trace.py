@@ -1,6 +1,6 @@
 """End-to-end: the recipes drive the real vLLM wrappers through the trace worker.
 
-One worker run (``vkc.invoke.triton.tracer.run_trace``, disk-cached) traces one job per
+One worker run (``vkc.invoke.triton.traced.tracer.run_trace``, disk-cached) traces one job per
 kernel by default; the full model x workload matrix is ``slow``.  Jobs are built the way
 the invoker builds them (shapes without a ``kernel`` key).
 """
@@ -10,8 +10,9 @@ import math
 
 import pytest
 
-from vkc.invoke.triton.recipes import get_recipe, get_recipe_module
-from vkc.invoke.triton.tracer import run_trace
+from vkc.invoke.core.registry import registry
+from vkc.invoke.triton.recipes import get_recipe
+from vkc.invoke.triton.traced.tracer import run_trace
 
 from .conftest import BUDGET, DEEPSEEK, GPT_OSS, LLAMA, MAIN_MODELS, QWEN_CODER, dims
 
@@ -28,6 +29,17 @@ REJ = "vllm.v1.sample.rejection_sampler:rejection_random_sample_kernel"
 SSU = "vllm.model_executor.layers.mamba.ops.mamba_ssm:_selective_scan_update_kernel"
 SCAN = "vllm.model_executor.layers.mamba.ops.ssd_chunk_scan:_chunk_scan_fwd_kernel"
 LORA = "vllm.lora.ops.triton_ops.lora_shrink_op:_lora_shrink_kernel"
+ATTN_OPS = "vllm.v1.attention.ops."
+UNIFIED = ATTN_OPS + "triton_unified_attention:kernel_unified_attention"
+REDUCE = ATTN_OPS + "triton_unified_attention:reduce_segments"
+PAGED = ATTN_OPS + "chunked_prefill_paged_decode:kernel_paged_attention_2d"
+PREFIX = ATTN_OPS + "prefix_prefill:_fwd_kernel"
+GROUPED = ATTN_OPS + "triton_decode_attention:_fwd_grouped_kernel_stage1"
+MERGE = ATTN_OPS + "triton_merge_attn_states:merge_attn_states_kernel"
+RESHAPE = ATTN_OPS + "triton_reshape_and_cache_flash:reshape_and_cache_kernel_flash"
+STAGE2 = ATTN_OPS + "triton_decode_attention:_fwd_kernel_stage2"
+STAGE1 = ATTN_OPS + "triton_decode_attention:_fwd_kernel_stage1"
+MHA = "test/Llama-3.1-8B-as-MHA"    # no bundled model is MHA without MLA: Llama with H_kv = H_q
 
 # (kernel, model, workload, small) traced by default: every kernel once
 DEFAULT = [
@@ -36,8 +48,20 @@ DEFAULT = [
     (SWIGLU, GPT_OSS, "prefill", False), (MROPE, QWEN_CODER, "prefill", False), (TOPK, LLAMA, "decode", False),
     (REJ, GPT_OSS, "decode", False), (SSU, LLAMA, "decode", False), (SCAN, QWEN_CODER, "prefill", False),
     (LORA, LLAMA, "prefill", False), (MOE, QWEN_CODER, "decode", True),
+    # attention (tests/invoke_triton checks these in depth through the invoker)
+    (UNIFIED, LLAMA, "prefill", False), (REDUCE, GPT_OSS, "decode", False), (PAGED, GPT_OSS, "decode", False),
+    (PREFIX, QWEN_CODER, "prefill", False), (GROUPED, DEEPSEEK, "decode", False), (MERGE, LLAMA, "prefill", False),
+    (RESHAPE, GPT_OSS, "decode", False), (STAGE2, LLAMA, "decode", False), (STAGE1, MHA, "decode", False),
 ]
 ALL_KERNELS = (MOE, GROUPQ, BLOCKMM, INT8, GATED, QKVNORM, SWIGLU, MROPE, TOPK, REJ, SSU, SCAN, LORA)
+ATTN_KERNELS = (UNIFIED, REDUCE, PAGED, PREFIX, GROUPED, MERGE, RESHAPE, STAGE2, STAGE1)
+
+
+def _dims(model: str) -> dict:
+    if model == MHA:
+        d = dims(LLAMA)
+        return dict(d, model_id=MHA, num_key_value_heads=d["num_attention_heads"])
+    return dims(model)
 
 
 def _applies(kernel: str, model: str) -> bool:
@@ -50,13 +74,13 @@ def _applies(kernel: str, model: str) -> bool:
 
 def _job(kernel: str, model: str, wl: str, small: bool) -> dict:
     recipe = get_recipe(kernel)
-    name = recipe.__name__.rsplit(".", 1)[1]
-    return {"id": f"{kernel}|{model}|{wl}|{int(small)}", "recipe": name, "kernel": kernel,
-            "shapes": recipe.shapes(dims(model), wl, BUDGET, small), "platform": getattr(recipe, "PLATFORM", "h100")}
+    return {"id": f"{kernel}|{model}|{wl}|{int(small)}", "recipe": recipe.module, "kernel": kernel,
+            "shapes": recipe.plan.shapes(_dims(model), wl, BUDGET, small), "platform": recipe.plan.platform}
 
 
 def _trace(tree, cases) -> dict[tuple, dict]:
-    resp = run_trace(tree, [_job(*c) for c in cases])
+    helpers = sorted({h for c in cases for h in get_recipe(c[0]).helpers})
+    resp = run_trace(tree, [_job(*c) for c in cases], helpers=helpers)
     assert resp.get("ok"), (resp.get("error"), resp.get("stderr_tail", "")[-2000:])
     return dict(zip(cases, resp["jobs"]))
 
@@ -83,8 +107,13 @@ def _live(job: dict) -> int:
     return sum(math.prod(b["shape"]) * b["itemsize"] for b in job["buffers"].values())
 
 
+def test_every_registered_recipe_kernel_is_tested():
+    """A kernel registered without a case here fails: every recipe is traced by default."""
+    assert set(registry("triton").kernels()) == {c[0] for c in DEFAULT} == set(ALL_KERNELS + ATTN_KERNELS)
+
+
 def test_every_kernel_traces(traced):
-    assert {c[0] for c in traced} == set(ALL_KERNELS)
+    assert {c[0] for c in traced} == set(ALL_KERNELS + ATTN_KERNELS)
     failed = {c: j["error"] for c, j in dict.items(traced) if not j["ok"]}
     assert not failed, failed
     for (kernel, model, wl, small), job in traced.items():
@@ -94,6 +123,16 @@ def test_every_kernel_traces(traced):
         assert _live(job) <= BUDGET * 1.02, (kernel, _live(job))
         for b in job["buffers"].values():       # the recipe's own tensors carry init specs
             assert b["init"], b
+
+
+def test_non_grouped_decode_kernel_only_for_mha(traced):
+    from vkc.errors import NotApplicableError
+
+    L = _launch(traced[(STAGE1, MHA, "decode", False)])
+    assert L["constexprs"]["kv_group_num"] == 1
+    for model in MAIN_MODELS + (DEEPSEEK,):
+        with pytest.raises(NotApplicableError, match="non-grouped kernel"):
+            get_recipe(STAGE1).plan.shapes(dims(model), "decode", BUDGET, False)
 
 
 def test_fused_moe_gpt_oss(traced):
@@ -117,7 +156,7 @@ def test_fused_moe_qwen_small(traced):
 
 def test_quant_kernels(traced):
     g = _launch(traced[(GROUPQ, LLAMA, "prefill", False)])
-    m = get_recipe_module("quant").shapes(dims(LLAMA), "prefill", BUDGET, False)["M_quant"]
+    m = get_recipe(GROUPQ).plan.shapes(dims(LLAMA), "prefill", BUDGET, False)["M_quant"]
     assert g["grid"] == [m * 4096 // 128] and g["constexprs"]["BLOCK"] == 128
     assert (g["constexprs"]["fp8_min"], g["constexprs"]["fp8_max"]) == (-448.0, 448.0)
     b = _launch(traced[(BLOCKMM, LLAMA, "prefill", False)])
@@ -164,7 +203,7 @@ def test_ssm(traced):
     assert u["grid"][1:] == [256, 128] and u["constexprs"]["TIE_HDIM"] and u["constexprs"]["DT_SOFTPLUS"]
     assert u["grid"][0] == math.ceil(64 / u["constexprs"]["BLOCK_SIZE_M"])
     s = _launch(traced[(SCAN, QWEN_CODER, "prefill", False)])
-    shp = get_recipe_module("ssm").shapes(dims(QWEN_CODER), "prefill", BUDGET, False)
+    shp = get_recipe(SCAN).plan.shapes(dims(QWEN_CODER), "prefill", BUDGET, False)
     assert s["grid"][1:] == [shp["tokens"] // 256, 192] and s["constexprs"]["BLOCK_SIZE_M"] in (16, 32, 64, 128)
     assert s["constexprs"]["chunk_size"] == 256 and s["constexprs"]["HAS_INITSTATES"] is False
 
@@ -185,7 +224,7 @@ def test_full_matrix(vllm_tree):
         for model in MAIN_MODELS + ((DEEPSEEK,) if kernel == QKVNORM else ()):
             if not _applies(kernel, model):
                 continue
-            for wl in recipe.WORKLOADS:
+            for wl in recipe.workloads:
                 for small in (False, True):
                     cases.append((kernel, model, wl, small))
     traced = _trace(vllm_tree, cases)

@@ -10,7 +10,7 @@ TESTS = Path(__file__).resolve().parents[1]
 if str(TESTS) not in sys.path:  # tests/hub_server.py is a plain module next to tests/conftest.py
     sys.path.insert(0, str(TESTS))
 
-from hub_server import HubServer, closed_port_endpoint, hub_server  # noqa: E402
+from hub_server import HubServer, closed_port_endpoint, hub_server
 
 DATA = TESTS / "data" / "modelcfg"
 _HF_VARS = ("HF_HOME", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "XDG_CACHE_HOME", "HF_ENDPOINT",

@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 
 import pytest
-from hub_server import commit_for, hub_server
 
+from hub_server import commit_for, hub_server
 from vkc.errors import ModelError
 from vkc.modelcfg import load_model
 
@@ -97,7 +97,7 @@ def test_silent_hub_times_out_fast(monkeypatch):
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         sock.listen(8)
-        endpoint = "http://127.0.0.1:%d" % sock.getsockname()[1]
+        endpoint = f"http://127.0.0.1:{sock.getsockname()[1]}"
         start = time.monotonic()
         cfg = load_model("mistralai/Mistral-7B-Instruct-v0.3", endpoint=endpoint)
         took = time.monotonic() - start

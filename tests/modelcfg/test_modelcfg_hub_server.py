@@ -4,9 +4,11 @@ from __future__ import annotations
 import re
 import urllib.error
 import urllib.request
+from pathlib import Path
+
+from huggingface_hub import hf_hub_download
 
 from hub_server import commit_for, git_blob_sha1, hub_server
-from huggingface_hub import hf_hub_download
 
 BODY = b'{"hidden_size": 64}\n'
 
@@ -48,5 +50,5 @@ def test_serves_hf_hub_download_from_directory(tmp_path):
     (root / "org" / "name" / "config.json").write_bytes(BODY)
     with hub_server(root=root) as hub:
         path = hf_hub_download("org/name", "config.json", endpoint=hub.endpoint, cache_dir=tmp_path / "cache")
-    assert open(path, "rb").read() == BODY
+    assert Path(path).read_bytes() == BODY
     assert f"snapshots/{commit_for('org/name')}/config.json" in path

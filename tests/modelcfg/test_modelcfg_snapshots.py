@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
-from pathlib import Path
 
 from vkc.errors import ModelError
 from vkc.modelcfg import DEFAULT_MODEL, bundled_ids, load_model, model_to_json

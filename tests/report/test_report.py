@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -98,24 +97,16 @@ class _Collect(HTMLParser):
             self.external.append(tag)
 
 
-def _golden(name: str, text: str) -> None:
-    path = GOLDEN / name
-    if os.environ.get("VKC_UPDATE_GOLDEN") == "1":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    assert text == path.read_text(encoding="utf-8"), f"{name} differs from the golden file (VKC_UPDATE_GOLDEN=1)"
-
-
-def test_golden_outputs_and_cli_hook(tmp_path):
+def test_golden_outputs_and_cli_hook(tmp_path, golden):
     batch = tmp_path / "batch"
     shutil.copytree(BATCH, batch)
     parser = argparse.ArgumentParser()
     add_report_args(parser.add_subparsers(dest="cmd"))
     assert run_report(parser.parse_args(["report", str(batch)])) == 0
     md, js, page = ((batch / f"report.{e}").read_text(encoding="utf-8") for e in ("md", "json", "html"))
-    _golden("report.md", md)
-    _golden("report.json", js)
-    _golden("report.html", page)
+    golden(GOLDEN / "report.md", md)
+    golden(GOLDEN / "report.json", js)
+    golden(GOLDEN / "report.html", page)
     assert json.loads(js)["coverage"]["attempted"] == 7
     c = _Collect()
     c.feed(page)

@@ -72,8 +72,8 @@ def test_host_code(src: str, n: int) -> None:
 
 
 @pytest.mark.parametrize("src,n", [
-    ("from __future__ import annotations\nimport math\nimport triton.language as tl\n"
-     "from triton.language.extra import libdevice\nfrom typing import Optional\n", 0),
+    (("from __future__ import annotations\nimport math\nimport triton.language as tl\n"
+      "from triton.language.extra import libdevice\nfrom typing import Optional\n"), 0),
     ("import torch\ndef f(x: torch.Tensor): pass\n", 0),
     ("from torch import Tensor\n", 1),
     ("from . import helpers\n", 1),

@@ -5,8 +5,8 @@ import os
 from pathlib import Path
 
 import pytest
-
 from verify_cases import DATA, bad_cases, build_all
+
 from vkc.verify import CHECK_IDS, check_artifact
 
 BAD = bad_cases()

@@ -7,8 +7,8 @@ import types
 from pathlib import Path
 
 import pytest
-
 from verify_cases import DATA
+
 from vkc.errors import VerifyError
 from vkc.verify import CheckResult, all_ok, format_results, verify_paths
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from vkc.write.schema import build_artifact, dumps_artifact
 

@@ -15,7 +15,9 @@ _EXPORTS = {
     "Job": "plan", "collect_name": "plan", "model_slug": "plan", "plan_jobs": "plan",
     "expand_artifacts": "verify_many", "verify_many": "verify_many",
 }
-__all__ = sorted(_EXPORTS)
+__all__ = ["BatchReport", "Job", "collect_all", "collect_name", "expand_artifacts", "format_summary", "model_slug",
+           "plan_jobs", "verify_many"]
+assert __all__ == sorted(_EXPORTS)
 
 
 def __getattr__(name: str):

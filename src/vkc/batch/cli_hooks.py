@@ -56,6 +56,9 @@ def add_batch_args(collect_parser: argparse.ArgumentParser, verify_parser: argpa
                    help="with --all: only kernels of this language")
     c.add_argument("--jobs", type=_positive_int, metavar="N",
                    help="with --all: worker processes (default: the CPU count)")
+    c.add_argument("--resume", action="store_true",
+                   help="with --all: skip the artifacts already in DIR for the same inputs (vkc, tree, "
+                        "model config); collect only the missing ones")
     v = verify_parser
     v.add_argument("--jobs", type=_positive_int, metavar="N",
                    help="parallel compile workers (default: the CPU count); runs are one at a time")
@@ -63,6 +66,8 @@ def add_batch_args(collect_parser: argparse.ArgumentParser, verify_parser: argpa
                    help="with --run: seconds each program may run (default 300)")
     v.add_argument("--compile-timeout", type=_positive_float, default=1800.0, metavar="S",
                    help="with --compile: seconds one artifact's compile may take (default 1800)")
+    v.add_argument("--no-sandbox", action="store_true",
+                   help="with --run: run the examples' host code without bubblewrap (default: in bwrap when on PATH)")
     v.add_argument("--results", metavar="FILE",
                    help="write the JSON results here (default: FOLDER/verify_results.json per folder given)")
 
@@ -79,7 +84,8 @@ def check_collect_args(a: argparse.Namespace) -> bool:
         return True
     if a.kernel is None:
         raise UsageError("missing KERNEL_NAME", hint="vkc collect KERNEL_NAME, or vkc collect --all")
-    for flag, val in (("--type", getattr(a, "kernel_type", None)), ("--jobs", getattr(a, "jobs", None))):
+    for flag, val in (("--type", getattr(a, "kernel_type", None)), ("--jobs", getattr(a, "jobs", None)),
+                      ("--resume", getattr(a, "resume", None) or None)):
         if val is not None:
             raise UsageError(f"{flag} only applies with --all", hint="vkc collect --all " + flag + " ...")
     for flag, vals in (("--model", models), ("--workload", workloads)):
@@ -91,6 +97,43 @@ def check_collect_args(a: argparse.Namespace) -> bool:
     return False
 
 
+def one_line(text: str) -> str:
+    """``text`` safe to print as one terminal line: control characters (ESC, CR, newlines, ...)
+    shown escaped, as ``repr`` would, so untrusted names cannot move the cursor or recolour."""
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
+
+
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process SIGTERM ended
+
+
+class Terminated(Exception):
+    """SIGTERM arrived: unwind (workers are killed on the way out) and exit 143."""
+
+
+def _on_sigterm(_signum: int, _frame: object) -> None:
+    raise Terminated()
+
+
+def _terminable(fn):
+    """Run a batch command so that SIGTERM, like Ctrl-C, stops it with one line on stderr
+    (``vkc: terminated``) and exit status 143 (Ctrl-C: ``vkc: interrupted``, 130)."""
+    import functools
+    import signal
+
+    @functools.wraps(fn)
+    def wrapper(a: argparse.Namespace) -> int:
+        old = signal.signal(signal.SIGTERM, _on_sigterm)
+        try:
+            return fn(a)
+        except Terminated:
+            sys.stderr.write("vkc: terminated\n")
+            return EXIT_TERMINATED
+        finally:
+            signal.signal(signal.SIGTERM, old)
+    return wrapper
+
+
+@_terminable
 def run_collect_all(a: argparse.Namespace) -> int:
     """``vkc collect --all``: 0 when no kernel failed, else EXIT_SOME_FAILED."""
     from vkc.batch.collect_all import collect_all, format_summary
@@ -98,12 +141,13 @@ def run_collect_all(a: argparse.Namespace) -> int:
 
     report = collect_all(lang=a.kernel_type, models=a.model, workloads=a.workload, jobs=a.jobs,
                          out_dir=a.out, vllm_path=a.vllm, vllm_version=a.vllm_version,
-                         progress=make_progress(sys.stderr))
+                         progress=make_progress(sys.stderr), resume=a.resume)
     sys.stderr.write(format_summary(report))
     sys.stderr.flush()
     return EXIT_SOME_FAILED if report.failed else 0
 
 
+@_terminable
 def run_verify_many(a: argparse.Namespace) -> int:
     """``vkc verify``: results on stdout (as before), JSON beside the artifacts; 0 or 11."""
     from vkc.batch.progress import make_progress
@@ -113,6 +157,6 @@ def run_verify_many(a: argparse.Namespace) -> int:
     progress = make_progress(sys.stderr) if (a.compile or a.run) else None
     results = verify_many(a.paths, compile=a.compile, run=a.run, sanitizer=a.sanitizer, jobs=a.jobs,
                           timeout=a.timeout, results_path=a.results, progress=progress,
-                          compile_timeout=a.compile_timeout)
+                          compile_timeout=a.compile_timeout, sandboxed=not a.no_sandbox, notice=sys.stderr)
     sys.stdout.write(format_results(results))
     return 0 if all_ok(results) else VerifyError.exit_code

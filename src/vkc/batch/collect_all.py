@@ -33,6 +33,7 @@ from vkc.batch.jsonio import write_json_atomic
 from vkc.batch.plan import INFERRED, Job, plan_jobs
 from vkc.batch.pool import Outcome, imap_isolated
 from vkc.batch.progress import PlainProgress
+from vkc.batch.resume import Journal, job_key, model_digest
 from vkc.errors import UsageError
 
 RESULTS_FILE = "collect_results.json"
@@ -58,13 +59,28 @@ class BatchReport:
 # --------------------------------------------------------------------------- worker side
 
 
+def quiet_stdout() -> None:
+    """Point this process's stdout (fd 1 and ``sys.stdout``) at its stderr."""
+    import sys
+
+    try:
+        sys.stdout.flush()
+        os.dup2(2, 1)
+    except OSError:
+        return
+    sys.stdout = sys.stderr
+
+
 def _init_worker(vllm_path: str | None, vllm_version: str | None) -> dict[str, Any]:
     """Load the cached index once per worker (model configs: ``load_model_cached``)."""
     from vkc import pipeline
 
-    # The pool already isolates a crashing or hanging job, so the generic invoker's Triton
-    # probe runs in this worker instead of a fresh interpreter per kernel.
-    os.environ.setdefault("VKC_PROBE_INPROCESS", "1")
+    # stdout carries the parent's WROTE lines only: whatever a worker (or a compiler it runs
+    # in-process) prints, at the Python or the C level, goes to stderr.  The generic invoker's
+    # Triton probe runs in its own interpreter with its output captured (in this worker it
+    # printed Triton IR to stdout and crashed the worker on _joint_prepare).
+    quiet_stdout()
+    os.environ.pop("VKC_PROBE_INPROCESS", None)
     index = pipeline.load_index(vllm_path, vllm_version)  # a cache hit: the parent built it
     return {"vllm_path": vllm_path, "vllm_version": vllm_version, "index": index}
 
@@ -159,8 +175,12 @@ def collect_all(*, lang: str | None = None, models: list[str] | None = None,
                 workloads: list[str] | None = None, jobs: int | None = None,
                 out_dir: str = "kernels_out", vllm_path: str | None = None,
                 vllm_version: str | None = None, progress: PlainProgress | None = None,
-                stdout: TextIO | None = None, task_timeout: float | None = None) -> BatchReport:
+                stdout: TextIO | None = None, task_timeout: float | None = None,
+                resume: bool = False) -> BatchReport:
     """Collect every entry kernel; WROTE lines go to ``stdout`` as artifacts are written.
+
+    ``resume`` skips the jobs whose artifact is already in ``out_dir`` for the same inputs
+    (:mod:`vkc.batch.resume`; they count as written, with no WROTE line).
 
     Raises VkcError only for problems that stop the whole batch (bad arguments, unreadable
     source, unknown model, unwritable output folder); per-kernel errors are records.
@@ -185,7 +205,10 @@ def collect_all(*, lang: str | None = None, models: list[str] | None = None,
     progress = progress or PlainProgress()
     what = f"collecting {len(plan)} kernel runs ({_describe(models, workloads, DEFAULT_MODEL)})"
     rocm = {k.qualified for k in index.kernels if k.rocm_only}
-    order = _schedule([j for j in plan if j.qualified not in rocm])
+    journal = Journal(out_dir, resume=resume)
+    keys = _job_keys(plan, index, DEFAULT_MODEL)
+    skipped = {j.order: e for j in plan if j.qualified not in rocm and (e := journal.skip(keys[j.order]))}
+    order = _schedule([j for j in plan if j.qualified not in rocm and j.order not in skipped])
     flat = len({j.name for j in plan}) == len(plan)
     progress.start(len(plan), what)
     try:
@@ -193,30 +216,53 @@ def collect_all(*, lang: str | None = None, models: list[str] | None = None,
             if job.qualified in rocm:
                 records[job.order] = rec = _record(job, Outcome(value=ROCM_ONLY), DEFAULT_MODEL)
                 progress.advance(rec["status"], job.name, 0.0, f"{rec['error_class']}: {rec['error']}")
+        for job in plan:
+            if job.order in skipped:
+                e = skipped[job.order]
+                records[job.order] = rec = _record(job, Outcome(value={"status": WRITTEN, "path": e["path"],
+                                                                       "model": e.get("model")}), DEFAULT_MODEL)
+                progress.advance(rec["status"], job.name, 0.0, "already written (--resume)")
         for i, out in imap_isolated(order, _run_job, workers=n_workers, init=_init_worker,
                                     init_args=(vllm_path, vllm_version), task_timeout=task_timeout):
             job = order[i]
             rec = _record(job, out, DEFAULT_MODEL)
             records[job.order] = rec
             if rec["status"] == WRITTEN and rec["line"]:
+                journal.add(keys[job.order], rec["path"], rec["model"])
                 print(rec["line"], file=stdout, flush=True)
             detail = "" if rec["status"] == WRITTEN else f"{rec['error_class']}: {rec['error']}"
             label = job.name if flat else f"{job.name} [{rec['model']}, {job.workload or INFERRED}]"
             progress.advance(rec["status"], label, out.seconds, detail[:300])
     finally:
         progress.stop()
+    journal.finish()
     done = [r for r in records if r is not None]
     for r in done:
         r.pop("line", None)
     results_path = os.path.join(out_dir, RESULTS_FILE).replace(os.sep, "/")
     report = BatchReport(records=done, seconds=time.perf_counter() - t0, results_path=results_path,
                          jobs=n_workers, summary=summarise(done))
-    nested = len(dict.fromkeys(models or [None])) > 1 or len(dict.fromkeys(workloads or [None])) > 1
+    nested = len(set(models or ())) > 1 or len(set(workloads or ())) > 1
     write_json_atomic(results_path, {
         "vkc": vkc.__version__, "vllm": index.tree.label, "jobs": n_workers,
         "seconds": round(report.seconds, 3), "layout": "nested" if nested else "flat",
         "summary": report.summary, "kernels": done})
     return report
+
+
+def _job_keys(plan: list[Job], index: Any, default_model: str) -> dict[int, str]:
+    """Each job's content key (:func:`vkc.batch.resume.job_key`)."""
+    from vkc.index.cache import cache_key
+    from vkc.modelcfg import DEFAULT_MODELS
+
+    tree_key = cache_key(index.tree)
+    models: dict[str | None, str] = {}
+    keys = {}
+    for job in plan:
+        if job.model not in models:  # no --model: sized for the first default model that applies
+            models[job.model] = model_digest([job.model] if job.model else list(DEFAULT_MODELS))
+        keys[job.order] = job_key(job, tree_key, models[job.model])
+    return keys
 
 
 def _describe(models, workloads, default_model: str) -> str:

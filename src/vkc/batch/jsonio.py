@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from vkc.errors import WriteError
 from vkc.atomic import json_text, replace_file
+from vkc.errors import WriteError
 
 
 def write_json_atomic(path: str, obj: Any, *, sort_keys: bool = False) -> None:

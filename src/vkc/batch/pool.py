@@ -11,6 +11,11 @@ pending future), the parent always knows which task a worker holds, so:
   and everything it started are killed (every worker leads its own process group) and
   replaced.
 
+Workers die with the parent, even when it is SIGKILLed (they lead their own sessions, so a
+kill of vkc's process group does not reach them): ``PR_SET_PDEATHSIG`` sends SIGTERM, and a
+thread watching a pipe only the parent holds sees EOF; either kills the worker's whole
+process group (itself and what it started) at once.
+
 ``run`` should return a picklable value; an exception escaping it becomes
 ``kind=<exception class>``.  Workers ignore SIGINT (they lead their own session):
 Ctrl-C reaches the parent, which kills them on the way out.
@@ -20,6 +25,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import signal
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -28,6 +34,7 @@ from multiprocessing.connection import wait
 from typing import Any
 
 _READY = "__vkc_ready__"
+PR_SET_PDEATHSIG = 1            # linux/prctl.h
 
 
 @dataclass(frozen=True)
@@ -39,11 +46,43 @@ class Outcome:
     seconds: float = 0.0
 
 
-def _worker_main(conn, init: Callable | None, init_args: tuple, run: Callable) -> None:
+def _kill_own_group(*_args: Any) -> None:
+    try:
+        os.killpg(os.getpgrp(), signal.SIGKILL)
+    finally:
+        os._exit(137)
+
+
+def _die_with_parent(parent_pid: int, watch: Any) -> None:
+    """Kill this worker's process group when the parent goes away (however it ends)."""
+    signal.signal(signal.SIGTERM, _kill_own_group)
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+    except (OSError, AttributeError):
+        pass                                     # not Linux: the pipe below still works
+    if os.getppid() != parent_pid:              # the parent died before prctl took effect
+        _kill_own_group()
+
+    def watch_parent() -> None:
+        try:
+            watch.recv()                         # the parent never sends: returns only at EOF
+        except (EOFError, OSError):
+            pass
+        _kill_own_group()
+
+    threading.Thread(target=watch_parent, name="vkc-parent-watch", daemon=True).start()
+
+
+def _worker_main(conn, init: Callable | None, init_args: tuple, run: Callable, parent_pid: int = 0,
+                 watch: Any = None) -> None:
     try:
         os.setsid()          # own process group: the parent can kill us with our children
     except OSError:
         pass
+    if watch is not None:
+        _die_with_parent(parent_pid, watch)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     state: Any = None
     init_error: tuple[str, str] | None = None
@@ -84,9 +123,12 @@ def _one_line(exc: BaseException) -> str:
 class _Worker:
     def __init__(self, ctx, init, init_args, run):
         self.conn, child = ctx.Pipe(duplex=True)
-        self.proc = ctx.Process(target=_worker_main, args=(child, init, init_args, run), daemon=True)
+        watch, self._watch = ctx.Pipe(duplex=False)    # the worker reads EOF when we are gone
+        self.proc = ctx.Process(target=_worker_main, args=(child, init, init_args, run, os.getpid(), watch),
+                                daemon=True)
         self.proc.start()
         child.close()
+        watch.close()
         self.ready = False
         self.task: int | None = None
         self.started = 0.0
@@ -103,6 +145,7 @@ class _Worker:
                     pass
         self.proc.join(5)
         self.conn.close()
+        self._watch.close()
 
     def stop(self) -> None:
         try:
@@ -114,6 +157,7 @@ class _Worker:
             self.kill()
         else:
             self.conn.close()
+            self._watch.close()
 
 
 def _describe_exit(code: int | None) -> str:
@@ -189,27 +233,28 @@ def imap_isolated(payloads: Iterable[Any], run: Callable[[Any, Any], Any], *, wo
                     continue
                 # no message: the process has ended
                 w.proc.join(1)
-                idx = w.task
-                elapsed = time.monotonic() - w.started if idx is not None else 0.0
+                cidx: int | None = w.task
+                elapsed = time.monotonic() - w.started if cidx is not None else 0.0
                 why = _describe_exit(w.proc.exitcode)
                 w.kill()
                 pool.remove(w)
-                if idx is None and todo:  # died before taking a task: fail one, never loop forever
-                    idx, _ = todo.popleft()
+                if cidx is None and todo:  # died before taking a task: fail one, never loop forever
+                    cidx, _ = todo.popleft()
                     why += " during start-up"
                 if todo:
                     pool.append(_Worker(ctx, init, init_args, run))
-                if idx is not None:
-                    yield idx, Outcome(error=why, kind="WorkerCrashed", seconds=elapsed)
+                if cidx is not None:
+                    yield cidx, Outcome(error=why, kind="WorkerCrashed", seconds=elapsed)
             if task_timeout is not None:
                 now = time.monotonic()
                 for w in [w for w in pool if w.task is not None and now - w.started >= task_timeout]:
-                    idx, elapsed = w.task, now - w.started
+                    tidx, elapsed = w.task, now - w.started
+                    assert tidx is not None  # the filter above
                     w.kill()
                     pool.remove(w)
                     if todo:
                         pool.append(_Worker(ctx, init, init_args, run))
-                    yield idx, Outcome(error=f"timed out after {task_timeout:g} s (killed)",
+                    yield tidx, Outcome(error=f"timed out after {task_timeout:g} s (killed)",
                                        kind="Timeout", seconds=elapsed)
     finally:
         for w in pool:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TextIO
+from typing import Any, TextIO
 
 
 class PlainProgress:
@@ -58,7 +58,7 @@ class RichProgress(PlainProgress):
             # WROTE lines go to stdout; only when stdout is this terminal too are they routed
             # above the bar (otherwise they would land in stderr)
             redirect_stdout=sys.stdout.isatty(), redirect_stderr=False)
-        self.task = None
+        self.task: Any = None   # rich's TaskID once started
 
     def start(self, total: int, label: str) -> None:
         self.total, self.done = total, 0

@@ -29,6 +29,8 @@ from vkc.batch.pool import imap_isolated
 from vkc.batch.progress import PlainProgress
 from vkc.errors import VerifyError, VkcError
 from vkc.verify.result import CheckResult
+from vkc.verify.sandbox import notice as sandbox_notice
+from vkc.verify.sandbox import sandbox_mode
 from vkc.write.names import is_artifact_file
 
 RESULTS_FILE = "verify_results.json"
@@ -120,11 +122,11 @@ def _prepare_task(_state: Any, path: str) -> list[CheckResult]:
         return [CheckResult(path, "run", False, exc.message)]
 
 
-def _run_task(_state: Any, task: tuple[str, float, bool]) -> list[CheckResult]:
-    """Run one artifact's invocation example with a per-program timeout."""
+def _run_task(_state: Any, task: tuple[str, float, bool, bool]) -> list[CheckResult]:
+    """Run one artifact's invocation example with a per-program timeout (sandboxed unless off)."""
     from vkc.write.schema import loads_artifact
 
-    path, timeout, sanitizer = task
+    path, timeout, sanitizer, sandboxed = task
     artifact = loads_artifact(Path(path).read_bytes())
     kernel_type = artifact["kernel"]["kernel_type"]
     modname = f"vkc.verify.{kernel_type}_compile"
@@ -132,7 +134,7 @@ def _run_task(_state: Any, task: tuple[str, float, bool]) -> list[CheckResult]:
         fn = importlib.import_module(modname).run_artifact
     except (ModuleNotFoundError, AttributeError) as exc:
         return [CheckResult(path, "run", False, f"run check not available for {kernel_type} ({exc})")]
-    kw: dict[str, Any] = {"timeout": timeout}
+    kw: dict[str, Any] = {"timeout": timeout, "sandboxed": sandboxed}
     if sanitizer and kernel_type == "cuda":
         kw["sanitizer"] = True
     try:
@@ -148,11 +150,14 @@ def _run_task(_state: Any, task: tuple[str, float, bool]) -> list[CheckResult]:
 def verify_many(paths: Iterable[str | os.PathLike[str]], *, compile: bool = False, run: bool = False,
                 sanitizer: bool = False, jobs: int | None = None, timeout: float = DEFAULT_RUN_TIMEOUT_S,
                 results_path: str | None = None, progress: PlainProgress | None = None,
-                compile_timeout: float = COMPILE_TIMEOUT_S) -> list[CheckResult]:
+                compile_timeout: float = COMPILE_TIMEOUT_S, sandboxed: bool = True,
+                notice: Any = None) -> list[CheckResult]:
     """Check every artifact; returns the CheckResults grouped by artifact (static, compile, run).
 
     Writes the result JSON file(s) (see the module docstring).  VerifyError only for
-    missing paths / empty folders."""
+    missing paths / empty folders.  ``--run`` executes the examples' host code: ``notice``
+    (a text stream, e.g. stderr) gets one line saying so and whether ``bwrap`` sandboxes it
+    (``sandboxed=False``: never)."""
     items = expand_artifacts(paths)
     artifacts = [a for a, _ in items]
     n_workers = jobs if jobs is not None else (os.cpu_count() or 1)
@@ -174,12 +179,17 @@ def verify_many(paths: Iterable[str | os.PathLike[str]], *, compile: bool = Fals
                        f"building {len(dynamic)} programs with {n_workers} worker(s)",
                        workers=n_workers, init=_compile_init, init_args=cap, task_timeout=compile_timeout)
         runnable = [a for a in dynamic if a in built]
+    mode = sandbox_mode(sandboxed)
     if run and runnable:
-        _phase(runnable, [(a, timeout, sanitizer) for a in runnable], _run_task, "run", "run", per, seconds,
+        if notice is not None:
+            notice.write(sandbox_notice(mode))
+            notice.flush()
+        _phase(runnable, [(a, timeout, sanitizer, sandboxed) for a in runnable], _run_task, "run", "run", per, seconds,
                progress, f"running {len(runnable)} artifacts one at a time (timeout {timeout:g} s)",
                workers=1, task_timeout=timeout + RUN_GRACE_S)
     results = [r for a in artifacts for r in per[a]]
-    options = {"compile": compile, "run": run, "sanitizer": sanitizer, "timeout": timeout, "jobs": n_workers}
+    options = {"compile": compile, "run": run, "sanitizer": sanitizer, "timeout": timeout, "jobs": n_workers,
+               "sandbox": mode if run else None}
     for target, members in _result_files(items, results_path).items():
         write_json_atomic(target, results_json(members, per, seconds, options, base=os.path.dirname(target)))
     return results
@@ -238,7 +248,7 @@ def slim_details(details: dict[str, Any]) -> dict[str, Any]:
 def results_json(artifacts: list[str], per: dict[str, list[CheckResult]], seconds: dict[str, dict[str, float]],
                  options: dict[str, Any], base: str = "") -> dict[str, Any]:
     """The verify_results.json object (artifact paths relative to ``base`` when inside it)."""
-    entries = []
+    entries: list[dict[str, Any]] = []
     for a in artifacts:
         rel = os.path.relpath(a, base or ".").replace(os.sep, "/")
         shown = rel if not rel.startswith("../") else a

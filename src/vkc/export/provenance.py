@@ -166,7 +166,7 @@ def _cuda(code: str) -> Provenance:
             p.config_urls.append(ln.split(":", 1)[1].strip())
         elif ln.startswith("COMMAND:"):
             p.regenerate_command = ln.split(":", 1)[1].strip()
-    from vkc.verify.cuda_compile import instantiations
+    from vkc.toolchain.nvcc import instantiations
     p.instantiations = instantiations(code)
     return p
 

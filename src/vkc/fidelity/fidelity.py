@@ -32,13 +32,13 @@ import vkc
 from vkc.export.inputs import ArtifactRecord, load_dir
 from vkc.export.provenance import literals, parse_provenance
 from vkc.fidelity.compare import (
-    drop_internal_ids,
     diff_summary,
+    drop_internal_ids,
     normalize_ptx,
     normalize_ttir,
     ptx_entries,
 )
-from vkc.verify.cuda_compile import BLACKWELL_ONLY, instantiation_source
+from vkc.toolchain.nvcc import BLACKWELL_ONLY, first_error, instantiation_source, nvcc_flags
 
 TRITON_TIMEOUT_S = 600
 NVCC_TIMEOUT_S = 600
@@ -142,16 +142,13 @@ def triton_fidelity(art: ArtifactRecord, tree_root: str) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- CUDA
 
 def _nvcc_ptx(unit: Path, out: Path, extra: list[str], cwd: Path, arch: str = "sm_90") -> tuple[bool, str]:
-    from vkc.verify.cuda_compile import nvcc_flags
-
     cmd = ["nvcc", "-ptx", *nvcc_flags(arch), *extra, "-o", str(out), str(unit)]
     try:
         r = subprocess.run(cmd, check=False, capture_output=True, text=True, cwd=cwd, timeout=NVCC_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         return False, f"nvcc timed out after {NVCC_TIMEOUT_S}s"
     if r.returncode != 0:
-        from vkc.verify.cuda_compile import _first_error
-        return False, _first_error(r.stderr or r.stdout)
+        return False, first_error(r.stderr or r.stdout)
     return True, ""
 
 
@@ -196,7 +193,7 @@ def cuda_fidelity(art: ArtifactRecord, tree_root: str) -> dict[str, Any]:
         ext = {drop_internal_ids(k): v for k, v in ptx_entries((wd / "extracted.ptx").read_text()).items()}
         org = {drop_internal_ids(k): v for k, v in ptx_entries((wd / "original.ptx").read_text()).items()}
     names = sorted(n for n in ext if base in n)
-    extra = {"ir": "ptx", "original": unit_rel, "entries": names}
+    extra: dict[str, Any] = {"ir": "ptx", "original": unit_rel, "entries": names}
     if not names:
         return _result(art, "error", f"extracted PTX has no .entry for {base} (entries: {sorted(ext)[:5]})", **extra)
     mism, diffs = [], {}

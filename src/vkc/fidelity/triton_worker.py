@@ -36,7 +36,7 @@ def _compile(fn: Any, spec: dict[str, Any]) -> str:
     import triton
     from triton.backends.compiler import GPUTarget
 
-    from vkc.verify.triton_compile import make_ast_source
+    from vkc.toolchain.triton import make_ast_source
 
     src = make_ast_source(fn, spec["signature"], spec["constexprs"], spec.get("attrs", {}))
     ck = triton.compile(src, target=GPUTarget(*spec.get("target", ("cuda", 90, 32))),
@@ -47,13 +47,13 @@ def _compile(fn: Any, spec: dict[str, Any]) -> str:
 def run(req: dict[str, Any]) -> dict[str, Any]:
     spec = req["compile"]
     if req["mode"] == "extracted":
-        from vkc.verify.triton_compile import _load_entry
+        from vkc.toolchain.triton import load_entry
 
-        fn = _load_entry(Path(req["src_path"]), spec["entry"])
+        fn = load_entry(Path(req["src_path"]), spec["entry"])
         return {"ok": True, "ttir": _compile(fn, spec), "fn_name": fn.__name__, "module": fn.__module__}
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
     sys.path.insert(0, req["tree_root"])
-    from vkc.invoke.triton.trace_worker import install_fake_h100
+    from vkc.invoke.triton.traced.platform import install_fake_h100
 
     install_fake_h100(req["profile"])
     mod, stubbed = _import_with_stubs(req["module"])

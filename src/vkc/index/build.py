@@ -5,6 +5,7 @@ import dataclasses
 from collections import Counter
 
 from vkc.index import cache
+from vkc.index.cuda_scan import scan_cuda
 from vkc.index.triton_scan import scan_triton
 from vkc.records import KernelEntry, KernelIndex, SourceTree
 
@@ -22,22 +23,23 @@ def build_index(tree: SourceTree, *, use_cache: bool = True) -> KernelIndex:
         hit = cache.load(tree, key)
         if hit is not None:
             return hit
-    kernels = qualify([*scan_triton(tree), *_scan_cuda(tree)])
+    kernels = qualify([*scan_triton(tree), *scan_cuda(tree)])
     index = KernelIndex(tree=tree, kernels=tuple(sorted(kernels, key=lambda k: (k.lang, k.qualified))))
     if use_cache:
         cache.save(index, key)
     return index
 
 
-def _scan_cuda(tree: SourceTree) -> list[KernelEntry]:
-    """The CUDA scanner's entries; empty while vkc.index.cuda_scan does not exist."""
-    try:
-        from vkc.index.cuda_scan import scan_cuda
-    except ModuleNotFoundError as exc:
-        if exc.name != "vkc.index.cuda_scan":
-            raise
-        return []
-    return list(scan_cuda(tree))
+_SCAN_CACHE: dict[str, list[KernelEntry]] = {}
+
+
+def scan_cuda_cached(tree: SourceTree) -> list[KernelEntry]:
+    """The CUDA kernels of ``tree`` (the extractor looks up sibling kernels): from the kernel
+    index's on-disk cache (:func:`build_index`), memoised per tree root in the process."""
+    key = str(tree.root)
+    if key not in _SCAN_CACHE:
+        _SCAN_CACHE[key] = [k for k in build_index(tree).kernels if k.lang == "cuda"]
+    return _SCAN_CACHE[key]
 
 
 def qualify(kernels: list[KernelEntry]) -> list[KernelEntry]:

@@ -1,8 +1,8 @@
 """The on-disk index cache: one JSON file per source tree state.
 
 Location: ``vkc.source.cache_dir() / "index" / <key>.json``.  The key is the
-sha256 of (vkc version, index format version, digest of the index package's own
-source files, tree root, and the sdist's sha256 when the tree came from one,
+sha256 of (vkc version, index format version, digest of the source files of the
+index package and of ``vkc.cxx``, tree root, and the sdist's sha256 when the tree came from one,
 else a fingerprint of (relative path, size, mtime_ns) of every ``.py`` under
 ``vllm/`` and every file under ``csrc/``).  Files are written atomically
 (temporary file + ``os.replace``); an unreadable or corrupt file is ignored and
@@ -24,13 +24,15 @@ FORMAT_VERSION = 1
 
 
 def _code_digest() -> str:
-    """The index package's own source: a scanner change invalidates old caches."""
+    """The source of the index package and of the C++ front end it scans with (``vkc.cxx``):
+    a scanner change invalidates old caches."""
     h = hashlib.sha256()
-    base = Path(__file__).parent
-    for p in sorted(base.rglob("*")):
-        if p.is_file() and p.suffix in (".py", ".scm", ".json") and "__pycache__" not in p.parts:
-            h.update(p.relative_to(base).as_posix().encode() + b"\0")
-            h.update(p.read_bytes())
+    pkg = Path(__file__).parent.parent
+    for base in (pkg / "index", pkg / "cxx"):
+        for p in sorted(base.rglob("*")):
+            if p.is_file() and p.suffix in (".py", ".scm", ".json") and "__pycache__" not in p.parts:
+                h.update(p.relative_to(pkg).as_posix().encode() + b"\0")
+                h.update(p.read_bytes())
     return h.hexdigest()
 
 

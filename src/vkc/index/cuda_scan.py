@@ -9,15 +9,9 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 
-from vkc.index.cxx.model import (
-    CXX_SUFFIXES,
-    FileModel,
-    Launch,
-    enclosing_function,
-    file_model,
-    line_of,
-)
-from vkc.index.cxx.text import paren_args
+from vkc.cxx.launches import Launch, enclosing_function
+from vkc.cxx.model import CXX_SUFFIXES, FileModel, file_model
+from vkc.cxx.text import line_of, paren_args
 from vkc.records import KernelEntry, LaunchSite, SourceTree
 
 
@@ -90,7 +84,7 @@ def scan_cuda(tree: SourceTree) -> list[KernelEntry]:
                     continue
                 ln = line_of(fm.text, m.start())
                 line_text = fm.text.split("\n")[ln - 1].strip()
-                if line_text.startswith("//") or line_text.startswith("*"):
+                if line_text.startswith(("//", "*")):
                     continue
                 w = enclosing_function(fm.functions, m.start())
                 if w is None and not line_text.startswith("#define"):
@@ -129,15 +123,3 @@ def launch_sites_total(tree: SourceTree) -> Counter:
             c["hip" if "hipLaunchKernelGGL" in la.text else la.form] += 1
     return c
 
-
-_SCAN_CACHE: dict[str, list[KernelEntry]] = {}
-
-
-def scan_cuda_cached(tree: SourceTree) -> list[KernelEntry]:
-    """The CUDA kernels of ``tree`` (the extractor looks up sibling kernels): from the kernel
-    index's on-disk cache (vkc.index.build_index), memoised per tree root in the process."""
-    key = str(tree.root)
-    if key not in _SCAN_CACHE:
-        from vkc.index import build_index
-        _SCAN_CACHE[key] = [k for k in build_index(tree).kernels if k.lang == "cuda"]
-    return _SCAN_CACHE[key]

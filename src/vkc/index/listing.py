@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 from vkc.errors import UsageError
 from vkc.index.serial import entry_to_dict
@@ -29,7 +30,11 @@ def format_list(index: KernelIndex, *, lang: str | None = None, role: str | None
     The JSON is a list of objects with every KernelEntry field (launch sites as
     objects), in a fixed key order, indented by 2; it is ``vkc list --json``.
     """
-    ks = select(index, lang=lang, role=role)
+    return format_kernels(select(index, lang=lang, role=role), as_json=as_json)
+
+
+def format_kernels(kernels: Sequence[KernelEntry], *, as_json: bool = False) -> str:
+    """:func:`format_list` of kernels already selected (e.g. by :func:`vkc.list_kernels`)."""
     if as_json:
-        return json.dumps([entry_to_dict(k) for k in ks], indent=2, ensure_ascii=False)
-    return "\n".join(f"{k.lang} {k.role} {k.qualified}  {k.file}:{k.line}" for k in ks)
+        return json.dumps([entry_to_dict(k) for k in kernels], indent=2, ensure_ascii=False)
+    return "\n".join(f"{k.lang} {k.role} {k.qualified}  {k.file}:{k.line}" for k in kernels)

@@ -1,6 +1,6 @@
 """Kernel name -> KernelEntry.
 
-Accepted names (after :func:`vkc.write.names.check_kernel_name`):
+Accepted names (after :func:`vkc.naming.check_kernel_name`):
 
 * qualified: ``vllm.x.y:qualname`` (Triton), ``vllm/x/y.py:qualname`` (same, by
   path), ``csrc/file.cu:name`` / ``csrc/file.cu:name@LINE`` (CUDA): always resolve;
@@ -15,8 +15,8 @@ from __future__ import annotations
 import difflib
 
 from vkc.errors import AmbiguousKernelError, KernelLookupError, UsageError
+from vkc.naming import check_kernel_name
 from vkc.records import KernelEntry, KernelIndex
-from vkc.write.names import check_kernel_name
 
 LANGS = ("triton", "cuda")
 

@@ -23,6 +23,7 @@ import ast
 import re
 import textwrap
 from collections.abc import Iterator
+from typing import Any
 
 from vkc.index.triton_files import has_launch_token
 from vkc.index.triton_resolve import Project
@@ -35,7 +36,7 @@ _UNSET = object()
 TEXT_LINES = 3
 
 
-def own_nodes(body: list[ast.stmt]) -> Iterator[ast.AST]:
+def own_nodes(body: list[ast.stmt]) -> Iterator[Any]:   # any AST node: callers dispatch on its type
     """Nodes of a scope's body, not descending into nested def/class bodies.
 
     Nested defs/classes are yielded themselves, with their decorators, default
@@ -86,7 +87,7 @@ class LaunchCollector:
         self.host_names: list[tuple[ast.Name, Scope]] = []
         self._method_refs: set[tuple[str, str]] = set()  # (module, attr) from jit bodies
         self._device_done: set[int] = set()
-        self._skipped: list[tuple[Scope, ast.AST]] = []
+        self._skipped: list[tuple[Scope, Any]] = []
 
     # -- host code -----------------------------------------------------------
     def walk_module(self, mod) -> None:
@@ -174,7 +175,7 @@ class LaunchCollector:
                 if v[0] == "jit":
                     self.add_site((v[1], v[2]), ms, first, "launcher_class", ms.qualname, text)
 
-    def launch(self, expr: ast.expr, scope: Scope, site: ast.AST, form: str,
+    def launch(self, expr: ast.expr, scope: Scope, site: Any, form: str,
                wrapper=_UNSET, only_jit: bool = False) -> None:
         for v in self.p.vals(expr, scope):
             if v[0] == "jit":
@@ -250,9 +251,9 @@ class LaunchCollector:
                     continue
                 self._helper_use(p.vals(n, js), caller)
             elif isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Load) \
-                    and n.attr in p.jit_names:
-                if not self._helper_use(p.vals(n, js), caller) and n.attr in p.jit_method_names:
-                    self._method_refs.add((js.mod.name, n.attr))
+                    and n.attr in p.jit_names \
+                    and not self._helper_use(p.vals(n, js), caller) and n.attr in p.jit_method_names:
+                self._method_refs.add((js.mod.name, n.attr))
 
     def _helper_use(self, values, caller: Key) -> bool:
         hit = False

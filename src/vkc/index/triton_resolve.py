@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
+from typing import cast
 
 from vkc.index.triton_scopes import JitDef, Key, ModuleInfo, Scope, terminal
 
@@ -287,10 +288,10 @@ class Project:
             if attr in cs.bindings:
                 out |= self.binds_vals(cs.bindings[attr], d)
                 continue
-            for base in cs.node.bases:
+            for base in cast(ast.ClassDef, cs.node).bases:
                 if isinstance(base, ast.Subscript):
                     base = base.value
-                for bv in self.vals(base, cs.parent, d):
+                for bv in self.vals(base, cast(Scope, cs.parent), d):
                     if bv[0] == "class":
                         out |= self.class_attr((bv[1], bv[2]), attr, d)
         res = frozenset(out)

@@ -90,7 +90,7 @@ def _run_scan(tree: SourceTree) -> TritonScan:
         # code calling a host function that launches one of its parameters
         names = sorted(collector.launcher_names())
         if names:
-            calls = re.compile(r"\b(?:%s)\s*\(" % "|".join(map(re.escape, names)))
+            calls = re.compile(r"\b(?:" + "|".join(map(re.escape, names)) + r")\s*\(")
             for m in sorted(hosts - walked):
                 if calls.search(texts[m]):
                     walk(m)

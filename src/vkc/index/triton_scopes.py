@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 from vkc.index.triton_files import from_imports, plain_imports, resolve_relative
 
@@ -34,10 +35,10 @@ _TRITON_MODULES = ("triton", "gluon")
 @dataclass(eq=False)
 class Scope:
     kind: str                               # "module" | "class" | "function"
-    mod: "ModuleInfo"
-    node: ast.AST
+    mod: ModuleInfo
+    node: Any                               # the def / class / module node
     qualname: str                           # "" for the module scope
-    parent: "Scope | None"
+    parent: Scope | None
     bindings: dict[str, list[Binding]] = field(default_factory=dict)
     params: tuple[str, ...] = ()            # function: every parameter name
     positional: tuple[str, ...] = ()        # function: positional parameters in order
@@ -54,14 +55,14 @@ class Scope:
     def bind(self, name: str, binding: Binding) -> None:
         self.bindings.setdefault(name, []).append(binding)
 
-    def class_scope(self) -> "Scope | None":
+    def class_scope(self) -> Scope | None:
         return self.parent if self.parent is not None and self.parent.kind == "class" else None
 
 
 @dataclass(eq=False)
 class JitDef:
     key: Key
-    node: ast.FunctionDef
+    node: ast.FunctionDef | ast.AsyncFunctionDef
     scope: Scope
     score: int              # preference among platform-conditional alternatives
     rocm_only: bool
@@ -94,7 +95,7 @@ class ModuleInfo:
             self._lines = self.text.splitlines()
         return self._lines
 
-    def segment(self, node: ast.AST, max_lines: int | None = None) -> str:
+    def segment(self, node: Any, max_lines: int | None = None) -> str:
         """Source text of ``node`` (like ast.get_source_segment, without re-splitting)."""
         first, last = node.lineno, node.end_lineno or node.lineno
         if max_lines is not None:
@@ -108,7 +109,7 @@ class ModuleInfo:
         start = lines[0].encode()[node.col_offset:].decode(errors="replace")
         return "\n".join([start] + lines[1:]) if len(lines) > 1 else start
 
-    def span(self, node: ast.AST) -> tuple[int, int]:
+    def span(self, node: Any) -> tuple[int, int]:
         """Character offsets of the source lines of ``node``."""
         if self._offsets is None:
             offs, pos = [0], 0
@@ -121,7 +122,7 @@ class ModuleInfo:
         end = offs[min(node.end_lineno or node.lineno, len(offs) - 1)]
         return start, end
 
-    def search(self, pattern: re.Pattern, node: ast.AST) -> bool:
+    def search(self, pattern: re.Pattern[str], node: Any) -> bool:
         """Does ``pattern`` occur in the source lines of ``node``?"""
         start, end = self.span(node)
         return pattern.search(self.text, start, end) is not None
@@ -154,7 +155,7 @@ def _triton_aliases(text: str) -> tuple[set[str], set[str]]:
     return mods, jits
 
 
-def _test_text(mod: "ModuleInfo", test: ast.expr) -> tuple[str, bool]:
+def _test_text(mod: ModuleInfo, test: ast.expr) -> tuple[str, bool]:
     negated = False
     while isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
         negated, test = not negated, test.operand
@@ -224,6 +225,7 @@ class _Builder:
                 self.block(scope, st.body, path)
                 self.block(scope, st.orelse, path)
         elif isinstance(st, ast.Try) or type(st).__name__ == "TryStar":
+            st = cast(ast.Try, st)   # ast.TryStar (3.11+) has the same fields
             self.block(scope, st.body, path + (("try", True),))
             for h in st.handlers:
                 if h.name:
@@ -282,7 +284,7 @@ class _Builder:
             if isinstance(n, ast.Name):
                 scope.bind(n.id, ("opaque",))
 
-    def function(self, scope: Scope, fn: ast.FunctionDef, path: tuple) -> None:
+    def function(self, scope: Scope, fn: ast.FunctionDef | ast.AsyncFunctionDef, path: tuple) -> None:
         qual = f"{scope.qualname}.{fn.name}" if scope.qualname else fn.name
         child = Scope("function", self.mod, fn, qual, scope)
         a = fn.args

@@ -30,7 +30,7 @@ DEFAULT_MODEL = "meta-llama/Llama-3.1-8B-Instruct"
 DEFAULT_MODELS = (DEFAULT_MODEL, "Qwen/Qwen3-30B-A3B", "deepseek-ai/DeepSeek-V3", "openai/gpt-oss-120b",
                   "Qwen/Qwen3-Next-80B-A3B-Instruct", "moonshotai/Kimi-K2-Instruct")
 
-__all__ = ["DEFAULT_MODEL", "DEFAULT_MODELS", "load_model_cached", "ModelConfig", "bundled_ids", "format_model", "load_model", "model_to_json"]
+__all__ = ["DEFAULT_MODEL", "DEFAULT_MODELS", "ModelConfig", "bundled_ids", "format_model", "load_model", "load_model_cached", "model_to_json"]
 
 
 def load_model(model: str, *, endpoint: str | None = None, offline: bool | None = None) -> ModelConfig:

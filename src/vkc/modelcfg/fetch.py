@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,10 @@ from .snapshots import bundled_ids, load_snapshot
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 DEFAULT_TIMEOUT_S = 3.0
+DEFAULT_TRIES = 3
+BACKOFF_S = 0.25
 FILENAME = "config.json"
-_REPO_ID = re.compile(r"^(?:[A-Za-z0-9_][\w.-]{0,95}/)?[A-Za-z0-9_][\w.-]{0,95}$")
+_REPO_ID = re.compile(r"(?:[A-Za-z0-9_][A-Za-z0-9_.-]{0,95}/)?[A-Za-z0-9_][A-Za-z0-9_.-]{0,95}")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
 
@@ -48,8 +51,8 @@ def fetch_config(model: str, *, endpoint: str | None = None, offline: bool | Non
     path = _as_path(model)
     if path is not None:
         return RawConfig(model, _parse(_read(path, model), model), "file", (str(path.resolve()),))
-    if not _REPO_ID.match(model) or "--" in model or ".." in model:
-        raise ModelError(f"not a Hugging Face model id or config file: {model!r}",
+    if not _REPO_ID.fullmatch(model) or "--" in model or ".." in model:
+        raise ModelError(f"not a Hugging Face model id or config file: {_shown(model)}",
                          hint="pass ORG/NAME (e.g. meta-llama/Llama-3.1-8B-Instruct) or a path to a config.json")
     endpoint = (endpoint or os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
     if offline is None:
@@ -82,9 +85,14 @@ def _timeout() -> float:
 # -- local files -------------------------------------------------------------------------
 def _as_path(model: str) -> Path | None:
     """A local config path for MODEL, None for a hub id; raises for a missing path."""
-    path = Path(model).expanduser()
-    if path.is_file():
-        return path
+    if "\0" in model or any(len(part.encode()) > 255 for part in re.split(r"[/\\]", model)):
+        return None             # no such file can exist: checked as a hub id (and refused there)
+    try:
+        path = Path(model).expanduser()
+        if path.is_file():
+            return path
+    except (OSError, RuntimeError):      # e.g. a path too long, ~user that does not exist
+        return None
     if path.is_dir() and (path / FILENAME).is_file():
         return path / FILENAME
     if model.endswith(".json") or model.startswith((".", "/", "~")) or "\\" in model or path.is_dir():
@@ -103,14 +111,28 @@ def _read(path: Path, model: str) -> str:
 
 def _parse(text: str, model: str) -> dict[str, Any]:
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
-        raise ModelError(f"malformed config.json for {model}: {exc.msg} at line {exc.lineno} column {exc.colno}",
-                         hint="the file must be valid JSON (a Hugging Face config.json)") from None
+        raise ModelError(f"malformed config.json for {_shown(model)}: {exc.msg} at line {exc.lineno} column "
+                         f"{exc.colno}", hint="the file must be valid JSON (a Hugging Face config.json)") from None
+    except (ValueError, RecursionError) as exc:   # NaN/Infinity, a 5000-digit number, nesting too deep
+        why = "nested too deeply" if isinstance(exc, RecursionError) else str(exc).splitlines()[0][:120]
+        raise ModelError(f"malformed config.json for {_shown(model)}: {why}",
+                         hint="the file must be valid, finite JSON (a Hugging Face config.json)") from None
     if not isinstance(data, dict):
         raise ModelError(f"config.json for {model} is not a JSON object (got {type(data).__name__})",
                          hint="a Hugging Face config.json is one JSON object of model hyper-parameters")
     return data
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"non-finite number {name} (JSON has no NaN/Infinity)")
+
+
+def _shown(text: str, limit: int = 120) -> str:
+    """``text`` for a one-line message: repr (control characters escaped), long ones cut."""
+    r = repr(text)
+    return r if len(r) <= limit else r[:limit] + f"... ({len(text)} characters)"
 
 
 # -- hub, cache, snapshot ---------------------------------------------------------------
@@ -122,14 +144,53 @@ def _from_hub(repo_id: str, endpoint: str, offline: bool, cache_dir: str) -> Raw
         return _snapshot_or_fail(repo_id, "offline", "offline and config.json is not in the HF cache",
                                  "go online (unset HF_HUB_OFFLINE / drop --offline) or pass a config.json path")
     try:
-        path = _download(repo_id, endpoint, cache_dir)
-    except Exception as exc:  # every failure of the hub client: classified below
+        path, tries = _download_retrying(repo_id, endpoint, cache_dir)
+    except _Failed as failed:
+        exc, tries = failed.exc, failed.tries
         reason, hint = _describe(exc, repo_id, endpoint)
+        reason += f" ({tries} tries)" if tries > 1 else ""
         cached = _cached(repo_id, endpoint, cache_dir)
         if cached is not None:
             return _hub_result(repo_id, endpoint, cached, (f"{reason}; using the HF cache copy of config.json",))
         return _snapshot_or_fail(repo_id, reason, reason, hint)
-    return _hub_result(repo_id, endpoint, path, ())
+    retried = (f"the hub answered on try {tries} of {_tries()}; using the hub's config.json",) if tries > 1 else ()
+    return _hub_result(repo_id, endpoint, path, retried)
+
+
+class _Failed(Exception):
+    def __init__(self, exc: Exception, tries: int) -> None:
+        super().__init__(str(exc))
+        self.exc, self.tries = exc, tries
+
+
+def _tries() -> int:
+    try:
+        return max(1, min(10, int(os.environ.get("VKC_HUB_TRIES") or DEFAULT_TRIES)))
+    except ValueError:
+        return DEFAULT_TRIES
+
+
+def _transient(exc: Exception) -> bool:
+    """A failure worth retrying: no answer, a timeout, HTTP 408/429/5xx (not 'not found', gated, offline)."""
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    if status is not None:
+        return status in (408, 429) or status >= 500
+    name = type(exc).__name__
+    return not any(word in name for word in ("NotFound", "Gated", "Offline", "Revision"))
+
+
+def _download_retrying(repo_id: str, endpoint: str, cache_dir: str) -> tuple[str, int]:
+    """``_download`` up to ``VKC_HUB_TRIES`` (default 3) times with a short exponential backoff
+    (0.25 s, 0.5 s, ...) for transient failures; (path, tries used) or _Failed."""
+    tries = _tries()
+    for attempt in range(1, tries + 1):
+        try:
+            return _download(repo_id, endpoint, cache_dir), attempt
+        except Exception as exc:  # noqa: BLE001 - every failure of the hub client: classified by the caller
+            if attempt == tries or not _transient(exc):
+                raise _Failed(exc, attempt) from None
+            time.sleep(BACKOFF_S * 2 ** (attempt - 1))
+    raise AssertionError("unreachable")
 
 
 def _download(repo_id: str, endpoint: str, cache_dir: str) -> str:
@@ -146,7 +207,7 @@ def _cached(repo_id: str, endpoint: str, cache_dir: str) -> str | None:
 
     try:
         return hf_hub_download(repo_id, FILENAME, endpoint=endpoint, cache_dir=cache_dir, local_files_only=True)
-    except Exception:  # not cached (LocalEntryNotFoundError) or unusable cache
+    except Exception:  # noqa: BLE001 - not cached (LocalEntryNotFoundError) or unusable cache
         return None
 
 
@@ -163,8 +224,8 @@ def _snapshot_or_fail(repo_id: str, why: str, reason: str, hint: str) -> RawConf
     if snap is None:
         raise ModelError(f"no config.json for {repo_id}: {reason}, and vkc bundles no snapshot of it",
                          hint=f"{hint}; bundled models: {', '.join(bundled_ids())}")
-    warnings = [f"using vkc's bundled snapshot of {snap.model_id}'s config.json ({why}); "
-                f"it may differ from the current hub file"]
+    warnings = [(f"using vkc's bundled snapshot of {snap.model_id}'s config.json ({why}); "
+                 f"it may differ from the current hub file")]
     if not snap.exact:
         warnings.append(f"the bundled snapshot is not a verified exact copy ({snap.confidence})")
     sources = (snap.canonical_url, f"vkc bundled snapshot {snap.file}")

@@ -8,16 +8,22 @@ names of the MoE keys.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from vkc.errors import ModelError
 from vkc.records import ModelConfig
+
+from .bounds import check_eps, check_int
 
 ESSENTIAL = ("hidden_size", "num_attention_heads", "num_hidden_layers")
 # transformers Gemma3TextConfig defaults for keys the published text_config omits
 GEMMA3_TEXT_DEFAULTS = {"vocab_size": 262208, "max_position_embeddings": 131072, "rms_norm_eps": 1e-6,
                         "sliding_window_pattern": 6}
 _TOP_LEVEL_ONLY = ("torch_dtype", "dtype", "architectures", "model_type")
+# torch_dtype values (torch's names, with or without "torch.") -> the activation dtype
+DTYPES = {"float16": "float16", "half": "float16", "bfloat16": "bfloat16", "float32": "float32",
+          "float": "float32"}
 
 
 def normalise(raw: Mapping[str, Any], *, model_id: str, origin: str,
@@ -49,17 +55,14 @@ class _Normaliser:
             value = self.cfg.get(key)
             if value is None:
                 continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
-                raise ModelError(f"config.json for {self.model_id}: {key} must be an integer, got {value!r}",
-                                 hint="fix the config.json value")
-            return int(value)
+            return check_int(self.model_id, key, value)
         return None
 
     def float_(self, *keys: str) -> float | None:
         for key in keys:
             value = self.cfg.get(key)
             if isinstance(value, (int, float)) and not isinstance(value, bool):
-                return float(value)
+                return check_eps(self.model_id, key, float(value) if abs(value) < 1e300 else float("inf"))
         return None
 
     def family_is(self, *prefixes: str) -> bool:
@@ -82,6 +85,7 @@ class _Normaliser:
             if value is None or value <= 0:
                 raise ModelError(f"config.json for {self.model_id}: {key} must be positive, got {value}",
                                  hint="fix the config.json value")
+        assert hidden is not None and hq is not None and layers is not None and hkv is not None  # checked above
         if hq % hkv:
             raise ModelError(f"config.json for {self.model_id}: num_attention_heads {hq} is not a multiple of "
                              f"num_key_value_heads {hkv}", hint="grouped-query attention needs H_q % H_kv == 0")
@@ -90,6 +94,10 @@ class _Normaliser:
         head_dim = self._head_dim(hidden, hq, mla)
         experts = self.int_("num_experts", "num_local_experts", "n_routed_experts")
         experts = experts if experts else None
+        top_k = self.int_("num_experts_per_tok", "experts_per_token", "moe_topk") if experts else None
+        if experts and top_k is not None and top_k > experts:
+            raise ModelError(f"config.json for {self.model_id}: num_experts_per_tok {top_k} is larger than the "
+                             f"expert count {experts}", hint="a token is routed to at most num_experts experts")
         moe_inter = self.int_("moe_intermediate_size")
         if experts and moe_inter is None:
             # Mixtral / gpt-oss / Llama-4: intermediate_size is the per-expert width
@@ -104,8 +112,7 @@ class _Normaliser:
             intermediate_size=self.int_("intermediate_size"),
             num_hidden_layers=layers,
             num_experts=experts,
-            num_experts_per_tok=(self.int_("num_experts_per_tok", "experts_per_token", "moe_topk")
-                                 if experts else None),
+            num_experts_per_tok=top_k,
             moe_intermediate_size=moe_inter,
             max_position_embeddings=self.int_("max_position_embeddings", "initial_context_length"),
             sliding_window=sliding,
@@ -118,8 +125,7 @@ class _Normaliser:
             vocab_size=self.int_("vocab_size"),
             rms_norm_eps=self.float_("rms_norm_eps", "layer_norm_eps", "layer_norm_epsilon"),
             model_type=_str(self.top.get("model_type") or self.cfg.get("model_type")),
-            architectures=tuple(str(a) for a in (self.top.get("architectures")
-                                                 or self.cfg.get("architectures") or ())),
+            architectures=self._architectures(),
             warnings=tuple(self.warnings),
             sources=tuple(sources),
             origin=origin,  # type: ignore[arg-type]
@@ -165,6 +171,15 @@ class _Normaliser:
             return tuple("full_attention" if (i + 1) % every == 0 else "sliding_attention" for i in range(layers))
         return None
 
+    def _architectures(self) -> tuple[str, ...]:
+        value = self.top.get("architectures") or self.cfg.get("architectures") or ()
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, (list, tuple)) or not all(isinstance(a, str) for a in value):
+            raise ModelError(f"config.json for {self.model_id}: architectures must be a list of class names, "
+                             f"got {str(value)[:40]!r}", hint="fix the config.json value")
+        return tuple(value)
+
     def _rope_scaling(self) -> dict[str, Any] | None:
         for key in ("rope_scaling", "rope_parameters"):
             value = self.cfg.get(key)
@@ -182,7 +197,11 @@ class _Normaliser:
         if not dtype:
             self.warnings.append("config.json has no torch_dtype/dtype key; assuming bfloat16")
             return "bfloat16"
-        return str(dtype).removeprefix("torch.")
+        name = dtype.removeprefix("torch.") if isinstance(dtype, str) else None
+        if name not in DTYPES:
+            raise ModelError(f"config.json for {self.model_id}: torch_dtype {str(dtype)[:40]!r} is not an "
+                             "activation dtype vkc knows", hint=f"use one of {', '.join(sorted(DTYPES))}")
+        return DTYPES[name]
 
 
 def _str(value: Any) -> str | None:

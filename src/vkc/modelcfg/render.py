@@ -36,17 +36,17 @@ def format_model(cfg: ModelConfig) -> str:
         ("rms_norm_eps", _v(cfg.rms_norm_eps)),
         ("sliding_window", _v(cfg.sliding_window)),
         ("layer_types", _layers(cfg.layer_types)),
-        ("flags", f"attention_sinks={_b(cfg.attention_sinks)} qk_norm={_b(cfg.qk_norm)} "
-                  f"qkv_bias={_b(cfg.qkv_bias)}"),
+        ("flags", (f"attention_sinks={_b(cfg.attention_sinks)} qk_norm={_b(cfg.qk_norm)} "
+                   f"qkv_bias={_b(cfg.qkv_bias)}")),
         ("rope_scaling", json.dumps(dict(cfg.rope_scaling), sort_keys=True) if cfg.rope_scaling else "-"),
     ]
     if cfg.num_experts:
-        rows.append(("moe", f"experts={cfg.num_experts} top_k={_v(cfg.num_experts_per_tok)} "
-                            f"expert_intermediate={_v(cfg.moe_intermediate_size)}"))
+        rows.append(("moe", (f"experts={cfg.num_experts} top_k={_v(cfg.num_experts_per_tok)} "
+                             f"expert_intermediate={_v(cfg.moe_intermediate_size)}")))
     if cfg.is_mla:
-        rows.append(("mla", f"kv_lora_rank={cfg.kv_lora_rank} q_lora_rank={_v(cfg.q_lora_rank)} "
-                            f"qk_nope={_v(cfg.qk_nope_head_dim)} qk_rope={_v(cfg.qk_rope_head_dim)} "
-                            f"v_head_dim={_v(cfg.v_head_dim)}"))
+        rows.append(("mla", (f"kv_lora_rank={cfg.kv_lora_rank} q_lora_rank={_v(cfg.q_lora_rank)} "
+                             f"qk_nope={_v(cfg.qk_nope_head_dim)} qk_rope={_v(cfg.qk_rope_head_dim)} "
+                             f"v_head_dim={_v(cfg.v_head_dim)}")))
     width = max(len(k) for k, _ in rows)
     lines = [f"{k.ljust(width)}  {v}" for k, v in rows]
     lines += ["sources:"] + [f"  {s}" for s in cfg.sources]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from typing import Any
 
@@ -31,7 +31,7 @@ def _dir():
     return resources.files("vkc.modelcfg").joinpath("snapshots")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _index() -> dict[str, str]:
     """Lower-cased model id -> snapshot file name."""
     out: dict[str, str] = {}
@@ -46,7 +46,7 @@ def bundled_ids() -> tuple[str, ...]:
     return tuple(sorted(_load(name).model_id for name in _index().values()))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load(name: str) -> Snapshot:
     data = json.loads(_dir().joinpath(name).read_text(encoding="utf-8"))
     return Snapshot(

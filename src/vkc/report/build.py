@@ -28,7 +28,7 @@ from vkc.report.family import FAMILY_RULES, family_of
 
 # NVIDIA H100 Tensor Core GPU datasheet (H100 SXM5 column):
 # https://resources.nvidia.com/en-us-tensor-core/nvidia-tensor-core-gpu-datasheet
-H100_PEAK = {
+H100_PEAK: dict[str, Any] = {
     "gpu": "NVIDIA H100 SXM5 80GB",
     "hbm_gbps": 3350.0,      # HBM3 memory bandwidth 3.35 TB/s
     "bf16_tflops": 989.0,    # dense BF16 Tensor Core (1,979 TFLOP/s is with 2:4 sparsity)
@@ -111,7 +111,7 @@ def _pct(value: float | None, peak: float) -> float | None:
     return None if value is None else round(100.0 * value / peak, 2)
 
 
-def _kernels(bd: BatchDir, fid: dict[str, dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _kernels(bd: BatchDir, fid: dict[Any, dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     kernels, gpu = [], []
     for a in bd.artifacts:
         prov = parse_provenance(a.kernel_type, a.invocation_example)
@@ -138,7 +138,7 @@ def _kernels(bd: BatchDir, fid: dict[str, dict[str, Any]]) -> tuple[list[dict[st
 def build_report(directory: str) -> dict[str, Any]:
     """The whole report as a JSON-able dict (deterministic: sorted, no timestamps, no absolute paths)."""
     bd = load_dir(directory)
-    fid_results = {r.get("file"): r for r in (bd.fidelity or {}).get("results", []) if isinstance(r, dict)}
+    fid_results: dict[Any, dict[str, Any]] = {r.get("file"): r for r in (bd.fidelity or {}).get("results", []) if isinstance(r, dict)}
     attempts = _attempts(bd)
     kernels, gpu = _kernels(bd, fid_results)
     reasons: dict[str, list[str]] = {}

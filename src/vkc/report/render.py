@@ -13,8 +13,8 @@ from vkc.atomic import replace_file
 from vkc.errors import WriteError
 from vkc.report.build import build_report
 
-_ENV_KW = {"loader": jinja2.PackageLoader("vkc.report", "templates"), "undefined": jinja2.StrictUndefined,
-           "keep_trailing_newline": True, "trim_blocks": False, "lstrip_blocks": False}
+_ENV_KW: dict[str, Any] = {"loader": jinja2.PackageLoader("vkc.report", "templates"), "undefined": jinja2.StrictUndefined,
+                           "keep_trailing_newline": True, "trim_blocks": False, "lstrip_blocks": False}
 LANG_COLOURS = {"cuda": "#1f6feb", "triton": "#bf3989", "unknown": "#6e7781"}
 
 

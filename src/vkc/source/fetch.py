@@ -5,7 +5,10 @@ simple API (PEP 691 JSON, falling back to the PEP 503 HTML page), the way pip fi
 files.  The archive's sha256 is checked (against the pinned value for the default
 release, against the index's own hash for others), then unpacked into
 ``<cache>/vllm-<version>/`` with a lock and an atomic rename, so concurrent first
-runs cannot corrupt the cache.
+runs cannot corrupt the cache.  The archive stays beside it (``vllm-<version>.tar.gz``) and
+the tree carries a manifest of the tarball's members and sizes (:mod:`vkc.source.manifest`),
+checked on every use: a missing or resized file, or a damaged completion marker, unpacks the
+tree again from the archive (downloading it again only when it is gone or corrupt).
 """
 from __future__ import annotations
 
@@ -23,8 +26,10 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from vkc.atomic import replace_file
 from vkc.errors import SourceError
 from vkc.records import SourceTree
+from vkc.source.manifest import MANIFEST, damage, read_marker, tar_manifest
 
 DEFAULT_VERSION = "0.33.0"
 KNOWN_SHA256 = {
@@ -116,7 +121,7 @@ def _safe_extract(archive: Path, dest: Path) -> Path:
                     continue
                 raise SourceError(f"unsafe member {m.name!r} in {archive.name}")
         members = [m for m in tf.getmembers() if not (m.issym() or m.islnk() or m.isdev())]
-        tf.extractall(dest, members=members)  # noqa: S202 (members checked above)
+        tf.extractall(dest, members=members)
     tops = [p for p in dest.iterdir()]
     if len(tops) != 1 or not tops[0].is_dir():
         raise SourceError(f"{archive.name} does not unpack to one folder")
@@ -157,36 +162,102 @@ def resolve_source(vllm_path: str | os.PathLike | None = None,
         raise SourceError(f"--vllm-version {version!r} is not a release number")
     base = cache_dir()
     final = base / f"vllm-{version}"
-    if (final / _MARKER).is_file():
-        meta = json.loads((final / _MARKER).read_text())
-        return SourceTree(root=final / "src", version=version, origin=meta["url"], sha256=meta["sha256"])
+    tree = _cached_tree(final, version)
+    if tree is not None:
+        return tree
     try:
         base.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise SourceError(f"cannot create the cache folder {base}: {exc.strerror}",
                           hint="set VKC_CACHE_DIR to a writable folder") from None
-    with FileLock(str(base / f"vllm-{version}.lock")):
-        if (final / _MARKER).is_file():  # another process finished while we waited
+    try:
+        lock = FileLock(str(base / f"vllm-{version}.lock"))
+        lock.acquire()
+    except OSError as exc:
+        raise SourceError(f"cannot lock the cache folder {base}: {exc.strerror or exc}",
+                          hint="set VKC_CACHE_DIR to a writable folder") from None
+    try:
+        if _cached_tree(final, version, quiet=True) is not None:  # another process finished while we waited
             return resolve_source(None, version)
-        if os.environ.get("VKC_OFFLINE", "") not in ("", "0"):
-            raise SourceError(f"vLLM {version} is not cached in {base} and VKC_OFFLINE is set",
-                              hint="run once online to cache it, or pass --vllm PATH")
-        url, index_sha = find_sdist(version)
-        expected = KNOWN_SHA256.get(version) or index_sha
-        with tempfile.TemporaryDirectory(dir=base, prefix=f".vllm-{version}-") as tmp:
-            tmpdir = Path(tmp)
-            archive = tmpdir / f"vllm-{version}.tar.gz"
-            got = _download(url, archive)
-            if expected and got != expected:
-                raise SourceError(f"sha256 mismatch for vllm-{version}.tar.gz: got {got}, expected {expected}",
-                                  hint="the download was corrupted or tampered with; retry")
-            top = _safe_extract(archive, tmpdir / "unpacked")
-            check_tree(top, url)
-            stage = tmpdir / "final"
-            stage.mkdir()
-            top.rename(stage / "src")
-            (stage / _MARKER).write_text(json.dumps({"url": url, "sha256": got, "version": version}))
-            if final.exists():  # a stale, incomplete folder from a killed run
-                shutil.rmtree(final)
-            os.replace(stage, final)
+        archive = base / f"vllm-{version}.tar.gz"
+        meta = read_marker(final / _MARKER) or read_marker(archive.with_suffix(".url")) or {}
+        if not _archive_ok(archive, KNOWN_SHA256.get(version) or meta.get("sha256")):
+            _fetch_archive(version, base, archive)
+            meta = {}
+        _install(archive, final, base, version, meta.get("url") or _archive_url(archive), _sha256(archive))
+    finally:
+        lock.release()
     return resolve_source(None, version)
+
+
+def _cached_tree(final: Path, version: str, quiet: bool = False) -> SourceTree | None:
+    """The cached tree when it is complete and matches its manifest, else None (then the
+    caller unpacks it again).  A damaged tree is reported once on stderr."""
+    meta = read_marker(final / _MARKER)
+    if meta is None:
+        if (final / _MARKER).exists() and not quiet:
+            _note(f"the completion marker of {final} is damaged; unpacking vLLM {version} again")
+        return None
+    why = damage(final)
+    if why is not None:
+        if not quiet:
+            _note(f"the cached vLLM {version} source in {final} is damaged ({why}); unpacking it again")
+        return None
+    return SourceTree(root=final / "src", version=version, origin=meta["url"], sha256=meta["sha256"])
+
+
+def _note(text: str) -> None:
+    import sys
+    print(f"vkc: {text}", file=sys.stderr, flush=True)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _archive_ok(archive: Path, expected: str | None) -> bool:
+    return archive.is_file() and expected is not None and _sha256(archive) == expected
+
+
+def _archive_url(archive: Path) -> str:
+    meta = read_marker(archive.with_suffix(".url"))
+    return meta["url"] if meta else archive.as_uri()
+
+
+def _fetch_archive(version: str, base: Path, archive: Path) -> None:
+    """Download the sdist into ``archive`` (hash-checked, atomic rename)."""
+    if os.environ.get("VKC_OFFLINE", "") not in ("", "0"):
+        raise SourceError(f"vLLM {version} is not cached in {base} (or the cache is damaged and its archive "
+                          "is gone) and VKC_OFFLINE is set",
+                          hint=f"run once online to cache it, delete {base / f'vllm-{version}'} and retry online, "
+                               "or pass --vllm PATH")
+    url, index_sha = find_sdist(version)
+    expected = KNOWN_SHA256.get(version) or index_sha
+    with tempfile.TemporaryDirectory(dir=base, prefix=f".vllm-{version}-") as tmp:
+        part = Path(tmp) / archive.name
+        got = _download(url, part)
+        if expected and got != expected:
+            raise SourceError(f"sha256 mismatch for vllm-{version}.tar.gz: got {got}, expected {expected}",
+                              hint="the download was corrupted or tampered with; retry")
+        os.replace(part, archive)
+    replace_file(archive.with_suffix(".url"), json.dumps({"url": url, "sha256": got}))
+
+
+def _install(archive: Path, final: Path, base: Path, version: str, url: str, sha: str) -> None:
+    """Unpack ``archive`` into ``final`` with its manifest and marker (atomic rename)."""
+    with tempfile.TemporaryDirectory(dir=base, prefix=f".vllm-{version}-") as tmp:
+        tmpdir = Path(tmp)
+        top = _safe_extract(archive, tmpdir / "unpacked")
+        check_tree(top, url)
+        stage = tmpdir / "final"
+        stage.mkdir()
+        top.rename(stage / "src")
+        (stage / MANIFEST).write_text(json.dumps({"files": tar_manifest(archive)}, sort_keys=True))
+        (stage / _MARKER).write_text(json.dumps({"url": url, "sha256": sha, "version": version}))
+        if final.exists():  # a stale, incomplete or damaged folder
+            shutil.rmtree(final)
+        os.replace(stage, final)

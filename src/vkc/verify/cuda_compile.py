@@ -2,7 +2,7 @@
 check the kernel symbol, build and run the invocation example.
 
 The invocation example names the instantiation it launches with one marker line per
-instantiation (emit it with :func:`instantiation_line`)::
+instantiation (emit it with :func:`vkc.toolchain.nvcc.instantiation_line`)::
 
     // VKC_INSTANTIATE: vllm::rms_norm_kernel<c10::BFloat16, 8, 2, true>
 
@@ -22,61 +22,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from vkc.toolchain.nvcc import BLACKWELL_ONLY, first_error, instantiation_source, instantiations, nvcc_flags
 from vkc.verify.result import CheckResult
-
-MARKER = "// VKC_INSTANTIATE:"
-_MARKER_RE = re.compile(r"^\s*//\s*VKC_INSTANTIATE:\s*(.+?)\s*$", re.M)
-
-
-def instantiation_line(qualname: str, args: str | None) -> str:
-    """The marker line for ``qualname<args>`` (``args`` None: a non-template kernel)."""
-    return f"{MARKER} {qualname}<{args}>" if args is not None else f"{MARKER} {qualname}"
-
-
-def instantiations(invocation: str) -> list[str]:
-    return _MARKER_RE.findall(invocation or "")
-
-
-def torch_include() -> str | None:
-    """Include dir of the installed torch wheel (header-only types), or None.  Found without
-    importing torch (an import initialises CUDA, which parallel build workers must not do)."""
-    import importlib.util
-    try:
-        spec = importlib.util.find_spec("torch")
-    except (ImportError, ValueError):
-        return None
-    if spec is None:
-        return None
-    bases = [Path(p) for p in (spec.submodule_search_locations or [])]
-    if spec.origin:
-        bases.append(Path(spec.origin).parent)
-    for base in bases:
-        inc = base / "include"
-        if (inc / "torch" / "headeronly").is_dir() or (inc / "c10").is_dir():
-            return str(inc)
-    return None
-
-
-def nvcc_flags(arch: str = "sm_90") -> list[str]:
-    """vLLM's nvcc flags for CUDA >= 12 (CMakeLists/torch): C++17, relaxed constexpr and
-    extended lambdas (torch's CUDA flags; div_ceil/numeric_limits/__device__ lambdas need
-    them), -DENABLE_FP8; vLLM removes -D__CUDA_NO_HALF_OPERATORS__ and siblings.  The
-    torch include dir gives the header-only c10 types (no libtorch linking)."""
-    # an arch-specific target (sm_100a) as one -gencode: -arch=sm_100a also embeds generic
-    # compute_100 PTX, which ptxas rejects for arch-specific instructions (fp4 cvt)
-    target = (f"-gencode=arch=compute_{arch[3:]},code={arch}" if arch[-1] in "af" else f"-arch={arch}")
-    flags = ["-std=c++17", target, "--expt-relaxed-constexpr", "--expt-extended-lambda",
-             "-DENABLE_FP8"]
-    ti = torch_include()
-    if ti:
-        flags.append(f"-I{ti}")
-    return flags
-
-
-def instantiation_source(insts: list[str]) -> str:
-    """Lines that force each instantiation (and pick the right enable_if overload)."""
-    return "".join(f"static void* __vkc_inst_{i} __attribute__((unused)) = (void*)&{expr};\n"
-                   for i, expr in enumerate(insts))
 
 
 def _write_unit(tmp: Path, stem: str, source: str, insts: list[str]) -> Path:
@@ -112,10 +59,10 @@ def has_symbol(obj: Path, name: str) -> bool:
 
 
 def _stem(path: str, artifact: dict) -> str:
-    from vkc.write.names import safe_stem
+    from vkc.naming import safe_stem
     try:
         return safe_stem(artifact.get("name") or Path(path).stem)
-    except Exception:
+    except Exception:  # noqa: BLE001 - any unusable name: a fixed stem
         return "kernel_unit"
 
 
@@ -139,21 +86,18 @@ def compile_artifact(path: str, artifact: dict) -> list[CheckResult]:
             arch, note = "sm_100a", f"sm_100a (sm_90 ptxas rejects the Blackwell-only {m['kind']} '{m['name']}')"
             ok, err, obj = compile_source(src, stem, insts, wd, arch=arch)
         if not ok:
-            results.append(CheckResult(path, "compile-unit", False, _first_error(err), {"stderr": err}))
+            results.append(CheckResult(path, "compile-unit", False, first_error(err), {"stderr": err}))
             return results
         sym = has_symbol(obj, kname)
         results.append(CheckResult(path, "compile-unit", sym,
                                    note if sym else f"object lacks a symbol for {kname}",
                                    {"instantiations": insts, "arch": arch}))
     if re.search(r"\bint\s+main\s*\(", inv):
-        _prog, err = build_program(path, artifact, arch=arch)
-        results.append(CheckResult(path, "compile-invocation", err is None,
-                                   "" if err is None else _first_error(err), {"stderr": (err or "")[-4000:]}))
+        _prog, build_err = build_program(path, artifact, arch=arch)
+        results.append(CheckResult(path, "compile-invocation", build_err is None,
+                                   "" if build_err is None else first_error(build_err),
+                                   {"stderr": (build_err or "")[-4000:]}))
     return results
-
-
-# ptxas (nvcc's and Triton's) on code only Blackwell has, e.g. fp4 conversions (cvt ... e2m1x2)
-BLACKWELL_ONLY = re.compile(r"(?P<kind>Instruction|Feature) '(?P<name>[^']+)' not supported on \.target 'sm_90a?'")
 
 
 def program_key(artifact: dict, arch: str = "sm_90") -> str:
@@ -204,7 +148,7 @@ def prepare_artifact(path: str, artifact: dict) -> list[CheckResult]:
     if shutil.which("nvcc") is None or not re.search(r"\bint\s+main\s*\(", inv):
         return []
     _prog, err = build_program(path, artifact)
-    return [] if err is None else [CheckResult(path, "run", False, "build failed: " + _first_error(err))]
+    return [] if err is None else [CheckResult(path, "run", False, "build failed: " + first_error(err))]
 
 
 _NVCC_VERSION: str | None = None
@@ -220,7 +164,8 @@ def _nvcc_version() -> str:
     return _NVCC_VERSION
 
 
-def run_artifact(path: str, artifact: dict, timeout: int = 300, *, sanitizer: bool = False) -> list[CheckResult]:
+def run_artifact(path: str, artifact: dict, timeout: int = 300, *, sanitizer: bool = False,
+                 sandboxed: bool = True) -> list[CheckResult]:
     """Build and run the invocation program when a GPU is present ("run"); with ``sanitizer``
     also run it once more under ``compute-sanitizer --tool memcheck`` ("sanitizer", one launch)."""
     if not _have_gpu():
@@ -231,21 +176,23 @@ def run_artifact(path: str, artifact: dict, timeout: int = 300, *, sanitizer: bo
         return [CheckResult(path, "run", False, "invocation example is not a host program")]
     prog, err = build_program(path, artifact)
     if prog is None:
-        return [CheckResult(path, "run", False, "build failed: " + _first_error(err or ""))]
+        return [CheckResult(path, "run", False, "build failed: " + first_error(err or ""))]
     with tempfile.TemporaryDirectory(prefix="vkc-run-") as td:
         wd = Path(td)
-        results = [_run_prog([str(prog)], path, "run", wd, timeout, {})]
+        results = [_run_prog([str(prog)], path, "run", wd, timeout, {}, sandboxed)]
         if sanitizer:
             tool = shutil.which("compute-sanitizer") or "compute-sanitizer"
             results.append(_run_prog([tool, "--tool", "memcheck", "--error-exitcode", "99", str(prog)],
-                                     path, "sanitizer", wd, timeout, {"VKC_ITERS": "1"}))
+                                     path, "sanitizer", wd, timeout, {"VKC_ITERS": "1"}, sandboxed))
         return results
 
 
-def _run_prog(cmd: list[str], path: str, check: str, wd: Path, timeout: int, env: dict) -> CheckResult:
+def _run_prog(cmd: list[str], path: str, check: str, wd: Path, timeout: int, env: dict,
+              sandboxed: bool = True) -> CheckResult:
+    from vkc.verify.sandbox import wrap
+    cmd, full_env = wrap(cmd, wd, {**os.environ, **env}, enabled=sandboxed)
     try:
-        p = subprocess.run(cmd, capture_output=True, text=True, cwd=wd, timeout=timeout,
-                           env={**os.environ, **env})
+        p = subprocess.run(cmd, capture_output=True, text=True, cwd=wd, timeout=timeout, env=full_env)
     except FileNotFoundError as exc:
         return CheckResult(path, check, False, f"{cmd[0]} not found ({exc.strerror})")
     except subprocess.TimeoutExpired:
@@ -272,11 +219,3 @@ def _global_name(src: str) -> str | None:
     from vkc.verify.rubric import global_names
     names = global_names(src, in_order=True)
     return names[0] if names else None
-
-
-def _first_error(err: str) -> str:
-    """nvcc's first error line, without the (temporary) folder of the file it names."""
-    for line in err.splitlines():
-        if "error" in line:
-            return re.sub(r"^\S*/(?=[^/\s]+\(\d+\)|[^/\s]+, line)", "", line.strip())[:300]
-    return (err.strip().splitlines() or ["failed"])[-1][:300]

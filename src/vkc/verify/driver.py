@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from vkc.errors import VerifyError, VkcError
 from vkc.verify.result import CheckResult
@@ -72,7 +73,7 @@ def _hook(kind: str, kernel_type: str, path: str, artifact: dict[str, Any], **kw
         return [out] if isinstance(out, CheckResult) else list(out)
     except VkcError as exc:
         return [CheckResult(path, kind, False, exc.message)]
-    except Exception as exc:  # a crashing check must not hide the other artifacts' results
+    except Exception as exc:  # noqa: BLE001 - a crashing check must not hide the other artifacts' results
         first = (str(exc).splitlines() or [""])[0]
         return [CheckResult(path, kind, False, f"{kind} check crashed: {type(exc).__name__}: {first}")]
 

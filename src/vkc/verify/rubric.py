@@ -26,14 +26,15 @@ from __future__ import annotations
 import ast
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from vkc.errors import KernelNameError
+from vkc.naming import safe_stem
 from vkc.verify import pyscan
 from vkc.verify.cscan import includes, line_of, strip_c
 from vkc.verify.result import CheckResult
-from vkc.write.names import safe_stem
 from vkc.write.schema import loads_artifact, schema_error
 
 CHECK_IDS = ("json", "schema", "name", "kernel-type", "no-host-code", "cuda-headers", "triton-imports",
@@ -81,7 +82,8 @@ _HEADER_FAMILIES = [
 # kernel attributes that take arguments and sit between __global__ and the kernel's name
 _LAUNCH_BOUNDS = re.compile(r"\b(?:__launch_bounds__|__cluster_dims__|__maxnreg__|__block_size__)\s*"
                             r"\((?:[^()]|\([^()]*\))*\)")
-_GLOBAL_NAME = re.compile(r"\b__global__\b[^;{}()]*?\b([A-Za-z_]\w*)\s*\(")
+_GLOBAL = re.compile(r"\b__global__\b")
+_STOP = re.compile(r"[;{}()]")
 _MODEL_LINE = re.compile(r"^\s*(?:#+|//+|/\*+|\*+)?\s*MODEL_NAME\s*[:=]\s*(.*?)\s*(?:\*/)?\s*$")
 _NO_MODEL = {"", "none", "null", "-", "n/a", "(none)"}
 _HEADER_LINES = 80
@@ -148,6 +150,8 @@ def _parse(code: str) -> tuple[ast.Module | None, str]:
         return None, f"SyntaxError at line {exc.lineno}: {exc.msg}"
     except ValueError as exc:  # e.g. NUL bytes
         return None, str(exc)
+    except (MemoryError, RecursionError):  # nested too deeply for the parser
+        return None, "nested too deeply to parse"
 
 
 def _summary(prefix: str, findings: list[str]) -> str:
@@ -201,8 +205,38 @@ def _cuda_checks(src: str, inv: str, stem: str | None, add: Callable[..., None])
 def global_names(code: str, *, in_order: bool = False) -> list[str]:
     """Names of the ``__global__`` functions in comment-stripped CUDA code: sorted and
     unique, or as they appear with ``in_order``."""
-    found = [m.group(1) for m in _GLOBAL_NAME.finditer(_LAUNCH_BOUNDS.sub(" ", code))]
+    found = _global_names(_LAUNCH_BOUNDS.sub(" ", code) if "__" in code else code)
     return found if in_order else sorted(set(found))
+
+
+def _global_names(code: str) -> list[str]:
+    """What ``\b__global__\b[^;{}()]*?\b([A-Za-z_]\\w*)\\s*\\(`` finds, in linear time (that
+    regex retried the whole statement for every ``__global__`` in it): the name is the word
+    right before the ``(`` that ends the statement fragment after ``__global__``."""
+    found: list[str] = []
+    consumed = 0                    # matches may not overlap
+    stop: re.Match[str] | None = None
+    for m in _GLOBAL.finditer(code):
+        if m.start() < consumed:
+            continue
+        if stop is None or stop.start() < m.end():
+            stop = _STOP.search(code, m.end())
+            if stop is None:
+                break
+        if stop.group(0) != "(":
+            continue
+        end = stop.start()
+        while end > m.end() and code[end - 1].isspace():
+            end -= 1
+        start = end
+        while start > m.end() and (code[start - 1].isalnum() or code[start - 1] == "_"):
+            start -= 1
+        word = code[start:end]
+        if word and (word[0].isalpha() or word[0] == "_") and word[0].isascii() and \
+                (start == 0 or not (code[start - 1].isalnum() or code[start - 1] == "_")):
+            found.append(word)
+            consumed = stop.end()
+    return found
 
 
 def _launch_reason(launched: bool, forms: str, kernels: list[str], referenced: set[str]) -> str | None:
@@ -236,8 +270,13 @@ def model_name(invocation: str) -> str | None:
     return None
 
 
+def _local_config(model: str) -> bool:
+    """A model given as a local config.json path (it has no hub page to link to)."""
+    return model.endswith(".json") or model.startswith(("/", "./", "../", "~"))
+
+
 def _model_header_reason(inv: str) -> str | None:
     model = model_name(inv)
-    if model is None or _HF_URL in inv:
+    if model is None or _HF_URL in inv or _local_config(model):
         return None
     return f"header names model {model} but gives no {_HF_URL} URL"

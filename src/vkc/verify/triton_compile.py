@@ -10,8 +10,6 @@ the script expects and runs it: on a GPU the FULL configuration, else ``SMALL_SA
 from __future__ import annotations
 
 import ast
-import importlib.util
-import inspect
 import os
 import re
 import subprocess
@@ -20,7 +18,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from vkc.verify.cuda_compile import BLACKWELL_ONLY
+from vkc.toolchain.nvcc import BLACKWELL_ONLY
+from vkc.toolchain.triton import load_entry, make_ast_source
+from vkc.verify import sandbox, untrusted
 from vkc.verify.result import CheckResult
 
 RUN_TIMEOUT_S = 600
@@ -35,62 +35,23 @@ def read_literal(code: str, name: str) -> Any:
     return None
 
 
-def _decode(v: Any) -> Any:
-    if isinstance(v, dict):
-        if "__float__" in v:
-            return float(v["__float__"])
-        if "__tl_dtype__" in v:
-            import triton.language as tl
-
-            alias = {"fp8e4nv": "float8e4nv", "fp8e5": "float8e5", "bf16": "bfloat16", "fp16": "float16",
-                     "fp32": "float32"}
-            return getattr(tl, alias.get(v["__tl_dtype__"], v["__tl_dtype__"]))
-    return v
-
-
-def _load_entry(src_path: Path, entry: str):
-    from triton.runtime.autotuner import Autotuner, Heuristics
-
-    spec = importlib.util.spec_from_file_location(f"vkc_verify_{abs(hash(str(src_path)))}", src_path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    obj: Any = mod
-    for part in entry.split("."):
-        obj = getattr(obj, part)
-    while isinstance(obj, (Autotuner, Heuristics)):
-        obj = obj.fn
-    return obj
-
-
-def make_ast_source(fn, signature: dict[str, str], constexprs: dict[str, Any], attrs: dict[str, list]):
-    """ASTSource across Triton versions: 3.3+ (constexprs=, name->type signature incl. 'constexpr')
-    or older (constants= keyed by index, signature without constexprs)."""
-    from triton.compiler import ASTSource
-
-    names = list(fn.arg_names)
-    params = inspect.signature(ASTSource.__init__).parameters
-    if "constexprs" in params:
-        cx = {(names.index(k),): _decode(v) for k, v in constexprs.items()}
-        at = {(names.index(k),): [tuple(a) if isinstance(a, list) else a for a in v] for k, v in attrs.items()}
-        return ASTSource(fn=fn, signature=signature, constexprs=cx, attrs=at)
-    # Triton < 3.3: constants by index, signature of non-constexpr args only, no attrs descriptor
-    sig = {names.index(k): t for k, t in signature.items() if t != "constexpr"}
-    consts = {names.index(k): _decode(v) for k, v in constexprs.items()}
-    return ASTSource(fn=fn, signature=sig, constants=consts)
-
-
 def compile_artifact(path: str, artifact: dict) -> list[CheckResult]:
     """Compile the Triton entry for sm_90 with the traced signature/constexprs (CPU only)."""
     try:
         kernel = artifact["kernel"]
         code = kernel["invocation_example"]
         spec = read_literal(code, "VKC_COMPILE")
-        kernel_file = read_literal(code, "KERNEL_FILE") or "kernel.py"
-    except (KeyError, SyntaxError, ValueError) as e:
+    except (KeyError, SyntaxError, ValueError, TypeError, RecursionError, MemoryError) as e:
         return [CheckResult(path, "compile", False, f"cannot read VKC_COMPILE: {type(e).__name__}: {e}")]
     if not spec:
         return [CheckResult(path, "compile", False, "invocation example has no VKC_COMPILE literal")]
+    refused = untrusted.refuse_triton_import(path, artifact, "compile")  # before any of it executes
+    try:
+        kernel_file = untrusted.artifact_file_name(artifact, None)  # vkc's name, not the example's
+    except ValueError as e:
+        return [refused or CheckResult(path, "compile", False, f"refused: {e}")]
+    if refused:
+        return [refused]
     try:
         import triton
         from triton.backends.compiler import GPUTarget
@@ -102,11 +63,11 @@ def compile_artifact(path: str, artifact: dict) -> list[CheckResult]:
         src = Path(tmp) / kernel_file
         src.write_text(kernel["source_code"])
         try:
-            fn = _load_entry(src, spec["entry"])
+            fn = load_entry(src, spec["entry"])
             ast_src = make_ast_source(fn, spec["signature"], spec["constexprs"], spec.get("attrs", {}))
             try:
                 ck = _compile_quiet(triton, ast_src, GPUTarget(*target), spec)
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:
                 m = BLACKWELL_ONLY.search(str(e))
                 if not (m and target[:2] == ("cuda", 90)):
                     raise
@@ -169,7 +130,8 @@ def _has_gpu() -> bool:
         return False
 
 
-def run_artifact(path: str, artifact: dict, *, timeout: int = RUN_TIMEOUT_S, small: bool | None = None) -> list[CheckResult]:
+def run_artifact(path: str, artifact: dict, *, timeout: int = RUN_TIMEOUT_S, small: bool | None = None,
+                 sandboxed: bool = True) -> list[CheckResult]:
     """Run the invocation example (GPU: FULL; else SMALL_SANITY under TRITON_INTERPRET=1)."""
     kernel = artifact["kernel"]
     code = kernel["invocation_example"]
@@ -179,6 +141,10 @@ def run_artifact(path: str, artifact: dict, *, timeout: int = RUN_TIMEOUT_S, sma
         return [CheckResult(path, "run", False, f"invocation example does not parse: {e}")]
     if not kernel_file:
         return [CheckResult(path, "run", False, "invocation example has no KERNEL_FILE")]
+    try:
+        kernel_file = untrusted.artifact_file_name(artifact, kernel_file, reserved=("invoke_example.py",))
+    except ValueError as e:
+        return [CheckResult(path, "run", False, f"refused: {e}")]
     gpu = _has_gpu()
     use_small = (not gpu) if small is None else small
     env = dict(os.environ)
@@ -191,8 +157,8 @@ def run_artifact(path: str, artifact: dict, *, timeout: int = RUN_TIMEOUT_S, sma
         script = Path(tmp) / "invoke_example.py"
         script.write_text(code)
         try:
-            proc = subprocess.run([sys.executable, str(script)], cwd=tmp, env=env, capture_output=True, text=True,
-                                  timeout=timeout)
+            cmd, env = sandbox.wrap([sys.executable, str(script)], Path(tmp), env, enabled=sandboxed)
+            proc = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
             return [CheckResult(path, "run", False, f"timed out after {timeout}s")]
     lines = _RESULT.findall(proc.stdout)
@@ -200,4 +166,5 @@ def run_artifact(path: str, artifact: dict, *, timeout: int = RUN_TIMEOUT_S, sma
         tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])[:400]
         return [CheckResult(path, "run", False, f"exit {proc.returncode}, {len(lines)} RESULT line(s): {tail}",
                             {"stdout": proc.stdout[-2000:], "stderr": proc.stderr[-2000:]})]
-    return [CheckResult(path, "run", True, lines[0], {"gpu": gpu, "small": use_small, "stdout": proc.stdout[-2000:]})]
+    return [CheckResult(path, "run", True, lines[0], {"gpu": gpu, "small": use_small, "stdout": proc.stdout[-2000:],
+                                                       "sandbox": sandbox.sandbox_mode(sandboxed)})]

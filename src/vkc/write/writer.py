@@ -24,9 +24,9 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from vkc.atomic import replace_file
-from vkc.errors import VerifyError, WriteError
+from vkc.errors import UsageError, VerifyError, WriteError
+from vkc.naming import safe_stem
 from vkc.records import WriteResult
-from vkc.write.names import safe_stem
 from vkc.write.schema import build_artifact, dumps_artifact, loads_artifact, schema_error
 
 LOCK_TIMEOUT_S = 120.0
@@ -180,6 +180,8 @@ def prepare_out_dir(out_dir: str | os.PathLike[str] = "kernels_out") -> None:
     """Fail fast, before any expensive stage runs, when ``out_dir`` cannot take an artifact."""
     shown_dir = str(out_dir).replace(os.sep, "/")
     fs_dir = os.fspath(out_dir)
+    if not fs_dir.strip() or "\0" in fs_dir:
+        raise UsageError(f"--out {fs_dir!r} is not a folder name", hint="give a folder, e.g. --out kernels_out")
     _ensure_dir(fs_dir, shown_dir)
     if not os.access(fs_dir, os.W_OK | os.X_OK):
         raise WriteError(f"output folder {shown_dir} is not writable", hint="choose another --out folder")

@@ -1,22 +1,16 @@
-"""Split evaluated C++/CUDA files into namespace-scope items, inline repo headers in
-include order, and compute the identifier closure of a kernel."""
+"""Split evaluated C++/CUDA files into namespace-scope items and compute the identifier
+closure of a kernel (the unit of a file and its repo headers: :mod:`vkc.extract.cuda.unit`)."""
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Any
 
-from vkc.index.cxx import pp, ts
-from vkc.index.cxx.model import line_of
+from vkc.cxx import pp, ts
+from vkc.cxx.text import line_of
 
 _IDENT = re.compile(r"[A-Za-z_]\w*")
-_KEYWORDS = frozenset("""alignas alignof asm auto bool break case catch char class const constexpr
-const_cast continue decltype default delete do double dynamic_cast else enum explicit export extern
-false float for friend goto if inline int long mutable namespace new noexcept nullptr operator private
-protected public register reinterpret_cast return short signed sizeof static static_assert static_cast
-struct switch template this throw true try typedef typeid typename union unsigned using virtual void
-volatile while defined __global__ __device__ __host__ __shared__ __constant__ __forceinline__
-__restrict__ if_constexpr define undef include pragma endif ifdef ifndef elif""".split())
+_KEYWORDS = frozenset(["alignas", "alignof", "asm", "auto", "bool", "break", "case", "catch", "char", "class", "const", "constexpr", "const_cast", "continue", "decltype", "default", "delete", "do", "double", "dynamic_cast", "else", "enum", "explicit", "export", "extern", "false", "float", "for", "friend", "goto", "if", "inline", "int", "long", "mutable", "namespace", "new", "noexcept", "nullptr", "operator", "private", "protected", "public", "register", "reinterpret_cast", "return", "short", "signed", "sizeof", "static", "static_assert", "static_cast", "struct", "switch", "template", "this", "throw", "true", "try", "typedef", "typeid", "typename", "union", "unsigned", "using", "virtual", "void", "volatile", "while", "defined", "__global__", "__device__", "__host__", "__shared__", "__constant__", "__forceinline__", "__restrict__", "if_constexpr", "define", "undef", "include", "pragma", "endif", "ifdef", "ifndef", "elif"])
 CONTAINER_TYPES = ("namespace_definition", "linkage_specification", "preproc_if", "preproc_ifdef",
                    "preproc_elif", "preproc_else", "preproc_elifdef")
 SKIP_TYPES = ("comment", ";", "preproc_include", "preproc_call", "{", "}", "#endif", "#else")
@@ -62,7 +56,7 @@ def _idents(text: str) -> set[str]:
 
 def _declarator_names(node: ts.Node, data: bytes) -> set[str]:
     out: set[str] = set()
-    d = node
+    d: ts.Node | None = node
     # dig to the declared identifier through pointer/reference/function/array declarators
     while d is not None:
         if d.type in ("identifier", "type_identifier", "field_identifier", "operator_name",
@@ -156,12 +150,33 @@ def _pp_open(node: ts.Node, data: bytes, text_fn) -> tuple[str, str]:
 
 def split_items(relpath: str, text: str) -> list[Item]:
     """Namespace-scope items of one evaluated file (includes blanked by the caller)."""
-    tree, data = ts.parse(text)
-    b2c = ts.byte_to_char(data)
-    sub = ts.presubstitute(text)
+    sp = _Splitter(relpath, text)
+    sp.visit(sp.root, ())
+    return sp.items
 
-    def extend_back(s: int) -> int:
+
+class _Children:
+    """A node stand-in holding a filtered list of children (branches of a preprocessor block)."""
+
+    def __init__(self, children: list[ts.Node]) -> None:
+        self.children = children
+
+
+class _Splitter:
+    """The namespace-scope items of one file, walking tree-sitter's tree through namespace,
+    ``extern "C"`` and preprocessor containers (each becomes a link of the item's chain)."""
+
+    def __init__(self, relpath: str, text: str) -> None:
+        self.relpath, self.text = relpath, text
+        tree, self.data = ts.parse(text)
+        self.root = tree.root_node
+        self.b2c = ts.byte_to_char(self.data)
+        self.sub = ts.presubstitute(text)
+        self.items: list[Item] = []
+
+    def extend_back(self, s: int) -> int:
         """Include attribute macros blanked for parsing (DINLINE, __launch_bounds__...)."""
+        text, sub = self.text, self.sub
         while True:
             ls = text.rfind("\n", 0, s) + 1
             if sub[ls:s].strip() == "" and text[ls:s].strip() != "" and not text[ls:s].lstrip().startswith(("/", "#")):
@@ -174,12 +189,10 @@ def split_items(relpath: str, text: str) -> list[Item]:
                     continue
             return s
 
-    def tx(n: ts.Node) -> str:
-        return text[b2c(n.start_byte):b2c(n.end_byte)]
+    def tx(self, n: ts.Node) -> str:
+        return self.text[self.b2c(n.start_byte):self.b2c(n.end_byte)]
 
-    items: list[Item] = []
-
-    def visit(node: ts.Node, chain: tuple):
+    def visit(self, node: Any, chain: tuple) -> None:
         kids = node.children
         i = 0
         while i < len(kids):
@@ -187,273 +200,103 @@ def split_items(relpath: str, text: str) -> list[Item]:
             i += 1
             if c.type in SKIP_TYPES or c.type.startswith("#") or not c.is_named and c.type not in (";",):
                 continue
-            if c.type == "namespace_definition":
-                nm = c.child_by_field_name("name")
-                name = ts.text_of(nm, data) if nm is not None else ""
-                body = c.child_by_field_name("body")
-                key = f"ns:{name}:{c.start_byte}" if not name else f"ns:{name}"
-                if body is not None:
-                    visit(body, chain + ((key, f"namespace {name} {{".replace("  ", " "),
-                                          f"}}  // namespace {name}".rstrip()),))
-                continue
-            if c.type == "linkage_specification":
-                body = c.child_by_field_name("body")
-                val = c.child_by_field_name("value")
-                lk = ts.text_of(val, data) if val is not None else '"C"'
-                if body is not None and body.type == "declaration_list":
-                    visit(body, chain + ((f"extern:{c.start_byte}", f"extern {lk} {{", f"}}  // extern {lk}"),))
-                    continue
-            if c.type in ("preproc_if", "preproc_ifdef"):
-                open_t, close_t = _pp_open(c, data, tx)
-                visit_pp(c, chain, open_t, c.start_byte)
+            if self._container(c, chain):
                 continue
             start, end = c.start_byte, c.end_byte
             if i < len(kids) and kids[i].type == ";":
                 end = kids[i].end_byte
                 i += 1
-            s, e = extend_back(b2c(start)), b2c(end)
-            body = text[s:e]
-            defs = _defines(c, data)
-            if c.type == "ERROR":
-                defs = _guess_defines(body)
-            if c.type in ("preproc_def", "preproc_function_def"):
-                refs = _idents(body.split(None, 2)[-1] if body.count(" ") else "") - defs
-                refs = _idents(re.sub(r"^\s*#\s*define\s+\w+", "", body))
-            else:
-                refs = _idents(body)
-            head = body.split("{", 1)[0]
-            is_fn = c.type == "function_definition" or (
-                c.type == "template_declaration"
-                and any(k.type == "function_definition" for k in c.named_children))
-            is_global = is_fn and bool(re.search(r"\b__global__\b", head))
-            host_only = bool(is_fn and not _DEVICE_MARK.search(head)) or bool(HOST_MARKERS.search(body))
-            if c.type in ("preproc_def", "preproc_function_def"):
-                host_only = bool(re.search(r"<<<|TORCH_CHECK|torch::stable|AT_DISPATCH|THO_DISPATCH|"
-                                           r"cudaLaunchKernelEx|\bSTD_TORCH", body))
-            items.append(Item(relpath, line_of(text, s), body, defs, refs - set(), chain, c.type,
-                              is_global=is_global, host_only=host_only))
+            self._item(c, start, end, chain)
 
-    def visit_pp(node: ts.Node, chain: tuple, open_t: str, key0: int):
+    def _container(self, c: ts.Node, chain: tuple) -> bool:
+        """Visit a namespace / extern "C" / #if container; False when ``c`` is an item."""
+        data = self.data
+        if c.type == "namespace_definition":
+            nm = c.child_by_field_name("name")
+            name = ts.text_of(nm, data) if nm is not None else ""
+            body = c.child_by_field_name("body")
+            key = f"ns:{name}:{c.start_byte}" if not name else f"ns:{name}"
+            if body is not None:
+                self.visit(body, chain + ((key, f"namespace {name} {{".replace("  ", " "),
+                                           f"}}  // namespace {name}".rstrip()),))
+            return True
+        if c.type == "linkage_specification":
+            body = c.child_by_field_name("body")
+            val = c.child_by_field_name("value")
+            lk = ts.text_of(val, data) if val is not None else '"C"'
+            if body is not None and body.type == "declaration_list":
+                self.visit(body, chain + ((f"extern:{c.start_byte}", f"extern {lk} {{", f"}}  // extern {lk}"),))
+                return True
+            return False
+        if c.type in ("preproc_if", "preproc_ifdef"):
+            open_t, _close_t = _pp_open(c, data, self.tx)
+            self.visit_pp(c, chain, open_t, c.start_byte)
+            return True
+        return False
+
+    def _item(self, c: ts.Node, start: int, end: int, chain: tuple) -> None:
+        text = self.text
+        s, e = self.extend_back(self.b2c(start)), self.b2c(end)
+        body = text[s:e]
+        defs = _defines(c, self.data)
+        if c.type == "ERROR":
+            defs = _guess_defines(body)
+        if c.type in ("preproc_def", "preproc_function_def"):
+            refs = _idents(re.sub(r"^\s*#\s*define\s+\w+", "", body))
+        else:
+            refs = _idents(body)
+        head = body.split("{", 1)[0]
+        is_fn = c.type == "function_definition" or (
+            c.type == "template_declaration"
+            and any(k.type == "function_definition" for k in c.named_children))
+        is_global = is_fn and bool(re.search(r"\b__global__\b", head))
+        host_only = bool(is_fn and not _DEVICE_MARK.search(head)) or bool(HOST_MARKERS.search(body))
+        if c.type in ("preproc_def", "preproc_function_def"):
+            host_only = bool(re.search(r"<<<|TORCH_CHECK|torch::stable|AT_DISPATCH|THO_DISPATCH|"
+                                       r"cudaLaunchKernelEx|\bSTD_TORCH", body))
+        self.items.append(Item(self.relpath, line_of(text, s), body, defs, refs - set(), chain, c.type,
+                               is_global=is_global, host_only=host_only))
+
+    def visit_pp(self, node: ts.Node, chain: tuple, open_t: str, key0: int) -> None:
         # the if-branch: children before the alternative
+        data, tx = self.data, self.tx
         alt = node.child_by_field_name("alternative")
         fake_children = [k for k in node.children if k is not alt]
-        _visit_list(fake_children, chain + ((f"pp:{key0}:0", open_t, "#endif"),))
+        self._visit_list(fake_children, chain + ((f"pp:{key0}:0", open_t, "#endif"),))
         branch = 1
         prefix = open_t
         while alt is not None:
             if alt.type == "preproc_else":
                 o = prefix + "\n#else"
-                _visit_list(alt.children, chain + ((f"pp:{key0}:{branch}", o, "#endif"),))
+                self._visit_list(alt.children, chain + ((f"pp:{key0}:{branch}", o, "#endif"),))
                 break
             cond = alt.child_by_field_name("condition")
             ctext = ts.text_of(cond, data).strip() if cond is not None else tx(alt).split("\n", 1)[0]
             o = prefix + "\n#elif " + ctext if alt.type == "preproc_elif" else prefix + "\n" + tx(alt).split("\n", 1)[0]
             nxt = alt.child_by_field_name("alternative")
-            _visit_list([k for k in alt.children if k is not nxt], chain + ((f"pp:{key0}:{branch}", o, "#endif"),))
+            self._visit_list([k for k in alt.children if k is not nxt],
+                             chain + ((f"pp:{key0}:{branch}", o, "#endif"),))
             prefix = prefix + "\n#elif " + ctext if alt.type == "preproc_elif" else prefix
             alt = nxt
             branch += 1
 
-    class _Fake:
-        def __init__(self, children):
-            self.children = children
-
-    def _visit_list(children, chain):
+    def _visit_list(self, children: list[ts.Node], chain: tuple) -> None:
         kids = [k for k in children if k.type not in ("#if", "#ifdef", "#ifndef", "#elif", "#else", "#endif")
                 and k.type != "preproc_directive"]
         # drop the condition node and identifier (name) of ifdef
         kids = [k for k in kids if not (k.parent is not None and (k == k.parent.child_by_field_name("condition")
                                                                   or k == k.parent.child_by_field_name("name")))]
-        visit(_Fake(kids), chain)
-
-    visit(tree.root_node, ())
-    return items
-
-
-def _merge_split_kernels(root: Path, rel: str, text: str, items: list[Item]) -> list[Item]:
-    """Re-join a kernel whose braces are split by ``#if`` (tree-sitter yields fragments):
-    the items inside the kernel's textual span (model's fallback) become one item."""
-    from vkc.index.cxx.model import file_model
-    try:
-        kernels = file_model(str(root), rel).kernels
-    except Exception:
-        return items
-    lines = text.split("\n")
-    items = _split_error_spans(rel, text, items, [k for k in kernels if not k.rocm_only])
-    for k in kernels:
-        if k.rocm_only:
-            continue
-        s_line = line_of(text, k.start)
-        # an item holding the kernel and running past its end (error recovery swallowed
-        # the next definitions): cut it at the kernel's end and re-split the rest
-        over = [it for it in items if it.line <= k.line and k.name in it.defines
-                and it.line + it.text.count("\n") > k.end_line >= it.line]
-        if over:
-            it = over[0]
-            it_end = it.line + it.text.count("\n")
-            lines_all = text.split("\n")
-            head = "\n".join(lines_all[it.line - 1:k.end_line])
-            masked = "\n".join(ln if k.end_line < i + 1 <= it_end else "" for i, ln in enumerate(lines_all))
-            rest = split_items(rel, masked)
-            for r in rest:
-                r.chain = it.chain + r.chain
-            kit = Item(rel, it.line, head, {k.name} | {d for d in it.defines if d in head},
-                       _idents(head), it.chain, it.kind, is_global=True, host_only=False)
-            pos = items.index(it)
-            items = items[:pos] + [kit] + rest + items[pos + 1:]
-            continue
-        inside = [it for it in items if s_line <= it.line <= k.end_line]
-        if not inside or (len(inside) == 1 and k.name in inside[0].defines):
-            continue
-        if any(k.name in it.defines and it.kind in ("function_definition", "template_declaration")
-               and it.line <= k.line <= it.line + it.text.count("\n") for it in inside):
-            continue
-        # fragments may sit outside their namespace in the error-recovered tree: the
-        # model's qualified name tells the namespaces
-        chain = tuple((f"ns:{ns}", f"namespace {ns} {{", f"}}  // namespace {ns}")
-                      for ns in k.qualname.split("::")[:-1] if ns)
-        body = "\n".join(lines[s_line - 1:k.end_line])
-        merged = Item(rel, s_line, body, {k.name}, _idents(body) - {k.name}, chain, "function_definition",
-                      is_global=True, host_only=False)
-        pos = items.index(inside[0])
-        items = [it for it in items if all(it is not x for x in inside)]
-        items.insert(pos, merged)
-    return items
-
-
-def _ns_chain(qualname: str) -> tuple:
-    return tuple((f"ns:{ns}", f"namespace {ns} {{", f"}}  // namespace {ns}")
-                 for ns in qualname.split("::")[:-1] if ns)
-
-
-def _split_error_spans(rel: str, text: str, items: list[Item], kernels) -> list[Item]:
-    """An error-recovery item swallowing whole kernels (a kernel's braces split by ``#if``
-    break the parse of everything after it): the kernels' lines become their own items
-    and the rest of the span is re-split with them blanked."""
-    lines = text.split("\n")
-    out: list[Item] = []
-    for it in items:
-        it_end = it.line + it.text.count("\n")
-        inner = [k for k in kernels if it.kind == "ERROR" and k.name not in it.defines
-                 and it.line <= line_of(text, k.start) and k.end_line <= it_end]
-        if not inner:
-            out.append(it)
-            continue
-        spans = [(line_of(text, k.start), k.end_line) for k in inner]
-        masked = "\n".join(ln if it.line <= i + 1 <= it_end and not any(a <= i + 1 <= b for a, b in spans)
-                           else "" for i, ln in enumerate(lines))
-        rest = split_items(rel, masked)
-        for r in rest:
-            r.chain = it.chain + r.chain
-        for k, (a, b) in zip(inner, spans):
-            body = "\n".join(lines[a - 1:b])
-            rest.append(Item(rel, a, body, {k.name}, _idents(body) - {k.name}, it.chain + _ns_chain(k.qualname),
-                             "function_definition", is_global=True, host_only=False))
-        out += sorted(rest, key=lambda x: x.line)
-    return out
+        self.visit(_Children(kids), chain)
 
 
 def _guess_defines(body: str) -> set[str]:
     out: set[str] = set()
     for m in re.finditer(r"\b(?:struct|class|union|enum(?:\s+class)?)\s+([A-Za-z_]\w*)", body):
         out.add(m.group(1))
-    m = re.search(r"([A-Za-z_]\w*)\s*\(", body.split("{", 1)[0])
-    if m:
-        out.add(m.group(1))
+    call = re.search(r"([A-Za-z_]\w*)\s*\(", body.split("{", 1)[0])
+    if call:
+        out.add(call.group(1))
     return out
-
-
-def resolve_include(root: Path, including: str, target: str) -> str | None:
-    cands = [(root / including).parent / target, root / "csrc" / target, root / target]
-    for c in cands:
-        try:
-            c = c.resolve()
-            if c.is_file() and root.resolve() in c.parents:
-                return c.relative_to(root.resolve()).as_posix()
-        except OSError:
-            continue
-    return None
-
-
-_INC_LINE = re.compile(r'^[ \t]*#[ \t]*include[ \t]*([<"])([^>"]+)[>"].*$', re.M)
-_PRAGMA_ONCE = re.compile(r"^[ \t]*#[ \t]*pragma[ \t]+once.*$", re.M)
-
-
-def build_unit(root: Path, relpath: str) -> Unit:
-    """All items of ``relpath`` and its repo-local include closure, in include order."""
-    unit = Unit()
-    visited: set[str] = set()
-    counter = [0]
-
-    def process(rel: str, prefix: tuple = ()):
-        if rel in visited:
-            return
-        visited.add(rel)
-        unit.files.append(rel)
-        raw = (root / rel).read_text(encoding="utf-8", errors="replace")
-        text, _ = pp.evaluate_conditionals(raw, pp.CUDA)
-        incs = []
-        for m in _INC_LINE.finditer(text):
-            incs.append((line_of(text, m.start()), m.group(2), m.group(1) == '"'))
-        blank = _INC_LINE.sub(lambda m: " " * len(m.group(0)), text)
-        blank = _PRAGMA_ONCE.sub(lambda m: " " * len(m.group(0)), blank)
-        items = _merge_split_kernels(root, rel, blank, split_items(rel, blank))
-        idx = 0
-        for line, target, quoted in incs:
-            while idx < len(items) and items[idx].line < line:
-                _push(items[idx], prefix)
-                idx += 1
-            local = resolve_include(root, rel, target) if quoted else None
-            if local is None and quoted:
-                local = None if target.endswith((".h", ".cuh", ".hpp", ".inl")) is False else None
-            if local is not None and local.startswith("csrc/"):
-                process(local, prefix + _enclosing_chain(blank, items, idx, line))
-            elif quoted and not _is_external(target):
-                unit.missing_includes.append((target, rel))
-            else:
-                unit.system_includes.append((target, rel))
-        for it in items[idx:]:
-            _push(it, prefix)
-
-    def _push(it: Item, prefix: tuple = ()):
-        if prefix:
-            it.chain = prefix + it.chain
-        counter[0] += 1
-        it.order = (counter[0], 0)
-        unit.items.append(it)
-
-    process(relpath)
-    return unit
-
-
-def _enclosing_chain(text: str, items: list[Item], idx: int, line: int) -> tuple:
-    """Namespaces open at an ``#include`` in the middle of a namespace body (the
-    included header's items belong to it)."""
-    if idx == 0 or idx >= len(items):
-        return ()
-    prev, nxt = items[idx - 1], items[idx]
-    common = []
-    for a, b in zip(prev.chain, nxt.chain):
-        if a[0] != b[0]:
-            break
-        if a[0].startswith("ns:"):      # include guards (#ifndef X_H) are not repeated
-            common.append(a)
-    if not common:
-        return ()
-    lines = text.split("\n")
-    between = lines[prev.line - 1 + prev.text.count("\n") + 1:line - 1]
-    if any(re.match(r"\s*}", ln) for ln in between):
-        return ()
-    return tuple(common)
-
-
-_EXTERNAL_PREFIXES = ("cutlass/", "cute/", "cub/", "cuda/", "thrust/", "torch/", "ATen/", "c10/",
-                      "cooperative_groups", "flashinfer/", "hip/", "cuda_", "cuda.h", "mma.h", "cusparse",
-                      "nvml", "cutlass_extensions/")
-
-
-def _is_external(target: str) -> bool:
-    return target.startswith(_EXTERNAL_PREFIXES)
 
 
 def _ns_paths(it: Item) -> set[str]:

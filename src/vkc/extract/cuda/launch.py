@@ -9,24 +9,16 @@ from functools import lru_cache
 from pathlib import Path
 
 from vkc.atomic import store_cache
+from vkc.cxx.launches import Launch
+from vkc.cxx.model import FileModel, file_model
+from vkc.cxx.text import line_of, split_top
+from vkc.dtypes import DTYPES
 from vkc.index.cuda_scan import csrc_files
-from vkc.index.cxx.model import FileModel, Launch, file_model, line_of
-from vkc.index.cxx.text import split_top
 from vkc.records import KernelEntry, SourceTree
 
-# torch ScalarType enumerator -> C++ type of the dispatched scalar_t
-SCALAR_TYPES = {
-    "Float": "float", "Half": "c10::Half", "BFloat16": "c10::BFloat16", "Double": "double",
-    "Float8_e4m3fn": "c10::Float8_e4m3fn", "Float8_e4m3fnuz": "c10::Float8_e4m3fnuz",
-    "Float8_e5m2": "c10::Float8_e5m2", "Byte": "uint8_t", "Char": "int8_t", "Short": "int16_t",
-    "Int": "int32_t", "Long": "int64_t", "UInt16": "uint16_t", "UInt32": "uint32_t",
-    "UInt64": "uint64_t", "Bool": "bool",
-}
-DTYPE_NAMES = {"Float": "float32", "Half": "float16", "BFloat16": "bfloat16", "Double": "float64",
-               "Float8_e4m3fn": "float8_e4m3fn", "Float8_e4m3fnuz": "float8_e4m3fnuz",
-               "Float8_e5m2": "float8_e5m2", "Byte": "uint8", "Char": "int8", "Short": "int16",
-               "Int": "int32", "Long": "int64", "UInt16": "uint16", "UInt32": "uint32",
-               "UInt64": "uint64", "Bool": "bool"}
+# torch ScalarType enumerator -> C++ type of the dispatched scalar_t, and -> the torch dtype name
+SCALAR_TYPES = {d.scalar_type: d.cxx for d in DTYPES if d.scalar_type and d.cxx}
+DTYPE_NAMES = {d.scalar_type: d.name for d in DTYPES if d.scalar_type}
 
 
 @lru_cache(maxsize=4)
@@ -277,7 +269,7 @@ def alias_template_args(fm: FileModel, la: Launch, kernel: KernelEntry) -> str |
 def local_constants(fm: FileModel, la: Launch) -> dict[str, str]:
     """``constexpr T name = value;`` in the wrapper before the launch."""
     scope = _function_text(fm, la)
-    out = {}
+    out: dict[str, str] = {}
     for m in re.finditer(r"constexpr\s+(?:static\s+)?[\w:]+\s+(\w+)\s*=\s*([^;]+);", scope):
         out.setdefault(m.group(1), " ".join(m.group(2).split()))
     for m in re.finditer(r"\busing\s+(\w+)\s*=\s*([^;]+);", scope):

@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from vkc.cxx.text import tparam_name
+from vkc.extract.cuda import defaults as D
 from vkc.extract.cuda import resolve as R
 from vkc.extract.cuda.items import Unit
-from vkc.index.cxx.text import tparam_name
 from vkc.records import KernelEntry, SourceTree
 
 
@@ -23,11 +24,11 @@ def resolve_refs(tree: SourceTree, kernel: KernelEntry, unit: Unit, known: set[s
             break
     if not cands:
         cands = [R.Cand([], origin="(no reference binds the template arguments)")]
-    done = [R.complete(ctx, c, tps, _bf16_spelling(tree, kernel)) for c in cands]
+    done = [D.complete(ctx, c, tps, _bf16_spelling(tree, kernel)) for c in cands]
     for c in done:
         _member_guesses(tree, kernel, c, tps)
     for c in done:
-        c.args = R.qualify(ctx, c.args, ns_of)
+        c.args = D.qualify(ctx, c.args, ns_of)
     if any(ctx.free([a]) for c in done for a in c.args if a):
         done = [c for c in done if not ctx.free(c.args)] or done
     # call sites in CUTLASS code paths (cutlass::half_t ...) would pull CUTLASS in
@@ -37,7 +38,7 @@ def resolve_refs(tree: SourceTree, kernel: KernelEntry, unit: Unit, known: set[s
         for ch in c.choices.values():
             if isinstance(ch, dict) and ch.get("dtype") in ("float32", "float16", "bfloat16"):
                 return ch["dtype"]
-        return R.dtype_of(c.args, tps)
+        return D.dtype_of(c.args, tps)
 
     def score(ic):
         i, c = ic
@@ -89,7 +90,7 @@ def _member_guesses(tree: SourceTree, kernel: KernelEntry, cand: R.Cand, tps: li
     for i, n in enumerate(tparam_name(p) for p in tps):
         ch = cand.choices.get(n)
         m = re.fullmatch(r"\s*\w+\s*::\s*(\w+)\s*", str(ch.get("was", ""))) if isinstance(ch, dict) else None
-        if not m or not ch.get("default") or i >= len(cand.args):
+        if not m or not isinstance(ch, dict) or not ch.get("default") or i >= len(cand.args):
             continue
         text = text if text is not None else (Path(tree.root) / kernel.file).read_text(errors="replace")
         v = _member_value(text, m.group(1))

@@ -8,7 +8,7 @@ up: local ``constexpr``/``using`` before the reference, the uses of the ``#defin
 holding it, the dtype/value dispatch macros around it, and the call sites (explicit
 instantiations included) of the function template holding it.  What stays free gets a
 default (typename: the bf16 type; others: the parameter's default, ``false`` or the
-first value the code offers), recorded as a choice.
+first value the code offers), recorded as a choice (:mod:`vkc.extract.cuda.defaults`).
 """
 from __future__ import annotations
 
@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from vkc.cxx.launches import Launch
+from vkc.cxx.model import FileModel, file_model
+from vkc.cxx.text import line_of, paren_args, tparam_name
 from vkc.index.cuda_scan import csrc_files
-from vkc.index.cxx.model import FileModel, Launch, file_model, line_of
-from vkc.index.cxx.text import paren_args, tparam_name
 from vkc.records import KernelEntry, SourceTree
 
 MAX_DEPTH = 6
@@ -30,11 +31,6 @@ _CONCRETE_NS = {"std", "c10", "torch", "at", "cuda", "cub", "cute", "cutlass", "
 _WORDS = {"typename", "template", "sizeof", "true", "false", "nullptr", "const", "unsigned", "signed",
           "int", "long", "short", "char", "bool", "float", "double", "void", "auto", "decltype",
           "static_cast", "reinterpret_cast", "alignof", "constexpr", "struct", "class", "volatile"}
-BF16_NAMES = ("c10::BFloat16", "torch::headeronly::BFloat16", "at::BFloat16", "__nv_bfloat16",
-              "nv_bfloat16", "BFloat16")
-_DTYPE_OF = [(re.compile(r"BFloat16|bfloat16|bf16"), "bfloat16"),
-             (re.compile(r"^(c10::Half|torch::headeronly::Half|at::Half|__half|half|Half)$"), "float16"),
-             (re.compile(r"^float$"), "float32")]
 
 
 @dataclass
@@ -52,7 +48,9 @@ def tparam_default(p: str) -> str | None:
 
 def split_targs(s: str) -> list[str]:
     """Split template arguments at top-level commas (<>, (), [], {} nest)."""
-    out, depth, cur = [], 0, []
+    out: list[str] = []
+    cur: list[str] = []
+    depth = 0
     i = 0
     while i < len(s):
         ch = s[i]
@@ -97,7 +95,7 @@ def angle_close(text: str, i: int) -> int:
 def subst(expr: str, mapping: dict[str, str]) -> str:
     for k, v in mapping.items():
         if k and v is not None and k != v:
-            expr = re.sub(r"(?<![\w.])(?<!::)(?<!->)" + re.escape(k) + r"\b", lambda _m, v=v: v, expr)
+            expr = re.sub(r"(?<![\w.])(?<!::)(?<!->)" + re.escape(k) + r"\b", lambda _m, v=v: v, expr)  # type: ignore[misc]
     return expr
 
 
@@ -140,8 +138,8 @@ def _macro_at(fm: FileModel, off: int) -> str | None:
 
 
 def _macro_uses(fm: FileModel, name: str) -> list[tuple[int, list[str]]]:
-    params, body, mline = fm.macros[name]
-    out = []
+    params, _body, mline = fm.macros[name]
+    out: list[tuple[int, list[str]]] = []
     for m in re.finditer(r"\b" + re.escape(name) + r"\b", fm.text):
         ln = line_of(fm.text, m.start())
         if ln == mline or re.match(r"\s*#\s*(undef|ifdef|ifndef|define)\b",
@@ -249,7 +247,7 @@ def _dispatch_binds(ctx: Ctx, fm: FileModel, off: int, args: list[str], free: se
                   callee="", base="", template_args=", ".join(args), config=[], args=[], start=off)
     try:
         _primary, all_disp = L.dispatch_info(ctx.tree, fm, fake)
-    except Exception:
+    except Exception:  # noqa: BLE001 - an unparsable dispatch binds nothing
         return None
     variants = [Cand(list(args))]
     hit = False
@@ -324,10 +322,11 @@ def bind(ctx: Ctx, args: list[str], fm: FileModel, off: int, depth: int = 0,
                 for fm2, off2, actuals in sites[:MAX_PER_LEVEL]:
                     mp = {}
                     for i, n in enumerate(names):
+                        dflt = tparam_default(tps[i])
                         if i < len(actuals) and actuals[i]:
                             mp[n] = actuals[i]
-                        elif tparam_default(tps[i]) is not None:
-                            mp[n] = tparam_default(tps[i])
+                        elif dflt is not None:
+                            mp[n] = dflt
                     new = [subst(a, mp) for a in args]
                     out += bind(ctx, new, fm2, off2, depth + 1,
                                 origin or f"{fm2.relpath}:{line_of(fm2.text, off2)}")
@@ -335,7 +334,7 @@ def bind(ctx: Ctx, args: list[str], fm: FileModel, off: int, depth: int = 0,
                         break
                 if out:
                     return out
-                defaults = {n: tparam_default(p) for n, p in zip(names, tps) if tparam_default(p)}
+                defaults = {n: d for n, p in zip(names, tps) if (d := tparam_default(p))}
                 if defaults:
                     args = [subst(a, defaults) for a in args]
     return [Cand(list(args), origin=origin)]
@@ -362,9 +361,9 @@ def references(ctx: Ctx) -> list[tuple[FileModel, int, list[str]]]:
         # macro bodies `P<...>` with P a parameter the kernel's name is passed to
         for mname, (params, body, mline) in fm.macros.items():
             for pi, p in enumerate(params):
-                if not p or not re.search(r"\b" + re.escape(p) + r"\s*<(?!<)", body):
+                mm = re.search(r"\b" + re.escape(p) + r"\s*<(?!<)", body) if p else None
+                if mm is None:
                     continue
-                mm = re.search(r"\b" + re.escape(p) + r"\s*<(?!<)", body)
                 bj = angle_close(body, mm.end() - 1)
                 if bj < 0:
                     continue
@@ -375,96 +374,3 @@ def references(ctx: Ctx) -> list[tuple[FileModel, int, list[str]]]:
                         out.append((fm, use_off, [subst(t, mp) for t in targs]))
     own = [r for r in out if r[0].relpath == ctx.kernel.file]
     return own + [r for r in out if r[0].relpath != ctx.kernel.file]
-
-
-def dtype_of(args: list[str], tparams: list[str]) -> str | None:
-    for a, p in zip(args, tparams):
-        if re.match(r"(typename|class)\b", p):
-            for pat, dt in _DTYPE_OF:
-                if pat.search(a):
-                    return dt
-    return None
-
-
-def complete(ctx: Ctx, cand: Cand, tparams: list[str], bf16: str) -> Cand:
-    """Fill what stays free with defaults (recorded in ``choices``)."""
-    args = list(cand.args) + [None] * (len(tparams) - len(cand.args))   # type: ignore[list-item]
-    names = [tparam_name(p) for p in tparams]
-    for i, p in enumerate(tparams):
-        a = args[i]
-        if a is not None and not ctx.free([a]):
-            continue
-        dflt = tparam_default(p)
-        if a is None and dflt is not None:
-            args[i] = None
-            continue
-        if re.match(r"(typename|class)\b", p):
-            val = _typename_default(names[i], bf16)
-        elif dflt is not None and not (ctx.free([dflt]) - set(names)):
-            val = dflt
-        elif re.match(r"bool\b", p):
-            val = "false"
-        elif _is_enum_param(p):
-            val = f"static_cast<{_param_type(p)}>(0)"
-        else:
-            val = _int_guess(a or names[i])
-        cand.defaults += 1
-        cand.choices[names[i]] = {"chosen": val, "cases": [val], "default": True,
-                                  "was": a if a is not None else "(not given)"}
-        args[i] = val
-    while args and args[-1] is None:
-        args.pop()
-    for i, a in enumerate(args):
-        if a is None:
-            args[i] = tparam_default(tparams[i]) or "0"
-    # a non-type argument with a comparison/ternary must be parenthesised in <...>
-    for i, a in enumerate(args):
-        if i < len(tparams) and not re.match(r"(typename|class)\b", tparams[i]) and a and (
-                "?" in a or re.search(r"\s[<>]=?\s", a)) and not a.startswith("("):
-            args[i] = f"({a})"
-    cand.args = [a for a in args]
-    return cand
-
-
-_INTEGRAL = re.compile(r"^(const\s+)?(unsigned|signed|int|long|short|char|size_t|u?int\d+_t|uint|bool|"
-                       r"unsigned\s+int|long\s+long|std::size_t|std::u?int\d+_t)$")
-
-
-def _param_type(p: str) -> str:
-    p = re.sub(r"\s*=.*$", "", p, flags=re.S).strip()
-    return re.sub(r"\s*\b[A-Za-z_]\w*$", "", p).strip()
-
-
-def _is_enum_param(p: str) -> bool:
-    t = _param_type(p)
-    return bool(t) and "(" not in t and "*" not in t and not _INTEGRAL.match(t)
-
-
-def _typename_default(name: str, bf16: str) -> str:
-    """Default for an unbound type parameter, by its name (index, scale, fp8, else bf16)."""
-    n = name.lower()
-    if re.search(r"ind|idx|index", n):
-        return "int32_t"
-    if "scale" in n:
-        return "float"
-    if "fp8" in n or "quant" in n:
-        return "c10::Float8_e4m3fn"
-    return bf16
-
-
-def _int_guess(expr: str) -> str:
-    nums = re.findall(r"\b\d+\b", expr)
-    return nums[0] if nums else "1"
-
-
-def qualify(ctx: Ctx, args: list[str], ns_of: dict[str, str]) -> list[str]:
-    """Prefix names defined in a namespace of the unit with that namespace (the
-    instantiation is written at global scope)."""
-    out = []
-    for a in args:
-        def rep(m: re.Match) -> str:
-            name = m.group(1)
-            ns = ns_of.get(name)
-            return f"{ns}::{name}" if ns else name
-        out.append(re.sub(r"(?<![\w.])(?<!::)([A-Za-z_]\w*)\b(?=\s*(?:::|<|\b))", rep, a))
-    return out

@@ -2,4 +2,4 @@
 from vkc.extract.triton.extractor import extract_triton
 from vkc.extract.triton.standalone import check_standalone, check_standalone_many
 
-__all__ = ["extract_triton", "check_standalone", "check_standalone_many"]
+__all__ = ["check_standalone", "check_standalone_many", "extract_triton"]

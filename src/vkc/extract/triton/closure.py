@@ -9,18 +9,29 @@ from __future__ import annotations
 
 import ast
 import builtins
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from vkc.errors import ExtractionError
 from vkc.extract.triton.decorators import AUTOTUNE, HEURISTICS, DecoratorScanner
 from vkc.extract.triton.evalcore import JIT_PATHS, _EnumMember
 from vkc.extract.triton.evaluator import Program
-from vkc.extract.triton.items import (Edit, Item, Key, Names, _needs_constexpr, _root_name,
-                                      apply_edits, span)
+from vkc.extract.triton.items import Edit, Item, Key, Names, _needs_constexpr, _root_name, apply_edits, span
 from vkc.extract.triton.modinfo import Binding, ModuleInfo, source_segment
-from vkc.extract.triton.values import (CANONICAL, ConfigVal, Constexpr, ExtRef, FuncRef, LambdaVal,
-                                       NotLiteral, Opaque, PlatformObj, Unresolved, VllmModule,
-                                       to_literal)
+from vkc.extract.triton.values import (
+    CANONICAL,
+    ConfigVal,
+    Constexpr,
+    ExtRef,
+    FuncRef,
+    LambdaVal,
+    NotLiteral,
+    Opaque,
+    PlatformObj,
+    Unresolved,
+    VllmModule,
+    to_literal,
+)
 
 _PY_BUILTINS = set(dir(builtins))
 
@@ -329,5 +340,15 @@ class Collector(DecoratorScanner):
         return key
 
 
-__all__ = ["Collector", "Item", "Edit", "apply_edits", "span", "AUTOTUNE", "HEURISTICS", "JIT_PATHS",
-           "ConfigVal", "LambdaVal"]
+__all__ = [
+    "AUTOTUNE",
+    "HEURISTICS",
+    "JIT_PATHS",
+    "Collector",
+    "ConfigVal",
+    "Edit",
+    "Item",
+    "LambdaVal",
+    "apply_edits",
+    "span",
+]

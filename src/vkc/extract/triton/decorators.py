@@ -7,7 +7,7 @@ literals; other decorators are removed. Mixed into :class:`~vkc.extract.triton.c
 from __future__ import annotations
 
 import ast
-from typing import Callable
+from collections.abc import Callable
 
 from vkc.errors import ExtractionError
 from vkc.extract.triton.items import Edit, Item, Names, _line_end, apply_edits, span

@@ -87,10 +87,7 @@ def _plain(v):
     if isinstance(v, _EnumMember):
         return v.value
     if isinstance(v, ExtRef):
-        try:
-            return materialize(v.path)
-        except Unresolved:
-            raise
+        return materialize(v.path)
     return v
 
 
@@ -111,7 +108,7 @@ def materialize(path: str):
     for i in range(len(parts), 0, -1):
         try:
             obj = importlib.import_module(".".join(parts[:i]))
-        except Exception:
+        except Exception:  # noqa: BLE001, S112 - a module that does not import is not the path
             continue
         try:
             for p in parts[i:]:

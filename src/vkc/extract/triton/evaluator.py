@@ -13,18 +13,38 @@ from __future__ import annotations
 
 import ast
 import builtins
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from vkc.extract.triton import platform_profile as P
 from vkc.extract.triton import modinfo, torchinfo
-from vkc.extract.triton.evalcore import (_CALLABLE_EXT, _CONFIG_DEFAULTS, _CONTAINER_METHODS, CONSTEXPR_PATHS,
-                                         JIT_PATHS, DeviceCapability, _EnumMember, _plain, _wrap, materialize)
+from vkc.extract.triton import platform_profile as P
+from vkc.extract.triton.evalcore import (
+    _CALLABLE_EXT,
+    _CONFIG_DEFAULTS,
+    _CONTAINER_METHODS,
+    CONSTEXPR_PATHS,
+    JIT_PATHS,
+    DeviceCapability,
+    _EnumMember,
+    _plain,
+    _wrap,
+    materialize,
+)
 from vkc.extract.triton.expressions import ExprEvaluator
 from vkc.extract.triton.interpreter import HelperInterpreter
 from vkc.extract.triton.modinfo import Binding, ModuleInfo
-from vkc.extract.triton.values import (ConfigVal, Constexpr, ExtRef, FuncRef, LambdaVal, Opaque,
-                                       PlatformObj, Unresolved, VllmModule)
+from vkc.extract.triton.values import (
+    ConfigVal,
+    Constexpr,
+    ExtRef,
+    FuncRef,
+    LambdaVal,
+    Opaque,
+    PlatformObj,
+    Unresolved,
+    VllmModule,
+)
 
 
 class Program(ExprEvaluator, HelperInterpreter):
@@ -53,7 +73,7 @@ class Program(ExprEvaluator, HelperInterpreter):
     def _test(self, info: ModuleInfo, test: ast.expr) -> bool | None:
         try:
             return bool(self.eval(test, info.name))
-        except (Unresolved, Exception):
+        except (Unresolved, Exception):  # noqa: BLE001 - any failure: the branch is unknown
             return None
 
     # ---- names ---------------------------------------------------------------------------
@@ -180,9 +200,8 @@ class Program(ExprEvaluator, HelperInterpreter):
                 return base.options[attr]
             if attr in _CONFIG_DEFAULTS:
                 return _CONFIG_DEFAULTS[attr]
-        if isinstance(base, _EnumMember):
-            if attr in ("value", "name"):
-                return getattr(base, attr)
+        if isinstance(base, _EnumMember) and attr in ("value", "name"):
+            return getattr(base, attr)
         obj = base.obj if isinstance(base, Opaque) else base
         if isinstance(obj, (list, dict, str, tuple)) and attr not in _CONTAINER_METHODS:
             raise Unresolved(f"attribute {attr} of {type(obj).__name__}")
@@ -221,7 +240,7 @@ class Program(ExprEvaluator, HelperInterpreter):
                 real = materialize(p)
                 try:
                     return _wrap(real(*[_plain(a) for a in args], **{k: _plain(v) for k, v in kwargs.items()}))
-                except Exception as e:
+                except Exception as e:  # noqa: BLE001 - vLLM code may raise anything
                     raise Unresolved(f"{p}(...) failed: {e}") from None
             raise Unresolved(f"call of external {p} is not statically evaluated")
         if isinstance(fn, tuple) and fn and fn[0] == "platform_method":
@@ -247,7 +266,7 @@ class Program(ExprEvaluator, HelperInterpreter):
                 return self.getattr(args[0], _plain(args[1]))
             try:
                 return _wrap(o(*[_plain(a) for a in args], **{k: _plain(v) for k, v in kwargs.items()}))
-            except Exception as e:
+            except Exception as e:  # noqa: BLE001 - vLLM code may raise anything
                 raise Unresolved(f"call failed: {e}") from None
         if isinstance(fn, LambdaVal):
             env = {}
@@ -269,4 +288,4 @@ def _is_jit_decorator(prog: Program, module: str, dec: ast.expr) -> bool:
 
 
 # Names that used to live here; still importable from this module.
-__all__ = ["Program", "DeviceCapability", "materialize", "CONSTEXPR_PATHS", "JIT_PATHS", "_EnumMember"]
+__all__ = ["CONSTEXPR_PATHS", "JIT_PATHS", "DeviceCapability", "Program", "_EnumMember", "materialize"]

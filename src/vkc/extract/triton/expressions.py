@@ -44,7 +44,7 @@ class ExprEvaluator:
         a, b = _plain(self.eval(n.left, mod, env)), _plain(self.eval(n.right, mod, env))
         try:
             return _BIN[type(n.op)](a, b)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - any failure: unresolved
             raise Unresolved(f"binary op failed: {e}") from None
 
     def _e_UnaryOp(self, n, mod, env):
@@ -116,11 +116,11 @@ class ExprEvaluator:
         idx = _plain(self.eval(n.slice, mod, env))
         try:
             return _wrap(base[idx])
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - any failure: unresolved
             raise Unresolved(f"subscript failed: {e}") from None
 
     def _e_Slice(self, n, mod, env):
-        f = lambda x: None if x is None else _plain(self.eval(x, mod, env))  # noqa: E731
+        f = lambda x: None if x is None else _plain(self.eval(x, mod, env))
         return slice(f(n.lower), f(n.upper), f(n.step))
 
     def _e_JoinedStr(self, n, mod, env):

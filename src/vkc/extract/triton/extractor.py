@@ -53,7 +53,7 @@ def extract_triton(tree: SourceTree, kernel: KernelEntry) -> Extraction:
     try:
         kind = "jit"
         ref = FuncRef(module, entry_name, kind)
-        key = (module, entry_name) if not classes else (module, entry_name)
+        key = (module, entry_name)
         if classes or info.bindings.get(entry_name) is None or info.bindings[entry_name].node is not node:
             key = (module, "::" + kernel.qualname)
             col.items.pop(key, None)

@@ -6,6 +6,8 @@ Mixed into :class:`~vkc.extract.triton.evaluator.Program`; runs straight-line co
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
+from typing import Any
 
 from vkc.extract.triton.evalcore import _BIN, _assign, _plain
 from vkc.extract.triton.values import ExtRef, FuncRef, Unresolved
@@ -18,6 +20,9 @@ class _Return(Exception):
 
 class HelperInterpreter:
     """Executes the body of a ``FuncRef(kind="py")`` helper (needs ``module`` and ``eval``)."""
+
+    module: Callable[[str], Any]          # provided by the evaluator this is mixed into
+    eval: Callable[..., Any]
 
     def _interp(self, ref: FuncRef, args, kwargs):
         node = self.module(ref.module).bindings[ref.name].node

@@ -6,8 +6,9 @@ An :class:`Item` is one top-level definition of the generated module; its edits
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any
 
 from vkc.extract.triton.modinfo import ModuleInfo
 from vkc.extract.triton.values import Constexpr
@@ -48,7 +49,7 @@ def _pos(info: ModuleInfo, line: int, col: int) -> tuple[int, int]:
     return line, len(raw.decode("utf-8", errors="ignore"))
 
 
-def span(info: ModuleInfo, node: ast.AST) -> tuple[tuple[int, int], tuple[int, int]]:
+def span(info: ModuleInfo, node: Any) -> tuple[tuple[int, int], tuple[int, int]]:
     return (_pos(info, node.lineno, node.col_offset), _pos(info, node.end_lineno, node.end_col_offset))
 
 
@@ -59,7 +60,7 @@ def apply_edits(info: ModuleInfo, start: tuple[int, int], end: tuple[int, int], 
     offs = [0]
     for ln in lines:
         offs.append(offs[-1] + len(ln))
-    absf = lambda p: offs[p[0] - 1] + p[1]  # noqa: E731
+    absf = lambda p: offs[p[0] - 1] + p[1]
     a, b = absf(start), absf(end)
     text = info.text
     out, cur = [], a

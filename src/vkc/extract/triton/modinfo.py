@@ -4,9 +4,10 @@ from __future__ import annotations
 import ast
 import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 
 @dataclass
@@ -14,15 +15,15 @@ class Binding:
     kind: str                       # def | class | assign | import | importfrom | override | ambiguous
     module: str
     name: str
-    node: Optional[ast.AST] = None  # FunctionDef / ClassDef / Assign / AnnAssign
-    value: Optional[ast.expr] = None
+    node: Any = None             # FunctionDef / ClassDef / Assign / AnnAssign, or None
+    value: ast.expr | None = None
     index: tuple[int, ...] = ()     # position inside a tuple-unpacking assignment
     target: str = ""                # import: absolute module path
     attr: str = ""                  # importfrom: imported name
     note: str = ""                  # how a conditional branch was chosen
     override: Any = None
-    candidates: list["Binding"] = field(default_factory=list)
-    test: Optional[ast.expr] = None
+    candidates: list[Binding] = field(default_factory=list)
+    test: ast.expr | None = None
 
 
 @dataclass
@@ -74,7 +75,7 @@ def _segment_lines(text: str) -> list[str]:
     return _SEGMENT_LINE.findall(text)
 
 
-def source_segment(text: str, node: ast.AST) -> str | None:
+def source_segment(text: str, node: Any) -> str | None:
     """:func:`ast.get_source_segment` with the line split cached per text (the stdlib one
     re-splits the whole module on every call)."""
     try:
@@ -102,7 +103,7 @@ def absolute(info: ModuleInfo, level: int, module: str | None) -> str:
     return ".".join(pkg + ([module] if module else []))
 
 
-TestEval = Callable[[ast.expr], Optional[bool]]
+TestEval = Callable[[ast.expr], bool | None]
 
 
 def walk(info: ModuleInfo, stmts: list[ast.stmt], test_eval: TestEval, note: str = "") -> None:

@@ -11,57 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
-# name -> canonical name
-ALIASES: dict[str, str] = {'bit': 'uint1', 'cdouble': 'complex128', 'cfloat': 'complex64', 'chalf': 'complex32', 'double': 'float64', 'float': 'float32', 'half': 'float16', 'int': 'int32', 'long': 'int64', 'short': 'int16'}
-# canonical name -> (is_floating_point, is_complex, is_signed, itemsize, abbr)
-DTYPES: dict[str, tuple] = {
-    'bfloat16': (True, False, True, 2, 'bf16'),
-    'bits16': (False, False, None, 2, 'b16x1'),
-    'bits1x8': (False, False, None, 1, 'b1x8'),
-    'bits2x4': (False, False, None, 1, 'b2x4'),
-    'bits4x2': (False, False, None, 1, 'b4x2'),
-    'bits8': (False, False, None, 1, 'b8x1'),
-    'bool': (False, False, False, 1, 'b8'),
-    'complex128': (False, True, True, 16, 'c128'),
-    'complex32': (False, True, True, 4, 'c32'),
-    'complex64': (False, True, True, 8, 'c64'),
-    'float16': (True, False, True, 2, 'f16'),
-    'float32': (True, False, True, 4, 'f32'),
-    'float4_e2m1fn_x2': (True, False, True, 1, 'f4e2m1fnx2'),
-    'float64': (True, False, True, 8, 'f64'),
-    'float8_e4m3fn': (True, False, True, 1, 'f8e4m3fn'),
-    'float8_e4m3fnuz': (True, False, True, 1, 'f8e4m3fnuz'),
-    'float8_e5m2': (True, False, True, 1, 'f8e5m2'),
-    'float8_e5m2fnuz': (True, False, True, 1, 'f8e5m2fnuz'),
-    'float8_e8m0fnu': (True, False, False, 1, 'f8e8m0fnu'),
-    'int1': (False, False, True, 1, 'int1'),
-    'int16': (False, False, True, 2, 'i16'),
-    'int2': (False, False, True, 1, 'int2'),
-    'int3': (False, False, True, 1, 'int3'),
-    'int32': (False, False, True, 4, 'i32'),
-    'int4': (False, False, True, 1, 'int4'),
-    'int5': (False, False, True, 1, 'int5'),
-    'int6': (False, False, True, 1, 'int6'),
-    'int64': (False, False, True, 8, 'i64'),
-    'int7': (False, False, True, 1, 'int7'),
-    'int8': (False, False, True, 1, 'i8'),
-    'qint32': (False, False, None, 4, 'qint32'),
-    'qint8': (False, False, None, 1, 'qint8'),
-    'quint2x4': (False, False, None, 1, 'quint2x4'),
-    'quint4x2': (False, False, None, 1, 'quint4x2'),
-    'quint8': (False, False, None, 1, 'quint8'),
-    'uint1': (False, False, False, 1, 'uint1'),
-    'uint16': (False, False, False, 2, 'u16'),
-    'uint2': (False, False, False, 1, 'uint2'),
-    'uint3': (False, False, False, 1, 'uint3'),
-    'uint32': (False, False, False, 4, 'u32'),
-    'uint4': (False, False, False, 1, 'uint4'),
-    'uint5': (False, False, False, 1, 'uint5'),
-    'uint6': (False, False, False, 1, 'uint6'),
-    'uint64': (False, False, False, 8, 'u64'),
-    'uint7': (False, False, False, 1, 'uint7'),
-    'uint8': (False, False, False, 1, 'u8'),
-}
+from vkc.dtypes import DTYPES as ALL_DTYPES
+from vkc.dtypes import TORCH_ALIASES
+
+# name -> canonical name (torch's own aliases: torch.half, torch.long, ...)
+ALIASES: dict[str, str] = TORCH_ALIASES
+# canonical name -> (is_floating_point, is_complex, is_signed, itemsize, abbr), from vkc.dtypes
+DTYPES: dict[str, tuple] = {d.name: (d.is_floating_point, d.is_complex, d.is_signed, d.itemsize, d.abbr)
+                            for d in ALL_DTYPES}
 # canonical name -> (bits, eps, max, min, resolution, smallest_normal, tiny, dtype, repr)
 FINFO: dict[str, tuple] = {
     'bfloat16': (16, 0.0078125, 3.3895313892515355e+38, -3.3895313892515355e+38, 0.01, 1.1754943508222875e-38, 1.1754943508222875e-38, 'bfloat16',

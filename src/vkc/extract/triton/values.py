@@ -42,7 +42,7 @@ class ExtRef:
     """A dotted path into an external (non-vLLM) module: ``triton.language.exp``."""
     path: str
 
-    def attr(self, name: str) -> "ExtRef":
+    def attr(self, name: str) -> ExtRef:
         return ExtRef(f"{self.path}.{name}")
 
 

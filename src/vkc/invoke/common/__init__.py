@@ -5,14 +5,16 @@ target GPU's free memory, clamped to [2 GiB, 8 GiB].  The target is the H100 pro
 (:data:`H100_PROFILE`), so the FULL configuration's budget is 8 GiB; the generated
 script re-checks the live set against ``torch.cuda.mem_get_info`` at run time.
 
-Header: :func:`header_lines` renders ``(key, value)`` pairs as comment lines, one per
-pair, values rendered with ``str`` (multi-line values are split, each line prefixed).
+Header: :func:`vkc.invoke.core.header.header_lines` (re-exported here for old callers).
+Dims: :mod:`vkc.invoke.core.dims` (the one normalisation).
 """
 from __future__ import annotations
 
-import dataclasses
-from typing import Any, Iterable, Sequence
+from collections.abc import Sequence
+from typing import Any
 
+from vkc.invoke.core.dims import config_dict, config_summary
+from vkc.invoke.core.header import header_lines
 from vkc.records import ModelConfig
 
 GiB = 1 << 30
@@ -45,69 +47,26 @@ def budget_bytes(free_bytes: int | None = None) -> int:
 
 def model_dims(model: ModelConfig) -> dict[str, Any]:
     """The ModelConfig as a JSON-able dict (tuples -> lists), the form recipes receive."""
-    def conv(v: Any) -> Any:
-        if isinstance(v, (list, tuple)):
-            return [conv(x) for x in v]
-        if isinstance(v, dict) or hasattr(v, "items"):
-            return {str(k): conv(x) for k, x in dict(v).items()}
-        return v
-    return {f.name: conv(getattr(model, f.name)) for f in dataclasses.fields(model)}
+    return config_dict(model)
 
 
 def resolved_dims(model: ModelConfig) -> dict[str, Any]:
     """The header's one-line summary of the model: H_q, H_kv, Dh, hidden, max_ctx, flags."""
-    d: dict[str, Any] = {
-        "H_q": model.num_attention_heads, "H_kv": model.num_key_value_heads,
-        "Dh": model.head_dim, "hidden": model.hidden_size,
-        "max_ctx": model.max_position_embeddings, "dtype": model.dtype,
-    }
-    if model.is_mla:
-        d.update(kv_lora_rank=model.kv_lora_rank, qk_rope_head_dim=model.qk_rope_head_dim,
-                 qk_nope_head_dim=model.qk_nope_head_dim, v_head_dim=model.v_head_dim)
-    if model.num_experts:
-        d.update(experts=model.num_experts, top_k=model.num_experts_per_tok,
-                 moe_intermediate=model.moe_intermediate_size)
-    flags = []
-    if model.sliding_window:
-        flags.append(f"sliding_window={model.sliding_window}")
-    if model.attention_sinks:
-        flags.append("sinks")
-    if model.qk_norm:
-        flags.append("qk_norm")
-    if model.qkv_bias:
-        flags.append("qkv_bias")
-    if model.rope_scaling:
-        rs = dict(model.rope_scaling)
-        flags.append(f"rope_scaling={rs.get('rope_type') or rs.get('type')}")
-    if model.is_mla:
-        flags.append("mla")
-    d["flags"] = ",".join(flags) or "none"
-    return d
+    return config_summary(model)
 
 
 def format_dims(d: dict[str, Any]) -> str:
     return " ".join(f"{k}={v}" for k, v in d.items())
 
 
-def header_lines(fields: Iterable[tuple[str, Any]], comment: str = "#") -> list[str]:
-    """Comment lines ``<comment> key: value`` (lists: one indented line per item)."""
-    out: list[str] = []
-    for key, value in fields:
-        if isinstance(value, (list, tuple)):
-            out.append(f"{comment} {key}:")
-            out.extend(f"{comment}   {_one_line(v)}" for v in value)
-        else:
-            lines = str(value).splitlines() or [""]
-            out.append(f"{comment} {key}: {lines[0]}".rstrip())
-            out.extend(f"{comment}   {ln}".rstrip() for ln in lines[1:])
-    return out
-
-
-def _one_line(v: Any) -> str:
-    return " ".join(str(v).split())
-
-
 __all__: Sequence[str] = (
-    "GiB", "H100_PROFILE", "BUDGET_MIN", "BUDGET_MAX", "budget_bytes", "model_dims",
-    "resolved_dims", "format_dims", "header_lines",
+    "BUDGET_MAX",
+    "BUDGET_MIN",
+    "H100_PROFILE",
+    "GiB",
+    "budget_bytes",
+    "format_dims",
+    "header_lines",
+    "model_dims",
+    "resolved_dims",
 )

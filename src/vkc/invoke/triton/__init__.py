@@ -1,9 +1,10 @@
 """Triton invoker (spec 3.2, Agent B for Triton).  Entry: :func:`invoke_triton`.
 
-The launch is traced by running vLLM's own wrapper on meta tensors in a subprocess
-(:mod:`.trace_worker`) under a fake H100 profile; workload recipes (:mod:`.recipes`)
-size the problem from the model's dims.  The invocation example is rendered from
-``templates/invoke.py.j2``.
+Two paths make the launch plan (:class:`~vkc.invoke.triton.plan.TritonPlan`), and the header of
+every artifact says which: :mod:`.traced` runs vLLM's own wrapper on meta tensors in a subprocess
+under a fake H100 profile, driven by a workload recipe (:mod:`.recipes`) that sizes the problem
+from the model's dims; :mod:`.untraced` synthesises the launch of a kernel without a recipe from
+its signature and launch site.  :mod:`.render` renders ``templates/invoke.py.j2``.
 """
 from vkc.invoke.triton.invoker import invoke_triton
 

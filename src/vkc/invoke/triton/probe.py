@@ -65,7 +65,7 @@ def _probe(req: dict) -> dict:
     from triton.backends.compiler import GPUTarget
     from triton.compiler.compiler import make_backend
 
-    from vkc.verify.triton_compile import _load_entry, make_ast_source
+    from vkc.toolchain.triton import load_entry, make_ast_source
 
     errors: list[str] = []
     ok = None
@@ -73,7 +73,7 @@ def _probe(req: dict) -> dict:
         src = Path(tmp) / req["kernel_file"]
         src.write_text(req["source"])
         try:
-            fn = _load_entry(src, req["entry"])
+            fn = load_entry(src, req["entry"])
         except Exception as e:  # noqa: BLE001
             return {"ok": None, "errors": [f"load: {type(e).__name__}: {e}"[:300]]}
         target = GPUTarget("cuda", 90, 32)

@@ -1,4 +1,4 @@
-// vkc 0.1.0 -- invocation example (CUDA host program) for one vLLM kernel
+// vkc 0.1.0 -- invocation example: CUDA host program for one vLLM kernel
 // vLLM: 0.33.0 (https://files.pythonhosted.org/packages/f7/25/aa5684e9c59d6fc75f78926b7f15e8d9adc7de2d9e6e7575b80776ad8169/vllm-0.33.0.tar.gz)
 // KERNEL: vllm::reshape_and_cache_flash_kernel at csrc/cache_kernels.cu:336
 // WRAPPER: csrc/cache_kernels.cu:842 (reshape_and_cache_flash)

@@ -1,4 +1,4 @@
-// vkc 0.1.0 -- invocation example (CUDA host program) for one vLLM kernel
+// vkc 0.1.0 -- invocation example: CUDA host program for one vLLM kernel
 // vLLM: 0.33.0 (https://files.pythonhosted.org/packages/f7/25/aa5684e9c59d6fc75f78926b7f15e8d9adc7de2d9e6e7575b80776ad8169/vllm-0.33.0.tar.gz)
 // KERNEL: vllm::topKPerRowDecode at csrc/sampler.cu:598
 // WRAPPER: csrc/sampler.cu:805 (top_k_per_row_decode)
@@ -9,7 +9,7 @@
 //   warning: using vkc's bundled snapshot of Qwen/Qwen3-Coder-480B-A35B-Instruct's config.json (offline); it may differ from the current hub file
 //   warning: head_dim * num_attention_heads = 128*96 = 12288 != hidden_size 6144; the explicit head_dim 128 is used
 //   warning: Dh*H_q = 12288 != hidden_size 6144 (explicit head_dim kept)
-// WORKLOAD: decode (inferred: csrc/sampler.cu:topKPerRowDecode runs in decode; decode is the default)
+// WORKLOAD: decode (inferred: csrc/sampler.cu:topKPerRowDecode's wrapper runs decode; decode is its recipe's default)
 // INSTANTIATION: vllm::topKPerRowDecode<512, true, true>
 //   dispatch: top_k_per_row_decode: numColumns = 262144: numColumns >= kSplitWorkThreshold: split pass <512, true, true> (then a merge launch)
 // GRID: dim3(numRows, multipleBlocksPerRowConfig = 10)  BLOCK: kNumThreadsPerBlock = 512  SMEM: 2 * topK * sizeof(int32_t) bytes

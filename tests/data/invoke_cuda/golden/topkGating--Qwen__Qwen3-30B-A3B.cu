@@ -1,4 +1,4 @@
-// vkc 0.1.0 -- invocation example (CUDA host program) for one vLLM kernel
+// vkc 0.1.0 -- invocation example: CUDA host program for one vLLM kernel
 // vLLM: 0.33.0 (https://files.pythonhosted.org/packages/f7/25/aa5684e9c59d6fc75f78926b7f15e8d9adc7de2d9e6e7575b80776ad8169/vllm-0.33.0.tar.gz)
 // KERNEL: vllm::moe::topkGating at csrc/moe/topk_softmax_kernels.cu:280
 // WRAPPER: csrc/moe/topk_softmax_kernels.cu:617 (topkGatingLauncherHelper, from topk_softmax at csrc/moe/topk_softmax_kernels.cu:856)
@@ -9,7 +9,7 @@
 //   warning: using vkc's bundled snapshot of Qwen/Qwen3-30B-A3B's config.json (offline); it may differ from the current hub file
 //   warning: head_dim * num_attention_heads = 128*32 = 4096 != hidden_size 2048; the explicit head_dim 128 is used
 //   warning: Dh*H_q = 4096 != hidden_size 2048 (explicit head_dim kept)
-// WORKLOAD: prefill (inferred: csrc/moe/topk_softmax_kernels.cu:topkGating runs in prefill and decode; prefill is the default)
+// WORKLOAD: prefill (inferred: csrc/moe/topk_softmax_kernels.cu:topkGating's wrapper runs prefill and decode; prefill is its recipe's default)
 // INSTANTIATION: vllm::moe::topkGating<8, 128, 4, 16, 32, int, __nv_bfloat16, vllm::moe::SCORING_SOFTMAX>
 //   dispatch: topk_softmax: gating bfloat16 -> __nv_bfloat16, topk_indices int32 -> IndType=int, SCORING_SOFTMAX; topkGatingKernelLauncher case 128: LAUNCH_TOPK(128, 4, BYTES_PER_LDG_POWER_OF_2 = 16)
 // GRID: num_blocks = ceil(ceil(num_rows / ROWS_PER_WARP) / WARPS_PER_TB)  BLOCK: dim3(WARP_SIZE, WARPS_PER_TB)  SMEM: 0 bytes

@@ -1,8 +1,9 @@
 """act_and_mul_kernel as launched by silu_and_mul (LAUNCH_ACTIVATION_GATE_KERNEL)."""
 from __future__ import annotations
 
-from vkc.invoke.cuda.recipes.base import SIZEOF, TORCH_TYPES, Ctx, Recipe
-from vkc.invoke.cuda.spec import Buffer, Check, Plan, Scale, Stmt, const, cpp_str, uniform
+from vkc.invoke.cuda.literals import cpp_str
+from vkc.invoke.cuda.plan import Buffer, Check, Plan, Scale, Stmt, const, uniform
+from vkc.invoke.cuda.recipes.base import SIZEOF, TORCH_TYPES, Ctx, Family, cuda_recipe
 
 ACT = "csrc/activation_kernels.cu"
 PACKED = {"c10::BFloat16": "__nv_bfloat162", "c10::Half": "half2", "float": "float2"}  # PackedTypeConverter
@@ -67,4 +68,4 @@ def silu_and_mul(c: Ctx) -> Plan:
     )
 
 
-RECIPES = (Recipe((f"{ACT}:act_and_mul_kernel",), silu_and_mul, family="activation"),)
+RECIPES = (cuda_recipe((f"{ACT}:act_and_mul_kernel",), silu_and_mul, family=Family.ACTIVATION),)

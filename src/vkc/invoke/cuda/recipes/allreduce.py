@@ -13,11 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import jinja2
-
 from vkc.errors import InvocationError
-from vkc.invoke.cuda.recipes.base import SIZEOF, Ctx, Recipe
-from vkc.invoke.cuda.spec import Plan, Scale, Stmt, comment_text, cpp_int, cpp_str
+from vkc.invoke.cuda.literals import comment_text, cpp_int
+from vkc.invoke.cuda.plan import Plan, Scale, Stmt
+from vkc.invoke.cuda.recipes.base import SIZEOF, Ctx, Family, cuda_recipe
 
 AR = "csrc/custom_all_reduce.cuh"
 ARCU = "csrc/custom_all_reduce.cu"
@@ -31,7 +30,7 @@ WORLD_SIZES = (2, 4, 6, 8)     # REDUCE_CASE(2/4/6/8)
 SMALL_TOKENS = 2
 # REDUCE_CASE, default algorithm: 1-stage below these byte sizes when world_size > 2 (fully connected)
 ONE_STAGE_BELOW = {2: MAX_SIZE, 4: 512 * 1024, 6: 256 * 1024, 8: 256 * 1024}
-TEMPLATE = "allreduce.cu.j2"
+TEMPLATE = "vkc.invoke.cuda/allreduce.cu.j2"   # its own program: template_context below
 
 
 def full_tokens(stage: int, world_size: int, hidden: int, elem: int) -> int:
@@ -88,20 +87,20 @@ def _plan(c: Ctx, stage: int) -> Plan:
         grid_expr="min(block_limit=36, (size/d + 511) / 512)", block_expr="512", smem_expr="0",
         min_gpus=2,
         notes=(
-            "multi-GPU: world size = VKC_WORLD_SIZE, else the largest of 2/4/6/8 <= visible GPUs (max 8); "
-            "fewer than 2 GPUs: message on stderr, exit code 2, no launch",
-            "one process, one host thread looping over the GPUs; vLLM uses one process per GPU and CUDA IPC "
+            ("multi-GPU: world size = VKC_WORLD_SIZE, else the largest of 2/4/6/8 <= visible GPUs (max 8); "
+            "fewer than 2 GPUs: message on stderr, exit code 2, no launch"),
+            ("one process, one host thread looping over the GPUs; vLLM uses one process per GPU and CUDA IPC "
             "handles (cudaIpcGetMemHandle/cudaIpcOpenMemHandle). IPC handles cannot be opened in their own "
             "process, so each rank gets its peers' raw device pointers after cudaDeviceEnablePeerAccess "
             "(UVA) and RankData/RankSignals are built exactly as CustomAllreduce::register_buffer / the "
-            "constructor do",
-            "buffers per rank: input (the registered buffer: vLLM copies inp into buffer_ptrs[rank] or uses "
+            "constructor do"),
+            ("buffers per rank: input (the registered buffer: vLLM copies inp into buffer_ptrs[rank] or uses "
             "a registered cuda-graph buffer), output, the meta buffer sizeof(vllm::Signal) + max_size zeroed "
-            "(2-stage keeps its reduce-scatter partials after the Signal), one RankData",
-            "GB/s is NCCL's bus bandwidth for all-reduce: 2*(n-1)/n * bytes / time, bytes = one rank's input; "
-            "time_ms = slowest rank's mean per launch",
-            "with symmetric memory enabled on sm_90 vLLM lowers max_size to 512 KiB (ws 6) / 256 KiB (ws 8); "
-            "the program keeps the constructor default 8 MiB",
+            "(2-stage keeps its reduce-scatter partials after the Signal), one RankData"),
+            ("GB/s is NCCL's bus bandwidth for all-reduce: 2*(n-1)/n * bytes / time, bytes = one rank's input; "
+            "time_ms = slowest rank's mean per launch"),
+            ("with symmetric memory enabled on sm_90 vLLM lowers max_size to 512 KiB (ws 6) / 256 KiB (ws 8); "
+            "the program keeps the constructor default 8 MiB"),
         ),
     )
 
@@ -114,37 +113,19 @@ def two_stage(c: Ctx) -> Plan:
     return _plan(c, 2)
 
 
-def _stmt(s: Stmt) -> dict[str, Any]:
-    comments = []
-    if s.origin:
-        comments.append(("from " if s.origin.startswith(("csrc/", "vllm/")) else "") + s.origin)
-    if s.note:
-        comments.append(s.note)
-    return {"code": s.code, "comments": [comment_text(x) for x in comments]}
-
-
-def render(env: jinja2.Environment, plan: Plan, header: list[str], *, stem: str, name: str, model_id: str,
-           workload: str, marker: str) -> str:
-    """The multi-GPU host program (templates/allreduce.cu.j2)."""
-    stage = 2 if plan.kernel_symbol.endswith("2stage") else 1
-    ctx = {
-        "header": header, "unit": f"{stem}.cu", "marker": marker, "kernel": plan.kernel_symbol,
-        "stage": stage, "consts": [_stmt(s) for s in plan.consts],
-        "launch_stmts": [_stmt(s) for s in plan.launch_stmts], "world_sizes": WORLD_SIZES,
-        "small_tokens": cpp_int(plan.scale.small), "sizing_note": comment_text(plan.scale.note),
+def template_context(plan: Plan) -> dict[str, Any]:
+    """What templates/allreduce.cu.j2 needs beyond the common program context."""
+    return {
+        "kernel": plan.kernel_symbol, "stage": 2 if plan.kernel_symbol.endswith("2stage") else 1,
+        "world_sizes": WORLD_SIZES, "small_tokens": cpp_int(plan.scale.small),
+        "sizing_note": comment_text(plan.scale.note),
         "one_stage_below": {ws: cpp_int(v) for ws, v in ONE_STAGE_BELOW.items()},
-        "kernel_name": comment_text(name).replace('"', "").replace("%", ""),
-        "kernel_name_lit": cpp_str(name), "model_lit": cpp_str(model_id), "workload_lit": cpp_str(workload),
     }
-    try:
-        return env.get_template(TEMPLATE).render(**ctx)
-    except jinja2.UndefinedError as e:  # a recipe bug, not a user error
-        raise InvocationError(f"invocation template for {name} is incomplete: {e}") from e
 
 
 RECIPES = (
-    Recipe((f"{AR}:cross_device_reduce_1stage",), one_stage, workloads=("decode", "prefill"),
-           default_workload="decode", family="allreduce"),
-    Recipe((f"{AR}:cross_device_reduce_2stage",), two_stage, workloads=("decode", "prefill"),
-           default_workload="decode", family="allreduce"),
+    cuda_recipe((f"{AR}:cross_device_reduce_1stage",), one_stage, workloads=("decode", "prefill"),
+                default_workload="decode", family=Family.ALLREDUCE, template=TEMPLATE),
+    cuda_recipe((f"{AR}:cross_device_reduce_2stage",), two_stage, workloads=("decode", "prefill"),
+                default_workload="decode", family=Family.ALLREDUCE, template=TEMPLATE),
 )

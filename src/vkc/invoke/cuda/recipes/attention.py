@@ -1,9 +1,15 @@
 """merge_attn_states_kernel (merge_attn_states_launcher, no FP8 output, no output_lse)."""
 from __future__ import annotations
 
-from vkc.invoke.cuda.dims import need_attention
-from vkc.invoke.cuda.recipes.base import NATIVE_KV_TYPES, SIZEOF, Ctx, Recipe
-from vkc.invoke.cuda.spec import Buffer, Plan, Scale, Stmt, const, uniform
+from vkc.invoke.core.dims import need_attention
+from vkc.invoke.cuda.plan import Buffer, Plan, Scale, Stmt, const, uniform
+from vkc.invoke.cuda.recipes.base import (
+    NATIVE_KV_TYPES,
+    SIZEOF,
+    Ctx,
+    Family,
+    cuda_recipe,
+)
 
 MA = "csrc/attention/merge_attn_states.cu"
 
@@ -12,6 +18,7 @@ def merge_attn_states(c: Ctx) -> Plan:
     d = c.dims
     scalar_t = NATIVE_KV_TYPES[c.dtype]      # DISPATCH_BY_SCALAR_DTYPE: Half->uint16_t, BF16->__nv_bfloat16
     es = SIZEOF[scalar_t]
+    hs: int | None
     if d.is_mla:
         heads, hs, why = d.h_q, 128, "MLA prefill: H_q heads of v_head_dim"
     else:
@@ -77,5 +84,5 @@ def merge_attn_states(c: Ctx) -> Plan:
     )
 
 
-RECIPES = (Recipe((f"{MA}:merge_attn_states_kernel",), merge_attn_states, workloads=("prefill", "decode"),
-                  family="attention"),)
+RECIPES = (cuda_recipe((f"{MA}:merge_attn_states_kernel",), merge_attn_states, workloads=("prefill", "decode"),
+                              family=Family.ATTENTION),)

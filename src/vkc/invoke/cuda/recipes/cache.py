@@ -1,9 +1,16 @@
 """KV-cache writes: reshape_and_cache_flash_kernel, concat_and_cache_mla_kernel (kv_cache_dtype=auto)."""
 from __future__ import annotations
 
-from vkc.invoke.cuda.dims import need_attention, need_mla
-from vkc.invoke.cuda.recipes.base import NATIVE_KV_TYPES, SIZEOF, Ctx, Recipe
-from vkc.invoke.cuda.spec import Buffer, Plan, Scale, Stmt, affine, const, cpp_int, uniform
+from vkc.invoke.cuda.literals import cpp_int
+from vkc.invoke.cuda.plan import Buffer, Fill, Plan, Scale, Stmt, affine, const, uniform
+from vkc.invoke.cuda.recipes.base import (
+    NATIVE_KV_TYPES,
+    SIZEOF,
+    Ctx,
+    Family,
+    Need,
+    cuda_recipe,
+)
 
 CK = "csrc/cache_kernels.cu"
 BLOCK_SIZE = 16          # vLLM's default KV block size (FlashAttention backend)
@@ -11,7 +18,7 @@ MLA_BLOCK_SIZE = 64      # FlashMLA (the default MLA backend on Hopper) uses 64-
 DECODE_CTX = 4096        # decode: each sequence owns a cache of min(max_ctx, 4096) tokens
 
 
-def _slots(c: Ctx, block: int) -> tuple[list[Stmt], object, str, str]:
+def _slots(c: Ctx, block: int) -> tuple[list[Stmt], Fill, str, str]:
     """(derived statements, slot fill, bytes-per-unit multiplier of one cache token, note)."""
     if c.workload == "prefill":
         derived = [
@@ -34,7 +41,6 @@ def _slots(c: Ctx, block: int) -> tuple[list[Stmt], object, str, str]:
 
 
 def reshape_and_cache_flash(c: Ctx) -> Plan:
-    need_attention(c.dims, "reshape_and_cache_flash_kernel")
     d = c.dims
     kv_t = NATIVE_KV_TYPES[c.dtype]
     es = SIZEOF[kv_t]
@@ -93,7 +99,6 @@ def reshape_and_cache_flash(c: Ctx) -> Plan:
 
 
 def concat_and_cache_mla(c: Ctx) -> Plan:
-    need_mla(c.dims, "concat_and_cache_mla_kernel")
     d = c.dims
     kv_t = NATIVE_KV_TYPES[c.dtype]
     es = SIZEOF[kv_t]
@@ -143,6 +148,7 @@ def c_line(c: Ctx, text: str) -> int:
 
 
 RECIPES = (
-    Recipe((f"{CK}:reshape_and_cache_flash_kernel",), reshape_and_cache_flash, family="cache"),
-    Recipe((f"{CK}:concat_and_cache_mla_kernel",), concat_and_cache_mla, family="cache"),
+    cuda_recipe((f"{CK}:reshape_and_cache_flash_kernel",), reshape_and_cache_flash, family=Family.CACHE,
+                needs=(Need.ATTENTION,)),
+    cuda_recipe((f"{CK}:concat_and_cache_mla_kernel",), concat_and_cache_mla, family=Family.CACHE, needs=(Need.MLA,)),
 )

@@ -3,22 +3,20 @@ moe_lora_align_block_size_kernel."""
 from __future__ import annotations
 
 from vkc.errors import NotApplicableError
-from vkc.invoke.cuda.dims import need_moe
-from vkc.invoke.cuda.recipes.base import SIZEOF, Ctx, Recipe
-from vkc.invoke.cuda.spec import (
+from vkc.invoke.cuda.literals import cpp_int, cpp_str
+from vkc.invoke.cuda.plan import (
     Buffer,
     Check,
     Plan,
     Scale,
     Stmt,
     const,
-    cpp_int,
-    cpp_str,
     host,
     randint,
     uniform,
     zero,
 )
+from vkc.invoke.cuda.recipes.base import SIZEOF, Ctx, Family, Need, cuda_recipe
 
 TK = "csrc/moe/topk_softmax_kernels.cu"
 AL = "csrc/moe/moe_align_sum_kernels.cu"
@@ -35,7 +33,6 @@ def _block_size_m(c: Ctx) -> int:
 
 def topk_gating(c: Ctx) -> Plan:
     d = c.dims
-    need_moe(d, "topkGating")
     E = d.num_experts
     assert E and d.topk
     in_t = ROUTER_T[c.dtype]
@@ -92,14 +89,13 @@ def topk_gating(c: Ctx) -> Plan:
                  f"from topk_softmax at {c.at(TK, 'void topk_softmax(')})"),
         grid_expr="num_blocks = ceil(ceil(num_rows / ROWS_PER_WARP) / WARPS_PER_TB)",
         block_expr="dim3(WARP_SIZE, WARPS_PER_TB)", smem_expr="0",
-        notes=("vLLM launches with cudaLaunchKernelEx + programmatic stream serialization (PDL); the plain "
-               "<<<>>> launch here has the same grid/block/arguments",),
+        notes=(("vLLM launches with cudaLaunchKernelEx + programmatic stream serialization (PDL); the plain "
+               "<<<>>> launch here has the same grid/block/arguments"),),
     )
 
 
 def _align_common(c: Ctx) -> tuple[list[Stmt], list[Stmt]]:
     d = c.dims
-    need_moe(d, "moe_align_block_size")
     assert d.num_experts and d.topk
     consts = [
         c.const_int("num_experts", d.num_experts, "num_experts", ctype="int64_t"),
@@ -159,8 +155,8 @@ def moe_align(c: Ctx) -> Plan:
         wrapper=f"{c.at(AL, 'void moe_align_block_size(')} (moe_align_block_size)",
         grid_expr="2 (block 0 counts/aligns, block 1 fills sorted_token_ids)", block_expr="threads = 1024",
         smem_expr="CEILDIV(padded_num_experts, WARP_SIZE) * WARP_SIZE * sizeof(int32_t)",
-        notes=("SMALL_SANITY keeps topk_ids.numel() >= 1024 so the wrapper's non-small-batch path (this kernel) "
-               "is the one vLLM would take",),
+        notes=(("SMALL_SANITY keeps topk_ids.numel() >= 1024 so the wrapper's non-small-batch path (this kernel) "
+               "is the one vLLM would take"),),
     )
 
 
@@ -205,9 +201,9 @@ def count_and_sort(c: Ctx) -> Plan:
         dispatch="VLLM_STABLE_DISPATCH_INTEGRAL_AND_UNSIGNED_TYPES(int32 topk_ids); second stage of moe_align_block_size",
         wrapper=f"{c.at(AL, 'void moe_align_block_size(')} (moe_align_block_size, sort_kernel)",
         grid_expr="dim3(1, min(ceil(numel / 256), 65535))", block_expr="min(256, threads)", smem_expr="0",
-        notes=("cumsum_buffer holds the padded per-expert offsets computed on the host from topk_ids (what "
+        notes=(("cumsum_buffer holds the padded per-expert offsets computed on the host from topk_ids (what "
                "moe_align_block_size_kernel produces); the kernel atomically advances it, so sorted_token_ids "
-               "has room for every timed launch",),
+               "has room for every timed launch"),),
     )
 
 
@@ -264,8 +260,10 @@ def _line(c: Ctx, text: str) -> int:
 
 _ = cpp_int
 RECIPES = (
-    Recipe((f"{TK}:topkGating",), topk_gating, family="moe"),
-    Recipe((f"{AL}:moe_align_block_size_kernel",), moe_align, family="moe"),
-    Recipe((f"{AL}:count_and_sort_expert_tokens_kernel",), count_and_sort, family="moe"),
-    Recipe((f"{AL}:moe_lora_align_block_size_kernel",), moe_lora_align, family="moe"),
+    cuda_recipe((f"{TK}:topkGating",), topk_gating, family=Family.MOE, needs=(Need.MOE,)),
+    cuda_recipe((f"{AL}:moe_align_block_size_kernel",), moe_align, family=Family.MOE, needs=(Need.MOE,)),
+    cuda_recipe((f"{AL}:count_and_sort_expert_tokens_kernel",), count_and_sort, family=Family.MOE,
+                needs=(Need.MOE,)),
+    cuda_recipe((f"{AL}:moe_lora_align_block_size_kernel",), moe_lora_align, family=Family.MOE,
+                needs=(Need.MOE,)),
 )

@@ -4,18 +4,10 @@ from __future__ import annotations
 from typing import Any
 
 from vkc.errors import NotApplicableError
-from vkc.invoke.cuda.dims import GROUPED_TOPK_MODELS, need_moe
-from vkc.invoke.cuda.recipes.base import NATIVE_TYPES, Ctx, Recipe
-from vkc.invoke.cuda.spec import (
-    Buffer,
-    Check,
-    Plan,
-    Scale,
-    Stmt,
-    cpp_str,
-    uniform,
-    zero,
-)
+from vkc.invoke.core.dims import GROUPED_TOPK_MODELS
+from vkc.invoke.cuda.literals import cpp_str
+from vkc.invoke.cuda.plan import Buffer, Check, Plan, Scale, Stmt, uniform, zero
+from vkc.invoke.cuda.recipes.base import NATIVE_TYPES, Ctx, Family, Need, cuda_recipe
 
 GT = "csrc/moe/grouped_topk_kernels.cu"
 DSV3_DEFAULTS = {"n_group": 8, "topk_group": 4}     # DeepSeek-V3 config.json
@@ -30,7 +22,10 @@ def _raw_config(model_id: str) -> dict[str, Any] | None:
         cfg = fetch_config(model_id, offline=True).config
     except Exception:  # noqa: BLE001 - any failure: fall back to documented defaults
         return None
-    return cfg.get("text_config", cfg) if isinstance(cfg, dict) else None
+    if not isinstance(cfg, dict):
+        return None
+    text: Any = cfg.get("text_config", cfg)
+    return text if isinstance(text, dict) else None
 
 
 def _routing(c: Ctx) -> tuple[int, int, str, str, list[str]]:
@@ -71,9 +66,37 @@ def _vllm_path(E: int, ng: int, tg: int, k: int) -> str:
     return "grouped_topk_fused_kernel"
 
 
+# TORCH_CHECKs of invokeNoAuxTc, restated as runtime checks of the program: (condition, message)
+_WRAPPER_CHECKS = (
+    ("num_experts % n_group == 0", "num_experts should be divisible by n_group"),
+    ("n_group <= 32", "n_group should be smaller than or equal to 32 for now"),
+    ("topk <= 32", "topk should be smaller than or equal to 32 for now"),
+    ("topk_group <= n_group", "topk_group must be <= n_group"),
+    ("topk <= topk_group * (num_experts / n_group)", "topk must be <= topk_group * (num_experts / n_group)"),
+)
+
+
+def _launch(c: Ctx, after: int) -> tuple[Stmt, ...]:
+    """invokeNoAuxTc's launch configuration (block, dynamic shared memory), copied."""
+    return (
+        c.w(GT, "config.blockDim = static_cast<uint32_t>(n_group) * WARP_SIZE;",
+            "const dim3 blockDim(static_cast<uint32_t>(n_group) * WARP_SIZE);", after=after),
+        c.w(GT, "int32_t const num_warps = static_cast<int32_t>(n_group);", after=after),
+        c.w(GT, "size_t const val_bytes = static_cast<size_t>(num_warps) * WARP_SIZE * sizeof(T);", after=after),
+        c.w(GT, "size_t const val_bytes_aligned = warp_topk::round_up_to_multiple_of<256>(val_bytes);",
+            "size_t const val_bytes_aligned = vllm::moe::warp_topk::round_up_to_multiple_of<256>(val_bytes);",
+            after=after),
+        c.w(GT, "size_t const idx_bytes = static_cast<size_t>(num_warps) * WARP_SIZE * sizeof(int32_t);",
+            after=after),
+        c.w(GT, "size_t const internal_bytes = val_bytes_aligned + idx_bytes;", after=after),
+        c.w(GT, "size_t const extra_bytes = 16 + static_cast<size_t>(n_group) * sizeof(T);", after=after),
+        c.w(GT, "config.dynamicSmemBytes = internal_bytes + extra_bytes;",
+            "const size_t dynamicSmemBytes = internal_bytes + extra_bytes;", after=after),
+    )
+
+
 def grouped_topk(c: Ctx) -> Plan:
     d = c.dims
-    need_moe(d, "grouped_topk_fused_kernel")
     E, k = d.num_experts, d.topk
     assert E and k
     ng, tg, sf_name, src, notes = _routing(c)
@@ -103,28 +126,8 @@ def grouped_topk(c: Ctx) -> Plan:
         Stmt("using IdxT = int32_t;", "dispatch: LAUNCH_KERNEL(T, int32_t)"),
     )
     derived = (Stmt("const int64_t num_tokens = num_tokens_ll;", "vkc: one router row per token"),)
-    launch = (
-        c.w(GT, "config.blockDim = static_cast<uint32_t>(n_group) * WARP_SIZE;",
-            "const dim3 blockDim(static_cast<uint32_t>(n_group) * WARP_SIZE);", after=after),
-        c.w(GT, "int32_t const num_warps = static_cast<int32_t>(n_group);", after=after),
-        c.w(GT, "size_t const val_bytes = static_cast<size_t>(num_warps) * WARP_SIZE * sizeof(T);", after=after),
-        c.w(GT, "size_t const val_bytes_aligned = warp_topk::round_up_to_multiple_of<256>(val_bytes);",
-            "size_t const val_bytes_aligned = vllm::moe::warp_topk::round_up_to_multiple_of<256>(val_bytes);",
-            after=after),
-        c.w(GT, "size_t const idx_bytes = static_cast<size_t>(num_warps) * WARP_SIZE * sizeof(int32_t);",
-            after=after),
-        c.w(GT, "size_t const internal_bytes = val_bytes_aligned + idx_bytes;", after=after),
-        c.w(GT, "size_t const extra_bytes = 16 + static_cast<size_t>(n_group) * sizeof(T);", after=after),
-        c.w(GT, "config.dynamicSmemBytes = internal_bytes + extra_bytes;",
-            "const size_t dynamicSmemBytes = internal_bytes + extra_bytes;", after=after),
-    )
-    checks = tuple(Check(cond, cpp_str(msg)) for cond, msg in (
-        ("num_experts % n_group == 0", "num_experts should be divisible by n_group"),
-        ("n_group <= 32", "n_group should be smaller than or equal to 32 for now"),
-        ("topk <= 32", "topk should be smaller than or equal to 32 for now"),
-        ("topk_group <= n_group", "topk_group must be <= n_group"),
-        ("topk <= topk_group * (num_experts / n_group)", "topk must be <= topk_group * (num_experts / n_group)"),
-    ))
+    launch = _launch(c, after)
+    checks = tuple(Check(cond, cpp_str(msg)) for cond, msg in _WRAPPER_CHECKS)
     score_fill = uniform(-4.0, 4.0) if sf_name == "sigmoid" else uniform(0.0, 2.0 / E)
     path = _vllm_path(E, ng, tg, k)
     if path != "grouped_topk_fused_kernel":
@@ -155,10 +158,11 @@ def grouped_topk(c: Ctx) -> Plan:
                 f"{c.at(GT, 'std::tuple<torch::stable::Tensor, torch::stable::Tensor> grouped_topk(')})",
         grid_expr="num_tokens", block_expr="n_group * WARP_SIZE",
         smem_expr="round_up<256>(n_group * 32 * sizeof(T)) + n_group * 32 * 4 + 16 + n_group * sizeof(T)",
-        notes=tuple(notes) + ("vLLM launches with cudaLaunchKernelEx + programmatic stream serialization "
+        notes=tuple(notes) + (("vLLM launches with cudaLaunchKernelEx + programmatic stream serialization "
                               "(PDL when num_tokens <= 16); the plain <<<>>> launch has the same "
-                              "grid/block/smem/arguments",),
+                              "grid/block/smem/arguments"),),
     )
 
 
-RECIPES = (Recipe((f"{GT}:grouped_topk_fused_kernel",), grouped_topk, family="moe"),)
+RECIPES = (cuda_recipe((f"{GT}:grouped_topk_fused_kernel",), grouped_topk, family=Family.MOE,
+                            needs=(Need.GROUPED_TOPK,)),)

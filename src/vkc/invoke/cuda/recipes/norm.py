@@ -3,16 +3,15 @@ from __future__ import annotations
 
 import math
 
-from vkc.invoke.cuda.recipes.base import FP8, SIZEOF, TORCH_TYPES, Ctx, Recipe
-from vkc.invoke.cuda.spec import (
-    Buffer,
-    Check,
-    Plan,
-    Scale,
-    Stmt,
-    const,
-    cpp_str,
-    uniform,
+from vkc.invoke.cuda.literals import cpp_str
+from vkc.invoke.cuda.plan import Buffer, Check, Plan, Scale, Stmt, const, uniform
+from vkc.invoke.cuda.recipes.base import (
+    FP8,
+    SIZEOF,
+    TORCH_TYPES,
+    Ctx,
+    Family,
+    cuda_recipe,
 )
 
 LN = "csrc/layernorm_kernels.cu"
@@ -141,8 +140,8 @@ def fused_add_rms_norm(c: Ctx) -> Plan:
                      "the generic overload (vLLM takes it for unaligned pointers/strides or batch-invariant mode)")),
         wrapper=f"{c.at(LN, 'void fused_add_rms_norm(')} (fused_add_rms_norm)",
         grid_expr="dim3 grid(num_tokens)", block_expr="min(hidden_size, max_block_size)", smem_expr="0",
-        notes=("inout buffers: the kernel writes input (normed) and residual (sum) in place; "
-               "repeated timing launches keep the values finite",),
+        notes=(("inout buffers: the kernel writes input (normed) and residual (sum) in place; "
+               "repeated timing launches keep the values finite"),),
     )
 
 
@@ -194,7 +193,7 @@ def rms_norm_static_fp8_quant(c: Ctx) -> Plan:
 
 
 RECIPES = (
-    Recipe((f"{LN}:rms_norm_kernel",), rms_norm, family="norm"),
-    Recipe((f"{LN}:fused_add_rms_norm_kernel",), fused_add_rms_norm, family="norm"),
-    Recipe((f"{LNQ}:rms_norm_static_fp8_quant_kernel",), rms_norm_static_fp8_quant, family="norm"),
+    cuda_recipe((f"{LN}:rms_norm_kernel",), rms_norm, family=Family.NORM),
+    cuda_recipe((f"{LN}:fused_add_rms_norm_kernel",), fused_add_rms_norm, family=Family.NORM),
+    cuda_recipe((f"{LNQ}:rms_norm_static_fp8_quant_kernel",), rms_norm_static_fp8_quant, family=Family.NORM),
 )

@@ -2,8 +2,16 @@
 per_token_group_quant_8bit_kernel."""
 from __future__ import annotations
 
-from vkc.invoke.cuda.recipes.base import FP8, SIZEOF, TORCH_TYPES, Ctx, Recipe
-from vkc.invoke.cuda.spec import Buffer, Check, Plan, Scale, Stmt, const, cpp_str, uniform, zero
+from vkc.invoke.cuda.literals import cpp_str
+from vkc.invoke.cuda.plan import Buffer, Check, Plan, Scale, Stmt, const, uniform, zero
+from vkc.invoke.cuda.recipes.base import (
+    FP8,
+    SIZEOF,
+    TORCH_TYPES,
+    Ctx,
+    Family,
+    cuda_recipe,
+)
 
 I8 = "csrc/quantization/w8a8/int8/scaled_quant.cu"
 F8 = "csrc/quantization/w8a8/fp8/common.cu"
@@ -139,9 +147,9 @@ def per_token_group(c: Ctx) -> Plan:
         wrapper=f"{c.at(PG, 'static void per_token_group_quant_8bit(')} (per_token_group_quant_8bit)",
         grid_expr="ceil(num_groups / groups_per_block)", block_expr="groups_per_block * 16",
         smem_expr="groups_per_block * group_size * sizeof(T)",
-        notes=("with group_size 128 and 16-bit contiguous input vLLM 0.33.0 routes to "
+        notes=(("with group_size 128 and 16-bit contiguous input vLLM 0.33.0 routes to "
                "per_token_group_quant_8bit_register_kernel; this program times the generic kernel (the path for "
-               "other group sizes and fp32 input) at the same shapes",
+               "other group sizes and fp32 input) at the same shapes"),
                "vLLM launches it with cudaLaunchKernelEx + PDL; same grid/block/smem here"),
     )
 
@@ -151,7 +159,7 @@ def _l(c: Ctx, f: str, text: str) -> int:
 
 
 RECIPES = (
-    Recipe((f"{I8}:dynamic_scaled_int8_quant_kernel",), int8_quant, family="quant"),
-    Recipe((f"{F8}:scaled_fp8_quant_kernel_strided_dynamic",), fp8_strided_dynamic, family="quant"),
-    Recipe((f"{PG}:per_token_group_quant_8bit_kernel",), per_token_group, family="quant"),
+    cuda_recipe((f"{I8}:dynamic_scaled_int8_quant_kernel",), int8_quant, family=Family.QUANT),
+    cuda_recipe((f"{F8}:scaled_fp8_quant_kernel_strided_dynamic",), fp8_strided_dynamic, family=Family.QUANT),
+    cuda_recipe((f"{PG}:per_token_group_quant_8bit_kernel",), per_token_group, family=Family.QUANT),
 )

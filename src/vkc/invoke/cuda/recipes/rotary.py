@@ -1,9 +1,10 @@
 """rotary_embedding_kernel (rotary_embedding on the q/k views of the fused qkv buffer)."""
 from __future__ import annotations
 
-from vkc.invoke.cuda.dims import need_attention
-from vkc.invoke.cuda.recipes.base import SIZEOF, TORCH_TYPES, Ctx, Recipe
-from vkc.invoke.cuda.spec import Buffer, Plan, Scale, Stmt, affine, cpp_int, randint, uniform
+from vkc.invoke.core.dims import need_attention
+from vkc.invoke.cuda.literals import cpp_int
+from vkc.invoke.cuda.plan import Buffer, Plan, Scale, Stmt, affine, randint, uniform
+from vkc.invoke.cuda.recipes.base import SIZEOF, TORCH_TYPES, Ctx, Family, cuda_recipe
 
 POS = "csrc/pos_encoding_kernels.cu"
 PREFILL_SEQ = 8192   # prefill: positions run 0..min(max_ctx, 8192)-1 per prompt
@@ -13,6 +14,8 @@ def rotary(c: Ctx) -> Plan:
     d = c.dims
     scalar_t = TORCH_TYPES[c.dtype]
     es = SIZEOF[scalar_t]
+    heads: int | None
+    kv_heads: int | None
     if d.is_mla:
         # DeepSeek MLA: rope on q_pe [T, H, qk_rope_head_dim] and k_pe [T, 1, qk_rope_head_dim], GPT-J style
         heads, kv_heads, head_size, rot = d.h_q, 1, d.qk_rope_head_dim, d.qk_rope_head_dim
@@ -81,4 +84,4 @@ def rotary(c: Ctx) -> Plan:
     )
 
 
-RECIPES = (Recipe((f"{POS}:rotary_embedding_kernel",), rotary, family="rotary"),)
+RECIPES = (cuda_recipe((f"{POS}:rotary_embedding_kernel",), rotary, family=Family.ROTARY),)

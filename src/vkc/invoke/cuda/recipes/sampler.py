@@ -2,20 +2,19 @@
 from __future__ import annotations
 
 from vkc.errors import InvocationError
-from vkc.invoke.cuda.recipes.base import Ctx, Recipe
-from vkc.invoke.cuda.spec import (
+from vkc.invoke.cuda.literals import cpp_int, cpp_str
+from vkc.invoke.cuda.plan import (
     Buffer,
     Check,
     Plan,
     Scale,
     Stmt,
     const,
-    cpp_int,
-    cpp_str,
     host,
     uniform,
     zero,
 )
+from vkc.invoke.cuda.recipes.base import Ctx, Family, cuda_recipe
 
 SM = "csrc/sampler.cu"
 SAMPLER_MAX_SEQS = 1024          # decode batch cap (sequences sampled per step)
@@ -77,8 +76,8 @@ def repetition_penalties(c: Ctx) -> Plan:
         wrapper=f"{c.at(SM, 'void apply_repetition_penalties_(')} (apply_repetition_penalties_)",
         grid_expr="dim3(num_seqs, min(vocab_size, max(1, ceil(sms / num_seqs))))",
         block_expr="min(ceil(vocab_size / tile_num), 1024)", smem_expr="0",
-        notes=("the masks are uint8_t 0/1 buffers passed as const bool* (the kernel's bool layout); "
-               "GB/s counts logits read+write and both masks (the kernel reads every mask byte)",
+        notes=(("the masks are uint8_t 0/1 buffers passed as const bool* (the kernel's bool layout); "
+               "GB/s counts logits read+write and both masks (the kernel reads every mask byte)"),
                "repeated launches rescale the repeated logits again (values stay finite: 1.5^24 * 10)"),
     )
 
@@ -87,12 +86,8 @@ def _num_columns(c: Ctx) -> int:
     return int(c.dims.max_ctx)
 
 
-def topk_per_row_decode(c: Ctx) -> Plan:
-    d = c.dims
-    cols = _num_columns(c)
-    after = _line(c, "void top_k_per_row_decode(")
-    split = cols >= SPLIT_THRESHOLD
-    radix = cols >= SORT_THRESHOLD
+def _topk_consts(c: Ctx, cols: int, after: int, split: bool, radix: bool) -> list[Stmt]:
+    """The row width, top-k and the wrapper constants the chosen branch uses."""
     consts = [
         c.const_int("numColumns", cols, f"max_ctx={cols}: the indexer's logits row width (max_model_len)",
                     ctype="int64_t", src=(SM, "const auto numColumns = logits.size(1);")),
@@ -110,7 +105,11 @@ def topk_per_row_decode(c: Ctx) -> Plan:
         consts.insert(4, c.w(SM, "constexpr int kSortingAlgorithmThreshold = 12288;", after=after))
     if split:
         consts.append(c.w(SM, "int multipleBlocksPerRowConfig = 10;", after=after))
-    derived = [Stmt("const int64_t numRows = numRows_ll;", "vkc: decode batch x next_n logits rows")]
+    return consts
+
+
+def _topk_buffers(cols: int, split: bool) -> list[Buffer]:
+    """Logits and sequence lengths; the split path writes per-block partials, the others the indices."""
     aux = f"(size_t)numRows * {SPLIT_BLOCKS} * topK"
     buffers = [
         Buffer("logits", "float", "(size_t)numRows * numColumns", uniform(-8.0, 8.0), "in",
@@ -125,13 +124,26 @@ def topk_per_row_decode(c: Ctx) -> Plan:
         ]
     else:
         buffers.append(Buffer("indices", "int", "(size_t)numRows * topK", zero(), "out", "[numRows, topK]"))
+    return buffers
+
+
+def topk_per_row_decode(c: Ctx) -> Plan:
+    d = c.dims
+    cols = _num_columns(c)
+    after = _line(c, "void top_k_per_row_decode(")
+    split = cols >= SPLIT_THRESHOLD
+    radix = cols >= SORT_THRESHOLD
+    consts = _topk_consts(c, cols, after, split, radix)
+    derived = [Stmt("const int64_t numRows = numRows_ll;", "vkc: decode batch x next_n logits rows")]
+    buffers = _topk_buffers(cols, split)
     if split:
-        targs = ("kNumThreadsPerBlock", "true", "true")
+        targs: tuple[str, ...] = ("kNumThreadsPerBlock", "true", "true")
         launch_text = ("vllm::topKPerRowDecode<kNumThreadsPerBlock, true, true> <<<dim3(numRows, "
                        "multipleBlocksPerRowConfig), kNumThreadsPerBlock, 2 * topK * sizeof(int32_t), stream>>>(")
         grid, smem = "dim3((unsigned)numRows, multipleBlocksPerRowConfig)", "2 * topK * sizeof(int32_t)"
-        args = ("logits", "seqLens", "outIndicesAux", "static_cast<int>(stride0)", "static_cast<int>(stride1)",
-                "static_cast<int>(topK)", "static_cast<int>(next_n)", "seqLensIs2D", "outLogitsAux")
+        args: tuple[str, ...] = ("logits", "seqLens", "outIndicesAux", "static_cast<int>(stride0)",
+                                 "static_cast<int>(stride1)", "static_cast<int>(topK)", "static_cast<int>(next_n)",
+                                 "seqLensIs2D", "outLogitsAux")
         path = "numColumns >= kSplitWorkThreshold: split pass <512, true, true> (then a merge launch)"
         checks = (Check("numColumns >= kSplitWorkThreshold", cpp_str("wrapper takes the two-step split path")),)
     else:
@@ -149,10 +161,10 @@ def topk_per_row_decode(c: Ctx) -> Plan:
     launch = (Stmt(f"// launch: {' '.join(launch_text.split())}", c.at(SM, launch_text, after=after)),)
     per_row = "(size_t)numColumns * 4 + 4 + " + (f"(size_t){SPLIT_BLOCKS} * topK * 8" if split else "(size_t)topK * 4")
     notes = [
-        "vLLM 0.33.0 runs top_k_per_row_decode only in the DeepSeek-V3.2 sparse-attention (DSA) indexer "
+        ("vLLM 0.33.0 runs top_k_per_row_decode only in the DeepSeek-V3.2 sparse-attention (DSA) indexer "
         "(vllm/model_executor/layers/indexer_topk.py, backend per_row): logits [batch * next_n, max_model_len], "
         f"top-k = index_topk; for {d.model_id} the rows are sized as that indexer would size them "
-        "(row width = the model's max context, top-k 2048, next_n 1)",
+        "(row width = the model's max context, top-k 2048, next_n 1)"),
     ]
     if split:
         notes.append("rows >= 200000 wide take the two-step path; this program times the first (split) launch; "
@@ -176,8 +188,8 @@ def topk_per_row_decode(c: Ctx) -> Plan:
 
 
 RECIPES = (
-    Recipe((f"{SM}:apply_repetition_penalties_kernel",), repetition_penalties, workloads=("decode", "prefill"),
-           default_workload="decode", family="sampler"),
-    Recipe((f"{SM}:topKPerRowDecode",), topk_per_row_decode, workloads=("decode",), default_workload="decode",
-           family="sampler"),
+    cuda_recipe((f"{SM}:apply_repetition_penalties_kernel",), repetition_penalties, workloads=("decode", "prefill"),
+                default_workload="decode", family=Family.SAMPLER),
+    cuda_recipe((f"{SM}:topKPerRowDecode",), topk_per_row_decode, workloads=("decode",), default_workload="decode",
+                family=Family.SAMPLER),
 )

@@ -1,54 +1,33 @@
-"""Recipe registry: kernel qualified name ("module:qualname") -> recipe module.
+"""Triton workload recipes: every module here (but ``base`` and ``_*`` helpers) defines ``RECIPES``.
 
-Every module in this package except ``base`` is a recipe (see :mod:`.base` for the
-interface); it is discovered automatically, so adding ``recipes/<family>.py`` with a
-``KERNELS`` tuple registers it.  :data:`RECIPE_MODULES` lists the expected modules in
-a fixed order (others found on disk are appended, sorted).
+Discovered by the core registry (:func:`vkc.invoke.core.registry.registry` ``("triton")``), which
+fails loudly on a module without ``RECIPES``, one that does not import, or two recipes claiming
+one kernel.  :func:`get_recipe` finds the recipe of a qualified kernel name; the trace worker
+finds a recipe's plan by module name with :func:`plan_in_module`.
 """
 from __future__ import annotations
 
 import importlib
-import pkgutil
-from types import ModuleType
 
-RECIPE_MODULES: tuple[str, ...] = (
-    "attention", "moe", "quant", "norms", "activation", "rotary", "sampling", "ssm", "lora",
-)
-_REQUIRED = ("KERNELS", "FAMILY", "WORKLOADS", "DEFAULT_WORKLOAD", "shapes", "call")
-_registry: dict[str, ModuleType] | None = None
+from vkc.invoke.core.recipe import Recipe
+from vkc.invoke.core.registry import registry
+from vkc.invoke.triton.recipes.base import TritonRecipe
 
 
-def _module_names() -> list[str]:
-    found = {m.name for m in pkgutil.iter_modules(__path__) if m.name != "base" and not m.name.startswith("_")}
-    return [n for n in RECIPE_MODULES if n in found] + sorted(found - set(RECIPE_MODULES))
-
-
-def registry() -> dict[str, ModuleType]:
-    """All recipes by kernel qualified name (first registration wins)."""
-    global _registry
-    if _registry is None:
-        reg: dict[str, ModuleType] = {}
-        for name in _module_names():
-            mod = importlib.import_module(f"{__name__}.{name}")
-            missing = [a for a in _REQUIRED if not hasattr(mod, a)]
-            if missing:
-                raise RuntimeError(f"recipe {mod.__name__} lacks {missing}")
-            if mod.DEFAULT_WORKLOAD not in mod.WORKLOADS:
-                raise RuntimeError(f"recipe {mod.__name__}: DEFAULT_WORKLOAD not in WORKLOADS")
-            for k in mod.KERNELS:
-                reg.setdefault(k, mod)
-        _registry = reg
-    return _registry
-
-
-def get_recipe(qualified: str) -> ModuleType | None:
+def get_recipe(qualified: str) -> Recipe | None:
     """The recipe serving ``module:qualname``, or None."""
-    return registry().get(qualified)
+    return registry("triton").find(qualified)
 
 
-def get_recipe_module(module_name: str) -> ModuleType:
-    """Import a recipe by its module name (used by the trace worker)."""
-    return importlib.import_module(f"{__name__}.{module_name}")
+def plan_in_module(module_name: str, kernel: str) -> TritonRecipe:
+    """The plan of the recipe in ``recipes.<module_name>`` serving ``kernel`` (used by the trace worker,
+    which imports only that module, not the whole registry)."""
+    mod = importlib.import_module(f"{__name__}.{module_name}")
+    for r in mod.RECIPES:
+        if kernel in r.kernels:
+            plan: TritonRecipe = r.plan
+            return plan
+    raise LookupError(f"recipe module {module_name} has no recipe for {kernel}")
 
 
-__all__ = ["RECIPE_MODULES", "registry", "get_recipe", "get_recipe_module"]
+__all__ = ["get_recipe", "plan_in_module"]

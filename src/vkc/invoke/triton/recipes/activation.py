@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from vkc.invoke.triton.recipes.base import DTYPE_BYTES, model_dtype
+from vkc.invoke.core.family import Family
+from vkc.invoke.triton.recipes.base import DTYPE_BYTES, model_dtype, triton_recipe
 
 KERNELS: tuple[str, ...] = ("vllm.model_executor.layers.activation:_swiglustep_and_mul_kernel",)
-FAMILY = "activation"
 WORKLOADS: tuple[str, ...] = ("prefill", "decode")
 DEFAULT_WORKLOAD = "prefill"
 
@@ -49,3 +49,9 @@ def call(vllm_mod_getter: Any, shp: dict, T: Any) -> None:
     out = T.tensor("out", (rows, d), dtype, "empty")
     act = vllm_mod_getter("vllm.model_executor.layers.activation")
     act.swiglustep_and_mul_triton(out, x, shp["limit"])
+
+
+RECIPES = (
+    triton_recipe(KERNELS, Family.ACTIVATION, shapes, call,
+                  workloads=WORKLOADS, default_workload=DEFAULT_WORKLOAD),
+)

@@ -7,16 +7,21 @@ MLA (model has kv_lora_rank): one latent cache ``[num_blocks, page, kv_lora_rank
 ``kv_lora_rank + qk_rope_head_dim`` dims; ``num_kv_splits`` as TritonMLAImpl computes it
 (``_compute_num_kv_splits(max_seq_len, sm_count=132)``).
 decode: 64 single-token requests with the longest context fitting the budget.
-Models with H_q == H_kv (MHA) take the non-grouped kernel: the trace then finds no launch.
+Models with H_q == H_kv (MHA, no MLA) take the non-grouped kernel ``_fwd_kernel_stage1``; it has
+its own record, which says "not this model" (exit 12) for every other model before tracing.
 """
 from __future__ import annotations
 
+from vkc.errors import NotApplicableError
+from vkc.invoke.core.dims import Need
+from vkc.invoke.core.family import Family
 from vkc.invoke.triton.recipes import _attn
+from vkc.invoke.triton.recipes.base import ATTENTION_HELPERS, triton_recipe
 
-KERNELS = ("vllm.v1.attention.ops.triton_decode_attention:_fwd_grouped_kernel_stage1",
-           "vllm.v1.attention.ops.triton_decode_attention:_fwd_kernel_stage2",
-           "vllm.v1.attention.ops.triton_decode_attention:_fwd_kernel_stage1")
-FAMILY = "attention"
+K_GROUPED = "vllm.v1.attention.ops.triton_decode_attention:_fwd_grouped_kernel_stage1"
+K_STAGE2 = "vllm.v1.attention.ops.triton_decode_attention:_fwd_kernel_stage2"
+K_NORMAL = "vllm.v1.attention.ops.triton_decode_attention:_fwd_kernel_stage1"
+KERNELS = (K_GROUPED, K_STAGE2, K_NORMAL)
 WORKLOADS = ("decode",)
 DEFAULT_WORKLOAD = "decode"
 DECODE_BATCH = 64
@@ -105,3 +110,27 @@ def flops_bytes(shp: dict, launch: dict):
         kv = B * ctx * 2 * shp["H_kv"] * shp["D"] * it
         flops = 4.0 * B * ctx * shp["H_q"] * shp["D"]
     return flops, float(kv)
+
+
+def shapes_mha(model: dict, workload: str, budget_bytes: int, small: bool) -> dict:
+    """:func:`shapes` for the non-grouped kernel, which vLLM runs only for MHA without MLA."""
+    d = _attn.dims(model, small)
+    if d["mla"] or d["H_q"] != d["H_kv"]:
+        what = "MLA" if d["mla"] else f"H_q={d['H_q']} != H_kv={d['H_kv']}"
+        raise NotApplicableError(
+            f"_fwd_kernel_stage1 is decode attention's non-grouped kernel, which vLLM runs only when "
+            f"H_q == H_kv without MLA; model {model.get('model_id', '?')} has {what} "
+            "(its decode runs _fwd_grouped_kernel_stage1)",
+            hint="collect _fwd_grouped_kernel_stage1 for this model, or use a multi-head-attention model "
+                 "(num_key_value_heads == num_attention_heads)")
+    return shapes(model, workload, budget_bytes, small)
+
+
+RECIPES = (
+    triton_recipe((K_GROUPED, K_STAGE2), Family.ATTENTION, shapes, call,
+                  workloads=WORKLOADS, default_workload=DEFAULT_WORKLOAD, needs=(Need.ATTENTION,),
+                  flops_bytes=flops_bytes, helpers=ATTENTION_HELPERS),
+    triton_recipe((K_NORMAL,), Family.ATTENTION, shapes_mha, call,
+                  workloads=WORKLOADS, default_workload=DEFAULT_WORKLOAD, needs=(Need.ATTENTION,),
+                  flops_bytes=flops_bytes, helpers=ATTENTION_HELPERS),
+)

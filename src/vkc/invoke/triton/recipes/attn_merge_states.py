@@ -6,11 +6,12 @@ decode: 256 tokens (one per request; DCP decode merge).  Dv = v_head_dim for MLA
 """
 from __future__ import annotations
 
+from vkc.invoke.core.dims import Need
+from vkc.invoke.core.family import Family
 from vkc.invoke.triton.recipes import _attn
-from vkc.invoke.triton.recipes.base import round_down
+from vkc.invoke.triton.recipes.base import ATTENTION_HELPERS, round_down, triton_recipe
 
 KERNELS = ("vllm.v1.attention.ops.triton_merge_attn_states:merge_attn_states_kernel",)
-FAMILY = "attention"
 WORKLOADS = ("prefill", "decode")
 DEFAULT_WORKLOAD = "prefill"
 DECODE_TOKENS = 256
@@ -46,3 +47,10 @@ def flops_bytes(shp: dict, launch: dict):
     it = _attn.itemsize(shp["dtype"])
     n, h, dv = shp["tokens"], shp["H_q"], shp["Dv"]
     return None, float(3 * n * h * dv * it + 3 * n * h * 4)
+
+
+RECIPES = (
+    triton_recipe(KERNELS, Family.ATTENTION, shapes, call,
+                  workloads=WORKLOADS, default_workload=DEFAULT_WORKLOAD, needs=(Need.ATTENTION,),
+                  flops_bytes=flops_bytes, helpers=ATTENTION_HELPERS),
+)

@@ -11,10 +11,12 @@ like the backend does (``sliding_window = 1 + (W - 1)``).
 """
 from __future__ import annotations
 
+from vkc.invoke.core.dims import Need
+from vkc.invoke.core.family import Family
 from vkc.invoke.triton.recipes import _attn
+from vkc.invoke.triton.recipes.base import ATTENTION_HELPERS, triton_recipe
 
 KERNELS = ("vllm.v1.attention.ops.chunked_prefill_paged_decode:kernel_paged_attention_2d",)
-FAMILY = "attention"
 WORKLOADS = ("decode",)
 DEFAULT_WORKLOAD = "decode"
 DECODE_BATCH = 64
@@ -68,3 +70,10 @@ def flops_bytes(shp: dict, launch: dict):
     B, ctx, D = shp["batch"], shp["ctx"], shp["D"]
     it = _attn.itemsize(shp["dtype"])
     return None, float(B * ctx * 2 * shp["H_kv"] * D * it + 2 * B * shp["H_q"] * D * it)
+
+
+RECIPES = (
+    triton_recipe(KERNELS, Family.ATTENTION, shapes, call,
+                  workloads=WORKLOADS, default_workload=DEFAULT_WORKLOAD, needs=(Need.ATTENTION,),
+                  flops_bytes=flops_bytes, helpers=ATTENTION_HELPERS),
+)

@@ -8,11 +8,12 @@ prefill: sequences with a cached prefix of ``PREFIX`` tokens and ``CHUNK`` new t
 """
 from __future__ import annotations
 
+from vkc.invoke.core.dims import Need
+from vkc.invoke.core.family import Family
 from vkc.invoke.triton.recipes import _attn
-from vkc.invoke.triton.recipes.base import round_down
+from vkc.invoke.triton.recipes.base import ATTENTION_HELPERS, round_down, triton_recipe
 
 KERNELS = ("vllm.v1.attention.ops.prefix_prefill:_fwd_kernel",)
-FAMILY = "attention"
 WORKLOADS = ("prefill",)
 DEFAULT_WORKLOAD = "prefill"
 PREFIX = 2048
@@ -70,3 +71,10 @@ def flops_bytes(shp: dict, launch: dict):
     pairs = B * (ql * pre + ql * (ql + 1) // 2)
     nbytes = B * ((pre + ql) * 2 * shp["H_kv"] + ql * 2 * shp["H_q"]) * D * it
     return 4.0 * pairs * shp["H_q"] * D, float(nbytes)
+
+
+RECIPES = (
+    triton_recipe(KERNELS, Family.ATTENTION, shapes, call,
+                  workloads=WORKLOADS, default_workload=DEFAULT_WORKLOAD, needs=(Need.ATTENTION,),
+                  flops_bytes=flops_bytes, helpers=ATTENTION_HELPERS),
+)

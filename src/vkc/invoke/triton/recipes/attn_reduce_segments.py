@@ -5,10 +5,12 @@ Same wrapper and shapes as :mod:`.attn_unified` (decode only: the 3D path needs
 """
 from __future__ import annotations
 
+from vkc.invoke.core.dims import Need
+from vkc.invoke.core.family import Family
 from vkc.invoke.triton.recipes import attn_unified
+from vkc.invoke.triton.recipes.base import ATTENTION_HELPERS, triton_recipe
 
 KERNELS = ("vllm.v1.attention.ops.triton_unified_attention:reduce_segments",)
-FAMILY = "attention"
 WORKLOADS = ("decode",)
 DEFAULT_WORKLOAD = "decode"
 
@@ -22,3 +24,11 @@ def flops_bytes(shp: dict, launch: dict):
     nseg = shp["num_segments"]
     hpad = 1 << (D - 1).bit_length()
     return None, float(B * hq * nseg * (hpad + 2) * 4 + B * hq * D * 2)
+
+
+RECIPES = (
+    triton_recipe(KERNELS, Family.ATTENTION, shapes, call,
+                  workloads=WORKLOADS, default_workload=DEFAULT_WORKLOAD, needs=(Need.ATTENTION,),
+                  flops_bytes=flops_bytes,
+                  helpers=(*ATTENTION_HELPERS, "vkc.invoke.triton.recipes.attn_unified")),
+)

@@ -8,10 +8,12 @@ The cache pool fills the budget; prefill writes ``min(16384, slots)`` tokens, de
 """
 from __future__ import annotations
 
+from vkc.invoke.core.dims import Need
+from vkc.invoke.core.family import Family
 from vkc.invoke.triton.recipes import _attn
+from vkc.invoke.triton.recipes.base import ATTENTION_HELPERS, triton_recipe
 
 KERNELS = ("vllm.v1.attention.ops.triton_reshape_and_cache_flash:reshape_and_cache_kernel_flash",)
-FAMILY = "attention"
 WORKLOADS = ("prefill", "decode")
 DEFAULT_WORKLOAD = "prefill"
 PREFILL_TOKENS = 16384
@@ -47,3 +49,10 @@ def call(get, shp: dict, T) -> None:
 def flops_bytes(shp: dict, launch: dict):
     it = _attn.itemsize(shp["dtype"])
     return None, float(2 * 2 * shp["tokens"] * shp["H_kv"] * shp["D"] * it)
+
+
+RECIPES = (
+    triton_recipe(KERNELS, Family.ATTENTION, shapes, call,
+                  workloads=WORKLOADS, default_workload=DEFAULT_WORKLOAD, needs=(Need.ATTENTION,),
+                  flops_bytes=flops_bytes, helpers=ATTENTION_HELPERS),
+)

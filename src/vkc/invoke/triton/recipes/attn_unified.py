@@ -15,11 +15,12 @@ fit the budget; the 2D path.
 """
 from __future__ import annotations
 
+from vkc.invoke.core.dims import Need
+from vkc.invoke.core.family import Family
 from vkc.invoke.triton.recipes import _attn
-from vkc.invoke.triton.recipes.base import round_down
+from vkc.invoke.triton.recipes.base import ATTENTION_HELPERS, round_down, triton_recipe
 
 KERNELS = ("vllm.v1.attention.ops.triton_unified_attention:kernel_unified_attention",)
-FAMILY = "attention"
 WORKLOADS = ("decode", "prefill")
 DEFAULT_WORKLOAD = "decode"
 
@@ -99,3 +100,10 @@ def flops_bytes(shp: dict, launch: dict):
     flops = 4.0 * pairs * shp["H_q"] * D
     kv = B * (span if ql == 1 else ctx) * 2 * shp["H_kv"] * D * it
     return flops, float(2 * B * ql * shp["H_q"] * D * it + kv)
+
+
+RECIPES = (
+    triton_recipe(KERNELS, Family.ATTENTION, shapes, call,
+                  workloads=WORKLOADS, default_workload=DEFAULT_WORKLOAD, needs=(Need.ATTENTION,),
+                  flops_bytes=flops_bytes, helpers=ATTENTION_HELPERS),
+)

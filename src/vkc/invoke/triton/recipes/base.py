@@ -1,43 +1,37 @@
-"""The recipe interface: how a wrapper family is driven at a model's shapes.
+"""The Triton recipe interface: how a wrapper family is driven at a model's shapes.
 
-A recipe is a *module* ``vkc.invoke.triton.recipes.<family>`` with these names:
+A recipe module ``vkc.invoke.triton.recipes.<family>`` defines ``RECIPES``: a tuple of core
+:class:`~vkc.invoke.core.recipe.Recipe` records (made with :func:`triton_recipe`), each naming
+the kernels it serves (``"module:qualname"``), its :class:`~vkc.invoke.core.family.Family`, the
+workloads its wrapper runs and the default one, what it needs of the model
+(:class:`~vkc.invoke.core.dims.Need`, checked before any trace starts), helper modules whose
+source feeds the trace-cache key, and its ``plan``: a :class:`TritonRecipe` holding
 
-``KERNELS: tuple[str, ...]``
-    Qualified names of the kernels it serves, ``"module:qualname"``, e.g.
-    ``"vllm.v1.attention.ops.triton_unified_attention:kernel_unified_attention"``.
-``FAMILY: str``
-    Short family label (``"attention"``, ``"moe"``, ...).
-``WORKLOADS: tuple[str, ...]``
-    Workloads it can drive (``("prefill", "decode")``; a decode-only wrapper: ``("decode",)``).
-``DEFAULT_WORKLOAD: str``
-    Used when the user gives none (the header then says "inferred").
-``def shapes(model: dict, workload: str, budget_bytes: int, small: bool) -> dict``
-    Pure Python, runs inside vkc (no torch needed).  ``model`` is the ModelConfig as a
-    JSON dict (see :func:`vkc.invoke.common.model_dims`); returns the problem sizes
-    (JSON-serialisable: ints, floats, str, bool, lists) sized so the live set of all
-    buffers is about ``budget_bytes`` (:func:`vkc.invoke.common.budget_bytes`), respecting
-    page/tile multiples and ``max_position_embeddings``.  ``small=True`` gives
-    SMALL_SANITY sizes that run under ``TRITON_INTERPRET=1`` on CPU in seconds.
-    The dict may carry ``"kernel"`` (the qualified name being traced) if the recipe
-    serves several kernels and wants to steer the wrapper path (it is set by the invoker).
-``def call(vllm_mod_getter, shp: dict, T) -> None``
-    Runs INSIDE the trace worker (``python -m vkc.invoke.triton.trace_worker``) with the
-    vLLM tree importable, Triton real, and no GPU.  Builds inputs with
-    :meth:`TensorFactory.tensor` and calls the real vLLM wrapper, importing it with
-    ``vllm_mod_getter("vllm.x.y")``.  Every Triton launch is captured, not run.
-
-Optional:
-
-``def flops_bytes(shp: dict, launch: dict) -> tuple[float | None, float | None]``
+``shapes(model: dict, workload: str, budget_bytes: int, small: bool) -> dict``
+    Pure Python, runs inside vkc (no torch needed).  ``model`` is
+    :meth:`vkc.invoke.core.dims.ModelDims.recipe_dict` (the ModelConfig as a JSON dict);
+    returns the problem sizes (JSON-serialisable: ints, floats, str, bool, lists) sized so the
+    live set of all buffers is about ``budget_bytes`` (:func:`vkc.invoke.common.budget_bytes`),
+    respecting page/tile multiples and ``max_position_embeddings``.  ``small=True`` gives
+    SMALL_SANITY sizes that run under ``TRITON_INTERPRET=1`` on CPU in seconds.  Raising
+    NotApplicableError means "not this model" (exit 12); any other exception is a reported
+    failure of the recipe (exit 9), never a silent switch to the generic example.
+``call(vllm_mod_getter, shp: dict, T) -> None``
+    Runs INSIDE the trace worker (``python -m vkc.invoke.triton.traced.worker``) with the
+    vLLM tree importable, Triton real, and no GPU.  ``shp`` carries ``"kernel"`` (the qualified
+    name being traced).  Builds inputs with :meth:`TensorFactory.tensor` and calls the real vLLM
+    wrapper, importing it with ``vllm_mod_getter("vllm.x.y")``.  Every Triton launch is
+    captured, not run.
+``flops_bytes(shp: dict, launch: dict) -> tuple[float | None, float | None]`` (optional)
     FLOPs and bytes moved by ONE launch (``launch`` is the captured launch record: keys
     ``args`` (name -> {"kind": "tensor", "shape", "stride", "dtype", "itemsize"} or
     {"kind": "scalar", "value"}), ``constexprs``, ``grid``).  The result line prints
     TFLOP/s when flops is given, else GB/s.  Default (:func:`default_flops_bytes`):
     flops None, bytes = sum of the tensor arguments' sizes.
-``PLATFORM: str``
+``platform`` (optional)
     ``"h100"`` (default: fake H100 profile, CUDA platform) or ``"generic"``
     (vLLM's UnspecifiedPlatform; for wrappers that route to a CUDA op on a CUDA platform).
-``def select(launches: list[dict], kernel: str) -> list[int]``
+``select(launches: list[dict], kernel: str) -> list[int]`` (optional)
     Which of the captured launches of the kernel to use (default: all, the first is the
     one the invocation example reproduces).
 
@@ -78,7 +72,13 @@ wrapper allocates itself become zero-filled buffers of the storage's size.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol, Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from vkc.invoke.core.dims import Need
+from vkc.invoke.core.family import Family
+from vkc.invoke.core.recipe import Recipe
 
 # init kind -> number of parameters after the kind
 INIT_KINDS: dict[str, int] = {
@@ -123,6 +123,10 @@ class TensorFactory(Protocol):
 
 
 ModGetter = Callable[[str], Any]
+ShapesFn = Callable[[dict, str, int, bool], dict]
+CallFn = Callable[[ModGetter, dict, Any], None]
+FlopsFn = Callable[[dict, dict], "tuple[float | None, float | None]"]
+SelectFn = Callable[[list, str], list]
 
 
 def default_flops_bytes(shp: dict, launch: dict) -> tuple[float | None, float | None]:
@@ -135,6 +139,34 @@ def default_flops_bytes(shp: dict, launch: dict) -> tuple[float | None, float | 
                 n *= int(s)
             total += n * int(a["itemsize"])
     return None, float(total)
+
+
+@dataclass(frozen=True)
+class TritonRecipe:
+    """``Recipe.plan`` of a Triton recipe: sizing inside vkc, the wrapper call inside the trace worker."""
+
+    shapes: ShapesFn
+    call: CallFn
+    flops_bytes: FlopsFn = default_flops_bytes
+    select: SelectFn | None = None
+    platform: str = "h100"
+
+    def __call__(self, model: dict, workload: str, budget_bytes: int, small: bool) -> dict:
+        return self.shapes(model, workload, budget_bytes, small)
+
+
+ATTENTION_HELPERS = ("vkc.invoke.triton.recipes._attn",)
+
+
+def triton_recipe(kernels: Sequence[str], family: Family, shapes: ShapesFn, call: CallFn, *,
+                  workloads: Sequence[str] = ("prefill", "decode"), default_workload: str,
+                  needs: Sequence[Need] = (), flops_bytes: FlopsFn | None = None, select: SelectFn | None = None,
+                  platform: str = "h100", helpers: Sequence[str] = ()) -> Recipe:
+    """A core Recipe record for Triton (``plan`` is a :class:`TritonRecipe`)."""
+    plan = TritonRecipe(shapes=shapes, call=call, flops_bytes=flops_bytes or default_flops_bytes, select=select,
+                        platform=platform)
+    return Recipe(lang="triton", kernels=tuple(kernels), family=family, plan=plan, workloads=tuple(workloads),
+                  default_workload=default_workload, needs=tuple(needs), helpers=tuple(helpers))
 
 
 def round_up(x: int, m: int) -> int:

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from vkc.invoke.triton.recipes.base import DTYPE_BYTES, model_dtype
+from vkc.invoke.core.family import Family
+from vkc.invoke.triton.recipes.base import DTYPE_BYTES, model_dtype, triton_recipe
 
 KERNELS: tuple[str, ...] = ("vllm.lora.ops.triton_ops.lora_shrink_op:_lora_shrink_kernel",)
-FAMILY = "lora"
 WORKLOADS: tuple[str, ...] = ("prefill", "decode")
 DEFAULT_WORKLOAD = "prefill"
 
@@ -87,3 +87,9 @@ def flops_bytes(shp: dict, launch: dict) -> tuple[float | None, float | None]:
     m, h, r, n_l = shp["tokens"], shp["hidden"], shp["rank"], shp["max_loras"]
     es = DTYPE_BYTES.get(shp["dtype"], 2)
     return 2.0 * m * h * r, float(m * h * es + n_l * r * h * es + m * r * 4)
+
+
+RECIPES = (
+    triton_recipe(KERNELS, Family.LORA, shapes, call,
+                  workloads=WORKLOADS, default_workload=DEFAULT_WORKLOAD, flops_bytes=flops_bytes),
+)

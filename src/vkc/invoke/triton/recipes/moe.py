@@ -27,10 +27,11 @@ import random
 from typing import Any
 
 from vkc.errors import InvocationError, NotApplicableError
-from vkc.invoke.triton.recipes.base import DTYPE_BYTES, model_dtype
+from vkc.invoke.core.dims import Need
+from vkc.invoke.core.family import Family
+from vkc.invoke.triton.recipes.base import DTYPE_BYTES, model_dtype, triton_recipe
 
 KERNELS: tuple[str, ...] = ("vllm.model_executor.layers.fused_moe.fused_moe:fused_moe_kernel",)
-FAMILY = "moe"
 WORKLOADS: tuple[str, ...] = ("prefill", "decode")
 DEFAULT_WORKLOAD = "prefill"
 
@@ -175,3 +176,9 @@ def flops_bytes(shp: dict, launch: dict) -> tuple[float | None, float | None]:
     flops = 2.0 * M * k * N * K
     bytes_ = (M * K + E * N * K + M * k * N) * es
     return flops, float(bytes_)
+
+
+RECIPES = (
+    triton_recipe(KERNELS, Family.MOE, shapes, call,
+                  workloads=WORKLOADS, default_workload=DEFAULT_WORKLOAD, needs=(Need.MOE,), flops_bytes=flops_bytes),
+)

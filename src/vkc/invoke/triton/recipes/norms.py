@@ -18,12 +18,12 @@ from __future__ import annotations
 from typing import Any
 
 from vkc.errors import NotApplicableError
-from vkc.invoke.triton.recipes.base import dispatch, DTYPE_BYTES, model_dtype
+from vkc.invoke.core.family import Family
+from vkc.invoke.triton.recipes.base import DTYPE_BYTES, model_dtype, triton_recipe
 
 K_GATED = "vllm.model_executor.layers.mamba.ops.layernorm_gated:_layer_norm_fwd_1pass_kernel"
 K_QKV = "vllm.models.common.ops.fused_qk_rmsnorm:FusedQKVRMSNormKernel.kernel"
 KERNELS: tuple[str, ...] = (K_GATED, K_QKV)
-FAMILY = "norm"
 WORKLOADS: tuple[str, ...] = ("prefill", "decode")
 DEFAULT_WORKLOAD = "prefill"
 
@@ -95,7 +95,15 @@ def _gated(get: Any, shp: dict, T: Any) -> None:
     lng.rms_norm_gated(x, w, None, z=gate, eps=shp["eps"], norm_before_gate=False)
 
 
-def call(vllm_mod_getter: Any, shp: dict, T: Any) -> None:
-    dispatch(FAMILY, {K_GATED: _gated, K_QKV: _fused_qkv}, vllm_mod_getter, shp, T)
+def shapes_qkv(model: dict, workload: str, budget_bytes: int, small: bool) -> dict:
+    """:func:`shapes`, refusing a model without an MLA q LoRA before any trace starts."""
+    shp = shapes(model, workload, budget_bytes, small)
+    _require_mla(shp)
+    return shp
 
 
+RECIPES = (
+    triton_recipe((K_GATED,), Family.NORM, shapes, _gated, workloads=WORKLOADS, default_workload=DEFAULT_WORKLOAD),
+    triton_recipe((K_QKV,), Family.NORM, shapes_qkv, _fused_qkv, workloads=WORKLOADS,
+                  default_workload=DEFAULT_WORKLOAD),
+)

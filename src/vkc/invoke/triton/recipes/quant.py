@@ -20,16 +20,23 @@ Sizing: prefill fills the budget (GEMM: at most ``GEMM_MAX_TOKENS`` rows); decod
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from vkc.errors import InvocationError
-from vkc.invoke.triton.recipes.base import dispatch, DTYPE_BYTES, default_flops_bytes, model_dtype
+from vkc.invoke.core.family import Family
+from vkc.invoke.triton.recipes.base import (
+    DTYPE_BYTES,
+    default_flops_bytes,
+    dispatch,
+    model_dtype,
+    triton_recipe,
+)
 
 K_GROUP = "vllm.model_executor.layers.quantization.utils.fp8_utils:_per_token_group_quant_fp8"
 K_BLOCK_MM = "vllm.model_executor.layers.quantization.utils.fp8_utils:_w8a8_triton_block_scaled_mm"
 K_INT8 = "vllm.model_executor.layers.quantization.utils.int8_utils:_per_token_quant_int8"
 KERNELS: tuple[str, ...] = (K_GROUP, K_BLOCK_MM, K_INT8)
-FAMILY = "quant"
 WORKLOADS: tuple[str, ...] = ("prefill", "decode")
 DEFAULT_WORKLOAD = "prefill"
 
@@ -133,7 +140,7 @@ def _int8(get: Any, shp: dict, T: Any) -> None:
 
 
 def call(vllm_mod_getter: Any, shp: dict, T: Any) -> None:
-    dispatch(FAMILY, {K_GROUP: _group_quant, K_BLOCK_MM: _block_mm, K_INT8: _int8}, vllm_mod_getter, shp, T)
+    dispatch("quant", {K_GROUP: _group_quant, K_BLOCK_MM: _block_mm, K_INT8: _int8}, vllm_mod_getter, shp, T)
 
 
 def flops_bytes(shp: dict, launch: dict) -> tuple[float | None, float | None]:
@@ -145,3 +152,7 @@ def flops_bytes(shp: dict, launch: dict) -> tuple[float | None, float | None]:
     return default_flops_bytes(shp, launch)
 
 
+RECIPES = (
+    triton_recipe(KERNELS, Family.QUANT, shapes, call,
+                  workloads=WORKLOADS, default_workload=DEFAULT_WORKLOAD, flops_bytes=flops_bytes),
+)

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from vkc.invoke.triton.recipes.base import DTYPE_BYTES, model_dtype
+from vkc.invoke.core.family import Family
+from vkc.invoke.triton.recipes.base import DTYPE_BYTES, model_dtype, triton_recipe
 
 KERNELS: tuple[str, ...] = ("vllm.model_executor.layers.rotary_embedding.mrope:_triton_mrope_forward",)
-FAMILY = "rotary"
 WORKLOADS: tuple[str, ...] = ("prefill", "decode")
 DEFAULT_WORKLOAD = "prefill"
 
@@ -50,8 +50,8 @@ def shapes(model: dict, workload: str, budget_bytes: int, small: bool) -> dict:
         per_tok = (hq + hkv) * dh * es + 2 * 3 * (rd // 2) * es
         tokens = max(ROW_MULTIPLE, budget_bytes // per_tok)
         tokens = (tokens // ROW_MULTIPLE) * ROW_MULTIPLE
-    notes = [] if small else [f"M-RoPE (Qwen2-VL style) applied to this model's heads: section {mrope_section(rd)}, "
-                              "neox style, not interleaved (the model itself uses 1-D RoPE)"]
+    notes = [] if small else [(f"M-RoPE (Qwen2-VL style) applied to this model's heads: section {mrope_section(rd)}, "
+                              "neox style, not interleaved (the model itself uses 1-D RoPE)")]
     return {"tokens": int(tokens), "H_q": hq, "H_kv": hkv, "Dh": dh, "rotary_dim": rd,
             "mrope_section": mrope_section(rd), "interleaved": False, "is_neox_style": True,
             "dtype": dtype, "workload": workload, "notes": notes}
@@ -68,3 +68,9 @@ def call(vllm_mod_getter: Any, shp: dict, T: Any) -> None:
     mrope = vllm_mod_getter("vllm.model_executor.layers.rotary_embedding.mrope")
     mrope.triton_mrope(q, k, cos, sin, list(shp["mrope_section"]), dh, rd,
                        shp["interleaved"], shp["is_neox_style"])
+
+
+RECIPES = (
+    triton_recipe(KERNELS, Family.ROTARY, shapes, call,
+                  workloads=WORKLOADS, default_workload=DEFAULT_WORKLOAD),
+)

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from vkc.invoke.triton.recipes.base import dispatch
+from vkc.invoke.core.family import Family
+from vkc.invoke.triton.recipes.base import dispatch, triton_recipe
 
 K_TOPK = "vllm.v1.sample.ops.topk_topp_triton:_topk_topp_kernel"
 K_REJ = "vllm.v1.sample.rejection_sampler:rejection_random_sample_kernel"
 KERNELS: tuple[str, ...] = (K_TOPK, K_REJ)
-FAMILY = "sampling"
 WORKLOADS: tuple[str, ...] = ("decode",)
 DEFAULT_WORKLOAD = "decode"
 
@@ -42,8 +42,8 @@ def shapes(model: dict, workload: str, budget_bytes: int, small: bool) -> dict:
     batch = min(DECODE_BATCH, rows_fit)
     return {"batch": int(batch), "vocab": vocab, "top_k": TOP_K, "top_p": TOP_P,
             "num_spec": NUM_SPEC_TOKENS, "workload": workload,
-            "notes": [f"decode batch {batch}; top-k {TOP_K}, top-p {TOP_P}; "
-                      f"{NUM_SPEC_TOKENS} speculative tokens per request for rejection sampling"]}
+            "notes": [(f"decode batch {batch}; top-k {TOP_K}, top-p {TOP_P}; "
+                      f"{NUM_SPEC_TOKENS} speculative tokens per request for rejection sampling")]}
 
 
 def _topk_topp(get: Any, shp: dict, T: Any) -> None:
@@ -83,7 +83,7 @@ def _rejection(get: Any, shp: dict, T: Any) -> None:
 
 
 def call(vllm_mod_getter: Any, shp: dict, T: Any) -> None:
-    dispatch(FAMILY, {K_TOPK: _topk_topp, K_REJ: _rejection}, vllm_mod_getter, shp, T)
+    dispatch("sampling", {K_TOPK: _topk_topp, K_REJ: _rejection}, vllm_mod_getter, shp, T)
 
 
 
@@ -102,3 +102,9 @@ def flops_bytes(shp: dict, launch: dict) -> tuple[float | None, float | None]:
             rows, vocab, item = int(a["shape"][0]), int(a["shape"][1]), int(a["itemsize"])
             total -= rows * (vocab - 1) * item   # keep one element per row
     return flops, total
+
+
+RECIPES = (
+    triton_recipe(KERNELS, Family.SAMPLER, shapes, call,
+                  workloads=WORKLOADS, default_workload=DEFAULT_WORKLOAD, flops_bytes=flops_bytes),
+)

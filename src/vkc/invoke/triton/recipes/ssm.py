@@ -22,12 +22,17 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from vkc.invoke.triton.recipes.base import dispatch, DTYPE_BYTES, model_dtype
+from vkc.invoke.core.family import Family
+from vkc.invoke.triton.recipes.base import (
+    DTYPE_BYTES,
+    dispatch,
+    model_dtype,
+    triton_recipe,
+)
 
 K_UPDATE = "vllm.model_executor.layers.mamba.ops.mamba_ssm:_selective_scan_update_kernel"
 K_SCAN = "vllm.model_executor.layers.mamba.ops.ssd_chunk_scan:_chunk_scan_fwd_kernel"
 KERNELS: tuple[str, ...] = (K_UPDATE, K_SCAN)
-FAMILY = "ssm"
 WORKLOADS: tuple[str, ...] = ("prefill", "decode")
 DEFAULT_WORKLOAD = "decode"
 
@@ -52,9 +57,9 @@ def shapes(model: dict, workload: str, budget_bytes: int, small: bool) -> dict:
     xbc_w = md["d_inner"] + 2 * ng * ds
     out: dict[str, Any] = {"mamba": md, "dtype": dtype, "workload": workload,
                            "notes": ["SMALL_SANITY sizes (not the model's)"] if small else [
-                               f"Mamba2 mixer derived from hidden_size: d_inner={md['d_inner']}, nheads={nh}, "
+                               (f"Mamba2 mixer derived from hidden_size: d_inner={md['d_inner']}, nheads={nh}, "
                                f"head_dim={hd}, d_state={ds}, n_groups={ng}, chunk_size={cs} "
-                               "(Mamba2 defaults; the model has no SSM layers)"]}
+                               "(Mamba2 defaults; the model has no SSM layers)")]}
     # decode: the state cache dominates
     per_seq = nh * hd * ds * es + (xbc_w + 2 * md["d_inner"] + nh) * es
     out["batch"] = 4 if small else int(min(DECODE_BATCH, max(1, budget_bytes // per_seq - 1)))
@@ -114,6 +119,10 @@ def _scan(get: Any, shp: dict, T: Any) -> None:
 
 
 def call(vllm_mod_getter: Any, shp: dict, T: Any) -> None:
-    dispatch(FAMILY, {K_UPDATE: _update, K_SCAN: _scan}, vllm_mod_getter, shp, T)
+    dispatch("ssm", {K_UPDATE: _update, K_SCAN: _scan}, vllm_mod_getter, shp, T)
 
 
+RECIPES = (
+    triton_recipe(KERNELS, Family.SSM, shapes, call,
+                  workloads=WORKLOADS, default_workload=DEFAULT_WORKLOAD),
+)

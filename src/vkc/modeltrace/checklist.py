@@ -1,0 +1,155 @@
+"""The versioned checklist of vLLM worker start-up steps the model trace mirrors.
+
+Each step names the vLLM code it mirrors (``file: qualname``) and the worker function that does
+it (:mod:`vkc.modeltrace.startup` / :mod:`vkc.modeltrace.worker`).  A *fingerprint* is the sha256
+of each mirrored function's source text, read statically with ``ast`` (for the op schemas: of the
+parsed schema list).  Fingerprints recorded for known vLLM releases live in
+``fingerprints.json``; a tree whose fingerprints vkc does not know gets a loud warning in the
+trace result (and every artifact header), naming the steps whose vLLM code changed.
+
+Record a release: ``python -m vkc.modeltrace.checklist record TREE_ROOT VERSION``.
+"""
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["CHECKLIST_VERSION", "STEPS", "Step", "check_tree", "fingerprints", "known_fingerprints"]
+
+CHECKLIST_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Step:
+    id: str
+    mirrors: str        # "<file>: <qualname>" in the vLLM tree
+    does: str           # what the worker does for it
+
+
+STEPS: tuple[Step, ...] = (
+    Step("op-schemas", "csrc/torch_bindings.cpp: <schemas>",
+         "define every ops.def schema of _C/_moe_C/... with torch.library; Meta kernels where no fake exists"),
+    Step("op-schemas-moe", "csrc/moe/torch_bindings.cpp: <schemas>", "as op-schemas, for _moe_C"),
+    Step("tolerant-fakes", "vllm/_custom_ops.py: moe_wna16_marlin_gemm_fake",
+         "call vLLM's fakes with the positional arguments they accept (this fake lags its schema)"),
+    Step("vllm-op-bodies", "vllm/utils/torch_utils.py: direct_register_custom_op",
+         "re-enter the Python bodies of torch.ops.vllm.* (else their fakes hide attention and MoE kernels)"),
+    Step("fake-platform", "vllm/platforms/cuda.py: NonNvmlCudaPlatform",
+         "vkc's fake H100 (SM 9.0, 132 SMs) as current_platform"),
+    Step("arch-inspection", "vllm/model_executor/models/registry.py: _run_in_subprocess",
+         "inspect the architecture in-process"),
+    Step("engine-config", "vllm/engine/arg_utils.py: EngineArgs.create_engine_config",
+         "EngineArgs(model=<cut config>, enforce_eager=True, load_format='dummy', ...)"),
+    Step("ir-op-priority", "vllm/v1/worker/worker_base.py: WorkerBase.__init__",
+         "ir_op_priority.set_default() + set_default_torch_wrap (else RMSNorm silently runs native torch)"),
+    Step("distributed-init", "vllm/distributed/parallel_state.py: init_distributed_environment",
+         "gloo, world size 1"),
+    Step("model-parallel", "vllm/distributed/parallel_state.py: ensure_model_parallel_initialized",
+         "TP/PP groups of size 1; --tp N fakes rank 0 of N on the TP group"),
+    Step("tp-collectives", "vllm/distributed/parallel_state.py: GroupCoordinator.all_reduce",
+         "with --tp N collectives become events with byte counts"),
+    Step("workspace", "vllm/v1/worker/workspace.py: init_workspace_manager", "on the meta device"),
+    Step("model-init", "vllm/model_executor/model_loader/utils.py: initialize_model",
+         "under torch.device('meta') and the model dtype"),
+    Step("weights-post", "vllm/model_executor/model_loader/utils.py: process_weights_after_loading",
+         "quantization repacking and MoE backend choice"),
+    Step("kv-spec", "vllm/v1/worker/gpu_model_runner.py: GPUModelRunner.get_kv_cache_spec",
+         "layer.get_kv_cache_spec() of every attention layer"),
+    Step("kv-layout", "vllm/v1/attention/backends/utils.py: resolve_kv_cache_layout", "as the engine core"),
+    Step("kv-groups", "vllm/v1/core/kv_cache_planning.py: get_kv_cache_config_from_groups",
+         "get_kv_cache_groups + get_kv_cache_config_from_groups"),
+    Step("kv-alloc", "vllm/v1/worker/utils.py: allocate_kv_cache", "meta buffer, vLLM's per-layer views"),
+    Step("kv-bind", "vllm/v1/worker/utils.py: bind_kv_cache_to_layers", "bind the views to the layers"),
+    Step("attn-backends", "vllm/v1/worker/gpu_model_runner.py: GPUModelRunner.initialize_attn_backend",
+         "one metadata builder per (backend, spec) of each KV cache group"),
+    Step("metadata", "vllm/v1/attention/backend.py: CommonAttentionMetadata",
+         "the step's batch through the backend's own builder"),
+    Step("forward", "vllm/forward_context.py: set_forward_context", "model(input_ids, positions), compute_logits"),
+)
+
+
+def _find(tree: ast.AST, qualname: str) -> ast.AST | None:
+    parts = qualname.split(".")
+
+    def walk(node: ast.AST, rest: list[str]) -> ast.AST | None:
+        for child in ast.walk(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and child.name == rest[0]:
+                if len(rest) == 1:
+                    return child
+                hit = walk(child, rest[1:])
+                if hit is not None:
+                    return hit
+        return None
+
+    return walk(tree, parts)
+
+
+def _fingerprint(root: Path, step: Step) -> str | None:
+    rel, _, qual = step.mirrors.partition(": ")
+    path = root / rel
+    if not path.is_file():
+        return None
+    text = path.read_text(encoding="utf-8")
+    if qual == "<schemas>":
+        from vkc.modeltrace.opschema import parse_schemas
+
+        blob = "\n".join(f"{ns}::{sch}" for ns, sch in parse_schemas(root, (rel,)))
+    else:
+        node = _find(ast.parse(text), qual)
+        if node is None:
+            return None
+        blob = ast.get_source_segment(text, node) or ""
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def fingerprints(tree_root: str | Path) -> dict[str, str | None]:
+    root = Path(tree_root)
+    return {s.id: _fingerprint(root, s) for s in STEPS}
+
+
+def known_fingerprints() -> dict[str, dict[str, str]]:
+    return json.loads((Path(__file__).with_name("fingerprints.json")).read_text())["versions"]
+
+
+def check_tree(tree_root: str | Path, version: str) -> tuple[str, tuple[str, ...], Mapping[str, str | None]]:
+    """``(status, warnings, fingerprints)``; status ``"known"`` when every step matches a recorded release."""
+    fps = fingerprints(tree_root)
+    known = known_fingerprints()
+    for v, ref in sorted(known.items()):
+        if all(fps.get(k) == ref.get(k) for k in ref) and set(ref) == set(fps):
+            return "known", (), fps
+    ref = known.get(version) or (known[max(known)] if known else {})
+    changed = sorted(k for k in fps if fps[k] != ref.get(k))
+    warn = (f"UNVERIFIED vLLM tree ({version}): the model-trace start-up checklist v{CHECKLIST_VERSION} "
+            f"does not know the source of {len(changed)} step(s) it mirrors ({', '.join(changed)}); "
+            "the kernels traced may differ from what this vLLM's worker runs")
+    return "unknown", (warn,), fps
+
+
+def _record(root: str, version: str) -> int:
+    path = Path(__file__).with_name("fingerprints.json")
+    data: dict[str, Any] = (json.loads(path.read_text()) if path.is_file()
+                            else {"checklist_version": CHECKLIST_VERSION, "versions": {}})
+    fps = fingerprints(root)
+    missing = [k for k, v in fps.items() if v is None]
+    if missing:
+        print(f"steps not found in the tree: {missing}", file=sys.stderr)
+        return 1
+    data["versions"][version] = fps
+    data["checklist_version"] = CHECKLIST_VERSION
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    print(f"recorded {len(fps)} fingerprints for {version}")
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "record":
+        sys.exit(_record(sys.argv[2], sys.argv[3]))
+    print(__doc__)
+    sys.exit(2)

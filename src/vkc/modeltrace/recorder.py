@@ -1,0 +1,197 @@
+"""The event recorder of the model-trace worker (runs only inside the worker process).
+
+One ordered list of events per traced step.  Each event: ``kind`` ("triton" | "op" | "aten" |
+"collective" | "vllm_op"), ``name``, ``layer`` (index of the outermost ``layers.N`` module on the
+module stack, or None), ``module`` (the innermost module's name) and, per tensor argument, its
+dtype/shape/stride/storage offset, the base storage it views and that storage's *producer*: the
+event that last wrote it (``"event:<i>"``) or where the worker made it (``"input:<name>"``,
+``"metadata:<field>"``, ``"weight:<param>"``, ``"kv_cache:<layer>"``, ``"alloc"``).
+Triton launches come from vkc's launch tracer (:mod:`vkc.invoke.triton.trace_worker`), whose
+``STATE.launches``/``STATE.factory`` this module plugs into.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+__all__ = ["RECORDER", "Recorder"]
+
+_LAYER = re.compile(r"(?:^|\.)layers\.(\d+)(?:\.|$)")
+_FACTORY = {"empty", "empty_strided", "empty_like", "new_empty", "new_empty_strided", "zeros", "zeros_like",
+            "new_zeros", "ones", "full", "new_full", "arange", "scalar_tensor", "full_like", "ones_like"}
+_SKIP = {"detach", "alias", "lift_fresh", "_local_scalar_dense", "sym_size", "sym_stride", "sym_numel",
+         "sym_storage_offset", "is_same_size", "_has_compatible_shallow_copy_type", "record_stream",
+         "set_", "resize_"}
+_RMSNORM_OPS = ("rms_norm", "fused_add_rms_norm", "rms_norm_quant", "layernorm")
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.storages: dict[int, dict[str, Any]] = {}   # _cdata -> {"id", "nbytes", "producer"}
+        self.keep: list[Any] = []
+        self.module_names: dict[int, str] = {}
+        self.stack: list[str] = []
+        self.active = False
+        self.warnings: list[str] = []
+        self.norm_spans: list[tuple[str, int]] = []
+
+    # ------------------------------------------------------------------ storages
+    def reset_step(self) -> None:
+        self.events = []
+
+    def _key(self, t: Any) -> int:
+        return int(t.untyped_storage()._cdata)
+
+    def name_storage(self, t: Any, producer: str) -> None:
+        key = self._key(t)
+        if key not in self.storages:
+            self.storages[key] = {"id": f"s{len(self.storages)}", "nbytes": int(t.untyped_storage().nbytes()),
+                                  "producer": producer, "first": producer}
+            self.keep.append(t)
+        else:
+            self.storages[key]["producer"] = producer
+
+    def describe(self, t: Any, param: str = "") -> dict[str, Any]:
+        key = self._key(t)
+        st = self.storages.get(key)
+        if st is None:
+            self.name_storage(t, "unknown")
+            st = self.storages[key]
+        return {"kind": "tensor", "base": st["id"], "base_nbytes": st["nbytes"], "shape": list(t.shape),
+                "stride": list(t.stride()), "offset": int(t.storage_offset()),
+                "dtype": str(t.dtype).replace("torch.", ""), "itemsize": t.element_size(),
+                "producer": st["producer"]}
+
+    def wrote(self, t: Any, index: int) -> None:
+        self.name_storage(t, f"event:{index}")
+
+    # ------------------------------------------------------------------ layers
+    def layer(self) -> int | None:
+        for name in self.stack:
+            m = _LAYER.search(name)
+            if m:
+                return int(m.group(1))
+        return None
+
+    def add(self, ev: dict[str, Any]) -> int:
+        ev["index"] = len(self.events)
+        ev["layer"] = self.layer()
+        ev["module"] = self.stack[-1] if self.stack else None
+        self.events.append(ev)
+        return ev["index"]
+
+    # module hooks
+    def pre_hook(self, module: Any, _args: Any) -> None:
+        name = self.module_names.get(id(module), type(module).__name__)
+        self.stack.append(name)
+        if type(module).__name__.endswith("RMSNorm"):
+            self.norm_spans.append((name, len(self.events)))
+
+    def post_hook(self, module: Any, _args: Any, _out: Any) -> None:
+        if self.stack:
+            self.stack.pop()
+        if type(module).__name__.endswith("RMSNorm") and self.norm_spans:
+            name, start = self.norm_spans.pop()
+            span = self.events[start:]
+            if self.active and not any(_is_norm(e) for e in span):
+                natives = sorted({e["name"] for e in span})
+                self.warnings.append(f"RMSNorm {name} ran without a vLLM op (native torch path: {natives}); "
+                                     "the IR op priority was not applied")
+
+
+def _is_norm(ev: dict[str, Any]) -> bool:
+    """A compiled vLLM norm op (``_C::...``) or a Triton norm kernel; not the ``vllm_ir`` dispatcher
+    op, which runs whichever implementation the IR op priority picked (native torch without one)."""
+    name = ev["name"]
+    compiled = ev["kind"] == "triton" or (ev["kind"] == "op" and name.startswith("_"))
+    return compiled and any(k in name for k in _RMSNORM_OPS)
+
+
+RECORDER = Recorder()
+REENTER: dict[str, Any] = {}   # torch.ops.vllm.<name> -> the Python body vLLM registered
+
+
+class LaunchList(list):
+    """Stands in for ``trace_worker.STATE.launches``: each Triton launch becomes an event."""
+
+    def append(self, rec: dict[str, Any]) -> None:  # type: ignore[override]
+        fn = rec["fn"]
+        ev = {"kind": "triton", "name": f"{fn['module']}:{fn['qualname']}", "grid": rec["grid"],
+              "constexprs": rec["constexprs"], "options": rec["options"],
+              "num_warps": rec["options"].get("num_warps"), "num_stages": rec["options"].get("num_stages"),
+              "args": [[k, v] for k, v in rec["args"].items()], "autotune": rec["autotune"], "heuristics": rec["heuristics"],
+              "site": rec["site"], "signature": rec["signature"], "attrs": rec.get("attrs"), "grid_callable": rec.get("grid_callable"),
+              "constexpr_defaulted": rec.get("constexpr_defaulted"), "specialize_error": rec["specialize_error"]}
+        idx = RECORDER.add(ev)
+        for _n, a in ev["args"]:
+            if a.get("kind") == "tensor" and a["producer"] in ("alloc", "unknown"):
+                for st in RECORDER.storages.values():
+                    if st["id"] == a["base"]:
+                        st["producer"] = f"event:{idx}"
+
+
+class FactoryAdapter:
+    """Stands in for ``trace_worker.STATE.factory`` (only ``describe`` is used by the recorder)."""
+
+    def describe(self, t: Any, param: str) -> dict[str, Any]:
+        return RECORDER.describe(t, param)
+
+
+def _arg_json(v: Any) -> Any:
+    import torch
+
+    from vkc.modeltrace.launches import capture_module
+
+    _jsonable = capture_module()._jsonable
+
+    if isinstance(v, torch.Tensor):
+        return RECORDER.describe(v)
+    if isinstance(v, (list, tuple)) and any(isinstance(x, torch.Tensor) for x in v):
+        return [_arg_json(x) for x in v]
+    return {"kind": "scalar", "value": _jsonable(v)}
+
+
+def make_dispatch_mode():
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Mode(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            ns = func.namespace
+            base = func._schema.name.split("::")[-1]
+            flat = [a for a in list(args) + list(kwargs.values()) if isinstance(a, torch.Tensor)]
+            on_meta = any(a.device.type == "meta" for a in flat)
+            if ns == "vllm" and base in REENTER:
+                RECORDER.add({"kind": "vllm_op", "name": f"vllm::{base}", "args": []})
+                with self:
+                    return REENTER[base](*args, **kwargs)
+            if RECORDER.active and ns == "aten" and base in _FACTORY:
+                out = func(*args, **kwargs)
+                if isinstance(out, torch.Tensor) and out.device.type == "meta":
+                    RECORDER.name_storage(out, "alloc")
+                return out
+            if not RECORDER.active or (ns == "aten" and (base in _SKIP or func.is_view or not on_meta)):
+                return func(*args, **kwargs)
+            ev: dict[str, Any] = {"kind": "aten" if ns == "aten" else "op", "name": f"{ns}::{base}",
+                                  "overload": func._overloadname}
+            names = [a.name for a in func._schema.arguments]
+            ev["args"] = [[n, _arg_json(v)] for n, v in zip(names, args)]     # a list: keeps the order
+            ev["args"] += [[k, _arg_json(v)] for k, v in kwargs.items()]
+            idx = RECORDER.add(ev)
+            out = func(*args, **kwargs)
+            for a, v in zip(func._schema.arguments, args):
+                if a.alias_info is not None and a.alias_info.is_write and isinstance(v, torch.Tensor):
+                    RECORDER.wrote(v, idx)
+            outs = out if isinstance(out, (tuple, list)) else [out]
+            results = []
+            for o in outs:
+                if isinstance(o, torch.Tensor):
+                    if RECORDER.storages.get(RECORDER._key(o), {}).get("producer") != f"event:{idx}":
+                        RECORDER.wrote(o, idx)
+                    results.append(RECORDER.describe(o))
+            ev["outputs"] = results
+            return out
+
+    return Mode()

@@ -1,0 +1,338 @@
+"""Worker start-up: the steps of :mod:`vkc.modeltrace.checklist`, each a function here.
+
+Runs only inside the worker process (imports vLLM).  Every function names, in its docstring,
+the vLLM code it mirrors; the checklist holds the same names with their source fingerprints.
+"""
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import os
+import sys
+from typing import Any
+
+__all__ = [
+    "StartupState",
+    "build_model",
+    "builders",
+    "engine_config",
+    "init_parallel",
+    "kv_cache",
+    "pre_import",
+]
+
+
+class StartupState:
+    def __init__(self) -> None:
+        self.vllm_op_impls: dict[str, Any] = {}
+        self.fake_mismatches: list[str] = []
+        self.guessed: set[str] = set()
+        self.backend_lines: list[str] = []
+        self.collectives: list[dict[str, Any]] = []
+
+
+S = StartupState()
+
+
+def _watch_backend_logs() -> None:
+    """Keep vLLM's own "Using ... backend" lines (a record factory sees every record, whatever
+    handlers vLLM's logging config installs)."""
+    old = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        rec = old(*args, **kwargs)
+        if rec.name.startswith("vllm"):
+            try:
+                msg = " ".join(rec.getMessage().split())
+            except Exception:  # noqa: BLE001
+                return rec
+            low = msg.lower()
+            if (low.startswith(("using ", "final ir op priority")) or ("backend" in low and "select" in low)) \
+                    and msg not in S.backend_lines:
+                S.backend_lines.append(msg)
+        return rec
+
+    logging.setLogRecordFactory(factory)
+
+
+def _tolerant(fn: Any, qual: str) -> Any:
+    """Call a vLLM fake with only the positional arguments it accepts (vLLM bug: some lag their schema)."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return fn
+    if any(p.kind == p.VAR_POSITIONAL for p in params):
+        return fn
+    n = sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        if len(args) > n:
+            note = f"{qual}: vLLM's fake takes {n} positional arguments, the schema passes {len(args)}"
+            if note not in S.fake_mismatches:
+                S.fake_mismatches.append(note)
+            args = args[:n]
+        return fn(*args, **kwargs)
+
+    return call
+
+
+def pre_import(tree_root: str, profile: dict[str, Any]) -> dict[str, int]:
+    """Checklist steps ``op-schemas``, ``tolerant-fakes``, ``vllm-op-bodies``, ``fake-platform``."""
+    import torch
+    import torch.library as tl
+
+    from vkc.modeltrace.opschema import register_schemas
+
+    real_fake = tl.register_fake
+
+    def register_fake(op: Any, fn: Any = None, /, **kw: Any) -> Any:
+        def reg(f: Any) -> Any:
+            return real_fake(op, _tolerant(f, str(op)), **kw)
+        return reg if fn is None else reg(fn)
+
+    tl.register_fake = register_fake
+    real_impl = tl.Library.impl
+
+    def impl(self: Any, op_name: Any, fn: Any, dispatch_key: str = "", *a: Any, **kw: Any) -> Any:
+        if getattr(self, "ns", None) == "vllm" and isinstance(op_name, str) and callable(fn):
+            S.vllm_op_impls.setdefault(op_name.split("::")[-1].split(".")[0], fn)
+        return real_impl(self, op_name, fn, dispatch_key, *a, **kw)
+
+    tl.Library.impl = impl  # type: ignore[method-assign]
+    from vkc.modeltrace.launches import platform_module
+
+    tw = platform_module()
+    tw._register_capability_ops()       # answered as an SM 9.0 build (before the schemas)
+    counts = register_schemas(tree_root, S.guessed.add)
+    _watch_backend_logs()
+    tw.install_fake_h100(profile)
+    _host_only_platform_answers()
+    torch.accelerator.empty_cache = lambda: None        # vllm/v1/worker/workspace.py
+    torch.accelerator.synchronize = lambda *a, **k: None
+    _fake_stream()
+    return counts
+
+
+class _Stream:
+    """A CUDA stream / event stand-in: ordering calls are no-ops on meta tensors."""
+
+    cuda_stream = 0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def synchronize(self) -> None:
+        return None
+
+    def wait_stream(self, _s: Any) -> None:
+        return None
+
+    def wait_event(self, _e: Any) -> None:
+        return None
+
+    def record_event(self, _e: Any = None) -> _Stream:
+        return _Stream()
+
+    def record(self, _s: Any = None) -> None:
+        return None
+
+    def wait(self, _s: Any = None) -> None:
+        return None
+
+    def query(self) -> bool:
+        return True
+
+
+def _host_only_platform_answers() -> None:
+    """No pinned host memory (mla_attention's PIN_MEMORY) and ``current_device()`` as meta (the GDN
+    layers create parameters on it): host-side choices only, no kernel depends on them."""
+    import torch
+    from vllm import platforms
+
+    p = platforms._current_platform
+    p.is_pin_memory_available = lambda: False
+    p.current_device = lambda: torch.device("meta")
+
+
+def _fake_stream() -> None:
+    """``torch.cuda.current_stream()`` (Marlin workspace, vllm/utils/torch_utils.py)."""
+    import torch
+
+    torch.cuda.current_stream = lambda device=None: _Stream()  # type: ignore[assignment,return-value]
+
+
+def fake_streams_after_import() -> None:
+    """vLLM's ``current_stream()`` / ``aux_stream()`` (vllm/utils/torch_utils.py) create CUDA
+    streams on a CUDA platform; give them stand-ins (after the import: the names are annotations)."""
+    import torch
+    from vllm.utils import torch_utils
+
+    torch_utils._current_stream_tls.value = _Stream()
+    torch.cuda.Stream = _Stream          # type: ignore[misc,assignment]
+    torch.cuda.Event = _Stream           # type: ignore[misc,assignment]
+    torch.cuda.stream = lambda s=None: _Stream()  # type: ignore[assignment,misc]
+    torch.cuda.set_stream = lambda s: None  # type: ignore[assignment,misc]
+
+
+def engine_config(model_dir: str, opts: dict[str, Any]) -> Any:
+    """``vllm/engine/arg_utils.py: EngineArgs.create_engine_config`` (architecture inspection in-process)."""
+    from vllm.engine.arg_utils import EngineArgs
+    from vllm.model_executor.models import registry
+
+    registry._run_in_subprocess = lambda fn: fn()
+    kw: dict[str, Any] = {"model": model_dir, "skip_tokenizer_init": True, "enforce_eager": True,
+                          "load_format": "dummy", "block_size": opts["block_size"],
+                          "max_model_len": opts["max_model_len"], "kv_cache_dtype": opts["kv_cache_dtype"],
+                          "max_num_seqs": max(256, opts["max_batch"]),
+                          "max_num_batched_tokens": max(8192, opts["max_tokens"])}
+    if opts.get("attention_backend"):
+        kw["attention_backend"] = opts["attention_backend"]
+    return EngineArgs(**kw).create_engine_config()
+
+
+def init_parallel(vllm_config: Any, tp: int, skip: tuple[str, ...] = ()) -> None:
+    """``vllm/v1/worker/worker_base.py: WorkerBase.__init__`` (IR op priority) and
+    ``vllm/distributed/parallel_state.py: init_distributed_environment`` /
+    ``ensure_model_parallel_initialized`` (gloo, world size 1; rank 0 of ``tp`` faked)."""
+    import tempfile
+
+    import vllm.ir
+    from vllm.config import set_current_vllm_config
+    from vllm.distributed import parallel_state as ps
+
+    if "ir-op-priority" not in skip:      # skipped only by the test that pins the silent fallback
+        vllm_config.kernel_config.ir_op_priority.set_default()
+        vllm.ir.set_default_torch_wrap(vllm_config.compilation_config.ir_enable_torch_wrap)
+    init_file = os.path.join(tempfile.mkdtemp(prefix="vkc-dist-"), "init")
+    with set_current_vllm_config(vllm_config):
+        ps.init_distributed_environment(world_size=1, rank=0, local_rank=0,
+                                        distributed_init_method=f"file://{init_file}", backend="gloo")
+        ps.ensure_model_parallel_initialized(1, 1)
+    if tp > 1:
+        _fake_tp(ps.get_tp_group(), tp)
+        # ModelConfig.get_num_kv_heads / get_num_attention_heads divide by this (metadata builders)
+        vllm_config.parallel_config.tensor_parallel_size = tp
+
+
+def _fake_tp(group: Any, tp: int) -> None:
+    """Rank 0 of ``tp``: sizes from the group; collectives become events with byte counts."""
+    from vkc.modeltrace.recorder import RECORDER
+
+    group.world_size = tp
+    group.rank_in_group = 0
+    group.ranks = list(range(tp))
+
+    def event(kind: str, t: Any, out_bytes: int) -> None:
+        RECORDER.add({"kind": "collective", "name": f"tp.{kind}", "world_size": tp,
+                      "args": [["input", RECORDER.describe(t)]], "bytes": int(t.numel() * t.element_size()),
+                      "out_bytes": out_bytes})
+
+    def all_reduce(input_: Any) -> Any:
+        event("all_reduce", input_, int(input_.numel() * input_.element_size()))
+        return input_
+
+    def all_gather(input_: Any, dim: int = -1) -> Any:
+        import torch
+        event("all_gather", input_, int(input_.numel() * input_.element_size() * tp))
+        return torch.cat([input_] * tp, dim=dim)
+
+    def reduce_scatter(input_: Any, dim: int = -1) -> Any:
+        event("reduce_scatter", input_, int(input_.numel() * input_.element_size() // tp))
+        return input_.chunk(tp, dim=dim)[0].contiguous()
+
+    group.all_reduce = all_reduce
+    group.all_gather = all_gather
+    group.reduce_scatter = reduce_scatter
+
+
+def build_model(vllm_config: Any) -> Any:
+    """``vllm/model_executor/model_loader/utils.py: initialize_model`` under meta, then
+    ``process_weights_after_loading`` (quantization repacking, MoE backend choice)."""
+    import torch
+    from vllm.config import set_current_vllm_config
+    from vllm.model_executor.model_loader.utils import (
+        initialize_model,
+        process_weights_after_loading,
+    )
+    from vllm.utils.torch_utils import set_default_torch_dtype
+    from vllm.v1.worker.workspace import init_workspace_manager
+
+    fake_streams_after_import()
+    mc = vllm_config.model_config
+    with set_current_vllm_config(vllm_config):
+        init_workspace_manager(torch.device("meta"))
+        with set_default_torch_dtype(mc.dtype), torch.device("meta"):
+            model = initialize_model(vllm_config)
+        process_weights_after_loading(model, mc, torch.device("meta"))
+    return model
+
+
+def kv_cache(vllm_config: Any, num_blocks: int) -> tuple[dict[str, Any], dict[str, Any], Any]:
+    """``GPUModelRunner.get_kv_cache_spec`` -> ``resolve_kv_cache_layout`` ->
+    ``get_kv_cache_groups``/``get_kv_cache_config_from_groups`` -> ``allocate_kv_cache`` ->
+    ``bind_kv_cache_to_layers`` (vllm/v1/worker/utils.py)."""
+    import torch
+    from vllm.config import get_layers_from_vllm_config, set_current_vllm_config
+    from vllm.model_executor.layers.attention_layer_base import AttentionLayerBase
+    from vllm.v1.attention.backends.utils import (
+        get_supported_kv_cache_layouts,
+        resolve_kv_cache_layout,
+    )
+    from vllm.v1.core.kv_cache_planning import (
+        get_kv_cache_config_from_groups,
+        get_kv_cache_groups,
+    )
+    from vllm.v1.worker.utils import allocate_kv_cache, bind_kv_cache_to_layers
+
+    with set_current_vllm_config(vllm_config):
+        layers = get_layers_from_vllm_config(vllm_config, AttentionLayerBase)
+        specs = {n: s for n, layer in layers.items() if (s := layer.get_kv_cache_spec(vllm_config))}
+        backends = {layers[n].get_attn_backend() for n in specs}
+        names = [m.name for m in get_supported_kv_cache_layouts(backends)]
+        layout = resolve_kv_cache_layout(vllm_config, [names], specs.values())
+        groups = get_kv_cache_groups(vllm_config, specs)
+        page = sum(g.kv_cache_spec.page_size_bytes for g in groups) or 1
+        cfg = get_kv_cache_config_from_groups(vllm_config, groups, page * num_blocks * max(1, len(specs)))
+        caches = allocate_kv_cache(cfg, torch.device("meta"), layout, None)
+        bind_kv_cache_to_layers(caches, vllm_config.compilation_config.static_forward_context)
+    return caches, layers, cfg
+
+
+def builders(vllm_config: Any, kv_cfg: Any, layers: dict[str, Any]) -> list[tuple[Any, list[str]]]:
+    """``GPUModelRunner.initialize_attn_backend`` / ``initialize_metadata_builders``: one
+    builder per (backend, spec) of each KV cache group."""
+    import torch
+    from vllm.config import set_current_vllm_config
+
+    out = []
+    with set_current_vllm_config(vllm_config):
+        for group in kv_cfg.kv_cache_groups:
+            by: dict[Any, list[str]] = {}
+            for n in group.layer_names:
+                spec = group.kv_cache_spec
+                spec = getattr(spec, "kv_cache_specs", {}).get(n, spec)
+                by.setdefault((layers[n].get_attn_backend(), spec), []).append(n)
+            for (backend, spec), names in by.items():
+                b = backend.get_builder_cls()(spec, names, vllm_config, torch.device("meta"))
+                out.append((b, names))
+    return out
+
+
+def importable(names: tuple[str, ...]) -> dict[str, bool]:
+    import importlib.util
+
+    res = {}
+    for n in names:
+        try:
+            res[n] = importlib.util.find_spec(n) is not None
+        except (ImportError, ValueError):
+            res[n] = n in sys.modules
+    return res

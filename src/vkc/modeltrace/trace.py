@@ -1,0 +1,177 @@
+"""``trace_model``: one worker subprocess per (vLLM tree, model config, serving options), cached.
+
+Cache: ``$VKC_CACHE_DIR/modeltraces/<key>.json`` (the :func:`~vkc.modeltrace.records.trace_to_json`
+form), key = sha256 of the tree (root, sdist sha256, version), the cut config JSON, the options, the
+H100 profile, the vkc version and the source of every worker-side module (editing one invalidates).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import vkc
+from vkc.atomic import store_cache
+from vkc.errors import InvocationError
+from vkc.records import ModelConfig, SourceTree
+
+from .checklist import CHECKLIST_VERSION, check_tree
+from .layers import LayerPlan, plan_layers
+from .records import (
+    ModelTrace,
+    StepTrace,
+    TraceOptions,
+    event_from_worker,
+    trace_from_json,
+    trace_to_json,
+)
+
+__all__ = ["TIMEOUT_S", "cache_key", "trace_model"]
+
+TIMEOUT_S = 900
+_WORKER_MODULES = ("vkc.modeltrace.worker", "vkc.modeltrace.startup", "vkc.modeltrace.recorder",
+                   "vkc.modeltrace.opschema", "vkc.modeltrace.launches", "vkc.modeltrace.records",
+                   "vkc.invoke.triton.traced.capture", "vkc.invoke.triton.traced.platform")
+_memo: dict[str, ModelTrace] = {}
+
+
+def _src_hash(module: str) -> str:
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return "-"
+    if spec is None or not spec.origin or not os.path.exists(spec.origin):
+        return "-"
+    return hashlib.sha256(Path(spec.origin).read_bytes()).hexdigest()[:16]
+
+
+def _worker_options(options: TraceOptions, plan: LayerPlan) -> dict[str, Any]:
+    steps = options.steps
+    max_batch = max(s.batch for s in steps)
+    max_tokens = max(s.batch * (1 if s.workload == "decode" else s.prompt_len) for s in steps)
+    blocks = sum(s.batch * -(-max(s.ctx, s.prompt_len) // options.block_size) for s in steps)
+    return {"tp": options.tp, "attention_backend": options.attention_backend,
+            "kv_cache_dtype": options.kv_cache_dtype, "block_size": options.block_size,
+            "max_model_len": None, "max_batch": max_batch, "max_tokens": max_tokens,
+            "num_blocks": max(blocks, 16384) + 1}
+
+
+def _steps_json(options: TraceOptions) -> list[dict[str, Any]]:
+    return [{"id": s.id, "workload": s.workload, "batch": s.batch, "ctx": s.ctx, "prompt_len": s.prompt_len}
+            for s in options.steps]
+
+
+def cache_key(tree: SourceTree, config: Mapping[str, Any], options: TraceOptions) -> str:
+    from vkc.invoke.common import H100_PROFILE
+
+    plan = plan_layers(config)
+    blob = {"tree": [str(tree.root), tree.sha256, tree.version], "config": plan.config,
+            "options": _worker_options(options, plan), "steps": _steps_json(options), "profile": H100_PROFILE,
+            "vkc": vkc.__version__, "checklist": CHECKLIST_VERSION,
+            "src": {m: _src_hash(m) for m in _WORKER_MODULES}}
+    return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def _cache_path(key: str) -> Path:
+    from vkc.source import cache_dir
+
+    return Path(cache_dir()) / "modeltraces" / f"{key}.json"
+
+
+def _raw_config(model_cfg: ModelConfig) -> dict[str, Any]:
+    from vkc.modelcfg.fetch import fetch_config
+
+    return dict(fetch_config(model_cfg.model_id).config)
+
+
+def trace_model(tree: SourceTree, model_cfg: ModelConfig, options: TraceOptions, *,
+                raw_config: Mapping[str, Any] | None = None, use_cache: bool = True) -> ModelTrace:
+    """Trace every step of ``options`` for ``model_cfg`` in one worker process (or read the cache)."""
+    config = dict(raw_config) if raw_config is not None else _raw_config(model_cfg)
+    key = cache_key(tree, config, options)
+    if use_cache and key in _memo:
+        return _memo[key]
+    path = _cache_path(key)
+    if use_cache and path.is_file():
+        try:
+            trace = trace_from_json(json.loads(path.read_text()))
+            _memo[key] = trace
+            return trace
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    plan = plan_layers(config)
+    resp = _run_worker(tree, plan, options)
+    trace = _to_trace(tree, model_cfg, options, plan, resp)
+    _memo[key] = trace
+    store_cache(path, json.dumps(trace_to_json(trace), sort_keys=True))
+    return trace
+
+
+def _run_worker(tree: SourceTree, plan: LayerPlan, options: TraceOptions,
+                skip_steps: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The worker's response; ``skip_steps`` (checklist ids) exists for the tests that pin what
+    skipping a step silently changes."""
+    from vkc.invoke.common import H100_PROFILE
+
+    req = {"tree_root": str(tree.root), "profile": H100_PROFILE, "config": plan.config,
+           "options": _worker_options(options, plan), "steps": _steps_json(options),
+           "skip_steps": list(skip_steps)}
+    env = dict(os.environ)
+    env["CUDA_VISIBLE_DEVICES"] = ""
+    env.pop("TRITON_INTERPRET", None)
+    env["VLLM_LOGGING_LEVEL"] = "INFO"          # vLLM's "Using ... backend" lines are INFO
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(Path(vkc.__file__).resolve().parent.parent)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    try:
+        proc = subprocess.run([sys.executable, "-m", "vkc.modeltrace.worker"], input=json.dumps(req), check=False,
+                              capture_output=True, text=True, env=env, timeout=TIMEOUT_S, cwd=str(tree.root))
+    except subprocess.TimeoutExpired as e:
+        raise InvocationError(f"model trace timed out after {TIMEOUT_S}s", hint="rerun; the vLLM import is slow on a busy machine") from e
+    try:
+        resp = json.loads(proc.stdout)
+    except ValueError:
+        tail = " | ".join((proc.stderr or "").strip().splitlines()[-3:])
+        raise InvocationError(f"model trace worker exited {proc.returncode} without a result: {tail[-400:]}",
+                              hint="rerun with --debug; the worker's stderr has vLLM's log") from None
+    if not resp.get("ok"):
+        if os.environ.get("VKC_DEBUG", "") not in ("", "0"):
+            tb = resp.get("traceback") or "".join(s.get("traceback") or "" for s in resp.get("steps", []))
+            sys.stderr.write(f"model trace worker traceback:\n{tb}\n")
+        err = str(resp.get("error") or "unknown error").splitlines()[0][:400]
+        where = _where(resp.get("traceback") or next((s.get("traceback") for s in resp.get("steps", [])
+                                                      if s.get("traceback")), "") or "")
+        raise InvocationError(f"model trace failed: {err}{where}",
+                              hint="this model/option combination does not run under the CPU trace yet")
+    return resp
+
+
+def _where(tb: str) -> str:
+    lines = [ln.strip() for ln in tb.splitlines() if ln.strip().startswith("File ")]
+    return f" (at {lines[-1].split(', in ')[0].removeprefix('File ')})" if lines else ""
+
+
+def _to_trace(tree: SourceTree, model_cfg: ModelConfig, options: TraceOptions, plan: LayerPlan,
+              resp: dict[str, Any]) -> ModelTrace:
+    status, fp_warn, fps = check_tree(tree.root, tree.version)
+    warnings = list(fp_warn) + list(resp.get("warnings", []))
+    if resp.get("guessed_outputs"):
+        warnings.append(f"op results guessed (no fake in the tree): {', '.join(resp['guessed_outputs'])}")
+    steps = tuple(StepTrace(spec, int(s["num_tokens"]), tuple(event_from_worker(e) for e in s["events"]),
+                            float(s["forward_s"]))
+                  for spec, s in zip(options.steps, resp["steps"]))
+    return ModelTrace(
+        model_id=model_cfg.model_id, vllm_version=tree.version, tree_sha256=tree.sha256, options=options,
+        full_layers=plan.full_layers, traced_layers=plan.traced, layer_types=plan.types,
+        layer_weights=dict(plan.weights), steps=steps, backends=tuple(resp.get("backends", [])),
+        importable=dict(resp.get("importable", {})), warnings=tuple(warnings), fingerprint_status=status,
+        fingerprints=dict(fps), vllm_config=dict(resp.get("vllm_config", {})), versions=dict(resp.get("versions", {})),
+        timings=dict(resp.get("timings", {})),
+        notes={"fake_mismatches": resp.get("fake_mismatches", []), "reentered_vllm_ops": resp.get("reentered_vllm_ops", []),
+               "schemas": resp.get("schemas", {}), "attention_layers": resp.get("attention_layers", {})})

@@ -1,0 +1,211 @@
+"""Model-trace worker: ``python -m vkc.modeltrace.worker < request.json > response.json``.
+
+Runs vLLM's own model class for one decode/prefill step per requested shape on ``device="meta"``
+under vkc's fake H100 (see :mod:`vkc.modeltrace.checklist` for the start-up steps) and records every
+Triton launch, custom-op call, aten compute op and (with ``tp > 1``) collective.  Request::
+
+    {"tree_root": "...", "profile": {...}, "config": {<config.json, layers cut>},
+     "options": {"tp", "attention_backend", "kv_cache_dtype", "block_size", "max_model_len", ...},
+     "steps": [{"id", "workload": "decode"|"prefill", "batch", "ctx", "prompt_len"}]}
+
+Response: ``{"ok", "error", "versions", "backends", "importable", "warnings", "steps": [{"id",
+"ok", "error", "events"}], ...}``.  vLLM's logs go to stderr; stdout carries only the JSON.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+import traceback
+from typing import Any
+
+OPTIONAL_PACKAGES = ("flashinfer", "triton_kernels", "deep_gemm", "deep_ep",
+                     "compressed_tensors", "flash_mla", "aiter", "pplx_kernels")
+
+
+def _install_recorders(model: Any) -> None:
+    import torch
+
+    from vkc.modeltrace.launches import capture_module
+    tw = capture_module()
+    from vkc.modeltrace.recorder import RECORDER, FactoryAdapter, LaunchList
+
+    tw.install_capture()
+    tw.STATE.factory = FactoryAdapter()  # type: ignore[assignment]
+    tw.STATE.launches = LaunchList()
+    RECORDER.module_names = {id(m): n for n, m in model.named_modules()}
+    torch.nn.modules.module.register_module_forward_pre_hook(RECORDER.pre_hook)
+    torch.nn.modules.module.register_module_forward_hook(RECORDER.post_hook)
+    for n, p in list(model.named_parameters()) + list(model.named_buffers()):
+        RECORDER.name_storage(p, f"weight:{n}")
+
+
+def _reenter_vllm_ops() -> list[str]:
+    """``torch.ops.vllm.X`` reaching the dispatch mode runs the Python body vLLM registered for the
+    GPU (its fake would hide the attention and MoE kernels on meta tensors)."""
+    from vkc.modeltrace.recorder import REENTER
+    from vkc.modeltrace.startup import S
+
+    REENTER.update(S.vllm_op_impls)
+    return sorted(REENTER)
+
+
+def _metadata(step: dict[str, Any], block_size: int) -> dict[str, Any]:
+    import torch
+
+    b = int(step["batch"])
+    if step["workload"] == "decode":
+        q, ctx = 1, int(step["ctx"])
+    else:
+        q = ctx = int(step["prompt_len"])
+    tokens = b * q
+    blocks_per_seq = -(-ctx // block_size)
+    meta = torch.device("meta")
+    qsl_cpu = torch.arange(0, tokens + 1, q, dtype=torch.int32)
+    seq_cpu = torch.full((b,), ctx, dtype=torch.int32)
+    return {"num_reqs": b, "num_tokens": tokens, "q": q, "ctx": ctx, "blocks": b * blocks_per_seq,
+            "query_start_loc": torch.empty(b + 1, dtype=torch.int32, device=meta), "query_start_loc_cpu": qsl_cpu,
+            "seq_lens": torch.empty(b, dtype=torch.int32, device=meta), "seq_lens_cpu_upper_bound": seq_cpu,
+            "block_table_tensor": torch.empty(b, blocks_per_seq, dtype=torch.int32, device=meta),
+            "slot_mapping": torch.empty(tokens, dtype=torch.int64, device=meta),
+            "positions": torch.empty(tokens, dtype=torch.int64, device=meta),
+            "input_ids": torch.empty(tokens, dtype=torch.int32, device=meta),
+            "logits_indices": torch.empty(b, dtype=torch.int64, device=meta)}
+
+
+def run_step(ctx: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]:
+    import torch
+    from vllm.config import set_current_vllm_config
+    from vllm.forward_context import set_forward_context
+    from vllm.v1.attention.backend import CommonAttentionMetadata
+
+    from vkc.modeltrace.recorder import RECORDER, make_dispatch_mode
+
+    vc, model = ctx["vllm_config"], ctx["model"]
+    md = _metadata(step, ctx["block_size"])
+    RECORDER.reset_step()
+    for k in ("query_start_loc", "seq_lens", "block_table_tensor", "slot_mapping", "logits_indices"):
+        RECORDER.name_storage(md[k], f"metadata:{k}")
+    RECORDER.name_storage(md["positions"], "input:positions")
+    RECORDER.name_storage(md["input_ids"], "input:input_ids")
+    cam = CommonAttentionMetadata(
+        query_start_loc=md["query_start_loc"], query_start_loc_cpu=md["query_start_loc_cpu"],
+        seq_lens=md["seq_lens"], num_reqs=md["num_reqs"], num_actual_tokens=md["num_tokens"],
+        max_query_len=md["q"], max_seq_len=md["ctx"], block_table_tensor=md["block_table_tensor"],
+        slot_mapping=md["slot_mapping"], causal=True, positions=md["positions"],
+        seq_lens_cpu_upper_bound=md["seq_lens_cpu_upper_bound"],
+        is_prefilling=torch.full((md["num_reqs"],), step["workload"] == "prefill", device="meta"))
+    attn_metadata: dict[str, Any] = {}
+    t0 = time.perf_counter()
+    with set_current_vllm_config(vc):
+        for builder, names in ctx["builders"]:
+            m = builder.build(common_prefix_len=0, common_attn_metadata=cam)
+            for f, v in sorted(vars(m).items()):
+                if isinstance(v, torch.Tensor) and v.device.type == "meta":
+                    RECORDER.name_storage(v, f"metadata:{f}") if RECORDER._key(v) not in RECORDER.storages else None
+            attn_metadata.update({n: m for n in names})
+        slots = {n: md["slot_mapping"] for n in attn_metadata}
+        RECORDER.active = True
+        try:
+            with make_dispatch_mode(), set_forward_context(attn_metadata, vc, num_tokens=md["num_tokens"],
+                                                           slot_mapping=slots):
+                hidden = model(input_ids=md["input_ids"], positions=md["positions"])
+                if isinstance(hidden, tuple):
+                    hidden = hidden[0]
+                model.compute_logits(hidden[md["logits_indices"]])
+        finally:
+            RECORDER.active = False
+    return {"id": step["id"], "ok": True, "error": None, "events": RECORDER.events,
+            "forward_s": round(time.perf_counter() - t0, 4), "num_tokens": md["num_tokens"]}
+
+
+def _startup(req: dict[str, Any], resp: dict[str, Any]) -> dict[str, Any]:
+    from vkc.modeltrace import startup as st
+
+    opts = req["options"]
+    timings: dict[str, float] = {}
+    t = time.perf_counter()
+    resp["schemas"] = st.pre_import(req["tree_root"], req["profile"])
+    model_dir = tempfile.mkdtemp(prefix="vkc-model-")
+    with open(os.path.join(model_dir, "config.json"), "w") as fh:
+        json.dump(req["config"], fh)
+    vc = st.engine_config(model_dir, opts)
+    timings["engine_config_s"] = time.perf_counter() - t
+    st.init_parallel(vc, int(opts.get("tp", 1)), tuple(req.get("skip_steps", ())))
+    t = time.perf_counter()
+    model = st.build_model(vc)
+    timings["build_model_s"] = time.perf_counter() - t
+    caches, layers, kv_cfg = st.kv_cache(vc, int(opts["num_blocks"]))
+    ctx = {"vllm_config": vc, "model": model, "block_size": vc.cache_config.block_size,
+           "builders": st.builders(vc, kv_cfg, layers)}
+    _install_recorders(model)
+    from vkc.modeltrace.recorder import RECORDER
+    for n, c in sorted(caches.items()):
+        if RECORDER._key(c) not in RECORDER.storages:
+            RECORDER.name_storage(c, f"kv_cache:{n}")
+    resp["reentered_vllm_ops"] = _reenter_vllm_ops()
+    resp["timings"] = {k: round(v, 3) for k, v in timings.items()}
+    resp["vllm_config"] = {"dtype": str(vc.model_config.dtype).replace("torch.", ""),
+                           "quantization": vc.model_config.quantization,
+                           "kv_cache_dtype": vc.cache_config.cache_dtype,
+                           "block_size": vc.cache_config.block_size,
+                           "kv_cache_layout": vc.cache_config.kv_cache_layout,
+                           "attention_backend": str(vc.attention_config.backend),
+                           "enforce_eager": vc.model_config.enforce_eager}
+    resp["attention_layers"] = {n: type(l.impl).__name__ if hasattr(l, "impl") else type(l).__name__
+                                for n, l in sorted(layers.items())}
+    return ctx
+
+
+def main() -> int:
+    req = json.load(sys.stdin)
+    real_stdout = sys.stdout
+    sys.stdout = sys.stderr
+    os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+    sys.path.insert(0, req["tree_root"])
+    from vkc.modeltrace.launches import capture_module
+    from vkc.modeltrace.startup import importable
+    tw = capture_module()
+    tw.STATE.tree_root = os.path.abspath(req["tree_root"])
+    resp: dict[str, Any] = {"ok": False, "error": None, "steps": [], "warnings": []}
+    t0 = time.perf_counter()
+    try:
+        import torch
+        import triton
+        resp["versions"] = {"torch": torch.__version__, "triton": triton.__version__,
+                            "python": sys.version.split()[0]}
+        resp["importable"] = importable(OPTIONAL_PACKAGES)   # before any stand-in module exists
+        ctx = _startup(req, resp)
+        for step in req["steps"]:
+            try:
+                resp["steps"].append(run_step(ctx, step))
+            except Exception as e:  # noqa: BLE001
+                resp["steps"].append({"id": step["id"], "ok": False, "error": f"{type(e).__name__}: {e}",
+                                      "traceback": traceback.format_exc(limit=-14), "events": []})
+        resp["ok"] = all(s["ok"] for s in resp["steps"])
+        if not resp["ok"]:
+            resp["error"] = next(s["error"] for s in resp["steps"] if not s["ok"])
+    except Exception as e:  # noqa: BLE001
+        resp["error"] = f"{type(e).__name__}: {e}"
+        resp["traceback"] = traceback.format_exc(limit=-14)
+    _finish(resp, t0)
+    real_stdout.write(json.dumps(resp, sort_keys=True, default=str))
+    real_stdout.flush()
+    return 0
+
+
+def _finish(resp: dict[str, Any], t0: float) -> None:
+    from vkc.modeltrace.recorder import RECORDER
+    from vkc.modeltrace.startup import S
+
+    resp["warnings"] = sorted(set(RECORDER.warnings))
+    resp["backends"] = S.backend_lines
+    resp["fake_mismatches"] = S.fake_mismatches
+    resp["guessed_outputs"] = sorted(S.guessed)
+    resp.setdefault("timings", {})["process_s"] = round(time.perf_counter() - t0, 3)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
