@@ -25,7 +25,6 @@ import random
 import subprocess
 import sys
 import tempfile
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -68,18 +67,9 @@ def config_cases(rng: random.Random, n: int) -> list[str]:
     return cases
 
 
-KERNEL = textwrap.dedent('''\
-    import triton
-    import triton.language as tl
-
-
-    @triton.jit
-    def add_one_kernel(x_ptr, y_ptr, BLOCK: tl.constexpr):
-        offs = tl.arange(0, BLOCK)
-        tl.store(y_ptr + offs, tl.load(x_ptr + offs) + 1.0)
-    ''')
-SPEC = {"entry": "add_one_kernel", "signature": {"x_ptr": "*fp32", "y_ptr": "*fp32", "BLOCK": "constexpr"},
-        "constexprs": {"BLOCK": 16}, "attrs": {}, "num_warps": 4, "num_stages": 1, "target": ["cuda", 90, 32]}
+# the tiny valid artifact the security tests use (one copy: tests/security/untrusted_cases.py)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "security"))
+from untrusted_cases import KERNEL, SPEC
 
 
 def _example(kernel_file: Any, spec: Any, extra: str = "") -> str:

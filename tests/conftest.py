@@ -15,6 +15,8 @@ import pytest
 from vkc.records import SourceTree
 
 DATA = Path(__file__).parent / "data"
+# model-traced Triton examples spawn a vLLM model trace; tests opt in explicitly (monkeypatch)
+os.environ.setdefault("VKC_MODEL_TRACE", "0")
 
 
 @pytest.fixture(scope="session", autouse=True)

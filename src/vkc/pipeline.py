@@ -50,7 +50,11 @@ def collect(name: str, *, model: str | None = None, workload: str | None = None,
     else:
         invocation = _invoke_default_model(index.tree, extraction, workload, command, name, model_cfg)
     written = write_artifact(name, extraction.kernel_type, extraction.source_code, invocation.code, out_dir)
-    return dataclasses.replace(written, model_id=invocation.model_id)
+    prov = invocation.facts.get("provenance")
+    if prov is None:
+        return dataclasses.replace(written, model_id=invocation.model_id)
+    return dataclasses.replace(written, model_id=invocation.model_id, invocation_mode=prov.mode.value,
+                               invocation_source=prov.source, model_accurate=prov.model_accurate)
 
 
 def _invoke_default_model(tree: SourceTree, extraction: Extraction, workload: str | None, command: str,

@@ -29,6 +29,14 @@ class SourceTree:
     def label(self) -> str:
         return f"vLLM {self.version}"
 
+    @property
+    def citation(self) -> str:
+        """How headers cite the tree: the sdist's file name and sha256 (never a download URL), or the path."""
+        if self.sha256:
+            name = self.origin.rstrip("/").rsplit("/", 1)[-1].split("#", 1)[0] or f"vllm-{self.version}.tar.gz"
+            return f"{self.version} (sdist {name}, sha256 {self.sha256})"
+        return f"{self.version} ({self.origin})"
+
 
 @dataclass(frozen=True)
 class LaunchSite:
@@ -155,6 +163,9 @@ class WriteResult:
     size: int
     sha256: str
     model_id: str = ""                       # the model the invocation example is sized for
+    invocation_mode: str = ""                # model-traced | recipe | test-traced | vllm-sized | synthesized
+    invocation_source: str = ""              # which trace / recipe / test made the launch
+    model_accurate: bool = False             # the mode is model-traced, recipe or test-traced
 
     @property
     def line(self) -> str:

@@ -83,10 +83,12 @@ def test_slugs_and_command():
 
 
 def test_summarise_counts_by_class():
-    recs = [{"status": "written", "error_class": None}, {"status": "failed", "error_class": "ExtractionError"},
+    recs = [{"status": "written", "error_class": None, "lang": "cuda", "invocation_mode": "recipe"},
+            {"status": "failed", "error_class": "ExtractionError"},
             {"status": "failed", "error_class": "ExtractionError"}, {"status": "failed", "error_class": "Timeout"},
             {"status": "not applicable", "error_class": "NotApplicableError"}]
     s = summarise(recs)
     assert (s["total"], s["written"], s["failed"], s["not_applicable"]) == (5, 1, 3, 1)
     assert s["by_class"] == {"failed": {"ExtractionError": 2, "Timeout": 1},
                              "not_applicable": {"NotApplicableError": 1}}
+    assert s["by_invocation_mode"] == {"cuda:recipe": 1}

@@ -27,17 +27,17 @@ CHROMIUM = "/usr/bin/chromium"
     ("vllm/v1/attention/ops/triton_reshape_and_cache_flash.py", "reshape_and_cache_kernel_flash", "cache"),
     ("csrc/layernorm_kernels.cu", "rms_norm_kernel", "norm"),
     ("csrc/layernorm_quant_kernels.cu", "rms_norm_static_fp8_quant_kernel", "norm"),
-    ("csrc/quantization/w8a8/int8/scaled_quant.cu", "dynamic_scaled_int8_quant_kernel", "quantization"),
+    ("csrc/quantization/w8a8/int8/scaled_quant.cu", "dynamic_scaled_int8_quant_kernel", "quant"),
     ("vllm/model_executor/layers/fused_moe/fused_moe.py", "fused_moe_kernel", "moe"),
     ("csrc/moe/topk_softmax_kernels.cu", "topkGatingSoftmax", "moe"),
     ("vllm/lora/ops/triton_ops/fused_moe_lora_op.py", "_fused_moe_lora_kernel", "lora"),
     ("csrc/activation_kernels.cu", "act_and_mul_kernel", "activation"),
     ("csrc/pos_encoding_kernels.cu", "rotary_embedding_kernel", "rotary"),
     ("vllm/model_executor/layers/rotary_embedding/mrope.py", "_triton_mrope_forward", "rotary"),
-    ("csrc/mamba/mamba_ssm/selective_scan_fwd.cu", "selective_scan_fwd_kernel", "mamba/ssm"),
-    ("vllm/model_executor/layers/fla/ops/chunk_o.py", "chunk_fwd_kernel_o", "fla"),
-    ("vllm/v1/sample/ops/topk_topp_triton.py", "_topk_topp_kernel", "sampling"),
-    ("csrc/custom_all_reduce.cuh", "cross_device_reduce_1stage", "communication"),
+    ("csrc/mamba/mamba_ssm/selective_scan_fwd.cu", "selective_scan_fwd_kernel", "ssm"),
+    ("vllm/model_executor/layers/fla/ops/chunk_o.py", "chunk_fwd_kernel_o", "linear_attention"),
+    ("vllm/v1/sample/ops/topk_topp_triton.py", "_topk_topp_kernel", "sampler"),
+    ("csrc/custom_all_reduce.cuh", "cross_device_reduce_1stage", "allreduce"),
     ("csrc/misc.cu", "some_kernel", "other"),
 ])
 def test_family_rules(path, name, family):
@@ -59,7 +59,7 @@ def test_build_report_numbers():
     assert cov["rate"] == 0.5   # collected / applicable
     assert cov["by_language"] == {"cuda": {"attempted": 4, "collected": 2, "not_applicable": 1, "failed": 1},
                                   "triton": {"attempted": 3, "collected": 1, "not_applicable": 0, "failed": 2}}
-    assert cov["by_family"]["mamba/ssm"] == {"attempted": 1, "collected": 0, "not_applicable": 0, "failed": 1}
+    assert cov["by_family"]["ssm"] == {"attempted": 1, "collected": 0, "not_applicable": 0, "failed": 1}
     assert cov["by_family"]["rotary"]["not_applicable"] == 1
     assert cov["by_family"]["lora"]["failed"] == 1 and cov["by_family"]["moe"]["collected"] == 1
     reasons = {f["reason"]: f["count"] for f in cov["failure_reasons"]}

@@ -56,6 +56,9 @@ def add_batch_args(collect_parser: argparse.ArgumentParser, verify_parser: argpa
                    help="with --all: only kernels of this language")
     c.add_argument("--jobs", type=_positive_int, metavar="N",
                    help="with --all: worker processes (default: the CPU count)")
+    c.add_argument("--all-used", action="store_true",
+                   help="with --model M: collect every tree kernel M's traced step launches (per --workload), "
+                        "each at its traced launch; like --all otherwise")
     c.add_argument("--resume", action="store_true",
                    help="with --all: skip the artifacts already in DIR for the same inputs (vkc, tree, "
                         "model config); collect only the missing ones")
@@ -76,6 +79,14 @@ def check_collect_args(a: argparse.Namespace) -> bool:
     """Validate KERNEL_NAME vs --all; True when this is a ``--all`` run."""
     models = a.model if isinstance(a.model, list) else ([a.model] if a.model else [])
     workloads = a.workload if isinstance(a.workload, list) else ([a.workload] if a.workload else [])
+    if getattr(a, "all_used", False):
+        if a.kernel is not None or getattr(a, "all", False):
+            raise UsageError("--all-used replaces KERNEL_NAME and --all",
+                             hint="vkc collect --model M --all-used [--workload W]")
+        if len(models) != 1:
+            raise UsageError("--all-used needs exactly one --model", hint="vkc collect --model M --all-used")
+        a.model, a.workload = models, workloads or None
+        return True
     if getattr(a, "all", False):
         if a.kernel is not None:
             raise UsageError("give either KERNEL_NAME or --all, not both",
@@ -141,7 +152,7 @@ def run_collect_all(a: argparse.Namespace) -> int:
 
     report = collect_all(lang=a.kernel_type, models=a.model, workloads=a.workload, jobs=a.jobs,
                          out_dir=a.out, vllm_path=a.vllm, vllm_version=a.vllm_version,
-                         progress=make_progress(sys.stderr), resume=a.resume)
+                         progress=make_progress(sys.stderr), resume=a.resume, all_used=a.all_used)
     sys.stderr.write(format_summary(report))
     sys.stderr.flush()
     return EXIT_SOME_FAILED if report.failed else 0

@@ -17,7 +17,8 @@ progress and a summary on stderr, and ``<out>/collect_results.json``::
      "summary": {"total", "written", "not_applicable", "failed",
                  "by_class": {"failed": {cls: n}, "not_applicable": {cls: n}}},
      "kernels": [{"name", "qualified", "lang", "model", "workload", "status",
-                  "error_class", "error", "seconds", "path"}, ...]}   (plan order)
+                  "error_class", "error", "seconds", "path", "invocation_mode", "invocation_source",
+                  "model_accurate"}, ...]}   (plan order)
 """
 from __future__ import annotations
 
@@ -107,7 +108,9 @@ def _run_job(state: dict[str, Any], job: Job) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001  (an internal bug in one kernel must not stop the batch)
         first = " ".join(str(exc).split())[:400]
         return {"status": FAILED, "error_class": type(exc).__name__, "error": f"internal error: {first}"}
-    return {"status": WRITTEN, "path": res.path, "line": res.line, "model": res.model_id or None}
+    return {"status": WRITTEN, "path": res.path, "line": res.line, "model": res.model_id or None,
+            "invocation_mode": res.invocation_mode or None, "invocation_source": res.invocation_source or None,
+            "model_accurate": res.model_accurate}
 
 
 # --------------------------------------------------------------------------- parent side
@@ -137,7 +140,8 @@ def _record(job: Job, out: Outcome, default_model: str) -> dict[str, Any]:
         "model": value.get("model") or job.model or default_model, "workload": job.workload,
         "status": value.get("status", FAILED), "error_class": value.get("error_class"),
         "error": value.get("error"), "seconds": round(out.seconds, 3), "path": value.get("path"),
-        "line": value.get("line"),
+        "line": value.get("line"), "invocation_mode": value.get("invocation_mode"),
+        "invocation_source": value.get("invocation_source"), "model_accurate": value.get("model_accurate"),
     }
 
 
@@ -148,8 +152,9 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
     for key, st in (("failed", FAILED), ("not_applicable", NOT_APPLICABLE)):
         c = Counter(r["error_class"] or "?" for r in records if r["status"] == st)
         by_class[key] = dict(sorted(c.items(), key=lambda kv: (-kv[1], kv[0])))
+    modes = Counter(f"{r.get('lang') or '?'}:{r.get('invocation_mode') or '?'}" for r in records if r["status"] == WRITTEN)
     return {"total": len(records), "written": status[WRITTEN], "not_applicable": status[NOT_APPLICABLE],
-            "failed": status[FAILED], "by_class": by_class}
+            "failed": status[FAILED], "by_class": by_class, "by_invocation_mode": dict(sorted(modes.items()))}
 
 
 def format_summary(report: BatchReport) -> str:
@@ -158,6 +163,8 @@ def format_summary(report: BatchReport) -> str:
     head = (f"vkc: collected {s['total']} kernel runs in {report.seconds:.1f} s with {report.jobs} "
             f"worker(s): {s['written']} written, {s['not_applicable']} not applicable, {s['failed']} failed")
     lines = [head]
+    if s.get("by_invocation_mode"):
+        lines.append("vkc:   invocation: " + ", ".join(f"{k} {v}" for k, v in s["by_invocation_mode"].items()))
     for key, label in (("failed", "failed"), ("not_applicable", "not applicable")):
         if s["by_class"][key]:
             lines.append(f"vkc:   {label}: " + ", ".join(f"{k} {v}" for k, v in s["by_class"][key].items()))
@@ -176,10 +183,11 @@ def collect_all(*, lang: str | None = None, models: list[str] | None = None,
                 out_dir: str = "kernels_out", vllm_path: str | None = None,
                 vllm_version: str | None = None, progress: PlainProgress | None = None,
                 stdout: TextIO | None = None, task_timeout: float | None = None,
-                resume: bool = False) -> BatchReport:
+                resume: bool = False, all_used: bool = False) -> BatchReport:
     """Collect every entry kernel; WROTE lines go to ``stdout`` as artifacts are written.
 
-    ``resume`` skips the jobs whose artifact is already in ``out_dir`` for the same inputs
+    ``all_used`` (one model) collects only the tree kernels the model's traced step launches
+    (:mod:`vkc.batch.used`).  ``resume`` skips the jobs whose artifact is already in ``out_dir`` for the same inputs
     (:mod:`vkc.batch.resume`; they count as written, with no WROTE line).
 
     Raises VkcError only for problems that stop the whole batch (bad arguments, unreadable
@@ -199,8 +207,12 @@ def collect_all(*, lang: str | None = None, models: list[str] | None = None,
     index = load_index(vllm_path, vllm_version)      # builds and caches it for the workers
     for m in dict.fromkeys(models or []):
         load_model(m)                                 # an unknown model fails now, once
+    only = None
+    if all_used:   # one model: its traced step decides which kernels (traced once, here, for the workers)
+        from vkc.batch.used import used_kernels
+        only = used_kernels(index, (models or [DEFAULT_MODEL])[0], workloads or [None])
     plan = plan_jobs(index, lang=lang, models=models, workloads=workloads, out_dir=out_dir,
-                     vllm_path=vllm_path, vllm_version=vllm_version, default_model=DEFAULT_MODEL)
+                     vllm_path=vllm_path, vllm_version=vllm_version, default_model=DEFAULT_MODEL, only=only)
     records: list[dict[str, Any] | None] = [None] * len(plan)
     progress = progress or PlainProgress()
     what = f"collecting {len(plan)} kernel runs ({_describe(models, workloads, DEFAULT_MODEL)})"

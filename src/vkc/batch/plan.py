@@ -22,6 +22,7 @@ import hashlib
 import os
 import re
 import shlex
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from vkc.errors import AmbiguousKernelError, KernelLookupError, UsageError
@@ -92,8 +93,10 @@ def regen_command(name: str, *, model: str | None, workload: str | None, out_dir
 def plan_jobs(index: KernelIndex, *, lang: str | None = None, models: list[str] | None = None,
               workloads: list[str] | None = None, out_dir: str = DEFAULT_OUT,
               vllm_path: str | None = None, vllm_version: str | None = None,
-              default_model: str = "meta-llama/Llama-3.1-8B-Instruct") -> list[Job]:
-    """Every entry kernel x model x workload, in (model, workload, lang, qualified) order."""
+              default_model: str = "meta-llama/Llama-3.1-8B-Instruct",
+              only: Mapping[str | None, Collection[str]] | None = None) -> list[Job]:
+    """Every entry kernel x model x workload, in (model, workload, lang, qualified) order; with
+    ``only``, per workload just the kernels it names (``--all-used``: what the model's step launches)."""
     if lang not in (None, "triton", "cuda"):
         raise UsageError(f"unknown kernel type {lang!r}", hint="use triton or cuda")
     ms: list[str | None] = _dedupe(models) if models else [None]
@@ -111,6 +114,8 @@ def plan_jobs(index: KernelIndex, *, lang: str | None = None, models: list[str] 
         for w in ws:
             sub = "/".join([out_dir.rstrip("/") or ".", slug, w or INFERRED]) if nested else out_dir
             for k, name in names:
+                if only is not None and k.qualified not in only.get(w, ()):
+                    continue
                 jobs.append(Job(name=name, qualified=k.qualified, lang=k.lang, model=m, workload=w,
                                 out_dir=sub, order=len(jobs),
                                 command=regen_command(name, model=m, workload=w, out_dir=sub,

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock
+
 import vkc
 from vkc.atomic import store_cache
 from vkc.errors import InvocationError
@@ -99,19 +101,40 @@ def trace_model(tree: SourceTree, model_cfg: ModelConfig, options: TraceOptions,
     if use_cache and key in _memo:
         return _memo[key]
     path = _cache_path(key)
-    if use_cache and path.is_file():
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # one tracer per key at a time: concurrent `collect --all` workers wait for the first one's result
+    with FileLock(str(path) + ".lock"):
+        cached = _read_cached(path) if use_cache else None
+        if cached is not None:
+            _memo[key] = cached
+            return cached
+        failed = path.with_suffix(".failed.json")
+        if use_cache and failed.is_file():   # a failure is cached too (same key: a vkc fix retraces)
+            try:
+                err = json.loads(failed.read_text())
+                raise InvocationError(str(err["message"]), hint=err.get("hint"))
+            except (OSError, ValueError, KeyError, TypeError):
+                pass
+        plan = plan_layers(config)
         try:
-            trace = trace_from_json(json.loads(path.read_text()))
-            _memo[key] = trace
-            return trace
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
-    plan = plan_layers(config)
-    resp = _run_worker(tree, plan, options)
-    trace = _to_trace(tree, model_cfg, options, plan, resp)
-    _memo[key] = trace
-    store_cache(path, json.dumps(trace_to_json(trace), sort_keys=True))
-    return trace
+            resp = _run_worker(tree, plan, options)
+            trace = _to_trace(tree, model_cfg, options, plan, resp)
+        except InvocationError as e:
+            if "timed out" not in e.message:   # a timeout on a busy machine is worth retrying
+                store_cache(failed, json.dumps({"message": e.message, "hint": e.hint}, sort_keys=True))
+            raise
+        _memo[key] = trace
+        store_cache(path, json.dumps(trace_to_json(trace), sort_keys=True))
+        return trace
+
+
+def _read_cached(path: Path) -> ModelTrace | None:
+    if not path.is_file():
+        return None
+    try:
+        return trace_from_json(json.loads(path.read_text()))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None   # a damaged entry heals: traced again and replaced
 
 
 def _run_worker(tree: SourceTree, plan: LayerPlan, options: TraceOptions,

@@ -77,6 +77,40 @@ def _tally(rows: list[dict[str, Any]], key: str) -> dict[str, dict[str, int]]:
     return dict(sorted(out.items()))
 
 
+_MODE_LINE = re.compile(r"^(?:#|//) invocation: ([a-z-]+)", re.M)
+ACCURATE_MODES = ("model-traced", "recipe", "test-traced")
+
+
+def invocation_mode(record: dict[str, Any] | None, example: str | None) -> str | None:
+    """The example's invocation mode: collect_results' field, else the header's ``invocation:`` line,
+    else (artifacts from an older vkc) ``synthesized`` for an UNTRACED/generic header, ``recipe`` otherwise."""
+    if record and record.get("invocation_mode"):
+        return str(record["invocation_mode"])
+    if example is None:
+        return None
+    m = _MODE_LINE.search(example)
+    if m:
+        return m.group(1)
+    head = example[:6000]
+    return "synthesized" if ("UNTRACED" in head or "untraced/generic" in head) else "recipe"
+
+
+def _invocation(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Collected artifacts by language and invocation mode, and the model-accurate share."""
+    out: dict[str, dict[str, int]] = {}
+    for r in rows:
+        if r["outcome"] == "collected":
+            t = out.setdefault(r["lang"], {})
+            t[r["mode"] or "?"] = t.get(r["mode"] or "?", 0) + 1
+    summary = {}
+    for lang, modes in sorted(out.items()):
+        total = sum(modes.values())
+        acc = sum(n for m, n in modes.items() if m in ACCURATE_MODES)
+        summary[lang] = {"modes": dict(sorted(modes.items())), "collected": total, "model_accurate": acc,
+                         "rate": round(acc / total, 4) if total else None}
+    return summary
+
+
 def _attempts(bd: BatchDir) -> list[dict[str, Any]]:
     """One row per kernel attempted: from collect_results, plus artifacts it does not list."""
     rows, seen = [], set()
@@ -94,7 +128,9 @@ def _attempts(bd: BatchDir) -> list[dict[str, Any]]:
                      "outcome": outcome, "ok": outcome == "collected",
                      "reason": failure_reason(c.get("error"), c.get("status"), c.get("error_class")) if failed else None,
                      "error": str(c.get("error") or "") if failed else None, "model": c.get("model"),
-                     "workload": c.get("workload"), "seconds": c.get("seconds")})
+                     "workload": c.get("workload"), "seconds": c.get("seconds"),
+                     "mode": invocation_mode(c, art.invocation_example if art else None) if outcome == "collected"
+                     else None})
         if art:
             seen.add(art.file)
     for a in bd.artifacts:
@@ -103,7 +139,7 @@ def _attempts(bd: BatchDir) -> list[dict[str, Any]]:
         prov = parse_provenance(a.kernel_type, a.invocation_example)
         rows.append({"name": a.name, "lang": a.kernel_type, "family": family_of(prov.kernel_file, a.name),
                      "outcome": "collected", "ok": True, "reason": None, "error": None, "model": prov.model,
-                     "workload": prov.workload, "seconds": None})
+                     "workload": prov.workload, "seconds": None, "mode": invocation_mode(None, a.invocation_example)})
     return sorted(rows, key=lambda r: (r["name"], str(r["model"]), str(r["workload"])))
 
 
@@ -172,6 +208,7 @@ def build_report(directory: str) -> dict[str, Any]:
             "rate": round(collected / (total - not_applicable), 4) if total - not_applicable else None,
             "by_language": _tally(attempts, "lang"),
             "by_family": _tally(attempts, "family"),
+            "by_invocation": _invocation(attempts),
             "failure_reasons": [{"reason": k, "count": len(v), "kernels": sorted(v)}
                                 for k, v in sorted(reasons.items(), key=lambda kv: (-len(kv[1]), kv[0]))],
         },

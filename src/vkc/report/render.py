@@ -7,14 +7,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-import jinja2
-
 from vkc.atomic import replace_file
 from vkc.errors import WriteError
 from vkc.report.build import build_report
+from vkc.templating import render as render_template
 
-_ENV_KW: dict[str, Any] = {"loader": jinja2.PackageLoader("vkc.report", "templates"), "undefined": jinja2.StrictUndefined,
-                           "keep_trailing_newline": True, "trim_blocks": False, "lstrip_blocks": False}
 LANG_COLOURS = {"cuda": "#1f6feb", "triton": "#bf3989", "unknown": "#6e7781"}
 
 
@@ -71,12 +68,10 @@ def bandwidth_svg(gpu: list[dict[str, Any]], peak_gbps: float) -> str:
 
 def render(report: dict[str, Any]) -> dict[str, str]:
     """{"md": ..., "json": ..., "html": ...} for a report model."""
-    md_env = jinja2.Environment(autoescape=False, **_ENV_KW)
-    html_env = jinja2.Environment(autoescape=True, **_ENV_KW)
-    helpers = {"num": _num, "pct": _pct, "md": _md}
-    md_text = md_env.get_template("report.md.j2").render(r=report, **helpers)
+    helpers: dict[str, Any] = {"num": _num, "pct": _pct, "md": _md}
+    md_text = render_template("vkc.report/report.md.j2", r=report, **helpers)
     svg = bandwidth_svg(report["gpu"], report["peak"]["hbm_gbps"])
-    html_text = html_env.get_template("report.html.j2").render(r=report, svg=svg, **helpers)
+    html_text = render_template("vkc.report/report.html.j2", r=report, svg=svg, **helpers)
     return {"md": md_text, "json": json.dumps(report, indent=2, sort_keys=True) + "\n", "html": html_text}
 
 

@@ -17,6 +17,8 @@ import html.parser
 import json
 import os
 import shutil
+import subprocess
+import sys
 import tarfile
 import tempfile
 import urllib.error
@@ -35,7 +37,6 @@ DEFAULT_VERSION = "0.33.0"
 KNOWN_SHA256 = {
     "0.33.0": "f4c33c2503d52bb411146afa9618a4f48bed68912f617e6803ac8d76e4c74112",
 }
-DEFAULT_INDEX = "https://pypi.org/simple"
 _MARKER = ".vkc-complete"
 
 
@@ -50,7 +51,37 @@ def cache_dir() -> Path:
 
 
 def _index_url() -> str:
-    return (os.environ.get("VKC_INDEX_URL") or os.environ.get("PIP_INDEX_URL") or DEFAULT_INDEX).rstrip("/")
+    """The package index the way pip finds it: ``VKC_INDEX_URL``, ``PIP_INDEX_URL``, pip's own
+    configuration files (``pip config list``), else pip's default index."""
+    env = os.environ.get("VKC_INDEX_URL") or os.environ.get("PIP_INDEX_URL")
+    return (env or _pip_config_index() or _pip_default_index()).rstrip("/")
+
+
+_PIP_KEYS = ("global.index-url", "install.index-url", "download.index-url")
+
+
+def _pip_config_index() -> str | None:
+    try:
+        out = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True,
+                             timeout=30, env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    found: dict[str, str] = {}
+    for line in out.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key.strip() in _PIP_KEYS:
+            found[key.strip()] = value.strip().strip("'\"")
+    return next((found[k] for k in ("install.index-url", "download.index-url", "global.index-url") if k in found),
+                None)
+
+
+def _pip_default_index() -> str:
+    try:
+        from pip._internal.models.index import PyPI  # pip's own default, so vkc names no host itself
+    except ImportError:
+        raise SourceError("no package index configured and pip is not importable",
+                          hint="set PIP_INDEX_URL (or VKC_INDEX_URL), or pass --vllm PATH") from None
+    return str(PyPI.simple_url)
 
 
 

@@ -5,18 +5,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import jinja2
-
 import vkc
 from vkc.errors import ExtractionError
 from vkc.extract.cuda.items import Item, Unit
 from vkc.records import KernelEntry, SourceTree
+from vkc.templating import render
 
 __all__ = ["check_external", "includes", "render_items", "render_unit"]
 
-_ENV = jinja2.Environment(loader=jinja2.PackageLoader("vkc.extract.cuda", "templates"),
-                          undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
-                          trim_blocks=True, lstrip_blocks=True)
 
 _STD = {"algorithm", "array", "cassert", "cfloat", "climits", "cmath", "cstddef", "cstdint", "cstdio",
         "cstdlib", "cstring", "functional", "initializer_list", "iterator", "limits", "memory",
@@ -131,7 +127,7 @@ def render_unit(tree: SourceTree, kernel: KernelEntry, unit: Unit, kept: list[It
     chunks = render_items(kept)
     incs = includes(unit, body_text, {it.file for it in kept})
     flags = ["-I$TORCH_INCLUDE"] if any(i.startswith(("torch/", "c10/")) for i in incs) else []
-    unit_text = _ENV.get_template("unit.cu.j2").render(
+    unit_text = render("vkc.extract.cuda/unit.cu.j2",
         vkc_version=vkc.__version__, vllm_label=tree.label, qualname=kernel.qualname,
         kernel_file=kernel.file, kernel_line=kernel.line, flags_text="".join(" " + f for f in flags), includes=incs,
         chunks=chunks, unit_file_hint="<stem>.cu (stem = vkc.write.names.safe_stem(name))")

@@ -5,15 +5,12 @@ import ast
 import re
 import textwrap
 from collections import defaultdict
-from pathlib import Path
-
-import jinja2
 
 from vkc.errors import ExtractionError
 from vkc.extract.triton.closure import Collector, Edit, Item, Key, apply_edits
 from vkc.extract.triton.values import CANONICAL, IMPORT_ORDER, IMPORTS
+from vkc.templating import render
 
-_TEMPLATES = Path(__file__).parent / "templates"
 _ALLOWED_PKGS = {"triton", "torch", "math"}
 _RESERVED = set(CANONICAL.values()) | {"tl", "triton"}
 
@@ -143,10 +140,8 @@ def render_module(col: Collector, entry: Key, header: dict) -> tuple[str, dict[K
             (extra_imports if it.kind == "import" else glob).append(line)
         else:
             blocks.append(block_text(col, it, names))
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(_TEMPLATES)), undefined=jinja2.StrictUndefined,
-                             keep_trailing_newline=True, autoescape=False)
-    text = env.get_template("module.py.j2").render(imports=imports + extra_imports, globals=glob,
-                                                   blocks=blocks, **header)
+    text = render("vkc.extract.triton/module.py.j2", imports=imports + extra_imports, globals=glob,
+                  blocks=blocks, **header)
     text = text.rstrip() + "\n"
     try:
         ast.parse(text)

@@ -1,18 +1,24 @@
 """What a CUDA plan builder (a recipe or the untraced path) sees: :class:`Ctx`."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
+from vkc.errors import InvocationError
 from vkc.invoke.core.dims import ModelDims
 from vkc.invoke.cuda.literals import cpp_float, cpp_int
 from vkc.invoke.cuda.plan import Stmt
 from vkc.invoke.cuda.srcref import origin
 from vkc.records import Extraction, SourceTree
 
-__all__ = ["DECODE_MAX_BATCH", "PREFILL_MAX_TOKENS", "Ctx"]
+__all__ = ["DECODE_MAX_BATCH", "PREFILL_MAX_TOKENS", "Ctx", "TracedMismatch"]
 
 DECODE_MAX_BATCH = 1024          # decode: a batch of single tokens, at most this many sequences
 PREFILL_MAX_TOKENS = 1 << 20     # prefill: cap on the token dimension (very large budgets)
+
+
+class TracedMismatch(InvocationError):
+    """A size of the traced op call disagrees with the value the recipe derives from the model."""
 
 
 @dataclass(frozen=True)
@@ -24,6 +30,10 @@ class Ctx:
     dims: ModelDims
     workload: str
     kernel: str                  # qualified kernel name, "csrc/file.cu:name"
+    # model-traced: recipe constant -> (value, "which traced tensor size"); const_int checks against it
+    bound: Mapping[str, tuple[int, str]] = field(default_factory=dict)
+    # constants whose recipe value is a vkc choice (e.g. fused_moe's BLOCK_SIZE_M): the traced value replaces it
+    bound_choices: frozenset[str] = frozenset()
 
     @property
     def dtype(self) -> str:
@@ -42,7 +52,17 @@ class Ctx:
 
     def const_int(self, name: str, value: int | None, why: str, ctype: str = "int",
                   src: tuple[str, str] | None = None) -> Stmt:
-        """A constant bound from the model (or a fixed choice), with the wrapper line it replaces."""
+        """A constant bound from the model (or a fixed choice), with the wrapper line it replaces.
+
+        Model-traced (``bound`` names it): the traced call's value, which must equal the model's
+        (else :class:`TracedMismatch`: the recipe's other choices would not fit the traced call)."""
+        if name in self.bound:
+            got, where = self.bound[name]
+            if got != value and name not in self.bound_choices:
+                raise TracedMismatch(f"traced {where} = {got}, but the recipe derives {name} = {value} ({why})")
+            rel = "equal" if got == value else f"recipe's choice {value} replaced"
+            note = "; ".join(x for x in (f"model: {why} ({rel})", self._replaces(src)) if x)
+            return Stmt(f"const {ctype} {name} = {cpp_int(got)};", f"traced: {where}", note)
         return Stmt(f"const {ctype} {name} = {cpp_int(value)};", f"model: {why}", self._replaces(src))
 
     def const_float(self, name: str, value: float, why: str, ctype: str = "float",

@@ -6,6 +6,7 @@ from typing import Any
 import vkc
 from vkc.invoke.core.dims import ModelDims
 from vkc.invoke.core.header import header_lines
+from vkc.invoke.core.provenance import Provenance
 from vkc.invoke.cuda.literals import comment_text
 from vkc.invoke.cuda.plan import Plan
 from vkc.records import Extraction, ModelConfig, SourceTree
@@ -25,14 +26,15 @@ def _text(*lines: str) -> str:
 
 
 def header_fields(tree: SourceTree, ex: Extraction, model: ModelConfig, d: ModelDims, wl: str, why: str,
-                  plan: Plan, command: str, build: str, run_stem: str) -> list[tuple[str, str]]:
+                  plan: Plan, command: str, build: str, run_stem: str,
+                  provenance: Provenance, traced: tuple[str, ...] = ()) -> list[tuple[str, str]]:
     """``(key, value)`` pairs, in order; values are already comment-safe text."""
     k = ex.kernel
     launch = ex.facts.get("launch") or {}
     fields = [
         (f"vkc {vkc.__version__} -- invocation example",
          _text("CUDA host program for one vLLM kernel" + (UNTRACED_MARK if plan.untraced else ""))),
-        ("vLLM", _text(f"{tree.version} ({tree.origin})")),
+        ("vLLM", _text(tree.citation)),
         ("KERNEL", _text(f"{plan.kernel_symbol} at {k.file}:{k.line}")),
         ("WRAPPER", _text(plan.wrapper or "n/a")),
     ]
@@ -50,11 +52,14 @@ def header_fields(tree: SourceTree, ex: Extraction, model: ModelConfig, d: Model
             f"flags: {', '.join(d.flags) or 'none'}",
             *(f"warning: {w}" for w in d.warnings))),
         ("WORKLOAD", _text(f"{wl} ({why})")),
+        ("invocation", _text(provenance.header_value())),
         ("INSTANTIATION", _text(plan.instantiation, f"dispatch: {plan.dispatch or 'n/a'}")),
         ("GRID", _text(f"{plan.grid_expr or plan.grid}  BLOCK: {plan.block_expr or plan.block}  "
                        f"SMEM: {plan.smem_expr or plan.smem} bytes")),
         ("SIZING", _text(_sizing(plan))),
     ]
+    if traced:
+        fields.append(("TRACED CALL", _text(*traced)))
     fields += [("CONFIG", _text(s)) for s in model.sources] or [("CONFIG", "n/a")]
     fields += [
         ("COMMAND", _text(command)),
@@ -68,6 +73,8 @@ def header_fields(tree: SourceTree, ex: Extraction, model: ModelConfig, d: Model
 
 def _sizing(plan: Plan) -> str:
     s = plan.scale
+    if s.traced is not None:
+        return f"{s.name} = {s.traced}: {s.traced_note} (SMALL_SANITY=1: {s.small}); {s.note}"
     if plan.min_gpus == 1:
         return (f"{s.name} fills ~20% of free GPU memory clamped to [2 GiB, 8 GiB] (SMALL_SANITY=1: {s.small}); "
                 f"{s.note}")

@@ -20,8 +20,11 @@ from vkc.errors import InvocationError
 from vkc.invoke.core.dims import ModelDims
 from vkc.invoke.core.header import header_lines
 from vkc.invoke.core.policy import choose_workload
+from vkc.invoke.core.provenance import InvocationMode, Provenance
+from vkc.invoke.core.recipe import Recipe
 from vkc.invoke.cuda.context import Ctx
 from vkc.invoke.cuda.header import header_fields
+from vkc.invoke.cuda.modeltraced.attempt import attempt
 from vkc.invoke.cuda.plan import Plan
 from vkc.invoke.cuda.recipe_path import build_recipe_plan, recipe_for
 from vkc.invoke.cuda.render import (
@@ -66,15 +69,44 @@ def invoke_cuda(tree: SourceTree, extraction: Extraction, model: ModelConfig, wo
     phase = None if recipe is not None else evident_phase(extraction)
     wl, why = choose_workload(workload, recipe, qual, phase)
     ctx = Ctx(tree, extraction, ModelDims.from_config(model), wl, qual)
-    plan = build_recipe_plan(recipe, ctx) if recipe is not None else build_untraced(ctx)
+    plan, prov, traced = _plan(tree, model, recipe, ctx, name)
     stem = safe_stem(name)
     include_flags = tuple(str(f) for f in extraction.facts.get("include_flags", ()) or ()
                           if "TORCH_INCLUDE" not in str(f))  # the torch include is always given
     build = build_command(stem, include_flags)
-    header = header_lines(header_fields(tree, extraction, model, ctx.dims, wl, why, plan, command, build, stem), "//")
+    header = header_lines(header_fields(tree, extraction, model, ctx.dims, wl, why, plan, command, build, stem,
+                                        prov, traced), "//")
     code = render_program(plan, header, recipe=recipe, stem=stem, name=name, model_id=model.model_id, workload=wl)
     return Invocation(code=code, handoff=_handoff(extraction, plan), workload=wl, model_id=model.model_id,
-                      header="\n".join(header), facts=_facts(plan, stem, qual, build, workload is None))
+                      header="\n".join(header),
+                      facts={**_facts(plan, stem, qual, build, workload is None), "provenance": prov})
+
+
+def _plan(tree: SourceTree, model: ModelConfig, recipe: Recipe | None, ctx: Ctx,
+          name: str) -> tuple[Plan, Provenance, tuple[str, ...]]:
+    """Model-traced (a recipe sized from the model's traced op call), else the recipe, else untraced."""
+    if recipe is None:
+        plan = build_untraced(ctx)
+        return plan, _provenance(None, plan), ()
+    plan = build_recipe_plan(recipe, ctx)          # raises for a model the kernel does not apply to
+    got = attempt(tree, model, ctx, lambda c: build_recipe_plan(recipe, c), name=name)
+    if got is not None and got.plan is not None:
+        return got.plan, Provenance(InvocationMode.MODEL_TRACED, got.source), got.traced_lines
+    prov = _provenance(recipe, plan)
+    if got is not None and got.note:
+        plan = dataclasses.replace(plan, notes=(*plan.notes, got.note))
+    if got is not None and got.fallback:
+        prov = dataclasses.replace(prov, fallback_from=got.fallback)
+        plan = dataclasses.replace(plan, notes=(*plan.notes, f"fell back from {got.fallback}"))
+    return plan, prov, ()
+
+
+def _provenance(recipe: Recipe | None, plan: Plan) -> Provenance:
+    """Recipe: the wrapper's own launch expressions bound at the model's sizes; else synthesised."""
+    if recipe is not None and not plan.untraced:
+        return Provenance(InvocationMode.RECIPE, f"recipe {recipe.module}: {plan.wrapper or 'wrapper'}")
+    return Provenance(InvocationMode.SYNTHESIZED,
+                      "kernel signature + launch site (vkc's generic host program; placeholder contents)")
 
 
 def _handoff(extraction: Extraction, plan: Plan) -> Any:

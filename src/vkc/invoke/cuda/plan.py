@@ -131,6 +131,8 @@ class Scale:
     maximum: str = "(1LL << 31) - 1"  # C++ expression; cap (e.g. decode batch, context)
     fixed_bytes: str = "0"  # bytes that do not scale
     note: str = ""
+    traced: int | None = None   # model-traced: FULL is this value (the traced op call's), not the budget fill
+    traced_note: str = ""       # where ``traced`` comes from
 
 
 @dataclass(frozen=True)

@@ -1,18 +1,27 @@
 """invoke_triton: the one entry of the Triton half; it picks the path that makes the launch plan.
 
-* a kernel with a workload recipe: the **traced** path (:mod:`.traced`), vLLM's own wrapper run
-  on meta tensors; a recipe that fails is a reported error, never a switch to a synthesised example;
-* a kernel without one: the **untraced** path (:mod:`.untraced`), a launch synthesised from the
-  kernel's signature and launch site (the header says UNTRACED / generic).
+In order of strength (:class:`vkc.invoke.core.provenance.InvocationMode`):
+
+* **model-traced** (:mod:`.modeltraced`): the model's own decode/prefill step traced through vLLM
+  (one cached worker run per model serves every kernel and both workloads); when the step launches
+  the kernel, the example reproduces exactly those launches.  A trace that fails prints one warning
+  line and falls back; a launch whose contents cannot be made valid falls back; both are recorded
+  in the provenance (``fallback_from``).  ``VKC_MODEL_TRACE=0`` disables it.
+* **recipe** (:mod:`.traced`): vLLM's own wrapper run on meta tensors, driven by a workload recipe;
+  a recipe that fails is a reported error, never a switch to a synthesised example;
+* **synthesized** (:mod:`.untraced`): a launch from the kernel's signature and launch site.
 
 Policy (shared with CUDA, :mod:`vkc.invoke.core.policy`): the workload is the requested one,
 else the recipe's default, else decode; one the recipe does not support, or a model lacking what
-it needs, is exit 12.  The example is rendered by :mod:`.render`.
+it needs, is exit 12.  The example is rendered by :mod:`.render`; ``Invocation.facts["provenance"]``
+is the :class:`~vkc.invoke.core.provenance.Provenance`.
 """
 from __future__ import annotations
 
 from vkc.invoke.core.dims import ModelDims
 from vkc.invoke.core.policy import choose_workload
+from vkc.invoke.core.provenance import InvocationMode, Provenance
+from vkc.invoke.triton.modeltraced.attempt import Attempt, attempt, source_text
 from vkc.invoke.triton.plan import TritonPlan
 from vkc.invoke.triton.recipes import get_recipe
 from vkc.invoke.triton.render import Context, render_invocation
@@ -20,9 +29,34 @@ from vkc.invoke.triton.traced import traced_plan
 from vkc.invoke.triton.untraced import untraced_plan
 from vkc.records import Extraction, Invocation, KernelEntry, ModelConfig, SourceTree
 
+SYNTHESIZED_SOURCE = "kernel signature + launch site"
+
 
 def qualified_name(kernel: KernelEntry) -> str:
     return kernel.qualified if kernel.lang == "triton" and kernel.qualified else f"{kernel.module}:{kernel.qualname}"
+
+
+def _params(extraction: Extraction, entry: str) -> list[str] | None:
+    """The entry's parameters in signature order (the model trace keeps only the runtime ones in order)."""
+    import ast
+
+    leaf = entry.split(".")[-1]
+    try:
+        tree = ast.parse(extraction.source_code)
+    except SyntaxError:
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == leaf:
+            return [a.arg for a in node.args.posonlyargs + node.args.args] or None
+    return None
+
+
+def _wrapper_site(plan: TritonPlan, extraction: Extraction) -> str:
+    site = plan.launch.site if plan.launch else None
+    if site:
+        return f"{site.file}:{site.line} ({site.function})"
+    sites = extraction.kernel.launch_sites[:1]
+    return ", ".join(f"{s.file}:{s.line} ({s.wrapper})" for s in sites) or "unknown site"
 
 
 def invoke_triton(tree: SourceTree, extraction: Extraction, model: ModelConfig, workload: str | None,
@@ -35,17 +69,28 @@ def invoke_triton(tree: SourceTree, extraction: Extraction, model: ModelConfig, 
     recipe = get_recipe(qualified)
     wl, why = choose_workload(workload, recipe, name)
     notes: list[str] = []
+    weaker = "the recipe" if recipe is not None else "a synthesized example"
+    mt: Attempt = attempt(tree, model, qualified, wl, name=name, weaker=weaker, params=_params(extraction, entry))
     plan: TritonPlan
-    if recipe is not None:
-        dims = ModelDims.from_config(model)
-        recipe.check_needs(dims, name)
-        plan = traced_plan(tree, kernel, qualified, recipe, dims.recipe_dict(), wl)
+    if mt.plan is not None:
+        plan = mt.plan
+        prov = Provenance(InvocationMode.MODEL_TRACED, source_text(mt.plan, wl))
     else:
-        notes.append(f"no workload recipe for {qualified}; launch not traced")
-        plan = untraced_plan(extraction, model, entry, notes, tree=tree)
+        if mt.note:
+            notes.append(mt.note)
+        if recipe is not None:
+            dims = ModelDims.from_config(model)
+            recipe.check_needs(dims, name)
+            plan = traced_plan(tree, kernel, qualified, recipe, dims.recipe_dict(), wl)
+            prov = Provenance(InvocationMode.RECIPE, f"{recipe.module} via {_wrapper_site(plan, extraction)}",
+                              fallback_from=mt.fallback)
+        else:
+            notes.append(f"no workload recipe for {qualified}; launch not traced")
+            plan = untraced_plan(extraction, model, entry, notes, tree=tree)
+            prov = Provenance(InvocationMode.SYNTHESIZED, SYNTHESIZED_SOURCE, fallback_from=mt.fallback)
     ctx = Context(tree=tree, extraction=extraction, model=model, workload=wl, inferred=workload is None,
-                  why=why, command=command, name=name, entry=entry)
+                  why=why, command=command, name=name, entry=entry, provenance=prov, trace=mt.trace)
     return render_invocation(ctx, plan, notes)
 
 
-__all__ = ["invoke_triton", "qualified_name"]
+__all__ = ["SYNTHESIZED_SOURCE", "invoke_triton", "qualified_name"]

@@ -1,5 +1,5 @@
 // vkc 0.1.0 -- invocation example: CUDA host program for one vLLM kernel
-// vLLM: 0.33.0 (https://files.pythonhosted.org/packages/f7/25/aa5684e9c59d6fc75f78926b7f15e8d9adc7de2d9e6e7575b80776ad8169/vllm-0.33.0.tar.gz)
+// vLLM: 0.33.0 (sdist vllm-0.33.0.tar.gz, sha256 f4c33c2503d52bb411146afa9618a4f48bed68912f617e6803ac8d76e4c74112)
 // KERNEL: vllm::act_and_mul_kernel at csrc/activation_kernels.cu:110
 // WRAPPER: csrc/activation_kernels.cu:299 (silu_and_mul via LAUNCH_ACTIVATION_GATE_KERNEL at csrc/activation_kernels.cu:244)
 // MODEL_NAME: Qwen/Qwen3-30B-A3B
@@ -10,6 +10,7 @@
 //   warning: head_dim * num_attention_heads = 128*32 = 4096 != hidden_size 2048; the explicit head_dim 128 is used
 //   warning: Dh*H_q = 4096 != hidden_size 2048 (explicit head_dim kept)
 // WORKLOAD: prefill (inferred: csrc/activation_kernels.cu:act_and_mul_kernel's wrapper runs prefill and decode; prefill is its recipe's default)
+// invocation: recipe (model-accurate): recipe activation: csrc/activation_kernels.cu:299 (silu_and_mul via LAUNCH_ACTIVATION_GATE_KERNEL at csrc/activation_kernels.cu:244)
 // INSTANTIATION: vllm::act_and_mul_kernel<c10::BFloat16, __nv_bfloat162, vllm::silu_kernel<c10::BFloat16>, vllm::packed_silu_kernel<__nv_bfloat162>, true, true, false, false>
 //   dispatch: silu_and_mul: LAUNCH_ACTIVATION_GATE_KERNEL(silu_kernel, packed_silu_kernel, ACT_FIRST=true, HAS_CLAMP=false, 0.0f, 1.0f, 0.0f); sm_90 -> 128-bit vectors (use_256b=false), use_vec = d % 8 == 0 -> True
 // GRID: dim3 grid(num_tokens)  BLOCK: min(d / vec_size, 1024)  SMEM: 0 bytes

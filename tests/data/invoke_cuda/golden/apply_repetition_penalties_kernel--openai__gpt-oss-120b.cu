@@ -1,5 +1,5 @@
 // vkc 0.1.0 -- invocation example: CUDA host program for one vLLM kernel
-// vLLM: 0.33.0 (https://files.pythonhosted.org/packages/f7/25/aa5684e9c59d6fc75f78926b7f15e8d9adc7de2d9e6e7575b80776ad8169/vllm-0.33.0.tar.gz)
+// vLLM: 0.33.0 (sdist vllm-0.33.0.tar.gz, sha256 f4c33c2503d52bb411146afa9618a4f48bed68912f617e6803ac8d76e4c74112)
 // KERNEL: vllm::apply_repetition_penalties_kernel at csrc/sampler.cu:16
 // WRAPPER: csrc/sampler.cu:762 (apply_repetition_penalties_)
 // MODEL_NAME: openai/gpt-oss-120b
@@ -12,6 +12,7 @@
 //   warning: config.json has no torch_dtype/dtype key; assuming bfloat16
 //   warning: Dh*H_q = 4096 != hidden_size 2880 (explicit head_dim kept)
 // WORKLOAD: decode (inferred: csrc/sampler.cu:apply_repetition_penalties_kernel's wrapper runs decode and prefill; decode is its recipe's default)
+// invocation: recipe (model-accurate): recipe sampler: csrc/sampler.cu:762 (apply_repetition_penalties_)
 // INSTANTIATION: vllm::apply_repetition_penalties_kernel<float>
 //   dispatch: VLLM_STABLE_DISPATCH_FLOATING_TYPES(logits float32 -> float)
 // GRID: dim3(num_seqs, min(vocab_size, max(1, ceil(sms / num_seqs))))  BLOCK: min(ceil(vocab_size / tile_num), 1024)  SMEM: 0 bytes

@@ -1,5 +1,5 @@
 // vkc 0.1.0 -- invocation example: CUDA host program for one vLLM kernel
-// vLLM: 0.33.0 (https://files.pythonhosted.org/packages/f7/25/aa5684e9c59d6fc75f78926b7f15e8d9adc7de2d9e6e7575b80776ad8169/vllm-0.33.0.tar.gz)
+// vLLM: 0.33.0 (sdist vllm-0.33.0.tar.gz, sha256 f4c33c2503d52bb411146afa9618a4f48bed68912f617e6803ac8d76e4c74112)
 // KERNEL: vllm::concat_and_cache_mla_kernel at csrc/cache_kernels.cu:425
 // WRAPPER: csrc/cache_kernels.cu:946 (concat_and_cache_mla)
 // MODEL_NAME: deepseek-ai/DeepSeek-V3
@@ -9,6 +9,7 @@
 //   warning: using vkc's bundled snapshot of deepseek-ai/DeepSeek-V3's config.json (offline); it may differ from the current hub file
 //   warning: weights are quantized (quantization_config.quant_method=fp8); dtype is the unquantized activation dtype
 // WORKLOAD: prefill (inferred: csrc/cache_kernels.cu:concat_and_cache_mla_kernel's wrapper runs prefill and decode; prefill is its recipe's default)
+// invocation: recipe (model-accurate): recipe cache: csrc/cache_kernels.cu:946 (concat_and_cache_mla)
 // INSTANTIATION: vllm::concat_and_cache_mla_kernel<__nv_bfloat16, __nv_bfloat16, vllm::Fp8KVCacheDataType::kAuto, false>
 //   dispatch: DISPATCH_BY_KV_CACHE_DTYPE(bfloat16 -> __nv_bfloat16, auto -> kAuto); CALL_CONCAT_AND_CACHE_MLA skip_scale=false
 // GRID: dim3 grid(num_tokens)  BLOCK: min(kv_lora_rank, 512)  SMEM: 0 bytes

@@ -1,5 +1,5 @@
 // vkc 0.1.0 -- invocation example: CUDA host program for one vLLM kernel
-// vLLM: 0.33.0 (https://files.pythonhosted.org/packages/f7/25/aa5684e9c59d6fc75f78926b7f15e8d9adc7de2d9e6e7575b80776ad8169/vllm-0.33.0.tar.gz)
+// vLLM: 0.33.0 (sdist vllm-0.33.0.tar.gz, sha256 f4c33c2503d52bb411146afa9618a4f48bed68912f617e6803ac8d76e4c74112)
 // KERNEL: vllm::cross_device_reduce_2stage at csrc/custom_all_reduce.cuh:31
 // WRAPPER: csrc/custom_all_reduce.cuh:288 (KL macro in CustomAllreduce::allreduce)
 // MODEL_NAME: meta-llama/Llama-3.1-70B-Instruct
@@ -8,6 +8,7 @@
 //   flags: rope_scaling=llama3
 //   warning: using vkc's bundled snapshot of meta-llama/Llama-3.1-70B-Instruct's config.json (offline); it may differ from the current hub file
 // WORKLOAD: decode (inferred: csrc/custom_all_reduce.cuh:cross_device_reduce_2stage's wrapper runs decode and prefill; decode is its recipe's default)
+// invocation: recipe (model-accurate): recipe allreduce: csrc/custom_all_reduce.cuh:288 (KL macro in CustomAllreduce::allreduce)
 // INSTANTIATION: vllm::cross_device_reduce_2stage<nv_bfloat16, 4>
 //   dispatch: CustomAllreduce::allreduce<nv_bfloat16> -> switch (world_size_) REDUCE_CASE(2|4|6|8) -> KL(ngpus, cross_device_reduce_2stage); the program instantiates ngpus = 2, 4, 6, 8 and picks the runtime world size (marker: the 4-GPU case, the smallest where the default algorithm picks 2-stage)
 // GRID: min(block_limit=36, (size/d + 511) / 512)  BLOCK: 512  SMEM: 0 bytes

@@ -1,5 +1,5 @@
 // vkc 0.1.0 -- invocation example: CUDA host program for one vLLM kernel
-// vLLM: 0.33.0 (https://files.pythonhosted.org/packages/f7/25/aa5684e9c59d6fc75f78926b7f15e8d9adc7de2d9e6e7575b80776ad8169/vllm-0.33.0.tar.gz)
+// vLLM: 0.33.0 (sdist vllm-0.33.0.tar.gz, sha256 f4c33c2503d52bb411146afa9618a4f48bed68912f617e6803ac8d76e4c74112)
 // KERNEL: vllm::moe::grouped_topk_fused_kernel at csrc/moe/grouped_topk_kernels.cu:480
 // WRAPPER: csrc/moe/grouped_topk_kernels.cu:1280 (invokeNoAuxTc, from grouped_topk at csrc/moe/grouped_topk_kernels.cu:1403)
 // MODEL_NAME: deepseek-ai/DeepSeek-V3
@@ -9,6 +9,7 @@
 //   warning: using vkc's bundled snapshot of deepseek-ai/DeepSeek-V3's config.json (offline); it may differ from the current hub file
 //   warning: weights are quantized (quantization_config.quant_method=fp8); dtype is the unquantized activation dtype
 // WORKLOAD: prefill (inferred: csrc/moe/grouped_topk_kernels.cu:grouped_topk_fused_kernel's wrapper runs prefill and decode; prefill is its recipe's default)
+// invocation: recipe (model-accurate): recipe moe_grouped: csrc/moe/grouped_topk_kernels.cu:1280 (invokeNoAuxTc, from grouped_topk at csrc/moe/grouped_topk_kernels.cu:1403)
 // INSTANTIATION: vllm::moe::grouped_topk_fused_kernel<__nv_bfloat16, float, int32_t, vllm::moe::SCORING_SIGMOID>
 //   dispatch: grouped_topk: scores bfloat16 -> T=__nv_bfloat16, bias float32 -> BiasT=float, IdxT=int32_t, scoring_func=sigmoid -> vllm::moe::SCORING_SIGMOID; vLLM's invokeNoAuxTc path for E=256, n_group=8, topk_group=4, top_k=8: grouped_topk_fused_small_expert_count_kernel<..., 256, true> (is_multi_group) for these sizes
 // GRID: num_tokens  BLOCK: n_group * WARP_SIZE  SMEM: round_up<256>(n_group * 32 * sizeof(T)) + n_group * 32 * 4 + 16 + n_group * sizeof(T) bytes

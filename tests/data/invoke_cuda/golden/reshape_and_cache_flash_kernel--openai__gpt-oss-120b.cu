@@ -1,5 +1,5 @@
 // vkc 0.1.0 -- invocation example: CUDA host program for one vLLM kernel
-// vLLM: 0.33.0 (https://files.pythonhosted.org/packages/f7/25/aa5684e9c59d6fc75f78926b7f15e8d9adc7de2d9e6e7575b80776ad8169/vllm-0.33.0.tar.gz)
+// vLLM: 0.33.0 (sdist vllm-0.33.0.tar.gz, sha256 f4c33c2503d52bb411146afa9618a4f48bed68912f617e6803ac8d76e4c74112)
 // KERNEL: vllm::reshape_and_cache_flash_kernel at csrc/cache_kernels.cu:336
 // WRAPPER: csrc/cache_kernels.cu:842 (reshape_and_cache_flash)
 // MODEL_NAME: openai/gpt-oss-120b
@@ -12,6 +12,7 @@
 //   warning: config.json has no torch_dtype/dtype key; assuming bfloat16
 //   warning: Dh*H_q = 4096 != hidden_size 2880 (explicit head_dim kept)
 // WORKLOAD: decode (given)
+// invocation: recipe (model-accurate): recipe cache: csrc/cache_kernels.cu:842 (reshape_and_cache_flash)
 // INSTANTIATION: vllm::reshape_and_cache_flash_kernel<__nv_bfloat16, __nv_bfloat16, vllm::Fp8KVCacheDataType::kAuto>
 //   dispatch: DISPATCH_BY_KV_CACHE_DTYPE(bfloat16 -> __nv_bfloat16, auto -> kAuto) via CALL_RESHAPE_AND_CACHE_FLASH
 // GRID: dim3 grid(num_tokens)  BLOCK: min(num_heads * head_size, 512)  SMEM: 0 bytes

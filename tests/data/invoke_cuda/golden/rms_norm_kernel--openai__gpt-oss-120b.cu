@@ -1,5 +1,5 @@
 // vkc 0.1.0 -- invocation example: CUDA host program for one vLLM kernel
-// vLLM: 0.33.0 (https://files.pythonhosted.org/packages/f7/25/aa5684e9c59d6fc75f78926b7f15e8d9adc7de2d9e6e7575b80776ad8169/vllm-0.33.0.tar.gz)
+// vLLM: 0.33.0 (sdist vllm-0.33.0.tar.gz, sha256 f4c33c2503d52bb411146afa9618a4f48bed68912f617e6803ac8d76e4c74112)
 // KERNEL: vllm::rms_norm_kernel at csrc/layernorm_kernels.cu:15
 // WRAPPER: csrc/layernorm_kernels.cu:221 (rms_norm)
 // MODEL_NAME: openai/gpt-oss-120b
@@ -12,6 +12,7 @@
 //   warning: config.json has no torch_dtype/dtype key; assuming bfloat16
 //   warning: Dh*H_q = 4096 != hidden_size 2880 (explicit head_dim kept)
 // WORKLOAD: prefill (inferred: csrc/layernorm_kernels.cu:rms_norm_kernel's wrapper runs prefill and decode; prefill is its recipe's default)
+// invocation: recipe (model-accurate): recipe norm: csrc/layernorm_kernels.cu:221 (rms_norm)
 // INSTANTIATION: vllm::rms_norm_kernel<c10::BFloat16, 8, 2, true>
 //   dispatch: VLLM_STABLE_DISPATCH_RANK234(2) x FLOATING_TYPES(bfloat16 -> c10::BFloat16) x VEC_SIZE(gcd(16/sizeof, 2880) = 8); has_weight=true
 // GRID: dim3 grid(num_tokens)  BLOCK: min(hidden_size / calculated_vec_size, max_block_size)  SMEM: 0 bytes

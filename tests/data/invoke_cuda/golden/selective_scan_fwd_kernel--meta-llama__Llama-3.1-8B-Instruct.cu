@@ -1,5 +1,5 @@
 // vkc 0.1.0 -- invocation example: CUDA host program for one vLLM kernel
-// vLLM: 0.33.0 (https://files.pythonhosted.org/packages/f7/25/aa5684e9c59d6fc75f78926b7f15e8d9adc7de2d9e6e7575b80776ad8169/vllm-0.33.0.tar.gz)
+// vLLM: 0.33.0 (sdist vllm-0.33.0.tar.gz, sha256 f4c33c2503d52bb411146afa9618a4f48bed68912f617e6803ac8d76e4c74112)
 // KERNEL: selective_scan_fwd_kernel at csrc/mamba/selective_scan_fwd.cu:69
 // WRAPPER: csrc/mamba/selective_scan_fwd.cu:394 (selective_scan_fwd_launch, from selective_scan_fwd at csrc/mamba/selective_scan_fwd.cu:648)
 // MODEL_NAME: meta-llama/Llama-3.1-8B-Instruct
@@ -8,6 +8,7 @@
 //   flags: rope_scaling=llama3
 //   warning: using vkc's bundled snapshot of meta-llama/Llama-3.1-8B-Instruct's config.json (offline); it may differ from the current hub file
 // WORKLOAD: prefill (inferred: csrc/mamba/selective_scan_fwd.cu:selective_scan_fwd_kernel's wrapper runs prefill; prefill is its recipe's default)
+// invocation: recipe (model-accurate): recipe mamba: csrc/mamba/selective_scan_fwd.cu:394 (selective_scan_fwd_launch, from selective_scan_fwd at csrc/mamba/selective_scan_fwd.cu:648)
 // INSTANTIATION: selective_scan_fwd_kernel<Selective_Scan_fwd_kernel_traits<128, 16, 1, true, true, true, true, true, c10::BFloat16, float, c10::BFloat16>>
 //   dispatch: DISPATCH_WTYPE_ITYPE(u bfloat16 -> c10::BFloat16, weight float, state c10::BFloat16); selective_scan_fwd_cuda: seqlen > 1024 -> <128, 16>; BOOL dispatch kIsEvenLen=true, kHasZ=true, kVarlen=true
 // GRID: dim3(batch, dim / kNRows)  BLOCK: Ktraits::kNThreads  SMEM: Ktraits::kSmemSize + kNRows * MAX_DSTATE * sizeof(scan_t) bytes

@@ -1,5 +1,5 @@
 // vkc 0.1.0 -- invocation example: CUDA host program for one vLLM kernel
-// vLLM: 0.33.0 (https://files.pythonhosted.org/packages/f7/25/aa5684e9c59d6fc75f78926b7f15e8d9adc7de2d9e6e7575b80776ad8169/vllm-0.33.0.tar.gz)
+// vLLM: 0.33.0 (sdist vllm-0.33.0.tar.gz, sha256 f4c33c2503d52bb411146afa9618a4f48bed68912f617e6803ac8d76e4c74112)
 // KERNEL: vllm::topKPerRowDecode at csrc/sampler.cu:598
 // WRAPPER: csrc/sampler.cu:805 (top_k_per_row_decode)
 // MODEL_NAME: Qwen/Qwen3-Coder-480B-A35B-Instruct
@@ -10,6 +10,7 @@
 //   warning: head_dim * num_attention_heads = 128*96 = 12288 != hidden_size 6144; the explicit head_dim 128 is used
 //   warning: Dh*H_q = 12288 != hidden_size 6144 (explicit head_dim kept)
 // WORKLOAD: decode (inferred: csrc/sampler.cu:topKPerRowDecode's wrapper runs decode; decode is its recipe's default)
+// invocation: recipe (model-accurate): recipe sampler: csrc/sampler.cu:805 (top_k_per_row_decode)
 // INSTANTIATION: vllm::topKPerRowDecode<512, true, true>
 //   dispatch: top_k_per_row_decode: numColumns = 262144: numColumns >= kSplitWorkThreshold: split pass <512, true, true> (then a merge launch)
 // GRID: dim3(numRows, multipleBlocksPerRowConfig = 10)  BLOCK: kNumThreadsPerBlock = 512  SMEM: 2 * topK * sizeof(int32_t) bytes

@@ -1,5 +1,5 @@
 // vkc 0.1.0 -- invocation example: CUDA host program for one vLLM kernel
-// vLLM: 0.33.0 (https://files.pythonhosted.org/packages/f7/25/aa5684e9c59d6fc75f78926b7f15e8d9adc7de2d9e6e7575b80776ad8169/vllm-0.33.0.tar.gz)
+// vLLM: 0.33.0 (sdist vllm-0.33.0.tar.gz, sha256 f4c33c2503d52bb411146afa9618a4f48bed68912f617e6803ac8d76e4c74112)
 // KERNEL: vllm::moe::topkGating at csrc/moe/topk_softmax_kernels.cu:280
 // WRAPPER: csrc/moe/topk_softmax_kernels.cu:617 (topkGatingLauncherHelper, from topk_softmax at csrc/moe/topk_softmax_kernels.cu:856)
 // MODEL_NAME: Qwen/Qwen3-30B-A3B
@@ -10,6 +10,7 @@
 //   warning: head_dim * num_attention_heads = 128*32 = 4096 != hidden_size 2048; the explicit head_dim 128 is used
 //   warning: Dh*H_q = 4096 != hidden_size 2048 (explicit head_dim kept)
 // WORKLOAD: prefill (inferred: csrc/moe/topk_softmax_kernels.cu:topkGating's wrapper runs prefill and decode; prefill is its recipe's default)
+// invocation: recipe (model-accurate): recipe moe: csrc/moe/topk_softmax_kernels.cu:617 (topkGatingLauncherHelper, from topk_softmax at csrc/moe/topk_softmax_kernels.cu:856)
 // INSTANTIATION: vllm::moe::topkGating<8, 128, 4, 16, 32, int, __nv_bfloat16, vllm::moe::SCORING_SOFTMAX>
 //   dispatch: topk_softmax: gating bfloat16 -> __nv_bfloat16, topk_indices int32 -> IndType=int, SCORING_SOFTMAX; topkGatingKernelLauncher case 128: LAUNCH_TOPK(128, 4, BYTES_PER_LDG_POWER_OF_2 = 16)
 // GRID: num_blocks = ceil(ceil(num_rows / ROWS_PER_WARP) / WARPS_PER_TB)  BLOCK: dim3(WARP_SIZE, WARPS_PER_TB)  SMEM: 0 bytes

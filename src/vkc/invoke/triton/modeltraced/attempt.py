@@ -1,0 +1,66 @@
+"""The model-traced attempt of ``invoke_triton``: trace the model, build the plan, or say why not.
+
+:func:`attempt` never raises for a trace that fails or a launch it refuses: it returns an
+:class:`Attempt` whose ``plan`` is None and whose ``fallback`` names the reason, so the invoker
+takes the recipe or synthesised path and records ``fallback_from``.  A failing trace also prints
+exactly one warning line on stderr (``vkc: warning: <kernel>: model trace failed (<reason>);
+using <weaker mode>``).
+"""
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from vkc.errors import VkcError
+from vkc.modeltrace.records import ModelTrace
+from vkc.records import ModelConfig, SourceTree
+
+from .build import ModelTracedPlan, modeltraced_plan
+from .session import model_trace_enabled, model_trace_for, steps_for
+
+__all__ = ["Attempt", "attempt", "source_text"]
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What the model-traced path gave: a plan, or why not (``fallback``: failed/refused, ``note``:
+    not launched, disabled)."""
+
+    plan: ModelTracedPlan | None
+    trace: ModelTrace | None
+    fallback: str | None = None     # "model-traced: <why>" when a trace failed or a launch was refused
+    note: str | None = None         # informational: not launched in the step / disabled
+    trace_failed: bool = False
+
+
+def source_text(plan: ModelTracedPlan, workload: str) -> str:
+    """The provenance ``source`` of a model-traced example."""
+    layers = sorted({x for x in plan.layers if x is not None})
+    where = f"layer{'s' if len(layers) > 1 else ''} {','.join(map(str, layers))}" if layers else "outside the layers"
+    return (f"{plan.model_id} {workload} {where}, step {plan.step_id}; "
+            f"see `vkc model kernels {plan.model_id} --workload {workload}`")
+
+
+def attempt(tree: SourceTree, model: ModelConfig, kernel: str, workload: str, *, name: str, weaker: str,
+            params: Sequence[str] | None = None) -> Attempt:
+    """Trace ``model`` (cached) and build ``kernel``'s plan at ``workload``'s FULL/SMALL steps."""
+    if not model_trace_enabled():
+        return Attempt(None, None, note="model tracing disabled (VKC_MODEL_TRACE=0)")
+    try:
+        trace = model_trace_for(tree, model)
+    except Exception as e:  # noqa: BLE001 -- any trace failure falls back, loudly (one warning line)
+        text = e.message if isinstance(e, VkcError) else f"{type(e).__name__}: {e}"
+        reason = " ".join(str(text).split())[:300]
+        print(f"vkc: warning: {name}: model trace failed ({reason}); using {weaker}", file=sys.stderr)
+        return Attempt(None, None, fallback=f"model-traced: model trace failed ({reason})", trace_failed=True)
+    full, small = steps_for(workload)
+    step = trace.step(full)
+    if not any(e.kind == "triton" and e.name == kernel for e in step.events):
+        return Attempt(None, trace, note=f"model-traced: {model.model_id} {workload} step {full.id} does not launch "
+                                         f"{kernel} (see `vkc model kernels {model.model_id} --workload {workload}`)")
+    reasons: list[str] = []
+    plan = modeltraced_plan(trace, full, kernel, small_step=small, params=params, reasons=reasons)
+    if plan is None:
+        return Attempt(None, trace, fallback=f"model-traced: launch not reproducible ({'; '.join(reasons)})")
+    return Attempt(plan, trace)

@@ -1,0 +1,268 @@
+"""``modeltraced_plan``: the launch plan of a kernel's launch in a traced model step.
+
+Every launch of the kernel in the FULL step is grouped by what it launches (grid, constexprs,
+warps/stages, every argument's dtype/shape/stride/offset/scalar value and which arguments share a
+buffer); the first group is ``FULL`` (the first launch of the step, the example's default), the
+others ``FULL.2``, ``FULL.3`` ... in launch order.  The SMALL step (the same model traced at a small
+batch in the same process, run under ``TRITON_INTERPRET`` on CPU) gives ``SMALL``, ``SMALL.2`` ...
+the same way.  One buffer per traced storage (``base``), sized ``base_nbytes`` (SMALL: the KV cache
+cut to the blocks the small step uses), each tensor argument a view of it; contents from
+:mod:`.inits`.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from vkc.invoke.triton.plan import (
+    TRITON_DEFAULT_STAGES,
+    TRITON_DEFAULT_WARPS,
+    Arg,
+    Buffer,
+    InitSpec,
+    LaunchConfig,
+    LaunchInfo,
+    Scalar,
+    Site,
+    TensorView,
+    TritonPlan,
+)
+from vkc.modeltrace.records import ModelTrace, ScalarArg, StepSpec, StepTrace, TensorArg, TracedEvent
+
+from .inits import Refused, StepFacts, init_for
+
+__all__ = ["ConfigRole", "ModelTracedPlan", "modeltraced_plan"]
+
+_RANDOMISH = ("randn", "randn_scaled", "const", "rand", "uniform")
+
+
+@dataclass(frozen=True)
+class ConfigRole:
+    """One named configuration of a model-traced example: where in the step it comes from."""
+
+    name: str                  # "FULL", "FULL.2", "SMALL", ...
+    step: str                  # StepSpec.id
+    layers: tuple[int | None, ...]
+    events: tuple[int, ...]
+    role: str
+
+
+@dataclass(frozen=True)
+class ModelTracedPlan(TritonPlan):
+    """A :class:`TritonPlan` with the further distinct launches of the step as named configurations."""
+
+    extra: tuple[tuple[str, LaunchConfig], ...] = ()
+    roles: tuple[ConfigRole, ...] = ()
+    model_id: str = ""
+    step_id: str = ""
+    small_step_id: str = ""
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def configs(self) -> tuple[tuple[str, LaunchConfig], ...]:
+        return (("FULL", self.full), ("SMALL", self.small), *self.extra)
+
+    def to_literal(self) -> dict[str, dict[str, Any]]:
+        return {n: c.to_literal() for n, c in self.configs()}
+
+    @property
+    def layers(self) -> tuple[int | None, ...]:
+        return self.roles[0].layers if self.roles else ()
+
+
+# ----------------------------------------------------------------------------- grouping
+
+
+def _value(v: Any) -> Any:
+    return tuple(_value(x) for x in v) if isinstance(v, list) else (
+        tuple(sorted((k, _value(x)) for k, x in v.items())) if isinstance(v, dict) else v)
+
+
+def _key(ev: TracedEvent) -> tuple[Any, ...]:
+    bases: dict[str, int] = {}
+    args: list[Any] = []
+    for n, a in ev.args:
+        if isinstance(a, TensorArg):   # a layer's slice of a shared KV cache / weight: same launch
+            off = None if a.producer.startswith(("kv_cache:", "weight:")) else a.offset
+            args.append((n, a.dtype, a.shape, a.stride, off, bases.setdefault(a.base, len(bases))))
+        elif isinstance(a, ScalarArg):
+            args.append((n, _value(a.value)))
+        else:
+            args.append((n, "tuple", len(a)))
+    return (ev.grid, _value(dict(ev.constexprs)), ev.num_warps, ev.num_stages, tuple(args))
+
+
+def _groups(step: StepTrace, kernel: str) -> list[list[TracedEvent]]:
+    out: dict[tuple[Any, ...], list[TracedEvent]] = {}
+    for ev in step.events:
+        if ev.kind == "triton" and ev.name == kernel:
+            out.setdefault(_key(ev), []).append(ev)
+    return list(out.values())
+
+
+# ----------------------------------------------------------------------------- KV cache
+
+
+def _block_dim(a: TensorArg) -> int:
+    """The block dimension of a KV-cache view: the outermost (largest stride) of size > 2."""
+    dims = sorted(range(len(a.shape)), key=lambda d: -a.stride[d])
+    return next((d for d in dims if a.shape[d] > 2), dims[0] if dims else 0)
+
+
+def kv_blocks(step: StepTrace) -> int | None:
+    """num_blocks of the step's KV cache (the block dimension of its views), None without one."""
+    n: int | None = None
+    for ev in step.events:
+        for _p, a in ev.tensors():
+            if a.producer.startswith("kv_cache:") and a.shape:
+                b = a.shape[_block_dim(a)]
+                n = b if n is None else min(n, b)
+    return n
+
+
+def _blocks_used(spec: StepSpec, block_size: int) -> int:
+    tokens = spec.ctx if spec.workload == "decode" else spec.prompt_len
+    return spec.batch * -(-tokens // block_size)
+
+
+# ----------------------------------------------------------------------------- one config
+
+
+def _extent(shape: Sequence[int], stride: Sequence[int], offset: int) -> int:
+    if any(s == 0 for s in shape):
+        return offset
+    return offset + 1 + sum((s - 1) * abs(st) for s, st in zip(shape, stride))
+
+
+def _shrunk(a: TensorArg, num_blocks: int) -> TensorArg:
+    shape = list(a.shape)
+    d = _block_dim(a)
+    shape[d] = min(shape[d], num_blocks)
+    end = _extent(shape, a.stride, a.offset)
+    return TensorArg(a.dtype, tuple(shape), a.stride, a.offset, a.itemsize, a.base, end * a.itemsize, a.producer)
+
+
+def _pick_init(param_inits: list[tuple[str, TensorArg, InitSpec]]) -> InitSpec:
+    specs = {repr(i.to_literal()): i for _p, _a, i in param_inits}
+    if len(specs) == 1:
+        return next(iter(specs.values()))
+    floating = all(not a.dtype.startswith(("int", "uint", "bool")) for _p, a, _i in param_inits)
+    if floating:   # an input and an output view of one buffer: the input's contents matter
+        for _p, _a, i in param_inits:
+            if i.kind in _RANDOMISH:
+                return i
+        return next(i for _p, _a, i in param_inits)
+    names = ", ".join(f"{p}={i.kind}" for p, _a, i in param_inits)
+    raise Refused(f"views of one index buffer need different contents ({names})")
+
+
+def _config(ev: TracedEvent, facts: StepFacts, trace: ModelTrace, small: bool) -> LaunchConfig:
+    names: dict[str, str] = {}
+    views: dict[str, list[tuple[str, TensorArg]]] = {}
+    args: list[Arg] = []
+    for p, a in ev.args:
+        if isinstance(a, tuple):
+            raise Refused(f"{p}: a list/tuple argument ({len(a)} items) is not reproduced")
+        if isinstance(a, ScalarArg):
+            args.append(Scalar(p, a.value))
+            continue
+        t = _shrunk(a, facts.num_blocks) if small and a.producer.startswith("kv_cache:") else a
+        buf = names.setdefault(t.base, p)
+        views.setdefault(t.base, []).append((p, t))
+        args.append(TensorView(p, buf, t.shape, t.stride, t.offset, t.dtype))
+    buffers: list[Buffer] = []
+    for base, vs in views.items():
+        first = vs[0][1]
+        nbytes = max([first.base_nbytes] + [_extent(t.shape, t.stride, t.offset) * t.itemsize for _p, t in vs])
+        init = _pick_init([(p, t, init_for(p, t, ev, facts)) for p, t in vs])
+        buffers.append(Buffer(names[base], (-(-nbytes // first.itemsize),), first.dtype, init))
+    live = sum(math.prod(b.shape) * next(t.itemsize for _p, t in views[k]) for k, b in
+               zip(views, buffers))
+    nbytes_moved = float(sum(math.prod(t.shape) * t.itemsize for vs in views.values() for _p, t in vs))
+    opts = {k: v for k, v in sorted(dict(ev.extra.get("options") or {}).items())
+            if k not in ("num_warps", "num_stages") and v is not None}
+    spec = facts.spec
+    shapes: dict[str, Any] = {"step": spec.id, "workload": spec.workload, "batch": spec.batch,
+                              "num_tokens": facts.step.num_tokens, "layer": ev.layer, "event": ev.index}
+    shapes["ctx" if spec.workload == "decode" else "prompt_len"] = spec.ctx or spec.prompt_len
+    return LaunchConfig(
+        grid=tuple(ev.grid or (1,)), num_warps=int(ev.num_warps or TRITON_DEFAULT_WARPS),
+        num_stages=int(ev.num_stages or TRITON_DEFAULT_STAGES), options=opts, constexprs=dict(ev.constexprs),
+        buffers=tuple(sorted(buffers, key=lambda b: b.name)), args=tuple(args), live_bytes=int(live),
+        flops=_flops(ev), bytes=nbytes_moved, shapes=shapes)
+
+
+def _flops(ev: TracedEvent) -> float | None:
+    s = {n: a.value for n, a in ev.args if isinstance(a, ScalarArg)}
+    if all(isinstance(s.get(k), int) for k in ("num_valid_tokens", "N", "K")):
+        return 2.0 * s["num_valid_tokens"] * s["N"] * s["K"]
+    return None
+
+
+def _role(evs: list[TracedEvent]) -> str:
+    ev = evs[0]
+    weights = sorted({a.producer.removeprefix("weight:").rsplit(".", 1)[-1] for _p, a in ev.tensors()
+                      if a.producer.startswith("weight:")})
+    layers = sorted({e.layer for e in evs if e.layer is not None})
+    where = f"layer{'s' if len(layers) > 1 else ''} {','.join(map(str, layers)) or '-'}"
+    return f"{where} ({ev.module or '?'})" + (f", reads {', '.join(weights)}" if weights else "")
+
+
+def _info(ev: TracedEvent, step: StepTrace, kernel: str, params: Sequence[str] | None) -> LaunchInfo:
+    x = ev.extra
+    site = x.get("site")
+    all_evs = [e for e in step.events if e.kind == "triton" and e.name == kernel]
+    order = tuple(params) if params else tuple(n for n, _a in ev.args) + tuple(sorted(ev.constexprs))
+    sig = x.get("signature")
+    return LaunchInfo(
+        params=order, site=Site(site["file"], int(site["line"]), site["function"]) if site else None,
+        signature=dict(sig) if sig and all(p in sig for p in order) else None, attrs=dict(x.get("attrs") or {}),
+        autotune=x.get("autotune"), heuristics=tuple(x.get("heuristics") or ()),
+        constexpr_defaulted=tuple(x.get("constexpr_defaulted") or ()), count=len(all_evs),
+        all_launches=tuple(f"{kernel.split(':')[-1]}{list(e.grid or ())} layer {e.layer} (event {e.index})"
+                           for e in all_evs))
+
+
+def _step_configs(trace: ModelTrace, step: StepTrace, kernel: str, small: bool
+                  ) -> tuple[list[tuple[LaunchConfig, list[TracedEvent]]], StepFacts]:
+    groups = _groups(step, kernel)
+    if not groups:
+        raise Refused(f"{kernel} is not launched in step {step.spec.id}")
+    bs = trace.options.block_size
+    nb = kv_blocks(step) or 0
+    if small and nb:
+        nb = min(nb, _blocks_used(step.spec, bs) + 1)
+    facts = StepFacts(step, nb, bs, small=small)
+    return [(_config(g[0], facts, trace, small), g) for g in groups], facts
+
+
+def modeltraced_plan(trace: ModelTrace, step: StepSpec, kernel_qualified: str, *, small_step: StepSpec | None = None,
+                     params: Sequence[str] | None = None, reasons: list[str] | None = None) -> ModelTracedPlan | None:
+    """The plan of ``kernel_qualified``'s launches in ``step`` (SMALL from ``small_step``, default the
+    same step); None when the step does not launch it or a launch cannot be reproduced with valid
+    contents -- the reason is appended to ``reasons``."""
+    try:
+        full_step = trace.step(step)
+        sm_step = trace.step(small_step or step)
+        fulls, ffacts = _step_configs(trace, full_step, kernel_qualified, small=False)
+        smalls, sfacts = _step_configs(trace, sm_step, kernel_qualified, small=True)
+    except (Refused, KeyError) as e:
+        if reasons is not None:
+            reasons.append(str(e.args[0]) if e.args else type(e).__name__)
+        return None
+    extra: list[tuple[str, LaunchConfig]] = []
+    roles: list[ConfigRole] = []
+    for prefix, items, spec in (("FULL", fulls, full_step.spec), ("SMALL", smalls, sm_step.spec)):
+        for i, (cfg, evs) in enumerate(items):
+            name = prefix if i == 0 else f"{prefix}.{i + 1}"
+            if i:
+                extra.append((name, cfg))
+            roles.append(ConfigRole(name, spec.id, tuple(e.layer for e in evs), tuple(e.index for e in evs),
+                                    _role(evs)))
+    first = fulls[0][1][0]
+    return ModelTracedPlan(
+        full=fulls[0][0], small=smalls[0][0], path="traced", launch=_info(first, full_step, kernel_qualified, params),
+        versions=dict(trace.versions), extra=tuple(sorted(extra, key=lambda x: (x[0].split(".")[0], len(x[0]), x[0]))),
+        roles=tuple(roles), model_id=trace.model_id, step_id=full_step.spec.id, small_step_id=sm_step.spec.id,
+        notes=tuple(ffacts.notes + sfacts.notes))

@@ -1,0 +1,232 @@
+"""Buffer contents of a model-traced launch: the init spec of each base storage, from its producer.
+
+vLLM's own metadata made the traced tensors; the recorder says who made each storage
+(:attr:`vkc.modeltrace.records.TensorArg.producer`).  The rules, in order:
+
+* fused-MoE routing (``_moe_C::moe_align_block_size`` / ``_moe_C::topk_softmax`` outputs, and the
+  ``torch.full`` of ``num_tokens_post_padded`` on vLLM's naive-assignment path): valid routing
+  tables as :mod:`vkc.invoke.triton.recipes.moe` lays them out (one seeded top-k routing, so the
+  sorted ids, expert ids and top-k ids agree);
+* attention metadata: ``block_table_tensor`` -> ``("block_table", num_blocks)`` (num_blocks from
+  the KV cache), ``slot_mapping`` -> ``("slot_mapping", num_blocks*block_size)``,
+  ``query_start_loc`` -> the step's per-sequence query lengths, prefix-summed, ``seq_lens`` -> the
+  step's context lengths, float metadata (split-KV ``softmax_segm_*``) -> ``"scratch"``;
+  ``input:positions`` -> each token's position;
+* weights: ``*scale`` -> 1.0, biases -> randn*0.02, matrices -> randn/sqrt(K), vectors -> randn;
+  KV caches and activations -> randn; ``alloc`` (written by the kernel) -> ``"empty"``.
+
+An integer (index-like) tensor no rule covers is refused (:class:`Refused`), never guessed.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from vkc.invoke.triton.plan import InitSpec, Value
+from vkc.invoke.triton.recipes.moe import ROUTING_SEED, align_block_size, routing
+from vkc.modeltrace.records import StepSpec, StepTrace, TensorArg, TracedEvent
+
+__all__ = ["MOE_ALIGN", "TOPK_OPS", "Refused", "StepFacts", "init_for"]
+
+MOE_ALIGN = "_moe_C::moe_align_block_size"
+TOPK_OPS = ("_moe_C::topk_softmax", "_moe_C::topk_sigmoid", "_moe_C::grouped_topk")
+_INDEX_WORDS = ("id", "idx", "index", "indices", "table", "slot", "offset", "loc", "lens", "map", "post_pad",
+                "count", "start")
+
+
+class Refused(Exception):
+    """The launch cannot be reproduced with valid contents (the reason is the message)."""
+
+
+@dataclass(frozen=True)
+class StepFacts:
+    """What the init rules need of the step: its spec, events, KV-cache block count and block size."""
+
+    step: StepTrace
+    num_blocks: int
+    block_size: int
+    small: bool = False
+    notes: list[str] = field(default_factory=list)   # what the rules did that the header should say
+
+    def route(self, M: int, E: int, k: int) -> list[list[int]]:
+        """The step's top-k routing: seeded over all E experts (FULL); SMALL routes every token to
+        the same k experts (valid ids, few blocks) so the aligned GEMM fits the CPU interpreter."""
+        if self.small and E > k:
+            note = (f"SMALL routing: every token routed to experts 0..{k - 1} (valid, but concentrated so the "
+                    "interpreter runs few blocks); FULL routes over all experts (seeded)")
+            if note not in self.notes:
+                self.notes.append(note)
+            return routing(M, k, k, ROUTING_SEED)
+        return routing(M, E, k, ROUTING_SEED)
+
+    @property
+    def spec(self) -> StepSpec:
+        return self.step.spec
+
+    def event(self, producer: str) -> TracedEvent | None:
+        if not producer.startswith("event:"):
+            return None
+        i = int(producer.split(":", 1)[1])
+        ev = self.step.events[i] if 0 <= i < len(self.step.events) else None
+        return ev if ev is not None and ev.index == i else next((e for e in self.step.events if e.index == i), None)
+
+
+def _is_int(dtype: str) -> bool:
+    return dtype.startswith(("int", "uint")) or dtype == "bool"
+
+
+def _index_like(param: str) -> bool:
+    p = param.lower().removesuffix("_ptr")
+    return any(w in p.split("_") or p.endswith(w) for w in _INDEX_WORDS)
+
+
+def _numel(a: TensorArg) -> int:
+    return max(1, a.base_nbytes // a.itemsize)
+
+
+def _padded(values: Sequence[int], a: TensorArg, fill: int) -> InitSpec:
+    n = _numel(a)
+    if a.offset != 0 or len(values) > n:
+        raise Refused(f"{len(values)} values do not fit the traced buffer ({n} elements at offset {a.offset})")
+    full: list[Value] = [*values, *([fill] * (n - len(values)))]
+    return InitSpec("values", (full,))
+
+
+def _lengths(spec: StepSpec) -> tuple[list[int], list[int]]:
+    """(query lengths, context lengths) per sequence of the step."""
+    if spec.workload == "decode":
+        return [1] * spec.batch, [spec.ctx] * spec.batch
+    return [spec.prompt_len] * spec.batch, [spec.prompt_len] * spec.batch
+
+
+def _metadata(field: str, a: TensorArg, facts: StepFacts) -> InitSpec:
+    q, ctx = _lengths(facts.spec)
+    if not _is_int(a.dtype):
+        return InitSpec("scratch")
+    if field == "block_table_tensor":
+        return InitSpec("block_table", (facts.num_blocks,))
+    if field == "slot_mapping":
+        return InitSpec("slot_mapping", (facts.num_blocks * facts.block_size,))
+    if field == "query_start_loc":
+        sums = [0]
+        for n in q:
+            sums.append(sums[-1] + n)
+        return _padded(sums, a, sums[-1])
+    if field in ("seq_lens", "seq_lens_cpu_upper_bound"):
+        return _padded(ctx, a, 0)
+    raise Refused(f"no rule for the contents of index-like metadata {field!r}")
+
+
+def _positions(a: TensorArg, facts: StepFacts) -> InitSpec:
+    q, ctx = _lengths(facts.spec)
+    pos = [c - n + i for n, c in zip(q, ctx) for i in range(n)]
+    return _padded(pos, a, 0)
+
+
+def _role(ev: TracedEvent, a: TensorArg) -> str | None:
+    """Which argument of the producing op the storage is (same base)."""
+    for n, t in ev.tensors():
+        if t.base == a.base:
+            return n
+    return None
+
+
+def _topk_dims(ev: TracedEvent) -> tuple[int, int, int]:
+    """(tokens M, experts E, top_k) of a top-k router op."""
+    args = dict(ev.tensors())
+    ids = args.get("topk_indices") or args.get("topk_ids")
+    gate = args.get("gating_output") or args.get("scores")
+    if ids is None or gate is None or len(ids.shape) != 2:
+        raise Refused(f"{ev.name}: cannot read the routing shape (topk ids / gating output)")
+    return ids.shape[0], gate.shape[-1], ids.shape[1]
+
+
+def _moe(param: str, a: TensorArg, ev: TracedEvent, launch: TracedEvent, facts: StepFacts) -> InitSpec | None:
+    role = _role(ev, a)
+    if ev.name == MOE_ALIGN:
+        args = dict(ev.args)
+        ids = dict(ev.tensors()).get("topk_ids")
+        E = getattr(args.get("num_experts"), "value", None)
+        bs = getattr(args.get("block_size"), "value", None)
+        if ids is None or not isinstance(E, int) or not isinstance(bs, int) or len(ids.shape) != 2:
+            raise Refused(f"{MOE_ALIGN}: cannot read topk_ids / num_experts / block_size")
+        M, k = ids.shape
+        s, e, total = align_block_size(facts.route(M, E, k), bs, E)
+        if role == "sorted_token_ids":
+            return _padded(s, a, M * k)
+        if role == "experts_ids":
+            return _padded(e, a, -1)
+        if role == "num_tokens_post_pad":
+            return _padded([total], a, 0)
+        raise Refused(f"{MOE_ALIGN}: unknown output {role!r}")
+    if ev.name in TOPK_OPS:
+        M, E, k = _topk_dims(ev)
+        if role in ("topk_indices", "topk_ids"):
+            return _padded([x for row in facts.route(M, E, k) for x in row], a, 0)
+        if role == "topk_weights":
+            return InitSpec("const", (round(1.0 / k, 8),))
+        if role == "token_expert_indices":
+            return _padded(list(range(M * k)), a, 0)
+        raise Refused(f"{ev.name}: unknown output {role!r}")
+    return None
+
+
+def _naive_post_padded(param: str, launch: TracedEvent) -> InitSpec | None:
+    """vLLM's naive block assignment (``sorted_token_ids is None``): ``torch.full((1,),
+    topk_ids.numel() * BLOCK_SIZE_M)`` (fused_moe.py, ``_prepare_expert_assignment``), i.e. EM."""
+    args = dict(launch.args)
+    if param != "num_tokens_post_padded_ptr" or not launch.constexprs.get("naive_block_assignment"):
+        return None
+    em = getattr(args.get("EM"), "value", None)
+    return InitSpec("values", ([int(em)],)) if isinstance(em, int) else None
+
+
+def _weight(name: str, a: TensorArg) -> InitSpec:
+    leaf = name.rsplit(".", 1)[-1].lower()
+    if _is_int(a.dtype):
+        return InitSpec("randn")          # packed/quantised weights: any bits are valid
+    if "scale" in leaf:
+        return InitSpec("const", (1.0,))
+    if leaf.endswith("bias"):
+        return InitSpec("randn_scaled", (0.02,))
+    if len(a.shape) >= 2 and a.shape[-1] > 1:
+        return InitSpec("randn_scaled", (round(1.0 / math.sqrt(a.shape[-1]), 6),))
+    return InitSpec("randn")
+
+
+def init_for(param: str, a: TensorArg, launch: TracedEvent, facts: StepFacts,
+             seen: Mapping[str, InitSpec] | None = None, depth: int = 0) -> InitSpec:
+    """The init spec of the storage ``a`` views (raises :class:`Refused`)."""
+    p = a.producer
+    naive = _naive_post_padded(param, launch)
+    if naive is not None:
+        return naive
+    if p.startswith("metadata:"):
+        return _metadata(p.split(":", 1)[1], a, facts)
+    if p == "input:positions":
+        return _positions(a, facts)
+    if p.startswith("weight:"):
+        leaf = p.split(":", 1)[1]
+        if _is_int(a.dtype) and _index_like(leaf.rsplit(".", 1)[-1]):
+            raise Refused(f"index-like weight {leaf} has no contents rule")
+        return _weight(leaf, a)
+    if p.startswith("kv_cache:"):
+        return InitSpec("randn")
+    ev = facts.event(p)
+    if ev is not None:
+        moe = _moe(param, a, ev, launch, facts)
+        if moe is not None:
+            return moe
+        if not _is_int(a.dtype):
+            return InitSpec("randn")
+        if ev.kind == "triton" and depth < 8:     # the recorder credits a launch with storages it only read
+            prev = next((t for _n, t in ev.tensors() if t.base == a.base), None)
+            if prev is not None and prev.producer != p:
+                return init_for(param, prev, launch, facts, seen, depth + 1)
+        raise Refused(f"{param}: index-like tensor produced by {ev.name} (no contents rule)")
+    if p == "alloc" or not _is_int(a.dtype):
+        if _is_int(a.dtype) and _index_like(param):
+            raise Refused(f"{param}: index-like tensor of unknown contents (producer {p})")
+        return InitSpec("empty") if p == "alloc" else InitSpec("randn")
+    raise Refused(f"{param}: index-like tensor of unknown contents (producer {p})")

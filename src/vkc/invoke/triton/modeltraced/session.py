@@ -1,0 +1,44 @@
+"""Which steps a model-traced example uses, and the one trace call that serves them.
+
+FULL is the workload's serving step (the ``vkc model kernels`` defaults: decode 64 sequences x
+4096 context, prefill 4 x 2048); SMALL a small step traced in the same process (decode 2 x 64,
+prefill 1 x 16) for the CPU interpreter.  :func:`model_trace_for` traces all four steps of both
+workloads in one worker run (cached on disk by :func:`vkc.modeltrace.trace_model`), so every kernel
+and both workloads of one model reuse it; batch code can call it too.  ``VKC_MODEL_TRACE=0``
+disables model tracing (:func:`model_trace_enabled`).
+"""
+from __future__ import annotations
+
+import os
+
+from vkc.modeltrace.records import ModelTrace, StepSpec, TraceOptions
+from vkc.records import ModelConfig, SourceTree
+
+__all__ = ["FULL_STEPS", "SMALL_STEPS", "model_trace_enabled", "model_trace_for", "steps_for", "trace_options"]
+
+FULL_STEPS = {"decode": StepSpec("decode", 64, ctx=4096), "prefill": StepSpec("prefill", 4, prompt_len=2048)}
+SMALL_STEPS = {"decode": StepSpec("decode", 2, ctx=64), "prefill": StepSpec("prefill", 1, prompt_len=16)}
+
+
+def model_trace_enabled() -> bool:
+    """False when ``VKC_MODEL_TRACE`` is ``0`` (tests and the byte-identity baseline)."""
+    return os.environ.get("VKC_MODEL_TRACE", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def steps_for(workload: str) -> tuple[StepSpec, StepSpec]:
+    """(FULL, SMALL) steps of a workload."""
+    return FULL_STEPS[workload], SMALL_STEPS[workload]
+
+
+def trace_options(model: ModelConfig) -> TraceOptions:
+    """The serving options of a model-traced example (the ``vkc model kernels`` defaults)."""
+    steps = sorted({*FULL_STEPS.values(), *SMALL_STEPS.values()},
+                   key=lambda s: (s.workload, s.batch, s.ctx, s.prompt_len))
+    return TraceOptions(tuple(steps), attention_backend="TRITON_MLA" if model.is_mla else "TRITON_ATTN")
+
+
+def model_trace_for(tree: SourceTree, model: ModelConfig) -> ModelTrace:
+    """The model's trace for both workloads, FULL and SMALL steps (one worker run, cached)."""
+    from vkc.modeltrace import trace_model
+
+    return trace_model(tree, model, trace_options(model))
