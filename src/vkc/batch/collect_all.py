@@ -178,6 +178,14 @@ def format_summary(report: BatchReport) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _used(index: Any, models: list[str] | None, workloads: list[str] | None,
+          default_model: str) -> dict[str | None, set[str]]:
+    """--all-used: one model's traced step decides the kernels (traced once, here, for the workers)."""
+    from vkc.batch.used import used_kernels
+
+    return used_kernels(index, (models or [default_model])[0], workloads or [None])
+
+
 def collect_all(*, lang: str | None = None, models: list[str] | None = None,
                 workloads: list[str] | None = None, jobs: int | None = None,
                 out_dir: str = "kernels_out", vllm_path: str | None = None,
@@ -207,10 +215,7 @@ def collect_all(*, lang: str | None = None, models: list[str] | None = None,
     index = load_index(vllm_path, vllm_version)      # builds and caches it for the workers
     for m in dict.fromkeys(models or []):
         load_model(m)                                 # an unknown model fails now, once
-    only = None
-    if all_used:   # one model: its traced step decides which kernels (traced once, here, for the workers)
-        from vkc.batch.used import used_kernels
-        only = used_kernels(index, (models or [DEFAULT_MODEL])[0], workloads or [None])
+    only = _used(index, models, workloads, DEFAULT_MODEL) if all_used else None
     plan = plan_jobs(index, lang=lang, models=models, workloads=workloads, out_dir=out_dir,
                      vllm_path=vllm_path, vllm_version=vllm_version, default_model=DEFAULT_MODEL, only=only)
     records: list[dict[str, Any] | None] = [None] * len(plan)
