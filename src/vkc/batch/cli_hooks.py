@@ -25,7 +25,8 @@ from vkc.errors import UsageError, VerifyError
 EXIT_SOME_FAILED = 1   # --all: at least one kernel failed (not-applicable ones do not count)
 
 
-def _positive_int(s: str) -> int:
+def positive_int(s: str) -> int:
+    """argparse type: an integer >= 1."""
     try:
         v = int(s)
     except ValueError:
@@ -54,7 +55,7 @@ def add_batch_args(collect_parser: argparse.ArgumentParser, verify_parser: argpa
                         "summary on stderr, DIR/collect_results.json")
     c.add_argument("--type", dest="kernel_type", choices=("triton", "cuda"),
                    help="with --all: only kernels of this language")
-    c.add_argument("--jobs", type=_positive_int, metavar="N",
+    c.add_argument("--jobs", type=positive_int, metavar="N",
                    help="with --all: worker processes (default: the CPU count)")
     c.add_argument("--all-used", action="store_true",
                    help="with --model M: collect every tree kernel M's traced step launches (per --workload), "
@@ -63,7 +64,7 @@ def add_batch_args(collect_parser: argparse.ArgumentParser, verify_parser: argpa
                    help="with --all: skip the artifacts already in DIR for the same inputs (vkc, tree, "
                         "model config); collect only the missing ones")
     v = verify_parser
-    v.add_argument("--jobs", type=_positive_int, metavar="N",
+    v.add_argument("--jobs", type=positive_int, metavar="N",
                    help="parallel compile workers (default: the CPU count); runs are one at a time")
     v.add_argument("--timeout", type=_positive_float, default=300.0, metavar="S",
                    help="with --run: seconds each program may run (default 300)")

@@ -65,6 +65,20 @@ def tparam_name(p: str) -> str:
     return ids[-1] if ids else p
 
 
+def balanced_close(text: str, open_idx: int) -> int:
+    """Index of the ``)`` closing the ``(`` at ``open_idx`` (``len(text)`` when unbalanced)."""
+    depth = 0
+    for i in range(open_idx, len(text)):
+        c = text[i]
+        if c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+            if depth == 0:
+                return i
+    return len(text)
+
+
 def line_of(text: str, off: int) -> int:
     """1-based line of character offset ``off``."""
     return text.count("\n", 0, off) + 1

@@ -8,6 +8,8 @@ from functools import lru_cache
 import tree_sitter
 import tree_sitter_cuda
 
+from vkc.cxx.text import balanced_close
+
 Node = tree_sitter.Node
 
 
@@ -36,16 +38,7 @@ def presubstitute(text: str) -> str:
     """Blank macros/attributes that confuse the grammar; offsets and lines are unchanged."""
     out = list(text)
     for m in _ATTR_CALLS.finditer(text):
-        depth, i = 0, m.end() - 1
-        while i < len(text):
-            c = text[i]
-            if c == "(":
-                depth += 1
-            elif c == ")":
-                depth -= 1
-                if depth == 0:
-                    break
-            i += 1
+        i = balanced_close(text, m.end() - 1)
         for k in range(m.start(), min(i + 1, len(text))):
             if out[k] != "\n":
                 out[k] = " "

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from vkc.batch.cli_hooks import positive_int as _positive_int
 from vkc.errors import UsageError
 
 __all__ = ["add_model_kernels_args", "options_from_args", "run_model_kernels"]
@@ -11,24 +12,14 @@ __all__ = ["add_model_kernels_args", "options_from_args", "run_model_kernels"]
 DEFAULTS = {"decode": {"batch": 64, "ctx": 4096}, "prefill": {"batch": 4, "prompt_len": 2048}}
 
 
-def _positive(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1: {v}")
-    return v
-
-
 def add_model_kernels_args(msub) -> argparse.ArgumentParser:
     p = msub.add_parser("kernels", help="every kernel vLLM launches for one decode/prefill step of a model")
     p.add_argument("model", metavar="MODEL", help="Hugging Face model id or path to a config.json")
     p.add_argument("--workload", choices=("decode", "prefill"), default="decode")
-    p.add_argument("--batch", type=_positive, help="sequences (default: decode 64, prefill 4)")
-    p.add_argument("--ctx", type=_positive, help="decode context length (default 4096)")
-    p.add_argument("--prompt-len", type=_positive, help="prefill prompt length (default 2048)")
-    p.add_argument("--tp", type=_positive, default=1, help="tensor-parallel size; shapes are rank 0's")
+    p.add_argument("--batch", type=_positive_int, help="sequences (default: decode 64, prefill 4)")
+    p.add_argument("--ctx", type=_positive_int, help="decode context length (default 4096)")
+    p.add_argument("--prompt-len", type=_positive_int, help="prefill prompt length (default 2048)")
+    p.add_argument("--tp", type=_positive_int, default=1, help="tensor-parallel size; shapes are rank 0's")
     p.add_argument("--attention-backend", metavar="NAME",
                    help="vLLM attention backend (default TRITON_ATTN, TRITON_MLA for MLA models: their kernels are in the tree)")
     p.add_argument("--kv-cache-dtype", choices=("auto", "fp8"), default="auto")

@@ -11,7 +11,7 @@ from pathlib import Path
 from vkc.atomic import store_cache
 from vkc.cxx.launches import Launch
 from vkc.cxx.model import FileModel, file_model
-from vkc.cxx.text import line_of, split_top
+from vkc.cxx.text import balanced_close, line_of, split_top
 from vkc.dtypes import DTYPES
 from vkc.index.cuda_scan import csrc_files
 from vkc.records import KernelEntry, SourceTree
@@ -69,24 +69,11 @@ def _args(s: str) -> list[str]:
     return split_top(s, keep_empty_last=True)
 
 
-def _balanced_close(text: str, open_idx: int) -> int:
-    depth = 0
-    for i in range(open_idx, len(text)):
-        c = text[i]
-        if c == "(":
-            depth += 1
-        elif c == ")":
-            depth -= 1
-            if depth == 0:
-                return i
-    return len(text)
-
-
 def _enclosing_calls(text: str, off: int, pattern: str) -> list[tuple[str, int, list[str]]]:
     """(macro name, start, args) of calls matching ``pattern`` whose parens contain ``off``."""
     res = []
     for m in re.finditer(r"\b(" + pattern + r")\s*\(", text[:off]):
-        close = _balanced_close(text, m.end() - 1)
+        close = balanced_close(text, m.end() - 1)
         if close > off:
             res.append((m.group(1), m.start(), _args(text[m.end():close])))
     return res   # outermost first
@@ -240,7 +227,7 @@ def host_statements(fm: FileModel, la: Launch, kernel: KernelEntry, call: str) -
     scope = _function_text(fm, la)
     out = []
     for m in re.finditer(r"\b" + call + r"\s*\(", scope):
-        close = _balanced_close(scope, m.end() - 1)
+        close = balanced_close(scope, m.end() - 1)
         stmt = " ".join(scope[m.start():close + 1].replace("\\\n", " ").split())
         if kernel.name in stmt or (la.base and re.search(r"\b" + re.escape(la.base) + r"\b", stmt)):
             out.append(stmt + ";")
@@ -327,7 +314,7 @@ def macro_actuals(fm: FileModel, la: Launch, macro: str | None = None, depth: in
     for m in re.finditer(r"\b" + re.escape(macro) + r"\s*\(", fm.text):
         if line_of(fm.text, m.start()) == fm.macros[macro][2]:
             continue
-        close = _balanced_close(fm.text, m.end() - 1)
+        close = balanced_close(fm.text, m.end() - 1)
         args = _args(fm.text[m.end():close])
         res = {p: a for p, a in zip(params, args) if p}
         # a use inside another #define: resolve that macro's parameters too

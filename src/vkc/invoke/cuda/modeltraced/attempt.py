@@ -5,7 +5,7 @@ steps, one worker run), finds the first call in the FULL step of an op that laun
 (:mod:`.opmap`) and that the recipe copies the wrapper of (:mod:`.bind`), and rebuilds the recipe's
 plan with its constants checked against the call and FULL fixed to the call's rows.  It never raises
 for a failed trace or a call it cannot reproduce: ``plan`` is None and ``fallback`` / ``note`` say
-why; a failed trace also prints one warning line on stderr.
+why; a failed trace, and a launching call vkc cannot reproduce, print one warning line on stderr.
 """
 from __future__ import annotations
 
@@ -68,7 +68,20 @@ def attempt(tree: SourceTree, model: ModelConfig, ctx: Ctx, build: BuildPlan, *,
 
 
 def attempt_with_trace(trace: ModelTrace, ctx: Ctx, build: BuildPlan, ops: tuple[str, ...]) -> Attempt:
-    """The attempt on a given trace; ``ops``: the ops that launch ``ctx.kernel`` (the op map's)."""
+    """The attempt on a given trace; ``ops``: the ops that launch ``ctx.kernel`` (the op map's).
+
+    When the step launches the kernel but its call cannot be reproduced (or bound), the recipe takes
+    over loudly: one ``vkc: warning:`` line on stderr, as for a failed trace."""
+    got = _attempt_with_trace(trace, ctx, build, ops)
+    why = got.fallback or (got.note if got.note and "vkc binds no" in got.note else None)
+    if why:
+        text = " ".join(why.removeprefix("model-traced: ").split())[:300]
+        print(f"vkc: warning: {ctx.kernel}: model-traced call not reproducible ({text}); using recipe",
+              file=sys.stderr)
+    return got
+
+
+def _attempt_with_trace(trace: ModelTrace, ctx: Ctx, build: BuildPlan, ops: tuple[str, ...]) -> Attempt:
     from vkc.invoke.triton.modeltraced.session import steps_for
 
     full, _small = steps_for(ctx.workload)

@@ -2,9 +2,9 @@
 
 :func:`attempt` never raises for a trace that fails or a launch it refuses: it returns an
 :class:`Attempt` whose ``plan`` is None and whose ``fallback`` names the reason, so the invoker
-takes the recipe or synthesised path and records ``fallback_from``.  A failing trace also prints
-exactly one warning line on stderr (``vkc: warning: <kernel>: model trace failed (<reason>);
-using <weaker mode>``).
+takes the recipe or synthesised path and records ``fallback_from``.  A failing trace or a refused
+launch also prints exactly one warning line on stderr (``vkc: warning: <kernel>: model trace failed
+(<reason>); using <weaker mode>``, or ``... model-traced launch not reproducible ...``).
 """
 from __future__ import annotations
 
@@ -61,6 +61,8 @@ def attempt(tree: SourceTree, model: ModelConfig, kernel: str, workload: str, *,
                                          f"{kernel} (see `vkc model kernels {model.model_id} --workload {workload}`)")
     reasons: list[str] = []
     plan = modeltraced_plan(trace, full, kernel, small_step=small, params=params, reasons=reasons)
-    if plan is None:
-        return Attempt(None, trace, fallback=f"model-traced: launch not reproducible ({'; '.join(reasons)})")
+    if plan is None:   # the step launches the kernel but vkc cannot rebuild the launch: loud, like a failed trace
+        why = " ".join("; ".join(reasons).split())[:300]
+        print(f"vkc: warning: {name}: model-traced launch not reproducible ({why}); using {weaker}", file=sys.stderr)
+        return Attempt(None, trace, fallback=f"model-traced: launch not reproducible ({why})")
     return Attempt(plan, trace)
