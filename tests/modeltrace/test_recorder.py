@@ -36,3 +36,38 @@ def test_ir_dispatcher_op_alone_is_reported():
     rec = Recorder()
     _run(rec, [{"kind": "op", "name": "vllm_ir::rms_norm"}, {"kind": "aten", "name": "aten::rsqrt"}])
     assert len(rec.warnings) == 1
+
+
+def _run_with_dispatch(rec: Recorder, events: list[dict], dispatches: list[tuple[str, str, bool]]) -> None:
+    m = RMSNorm()
+    rec.module_names = {id(m): "model.layers.3.input_layernorm"}
+    rec.active = True
+    rec.pre_hook(m, ())
+    rec.ir_dispatches.extend(dispatches)
+    for e in events:
+        rec.add(e)
+    rec.post_hook(m, (), None)
+
+
+NATIVE = [{"kind": "op", "name": "vllm_ir::rms_norm"}, {"kind": "aten", "name": "aten::rsqrt"}]
+
+
+def test_native_path_chosen_by_vllm_priority_is_not_reported():
+    """GemmaRMSNorm passes an fp32 weight with bf16 input: vllm_c's supports_args declines it and
+    vLLM's own priority list picks native. That is vLLM's choice, not the silent fallback."""
+    rec = Recorder()
+    _run_with_dispatch(rec, NATIVE, [("rms_norm", "native", True)])
+    assert rec.warnings == []
+
+
+def test_native_path_without_priority_is_reported():
+    rec = Recorder()
+    _run_with_dispatch(rec, NATIVE, [("rms_norm", "native", False)])
+    assert len(rec.warnings) == 1 and "IR op priority was not applied" in rec.warnings[0]
+
+
+def test_dispatches_before_the_norm_do_not_count():
+    rec = Recorder()
+    rec.ir_dispatches.append(("rms_norm", "vllm_c", True))      # an earlier norm's dispatch
+    _run(rec, NATIVE)
+    assert len(rec.warnings) == 1

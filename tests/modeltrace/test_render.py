@@ -54,3 +54,24 @@ def test_gemm_flops_and_attention_bytes():
     attn = next(e for e in step.events if e.name.endswith("kernel_unified_attention"))
     # K and V of 64 sequences x 4096 tokens x 8 heads x 128 x bf16, plus q/out/metadata
     assert event_cost(attn, DECODE, step.num_tokens).bytes >= 2 * 64 * 4096 * 8 * 128 * 2
+
+
+def test_external_kernel_rows_and_the_gdn_note():
+    """A FlashAttention call (MLA prefill) is listed as external, never as a tree kernel; a GDN
+    prefill backend line puts the in-tree substitution in the header."""
+    import dataclasses
+
+    from vkc.modeltrace.records import TracedEvent
+    from vkc.modeltrace.render import header
+
+    t = _trace()
+    step = t.step(PREFILL)
+    fa = TracedEvent(index=10_000, kind="external", name="vllm_flash_attn::flash_attn_varlen_func", layer=0,
+                     module="model.layers.0.self_attn", args=())
+    step2 = dataclasses.replace(step, events=step.events + (fa,))
+    t2 = dataclasses.replace(t, steps=tuple(step2 if s is step else s for s in t.steps),
+                             backends=t.backends + ("Using Triton/FLA GDN prefill kernel (requested=triton, head_k_dim=128).",))
+    row = next(r for r in kernel_rows(t2, PREFILL) if r.index == 10_000)
+    assert (row.origin, row.kind) == ("external", "vllm_flash_attn")
+    assert "FlashInfer" in header(t2, PREFILL)["attention_note"]
+    assert "FlashInfer" not in header(t, PREFILL)["attention_note"]

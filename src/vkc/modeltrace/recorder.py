@@ -34,7 +34,9 @@ class Recorder:
         self.stack: list[str] = []
         self.active = False
         self.warnings: list[str] = []
-        self.norm_spans: list[tuple[str, int]] = []
+        self.norm_spans: list[tuple[str, int, int]] = []
+        # vLLM IR op dispatches (vllm/ir/op.py: IrOp.dispatch): (op, chosen provider, priority set?)
+        self.ir_dispatches: list[tuple[str, str, bool]] = []
 
     # ------------------------------------------------------------------ storages
     def reset_step(self) -> None:
@@ -86,15 +88,19 @@ class Recorder:
         name = self.module_names.get(id(module), type(module).__name__)
         self.stack.append(name)
         if type(module).__name__.endswith("RMSNorm"):
-            self.norm_spans.append((name, len(self.events)))
+            self.norm_spans.append((name, len(self.events), len(self.ir_dispatches)))
 
     def post_hook(self, module: Any, _args: Any, _out: Any) -> None:
         if self.stack:
             self.stack.pop()
         if type(module).__name__.endswith("RMSNorm") and self.norm_spans:
-            name, start = self.norm_spans.pop()
+            name, start, ir_start = self.norm_spans.pop()
             span = self.events[start:]
-            if self.active and not any(_is_norm(e) for e in span):
+            chosen = self.ir_dispatches[ir_start:]
+            # native by vLLM's own choice: the priority list was set and its kernels declined these
+            # arguments (GemmaRMSNorm's fp32 weight on bf16 input fails vllm_c's supports_args)
+            by_choice = bool(chosen) and all(prio for _op, _p, prio in chosen)
+            if self.active and not by_choice and not any(_is_norm(e) for e in span):
                 natives = sorted({e["name"] for e in span})
                 self.warnings.append(f"RMSNorm {name} ran without a vLLM op (native torch path: {natives}); "
                                      "the IR op priority was not applied")

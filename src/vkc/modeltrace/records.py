@@ -70,6 +70,7 @@ Arg = Any  # TensorArg | ScalarArg | tuple[TensorArg | ScalarArg, ...]
 class TracedEvent:
     index: int
     kind: str                     # "triton" | "op" (vLLM custom op) | "aten" | "collective" | "vllm_op"
+    #                               | "external" (a compiled kernel outside the tree, e.g. FlashAttention)
     name: str                     # Triton "module:qualname"; op "_C::rms_norm"; aten "aten::mm"
     layer: int | None             # outermost layers.N on the module stack
     module: str | None            # innermost module name

@@ -45,6 +45,8 @@ def _origin(ev: TracedEvent) -> tuple[str, str]:
         return "tree", "cuda-op"
     if ev.kind == "collective":
         return "external", "collective"
+    if ev.kind == "external":
+        return "external", ev.name.split("::")[0]
     if ev.name.split("::")[-1] in ("mm", "addmm", "bmm", "baddbmm", "_scaled_mm", "linear"):
         return "external", "cublas"
     return "external", "torch"
@@ -111,12 +113,18 @@ def summary(rows: list[Row]) -> list[dict[str, Any]]:
     return sorted(by.values(), key=lambda d: (-d["share"], d["name"], d["launch"]))
 
 
+GDN_NOTE = ("GDN (linear attention) prefill: vLLM's default on an H100 is FlashInfer, compiled and "
+            "external to the tree; traced with Triton/FLA")
+
+
 def header(trace: ModelTrace, spec: StepSpec) -> dict[str, Any]:
     o = trace.options
     backend = o.attention_backend
     real = "FLASHMLA / CUTLASS_MLA" if "MLA" in backend else f"{VLLM_H100_DEFAULT_ATTENTION} (FlashAttention-3)"
     note = (f"vLLM's default on an H100 is {real}, compiled and external to the tree; traced with {backend}"
             if backend.startswith("TRITON") else "")
+    if any("GDN prefill kernel" in b for b in trace.backends):
+        note = "; ".join(x for x in (note, GDN_NOTE) if x)
     return {"model": trace.model_id, "vllm_version": trace.vllm_version, "step": spec.id,
             "workload": spec.workload, "batch": spec.batch, "ctx": spec.ctx, "prompt_len": spec.prompt_len,
             "tp": o.tp, "attention_backend": backend, "attention_note": note, "kv_cache_dtype": o.kv_cache_dtype,

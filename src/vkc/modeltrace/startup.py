@@ -83,6 +83,7 @@ def pre_import(tree_root: str, profile: dict[str, Any]) -> dict[str, int]:
     import torch
     import torch.library as tl
 
+    from vkc.modeltrace.external import install_external_stand_ins
     from vkc.modeltrace.opschema import register_schemas
 
     real_fake = tl.register_fake
@@ -108,6 +109,7 @@ def pre_import(tree_root: str, profile: dict[str, Any]) -> dict[str, int]:
     counts = register_schemas(tree_root, S.guessed.add)
     _watch_backend_logs()
     tw.install_fake_h100(profile)
+    install_external_stand_ins()        # FlashAttention (MLA prefill): recorded as external events
     _host_only_platform_answers()
     torch.accelerator.empty_cache = lambda: None        # vllm/v1/worker/workspace.py
     torch.accelerator.synchronize = lambda *a, **k: None
@@ -195,6 +197,9 @@ def engine_config(model_dir: str, opts: dict[str, Any]) -> Any:
                           "max_num_batched_tokens": max(8192, opts["max_tokens"])}
     if opts.get("attention_backend"):
         kw["attention_backend"] = opts["attention_backend"]
+    # linear-attention prefill: vLLM's H100 default is FlashInfer (external, JIT); take the in-tree
+    # Triton/FLA kernels, as for attention (the table's header says so)
+    kw["gdn_prefill_backend"] = "triton"
     return EngineArgs(**kw).create_engine_config()
 
 

@@ -166,7 +166,8 @@ def _run_worker(tree: SourceTree, plan: LayerPlan, options: TraceOptions,
     if not resp.get("ok"):
         if os.environ.get("VKC_DEBUG", "") not in ("", "0"):
             tb = resp.get("traceback") or "".join(s.get("traceback") or "" for s in resp.get("steps", []))
-            sys.stderr.write(f"model trace worker traceback:\n{tb}\n")
+            log = "\n".join((proc.stderr or "").splitlines()[-60:])
+            sys.stderr.write(f"model trace worker log (tail):\n{log}\nmodel trace worker traceback:\n{tb}\n")
         err = str(resp.get("error") or "unknown error").splitlines()[0][:400]
         where = _where(resp.get("traceback") or next((s.get("traceback") for s in resp.get("steps", [])
                                                       if s.get("traceback")), "") or "")
@@ -176,14 +177,19 @@ def _run_worker(tree: SourceTree, plan: LayerPlan, options: TraceOptions,
 
 
 def _where(tb: str) -> str:
+    """The innermost frame in vLLM's own code (else the innermost frame) of a worker traceback."""
     lines = [ln.strip() for ln in tb.splitlines() if ln.strip().startswith("File ")]
-    return f" (at {lines[-1].split(', in ')[0].removeprefix('File ')})" if lines else ""
+    own = [ln for ln in lines if "/vllm/" in ln and "site-packages" not in ln]
+    pick = (own or lines)[-1:]
+    return f" (at {pick[0].split(', in ')[0].removeprefix('File ')})" if pick else ""
 
 
 def _to_trace(tree: SourceTree, model_cfg: ModelConfig, options: TraceOptions, plan: LayerPlan,
               resp: dict[str, Any]) -> ModelTrace:
     status, fp_warn, fps = check_tree(tree.root, tree.version)
     warnings = list(fp_warn) + list(resp.get("warnings", []))
+    if resp.get("stand_ins"):
+        warnings.append(f"not installed, imported as stand-ins (no traced code calls them): {', '.join(resp['stand_ins'])}")
     if resp.get("guessed_outputs"):
         warnings.append(f"op results guessed (no fake in the tree): {', '.join(resp['guessed_outputs'])}")
     steps = tuple(StepTrace(spec, int(s["num_tokens"]), tuple(event_from_worker(e) for e in s["events"]),
@@ -197,4 +203,5 @@ def _to_trace(tree: SourceTree, model_cfg: ModelConfig, options: TraceOptions, p
         fingerprints=dict(fps), vllm_config=dict(resp.get("vllm_config", {})), versions=dict(resp.get("versions", {})),
         timings=dict(resp.get("timings", {})),
         notes={"fake_mismatches": resp.get("fake_mismatches", []), "reentered_vllm_ops": resp.get("reentered_vllm_ops", []),
-               "schemas": resp.get("schemas", {}), "attention_layers": resp.get("attention_layers", {})})
+               "schemas": resp.get("schemas", {}), "attention_layers": resp.get("attention_layers", {}),
+               "external_stand_ins": resp.get("external_stand_ins", []), "stand_ins": resp.get("stand_ins", [])})

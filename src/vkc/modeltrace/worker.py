@@ -42,6 +42,24 @@ def _install_recorders(model: Any) -> None:
         RECORDER.name_storage(p, f"weight:{n}")
 
 
+def _record_ir_dispatch() -> None:
+    """Note which provider each vLLM IR op call picks, and whether a priority list was set, so the
+    silent-fallback guard tells vLLM's own choice of the native path from a missing priority."""
+    from vllm.ir.op import IrOp
+
+    from vkc.modeltrace.recorder import RECORDER
+
+    real = IrOp.dispatch
+
+    def dispatch(self: Any, *args: Any, **kwargs: Any) -> Any:
+        impl = real(self, *args, **kwargs)
+        if RECORDER.active:
+            RECORDER.ir_dispatches.append((self.name, str(impl.provider), bool(self._priority_impls)))
+        return impl
+
+    IrOp.dispatch = dispatch  # type: ignore[method-assign]
+
+
 def _reenter_vllm_ops() -> list[str]:
     """``torch.ops.vllm.X`` reaching the dispatch mode runs the Python body vLLM registered for the
     GPU (its fake would hide the attention and MoE kernels on meta tensors)."""
@@ -96,7 +114,8 @@ def run_step(ctx: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]:
         max_query_len=md["q"], max_seq_len=md["ctx"], block_table_tensor=md["block_table_tensor"],
         slot_mapping=md["slot_mapping"], causal=True, positions=md["positions"],
         seq_lens_cpu_upper_bound=md["seq_lens_cpu_upper_bound"],
-        is_prefilling=torch.full((md["num_reqs"],), step["workload"] == "prefill", device="meta"))
+        # a host tensor, as gpu_model_runner.py makes it (num_computed_tokens_cpu < num_prompt_tokens_cpu)
+        is_prefilling=torch.full((md["num_reqs"],), step["workload"] == "prefill", dtype=torch.bool))
     attn_metadata: dict[str, Any] = {}
     t0 = time.perf_counter()
     with set_current_vllm_config(vc):
@@ -127,6 +146,9 @@ def _startup(req: dict[str, Any], resp: dict[str, Any]) -> dict[str, Any]:
     opts = req["options"]
     timings: dict[str, float] = {}
     t = time.perf_counter()
+    from vkc.modeltrace.external import stand_in_missing_packages
+
+    resp["stand_ins"] = stand_in_missing_packages()     # import-only (multimodal files' image libraries)
     resp["schemas"] = st.pre_import(req["tree_root"], req["profile"])
     model_dir = tempfile.mkdtemp(prefix="vkc-model-")
     with open(os.path.join(model_dir, "config.json"), "w") as fh:
@@ -141,6 +163,7 @@ def _startup(req: dict[str, Any], resp: dict[str, Any]) -> dict[str, Any]:
     ctx = {"vllm_config": vc, "model": model, "block_size": vc.cache_config.block_size,
            "builders": st.builders(vc, kv_cfg, layers)}
     _install_recorders(model)
+    _record_ir_dispatch()
     from vkc.modeltrace.recorder import RECORDER
     for n, c in sorted(caches.items()):
         if RECORDER._key(c) not in RECORDER.storages:
@@ -183,13 +206,13 @@ def main() -> int:
                 resp["steps"].append(run_step(ctx, step))
             except Exception as e:  # noqa: BLE001
                 resp["steps"].append({"id": step["id"], "ok": False, "error": f"{type(e).__name__}: {e}",
-                                      "traceback": traceback.format_exc(limit=-14), "events": []})
+                                      "traceback": traceback.format_exc(limit=-40), "events": []})
         resp["ok"] = all(s["ok"] for s in resp["steps"])
         if not resp["ok"]:
             resp["error"] = next(s["error"] for s in resp["steps"] if not s["ok"])
     except Exception as e:  # noqa: BLE001
         resp["error"] = f"{type(e).__name__}: {e}"
-        resp["traceback"] = traceback.format_exc(limit=-14)
+        resp["traceback"] = traceback.format_exc(limit=-40)
     _finish(resp, t0)
     real_stdout.write(json.dumps(resp, sort_keys=True, default=str))
     real_stdout.flush()
@@ -197,10 +220,12 @@ def main() -> int:
 
 
 def _finish(resp: dict[str, Any], t0: float) -> None:
+    from vkc.modeltrace.external import USED
     from vkc.modeltrace.recorder import RECORDER
     from vkc.modeltrace.startup import S
 
     resp["warnings"] = sorted(set(RECORDER.warnings))
+    resp["external_stand_ins"] = sorted(USED)
     resp["backends"] = S.backend_lines
     resp["fake_mismatches"] = S.fake_mismatches
     resp["guessed_outputs"] = sorted(S.guessed)
