@@ -124,9 +124,20 @@ def _positions(a: TensorArg, facts: StepFacts) -> InitSpec:
     return _padded(pos, a, 0)
 
 
+# Ops whose results (not written arguments) are the routing: the schema names no result, so the
+# names are the C++ function's return order (csrc/moe/grouped_topk_kernels.cu: grouped_topk returns
+# {topk_values, topk_indices})
+RESULT_NAMES = {"_moe_C::grouped_topk": ("topk_weights", "topk_ids")}
+
+
+def _named_tensors(ev: TracedEvent) -> list[tuple[str, TensorArg]]:
+    names = RESULT_NAMES.get(ev.name, ())
+    return ev.tensors() + [(n, t) for n, t in zip(names, ev.outputs)]
+
+
 def _role(ev: TracedEvent, a: TensorArg) -> str | None:
-    """Which argument of the producing op the storage is (same base)."""
-    for n, t in ev.tensors():
+    """Which argument (or named result) of the producing op the storage is (same base)."""
+    for n, t in _named_tensors(ev):
         if t.base == a.base:
             return n
     return None
@@ -134,7 +145,7 @@ def _role(ev: TracedEvent, a: TensorArg) -> str | None:
 
 def _topk_dims(ev: TracedEvent) -> tuple[int, int, int]:
     """(tokens M, experts E, top_k) of a top-k router op."""
-    args = dict(ev.tensors())
+    args = dict(_named_tensors(ev))
     ids = args.get("topk_indices") or args.get("topk_ids")
     gate = args.get("gating_output") or args.get("scores")
     if ids is None or gate is None or len(ids.shape) != 2:
