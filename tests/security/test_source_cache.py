@@ -93,8 +93,30 @@ def test_lost_archive_offline_says_how_to_fix(tmp_path: Path, index: dict, monke
     assert (healed.root / "csrc" / "k.cu").is_file() and index["downloads"] == 2
 
 
-def test_legacy_cache_without_manifest_is_used(tmp_path: Path, index: dict) -> None:
+def test_legacy_cache_without_manifest_is_checked_from_the_archive(tmp_path: Path, index: dict,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """A tree unpacked before manifests is not trusted: it is unpacked again from the kept archive
+    (no download), which heals it and writes its manifest."""
     tree = fetch.resolve_source(version=VERSION)
     (_root(tmp_path) / MANIFEST).unlink()
-    (tree.root / "PKG-INFO").unlink()                    # unchecked: nothing to compare with
+    (tree.root / "PKG-INFO").unlink()
+    again = fetch.resolve_source(version=VERSION)
+    assert (again.root / "PKG-INFO").is_file() and (_root(tmp_path) / MANIFEST).is_file()
+    assert index["downloads"] == 1 and "no manifest" in capsys.readouterr().err
+    fetch.resolve_source(version=VERSION)
+    assert capsys.readouterr().err == ""                 # checked once; quiet from then on
+
+
+def test_legacy_cache_without_archive(tmp_path: Path, index: dict, monkeypatch: pytest.MonkeyPatch,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """Nothing to check it against: offline it is used and said to be unchecked; online a checked
+    copy is fetched (one download) and carries a manifest from then on."""
+    tree = fetch.resolve_source(version=VERSION)
+    (_root(tmp_path) / MANIFEST).unlink()
+    (tmp_path / "cache" / f"vllm-{VERSION}.tar.gz").unlink()
+    monkeypatch.setenv("VKC_OFFLINE", "1")
     assert fetch.resolve_source(version=VERSION).root == tree.root and index["downloads"] == 1
+    assert "unchecked" in capsys.readouterr().err
+    monkeypatch.delenv("VKC_OFFLINE")
+    fetch.resolve_source(version=VERSION)
+    assert index["downloads"] == 2 and (_root(tmp_path) / MANIFEST).is_file()

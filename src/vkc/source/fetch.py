@@ -31,7 +31,7 @@ from filelock import FileLock
 from vkc.atomic import replace_file
 from vkc.errors import SourceError
 from vkc.records import SourceTree
-from vkc.source.manifest import MANIFEST, damage, read_marker, tar_manifest
+from vkc.source.manifest import MANIFEST, NO_MANIFEST, damage, read_marker, tar_manifest
 
 DEFAULT_VERSION = "0.33.0"
 KNOWN_SHA256 = {
@@ -230,9 +230,17 @@ def _cached_tree(final: Path, version: str, quiet: bool = False) -> SourceTree |
             _note(f"the completion marker of {final} is damaged; unpacking vLLM {version} again")
         return None
     why = damage(final)
+    if why == NO_MANIFEST and not (final.parent / f"vllm-{version}.tar.gz").is_file() \
+            and os.environ.get("VKC_OFFLINE", "") not in ("", "0"):
+        # offline with nothing to check it against: use it, saying so (online, a checked copy is fetched)
+        if not quiet:
+            _note(f"the cached vLLM {version} source in {final} predates vkc's manifests and its archive is "
+                  f"gone, so it is used unchecked (VKC_OFFLINE); run once online to replace it with a checked copy")
+        why = None
     if why is not None:
         if not quiet:
-            _note(f"the cached vLLM {version} source in {final} is damaged ({why}); unpacking it again")
+            state = "cannot be checked" if why == NO_MANIFEST else "is damaged"
+            _note(f"the cached vLLM {version} source in {final} {state} ({why}); unpacking it again")
         return None
     return SourceTree(root=final / "src", version=version, origin=meta["url"], sha256=meta["sha256"])
 

@@ -14,7 +14,7 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MANIFEST", "damage", "read_marker", "tar_manifest"]
+__all__ = ["MANIFEST", "NO_MANIFEST", "damage", "read_marker", "tar_manifest"]
 
 MANIFEST = ".vkc-manifest.json"
 
@@ -43,12 +43,16 @@ def read_marker(path: Path) -> dict[str, Any] | None:
     return meta
 
 
+NO_MANIFEST = "it has no manifest (unpacked by a vkc older than manifests)"
+
+
 def damage(final: Path) -> str | None:
-    """Why the unpacked tree under ``final`` does not match its manifest (None: it does, or
-    it predates manifests and cannot be checked)."""
+    """Why the unpacked tree under ``final`` does not match its manifest (None: it does).
+    A tree that predates manifests gives :data:`NO_MANIFEST`: the caller checks it by unpacking
+    the kept archive again (and uses it unchecked, saying so, only when the archive is gone)."""
     path = final / MANIFEST
     if not path.exists():
-        return None
+        return NO_MANIFEST
     try:
         files = json.loads(path.read_text(encoding="utf-8"))["files"]
         assert isinstance(files, dict)
