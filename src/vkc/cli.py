@@ -74,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_report_args(sub)
     add_export_args(sub)
     add_fidelity_args(sub)
+    from vkc.diff.cli_hooks import add_diff_args
+    add_diff_args(sub)
     return p
 
 
@@ -120,6 +122,9 @@ def _run(a: argparse.Namespace) -> int:
     if a.cmd == "export":
         from vkc.export.cli_hooks import run_export
         return run_export(a)
+    if a.cmd == "diff":
+        from vkc.diff.cli_hooks import run_diff
+        return run_diff(a)
     if a.cmd == "fidelity":
         from vkc.fidelity.cli_hooks import run_fidelity_cmd
         return run_fidelity_cmd(a)
