@@ -31,6 +31,9 @@ KERNELS = {
         ("vllm::scaled_fp8_quant_kernel_strided_dynamic", 184),
     "csrc/quantization/w8a8/fp8/per_token_group_quant.cu:per_token_group_quant_8bit_kernel":
         ("per_token_group_quant_8bit_kernel", 105),
+    "csrc/quantization/w8a8/fp8/per_token_group_quant.cu:per_token_group_quant_8bit_register_kernel":
+        ("per_token_group_quant_8bit_register_kernel", 189),
+    "csrc/moe/moe_align_sum_kernels.cu:moe_sum_vec_kernel": ("vllm::moe::moe_sum_vec_kernel", 420),
     "csrc/custom_all_reduce.cuh:cross_device_reduce_1stage": ("vllm::cross_device_reduce_1stage", 8),
     "csrc/custom_all_reduce.cuh:cross_device_reduce_2stage": ("vllm::cross_device_reduce_2stage", 31),
     "csrc/moe/grouped_topk_kernels.cu:grouped_topk_fused_kernel": ("vllm::moe::grouped_topk_fused_kernel", 480),

@@ -43,6 +43,8 @@ MATRIX = [
     ("csrc/quantization/w8a8/int8/scaled_quant.cu:dynamic_scaled_int8_quant_kernel", "Qwen/Qwen3-8B", None),
     ("csrc/quantization/w8a8/fp8/common.cu:scaled_fp8_quant_kernel_strided_dynamic", LLAMA, None),
     ("csrc/quantization/w8a8/fp8/per_token_group_quant.cu:per_token_group_quant_8bit_kernel", DSV3, None),
+    ("csrc/quantization/w8a8/fp8/per_token_group_quant.cu:per_token_group_quant_8bit_register_kernel", DSV3, None),
+    ("csrc/moe/moe_align_sum_kernels.cu:moe_sum_vec_kernel", QWEN_MOE, None),
     ("csrc/custom_all_reduce.cuh:cross_device_reduce_1stage", LLAMA, None),
     ("csrc/custom_all_reduce.cuh:cross_device_reduce_2stage", "meta-llama/Llama-3.1-70B-Instruct", "prefill"),
     ("csrc/moe/grouped_topk_kernels.cu:grouped_topk_fused_kernel", DSV3, None),

@@ -3,7 +3,9 @@
 The model is traced once (:func:`vkc.invoke.triton.modeltraced.session.model_trace_for`: the same
 cached trace the per-kernel model-traced examples use; the serving steps only); Triton launches name their kernel by vkc's qualified ``module:qualname``; vLLM custom-op
 calls map to the CUDA kernels their ``torch::kCUDA`` implementation launches
-(:func:`vkc.invoke.cuda.modeltraced.opmap.op_kernel_map`, read from ``torch_bindings.cpp`` and the index).  Kernels outside the tree
+(:func:`vkc.invoke.cuda.modeltraced.opmap.op_kernel_map`, read from ``torch_bindings.cpp`` and the index),
+narrowed to the ones each traced call's dispatch takes where vkc has a rule for it
+(:func:`vkc.invoke.cuda.modeltraced.dispatch.call_launches`).  Kernels outside the tree
 (cuBLAS behind ``aten::mm``, FlashAttention, FlashInfer) are not collected.
 """
 from __future__ import annotations
@@ -20,6 +22,7 @@ _WORKLOADS = ("decode", "prefill")
 
 def used_kernels(index: KernelIndex, model: str, workloads: Iterable[str | None]) -> dict[str | None, set[str]]:
     """Per workload asked (``None``: both), the qualified names of the entry kernels the step launches."""
+    from vkc.invoke.cuda.modeltraced import call_launches
     from vkc.invoke.triton.modeltraced.session import FULL_STEPS, model_trace_for
     from vkc.modelcfg import load_model
 
@@ -37,7 +40,9 @@ def used_kernels(index: KernelIndex, model: str, workloads: Iterable[str | None]
                 if ev.kind == "triton" and ev.name in known:
                     names.add(ev.name)
                 elif ev.kind == "op":
-                    names.update(k for k in op_map(ev.name) if k in known)
+                    # an op's host can reach several kernels; keep those this call launches (or may:
+                    # an op without a dispatch rule keeps them all)
+                    names.update(k for k in op_map(ev.name) if k in known and call_launches(k, ev) is not False)
         out[w] = names
     if not any(out.values()):
         raise UsageError(f"{model}'s traced step launched no kernel of the vLLM tree",

@@ -4,11 +4,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import Any
 
 from vkc.errors import UsageError
 
 
-def add_diff_args(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+def add_diff_args(sub: Any) -> argparse.ArgumentParser:
     p: argparse.ArgumentParser = sub.add_parser("diff", help="what changed in the kernels between two vLLM releases")
     for side, what in (("from", "old"), ("to", "new")):
         g = p.add_mutually_exclusive_group()

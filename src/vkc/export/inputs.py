@@ -155,11 +155,17 @@ def parse_result_line(line: str) -> dict[str, Any] | None:
     kv = dict(_RESULT_KV.findall(line))
     out: dict[str, Any] = {"kernel": kv.get("kernel"), "model": kv.get("model"),
                            "workload": kv.get("workload"), "config": kv.get("config")}
-    for key, name in (("time_ms", "time_ms"), ("GB/s", "gbps"), ("TFLOP/s", "tflops")):
+    for key, name in (("time_ms", "time_ms"), ("GB/s", "gbps"), ("TFLOP/s", "tflops"), ("bytes", "bytes"),
+                      ("flops", "flops"), ("l2_flush_MiB", "l2_flush_mib")):
         try:
             out[name] = float(kv[key]) if key in kv else None
         except ValueError:
             out[name] = None
+    # the timing protocol (absent from examples made before it was printed)
+    for key in ("dtype", "gpu", "stat"):
+        out[key] = kv.get(key)
+    for key in ("warmup", "reps"):
+        out[key] = int(kv[key]) if kv.get(key, "").isdigit() else None
     return out
 
 

@@ -11,7 +11,7 @@ from vkc.invoke.cuda.literals import comment_text
 from vkc.invoke.cuda.plan import Plan
 from vkc.records import Extraction, ModelConfig, SourceTree
 
-__all__ = ["UNTRACED_MARK", "header_fields", "header_lines"]
+__all__ = ["UNTRACED_MARK", "bytes_rule", "header_fields", "header_lines"]
 
 UNTRACED_MARK = " [untraced/generic: no recipe for this kernel; compile-only quality]"
 
@@ -60,6 +60,8 @@ def header_fields(tree: SourceTree, ex: Extraction, model: ModelConfig, d: Model
     ]
     if traced:
         fields.append(("TRACED CALL", _text(*traced)))
+    if plan.scale.traced is not None:
+        fields.append(("GB/s BYTES", _text(bytes_rule(plan))))
     fields += [("CONFIG", _text(s)) for s in model.sources] or [("CONFIG", "n/a")]
     fields += [
         ("COMMAND", _text(command)),
@@ -69,6 +71,17 @@ def header_fields(tree: SourceTree, ex: Extraction, model: ModelConfig, d: Model
     ]
     fields += [("NOTE", _text(n)) for n in plan.notes]
     return fields
+
+
+def bytes_rule(plan: Plan) -> str:
+    """Which rule the RESULT line's GB/s figure counts bytes by."""
+    if plan.bytes_moved:
+        return (f"rule: {plan.bytes_rule or 'the recipe counts what the launch touches'}; "
+                f"bytes = {plan.bytes_moved}")
+    ws = [b.name for b in plan.buffers if b.role == "ws"]
+    return ("rule: buffer bytes (no cache or paged-attention rule applies): each in/out buffer once, inout "
+            "twice; the recipe sizes each buffer to what the launch reads or writes"
+            + (f"; workspace not counted: {', '.join(ws)}" if ws else ""))
 
 
 def _sizing(plan: Plan) -> str:

@@ -161,6 +161,7 @@ class Plan:
     checks: tuple[Check, ...] = ()
     set_attributes: tuple[Stmt, ...] = ()   # cudaFuncSetAttribute(kernel, ...) lines
     bytes_moved: str = ""               # C++ expression; default: sum of in/out buffer bytes
+    bytes_rule: str = ""                # what bytes_moved counts, in words (the model-traced header says it)
     dispatch: str = ""                  # how the instantiation was picked (for the header)
     wrapper: str = ""                   # "csrc/file.cu:LINE (function)"
     notes: tuple[str, ...] = ()

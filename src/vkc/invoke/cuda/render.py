@@ -97,7 +97,11 @@ def _buffer(b: Buffer) -> dict[str, Any]:
         "fill_text": comment_text(b.fill.describe()), "kind": b.fill.kind, "a": b.fill.a, "b": b.fill.b,
         "c": b.fill.c, "seed": zlib.crc32(b.name.encode()), "code_lines": b.fill.code.strip().splitlines(),
         "role": b.role, "ctype_text": "".join(ch for ch in b.ctype if ch.isalnum() or ch in ":_"),
+        "is_float": any(k in b.ctype.lower() for k in _FLOAT_MARKS),
     }
+
+
+_FLOAT_MARKS = ("float", "double", "half", "bfloat16", "fp8", "e4m3", "e5m2")
 
 
 def _bytes_moved(plan: Plan) -> str:

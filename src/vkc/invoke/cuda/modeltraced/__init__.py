@@ -2,12 +2,14 @@
 
 :mod:`.opmap` maps each custom op to the kernels its CUDA implementation launches (from the tree's
 ``torch_bindings.cpp`` and vkc's index); :mod:`.bind` reads one traced call's tensors into the
-recipe's sizes; :mod:`.attempt` is the step ``invoke_cuda`` takes before the recipe path.
+recipe's sizes; :mod:`.attempt` is the step ``invoke_cuda`` takes before the recipe path; :mod:`.dispatch` says which of an
+op's kernels one traced call launches.
 """
 from __future__ import annotations
 
 from .attempt import Attempt, attempt, attempt_with_trace
 from .bind import BINDERS, Binding, bind_call, bound_ops, call_text, describe_args
+from .dispatch import call_launches, launched_kernels
 from .opmap import OpKernels, op_kernel_map, registrations
 
 __all__ = [
@@ -19,8 +21,10 @@ __all__ = [
     "attempt_with_trace",
     "bind_call",
     "bound_ops",
+    "call_launches",
     "call_text",
     "describe_args",
+    "launched_kernels",
     "op_kernel_map",
     "registrations",
 ]

@@ -100,13 +100,21 @@ def _attempt_with_trace(trace: ModelTrace, ctx: Ctx, build: BuildPlan, ops: tupl
         return Attempt(note=f"model-traced: the {ctx.workload} step calls {calls[0].name} (layer {calls[0].layer}), "
                             f"which launches this kernel, but vkc binds no {calls[0].name} call to this recipe; {see}")
     refusals: list[str] = []
+    others: list[str] = []                  # calls that launch another kernel of the op
     for ev in usable:                       # the first call the recipe can reproduce
         b = bind_call(ctx.kernel, ev)
+        if b.not_launched:
+            others.append(f"{call_text(ev)} (layer {ev.layer}): {b.not_launched}")
+            continue
         if b.refused:
             refusals.append(f"{call_text(ev)}: {b.refused}")
             continue
         break
     else:
+        if not refusals:                    # every call takes another kernel: the step does not launch this one
+            more = f" (and {len(others) - 1} more calls)" if len(others) > 1 else ""
+            return Attempt(note=f"model-traced: {trace.model_id}'s {ctx.workload} step {full.id} does not launch "
+                                f"this kernel: {others[0]}{more}; {see}")
         more = f" (and {len(refusals) - 1} more calls)" if len(refusals) > 1 else ""
         return Attempt(fallback=f"model-traced: no traced call reproducible: {refusals[0]}{more}")
     try:

@@ -10,46 +10,17 @@ activation than the ``silu_and_mul`` recipe instantiates).
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
 
 from vkc.modeltrace.records import ScalarArg, TensorArg, TracedEvent
+
+from .bind_extra import EXTRA_BINDERS, rotary_split
+from .binding import Binding, rows_2d, scalar, tensor
 
 __all__ = ["BINDERS", "Binding", "bind_call", "bound_ops", "call_text", "describe_args"]
 
 
-@dataclass(frozen=True)
-class Binding:
-    """What a traced call fixes: the Scale value and the recipe constants, or why it cannot."""
-
-    rows: int = 0
-    rows_from: str = ""
-    consts: Mapping[str, tuple[int, str]] = field(default_factory=dict)
-    refused: str | None = None        # the recipe cannot reproduce this call
-    notes: tuple[str, ...] = ()
-    choices: frozenset[str] = frozenset()   # consts where the traced value replaces the recipe's own choice
-    # template argument index -> (value the traced call's dispatch picks, why); another value in the
-    # recipe's plan means this call launches another instantiation / overload
-    template_expect: Mapping[int, tuple[str, str]] = field(default_factory=dict)
-
-
-def _t(ev: TracedEvent, name: str) -> TensorArg | None:
-    a = dict(ev.args).get(name)
-    return a if isinstance(a, TensorArg) else None
-
-
-def _s(ev: TracedEvent, name: str) -> object:
-    a = dict(ev.args).get(name)
-    return a.value if isinstance(a, ScalarArg) else None
-
-
-def _rows_2d(t: TensorArg, label: str) -> tuple[int, int] | str:
-    """(rows, width) of a 2-D row-contiguous tensor, else the reason it is not."""
-    if len(t.shape) != 2:
-        return f"{label} is {len(t.shape)}-D {list(t.shape)}; the recipe launches a 2-D [rows, width] call"
-    if t.stride[1] != 1:
-        return f"{label} has inner stride {t.stride[1]}; the recipe assumes unit inner stride"
-    return t.shape[0], t.shape[1]
+_t, _s, _rows_2d = tensor, scalar, rows_2d
 
 
 def _rms_norm(ev: TracedEvent, kernel: str) -> Binding:
@@ -83,7 +54,6 @@ def _fused_add_rms_norm(ev: TracedEvent, kernel: str) -> Binding:
     path = ("LAUNCH_FUSED_ADD_RMS_NORM(8): 16-byte aligned, hidden and strides % 8 == 0" if aligned else
             "LAUNCH_FUSED_ADD_RMS_NORM(0): unaligned pointers or strides")
     return Binding(b.rows, b.rows_from, b.consts, template_expect={1: (width_t, path)})
-    return b
 
 
 def _silu_and_mul(ev: TracedEvent, kernel: str) -> Binding:
@@ -107,6 +77,9 @@ def _rotary(ev: TracedEvent, kernel: str) -> Binding:
     if len(pos.shape) != 1 or len(q.shape) != 2 or len(k.shape) != 2:
         return Binding(refused=f"positions {list(pos.shape)}, query {list(q.shape)}, key {list(k.shape)}: the "
                                "recipe launches flat [tokens, heads*head_size] views")
+    split = rotary_split(ev, kernel)          # Qwen3: q and k normalised first, separate tensors
+    if split is not None:
+        return split
     hq, hkv = q.shape[1] // hs, k.shape[1] // hs
     row = (hq + 2 * hkv) * hs
     if q.base != k.base or q.stride != (row, 1) or k.stride != (row, 1) or k.offset != q.offset + hq * hs:
@@ -158,6 +131,7 @@ BINDERS: dict[str, tuple[tuple[str, ...], Binder]] = {
     "topkGating": (("_moe_C::topk_softmax",), _topk_softmax),
     "moe_align_block_size_kernel": (("_moe_C::moe_align_block_size",), _moe_align),
     "count_and_sort_expert_tokens_kernel": (("_moe_C::moe_align_block_size",), _moe_align),
+    **EXTRA_BINDERS,
 }
 
 

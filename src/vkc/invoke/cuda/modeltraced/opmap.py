@@ -23,7 +23,7 @@ from pathlib import Path
 from vkc.cxx.model import FileModel, file_model
 from vkc.records import KernelIndex
 
-__all__ = ["MAX_DEPTH", "OpKernels", "op_kernel_map", "registrations"]
+__all__ = ["MACRO_DEPTH", "MAX_DEPTH", "OpKernels", "op_kernel_map", "registrations"]
 
 MAX_DEPTH = 4
 _SKIP_DIRS = ("csrc/cpu/", "csrc/rocm/")        # not the CUDA build
@@ -33,6 +33,8 @@ _IMPL = re.compile(r"\b(\w+)\s*\.\s*impl\s*\(\s*\"([^\"]+)\"\s*,\s*(?:TORCH_BOX\
 _CALL = re.compile(r"(?<![.\w>])([A-Za-z_]\w*)\s*(?:<[^;(){}]*>)?\s*\(")
 _LOCAL = re.compile(r"\b([A-Za-z_]\w*)\s*=(?!=)")
 _COMMENT = re.compile(r"//[^\n]*|/\*.*?\*/", re.S)
+_WORD = re.compile(r"\b[A-Za-z_]\w*\b")
+MACRO_DEPTH = 3
 
 
 @dataclass(frozen=True)
@@ -96,10 +98,14 @@ class _Graph:
             if k.lang != "cuda" or k.rocm_only:
                 continue
             for s in k.launch_sites:
-                if s.file.startswith(_SKIP_DIRS) or not s.wrapper:
+                # a launch in a macro that another macro expands has no enclosing function (wrapper
+                # None): it is still reached through the macro (CALL_CONCAT_AND_CACHE_MLA ->
+                # LAUNCH_CONCAT_AND_CACHE_MLA)
+                if s.file.startswith(_SKIP_DIRS) or not (s.wrapper or s.form == "macro"):
                     continue
                 files.add(s.file)
-                self.launch.setdefault((s.file, s.wrapper), set()).add(k.qualified)
+                if s.wrapper:
+                    self.launch.setdefault((s.file, s.wrapper), set()).add(k.qualified)
                 if s.form == "macro":
                     macro = self._macro_at(s.file, s.line)
                     if macro:
@@ -128,8 +134,20 @@ class _Graph:
         fm = self.model(rel)
         body = self.body(rel, fn)
         names = set(_CALL.findall(body))                   # name(...) / name<...>(...), not a member call
-        for m in sorted(names & set(fm.macros)):           # one level of macro expansion
-            names |= set(_CALL.findall(fm.macros[m][1]))
+        # macros it names, called or passed (DISPATCH_BY_KV_CACHE_DTYPE(..., CALL_RESHAPE_AND_CACHE_FLASH)),
+        # expanded up to MACRO_DEPTH levels
+        macros = set(_WORD.findall(body)) & set(fm.macros)
+        for _level in range(MACRO_DEPTH):
+            grown = set(macros)
+            for m in sorted(macros):
+                params, text, _line = fm.macros[m]
+                own = set(params or ())                    # a parameter (KERNEL) is not the macro KERNEL
+                names |= set(_CALL.findall(text)) - own
+                grown |= (set(_WORD.findall(text)) - own) & set(fm.macros)
+            if grown == macros:
+                break
+            macros = grown
+        names |= macros
         names.discard(fn)
         local = set(_LOCAL.findall(body))                  # lambdas / variables: never another file's function
         out: list[tuple[str, str]] = []

@@ -18,6 +18,10 @@ def silu_and_mul(c: Ctx) -> Plan:
         width = d.moe_intermediate or d.intermediate
         why = "moe_intermediate_size (expert MLP)" if d.moe_intermediate else "intermediate_size (per-expert)"
         rows_note = "rows = tokens x top_k (expert MLP input after the first grouped GEMM)"
+        got = c.bound.get("d")
+        if got and d.intermediate and got[0] == d.intermediate and got[0] != width:
+            # a dense MLP layer of a MoE model (DeepSeek-V3's first_k_dense_replace layers)
+            width, why, rows_note = d.intermediate, "intermediate_size (a dense layer of the MoE model)", "rows = tokens"
     else:
         width, why, rows_note = d.intermediate, "intermediate_size (dense MLP)", "rows = tokens"
     if not width:

@@ -91,6 +91,8 @@ def reshape_and_cache_flash(c: Ctx) -> Plan:
               "head_stride", "key_stride", "value_stride", "num_heads", "head_size", "block_size", "k_scale",
               "v_scale", "kv_scale_stride"),
         bytes_moved=f"4.0 * num_tokens * num_heads * head_size * {es} + 8.0 * num_tokens",
+        bytes_rule="cache write: key/value rows read + the slots written (num_tokens x H_kv x Dh, K and V) + "
+                   "slot ids; the rest of the cache is not traffic",
         dispatch=f"DISPATCH_BY_KV_CACHE_DTYPE({c.dtype} -> {kv_t}, auto -> kAuto) via CALL_RESHAPE_AND_CACHE_FLASH",
         wrapper=f"{c.at(CK, 'void reshape_and_cache_flash(')} (reshape_and_cache_flash)",
         grid_expr="dim3 grid(num_tokens)", block_expr="min(num_heads * head_size, 512)", smem_expr="0",
@@ -136,6 +138,8 @@ def concat_and_cache_mla(c: Ctx) -> Plan:
         args=("kv_c", "k_pe", "kv_cache", "slot_mapping", "block_stride", "entry_stride", "kv_c_stride",
               "k_pe_stride", "kv_lora_rank", "pe_dim", "block_size", "scale"),
         bytes_moved=f"2.0 * num_tokens * (kv_lora_rank + pe_dim) * {es} + 8.0 * num_tokens",
+        bytes_rule="cache write: kv_c/k_pe rows read + the slots written (num_tokens x (kv_lora_rank + pe_dim)) "
+                   "+ slot ids; the rest of the cache is not traffic",
         dispatch=f"DISPATCH_BY_KV_CACHE_DTYPE({c.dtype} -> {kv_t}, auto -> kAuto); CALL_CONCAT_AND_CACHE_MLA skip_scale=false",
         wrapper=f"{c.at(CK, 'void concat_and_cache_mla(')} (concat_and_cache_mla)",
         grid_expr="dim3 grid(num_tokens)", block_expr="min(kv_lora_rank, 512)", smem_expr="0",

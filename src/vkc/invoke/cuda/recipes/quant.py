@@ -98,14 +98,7 @@ def per_token_group(c: Ctx) -> Plan:
             "block-FP8 checkpoints always have K % 128 == 0)",
             hint="use a model whose hidden size is a multiple of 128, e.g. deepseek-ai/DeepSeek-V3")
     after = _l(c, PG, "static void per_token_group_quant_8bit(")
-    consts = (
-        c.const_int("hidden_size", d.hidden, "hidden_size (K of the next GEMM)"),
-        c.const_int("group_size", GROUP_SIZE, "block-FP8 group size 128", ctype="int64_t"),
-        c.const_float("eps", 1e-10, "vLLM per_token_group_quant_fp8 eps", ctype="double"),
-        c.const_float("min_8bit", -448.0, "torch.finfo(float8_e4m3fn).min", ctype="double"),
-        c.const_float("max_8bit", 448.0, "torch.finfo(float8_e4m3fn).max", ctype="double"),
-        Stmt(f"using T = {scalar_t};", f"dispatch: FLOATING_TYPES({c.dtype})"),
-        Stmt(f"using DST_DTYPE = {FP8};", "dispatch: FP8_TYPES (CUDA: Float8_e4m3fn)"),
+    consts = fp8_group_consts(c, d.hidden, scalar_t, "block-FP8 group size 128") + (
         Stmt("constexpr int THREADS_PER_GROUP = 16;", c.at(PG, "constexpr int THREADS_PER_GROUP = 16;")),
         Stmt(_GPB, c.at(PG, "inline int GetGroupsPerBlock(int64_t num_groups) {"), "host helper, copied"),
     )
@@ -151,6 +144,19 @@ def per_token_group(c: Ctx) -> Plan:
                "per_token_group_quant_8bit_register_kernel; this program times the generic kernel (the path for "
                "other group sizes and fp32 input) at the same shapes"),
                "vLLM launches it with cudaLaunchKernelEx + PDL; same grid/block/smem here"),
+    )
+
+
+def fp8_group_consts(c: Ctx, hidden: int, scalar_t: str, group_note: str) -> tuple[Stmt, ...]:
+    """The constants and dtype dispatch of ``per_token_group_quant_8bit`` (both of its kernels)."""
+    return (
+        c.const_int("hidden_size", hidden, "hidden_size (K of the next GEMM)"),
+        c.const_int("group_size", GROUP_SIZE, group_note, ctype="int64_t"),
+        c.const_float("eps", 1e-10, "vLLM per_token_group_quant_fp8 eps", ctype="double"),
+        c.const_float("min_8bit", -448.0, "torch.finfo(float8_e4m3fn).min", ctype="double"),
+        c.const_float("max_8bit", 448.0, "torch.finfo(float8_e4m3fn).max", ctype="double"),
+        Stmt(f"using T = {scalar_t};", f"dispatch: FLOATING_TYPES({c.dtype})"),
+        Stmt(f"using DST_DTYPE = {FP8};", "dispatch: FP8_TYPES (CUDA: Float8_e4m3fn)"),
     )
 
 

@@ -7,7 +7,8 @@ from vkc.invoke.cuda.plan import Buffer, Plan, Scale, Stmt, affine, randint, uni
 from vkc.invoke.cuda.recipes.base import SIZEOF, TORCH_TYPES, Ctx, Family, cuda_recipe
 
 POS = "csrc/pos_encoding_kernels.cu"
-PREFILL_SEQ = 8192   # prefill: positions run 0..min(max_ctx, 8192)-1 per prompt
+PREFILL_SEQ = 8192
+SEPARATE = "separate_qk"   # Ctx.bound key a traced call sets when query and key are separate tensors   # prefill: positions run 0..min(max_ctx, 8192)-1 per prompt
 
 
 def rotary(c: Ctx) -> Plan:
@@ -25,6 +26,10 @@ def rotary(c: Ctx) -> Plan:
         heads, kv_heads, head_size, rot = d.h_q, d.h_kv, d.head_dim, d.head_dim
         neox, layout = True, "query/key are views of the fused qkv row [T, (H_q + 2*H_kv) * Dh]"
     assert heads and kv_heads and head_size and rot
+    # a traced call may pass query and key as separate contiguous tensors (Qwen3 normalises q and k first)
+    separate = bool(c.bound.get(SEPARATE, (0, ""))[0])
+    if separate:
+        layout = "query [T, H_q*Dh] and key [T, H_kv*Dh] are separate contiguous tensors (traced call)"
     consts = [
         c.const_int("num_heads", heads, "H_q", src=(POS, "int num_heads = query_hidden_size / head_size;")),
         c.const_int("num_kv_heads", kv_heads, "H_kv" if not d.is_mla else "1 (MLA k_pe)"),
@@ -32,10 +37,12 @@ def rotary(c: Ctx) -> Plan:
         c.const_int("rot_dim", rot, "rotary dim = head_size (no partial rotary factor in ModelConfig)",
                     src=(POS, "int rot_dim = cos_sin_cache.size(1);")),
         c.const_int("max_position", d.max_ctx, "max_position_embeddings"),
-        Stmt("const int64_t row = (int64_t)(num_heads + 2 * num_kv_heads) * head_size;" if not d.is_mla else
-             "const int64_t row = (int64_t)(num_heads + num_kv_heads) * head_size;", f"vkc: {layout}"),
-        c.w(POS, "int64_t query_stride = query.stride(seq_dim_idx);", "const int64_t query_stride = row;"),
+        Stmt(_row_code(d.is_mla, separate), f"vkc: {layout}"),
+        c.w(POS, "int64_t query_stride = query.stride(seq_dim_idx);",
+            "const int64_t query_stride = (int64_t)num_heads * head_size;" if separate else
+            "const int64_t query_stride = row;"),
         c.w(POS, "int64_t key_stride = key.has_value() ? key->stride(seq_dim_idx) : 0;",
+            "const int64_t key_stride = (int64_t)num_kv_heads * head_size;" if separate else
             "const int64_t key_stride = row;"),
         c.w(POS, "int64_t head_stride = (query_ndim == positions_ndim + 2) ? query.stride(-2) : head_size;",
             "const int64_t head_stride = head_size;", note="flat [T, heads*head_size] views"),
@@ -65,23 +72,43 @@ def rotary(c: Ctx) -> Plan:
         derived=tuple(derived),
         buffers=(
             Buffer("positions", "int64_t", "num_tokens", pos_fill, "in", "[num_tokens]"),
-            Buffer("qkv", scalar_t, "(size_t)num_tokens * row", uniform(-1.0, 1.0), "inout",
-                   "[num_tokens, row]; query = qkv, key = qkv + num_heads*head_size"),
+            *_qk_buffers(scalar_t, separate),
             Buffer("cos_sin_cache", scalar_t, "(size_t)max_position * rot_dim", uniform(-1.0, 1.0), "in",
                    "[max_position, rot_dim] (cos | sin halves)"),
         ),
         launch_stmts=tuple(launch),
         grid="grid", block="block", smem="0",
-        args=("positions", "qkv", "qkv + (size_t)num_heads * head_size", "cos_sin_cache", "rot_dim",
+        args=("positions", *(("query", "key") if separate else ("qkv", "qkv + (size_t)num_heads * head_size")),
+              "cos_sin_cache", "rot_dim",
               "query_stride", "key_stride", "head_stride", "num_heads", "num_kv_heads", "head_size",
               "rope_dim_offset", "inverse"),
         bytes_moved=f"2.0 * num_tokens * (num_heads + num_kv_heads) * head_size * {es} + 8.0 * num_tokens"
                     f" + 1.0 * num_tokens * rot_dim * {es}",
+        bytes_rule="rotary: query/key heads read and written in place + positions + the cos/sin row each "
+                   "position selects (not the whole cos_sin_cache)",
         dispatch=f"FLOATING_TYPES(query) x FLOATING_TYPES(cos_sin_cache) = {scalar_t}; is_neox={neox}",
         wrapper=f"{c.at(POS, 'void rotary_embedding(')} (rotary_embedding)",
         grid_expr="dim3 grid(num_tokens)", block_expr="min(num_heads * rot_dim / 2, 512)", smem_expr="0",
         notes=(layout,),
     )
+
+
+def _row_code(mla: bool, separate: bool) -> str:
+    if separate:
+        return "const int64_t row = (int64_t)(num_heads + num_kv_heads) * head_size;  // q + k elements per token"
+    if mla:
+        return "const int64_t row = (int64_t)(num_heads + num_kv_heads) * head_size;"
+    return "const int64_t row = (int64_t)(num_heads + 2 * num_kv_heads) * head_size;"
+
+
+def _qk_buffers(scalar_t: str, separate: bool) -> tuple[Buffer, ...]:
+    if separate:
+        return (Buffer("query", scalar_t, "(size_t)num_tokens * num_heads * head_size", uniform(-1.0, 1.0), "inout",
+                       "[num_tokens, H_q*Dh] contiguous"),
+                Buffer("key", scalar_t, "(size_t)num_tokens * num_kv_heads * head_size", uniform(-1.0, 1.0),
+                       "inout", "[num_tokens, H_kv*Dh] contiguous"))
+    return (Buffer("qkv", scalar_t, "(size_t)num_tokens * row", uniform(-1.0, 1.0), "inout",
+                   "[num_tokens, row]; query = qkv, key = qkv + num_heads*head_size"),)
 
 
 RECIPES = (cuda_recipe((f"{POS}:rotary_embedding_kernel",), rotary, family=Family.ROTARY),)

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from vkc.invoke.traced_bytes import touched_bytes
 from vkc.invoke.triton.plan import (
     TRITON_DEFAULT_STAGES,
     TRITON_DEFAULT_WARPS,
@@ -179,13 +180,15 @@ def _config(ev: TracedEvent, facts: StepFacts, trace: ModelTrace, small: bool) -
         buffers.append(Buffer(names[base], (-(-nbytes // first.itemsize),), first.dtype, init))
     live = sum(math.prod(b.shape) * next(t.itemsize for _p, t in views[k]) for k, b in
                zip(views, buffers))
-    nbytes_moved = float(sum(math.prod(t.shape) * t.itemsize for vs in views.values() for _p, t in vs))
+    nbytes_moved, bytes_rule = touched_bytes(ev, [pt for vs in views.values() for pt in vs], facts.spec,
+                                             num_blocks=facts.num_blocks, block_size=facts.block_size)
     opts = {k: v for k, v in sorted(dict(ev.extra.get("options") or {}).items())
             if k not in ("num_warps", "num_stages") and v is not None}
     spec = facts.spec
     shapes: dict[str, Any] = {"step": spec.id, "workload": spec.workload, "batch": spec.batch,
                               "num_tokens": facts.step.num_tokens, "layer": ev.layer, "event": ev.index}
     shapes["ctx" if spec.workload == "decode" else "prompt_len"] = spec.ctx or spec.prompt_len
+    shapes["bytes_rule"] = bytes_rule           # what the GB/s figure counts (vkc.invoke.traced_bytes)
     return LaunchConfig(
         grid=tuple(ev.grid or (1,)), num_warps=int(ev.num_warps or TRITON_DEFAULT_WARPS),
         num_stages=int(ev.num_stages or TRITON_DEFAULT_STAGES), options=opts, constexprs=dict(ev.constexprs),

@@ -1,0 +1,115 @@
+"""Which of an op's kernels one traced call launches: :func:`call_launches`.
+
+The op map (:mod:`.opmap`) lists every kernel an op's host function can reach; a given call takes
+one branch of its dispatch (``moe_sum``: the vector kernel for top-k in its switch, the dynamic one
+otherwise, the scalar one for unaligned rows).  These rules read the wrapper's own tests off the
+traced tensors, for the ops of the bundled models; an op without a rule answers None (unknown) --
+``fused_add_rms_norm``'s two overloads share a name, and the recipe path tells them apart itself.
+``vkc collect --all-used`` can use it to skip kernels the step's calls never launch.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from vkc.modeltrace.records import TensorArg, TracedEvent
+
+from .bind_extra import register_path
+from .binding import scalar, tensor
+
+__all__ = ["call_launches", "launched_kernels"]
+
+_POW2 = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+_MULT64 = (192, 320, 384, 448, 576)
+_MOE_SUM_TOPK = (1, 2, 4, 6, 8, 9)
+
+
+def _aligned(*ts: TensorArg) -> bool:
+    return all((t.offset * t.itemsize) % 16 == 0 for t in ts)
+
+
+def _moe_sum(ev: TracedEvent) -> set[str] | None:
+    inp, out = tensor(ev, "input"), tensor(ev, "output")
+    if inp is None or out is None or len(inp.shape) != 3:
+        return None
+    vec = 16 // inp.itemsize
+    can_vec = (inp.stride[2] == 1 and inp.shape[2] % vec == 0 and inp.stride[0] % vec == 0
+               and inp.stride[1] % vec == 0 and _aligned(inp, out))
+    if not can_vec:
+        return {"moe_sum_scalar_kernel"}
+    return {"moe_sum_vec_kernel" if inp.shape[1] in _MOE_SUM_TOPK else "moe_sum_vec_dynamic_kernel"}
+
+
+def _topk_softmax(ev: TracedEvent) -> set[str] | None:
+    gate = tensor(ev, "gating_output")
+    if gate is None:
+        return None
+    e = gate.shape[-1]
+    return {"topkGating"} if e in _POW2 or e in _MULT64 else {"moeSoftmax", "moeTopK"}
+
+
+def _group_quant(ev: TracedEvent) -> set[str] | None:
+    return {"per_token_group_quant_8bit_register_kernel" if register_path(ev) else
+            "per_token_group_quant_8bit_kernel"}
+
+
+def _moe_align(ev: TracedEvent) -> set[str] | None:
+    ids, e = tensor(ev, "topk_ids"), scalar(ev, "num_experts")
+    if ids is None or not isinstance(e, int):
+        return None
+    numel = 1
+    for n in ids.shape:
+        numel *= n
+    if numel < 1024 and e <= 64:
+        return {"moe_align_block_size_small_batch_expert_kernel"}
+    return {"moe_align_block_size_kernel", "count_and_sort_expert_tokens_kernel"}
+
+
+def _concat_mla(ev: TracedEvent) -> set[str] | None:
+    dt = scalar(ev, "kv_cache_dtype")
+    if not isinstance(dt, str):
+        return None
+    return {{"fp8_ds_mla": "concat_and_cache_ds_mla_kernel",
+             "nvfp4_ds_mla": "concat_and_cache_nvfp4_ds_mla_kernel"}.get(dt, "concat_and_cache_mla_kernel")}
+
+
+def _grouped_topk(ev: TracedEvent) -> set[str] | None:
+    """csrc/moe/grouped_topk_kernels.cu: invokeNoAuxTc, the multi-group branch only (n_group > 1:
+    DeepSeek-V3/R1); one group tries single_group_topk::invoke first, which has no rule here."""
+    scores = tensor(ev, "scores")
+    n_group, topk_group, topk = scalar(ev, "n_group"), scalar(ev, "topk_group"), scalar(ev, "topk")
+    if scores is None or not all(isinstance(x, int) for x in (n_group, topk_group, topk)):
+        return None
+    assert isinstance(n_group, int) and isinstance(topk_group, int) and isinstance(topk, int)
+    if n_group <= 1:
+        return None
+    experts = scores.shape[-1]
+    per_group = experts // n_group
+    # NumDeepseekExperts 256, WARP_SIZE 32, MaxNumExpertsUnit 128, DefaultMaxNumTopExperts 8, MaxNumTopGroups 4
+    multi = experts <= 256 and per_group <= 32 and per_group * topk_group <= 128 and topk <= 8 and topk_group <= 4
+    return {"grouped_topk_fused_small_expert_count_kernel" if multi else "grouped_topk_fused_kernel"}
+
+
+_RULES: dict[str, Callable[[TracedEvent], set[str] | None]] = {
+    "_moe_C::grouped_topk": _grouped_topk,
+    "_moe_C::moe_sum": _moe_sum,
+    "_moe_C::topk_softmax": _topk_softmax,
+    "_C::per_token_group_fp8_quant": _group_quant,
+    "_moe_C::moe_align_block_size": _moe_align,
+    "_C_cache_ops::concat_and_cache_mla": _concat_mla,
+}
+
+
+def launched_kernels(ev: TracedEvent) -> frozenset[str] | None:
+    """The kernels (bare names, ``name@line`` for overloads) this call launches; None: no rule."""
+    rule = _RULES.get(ev.name)
+    got = rule(ev) if rule else None
+    return frozenset(got) if got is not None else None
+
+
+def call_launches(kernel: str, ev: TracedEvent) -> bool | None:
+    """Whether the traced call ``ev`` launches ``kernel`` (qualified or bare); None: unknown."""
+    got = launched_kernels(ev)
+    if got is None:
+        return None
+    bare = kernel.rsplit(":", 1)[-1]
+    return bare in got or bare.split("@", 1)[0] in got
