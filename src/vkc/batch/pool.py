@@ -53,8 +53,9 @@ def _kill_own_group(*_args: Any) -> None:
         os._exit(137)
 
 
-def _die_with_parent(parent_pid: int, watch: Any) -> None:
-    """Kill this worker's process group when the parent goes away (however it ends)."""
+def die_with_parent(parent_pid: int, watch: Any) -> None:
+    """Kill this worker's process group when the parent goes away (however it ends); ``watch``
+    is the read end of a pipe only the parent holds (anything whose ``recv()`` ends at EOF)."""
     signal.signal(signal.SIGTERM, _kill_own_group)
     try:
         import ctypes
@@ -82,7 +83,7 @@ def _worker_main(conn, init: Callable | None, init_args: tuple, run: Callable, p
     except OSError:
         pass
     if watch is not None:
-        _die_with_parent(parent_pid, watch)
+        die_with_parent(parent_pid, watch)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     state: Any = None
     init_error: tuple[str, str] | None = None
