@@ -17,6 +17,8 @@ from vkc.records import SourceTree
 DATA = Path(__file__).parent / "data"
 # model-traced Triton examples spawn a vLLM model trace; tests opt in explicitly (monkeypatch)
 os.environ.setdefault("VKC_MODEL_TRACE", "0")
+# test-traced Triton examples run vLLM's own tests in a worker; tests opt in explicitly (monkeypatch)
+os.environ.setdefault("VKC_TEST_TRACE", "0")
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -36,6 +36,7 @@ from vkc.batch.pool import Outcome, imap_isolated
 from vkc.batch.progress import PlainProgress
 from vkc.batch.resume import Journal, job_key, model_digest
 from vkc.errors import UsageError
+from vkc.records import KernelIndex
 
 RESULTS_FILE = "collect_results.json"
 WRITTEN, NOT_APPLICABLE, FAILED = "written", "not applicable", "failed"
@@ -186,6 +187,16 @@ def _used(index: Any, models: list[str] | None, workloads: list[str] | None,
     return used_kernels(index, (models or [default_model])[0], workloads or [None])
 
 
+def _prefetch_test_captures(index: KernelIndex, models: list[str], workers: int) -> None:
+    """Run the vLLM tests that reach Triton kernels once, in batches, before the fan-out (each
+    kernel's worker then reads its capture from the cache instead of importing vLLM itself)."""
+    from vkc.invoke.triton.testtraced.attempt import prefetch
+    from vkc.modelcfg import load_model
+
+    for m in dict.fromkeys(models):
+        prefetch(index.tree, index.kernels, load_model(m), workers=workers)
+
+
 def collect_all(*, lang: str | None = None, models: list[str] | None = None,
                 workloads: list[str] | None = None, jobs: int | None = None,
                 out_dir: str = "kernels_out", vllm_path: str | None = None,
@@ -216,6 +227,8 @@ def collect_all(*, lang: str | None = None, models: list[str] | None = None,
     for m in dict.fromkeys(models or []):
         load_model(m)                                 # an unknown model fails now, once
     only = _used(index, models, workloads, DEFAULT_MODEL) if all_used else None
+    if not all_used and lang in (None, "triton"):
+        _prefetch_test_captures(index, models or [DEFAULT_MODEL], n_workers)
     plan = plan_jobs(index, lang=lang, models=models, workloads=workloads, out_dir=out_dir,
                      vllm_path=vllm_path, vllm_version=vllm_version, default_model=DEFAULT_MODEL, only=only)
     records: list[dict[str, Any] | None] = [None] * len(plan)

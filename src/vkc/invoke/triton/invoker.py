@@ -9,6 +9,11 @@ In order of strength (:class:`vkc.invoke.core.provenance.InvocationMode`):
   in the provenance (``fallback_from``).  ``VKC_MODEL_TRACE=0`` disables it.
 * **recipe** (:mod:`.traced`): vLLM's own wrapper run on meta tensors, driven by a workload recipe;
   a recipe that fails is a reported error, never a switch to a synthesised example;
+* **test-traced** / **vllm-sized** (:mod:`.testtraced`, kernels without a recipe): a vLLM test under
+  ``tests/kernels`` that calls the kernel's wrapper, run on CPU tensors until the kernel's first
+  launch (recorded, not run); test-traced when a size parameter was mapped from the model, else
+  vllm-sized.  A test that gives no usable launch prints one warning line and falls back
+  (``fallback_from``).  ``VKC_TEST_TRACE=0`` disables it;
 * **synthesized** (:mod:`.untraced`): a launch from the kernel's signature and launch site.
 
 Policy (shared with CUDA, :mod:`vkc.invoke.core.policy`): the workload is the requested one,
@@ -25,11 +30,19 @@ from vkc.invoke.triton.modeltraced.attempt import Attempt, attempt, source_text
 from vkc.invoke.triton.plan import TritonPlan
 from vkc.invoke.triton.recipes import get_recipe
 from vkc.invoke.triton.render import Context, render_invocation
+from vkc.invoke.triton.testtraced.attempt import attempt as _test_attempt
 from vkc.invoke.triton.traced import traced_plan
 from vkc.invoke.triton.untraced import untraced_plan
 from vkc.records import Extraction, Invocation, KernelEntry, ModelConfig, SourceTree
 
 SYNTHESIZED_SOURCE = "kernel signature + launch site"
+
+
+def _kernels(tree: SourceTree) -> tuple[KernelEntry, ...]:
+    """Every kernel of the tree (the test-traced source matches tests to their wrappers; index cached)."""
+    from vkc.index import build_index
+
+    return build_index(tree).kernels
 
 
 def qualified_name(kernel: KernelEntry) -> str:
@@ -85,9 +98,17 @@ def invoke_triton(tree: SourceTree, extraction: Extraction, model: ModelConfig, 
             prov = Provenance(InvocationMode.RECIPE, f"{recipe.module} via {_wrapper_site(plan, extraction)}",
                               fallback_from=mt.fallback)
         else:
-            notes.append(f"no workload recipe for {qualified}; launch not traced")
-            plan = untraced_plan(extraction, model, entry, notes, tree=tree)
-            prov = Provenance(InvocationMode.SYNTHESIZED, SYNTHESIZED_SOURCE, fallback_from=mt.fallback)
+            tt = _test_attempt(tree, kernel, qualified, model, name=name, kernels=lambda: _kernels(tree),
+                               params=_params(extraction, entry), fallback_from=mt.fallback)
+            if tt.plan is not None and tt.provenance is not None:
+                plan, prov = tt.plan, tt.provenance
+                notes.extend(tt.notes)
+            else:
+                notes.extend(n for n in (tt.note,) if n)
+                notes.append(f"no workload recipe for {qualified}; launch not traced")
+                plan = untraced_plan(extraction, model, entry, notes, tree=tree)
+                fell = "; ".join(f for f in (mt.fallback, tt.fallback) if f) or None
+                prov = Provenance(InvocationMode.SYNTHESIZED, SYNTHESIZED_SOURCE, fallback_from=fell)
     ctx = Context(tree=tree, extraction=extraction, model=model, workload=wl, inferred=workload is None,
                   why=why, command=command, name=name, entry=entry, provenance=prov, trace=mt.trace)
     return render_invocation(ctx, plan, notes)

@@ -13,7 +13,7 @@ from typing import Any
 import vkc
 from vkc.invoke.common import format_dims, resolved_dims
 from vkc.invoke.core.header import header_lines
-from vkc.invoke.core.provenance import Provenance
+from vkc.invoke.core.provenance import InvocationMode, Provenance
 from vkc.invoke.triton.modeltraced.build import ModelTracedPlan
 from vkc.invoke.triton.plan import LaunchConfig, LaunchInfo, TritonPlan, compile_literal
 from vkc.modeltrace.records import ModelTrace
@@ -38,6 +38,10 @@ MODEL_TRACED_MODE = ("model-traced: vLLM's own model step (its model class, meta
                      "the kernel's launches recorded as the step made them")
 CONFIG_PICK = ("the example runs FULL (GPU) or SMALL (SMALL_SANITY=1 / no GPU); pick another configuration with "
                "VKC_CONFIG=<name>, e.g. VKC_CONFIG=FULL.2 (with SMALL_SANITY=1 it runs SMALL.2)")
+TEST_TRACED_MODE = ("traced from a vLLM test: a test under tests/kernels that calls the kernel's wrapper, run on CPU tensors "
+                    "under a fake H100 profile (SM 9.0, 132 SMs, 227 KiB smem/block) until the kernel's first launch "
+                    "(recorded, not run); the launch as the test's call made it (see `invocation` for the test and "
+                    "whether its sizes came from the model)")
 GUESS_MODE = "UNTRACED: inputs guessed from the kernel signature; grid/meta NOT from vLLM's wrapper (see notes)"
 
 
@@ -74,9 +78,15 @@ def _wrapper(ctx: Context, launch: LaunchInfo | None) -> str:
     return ", ".join(f"{s.file}:{s.line} ({s.wrapper})" for s in sites) or "unknown"
 
 
-def _mode(plan: TritonPlan) -> str:
+def _from_test(prov: Provenance | None) -> bool:
+    return prov is not None and prov.mode in (InvocationMode.TEST_TRACED, InvocationMode.VLLM_SIZED)
+
+
+def _mode(plan: TritonPlan, prov: Provenance | None = None) -> str:
     if isinstance(plan, ModelTracedPlan):
         return MODEL_TRACED_MODE
+    if _from_test(prov):
+        return TEST_TRACED_MODE
     if plan.traced:
         at = plan.launch.autotune if plan.launch else None
         if at:
@@ -96,7 +106,7 @@ def _header_fields(ctx: Context, plan: TritonPlan, kernel_file: str, caveats: li
         ("MODEL_NAME", model.model_id),
         ("resolved dims", format_dims(resolved_dims(model))),
         ("WORKLOAD", f"{ctx.workload} (inferred: the wrapper recipe's default)" if ctx.inferred else ctx.workload),
-        ("mode", _mode(plan)),
+        ("mode", _mode(plan, ctx.provenance)),
     ]
     if ctx.provenance is not None:
         fields.append(("invocation", ctx.provenance.header_value()))
@@ -143,13 +153,16 @@ def render_invocation(ctx: Context, plan: TritonPlan, notes: list[str]) -> Invoc
              "workload_inferred": ctx.inferred, "workload_why": ctx.why,
              "launch_site": site.to_json() if site else None, "provenance": ctx.provenance,
              "model_traced": isinstance(plan, ModelTracedPlan)}
-    return Invocation(code=code, handoff=_handoff(ctx.extraction.handoff, plan, notes), workload=ctx.workload,
+    return Invocation(code=code, handoff=_handoff(ctx.extraction.handoff, plan, notes, ctx.provenance), workload=ctx.workload,
                       model_id=ctx.model.model_id, header=header, facts=facts)
 
 
-def _traced_notes(plan: TritonPlan) -> list[str]:
+def _traced_notes(plan: TritonPlan, prov: Provenance | None = None) -> list[str]:
     lf = plan.launch
-    if isinstance(plan, ModelTracedPlan):
+    if _from_test(prov):
+        extra = [("grid/constexprs/num_warps/num_stages/scalars/views traced from a vLLM test's own call of the "
+                  "wrapper (CPU tensors, fake H100: SM 9.0, 132 SMs, 232448 B smem/block opt-in; no launch)")]
+    elif isinstance(plan, ModelTracedPlan):
         extra = [(f"grid/constexprs/num_warps/num_stages/scalars/views traced from vLLM's own {plan.model_id} step "
                   f"{plan.step_id} (SMALL: step {plan.small_step_id}; fake H100: SM 9.0, 132 SMs, 232448 B smem/block "
                   "opt-in; meta tensors, no launch)")]
@@ -195,7 +208,7 @@ def _guards(h: Handoff, full: LaunchConfig) -> dict[str, Any]:
     return guards
 
 
-def _handoff(h: Handoff, plan: TritonPlan, notes: list[str]) -> Handoff:
+def _handoff(h: Handoff, plan: TritonPlan, notes: list[str], prov: Provenance | None = None) -> Handoff:
     full, small = plan.full, plan.small
     grid_text = h.grid_expr or "(none from the extractor)"
     meta = dict(h.meta_params)
@@ -205,7 +218,7 @@ def _handoff(h: Handoff, plan: TritonPlan, notes: list[str]) -> Handoff:
         meta["launch_options"] = dict(full.options)
     extra = list(notes)
     if plan.traced:
-        extra.extend(_traced_notes(plan))
+        extra.extend(_traced_notes(plan, prov))
     else:
         extra.append("UNTRACED fallback: inputs from the kernel signature; grid and meta values are guesses")
     return dataclasses.replace(h, grid_expr=f"{grid_text} -> FULL {full.grid}, SMALL {small.grid}", meta_params=meta,

@@ -1,0 +1,292 @@
+"""Test worker: ``python -m vkc.testtrace.worker < request.json > response.json``.
+
+Imports a vLLM test module from the tree, places its tensors on the CPU
+(:class:`.harness.CpuDevice`), runs one test function at one parametrization under vkc's launch
+tracer (:mod:`vkc.invoke.triton.traced.capture`, fake H100 platform) and stops at the first launch
+of the target kernel: nothing is launched (the tracer records and returns), and the private
+:class:`_Captured` raised from the launch hook ends the test before its assertions read the
+(garbage) outputs.  Request::
+
+    {"tree_root": "...", "profile": {...H100_PROFILE...},
+     "jobs": [{"id", "file": "tests/kernels/...py", "function": "test_x", "kernel": "module:qualname",
+               "kernel_line": 12, "dims": {"h_q": 32, ..., "dtype": "bfloat16"} | null, "timeout_s": 120}]}
+
+Response: ``{"ok", "error", "versions", "jobs": [Capture.to_json()]}``.  With ``dims`` the size
+parameters are mapped from the model first; if that run does not capture, the test's own first
+parametrization is tried.  vLLM's logs go to stderr; stdout carries only the JSON.
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.util
+import json
+import os
+import signal
+import sys
+import traceback
+from typing import Any
+
+from vkc.testtrace.harness import (
+    SIZE_NAMES,
+    CpuDevice,
+    Unsatisfied,
+    choose_params,
+    fixture_contexts,
+    install_cpu_patches,
+    value_text,
+)
+from vkc.testtrace.standins import STUBS, TOUCHED, install_accelerator_patches, register_cpu_ops, stub_missing
+
+MAX_VALUES = 65536          # integer buffers up to this many elements are captured verbatim
+
+
+class _Captured(BaseException):
+    """Raised from the launch hook at the target's first launch (a BaseException: a test's own
+    ``except Exception`` must not swallow it)."""
+
+
+class _Timeout(BaseException):
+    pass
+
+
+class _Factory:
+    """``STATE.factory`` of the tracer: CPU tensors described against their storages."""
+
+    def __init__(self) -> None:
+        self.bases: dict[str, dict[str, Any]] = {}
+        self.by_storage: dict[int, str] = {}
+        self.tensors: dict[str, Any] = {}
+
+    def describe(self, t: Any, param: str) -> dict[str, Any]:
+        key = int(t.untyped_storage()._cdata)
+        name = self.by_storage.get(key)
+        if name is None:
+            name = base = param.removesuffix("_ptr") or "buf"
+            i = 2
+            while name in self.bases:
+                name, i = f"{base}_{i}", i + 1
+            nbytes = int(t.untyped_storage().nbytes())
+            item = t.element_size()
+            dt = str(t.dtype).replace("torch.", "") if nbytes % item == 0 else "uint8"
+            item = item if dt != "uint8" else 1
+            self.bases[name] = {"dtype": dt, "itemsize": item, "numel": nbytes // item, "device": t.device.type,
+                                "earlier": []}
+            self.by_storage[key] = name
+            self.tensors[name] = t
+        return {"kind": "tensor", "base": name, "shape": list(t.shape), "stride": list(t.stride()),
+                "offset": int(t.storage_offset()), "dtype": str(t.dtype).replace("torch.", ""),
+                "itemsize": t.element_size(), "device": t.device.type}
+
+
+def _contents(factory: _Factory, name: str) -> list[Any] | None:
+    import torch
+
+    b = factory.bases[name]
+    dt = getattr(torch, b["dtype"])
+    if b["device"] != "cpu" or dt.is_floating_point or dt.is_complex or b["numel"] > MAX_VALUES:
+        return None
+    t = factory.tensors[name]
+    flat = torch.empty(0, dtype=dt).set_(t.untyped_storage(), 0, (int(b["numel"]),), (1,))
+    return [int(v) for v in flat.tolist()]
+
+
+def _name(fn: dict[str, Any]) -> str:
+    return f"{fn['module']}:{fn['qualname']}"
+
+
+def _install_hook(target: dict[str, Any]) -> None:
+    from triton.runtime import jit
+
+    from vkc.invoke.triton.traced.capture import STATE
+
+    record = jit.JITFunction.run     # the tracer's recorder (install_capture ran)
+
+    def run(self: Any, *args: Any, **kwargs: Any) -> Any:
+        before = len(STATE.launches)
+        record(self, *args, **kwargs)
+        if len(STATE.launches) == before:
+            return None
+        rec = STATE.launches[-1]
+        fn = rec["fn"]
+        name = _name(fn)
+        if name == target["kernel"] or (target.get("kernel_line") and fn["line"] == target["kernel_line"]
+                                        and fn["qualname"] == target["kernel"].split(":")[-1]):
+            raise _Captured()
+        assert isinstance(STATE.factory, _Factory)
+        for a in rec["args"].values():
+            if a.get("kind") == "tensor" and name not in STATE.factory.bases[a["base"]]["earlier"]:
+                STATE.factory.bases[a["base"]]["earlier"].append(name)
+        return None
+
+    jit.JITFunction.run = run
+
+
+def _import_test(tree_root: str, rel: str) -> Any:
+    modname = rel.removesuffix(".py").replace("/", ".")
+    for _ in range(8):
+        try:
+            return importlib.import_module(modname)
+        except ModuleNotFoundError as e:
+            if e.name is not None and modname.startswith(e.name):
+                break                    # a test folder without __init__.py: import by path
+            if stub_missing(e) is None:
+                raise
+    spec = importlib.util.spec_from_file_location(modname, os.path.join(tree_root, rel))
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[modname] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _where(tb: Any, root: str) -> str:
+    last = ""
+    for fr in traceback.extract_tb(tb):
+        f = os.path.abspath(fr.filename)
+        if f.startswith(root + os.sep):
+            last = f" at {os.path.relpath(f, root)}:{fr.lineno}"
+    return last
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    return f"{type(e).__name__}: {text[:240]}" if text else type(e).__name__
+
+
+def _test_id(job: dict[str, Any], params: dict[str, str]) -> str:
+    inner = "-".join(f"{k}={v}" for k, v in params.items())
+    return f"{job['file']}::{job['function']}" + (f"[{inner}]" if inner else "")
+
+
+def _attempt(job: dict[str, Any], fn: Any, dims: dict[str, Any] | None, root: str) -> dict[str, Any]:
+    import inspect
+
+    import pytest
+    import torch
+
+    from vkc.invoke.triton.traced.capture import STATE
+
+    STATE.launches, STATE.keep = [], []
+    TOUCHED.clear()
+    factory = _Factory()
+    STATE.factory = factory  # type: ignore[assignment]
+    out: dict[str, Any] = {"ok": False, "kernel": job["kernel"], "mapped": {}, "params": {}, "launch": None,
+                           "buffers": {}, "reason": None, "category": None}
+    try:
+        kwargs, mapped, indirect = choose_params(fn, dims)
+    except Unsatisfied as e:
+        return dict(out, test_id=_test_id(job, {}), reason=str(e), category="params")
+    out["mapped"], out["params"] = mapped, {k: value_text(v) for k, v in kwargs.items()}
+    out["test_id"] = _test_id(job, out["params"])
+    sig = inspect.signature(fn)
+    need = [n for n, p in sig.parameters.items() if (n not in kwargs or n in indirect)
+            and p.default is inspect.Parameter.empty]
+    signal.signal(signal.SIGALRM, lambda *_a: (_ for _ in ()).throw(_Timeout()))
+    signal.alarm(int(job.get("timeout_s") or 120))
+    try:
+        with contextlib.ExitStack() as stack, fixture_contexts(need, stack) as fx, CpuDevice():
+            fn(**{k: v for k, v in kwargs.items() if k not in indirect}, **fx)
+        seen = sorted({_name(r["fn"]) for r in STATE.launches})
+        out.update(reason=f"the test finished without launching the kernel (it launched {seen or 'nothing'})",
+                   category="not-reached")
+    except _Captured:
+        rec = STATE.launches[-1]
+        used = sorted({a["base"] for a in rec["args"].values() if a.get("kind") == "tensor"})
+        for n in used:
+            ops = TOUCHED.get(int(factory.tensors[n].untyped_storage()._cdata), [])
+            factory.bases[n]["earlier"] += [o for o in dict.fromkeys(ops) if o not in factory.bases[n]["earlier"]]
+        out["buffers"] = {n: dict(factory.bases[n], values=_contents(factory, n)) for n in used}
+        out.update(ok=True, launch=rec)
+    except Unsatisfied as e:
+        out.update(reason=str(e), category="fixture")
+    except _Timeout:
+        out.update(reason=f"timed out after {job.get('timeout_s') or 120}s", category="timeout")
+    except pytest.skip.Exception as e:
+        out.update(reason=f"the test skipped itself: {' '.join(str(e.msg).split())[:200]}", category="skipped")
+    except MemoryError as e:
+        out.update(reason=_one_line(e), category="memory")
+    except Exception as e:  # noqa: BLE001 -- every failure is a reason, never a traceback
+        seen = sorted({_name(r["fn"]) for r in STATE.launches})
+        after = f" (after launching {seen}, recorded, not run)" if seen else ""
+        out.update(reason=_one_line(e) + _where(e.__traceback__, root) + after, category="error")
+    finally:
+        signal.alarm(0)
+        torch.set_default_device(None)
+        STATE.keep = []
+    return out
+
+
+def run_job(job: dict[str, Any], root: str) -> dict[str, Any]:
+    if not os.path.isfile(os.path.join(root, job["file"])):   # a tree being re-extracted: not cached
+        return {"ok": False, "test_id": f"{job['file']}::{job['function']}", "kernel": job["kernel"],
+                "reason": "the test file is missing from the tree", "category": "worker", "attempts": []}
+    try:
+        mod = _import_test(root, job["file"])
+    except BaseException as e:  # noqa: BLE001 -- an import that fails (even sys.exit / skip) is a reason
+        return {"ok": False, "test_id": f"{job['file']}::{job['function']}", "kernel": job["kernel"],
+                "reason": f"test module import failed: {_one_line(e)}{_where(e.__traceback__, root)}",
+                "category": "import", "attempts": []}
+    fn = getattr(mod, job["function"], None)
+    if fn is None:
+        return {"ok": False, "test_id": f"{job['file']}::{job['function']}", "kernel": job["kernel"],
+                "reason": "test function not found after import", "category": "import", "attempts": []}
+    _install_hook(job)
+    attempts: list[dict[str, Any]] = []
+    dims = job.get("dims")
+    if dims:
+        first = _attempt(job, fn, dims, root)
+        attempts.append(first)
+        if first["ok"] or not any(n in SIZE_NAMES for n in first["mapped"]):
+            return dict(first, attempts=[_summary(first)])
+    second = _attempt(job, fn, None, root)
+    attempts.append(second)
+    return dict(second, attempts=[_summary(a) for a in attempts])
+
+
+def _summary(a: dict[str, Any]) -> str:
+    return f"{a['test_id']}: " + ("captured" if a["ok"] else f"{a['category']}: {a['reason']}")
+
+
+def main() -> int:
+    req = json.load(sys.stdin)
+    real_stdout = sys.stdout
+    sys.stdout = sys.stderr          # tests and vLLM may print; stdout is the JSON's
+    os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+    root = os.path.abspath(req["tree_root"])
+    sys.path.insert(0, root)
+    resp: dict[str, Any] = {"ok": False, "jobs": [], "error": None}
+    try:
+        import torch
+        import triton
+
+        from vkc.invoke.triton.traced.capture import STATE, install_capture
+        from vkc.invoke.triton.traced.platform import install_fake_h100
+
+        resp["versions"] = {"torch": torch.__version__, "triton": triton.__version__,
+                            "python": sys.version.split()[0]}
+        register_cpu_ops(root)
+        install_fake_h100(req["profile"])
+        install_capture()
+        install_cpu_patches()
+        install_accelerator_patches()
+        STATE.tree_root = root
+        from triton.runtime import jit
+        recorder = jit.JITFunction.run
+        for job in req["jobs"]:
+            jit.JITFunction.run = recorder
+            resp["jobs"].append(dict(run_job(job, root), id=job["id"], stubs=sorted(STUBS.tops)))
+        resp["ok"] = True
+    except Exception as e:  # noqa: BLE001
+        resp["error"] = _one_line(e)
+        resp["traceback"] = traceback.format_exc(limit=10)
+    real_stdout.write(json.dumps(resp, sort_keys=True))
+    real_stdout.flush()
+    return 0
+
+
+__all__ = ["MAX_VALUES", "main", "run_job"]
+
+if __name__ == "__main__":
+    sys.exit(main())
