@@ -51,7 +51,7 @@ def test_rms_norm_llama_matches_torch(tmp_path):
     p = subprocess.run([str(tmp_path / "prog")], env=dict(os.environ, SMALL_SANITY="1", VKC_DUMP_DIR=str(dump)),
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
-    assert re.search(r"^RESULT kernel=rms_norm_kernel .* config=SMALL time_ms=[0-9.]+ GB/s=[0-9.]+$", p.stdout, re.M)
+    assert re.search(r"^RESULT kernel=rms_norm_kernel .* config=SMALL time_ms=[0-9.]+ GB/s=[0-9.]+ .*gpu=\S+ stat=median", p.stdout, re.M)
     manifest = {}
     for line in (dump / "manifest.txt").read_text().splitlines():
         kind, name, *rest = line.split()

@@ -5,13 +5,14 @@ warps/stages, every argument's dtype/shape/stride/offset/scalar value and which 
 buffer); the first group is ``FULL`` (the first launch of the step, the example's default), the
 others ``FULL.2``, ``FULL.3`` ... in launch order.  The SMALL step (the same model traced at a small
 batch in the same process, run under ``TRITON_INTERPRET`` on CPU) gives ``SMALL``, ``SMALL.2`` ...
-the same way.  One buffer per traced storage (``base``), sized ``base_nbytes`` (SMALL: the KV cache
-cut to the blocks the small step uses), each tensor argument a view of it; contents from
+the same way.  One buffer per traced storage (``base``), sized ``base_nbytes`` (SMALL, and FULL
+when it would not fit an H200: the KV cache cut to the blocks the step's sequences use, plus one), each tensor argument a view of it; contents from
 :mod:`.inits`.
 """
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -111,12 +112,26 @@ def _block_dim(a: TensorArg) -> int:
     return next((d for d in dims if a.shape[d] > 2), dims[0] if dims else 0)
 
 
+_KV_PARAM = re.compile(r"(?:^|_)(?:k|v|kv|key|value)_?cache|^[KV]_Buffer$", re.I)
+
+
+def kv_bases(step: StepTrace) -> frozenset[str]:
+    """The storages of the step's KV caches: a view that still names its cache as producer, or a
+    paged (3-D or more) cache argument of a launch by its name (``key_cache_ptr``, ``K_Buffer``):
+    the recorder's producer is the last writer, so after one step's cache writes a later step's
+    views name that write instead of the cache."""
+    return frozenset(a.base for ev in step.events for p, a in ev.tensors()
+                     if a.producer.startswith("kv_cache:")
+                     or (ev.kind == "triton" and len(a.shape) >= 3 and _KV_PARAM.search(p)))
+
+
 def kv_blocks(step: StepTrace) -> int | None:
     """num_blocks of the step's KV cache (the block dimension of its views), None without one."""
     n: int | None = None
+    kv = kv_bases(step)
     for ev in step.events:
         for _p, a in ev.tensors():
-            if a.producer.startswith("kv_cache:") and a.shape:
+            if a.base in kv and a.shape and (a.producer.startswith("kv_cache:") or ev.kind == "triton"):
                 b = a.shape[_block_dim(a)]
                 n = b if n is None else min(n, b)
     return n
@@ -158,7 +173,7 @@ def _pick_init(param_inits: list[tuple[str, TensorArg, InitSpec]]) -> InitSpec:
     raise Refused(f"views of one index buffer need different contents ({names})")
 
 
-def _config(ev: TracedEvent, facts: StepFacts, trace: ModelTrace, small: bool) -> LaunchConfig:
+def _config(ev: TracedEvent, facts: StepFacts, trace: ModelTrace, cut: bool) -> LaunchConfig:
     names: dict[str, str] = {}
     views: dict[str, list[tuple[str, TensorArg]]] = {}
     args: list[Arg] = []
@@ -168,7 +183,7 @@ def _config(ev: TracedEvent, facts: StepFacts, trace: ModelTrace, small: bool) -
         if isinstance(a, ScalarArg):
             args.append(Scalar(p, a.value))
             continue
-        t = _shrunk(a, facts.num_blocks) if small and a.producer.startswith("kv_cache:") else a
+        t = _shrunk(a, facts.num_blocks) if cut and a.base in facts.kv_bases else a
         buf = names.setdefault(t.base, p)
         views.setdefault(t.base, []).append((p, t))
         args.append(TensorView(p, buf, t.shape, t.stride, t.offset, t.dtype))
@@ -233,11 +248,26 @@ def _step_configs(trace: ModelTrace, step: StepTrace, kernel: str, small: bool
     if not groups:
         raise Refused(f"{kernel} is not launched in step {step.spec.id}")
     bs = trace.options.block_size
-    nb = kv_blocks(step) or 0
-    if small and nb:
-        nb = min(nb, _blocks_used(step.spec, bs) + 1)
-    facts = StepFacts(step, nb, bs, small=small)
-    return [(_config(g[0], facts, trace, small), g) for g in groups], facts
+    used = _blocks_used(step.spec, bs) + 1
+    traced_nb = kv_blocks(step) or 0
+    # SMALL: the KV cache cut to the blocks the step's sequences use (+1).  FULL keeps the traced
+    # cache (vLLM sizes it from the fake H100's memory) unless the launch would not fit an H200
+    # (Qwen3-Next's traced cache is 276 GiB); then it is cut the same way, and the header says so.
+    # A cache vkc cannot see keeps its size, and the block ids still stay below the blocks used.
+    for cut in ((True,) if small else (False, True)):
+        nb = (min(traced_nb, used) if cut else traced_nb) if traced_nb else used
+        facts = StepFacts(step, nb, bs, small=small, kv_bases=kv_bases(step))
+        configs = [(_config(g[0], facts, trace, cut), g) for g in groups]
+        if cut or max(c.live_bytes for c, _g in configs) <= FULL_LIVE_LIMIT:
+            break
+    if cut and not small and traced_nb > nb:
+        facts.notes.append(f"FULL: the KV cache cut from the traced {traced_nb} blocks to the {nb} the step's "
+                           f"sequences use (+1), so the launch fits {FULL_LIVE_LIMIT >> 30} GiB; the block table "
+                           "and slots index inside it")
+    return configs, facts
+
+
+FULL_LIVE_LIMIT = 100 << 30   # bytes a FULL launch may hold live (an H200 has 141 GB)
 
 
 def modeltraced_plan(trace: ModelTrace, step: StepSpec, kernel_qualified: str, *, small_step: StepSpec | None = None,

@@ -48,6 +48,7 @@ class StepFacts:
     block_size: int
     small: bool = False
     notes: list[str] = field(default_factory=list)   # what the rules did that the header should say
+    kv_bases: frozenset[str] = frozenset()            # storages of the step's KV caches
 
     def route(self, M: int, E: int, k: int) -> list[list[int]]:
         """The step's top-k routing: seeded over all E experts (FULL); SMALL routes every token to
@@ -115,7 +116,34 @@ def _metadata(field: str, a: TensorArg, facts: StepFacts) -> InitSpec:
         return _padded(sums, a, sums[-1])
     if field in ("seq_lens", "seq_lens_cpu_upper_bound"):
         return _padded(ctx, a, 0)
+    # GDN (linear attention) prefill, vllm/v1/attention/backends/gdn_attn.py: the FLA chunk tables of
+    # third_party/flash_linear_attention/ops/index.py over the prefill query lengths (FLA_CHUNK_SIZE
+    # 64), and each request's state slot = its block table's first entry
+    chunks = [-(-n // FLA_CHUNK) for n in q]
+    if field == "chunk_indices":
+        return _padded([x for i, c in enumerate(chunks) for j in range(c) for x in (i, j)], a, 0)
+    if field == "chunk_offsets":
+        offs = [0]
+        for c in chunks:
+            offs.append(offs[-1] + c)
+        return _padded(offs, a, offs[-1])
+    if field == "non_spec_state_indices_tensor":
+        return InitSpec("block_table", (facts.num_blocks,))
+    # causal-conv1d programs (v1/attention/backends/utils.py: compute_causal_conv1d_metadata, BLOCK_M 8):
+    # each program's sequence and chunk within it, PAD_SLOT_ID (-1) after the last
+    blocks = [-(-n // 8) for n in q]
+    if field == "batch_ptr":
+        return _padded([i for i, b in enumerate(blocks) for _ in range(b)], a, -1)
+    if field == "token_chunk_offset_ptr":
+        return _padded([j for b in blocks for j in range(b)], a, -1)
+    if field in ("has_initial_state", "prefill_has_initial_state"):     # context_lens_tensor > 0
+        return _padded([int(c - n > 0) for n, c in zip(q, ctx)], a, 0)
     raise Refused(f"no rule for the contents of index-like metadata {field!r}")
+
+
+FLA_CHUNK = 64      # vllm/third_party/flash_linear_attention/ops/utils.py: FLA_CHUNK_SIZE
+# the gates' chunk-local cumsum (third_party/flash_linear_attention/ops/cumsum.py) of log-sigmoid decays
+CUMSUM_GATES = (":chunk_local_cumsum_scalar_kernel", ":chunk_local_cumsum_vector_kernel")
 
 
 def _positions(a: TensorArg, facts: StepFacts) -> InitSpec:
@@ -222,7 +250,7 @@ def init_for(param: str, a: TensorArg, launch: TracedEvent, facts: StepFacts,
         if _is_int(a.dtype) and _index_like(leaf.rsplit(".", 1)[-1]):
             raise Refused(f"index-like weight {leaf} has no contents rule")
         return _weight(leaf, a)
-    if p.startswith("kv_cache:"):
+    if p.startswith("kv_cache:") or (a.base in facts.kv_bases and not _is_int(a.dtype)):
         return InitSpec("randn")
     ev = facts.event(p)
     if ev is not None:
@@ -230,6 +258,8 @@ def init_for(param: str, a: TensorArg, launch: TracedEvent, facts: StepFacts,
         if moe is not None:
             return moe
         if not _is_int(a.dtype):
+            if ev.name.endswith(CUMSUM_GATES):   # FLA's chunk-local cumulative log-decay: <= 0, exp() <= 1
+                return InitSpec("uniform", (-1.0, 0.0))
             return InitSpec("randn")
         if ev.kind == "triton" and depth < 8:     # the recorder credits a launch with storages it only read
             prev = next((t for _n, t in ev.tensors() if t.base == a.base), None)

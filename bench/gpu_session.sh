@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# One device call of the GPU issue: `bash bench/gpu_session.sh allused|bench` on the H200 machine
+# (wheels the machine lacks are carried in .whl/, artifacts in gpu_in/; results go to $OUT).
+set -uo pipefail
+pip install -q --no-deps --target /tmp/site .whl/*.whl >/dev/null 2>&1
+export PYTHONPATH=/tmp/site:$PWD/src HF_HUB_OFFLINE=1 VKC_MODEL_TRACE=0 VKC_TEST_TRACE=0
+OUT=${OUT:-/tmp/out}
+case "$1" in
+  allused)
+    dirs=$(ls -d gpu_in/*/ | grep -v gpu_in/bench)
+    timeout 560 python -m vkc verify --run --sanitizer --jobs 16 --results "$OUT/verify_run_allused2_h200.json" $dirs \
+      > "$OUT/verify_run_allused2_h200.log" 2>&1
+    tail -4 "$OUT/verify_run_allused2_h200.log" ;;
+  bench)
+    python - > "$OUT/peaks_h200.txt" 2>&1 <<'PY'
+import torch, time
+x = torch.empty(4 * 2**30 // 2, dtype=torch.bfloat16, device="cuda"); y = torch.empty_like(x)
+for _ in range(3): y.copy_(x)
+torch.cuda.synchronize(); t = time.perf_counter(); n = 20
+for _ in range(n): y.copy_(x)
+torch.cuda.synchronize(); dt = (time.perf_counter() - t) / n
+print(f"copy: {2 * x.numel() * 2 / dt / 1e12:.3f} TB/s (read+write of 4 GiB, torch copy_)")
+a = torch.randn(8192, 8192, dtype=torch.bfloat16, device="cuda"); b = torch.randn_like(a)
+for _ in range(3): a @ b
+torch.cuda.synchronize(); t = time.perf_counter(); n = 50
+for _ in range(n): a @ b
+torch.cuda.synchronize(); dt = (time.perf_counter() - t) / n
+print(f"bf16 matmul 8192^3: {2 * 8192**3 / dt / 1e12:.1f} TFLOP/s")
+print(torch.cuda.get_device_name(), torch.__version__)
+PY
+    cat "$OUT/peaks_h200.txt"
+    timeout 300 python -m vkc verify --run --jobs 16 --results "$OUT/verify_run_bench39_h200.json" gpu_in/bench \
+      > "$OUT/verify_run_bench39_h200.log" 2>&1
+    tail -3 "$OUT/verify_run_bench39_h200.log"
+    timeout 120 python -m pytest -q -m gpu tests/gpu -p no:cacheprovider 2>&1 | tail -3 ;;
+esac
