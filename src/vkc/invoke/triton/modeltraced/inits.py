@@ -144,6 +144,7 @@ def _metadata(field: str, a: TensorArg, facts: StepFacts) -> InitSpec:
 FLA_CHUNK = 64      # vllm/third_party/flash_linear_attention/ops/utils.py: FLA_CHUNK_SIZE
 # the gates' chunk-local cumsum (third_party/flash_linear_attention/ops/cumsum.py) of log-sigmoid decays
 CUMSUM_GATES = (":chunk_local_cumsum_scalar_kernel", ":chunk_local_cumsum_vector_kernel")
+FLA = "vllm.third_party.flash_linear_attention."
 
 
 def _positions(a: TensorArg, facts: StepFacts) -> InitSpec:
@@ -260,6 +261,10 @@ def init_for(param: str, a: TensorArg, launch: TracedEvent, facts: StepFacts,
         if not _is_int(a.dtype):
             if ev.name.endswith(CUMSUM_GATES):   # FLA's chunk-local cumulative log-decay: <= 0, exp() <= 1
                 return InitSpec("uniform", (-1.0, 0.0))
+            if FLA in ev.name and a.shape and a.shape[-1] > 1:
+                # FLA's delta-rule inputs are L2-normalised keys and the WY factors made from them:
+                # unit-scale rows, or the recurrent state overflows over a 2K-token sequence
+                return InitSpec("randn_scaled", (round(1.0 / math.sqrt(a.shape[-1]), 6),))
             return InitSpec("randn")
         if ev.kind == "triton" and depth < 8:     # the recorder credits a launch with storages it only read
             prev = next((t for _n, t in ev.tensors() if t.base == a.base), None)
