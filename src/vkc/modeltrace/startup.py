@@ -117,7 +117,7 @@ def pre_import(tree_root: str, profile: dict[str, Any]) -> dict[str, int]:
     return counts
 
 
-class _Stream:
+class FakeStream:
     """A CUDA stream / event stand-in: ordering calls are no-ops on meta tensors."""
 
     cuda_stream = 0
@@ -140,8 +140,8 @@ class _Stream:
     def wait_event(self, _e: Any) -> None:
         return None
 
-    def record_event(self, _e: Any = None) -> _Stream:
-        return _Stream()
+    def record_event(self, _e: Any = None) -> FakeStream:
+        return FakeStream()
 
     def record(self, _s: Any = None) -> None:
         return None
@@ -151,6 +151,9 @@ class _Stream:
 
     def query(self) -> bool:
         return True
+
+    def elapsed_time(self, _other: Any) -> float:
+        return 0.0
 
 
 def _host_only_platform_answers() -> None:
@@ -168,7 +171,7 @@ def _fake_stream() -> None:
     """``torch.cuda.current_stream()`` (Marlin workspace, vllm/utils/torch_utils.py)."""
     import torch
 
-    torch.cuda.current_stream = lambda device=None: _Stream()  # type: ignore[assignment,return-value]
+    torch.cuda.current_stream = lambda device=None: FakeStream()  # type: ignore[assignment,return-value]
 
 
 def fake_streams_after_import() -> None:
@@ -177,10 +180,10 @@ def fake_streams_after_import() -> None:
     import torch
     from vllm.utils import torch_utils
 
-    torch_utils._current_stream_tls.value = _Stream()
-    torch.cuda.Stream = _Stream          # type: ignore[misc,assignment]
-    torch.cuda.Event = _Stream           # type: ignore[misc,assignment]
-    torch.cuda.stream = lambda s=None: _Stream()  # type: ignore[assignment,misc]
+    torch_utils._current_stream_tls.value = FakeStream()
+    torch.cuda.Stream = FakeStream          # type: ignore[misc,assignment]
+    torch.cuda.Event = FakeStream           # type: ignore[misc,assignment]
+    torch.cuda.stream = lambda s=None: FakeStream()  # type: ignore[assignment,misc]
     torch.cuda.set_stream = lambda s: None  # type: ignore[assignment,misc]
 
 

@@ -33,7 +33,7 @@ from .records import (
     trace_to_json,
 )
 
-__all__ = ["TIMEOUT_S", "cache_key", "trace_model"]
+__all__ = ["TIMEOUT_S", "cache_key", "module_source_hash", "trace_model"]
 
 TIMEOUT_S = 900
 _WORKER_MODULES = ("vkc.modeltrace.worker", "vkc.modeltrace.startup", "vkc.modeltrace.recorder",
@@ -42,7 +42,8 @@ _WORKER_MODULES = ("vkc.modeltrace.worker", "vkc.modeltrace.startup", "vkc.model
 _memo: dict[str, ModelTrace] = {}
 
 
-def _src_hash(module: str) -> str:
+def module_source_hash(module: str) -> str:
+    """The first 16 hex digits of the sha256 of a module's source file ('-' when it has none)."""
     import importlib.util
 
     try:
@@ -77,7 +78,7 @@ def cache_key(tree: SourceTree, config: Mapping[str, Any], options: TraceOptions
     blob = {"tree": [str(tree.root), tree.sha256, tree.version], "config": plan.config,
             "options": _worker_options(options, plan), "steps": _steps_json(options), "profile": H100_PROFILE,
             "vkc": vkc.__version__, "checklist": CHECKLIST_VERSION,
-            "src": {m: _src_hash(m) for m in _WORKER_MODULES}}
+            "src": {m: module_source_hash(m) for m in _WORKER_MODULES}}
     return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 

@@ -16,6 +16,8 @@ import contextlib
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from vkc.modeltrace.startup import FakeStream
+
 __all__ = ["DTYPE_NAMES", "SIZE_NAMES", "CpuDevice", "Unsatisfied", "choose_params", "fixture_contexts",
            "install_cpu_patches", "value_text"]
 
@@ -73,41 +75,6 @@ class CpuDevice:
         self._mode.__exit__(*exc)
 
 
-class _Stream:
-    def __init__(self, *a: Any, **k: Any) -> None:
-        pass
-
-    def __enter__(self) -> Any:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def synchronize(self) -> None:
-        return None
-
-    def wait_stream(self, _s: Any) -> None:
-        return None
-
-    def wait_event(self, _e: Any) -> None:
-        return None
-
-    def record_event(self, _e: Any = None) -> _Stream:
-        return self
-
-    def record(self, _s: Any = None) -> None:
-        return None
-
-    def wait(self, _s: Any = None) -> None:
-        return None
-
-    def query(self) -> bool:
-        return True
-
-    def elapsed_time(self, _other: Any) -> float:
-        return 0.0
-
-
 def install_cpu_patches() -> None:
     import torch
 
@@ -115,9 +82,9 @@ def install_cpu_patches() -> None:
     torch.set_default_device = lambda d: real_default(_cpu(d))  # type: ignore[assignment]
     torch.cuda.synchronize = lambda *a, **k: None  # type: ignore[assignment]
     torch.cuda.empty_cache = lambda *a, **k: None  # type: ignore[assignment]
-    torch.cuda.Stream = _Stream  # type: ignore[assignment,misc]
-    torch.cuda.Event = _Stream  # type: ignore[assignment,misc]
-    torch.cuda.current_stream = lambda *a, **k: _Stream()  # type: ignore[assignment]
+    torch.cuda.Stream = FakeStream  # type: ignore[assignment,misc]
+    torch.cuda.Event = FakeStream  # type: ignore[assignment,misc]
+    torch.cuda.current_stream = lambda *a, **k: FakeStream()  # type: ignore[assignment]
     torch.cuda.stream = lambda *a, **k: contextlib.nullcontext()  # type: ignore[assignment]
     torch.cuda.set_device = lambda *a, **k: None  # type: ignore[assignment]
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import vkc
 from vkc.atomic import store_cache
+from vkc.modeltrace.trace import module_source_hash
 from vkc.records import SourceTree
 
 from .records import Capture, VllmTest
@@ -57,18 +58,6 @@ class TestJob:
                 "timeout_s": self.timeout_s}
 
 
-def _src_hash(module: str) -> str:
-    import importlib.util
-
-    try:
-        spec = importlib.util.find_spec(module)
-    except (ImportError, ValueError):
-        return "-"
-    if spec is None or not spec.origin or not os.path.exists(spec.origin):
-        return "-"
-    return hashlib.sha256(Path(spec.origin).read_bytes()).hexdigest()[:16]
-
-
 def job_key(tree: SourceTree, job: TestJob) -> str:
     from vkc.invoke.common import H100_PROFILE
 
@@ -77,7 +66,7 @@ def job_key(tree: SourceTree, job: TestJob) -> str:
     req = job.request("")
     blob = {"tree": [str(tree.root), tree.sha256, tree.version], "test_file": file_hash,
             "job": {k: v for k, v in sorted(req.items()) if k != "id"}, "profile": H100_PROFILE,
-            "vkc": vkc.__version__, "src": {m: _src_hash(m) for m in _WORKER_MODULES}}
+            "vkc": vkc.__version__, "src": {m: module_source_hash(m) for m in _WORKER_MODULES}}
     return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
