@@ -117,6 +117,25 @@ GDN_NOTE = ("GDN (linear attention) prefill: vLLM's default on an H100 is FlashI
             "external to the tree; traced with Triton/FLA")
 
 
+def serving_notes(trace: ModelTrace) -> list[str]:
+    """What of vLLM's serving choices the trace substituted or stood in for (said in every
+    model-traced artifact as well as in the table's header)."""
+    o = trace.options
+    out = []
+    if o.attention_backend.startswith("TRITON"):
+        real = ("FLASHMLA / CUTLASS_MLA" if "MLA" in o.attention_backend
+                else f"{VLLM_H100_DEFAULT_ATTENTION} (FlashAttention-3)")
+        out.append(f"attention: vLLM's default on an H100 is {real}, compiled and external to the tree; "
+                   f"traced with {o.attention_backend}")
+    if any("GDN prefill kernel" in b for b in trace.backends):
+        out.append(GDN_NOTE)
+    ext = trace.notes.get("external_stand_ins") or []
+    if ext:
+        out.append(f"recorded, not reproduced (outside the tree): {', '.join(ext)}")
+    out += [w for w in trace.warnings if w.startswith("not installed, imported as stand-ins")]
+    return out
+
+
 def header(trace: ModelTrace, spec: StepSpec) -> dict[str, Any]:
     o = trace.options
     backend = o.attention_backend

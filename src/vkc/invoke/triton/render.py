@@ -17,6 +17,7 @@ from vkc.invoke.core.provenance import InvocationMode, Provenance
 from vkc.invoke.triton.modeltraced.build import ModelTracedPlan
 from vkc.invoke.triton.plan import LaunchConfig, LaunchInfo, TritonPlan, compile_literal
 from vkc.modeltrace.records import ModelTrace
+from vkc.modeltrace.render import serving_notes
 from vkc.naming import safe_stem
 from vkc.records import Extraction, Handoff, Invocation, ModelConfig, SourceTree
 from vkc.templating import render
@@ -112,6 +113,8 @@ def _header_fields(ctx: Context, plan: TritonPlan, kernel_file: str, caveats: li
         fields.append(("invocation", ctx.provenance.header_value()))
     if ctx.trace is not None and ctx.trace.fingerprint_status != "known":
         fields.append(("model trace warnings (vLLM start-up checklist)", list(ctx.trace.warnings) or ["(none)"]))
+    if isinstance(plan, ModelTracedPlan) and ctx.trace is not None and serving_notes(ctx.trace):
+        fields.append(("serving choices of the traced step", serving_notes(ctx.trace)))
     if isinstance(plan, ModelTracedPlan):
         fields.append(("configurations", [f"{r.name}: step {r.step}, {r.role}; events {list(r.events)}"
                                           for r in plan.roles]))

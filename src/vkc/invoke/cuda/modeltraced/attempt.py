@@ -19,6 +19,7 @@ from vkc.invoke.cuda.context import Ctx, TracedMismatch
 from vkc.invoke.cuda.literals import comment_text
 from vkc.invoke.cuda.plan import Plan
 from vkc.modeltrace.records import ModelTrace, TracedEvent
+from vkc.modeltrace.render import serving_notes
 from vkc.records import ModelConfig, SourceTree
 
 from .bind import bind_call, bound_ops, call_text, describe_args
@@ -131,6 +132,7 @@ def _attempt_with_trace(trace: ModelTrace, ctx: Ctx, build: BuildPlan, ops: tupl
     distinct = sorted({call_text(e) for e in calls if e.name == ev.name} - {call_text(ev)})
     notes = [f"model-traced: FULL = the {full.id} step's first {ev.name} call ({where}); {see}"]
     notes += [f"model-traced: the step also calls {c}" for c in distinct]
+    notes += [f"model-traced serving choice: {n}" for n in serving_notes(trace)]
     scale = dataclasses.replace(plan.scale, traced=b.rows,
                                 traced_note=comment_text(f"{b.rows_from} of {ev.name} at {where}, step {full.id}"))
     plan = dataclasses.replace(plan, scale=scale, notes=(*plan.notes, *b.notes, *notes))
