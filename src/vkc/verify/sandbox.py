@@ -50,6 +50,23 @@ def wrap(cmd: list[str], workdir: Path, env: dict[str, str], *, enabled: bool = 
     argv = [shutil.which(BWRAP) or BWRAP, "--ro-bind", "/", "/", "--dev", "/dev"]
     for dev in sorted(glob.glob("/dev/nvidia*")) + sorted(glob.glob("/dev/dri")):
         argv += ["--dev-bind", dev, dev]
-    argv += ["--proc", "/proc", "--tmpfs", "/tmp", "--bind", wd, wd, "--unshare-net", "--unshare-pid",
-             "--die-with-parent", "--new-session", "--chdir", wd, "--"]
+    argv += ["--proc", "/proc", "--tmpfs", "/tmp"]
+    for keep in _under_tmp(cmd, env):      # the interpreter and its packages, when they live in /tmp
+        argv += ["--ro-bind", keep, keep]
+    argv += ["--bind", wd, wd, "--unshare-net", "--unshare-pid", "--die-with-parent", "--new-session",
+             "--chdir", wd, "--"]
     return argv + cmd, env
+
+
+def _under_tmp(cmd: list[str], env: dict[str, str]) -> list[str]:
+    """Folders under /tmp the program needs read-only inside the private /tmp: the interpreter's
+    prefix (a virtual environment in /tmp), its import path and the program's own folder."""
+    import sys
+
+    seen = [sys.prefix, sys.base_prefix, os.path.dirname(os.path.dirname(os.path.realpath(cmd[0])))]
+    seen += [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p] + [p for p in sys.path if p]
+    out: list[str] = []
+    for p in sorted({os.path.realpath(p) for p in seen}):
+        if (p.startswith("/tmp/") and os.path.isdir(p) and not any(p.startswith(q + "/") for q in out)):
+            out.append(p)
+    return out
