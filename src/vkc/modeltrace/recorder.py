@@ -63,7 +63,7 @@ class Recorder:
         return {"kind": "tensor", "base": st["id"], "base_nbytes": st["nbytes"], "shape": list(t.shape),
                 "stride": list(t.stride()), "offset": int(t.storage_offset()),
                 "dtype": str(t.dtype).replace("torch.", ""), "itemsize": t.element_size(),
-                "producer": st["producer"]}
+                "producer": st["producer"], "origin": st["first"]}
 
     def wrote(self, t: Any, index: int) -> None:
         self.name_storage(t, f"event:{index}")

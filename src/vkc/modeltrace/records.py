@@ -56,6 +56,7 @@ class TensorArg:
     base: str                     # id of the storage it views ("s12"), shared by views of one buffer
     base_nbytes: int
     producer: str                 # "event:<i>" | "input:<n>" | "metadata:<field>" | "weight:<param>" | "kv_cache:<layer>" | "alloc" | "unknown"
+    origin: str = ""              # where the worker first named the storage ("kv_cache:<layer>", ...); "" in older traces
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,7 @@ def _arg_to(a: Any) -> Any:
     if isinstance(a, TensorArg):
         return {"kind": "tensor", "dtype": a.dtype, "shape": list(a.shape), "stride": list(a.stride),
                 "offset": a.offset, "itemsize": a.itemsize, "base": a.base, "base_nbytes": a.base_nbytes,
-                "producer": a.producer}
+                "producer": a.producer, **({"origin": a.origin} if a.origin else {})}
     if isinstance(a, tuple):
         return [_arg_to(x) for x in a]
     return {"kind": "scalar", "value": a.value}
@@ -149,7 +150,7 @@ def _arg_from(d: Any) -> Any:
         return tuple(_arg_from(x) for x in d)
     if d.get("kind") == "tensor":
         return TensorArg(d["dtype"], tuple(d["shape"]), tuple(d["stride"]), int(d["offset"]), int(d["itemsize"]),
-                         d["base"], int(d.get("base_nbytes", 0)), d.get("producer", "unknown"))
+                         d["base"], int(d.get("base_nbytes", 0)), d.get("producer", "unknown"), str(d.get("origin", "")))
     return ScalarArg(d.get("value"))
 
 

@@ -12,7 +12,6 @@ when it would not fit an H200: the KV cache cut to the blocks the step's sequenc
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -112,17 +111,11 @@ def _block_dim(a: TensorArg) -> int:
     return next((d for d in dims if a.shape[d] > 2), dims[0] if dims else 0)
 
 
-_KV_PARAM = re.compile(r"(?:^|_)(?:k|v|kv|key|value)_?cache|^[KV]_Buffer$", re.I)
-
-
 def kv_bases(step: StepTrace) -> frozenset[str]:
-    """The storages of the step's KV caches: a view that still names its cache as producer, or a
-    paged (3-D or more) cache argument of a launch by its name (``key_cache_ptr``, ``K_Buffer``):
-    the recorder's producer is the last writer, so after one step's cache writes a later step's
-    views name that write instead of the cache."""
-    return frozenset(a.base for ev in step.events for p, a in ev.tensors()
-                     if a.producer.startswith("kv_cache:")
-                     or (ev.kind == "triton" and len(a.shape) >= 3 and _KV_PARAM.search(p)))
+    """The storages of the step's KV caches: those the worker named as a cache (``origin``; the
+    ``producer`` is the last writer, which after a cache kernel's write is that launch)."""
+    return frozenset(a.base for ev in step.events for _p, a in ev.tensors()
+                     if a.producer.startswith("kv_cache:") or a.origin.startswith("kv_cache:"))
 
 
 def kv_blocks(step: StepTrace) -> int | None:
@@ -156,7 +149,7 @@ def _shrunk(a: TensorArg, num_blocks: int) -> TensorArg:
     d = _block_dim(a)
     shape[d] = min(shape[d], num_blocks)
     end = _extent(shape, a.stride, a.offset)
-    return TensorArg(a.dtype, tuple(shape), a.stride, a.offset, a.itemsize, a.base, end * a.itemsize, a.producer)
+    return TensorArg(a.dtype, tuple(shape), a.stride, a.offset, a.itemsize, a.base, end * a.itemsize, a.producer, a.origin)
 
 
 def _pick_init(param_inits: list[tuple[str, TensorArg, InitSpec]]) -> InitSpec:
