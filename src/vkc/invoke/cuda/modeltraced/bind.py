@@ -23,14 +23,22 @@ __all__ = ["BINDERS", "Binding", "bind_call", "bound_ops", "call_text", "describ
 _t, _s, _rows_2d = tensor, scalar, rows_2d
 
 
-def _rms_norm(ev: TracedEvent, kernel: str) -> Binding:
+def _input_rows(ev: TracedEvent) -> tuple[TensorArg, int, int] | Binding:
+    """The call's 2-D ``input`` tensor with its (rows, width), or the refusal."""
     inp = _t(ev, "input")
     if inp is None:
         return Binding(refused="the call has no input tensor")
     rw = _rows_2d(inp, "input")
     if isinstance(rw, str):
         return Binding(refused=rw)
-    rows, width = rw
+    return inp, rw[0], rw[1]
+
+
+def _rms_norm(ev: TracedEvent, kernel: str) -> Binding:
+    got = _input_rows(ev)
+    if isinstance(got, Binding):
+        return got
+    inp, rows, width = got
     if inp.stride[0] != width:
         return Binding(refused=f"input row stride {inp.stride[0]} != hidden {width}; the recipe binds "
                                "input_stride_d2 = hidden_size")
@@ -57,13 +65,10 @@ def _fused_add_rms_norm(ev: TracedEvent, kernel: str) -> Binding:
 
 
 def _silu_and_mul(ev: TracedEvent, kernel: str) -> Binding:
-    inp, out = _t(ev, "input"), _t(ev, "result")
-    if inp is None:
-        return Binding(refused="the call has no input tensor")
-    rw = _rows_2d(inp, "input")
-    if isinstance(rw, str):
-        return Binding(refused=rw)
-    rows, width = rw
+    got, out = _input_rows(ev), _t(ev, "result")
+    if isinstance(got, Binding):
+        return got
+    inp, rows, width = got
     if inp.stride[0] != width or (out is not None and out.stride[0] != width // 2):
         return Binding(refused="input/result rows are not contiguous; the recipe allocates [rows, 2*d] and [rows, d]")
     return Binding(rows, "input.size(0)", {"d": (width // 2, "input.size(-1) / 2")})
