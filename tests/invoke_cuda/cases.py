@@ -40,6 +40,11 @@ KERNELS = {
     "csrc/sampler.cu:apply_repetition_penalties_kernel": ("vllm::apply_repetition_penalties_kernel", 16),
     "csrc/sampler.cu:topKPerRowDecode": ("vllm::topKPerRowDecode", 598),
     "csrc/mamba/selective_scan_fwd.cu:selective_scan_fwd_kernel": ("selective_scan_fwd_kernel", 69),
+    "csrc/moe/grouped_topk_kernels.cu:grouped_topk_fused_small_expert_count_kernel":
+        ("vllm::moe::grouped_topk_fused_small_expert_count_kernel", 639),
+    "csrc/activation_kernels.cu:swigluoai_and_mul_kernel": ("vllm::swigluoai_and_mul_kernel", 422),
+    "csrc/quantization/fused_kernels/fused_silu_mul_block_quant.cu:silu_and_mul_per_block_quant_kernel":
+        ("vllm::silu_and_mul_per_block_quant_kernel", 15),
 }
 
 

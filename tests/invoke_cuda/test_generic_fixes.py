@@ -99,8 +99,11 @@ def test_param_named_num_tokens_declared_once(index, name):
 @pytest.mark.parametrize("name,want", [
     ("awq_marlin_repack_kernel", "marlin::awq_marlin_repack_kernel<marlin::repack_threads, 4, false>"),
     ("convert_fp8_kernel", "vllm::convert_fp8_kernel<uint8_t, float, vllm::Fp8KVCacheDataType::kAuto>"),
-    ("swigluoai_and_mul_kernel",
-     "vllm::swigluoai_and_mul_kernel<c10::BFloat16, vllm::swigluoai_and_mul<c10::BFloat16>>"),
+    # swigluoai_and_mul_kernel has a recipe now; fatrelu's act_and_mul_kernel_with_param keeps the generic path
+    ("act_and_mul_kernel_with_param",
+     "vllm::act_and_mul_kernel_with_param<c10::BFloat16, typename vllm::PackedTypeConverter<c10::BFloat16>::Type, "
+     "vllm::fatrelu_kernel<c10::BFloat16>, vllm::packed_fatrelu_kernel< typename "
+     "vllm::PackedTypeConverter<c10::BFloat16>::Type>, true, true>"),
 ])
 def test_instantiation_is_resolved(index, name, want):
     _ex, inv = _collect(index, name)

@@ -49,6 +49,9 @@ MATRIX = [
     ("csrc/custom_all_reduce.cuh:cross_device_reduce_2stage", "meta-llama/Llama-3.1-70B-Instruct", "prefill"),
     ("csrc/moe/grouped_topk_kernels.cu:grouped_topk_fused_kernel", DSV3, None),
     ("csrc/moe/grouped_topk_kernels.cu:grouped_topk_fused_kernel", KIMI, "decode"),
+    ("csrc/moe/grouped_topk_kernels.cu:grouped_topk_fused_small_expert_count_kernel", DSV3, "decode"),
+    ("csrc/activation_kernels.cu:swigluoai_and_mul_kernel", GPT_OSS, None),
+    ("csrc/quantization/fused_kernels/fused_silu_mul_block_quant.cu:silu_and_mul_per_block_quant_kernel", DSV3, None),
     ("csrc/sampler.cu:apply_repetition_penalties_kernel", GPT_OSS, None),
     ("csrc/sampler.cu:topKPerRowDecode", LLAMA, None),
     ("csrc/sampler.cu:topKPerRowDecode", CODER, "decode"),
@@ -66,6 +69,8 @@ GOLDENS = [
     ("csrc/sampler.cu:apply_repetition_penalties_kernel", GPT_OSS, None),
     ("csrc/sampler.cu:topKPerRowDecode", CODER, None),
     ("csrc/mamba/selective_scan_fwd.cu:selective_scan_fwd_kernel", LLAMA, None),
+    ("csrc/moe/grouped_topk_kernels.cu:grouped_topk_fused_small_expert_count_kernel", DSV3, "decode"),
+    ("csrc/activation_kernels.cu:swigluoai_and_mul_kernel", GPT_OSS, None),
 ]
 
 

@@ -74,6 +74,20 @@ def _silu_and_mul(ev: TracedEvent, kernel: str) -> Binding:
     return Binding(rows, "input.size(0)", {"d": (width // 2, "input.size(-1) / 2")})
 
 
+def _swigluoai(ev: TracedEvent, kernel: str) -> Binding:
+    got, out = _input_rows(ev), _t(ev, "out")
+    if isinstance(got, Binding):
+        return got
+    inp, rows, width = got
+    if inp.stride[0] != width or out is None or out.stride[0] != width // 2:
+        return Binding(refused="input/out rows are not contiguous; the recipe allocates [rows, 2*d] and [rows, d]")
+    for name in ("alpha", "limit"):
+        if _s(ev, name) is not None:
+            return Binding(refused=f"the call passes {name}={_s(ev, name)!r}; the recipe launches the schema's "
+                                   "defaults, as vLLM's fused-MoE activation does")
+    return Binding(rows, "input.size(0)", {"d": (width // 2, "input.size(-1) / 2")}, choices=frozenset({"d"}))
+
+
 def _rotary(ev: TracedEvent, kernel: str) -> Binding:
     q, k, cache, pos = _t(ev, "query"), _t(ev, "key"), _t(ev, "cos_sin_cache"), _t(ev, "positions")
     hs = _s(ev, "head_size")
@@ -132,6 +146,7 @@ BINDERS: dict[str, tuple[tuple[str, ...], Binder]] = {
     "rms_norm_kernel": (("_C::rms_norm",), _rms_norm),
     "fused_add_rms_norm_kernel": (("_C::fused_add_rms_norm",), _fused_add_rms_norm),
     "act_and_mul_kernel": (("_C::silu_and_mul",), _silu_and_mul),
+    "swigluoai_and_mul_kernel": (("_C::swigluoai_and_mul",), _swigluoai),
     "rotary_embedding_kernel": (("_C::rotary_embedding",), _rotary),
     "topkGating": (("_moe_C::topk_softmax",), _topk_softmax),
     "moe_align_block_size_kernel": (("_moe_C::moe_align_block_size",), _moe_align),

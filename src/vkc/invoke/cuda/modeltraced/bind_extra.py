@@ -1,4 +1,5 @@
-"""Binders for the MoE reduction, the MLA cache write, the block-FP8 quant and Qwen3's split q/k rope.
+"""Binders for the MoE reduction, the MLA cache write, the block-FP8 quants, grouped top-k and
+Qwen3's split q/k rope.
 
 Each reads one traced op call as its C++ wrapper receives it (:mod:`.bind` has the others; :mod:`.binding` the
 :class:`~.binding.Binding` record); a call the recipe cannot reproduce is refused with the reason, and
@@ -143,9 +144,51 @@ def _quant_group(ev: TracedEvent, kernel: str) -> Binding:
 
 Binder = Callable[[TracedEvent, str], Binding]
 
+def _silu_quant(ev: TracedEvent, kernel: str) -> Binding:
+    out, inp, scales, gs = _t(ev, "out"), _t(ev, "input"), _t(ev, "scales"), _s(ev, "group_size")
+    if out is None or inp is None or scales is None or not isinstance(gs, int):
+        return Binding(refused="the call lacks out, input, scales or group_size")
+    if _t(ev, "scale_ub") is not None or _s(ev, "is_scale_transposed") is True:
+        return Binding(refused="the call passes scale_ub or transposed scales; the recipe launches neither")
+    if len(inp.shape) != 2 or not _contiguous(inp) or not _contiguous(out) or not _contiguous(scales):
+        return Binding(refused=f"input {list(inp.shape)} stride {list(inp.stride)}: the recipe launches contiguous "
+                               "[rows, 2N] input, [rows, N] out and row-major scales")
+    return Binding(inp.shape[0], "input.size(0)",
+                   {"hidden_size": (out.shape[-1], "out.size(-1)"), "group_size": (gs, "group_size")})
+
+
+def _grouped_topk(ev: TracedEvent, kernel: str) -> Binding:
+    from .dispatch import launched_kernels
+
+    scores = _t(ev, "scores")
+    ng, tg, k = _s(ev, "n_group"), _s(ev, "topk_group"), _s(ev, "topk")
+    if scores is None or not all(isinstance(x, int) for x in (ng, tg, k)):
+        return Binding(refused="the call lacks scores, n_group, topk_group or topk")
+    assert isinstance(ng, int) and isinstance(tg, int) and isinstance(k, int)
+    rw = _rows_2d(scores, "scores")
+    if isinstance(rw, str) or scores.stride[0] != scores.shape[1]:
+        return Binding(refused=rw if isinstance(rw, str) else "scores rows are not contiguous")
+    if _s(ev, "renormalize") is not True or _s(ev, "routed_scaling_factor") != 1.0:
+        return Binding(refused=f"renormalize={_s(ev, 'renormalize')!r}, routed_scaling_factor="
+                               f"{_s(ev, 'routed_scaling_factor')!r}: the recipe launches true and 1.0")
+    bias = _t(ev, "bias")
+    if bias is None or bias.dtype != "float32":
+        return Binding(refused="the recipe launches a float32 e_score_correction_bias")
+    got = launched_kernels(ev)
+    bare = kernel.rsplit(":", 1)[-1]
+    if got is not None and bare not in got:
+        return Binding(not_launched=f"invokeNoAuxTc takes {', '.join(sorted(got))} for these sizes")
+    return Binding(rw[0], "scores.size(0)",
+                   {"num_experts": (rw[1], "scores.size(1)"), "n_group": (ng, "n_group"),
+                    "topk_group": (tg, "topk_group"), "topk": (k, "topk")})
+
+
 EXTRA_BINDERS: dict[str, tuple[tuple[str, ...], Binder]] = {
     "moe_sum_vec_kernel": (("_moe_C::moe_sum",), _moe_sum),
     "concat_and_cache_mla_kernel": (("_C_cache_ops::concat_and_cache_mla",), _concat_mla),
     "per_token_group_quant_8bit_register_kernel": (("_C::per_token_group_fp8_quant",), _quant_group),
     "per_token_group_quant_8bit_kernel": (("_C::per_token_group_fp8_quant",), _quant_group),
+    "silu_and_mul_per_block_quant_kernel": (("_C::silu_and_mul_per_block_quant",), _silu_quant),
+    "grouped_topk_fused_kernel": (("_moe_C::grouped_topk",), _grouped_topk),
+    "grouped_topk_fused_small_expert_count_kernel": (("_moe_C::grouped_topk",), _grouped_topk),
 }

@@ -3,15 +3,17 @@
 The op map (:mod:`.opmap`) lists every kernel an op's host function can reach; a given call takes
 one branch of its dispatch (``moe_sum``: the vector kernel for top-k in its switch, the dynamic one
 otherwise, the scalar one for unaligned rows).  These rules read the wrapper's own tests off the
-traced tensors, for the ops of the bundled models; an op without a rule answers None (unknown) --
-``fused_add_rms_norm``'s two overloads share a name, and the recipe path tells them apart itself.
-``vkc collect --all-used`` can use it to skip kernels the step's calls never launch.
+traced tensors, for the ops of the bundled models; an op without a rule answers None (unknown).
+Overloads that share a name (``fused_add_rms_norm_kernel``'s two ``enable_if`` forms) are told apart
+by a text their declaration holds (:data:`_OVERLOADS`), read from the tree when the caller passes the
+kernel's index entry.  ``vkc collect --all-used`` uses it to skip kernels the step's calls never launch.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from vkc.modeltrace.records import TensorArg, TracedEvent
+from vkc.records import KernelEntry, SourceTree
 
 from .bind_extra import register_path
 from .binding import scalar, tensor
@@ -89,6 +91,28 @@ def _grouped_topk(ev: TracedEvent) -> set[str] | None:
     return {"grouped_topk_fused_small_expert_count_kernel" if multi else "grouped_topk_fused_kernel"}
 
 
+def _fused_add_rms_norm(ev: TracedEvent) -> set[str] | None:
+    """csrc/layernorm_kernels.cu fused_add_rms_norm: ``LAUNCH_FUSED_ADD_RMS_NORM(8, ...)`` when the
+    pointers are 16-byte aligned and hidden size and both row strides are multiples of 8 (not batch
+    invariant, vkc's default), else width 0; width 8 picks the vectorized overload for the types
+    with a ``_typeConvert`` (float, half, bfloat16), every other case the generic one."""
+    inp, res, w = tensor(ev, "input"), tensor(ev, "residual"), tensor(ev, "weight")
+    if inp is None or res is None or len(inp.shape) < 2 or len(res.shape) < 2:
+        return None
+    hidden = inp.shape[-1]
+    aligned = _aligned(inp, res, *((w,) if w is not None else ()))
+    width8 = aligned and hidden % 8 == 0 and inp.stride[-2] % 8 == 0 and res.stride[-2] % 8 == 0
+    vec = width8 and inp.dtype in ("float32", "float16", "bfloat16")
+    return {"fused_add_rms_norm_kernel@vectorized" if vec else "fused_add_rms_norm_kernel@generic"}
+
+
+# overload label -> a text only that overload's declaration (its first lines) holds
+_OVERLOADS: dict[str, str] = {
+    "fused_add_rms_norm_kernel@vectorized": "enable_if_t<(width > 0) && _typeConvert<scalar_t>::exists>",
+    "fused_add_rms_norm_kernel@generic": "enable_if_t<(width == 0) || !_typeConvert<scalar_t>::exists>",
+}
+
+
 _RULES: dict[str, Callable[[TracedEvent], set[str] | None]] = {
     "_moe_C::grouped_topk": _grouped_topk,
     "_moe_C::moe_sum": _moe_sum,
@@ -96,6 +120,7 @@ _RULES: dict[str, Callable[[TracedEvent], set[str] | None]] = {
     "_C::per_token_group_fp8_quant": _group_quant,
     "_moe_C::moe_align_block_size": _moe_align,
     "_C_cache_ops::concat_and_cache_mla": _concat_mla,
+    "_C::fused_add_rms_norm": _fused_add_rms_norm,
 }
 
 
@@ -106,10 +131,32 @@ def launched_kernels(ev: TracedEvent) -> frozenset[str] | None:
     return frozenset(got) if got is not None else None
 
 
-def call_launches(kernel: str, ev: TracedEvent) -> bool | None:
-    """Whether the traced call ``ev`` launches ``kernel`` (qualified or bare); None: unknown."""
+def call_launches(kernel: str, ev: TracedEvent, *, entry: KernelEntry | None = None,
+                  tree: SourceTree | None = None) -> bool | None:
+    """Whether the traced call ``ev`` launches ``kernel`` (qualified or bare); None: unknown.
+
+    A rule that names an overload (``name@label``) needs the kernel's index ``entry`` and ``tree``
+    to read its declaration; without them the answer is None."""
     got = launched_kernels(ev)
     if got is None:
         return None
     bare = kernel.rsplit(":", 1)[-1]
-    return bare in got or bare.split("@", 1)[0] in got
+    name = bare.split("@", 1)[0]
+    if bare in got or name in got:
+        return True
+    labels = [g for g in got if g.split("@", 1)[0] == name and g in _OVERLOADS]
+    if not labels:
+        return False
+    if entry is None or tree is None:
+        return None
+    decl = _declaration(tree, entry)
+    return any(_OVERLOADS[g] in decl for g in labels)
+
+
+def _declaration(tree: SourceTree, entry: KernelEntry) -> str:
+    """The kernel's first lines (template head to the name), whitespace collapsed."""
+    try:
+        lines = (tree.root / entry.file).read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    return " ".join(" ".join(lines[max(entry.line - 3, 0):entry.line + 2]).split())

@@ -1,7 +1,11 @@
-"""act_and_mul_kernel as launched by silu_and_mul (LAUNCH_ACTIVATION_GATE_KERNEL)."""
+"""act_and_mul_kernel as launched by silu_and_mul (LAUNCH_ACTIVATION_GATE_KERNEL), and
+swigluoai_and_mul_kernel as launched by swigluoai_and_mul (LAUNCH_SIGLUOAI_AND_MUL: gpt-oss's experts)."""
 from __future__ import annotations
 
-from vkc.invoke.cuda.literals import cpp_str
+import re
+
+from vkc.errors import NotApplicableError
+from vkc.invoke.cuda.literals import cpp_float, cpp_str
 from vkc.invoke.cuda.plan import Buffer, Check, Plan, Scale, Stmt, const, uniform
 from vkc.invoke.cuda.recipes.base import SIZEOF, TORCH_TYPES, Ctx, Family, cuda_recipe
 
@@ -25,7 +29,6 @@ def silu_and_mul(c: Ctx) -> Plan:
     else:
         width, why, rows_note = d.intermediate, "intermediate_size (dense MLP)", "rows = tokens"
     if not width:
-        from vkc.errors import NotApplicableError
         raise NotApplicableError(f"model {d.model_id} has no intermediate_size for act_and_mul_kernel",
                                  hint="use a model with a gated MLP, e.g. meta-llama/Llama-3.1-8B-Instruct")
     vec_size = 16 // es                      # VecTraits<false>::ARCH_MAX_VEC_SIZE / element_size (sm_90)
@@ -72,4 +75,81 @@ def silu_and_mul(c: Ctx) -> Plan:
     )
 
 
-RECIPES = (cuda_recipe((f"{ACT}:act_and_mul_kernel",), silu_and_mul, family=Family.ACTIVATION),)
+BINDINGS = "csrc/torch_bindings.cpp"
+PAD_LIMIT = 256      # a MoE backend may pad the expert width by less than this (as moe_sum's recipe)
+
+
+def _schema_default(c: Ctx, op: str, arg: str) -> tuple[float, str]:
+    """A float argument's default in the op's schema string (``float alpha=1.702``), and where."""
+    where = c.at(BINDINGS, f'"{op}(Tensor! out')
+    line = int(where.rsplit(":", 1)[1])
+    text = " ".join((c.tree.root / BINDINGS).read_text(errors="replace").splitlines()[line - 1:line + 3])
+    m = re.search(rf"float\s+{arg}\s*=\s*([0-9.eE+-]+)", text.replace('" "', "").replace('"', ""))
+    if m is None:
+        raise NotApplicableError(f"{op}'s schema at {where} has no default for {arg}",
+                                 hint="the recipe was written for vLLM 0.33.0's schema")
+    return float(m.group(1)), f"{op} schema default ({where})"
+
+
+def _swiglu_width(c: Ctx) -> tuple[int, str]:
+    """d: the expert width, or the padded one the traced call shows (gpt-oss's MXFP4 Marlin experts
+    compute [T*k, 2*2944] for moe_intermediate 2880)."""
+    d = c.dims
+    width = d.moe_intermediate or d.intermediate
+    if not width:
+        raise NotApplicableError(f"model {d.model_id} has no intermediate_size for swigluoai_and_mul_kernel",
+                                 hint="use openai/gpt-oss-120b or openai/gpt-oss-20b")
+    got = c.bound.get("d")
+    if got and width < got[0] < width + PAD_LIMIT and got[0] % 64 == 0:
+        return got[0], f"expert width {width} padded to {got[0]} by the MoE backend (traced)"
+    return width, "moe_intermediate_size (expert MLP)" if d.moe_intermediate else "intermediate_size"
+
+
+def swigluoai_and_mul(c: Ctx) -> Plan:
+    d = c.dims
+    scalar_t = TORCH_TYPES[c.dtype]
+    es = SIZEOF[scalar_t]
+    width, why = _swiglu_width(c)
+    alpha, alpha_src = _schema_default(c, "swigluoai_and_mul", "alpha")
+    limit, limit_src = _schema_default(c, "swigluoai_and_mul", "limit")
+    macro = int(c.at(ACT, "#define LAUNCH_SIGLUOAI_AND_MUL").rsplit(":", 1)[1])
+    consts = [
+        Stmt(f"const int d = {width};", "traced: input.size(-1) / 2" if "traced" in why else f"model: {why}",
+             f"{why}; replaces {c.at(ACT, 'int d = input.size(-1) / 2;', after=macro)}: int d = input.size(-1) / 2;"),
+        Stmt(f"const float alpha = {cpp_float(alpha)};", f"vllm: {alpha_src}",
+             "vLLM's fused-MoE activation (fused_moe/activation.py) passes neither alpha nor limit"),
+        Stmt(f"const float limit = {cpp_float(limit)};", f"vllm: {limit_src}"),
+        Stmt(f"using scalar_t = {scalar_t};", f"dispatch: VLLM_STABLE_DISPATCH_FLOATING_TYPES({c.dtype})"),
+    ]
+    derived = [c.w(ACT, "int64_t num_tokens = input.numel() / input.size(-1);",
+                   "const int64_t num_tokens = num_tokens_ll;", after=macro,
+                   note="rows = tokens x top_k (expert MLP input after the first grouped GEMM)" if d.is_moe else "")]
+    launch = [c.w(ACT, "dim3 grid(num_tokens);", after=macro), c.w(ACT, "dim3 block(std::min(d, 1024));", after=macro)]
+    return Plan(
+        kernel_symbol="vllm::swigluoai_and_mul_kernel",
+        template_args=(scalar_t, f"vllm::swigluoai_and_mul<{scalar_t}>"), consts=tuple(consts),
+        scale=Scale("num_tokens_ll", f"3 * (size_t)d * {es}", small=8, maximum=c.tokens_max(),
+                    note="input [rows, 2*d] interleaved (gate, up) + out [rows, d]"),
+        derived=tuple(derived),
+        buffers=(
+            Buffer("out", scalar_t, "(size_t)num_tokens * d", const(0.0), "out", "[rows, d]"),
+            # past +-limit on both sides, so the clamps of gate and up are exercised
+            Buffer("input", scalar_t, "(size_t)num_tokens * 2 * d", uniform(-8.0, 8.0), "in",
+                   "[rows, 2*d] interleaved gate0, up0, gate1, up1, ..."),
+        ),
+        launch_stmts=tuple(launch), checks=(),
+        grid="grid", block="block", smem="0",
+        args=("out", "input", "d", "alpha", "limit"),
+        dispatch=f"swigluoai_and_mul: LAUNCH_SIGLUOAI_AND_MUL(vllm::swigluoai_and_mul, alpha, limit) "
+                 f"x FLOATING_TYPES({c.dtype} -> {scalar_t})",
+        wrapper=f"{c.at(ACT, 'void swigluoai_and_mul(')} (swigluoai_and_mul via LAUNCH_SIGLUOAI_AND_MUL at "
+                f"{ACT}:{macro})",
+        grid_expr="dim3 grid(num_tokens)", block_expr="min(d, 1024)", smem_expr="0",
+        notes=(f"d: {why}",),
+    )
+
+
+RECIPES = (
+    cuda_recipe((f"{ACT}:act_and_mul_kernel",), silu_and_mul, family=Family.ACTIVATION),
+    cuda_recipe((f"{ACT}:swigluoai_and_mul_kernel",), swigluoai_and_mul, family=Family.ACTIVATION),
+)

@@ -1,4 +1,6 @@
-"""DeepSeek-style grouped top-k routing: grouped_topk_fused_kernel (csrc/moe/grouped_topk_kernels.cu)."""
+"""DeepSeek-style grouped top-k routing (csrc/moe/grouped_topk_kernels.cu): grouped_topk_fused_kernel, and
+grouped_topk_fused_small_expert_count_kernel, which invokeNoAuxTc takes for DeepSeek-V3/R1 and Kimi-K2's
+sizes (its ``is_multi_group`` branch)."""
 from __future__ import annotations
 
 from typing import Any
@@ -95,7 +97,9 @@ def _launch(c: Ctx, after: int) -> tuple[Stmt, ...]:
     )
 
 
-def grouped_topk(c: Ctx) -> Plan:
+def _setup(c: Ctx) -> tuple[tuple[Stmt, ...], str, str, list[str], str]:
+    """The constants and dispatch both kernels share: (consts, T, scoring_func name, notes, vLLM's path
+    for these sizes, as the header says it)."""
     d = c.dims
     E, k = d.num_experts, d.topk
     assert E and k
@@ -108,9 +112,7 @@ def grouped_topk(c: Ctx) -> Plan:
         raise NotApplicableError(f"grouped_topk_fused_kernel is not launched for {d.model_id}: n_group={ng} or "
                                  f"top_k={k} > 32 takes the torch grouped_topk",
                                  hint=f"use e.g. {GROUPED_TOPK_MODELS}")
-    sf = "vllm::moe::SCORING_SIGMOID" if sf_name == "sigmoid" else "vllm::moe::SCORING_NONE"
     T = NATIVE_TYPES[c.dtype]
-    after = int(c.at(GT, "void invokeNoAuxTc(").rsplit(":", 1)[1])
     consts = (
         c.const_int("num_experts", E, "n_routed_experts", ctype="int64_t",
                     src=(GT, "const int64_t num_experts = scores.size(1);")),
@@ -125,44 +127,110 @@ def grouped_topk(c: Ctx) -> Plan:
         Stmt("using BiasT = float;", "dispatch: e_score_correction_bias is float32 -> float"),
         Stmt("using IdxT = int32_t;", "dispatch: LAUNCH_KERNEL(T, int32_t)"),
     )
-    derived = (Stmt("const int64_t num_tokens = num_tokens_ll;", "vkc: one router row per token"),)
-    launch = _launch(c, after)
-    checks = tuple(Check(cond, cpp_str(msg)) for cond, msg in _WRAPPER_CHECKS)
+    return consts, T, sf_name, notes, f"E={E}, n_group={ng}, topk_group={tg}, top_k={k}: {_vllm_path(E, ng, tg, k)}"
+
+
+def _buffers(sf_name: str, E: int) -> tuple[Buffer, ...]:
     score_fill = uniform(-4.0, 4.0) if sf_name == "sigmoid" else uniform(0.0, 2.0 / E)
-    path = _vllm_path(E, ng, tg, k)
-    if path != "grouped_topk_fused_kernel":
-        notes.append(f"vLLM 0.33.0's invokeNoAuxTc takes {path}; this program times grouped_topk_fused_kernel "
+    return (
+        Buffer("scores", "T", "(size_t)num_tokens * num_experts", score_fill, "in",
+               "[T, E] raw router logits" if sf_name == "sigmoid" else "[T, E] softmax scores"),
+        Buffer("bias", "BiasT", "num_experts", uniform(-0.05, 0.05), "in", "[E] e_score_correction_bias"),
+        Buffer("topk_values", "float", "(size_t)num_tokens * topk", zero(), "out", "[T, k] fp32"),
+        Buffer("topk_indices", "IdxT", "(size_t)num_tokens * topk", zero(), "out", "[T, k] int32"),
+    )
+
+
+def _sf(sf_name: str) -> str:
+    return "vllm::moe::SCORING_SIGMOID" if sf_name == "sigmoid" else "vllm::moe::SCORING_NONE"
+
+
+_SCALE_NOTE = "router scores [T, E] + topk values/indices [T, k]"
+_PDL_NOTE = ("vLLM launches with cudaLaunchKernelEx + programmatic stream serialization (PDL when num_tokens "
+             "<= 16); the plain <<<>>> launch has the same grid/block/smem/arguments")
+
+
+def _wrapper(c: Ctx) -> str:
+    return (f"{c.at(GT, 'void invokeNoAuxTc(')} (invokeNoAuxTc, from grouped_topk at "
+            f"{c.at(GT, 'std::tuple<torch::stable::Tensor, torch::stable::Tensor> grouped_topk(')})")
+
+
+def grouped_topk(c: Ctx) -> Plan:
+    d = c.dims
+    consts, T, sf_name, notes, path = _setup(c)
+    assert d.num_experts
+    sf = _sf(sf_name)
+    after = int(c.at(GT, "void invokeNoAuxTc(").rsplit(":", 1)[1])
+    derived = (Stmt("const int64_t num_tokens = num_tokens_ll;", "vkc: one router row per token"),)
+    checks = tuple(Check(cond, cpp_str(msg)) for cond, msg in _WRAPPER_CHECKS)
+    if not path.endswith(": grouped_topk_fused_kernel"):
+        notes.append(f"vLLM 0.33.0's invokeNoAuxTc takes {path.split(': ', 1)[1]}; this program times grouped_topk_fused_kernel "
                      "(its general path for n_group > 1 beyond those limits) at the same shapes and arguments")
     return Plan(
         kernel_symbol="vllm::moe::grouped_topk_fused_kernel", template_args=(T, "float", "int32_t", sf),
         consts=consts,
         scale=Scale("num_tokens_ll", "(size_t)num_experts * sizeof(T) + (size_t)topk * 8", small=8,
-                    maximum=c.tokens_max(), fixed_bytes="(size_t)num_experts * 4",
-                    note="router scores [T, E] + topk values/indices [T, k]"),
+                    maximum=c.tokens_max(), fixed_bytes="(size_t)num_experts * 4", note=_SCALE_NOTE),
         derived=derived,
-        buffers=(
-            Buffer("scores", "T", "(size_t)num_tokens * num_experts", score_fill, "in",
-                   "[T, E] raw router logits" if sf_name == "sigmoid" else "[T, E] softmax scores"),
-            Buffer("bias", "BiasT", "num_experts", uniform(-0.05, 0.05), "in", "[E] e_score_correction_bias"),
-            Buffer("topk_values", "float", "(size_t)num_tokens * topk", zero(), "out", "[T, k] fp32"),
-            Buffer("topk_indices", "IdxT", "(size_t)num_tokens * topk", zero(), "out", "[T, k] int32"),
-        ),
-        launch_stmts=launch, checks=checks,
+        buffers=_buffers(sf_name, d.num_experts),
+        launch_stmts=_launch(c, after), checks=checks,
         grid="dim3(static_cast<uint32_t>(num_tokens))", block="blockDim", smem="dynamicSmemBytes",
         args=("scores", "topk_values", "topk_indices", "bias", "num_tokens", "num_experts", "n_group", "topk_group",
               "topk", "renormalize", "routed_scaling_factor"),
         dispatch=(f"grouped_topk: scores {c.dtype} -> T={T}, bias float32 -> BiasT=float, IdxT=int32_t, "
-                  f"scoring_func={sf_name} -> {sf}; vLLM's invokeNoAuxTc path for E={E}, n_group={ng}, "
-                  f"topk_group={tg}, top_k={k}: {path}"),
-        wrapper=f"{c.at(GT, 'void invokeNoAuxTc(')} (invokeNoAuxTc, from grouped_topk at "
-                f"{c.at(GT, 'std::tuple<torch::stable::Tensor, torch::stable::Tensor> grouped_topk(')})",
+                  f"scoring_func={sf_name} -> {sf}; vLLM's invokeNoAuxTc path for {path}"),
+        wrapper=_wrapper(c),
         grid_expr="num_tokens", block_expr="n_group * WARP_SIZE",
         smem_expr="round_up<256>(n_group * 32 * sizeof(T)) + n_group * 32 * 4 + 16 + n_group * sizeof(T)",
-        notes=tuple(notes) + (("vLLM launches with cudaLaunchKernelEx + programmatic stream serialization "
-                              "(PDL when num_tokens <= 16); the plain <<<>>> launch has the same "
-                              "grid/block/smem/arguments"),),
+        notes=(*notes, _PDL_NOTE),
     )
 
 
-RECIPES = (cuda_recipe((f"{GT}:grouped_topk_fused_kernel",), grouped_topk, family=Family.MOE,
-                            needs=(Need.GROUPED_TOPK,)),)
+def grouped_topk_small(c: Ctx) -> Plan:
+    """invokeNoAuxTc's ``is_multi_group`` branch: ``<T, BiasT, IdxT, SF, NumDeepseekExperts, true>``, one
+    block of NumDeepseekExperts (256) threads per token, no dynamic shared memory."""
+    d = c.dims
+    consts, T, sf_name, notes, path = _setup(c)
+    assert d.num_experts
+    if "small_expert_count" not in path:
+        raise NotApplicableError(f"grouped_topk_fused_small_expert_count_kernel is not launched for {d.model_id}: "
+                                 f"invokeNoAuxTc takes, for {path}", hint=f"use e.g. {GROUPED_TOPK_MODELS}")
+    sf = _sf(sf_name)
+    after = int(c.at(GT, "void invokeNoAuxTc(").rsplit(":", 1)[1])
+    derived = (
+        Stmt("const int64_t num_tokens = num_tokens_ll;", "vkc: one router row per token"),
+        c.w(GT, "int64_t const experts_per_group = num_experts / n_group;", after=after),
+    )
+    launch = (
+        c.w(GT, "int num_threads = NumDeepseekExperts;", "const int num_threads = 256;", after=after,
+            note="NumDeepseekExperts = 256 (csrc/moe/grouped_topk_kernels.cu); multi-group: no single-group case"),
+    )
+    checks = tuple(Check(cond, cpp_str(msg)) for cond, msg in _WRAPPER_CHECKS) + (
+        Check("n_group > 1 && num_experts <= 256 && experts_per_group <= 32 && experts_per_group * topk_group <= 128 "
+              "&& topk <= 8 && topk_group <= 4", cpp_str("invokeNoAuxTc's is_multi_group holds")),
+    )
+    return Plan(
+        kernel_symbol="vllm::moe::grouped_topk_fused_small_expert_count_kernel",
+        template_args=(T, "float", "int32_t", sf, "256", "true"),
+        consts=consts,
+        scale=Scale("num_tokens_ll", "(size_t)num_experts * sizeof(T) + (size_t)topk * 8", small=8,
+                    maximum=c.tokens_max(), fixed_bytes="(size_t)num_experts * 4", note=_SCALE_NOTE),
+        derived=derived,
+        buffers=_buffers(sf_name, d.num_experts),
+        launch_stmts=launch, checks=checks,
+        grid="dim3(static_cast<uint32_t>(num_tokens))", block="dim3(num_threads)", smem="0",
+        args=("scores", "topk_values", "topk_indices", "bias", "num_tokens", "n_group", "topk_group", "topk",
+              "num_experts", "experts_per_group", "renormalize", "routed_scaling_factor"),
+        dispatch=(f"grouped_topk: scores {c.dtype} -> T={T}, bias float32 -> BiasT=float, IdxT=int32_t, "
+                  f"scoring_func={sf_name} -> {sf}; vLLM's invokeNoAuxTc path for {path}"),
+        wrapper=_wrapper(c),
+        grid_expr="num_tokens", block_expr="NumDeepseekExperts (256)", smem_expr="0",
+        notes=(*notes, _PDL_NOTE),
+    )
+
+
+RECIPES = (
+    cuda_recipe((f"{GT}:grouped_topk_fused_kernel",), grouped_topk, family=Family.MOE, needs=(Need.GROUPED_TOPK,)),
+    cuda_recipe((f"{GT}:grouped_topk_fused_small_expert_count_kernel",), grouped_topk_small, family=Family.MOE,
+                needs=(Need.GROUPED_TOPK,)),
+)
