@@ -168,7 +168,7 @@ def test_cli_summary_json_and_out(cache, capsys, tmp_path):
 
 
 @pytest.mark.parametrize("argv, code, words", [
-    (["--from-path", str(A), "--to-path", str(B), "--model", "openai/gpt-oss-120b"], 2, "not implemented"),
+    (["--from-path", str(A), "--to-path", str(B), "--workload", "decode"], 2, "needs --model"),
     (["--from-path", str(A)], 2, "needs --to"),
     (["--from-path", str(A / "nope"), "--to-path", str(B)], 3, "no such directory"),
     (["--from", "0.32.0", "--from-path", str(A), "--to-path", str(B)], 2, "not allowed with"),

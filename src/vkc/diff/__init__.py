@@ -4,6 +4,8 @@
   extracted unit (cached per tree and kernel, :mod:`vkc.diff.units`), matched by content hash,
   qualified name, then similarity (:mod:`vkc.diff.match`), classed added / removed / moved /
   changed / unchanged, with a unified diff of each changed kernel;
+* with ``--model M``: :func:`vkc.diff.model.model_diff` traces M's step on both trees and adds what
+  the step runs in each and how its launches changed (:mod:`vkc.diff.launches`);
 * :func:`render` / :func:`write_diff`: the summary, JSON, Markdown and HTML (:mod:`vkc.diff.render`).
 """
 from __future__ import annotations

@@ -75,6 +75,42 @@ class TreeSide:
 
 
 @dataclass(frozen=True)
+class LaunchChange:
+    """One kernel of a model's step in the two releases (``vkc diff --model``)."""
+    kind: str                 # ADDED (only the new step runs it) | REMOVED | CHANGED (its launches) | UNCHANGED
+    kernel_kind: str          # "triton" | "cuda-op" | "aten" | "external" | "collective" | "triton-external"
+    name_a: str | None        # the old release's name (Triton: qualified), None when added
+    name_b: str | None        # the new release's name, None when removed
+    source: str               # the Triton kernel's source class in the tree diff ("" when not a tree kernel)
+    calls_a: float            # per step, whole model
+    calls_b: float
+    fields: tuple[str, ...]   # "grid (64, 8) -> (64, 16)", "constexpr BLOCK 16 -> 32", "arg q bfloat16[..] -> ..."
+
+    @property
+    def name(self) -> str:
+        return self.name_b or self.name_a or ""
+
+
+@dataclass(frozen=True)
+class StepDiff:
+    step: str                 # the step's id ("decode-b64-ctx4096")
+    workload: str
+    kernels: tuple[LaunchChange, ...]     # sorted by (kind order, kernel kind, name)
+
+
+@dataclass(frozen=True)
+class ModelDiff:
+    """The model part of ``vkc diff --model M``; each pair is (old release, new release)."""
+    model: str
+    options: str                          # the serving options both traces used
+    backends: tuple[tuple[str, ...], tuple[str, ...]]    # vLLM's own "Using ... backend" lines
+    checklist: tuple[str, str]            # the start-up checklist's fingerprint status: "known" | "unknown"
+    warnings: tuple[tuple[str, ...], tuple[str, ...]]
+    importable: tuple[tuple[tuple[str, bool], ...], tuple[tuple[str, bool], ...]]
+    steps: tuple[StepDiff, ...]
+
+
+@dataclass(frozen=True)
 class TreeDiff:
     a: TreeSide
     b: TreeSide
@@ -82,7 +118,8 @@ class TreeDiff:
     threshold: float                      # similarity threshold (same language and name)
     rename_threshold: float               # similarity threshold across names (same language)
     unique_threshold: float = 0.25        # same name, left once on each side
+    model: ModelDiff | None = None        # with --model
 
 
 __all__ = ["ADDED", "CHANGED", "CLASSES", "EXTRACTED", "FALLBACK", "MOVED", "REMOVED", "UNCHANGED",
-           "KernelChange", "KernelUnit", "TreeDiff", "TreeSide"]
+           "KernelChange", "KernelUnit", "LaunchChange", "ModelDiff", "StepDiff", "TreeDiff", "TreeSide"]

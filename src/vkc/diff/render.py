@@ -12,6 +12,7 @@ from typing import Any
 
 from vkc.atomic import replace_file
 from vkc.diff.records import CHANGED, CLASSES, MOVED, KernelChange, TreeDiff, TreeSide
+from vkc.diff.render_model import STEP_CLASSES, model_json, model_summary
 from vkc.errors import WriteError
 from vkc.templating import render as render_template
 
@@ -40,10 +41,13 @@ def _side_json(s: TreeSide) -> dict[str, Any]:
 
 
 def to_json(d: TreeDiff) -> dict[str, Any]:
-    return {"format": FORMAT, "from": _side_json(d.a), "to": _side_json(d.b),
-            "thresholds": {"same_name": d.threshold, "same_name_unique": d.unique_threshold,
-                           "rename": d.rename_threshold},
-            "counts": counts(d), "kernels": [_change_json(c) for c in d.changes]}
+    out = {"format": FORMAT, "from": _side_json(d.a), "to": _side_json(d.b),
+           "thresholds": {"same_name": d.threshold, "same_name_unique": d.unique_threshold,
+                          "rename": d.rename_threshold},
+           "counts": counts(d), "kernels": [_change_json(c) for c in d.changes]}
+    if d.model is not None:     # only with --model (the JSON without it stays as it was)
+        out["model"] = model_json(d.model)
+    return out
 
 
 def _where(c: KernelChange) -> str:
@@ -69,6 +73,8 @@ def summary(d: TreeDiff) -> str:
     rows = [head, f"{'class':<10}{'cuda':>7}{'triton':>8}{'total':>7}"]
     rows += [f"{k:<10}{n[k]['cuda']:>7}{n[k]['triton']:>8}{n[k]['total']:>7}" for k in CLASSES]
     rows += [change_line(c) for c in d.changes if c.kind in (CHANGED, MOVED)]
+    if d.model is not None:
+        rows += model_summary(d.model, (d.a.label, d.b.label))
     return "\n".join(rows) + "\n"
 
 
@@ -97,7 +103,7 @@ def render(d: TreeDiff) -> dict[str, str]:
     items = [{"k": k, "line": change_line(c) if c.kind in (CHANGED, MOVED) else ""}
              for k, c in zip(model["kernels"], d.changes, strict=True)]
     ctx: dict[str, Any] = {"d": model, "items": items, "classes": CLASSES, "langs": LANGS, "fence": fence,
-                           "diff_lines": diff_lines}
+                           "diff_lines": diff_lines, "m": model.get("model"), "step_classes": STEP_CLASSES}
     return {"txt": summary(d), "json": json.dumps(model, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
             "md": render_template("vkc.diff/diff.md.j2", **ctx),
             "html": render_template("vkc.diff/diff.html.j2", **ctx)}

@@ -24,6 +24,7 @@ import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
+import zlib
 from pathlib import Path
 
 from filelock import FileLock
@@ -193,56 +194,65 @@ def resolve_source(vllm_path: str | os.PathLike | None = None,
         raise SourceError(f"--vllm-version {version!r} is not a release number")
     base = cache_dir()
     final = base / f"vllm-{version}"
-    tree = _cached_tree(final, version)
+    tree, why = _cached_tree(final, version)
     if tree is not None:
         return tree
+    damaged = f"the cached vLLM {version} source in {final} {why}" if why else ""
     try:
         base.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise SourceError(f"cannot create the cache folder {base}: {exc.strerror}",
-                          hint="set VKC_CACHE_DIR to a writable folder") from None
-    try:
         lock = FileLock(str(base / f"vllm-{version}.lock"))
         lock.acquire()
     except OSError as exc:
-        raise SourceError(f"cannot lock the cache folder {base}: {exc.strerror or exc}",
-                          hint="set VKC_CACHE_DIR to a writable folder") from None
+        raise _unwritable(base, damaged, exc) from None
     try:
-        if _cached_tree(final, version, quiet=True) is not None:  # another process finished while we waited
-            return resolve_source(None, version)
+        tree, why = _cached_tree(final, version)     # another process may have finished while we waited
+        if tree is not None:
+            return tree
+        if why:
+            _note(f"the cached vLLM {version} source in {final} {why}; unpacking it again")
         archive = base / f"vllm-{version}.tar.gz"
         meta = read_marker(final / _MARKER) or read_marker(archive.with_suffix(".url")) or {}
         if not _archive_ok(archive, KNOWN_SHA256.get(version) or meta.get("sha256")):
             _fetch_archive(version, base, archive)
             meta = {}
         _install(archive, final, base, version, meta.get("url") or _archive_url(archive), _sha256(archive))
+    except OSError as exc:   # the folder is writable for the lock but not for the tree (disk full, quota)
+        raise _unwritable(base, damaged, exc) from None
     finally:
         lock.release()
-    return resolve_source(None, version)
+    tree, why = _cached_tree(final, version)
+    if tree is None:
+        raise SourceError(f"the vLLM {version} source just unpacked into {final} does not check ({why})",
+                          hint=f"delete {final} and retry, or pass --vllm PATH")
+    return tree
 
 
-def _cached_tree(final: Path, version: str, quiet: bool = False) -> SourceTree | None:
-    """The cached tree when it is complete and matches its manifest, else None (then the
-    caller unpacks it again).  A damaged tree is reported once on stderr."""
+def _unwritable(base: Path, damaged: str, exc: OSError) -> SourceError:
+    """One line for a cache folder vkc cannot write: what it needed to do there, and why not."""
+    what = f"cannot write the cache folder {base}: {exc.strerror or exc}"
+    if damaged:
+        return SourceError(f"{damaged} and {what}, so it cannot be unpacked again",
+                           hint="make the cache folder writable, set VKC_CACHE_DIR to a writable folder, "
+                                "or pass --vllm PATH")
+    return SourceError(what, hint="set VKC_CACHE_DIR to a writable folder, or pass --vllm PATH")
+
+
+def _cached_tree(final: Path, version: str) -> tuple[SourceTree | None, str]:
+    """The cached tree when it is complete and matches its manifest, else ``(None, why)`` ("" when
+    nothing is cached); the caller unpacks it again, saying why once it holds the lock."""
     meta = read_marker(final / _MARKER)
     if meta is None:
-        if (final / _MARKER).exists() and not quiet:
-            _note(f"the completion marker of {final} is damaged; unpacking vLLM {version} again")
-        return None
+        return None, "has a damaged completion marker" if (final / _MARKER).exists() else ""
     why = damage(final)
     if why == NO_MANIFEST and not (final.parent / f"vllm-{version}.tar.gz").is_file() \
             and os.environ.get("VKC_OFFLINE", "") not in ("", "0"):
         # offline with nothing to check it against: use it, saying so (online, a checked copy is fetched)
-        if not quiet:
-            _note(f"the cached vLLM {version} source in {final} predates vkc's manifests and its archive is "
-                  f"gone, so it is used unchecked (VKC_OFFLINE); run once online to replace it with a checked copy")
+        _note(f"the cached vLLM {version} source in {final} predates vkc's manifests and its archive is "
+              f"gone, so it is used unchecked (VKC_OFFLINE); run once online to replace it with a checked copy")
         why = None
     if why is not None:
-        if not quiet:
-            state = "cannot be checked" if why == NO_MANIFEST else "is damaged"
-            _note(f"the cached vLLM {version} source in {final} {state} ({why}); unpacking it again")
-        return None
-    return SourceTree(root=final / "src", version=version, origin=meta["url"], sha256=meta["sha256"])
+        return None, f"{'cannot be checked' if why == NO_MANIFEST else 'is damaged'} ({why})"
+    return SourceTree(root=final / "src", version=version, origin=meta["url"], sha256=meta["sha256"]), ""
 
 
 def _note(text: str) -> None:
@@ -290,12 +300,18 @@ def _install(archive: Path, final: Path, base: Path, version: str, url: str, sha
     """Unpack ``archive`` into ``final`` with its manifest and marker (atomic rename)."""
     with tempfile.TemporaryDirectory(dir=base, prefix=f".vllm-{version}-") as tmp:
         tmpdir = Path(tmp)
-        top = _safe_extract(archive, tmpdir / "unpacked")
+        try:
+            top = _safe_extract(archive, tmpdir / "unpacked")
+            files = tar_manifest(archive)
+        except (tarfile.TarError, EOFError, zlib.error) as exc:   # cut short, or not a gzipped tar at all
+            archive.unlink(missing_ok=True)                       # so the next run downloads it again
+            raise SourceError(f"the cached archive {archive} is corrupt ({type(exc).__name__}: {exc}) and was "
+                              "removed", hint="retry (online) to download it again, or pass --vllm PATH") from None
         check_tree(top, url)
         stage = tmpdir / "final"
         stage.mkdir()
         top.rename(stage / "src")
-        (stage / MANIFEST).write_text(json.dumps({"files": tar_manifest(archive)}, sort_keys=True))
+        (stage / MANIFEST).write_text(json.dumps({"files": files}, sort_keys=True))
         (stage / _MARKER).write_text(json.dumps({"url": url, "sha256": sha, "version": version}))
         if final.exists():  # a stale, incomplete or damaged folder
             shutil.rmtree(final)

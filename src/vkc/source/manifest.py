@@ -55,9 +55,11 @@ def damage(final: Path) -> str | None:
         return NO_MANIFEST
     try:
         files = json.loads(path.read_text(encoding="utf-8"))["files"]
-        assert isinstance(files, dict)
-    except (OSError, ValueError, KeyError, TypeError, AssertionError, RecursionError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return "its manifest is unreadable"
+    bad = _malformed(files)
+    if bad:
+        return f"its manifest is malformed ({bad})"
     root = final / "src"
     for rel, size in files.items():
         try:
@@ -67,3 +69,18 @@ def damage(final: Path) -> str | None:
         if st.st_size != size:
             return f"{rel} has {st.st_size} bytes, the sdist {size}"
     return None
+
+
+def _malformed(files: object) -> str:
+    """Why ``files`` is not a manifest vkc wrote ("" when it is one): a non-empty object of relative
+    paths inside the tree to non-negative integer sizes (an empty or wrong-shaped one would vouch
+    for any tree, and a path outside it is not the tree's)."""
+    if not isinstance(files, dict) or not files:
+        return "no files listed" if isinstance(files, dict) else "not an object of files"
+    for rel, size in files.items():
+        parts = Path(rel).parts if isinstance(rel, str) else ()
+        if not parts or Path(rel).is_absolute() or ".." in parts or "\0" in rel:
+            return f"{rel!r} is not a path inside the tree"
+        if type(size) is not int or size < 0:
+            return f"the size of {rel} is {size!r}"
+    return ""

@@ -10,24 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from vkc.modeltrace.records import TensorArg, TracedEvent
+from vkc.modeltrace.records import TracedEvent
 
-from .binding import Binding, rows_2d, scalar, tensor
+from .binding import Binding, contiguous, register_path, rows_2d, scalar, tensor
 
 _t, _s, _rows_2d = tensor, scalar, rows_2d
 
-__all__ = ["EXTRA_BINDERS", "register_path", "rotary_split"]
-
-_16BIT = ("bfloat16", "float16")
-
-
-def _contiguous(t: TensorArg) -> bool:
-    want, acc = [], 1
-    for n in reversed(t.shape):
-        want.append(acc)
-        acc *= n
-    return all(n == 1 or s == w for n, s, w in zip(t.shape, t.stride, reversed(want)))
-
+__all__ = ["EXTRA_BINDERS", "rotary_split"]
 
 def _moe_sum(ev: TracedEvent, kernel: str) -> Binding:
     inp, out = _t(ev, "input"), _t(ev, "output")
@@ -36,7 +25,7 @@ def _moe_sum(ev: TracedEvent, kernel: str) -> Binding:
     if dict(ev.args).get("topk_ids") is not None and _t(ev, "topk_ids") is not None:
         return Binding(refused="the call passes topk_ids: the pad-aware instantiation (PAD_AWARE=true), "
                                "not the one the recipe launches")
-    if len(inp.shape) != 3 or not _contiguous(inp) or not _contiguous(out):
+    if len(inp.shape) != 3 or not contiguous(inp) or not contiguous(out):
         return Binding(refused=f"input {list(inp.shape)} stride {list(inp.stride)} / output stride "
                                f"{list(out.stride)}: the recipe launches a contiguous [T, topk, H] input")
     vec = 16 // inp.itemsize
@@ -84,7 +73,7 @@ def _concat_mla(ev: TracedEvent, kernel: str) -> Binding:
         if t.stride[0] != rw[1]:
             return Binding(refused=f"{label} row stride {t.stride[0]} != width {rw[1]}; the recipe allocates "
                                    "separate contiguous kv_c and k_pe")
-    if len(cache.shape) != 3 or not _contiguous(cache) or cache.shape[2] != kv_c.shape[1] + k_pe.shape[1]:
+    if len(cache.shape) != 3 or not contiguous(cache) or cache.shape[2] != kv_c.shape[1] + k_pe.shape[1]:
         return Binding(refused=f"kv_cache {list(cache.shape)} stride {list(cache.stride)} is not a contiguous "
                                "[num_blocks, block_size, kv_lora_rank + pe_dim] cache")
     notes: tuple[str, ...] = (
@@ -97,16 +86,6 @@ def _concat_mla(ev: TracedEvent, kernel: str) -> Binding:
                    {"kv_lora_rank": (kv_c.shape[1], "kv_c.size(1)"), "pe_dim": (k_pe.shape[1], "k_pe.size(1)"),
                     "block_size": (cache.shape[1], "kv_cache.size(1)")},
                    notes=notes, choices=frozenset({"block_size"}))
-
-
-def register_path(ev: TracedEvent) -> str | None:
-    """Why ``per_token_group_quant_8bit`` takes the register kernel for this call (None: it does not)."""
-    inp, q = _t(ev, "input"), _t(ev, "output_q")
-    if inp is None or q is None or _s(ev, "group_size") != 128 or inp.dtype not in _16BIT:
-        return None
-    if not (_contiguous(inp) and _contiguous(q)) or (inp.offset * inp.itemsize) % 16 or (q.offset * q.itemsize) % 16:
-        return None
-    return f"CanUseRegisterPath: group_size 128, {inp.dtype} contiguous 16-byte aligned input and output_q"
 
 
 def _quant_group(ev: TracedEvent, kernel: str) -> Binding:
@@ -150,7 +129,7 @@ def _silu_quant(ev: TracedEvent, kernel: str) -> Binding:
         return Binding(refused="the call lacks out, input, scales or group_size")
     if _t(ev, "scale_ub") is not None or _s(ev, "is_scale_transposed") is True:
         return Binding(refused="the call passes scale_ub or transposed scales; the recipe launches neither")
-    if len(inp.shape) != 2 or not _contiguous(inp) or not _contiguous(out) or not _contiguous(scales):
+    if len(inp.shape) != 2 or not contiguous(inp) or not contiguous(out) or not contiguous(scales):
         return Binding(refused=f"input {list(inp.shape)} stride {list(inp.stride)}: the recipe launches contiguous "
                                "[rows, 2N] input, [rows, N] out and row-major scales")
     return Binding(inp.shape[0], "input.size(0)",

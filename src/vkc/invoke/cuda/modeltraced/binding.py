@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 
 from vkc.modeltrace.records import ScalarArg, TensorArg, TracedEvent
 
-__all__ = ["Binding", "rows_2d", "scalar", "tensor"]
+__all__ = ["Binding", "contiguous", "register_path", "rows_2d", "scalar", "tensor"]
+
+_16BIT = ("bfloat16", "float16")
 
 
 @dataclass(frozen=True)
@@ -42,3 +44,21 @@ def rows_2d(t: TensorArg, label: str) -> tuple[int, int] | str:
     if t.stride[1] != 1:
         return f"{label} has inner stride {t.stride[1]}; the recipe assumes unit inner stride"
     return t.shape[0], t.shape[1]
+
+
+def contiguous(t: TensorArg) -> bool:
+    want, acc = [], 1
+    for n in reversed(t.shape):
+        want.append(acc)
+        acc *= n
+    return all(n == 1 or s == w for n, s, w in zip(t.shape, t.stride, reversed(want)))
+
+
+def register_path(ev: TracedEvent) -> str | None:
+    """Why ``per_token_group_quant_8bit`` takes the register kernel for this call (None: it does not)."""
+    inp, q = tensor(ev, "input"), tensor(ev, "output_q")
+    if inp is None or q is None or scalar(ev, "group_size") != 128 or inp.dtype not in _16BIT:
+        return None
+    if not (contiguous(inp) and contiguous(q)) or (inp.offset * inp.itemsize) % 16 or (q.offset * q.itemsize) % 16:
+        return None
+    return f"CanUseRegisterPath: group_size 128, {inp.dtype} contiguous 16-byte aligned input and output_q"

@@ -15,8 +15,7 @@ from collections.abc import Callable
 from vkc.modeltrace.records import TensorArg, TracedEvent
 from vkc.records import KernelEntry, SourceTree
 
-from .bind_extra import register_path
-from .binding import scalar, tensor
+from .binding import register_path, scalar, tensor
 
 __all__ = ["call_launches", "launched_kernels"]
 
