@@ -7,6 +7,7 @@ trace into the ``vkc model kernels`` table or JSON.
 """
 from __future__ import annotations
 
+from .features import FeatureOptions, with_features
 from .records import (
     ModelTrace,
     StepSpec,
@@ -17,4 +18,5 @@ from .records import (
 )
 from .trace import trace_model
 
-__all__ = ["ModelTrace", "StepSpec", "StepTrace", "TensorArg", "TraceOptions", "TracedEvent", "trace_model"]
+__all__ = ["FeatureOptions", "ModelTrace", "StepSpec", "StepTrace", "TensorArg", "TraceOptions", "TracedEvent",
+           "trace_model", "with_features"]

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CHECKLIST_VERSION", "STEPS", "Step", "check_tree", "fingerprints", "known_fingerprints"]
+__all__ = ["CHECKLIST_VERSION", "FEATURE_STEPS", "STEPS", "Step", "check_features", "check_tree", "fingerprints",
+           "known_fingerprints"]
 
 CHECKLIST_VERSION = 1
 
@@ -74,6 +75,42 @@ STEPS: tuple[Step, ...] = (
 )
 
 
+# Steps of the opt-in serving features (vkc.modeltrace.serving), checked only for traces that use
+# them; their fingerprints live under "features" in fingerprints.json (the plain checklist is unchanged).
+FEATURE_STEPS: dict[str, tuple[Step, ...]] = {
+    "sampler": (
+        Step("sampler-init", "vllm/v1/worker/gpu/model_runner.py: GPUModelRunner.load_model",
+             "RequestState, InputBuffers and Sampler with the V2 runner's arguments"),
+        Step("sampler-uva", "vllm/v1/worker/gpu/buffer_utils.py: UvaBuffer.__init__",
+             "pinned CPU array + its device view (meta); is_uva_available() True as on a GPU host"),
+        Step("sampler-admit", "vllm/v1/worker/gpu/model_runner.py: GPUModelRunner.add_requests",
+             "req_states.add_request + sampler.add_request per request, then apply_staged_writes"),
+        Step("sampler-batch", "vllm/v1/worker/gpu/input_batch.py: InputBatch.make_dummy",
+             "the sampled batch (as _dummy_sampler_run), idx_mapping from req_id_to_index"),
+        Step("sampler-prepare", "vllm/v1/worker/gpu/model_runner.py: GPUModelRunner.prepare_inputs",
+             "idx_mapping = the admitted requests' slots (req_id_to_index)"),
+        Step("sampler-run", "vllm/v1/worker/gpu/model_runner.py: GPUModelRunner._dummy_sampler_run",
+             "sampler(logits, input_batch) on the step's logits"),
+        Step("sampler-flashinfer", "vllm/v1/sample/ops/topk_topp_sampler.py: flashinfer_sampler_supported",
+             "VLLM_USE_FLASHINFER_SAMPLER=0: the in-tree Triton top-k/top-p path, not FlashInfer's"),
+    ),
+    "bitmask": (
+        Step("bitmask-sample", "vllm/v1/worker/gpu/model_runner.py: GPUModelRunner.sample",
+             "apply_grammar_bitmask on the step's logits before the sampler (every request under a grammar)"),
+    ),
+    "spec": (
+        Step("spec-config", "vllm/engine/arg_utils.py: EngineArgs.create_speculative_config",
+             "EngineArgs(speculative_config={method: ngram, num_speculative_tokens: 3, ...})"),
+        Step("spec-state", "vllm/v1/worker/gpu/model_runner.py: GPUModelRunner.__init__",
+             "RequestState with num_speculative_steps and dense all_token_ids (n-gram)"),
+        Step("spec-verify", "vllm/v1/worker/gpu/model_runner.py: GPUModelRunner.sample",
+             "decode steps of 1 + k tokens: the RejectionSampler on every token's logits"),
+        Step("spec-expand", "vllm/v1/worker/gpu/input_batch.py: expand_idx_mapping",
+             "cu_num_logits in steps of 1 + k, expand_idx_mapping, combine_sampled_and_draft_tokens"),
+    ),
+}
+
+
 def _find(tree: ast.AST, qualname: str) -> ast.AST | None:
     parts = qualname.split(".")
 
@@ -108,9 +145,31 @@ def _fingerprint(root: Path, step: Step) -> str | None:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def fingerprints(tree_root: str | Path) -> dict[str, str | None]:
+def fingerprints(tree_root: str | Path, steps: tuple[Step, ...] = STEPS) -> dict[str, str | None]:
     root = Path(tree_root)
-    return {s.id: _fingerprint(root, s) for s in STEPS}
+    return {s.id: _fingerprint(root, s) for s in steps}
+
+
+def _feature_steps(features: tuple[str, ...]) -> tuple[Step, ...]:
+    """Every feature builds the sampler's runner state (request slots, the batch): its steps too."""
+    return tuple(s for f in sorted({*features, "sampler"}) for s in FEATURE_STEPS.get(f, ()))
+
+
+def check_features(tree_root: str | Path, version: str, features: tuple[str, ...],
+                   status: str) -> tuple[str, tuple[str, ...], Mapping[str, str | None]]:
+    """:func:`check_tree` for the feature steps: ``(status, warnings, fingerprints)``, the status
+    ``"unknown"`` when ``status`` is or a feature step's vLLM code is not a recorded release's."""
+    fps = fingerprints(tree_root, _feature_steps(features))
+    data = json.loads((Path(__file__).with_name("fingerprints.json")).read_text())
+    known: dict[str, dict[str, str]] = data.get("features", {})
+    if any(all(ref.get(k) == v for k, v in fps.items()) for ref in known.values()):
+        return status, (), fps
+    ref = known.get(version) or (known[max(known)] if known else {})
+    changed = sorted(k for k in fps if fps[k] != ref.get(k))
+    warn = (f"UNVERIFIED vLLM tree ({version}) for serving features {', '.join(features)}: the checklist "
+            f"does not know the source of {len(changed)} feature step(s) it mirrors ({', '.join(changed)}); "
+            "the sampler kernels traced may differ from what this vLLM's runner launches")
+    return "unknown", (warn,), fps
 
 
 def known_fingerprints() -> dict[str, dict[str, str]]:
@@ -142,6 +201,11 @@ def _record(root: str, version: str) -> int:
         print(f"steps not found in the tree: {missing}", file=sys.stderr)
         return 1
     data["versions"][version] = fps
+    feats = fingerprints(root, _feature_steps(tuple(FEATURE_STEPS)))
+    if any(v is None for v in feats.values()):
+        print(f"feature steps not found in the tree: {[k for k, v in feats.items() if v is None]}", file=sys.stderr)
+        return 1
+    data.setdefault("features", {})[version] = feats
     data["checklist_version"] = CHECKLIST_VERSION
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     print(f"recorded {len(fps)} fingerprints for {version}")

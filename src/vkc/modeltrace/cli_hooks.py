@@ -23,6 +23,10 @@ def add_model_kernels_args(msub) -> argparse.ArgumentParser:
     p.add_argument("--attention-backend", metavar="NAME",
                    help="vLLM attention backend (default TRITON_ATTN, TRITON_MLA for MLA models: their kernels are in the tree)")
     p.add_argument("--kv-cache-dtype", choices=("auto", "fp8"), default="auto")
+    p.add_argument("--features", action="append", default=[], metavar="NAMES",
+                   help="serving features traced after the forward, comma-separated: sampler, bitmask "
+                        "(structured output), spec (n-gram speculative decoding, 3 drafts)")
+    p.add_argument("--sampler", action="store_true", help="same as --features sampler")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--offline", action="store_true", help="do not contact the hub for the config")
     p.add_argument("--vllm", metavar="PATH", help="use a local vLLM checkout or unpacked sdist")
@@ -48,6 +52,11 @@ def options_from_args(a: argparse.Namespace, *, mla: bool = False):
     ordered = tuple(sorted(steps, key=lambda s: (s.workload, s.batch, s.ctx, s.prompt_len)))
     backend = a.attention_backend or ("TRITON_MLA" if mla else "TRITON_ATTN")
     opts = TraceOptions(ordered, tp=a.tp, attention_backend=backend, kv_cache_dtype=a.kv_cache_dtype)
+    features = list(getattr(a, "features", None) or []) + (["sampler"] if getattr(a, "sampler", False) else [])
+    if features:
+        from vkc.modeltrace.features import with_features
+
+        opts = with_features(opts, features)
     return opts, spec
 
 

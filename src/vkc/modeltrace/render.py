@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .cost import H100, event_cost
+from .features import features_of
 from .records import ModelTrace, StepSpec, TensorArg, TracedEvent
 
 __all__ = ["VLLM_H100_DEFAULT_ATTENTION", "Row", "header", "kernel_rows", "render_json", "render_table"]
@@ -98,6 +99,8 @@ def kernel_rows(trace: ModelTrace, spec: StepSpec) -> list[Row]:
     for e, c, w in zip(evs, costs, weights):
         origin, kind = _origin(e)
         lt = trace.layer_types[e.layer] if e.layer is not None and e.layer < len(trace.layer_types) else "-"
+        if e.layer is None and (e.module or "").startswith("sampler"):
+            lt = str(e.module)            # a serving feature's call (vkc.modeltrace.features)
         rows.append(Row(e.index, e.layer, lt, kind, origin, e.name, w, _launch(e, varying), c.bytes, c.flops,
                         c.seconds * 1e6, c.seconds * w / total))
     return rows
@@ -144,6 +147,10 @@ def header(trace: ModelTrace, spec: StepSpec) -> dict[str, Any]:
             if backend.startswith("TRITON") else "")
     if any("GDN prefill kernel" in b for b in trace.backends):
         note = "; ".join(x for x in (note, GDN_NOTE) if x)
+    feats = features_of(trace)
+    fnote: Any = trace.notes.get("features") or {}
+    feature_note = "; ".join(str(fnote[k]) for k in ("sampler_note", "spec_note") if fnote.get(k)) if feats else ""
+    extra = {"features": list(feats), "features_note": feature_note} if feats else {}
     return {"model": trace.model_id, "vllm_version": trace.vllm_version, "step": spec.id,
             "workload": spec.workload, "batch": spec.batch, "ctx": spec.ctx, "prompt_len": spec.prompt_len,
             "tp": o.tp, "attention_backend": backend, "attention_note": note, "kv_cache_dtype": o.kv_cache_dtype,
@@ -152,7 +159,7 @@ def header(trace: ModelTrace, spec: StepSpec) -> dict[str, Any]:
             "layers": f"{trace.traced_layers} of {trace.full_layers} traced",
             "layer_types": sorted(set(trace.layer_types)), "backends": list(trace.backends),
             "importable": dict(trace.importable), "checklist": trace.fingerprint_status,
-            "warnings": list(trace.warnings), "gpu": H100.name}
+            "warnings": list(trace.warnings), "gpu": H100.name, **extra}
 
 
 def render_json(trace: ModelTrace, spec: StepSpec) -> str:
@@ -181,6 +188,10 @@ def render_table(trace: ModelTrace, spec: StepSpec, *, width: int | None = None)
     lines = [first]
     if h["attention_note"]:
         lines.append(f"note: {h['attention_note']}")
+    if h.get("features"):
+        lines.append(f"serving features: {', '.join(h['features'])}")
+        if h.get("features_note"):
+            lines.append(f"note: {h['features_note']}")
     lines.append("backends: " + ("; ".join(h["backends"]) or "(none logged)"))
     lines.append("importable: " + ", ".join(f"{k}={'yes' if v else 'no'}" for k, v in sorted(h["importable"].items())))
     lines.append(f"checklist: {h['checklist']}")
@@ -189,7 +200,8 @@ def render_table(trace: ModelTrace, spec: StepSpec, *, width: int | None = None)
     for col in ("#", "layer", "kind", "kernel", "calls/step", "launch", "bytes", "GFLOP", "us/call", "share"):
         t.add_column(col, overflow="fold")
     for r in rows:
-        t.add_row(str(r.index), "-" if r.layer is None else f"{r.layer} {r.layer_type}", f"{r.kind}/{r.origin}",
+        t.add_row(str(r.index), (r.layer_type if r.layer_type.startswith("sampler") else "-") if r.layer is None
+                  else f"{r.layer} {r.layer_type}", f"{r.kind}/{r.origin}",
                   r.name, f"{r.calls:g}", r.launch, _fmt_bytes(r.bytes), f"{r.flops / 1e9:.3f}", f"{r.us:.2f}",
                   f"{100 * r.share:.1f}%")
     con.print("\n".join(lines), highlight=False, markup=False)

@@ -6,6 +6,7 @@ H100 profile, the vkc version and the source of every worker-side module (editin
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -22,7 +23,8 @@ from vkc.atomic import store_cache
 from vkc.errors import InvocationError
 from vkc.records import ModelConfig, SourceTree
 
-from .checklist import CHECKLIST_VERSION, check_tree
+from .checklist import CHECKLIST_VERSION, check_features, check_tree
+from .features import FEATURE_MODULES, features_of
 from .layers import LayerPlan, plan_layers
 from .records import (
     ModelTrace,
@@ -32,6 +34,7 @@ from .records import (
     trace_from_json,
     trace_to_json,
 )
+from .spec import NUM_SPECULATIVE_TOKENS
 
 __all__ = ["TIMEOUT_S", "cache_key", "module_source_hash", "trace_model"]
 
@@ -58,12 +61,16 @@ def module_source_hash(module: str) -> str:
 def _worker_options(options: TraceOptions, plan: LayerPlan) -> dict[str, Any]:
     steps = options.steps
     max_batch = max(s.batch for s in steps)
-    max_tokens = max(s.batch * (1 if s.workload == "decode" else s.prompt_len) for s in steps)
+    q = 1 + NUM_SPECULATIVE_TOKENS if "spec" in features_of(options) else 1   # decode tokens per sequence
+    max_tokens = max(s.batch * (q if s.workload == "decode" else s.prompt_len) for s in steps)
     blocks = sum(s.batch * -(-max(s.ctx, s.prompt_len) // options.block_size) for s in steps)
-    return {"tp": options.tp, "attention_backend": options.attention_backend,
-            "kv_cache_dtype": options.kv_cache_dtype, "block_size": options.block_size,
-            "max_model_len": None, "max_batch": max_batch, "max_tokens": max_tokens,
-            "num_blocks": max(blocks, 16384) + 1}
+    out = {"tp": options.tp, "attention_backend": options.attention_backend,
+           "kv_cache_dtype": options.kv_cache_dtype, "block_size": options.block_size,
+           "max_model_len": None, "max_batch": max_batch, "max_tokens": max_tokens,
+           "num_blocks": max(blocks, 16384) + 1}
+    if features_of(options):            # absent without features: the plain trace's key stays
+        out["features"] = list(features_of(options))
+    return out
 
 
 def _steps_json(options: TraceOptions) -> list[dict[str, Any]]:
@@ -78,8 +85,12 @@ def cache_key(tree: SourceTree, config: Mapping[str, Any], options: TraceOptions
     blob = {"tree": [str(tree.root), tree.sha256, tree.version], "config": plan.config,
             "options": _worker_options(options, plan), "steps": _steps_json(options), "profile": H100_PROFILE,
             "vkc": vkc.__version__, "checklist": CHECKLIST_VERSION,
-            "src": {m: module_source_hash(m) for m in _WORKER_MODULES}}
+            "src": {m: module_source_hash(m) for m in _worker_modules(options)}}
     return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def _worker_modules(options: TraceOptions) -> tuple[str, ...]:
+    return _WORKER_MODULES + (FEATURE_MODULES if features_of(options) else ())
 
 
 def _cache_path(key: str) -> Path:
@@ -105,7 +116,7 @@ def trace_model(tree: SourceTree, model_cfg: ModelConfig, options: TraceOptions,
     path.parent.mkdir(parents=True, exist_ok=True)
     # one tracer per key at a time: concurrent `collect --all` workers wait for the first one's result
     with FileLock(str(path) + ".lock"):
-        cached = _read_cached(path) if use_cache else None
+        cached = _read_cached(path, options) if use_cache else None
         if cached is not None:
             _memo[key] = cached
             return cached
@@ -129,13 +140,15 @@ def trace_model(tree: SourceTree, model_cfg: ModelConfig, options: TraceOptions,
         return trace
 
 
-def _read_cached(path: Path) -> ModelTrace | None:
+def _read_cached(path: Path, options: TraceOptions) -> ModelTrace | None:
     if not path.is_file():
         return None
     try:
-        return trace_from_json(json.loads(path.read_text()))
+        trace = trace_from_json(json.loads(path.read_text()))
     except (OSError, ValueError, KeyError, TypeError):
         return None   # a damaged entry heals: traced again and replaced
+    # the JSON form keeps the plain options; a featured trace gets its (equal-keyed) options back
+    return dataclasses.replace(trace, options=options) if features_of(options) else trace
 
 
 def _run_worker(tree: SourceTree, plan: LayerPlan, options: TraceOptions,
@@ -154,7 +167,8 @@ def _run_worker(tree: SourceTree, plan: LayerPlan, options: TraceOptions,
     env["PYTHONPATH"] = os.pathsep.join(
         [str(Path(vkc.__file__).resolve().parent.parent)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
     try:
-        proc = subprocess.run([sys.executable, "-m", "vkc.modeltrace.worker"], input=json.dumps(req), check=False,
+        module = "vkc.modeltrace.serving_worker" if features_of(options) else "vkc.modeltrace.worker"
+        proc = subprocess.run([sys.executable, "-m", module], input=json.dumps(req), check=False,
                               capture_output=True, text=True, env=env, timeout=TIMEOUT_S, cwd=str(tree.root))
     except subprocess.TimeoutExpired as e:
         raise InvocationError(f"model trace timed out after {TIMEOUT_S}s", hint="rerun; the vLLM import is slow on a busy machine") from e
@@ -193,6 +207,14 @@ def _to_trace(tree: SourceTree, model_cfg: ModelConfig, options: TraceOptions, p
         warnings.append(f"not installed, imported as stand-ins (no traced code calls them): {', '.join(resp['stand_ins'])}")
     if resp.get("guessed_outputs"):
         warnings.append(f"op results guessed (no fake in the tree): {', '.join(resp['guessed_outputs'])}")
+    notes: dict[str, Any] = {}
+    if features_of(options):
+        status, feat_warn, feat_fps = check_features(tree.root, tree.version, features_of(options), status)
+        warnings += feat_warn
+        fps = {**fps, **feat_fps}
+        notes["features"] = _features_note(options, resp)
+        warnings += [f"serving features {', '.join(features_of(options))} not traced in step {sid}: {d['error']}"
+                     for sid, d in sorted(notes["features"]["steps"].items()) if d.get("error")]
     steps = tuple(StepTrace(spec, int(s["num_tokens"]), tuple(event_from_worker(e) for e in s["events"]),
                             float(s["forward_s"]))
                   for spec, s in zip(options.steps, resp["steps"]))
@@ -205,4 +227,23 @@ def _to_trace(tree: SourceTree, model_cfg: ModelConfig, options: TraceOptions, p
         timings=dict(resp.get("timings", {})),
         notes={"fake_mismatches": resp.get("fake_mismatches", []), "reentered_vllm_ops": resp.get("reentered_vllm_ops", []),
                "schemas": resp.get("schemas", {}), "attention_layers": resp.get("attention_layers", {}),
-               "external_stand_ins": resp.get("external_stand_ins", []), "stand_ins": resp.get("stand_ins", [])})
+               "external_stand_ins": resp.get("external_stand_ins", []), "stand_ins": resp.get("stand_ins", []),
+               **notes})
+
+
+def _features_note(options: TraceOptions, resp: dict[str, Any]) -> dict[str, Any]:
+    """``notes["features"]``: what was traced, the sampling mix, vLLM's choices and the time per step."""
+    from .features import SAMPLER_NOTE, SPEC_NOTE
+    from .serving import SERVING_MIX
+
+    feats = features_of(options)
+    out: dict[str, Any] = {"traced": list(feats), "steps": {
+        s["id"]: {"features_s": s.get("features_s"),
+                  **{k: v for k, v in (s.get("features") or {}).items() if k != "traceback"}}
+        for s in resp["steps"]}}
+    out["sampling_params"] = dict(SERVING_MIX)          # every request's (admission uses them)
+    if "sampler" in feats or "spec" in feats:
+        out["sampler_note"] = SAMPLER_NOTE
+    if "spec" in feats:
+        out["spec_note"] = SPEC_NOTE
+    return out
