@@ -6,6 +6,13 @@ Reads ``DIR/collect_results.json`` (and nested ones) as ``vkc collect --all`` wr
 prints, per language: artifacts written, model-accurate ones (modes ``model-traced``, ``recipe``,
 ``test-traced``) as a share of the written ones, and the split by mode, by source and by family.
 Records written by a vkc that predates ``invocation_mode`` are read from the artifact's header.
+
+* source: ``model-traced: <model> <workload>`` (which model's step sized it), ``test-traced: <test
+  file>`` / ``vllm-sized: <test file>``, else the mode (``recipe``, ``synthesized``);
+* family: ``vkc.invoke.core.family.Family.of`` over the kernel's file and name, as ``<family>:<mode>``
+  (and the model-accurate share per family);
+* reach: how many kernels took their model from ``collect --all``'s reach map (record ``reach``), how
+  many of those are model-accurate, and how many fell back (``reach_fallback``).
 """
 from __future__ import annotations
 
@@ -49,6 +56,27 @@ def _mode(rec: dict) -> str:
     return "unknown"
 
 
+def _family(rec: dict) -> str:
+    if rec.get("family"):
+        return str(rec["family"])
+    from vkc.invoke.core.family import Family
+
+    q = str(rec.get("qualified") or rec.get("name") or "")
+    path, _, name = q.rpartition(":")
+    if rec.get("lang") == "triton" and path:
+        path = path.replace(".", "/") + ".py"
+    return Family.of(path, name or q).value
+
+
+def _source(rec: dict) -> str:
+    mode, src = _mode(rec), str(rec.get("invocation_source") or "")
+    if mode == "model-traced":
+        return f"model-traced: {' '.join(src.split()[:2]) or '?'}"
+    if mode in ("test-traced", "vllm-sized"):
+        return f"{mode}: {src.split('::')[0].split()[0] if src else '?'}"
+    return mode
+
+
 def summarise(records: list[dict]) -> dict:
     by_lang: dict[str, dict] = {}
     groups: dict[str, list[dict]] = defaultdict(list)
@@ -57,12 +85,18 @@ def summarise(records: list[dict]) -> dict:
     for lang, recs in sorted(groups.items()):
         modes = Counter(_mode(r) for r in recs)
         acc = sum(n for m, n in modes.items() if m in ACCURATE)
-        fam = Counter(f"{r.get('family') or '?'}:{_mode(r)}" for r in recs)
-        src = Counter((r.get("invocation_source") or "?").split(":")[0] for r in recs)
+        fam = Counter(f"{_family(r)}:{_mode(r)}" for r in recs)
+        src = Counter(_source(r) for r in recs)
+        fam_share = {f: f"{sum(1 for r in recs if _family(r) == f and _mode(r) in ACCURATE)}/"
+                        f"{sum(1 for r in recs if _family(r) == f)}" for f in sorted({_family(r) for r in recs})}
+        reached = [r for r in recs if r.get("reach")]
         by_lang[lang] = {"written": len(recs), "model_accurate": acc,
                          "share": round(acc / len(recs), 4) if recs else 0.0,
                          "by_mode": dict(sorted(modes.items())), "by_source": dict(sorted(src.items())),
-                         "by_family": dict(sorted(fam.items()))}
+                         "by_family": dict(sorted(fam.items())), "family_accurate": fam_share,
+                         "reach": {"used": len(reached),
+                                   "model_accurate": sum(1 for r in reached if _mode(r) in ACCURATE),
+                                   "fell_back": sum(1 for r in recs if r.get("reach_fallback"))}}
     return by_lang
 
 
@@ -84,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
         print("  by mode:   " + ", ".join(f"{m} {n}" for m, n in d["by_mode"].items()))
         print("  by source: " + ", ".join(f"{m} {n}" for m, n in d["by_source"].items()))
         print("  by family: " + ", ".join(f"{m} {n}" for m, n in d["by_family"].items()))
+        print("  model-accurate per family: " + ", ".join(f"{m} {n}" for m, n in d["family_accurate"].items()))
+        rr = d["reach"]
+        print(f"  reach map: {rr['used']} took their model from it, {rr['model_accurate']} of them model-accurate; "
+              f"{rr['fell_back']} fell back")
     return 0
 
 

@@ -60,6 +60,10 @@ def add_batch_args(collect_parser: argparse.ArgumentParser, verify_parser: argpa
     c.add_argument("--all-used", action="store_true",
                    help="with --model M: collect every tree kernel M's traced step launches (per --workload), "
                         "each at its traced launch; like --all otherwise")
+    c.add_argument("--no-reach", action="store_true",
+                   help="with --all and no --model: size every kernel at the default model, as before the reach "
+                        "map (default: a kernel a bundled model's traced step launches is collected at the first "
+                        "such model and workload)")
     c.add_argument("--resume", action="store_true",
                    help="with --all: skip the artifacts already in DIR for the same inputs (vkc, tree, "
                         "model config); collect only the missing ones")
@@ -97,7 +101,8 @@ def check_collect_args(a: argparse.Namespace) -> bool:
     if a.kernel is None:
         raise UsageError("missing KERNEL_NAME", hint="vkc collect KERNEL_NAME, or vkc collect --all")
     for flag, val in (("--type", getattr(a, "kernel_type", None)), ("--jobs", getattr(a, "jobs", None)),
-                      ("--resume", getattr(a, "resume", None) or None)):
+                      ("--resume", getattr(a, "resume", None) or None),
+                      ("--no-reach", getattr(a, "no_reach", None) or None)):
         if val is not None:
             raise UsageError(f"{flag} only applies with --all", hint="vkc collect --all " + flag + " ...")
     for flag, vals in (("--model", models), ("--workload", workloads)):
@@ -153,7 +158,8 @@ def run_collect_all(a: argparse.Namespace) -> int:
 
     report = collect_all(lang=a.kernel_type, models=a.model, workloads=a.workload, jobs=a.jobs,
                          out_dir=a.out, vllm_path=a.vllm, vllm_version=a.vllm_version,
-                         progress=make_progress(sys.stderr), resume=a.resume, all_used=a.all_used)
+                         progress=make_progress(sys.stderr), resume=a.resume, all_used=a.all_used,
+                         reach=not getattr(a, "no_reach", False))
     sys.stderr.write(format_summary(report))
     sys.stderr.flush()
     return EXIT_SOME_FAILED if report.failed else 0

@@ -18,7 +18,14 @@ progress and a summary on stderr, and ``<out>/collect_results.json``::
                  "by_class": {"failed": {cls: n}, "not_applicable": {cls: n}}},
      "kernels": [{"name", "qualified", "lang", "model", "workload", "status",
                   "error_class", "error", "seconds", "path", "invocation_mode", "invocation_source",
-                  "model_accurate"}, ...]}   (plan order)
+                  "model_accurate", "reach", "reach_fallback"}, ...],
+     "reach": {"status", "kernels", "used", "fell_back", "key", "cached", "failed", "order"}}
+
+Without ``--model`` (and unless ``--no-reach`` or ``VKC_MODEL_TRACE=0``), each kernel in the reach map
+(:mod:`vkc.batch.reach`: the first bundled model x workload whose step launches it) is collected at
+that model and workload (record ``reach``: ``"<model> <workload>"``); if that fails, one warning line
+and the kernel is collected as without the map (``reach_fallback``: why).  The stderr summary has a
+``reach map:`` line saying how many kernels took their model from it.
 """
 from __future__ import annotations
 
@@ -52,6 +59,7 @@ class BatchReport:
     results_path: str
     jobs: int
     summary: dict[str, Any] = field(default_factory=dict)
+    reach: dict[str, Any] | None = None   # the reach map's use (None: an explicit --model / --all-used run)
 
     @property
     def failed(self) -> int:
@@ -94,6 +102,23 @@ def _model_cfg(model: str | None) -> Any:
 
 
 def _run_job(state: dict[str, Any], job: Job) -> dict[str, Any]:
+    """Collect one kernel (a reach-map job that fails: its fallback, with one warning line)."""
+    got = _collect_one(state, job)
+    if job.fallback is None:
+        return got
+    if got["status"] == WRITTEN:
+        return dict(got, reach=job.reach)
+    why = " ".join(f"{got['error_class']}: {got['error']}".split())[:300]
+    print(f"vkc: warning: {job.name}: collecting at {job.reach} (reach map) failed ({why}); "
+          "collecting as without the map", file=sys.stderr, flush=True)
+    from vkc.modelcfg import DEFAULT_MODEL
+
+    res = _collect_one(state, job.fallback)
+    return dict(res, reach_fallback=f"{job.reach}: {why}", workload=job.fallback.workload,
+                model=res.get("model") or DEFAULT_MODEL)
+
+
+def _collect_one(state: dict[str, Any], job: Job) -> dict[str, Any]:
     """Collect one kernel; never raises for vkc errors (they are the record)."""
     from vkc.errors import NotApplicableError, VkcError
     from vkc.pipeline import collect
@@ -138,11 +163,12 @@ def _record(job: Job, out: Outcome, default_model: str) -> dict[str, Any]:
         value = {"status": FAILED, "error_class": out.kind, "error": out.error}
     return {
         "name": job.name, "qualified": job.qualified, "lang": job.lang,
-        "model": value.get("model") or job.model or default_model, "workload": job.workload,
+        "model": value.get("model") or job.model or default_model, "workload": value.get("workload", job.workload),
         "status": value.get("status", FAILED), "error_class": value.get("error_class"),
         "error": value.get("error"), "seconds": round(out.seconds, 3), "path": value.get("path"),
         "line": value.get("line"), "invocation_mode": value.get("invocation_mode"),
         "invocation_source": value.get("invocation_source"), "model_accurate": value.get("model_accurate"),
+        "reach": value.get("reach"), "reach_fallback": value.get("reach_fallback"),
     }
 
 
@@ -155,7 +181,9 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
         by_class[key] = dict(sorted(c.items(), key=lambda kv: (-kv[1], kv[0])))
     modes = Counter(f"{r.get('lang') or '?'}:{r.get('invocation_mode') or '?'}" for r in records if r["status"] == WRITTEN)
     return {"total": len(records), "written": status[WRITTEN], "not_applicable": status[NOT_APPLICABLE],
-            "failed": status[FAILED], "by_class": by_class, "by_invocation_mode": dict(sorted(modes.items()))}
+            "failed": status[FAILED], "by_class": by_class, "by_invocation_mode": dict(sorted(modes.items())),
+            "reach_used": sum(1 for r in records if r.get("reach")),
+            "reach_fell_back": sum(1 for r in records if r.get("reach_fallback"))}
 
 
 def format_summary(report: BatchReport) -> str:
@@ -166,6 +194,8 @@ def format_summary(report: BatchReport) -> str:
     lines = [head]
     if s.get("by_invocation_mode"):
         lines.append("vkc:   invocation: " + ", ".join(f"{k} {v}" for k, v in s["by_invocation_mode"].items()))
+    if report.reach is not None:
+        lines.append(f"vkc:   {reach_line(report.reach)}")
     for key, label in (("failed", "failed"), ("not_applicable", "not applicable")):
         if s["by_class"][key]:
             lines.append(f"vkc:   {label}: " + ", ".join(f"{k} {v}" for k, v in s["by_class"][key].items()))
@@ -202,11 +232,13 @@ def collect_all(*, lang: str | None = None, models: list[str] | None = None,
                 out_dir: str = "kernels_out", vllm_path: str | None = None,
                 vllm_version: str | None = None, progress: PlainProgress | None = None,
                 stdout: TextIO | None = None, task_timeout: float | None = None,
-                resume: bool = False, all_used: bool = False) -> BatchReport:
+                resume: bool = False, all_used: bool = False, reach: bool = True) -> BatchReport:
     """Collect every entry kernel; WROTE lines go to ``stdout`` as artifacts are written.
 
     ``all_used`` (one model) collects only the tree kernels the model's traced step launches
-    (:mod:`vkc.batch.used`).  ``resume`` skips the jobs whose artifact is already in ``out_dir`` for the same inputs
+    (:mod:`vkc.batch.used`).  ``reach`` (no ``models``, not ``all_used``): size each kernel in the reach
+    map at its model and workload (:mod:`vkc.batch.reach`; off with False or ``VKC_MODEL_TRACE=0``).
+    ``resume`` skips the jobs whose artifact is already in ``out_dir`` for the same inputs
     (:mod:`vkc.batch.resume`; they count as written, with no WROTE line).
 
     Raises VkcError only for problems that stop the whole batch (bad arguments, unreadable
@@ -227,10 +259,13 @@ def collect_all(*, lang: str | None = None, models: list[str] | None = None,
     for m in dict.fromkeys(models or []):
         load_model(m)                                 # an unknown model fails now, once
     only = _used(index, models, workloads, DEFAULT_MODEL) if all_used else None
+    rmap, reach_info = (None, None) if (models or workloads or all_used) else _reach(index, reach, n_workers)
+    pairs = rmap.pairs() if rmap is not None else None
     if not all_used and lang in (None, "triton"):
         _prefetch_test_captures(index, models or [DEFAULT_MODEL], n_workers)
     plan = plan_jobs(index, lang=lang, models=models, workloads=workloads, out_dir=out_dir,
-                     vllm_path=vllm_path, vllm_version=vllm_version, default_model=DEFAULT_MODEL, only=only)
+                     vllm_path=vllm_path, vllm_version=vllm_version, default_model=DEFAULT_MODEL, only=only,
+                     reach=pairs)
     records: list[dict[str, Any] | None] = [None] * len(plan)
     progress = progress or PlainProgress()
     what = f"collecting {len(plan)} kernel runs ({_describe(models, workloads, DEFAULT_MODEL)})"
@@ -266,18 +301,52 @@ def collect_all(*, lang: str | None = None, models: list[str] | None = None,
     finally:
         progress.stop()
     journal.finish()
+    nested = len(set(models or ())) > 1 or len(set(workloads or ())) > 1
+    return _finish(records, plan, reach_info, out_dir=out_dir, t0=t0, jobs=n_workers, index=index, nested=nested)
+
+
+def _finish(records: list[dict[str, Any] | None], plan: list[Job], reach_info: dict[str, Any] | None, *,
+            out_dir: str, t0: float, jobs: int, index: KernelIndex, nested: bool) -> BatchReport:
+    """The report, and ``<out>/collect_results.json``."""
     done = [r for r in records if r is not None]
     for r in done:
         r.pop("line", None)
     results_path = os.path.join(out_dir, RESULTS_FILE).replace(os.sep, "/")
     report = BatchReport(records=done, seconds=time.perf_counter() - t0, results_path=results_path,
-                         jobs=n_workers, summary=summarise(done))
-    nested = len(set(models or ())) > 1 or len(set(workloads or ())) > 1
+                         jobs=jobs, summary=summarise(done))
+    if reach_info is not None:
+        report.reach = dict(reach_info, planned=sum(1 for j in plan if j.reach), used=report.summary["reach_used"],
+                            fell_back=report.summary["reach_fell_back"])
     write_json_atomic(results_path, {
-        "vkc": vkc.__version__, "vllm": index.tree.label, "jobs": n_workers,
+        "vkc": vkc.__version__, "vllm": index.tree.label, "jobs": jobs,
         "seconds": round(report.seconds, 3), "layout": "nested" if nested else "flat",
-        "summary": report.summary, "kernels": done})
+        "summary": report.summary, "kernels": done, **({"reach": report.reach} if report.reach is not None else {})})
     return report
+
+
+def _reach(index: KernelIndex, wanted: bool, workers: int) -> tuple[Any, dict[str, Any]]:
+    """The reach map (or None) and what the results say about it (``status``: on / off and why)."""
+    from vkc.invoke.triton.modeltraced.session import model_trace_enabled
+
+    if not wanted:
+        return None, {"status": "off (--no-reach)"}
+    if not model_trace_enabled():
+        return None, {"status": "off (VKC_MODEL_TRACE=0)"}
+    from vkc.batch.reach import reach_map
+
+    rm = reach_map(index, jobs=workers)
+    return rm, {"status": "on", "kernels": len(rm.kernels), "key": rm.key, "cached": rm.cached,
+                "failed": [list(f) for f in rm.failed], "order": [list(p) for p in rm.order],
+                "describe": rm.describe()}
+
+
+def reach_line(info: dict[str, Any]) -> str:
+    """The summary's ``reach map:`` line."""
+    if info.get("status") != "on":
+        return f"reach map: {info.get('status')}; every kernel sized as without it"
+    fell = f"; {info['fell_back']} fell back to the default model" if info.get("fell_back") else ""
+    return (f"reach map: {info.get('used', 0)} kernels took their model and workload from it "
+            f"({info.get('describe', '')}){fell}")
 
 
 def _job_keys(plan: list[Job], index: Any, default_model: str) -> dict[int, str]:

@@ -23,7 +23,7 @@ import os
 import re
 import shlex
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from vkc.errors import AmbiguousKernelError, KernelLookupError, UsageError
 from vkc.records import KernelEntry, KernelIndex
@@ -44,6 +44,8 @@ class Job:
     out_dir: str
     command: str              # the regenerating command written into the artifact header
     order: int = 0            # position in the plan (results are reported in this order)
+    reach: str = ""           # "<model> <workload>" when the reach map chose them (no --model)
+    fallback: Job | None = None   # with ``reach``: the job as it is without the map, run if this one fails
 
 
 def collect_name(index: KernelIndex, kernel: KernelEntry) -> str:
@@ -94,9 +96,14 @@ def plan_jobs(index: KernelIndex, *, lang: str | None = None, models: list[str] 
               workloads: list[str] | None = None, out_dir: str = DEFAULT_OUT,
               vllm_path: str | None = None, vllm_version: str | None = None,
               default_model: str = "meta-llama/Llama-3.1-8B-Instruct",
-              only: Mapping[str | None, Collection[str]] | None = None) -> list[Job]:
+              only: Mapping[str | None, Collection[str]] | None = None,
+              reach: Mapping[str, tuple[str, str]] | None = None) -> list[Job]:
     """Every entry kernel x model x workload, in (model, workload, lang, qualified) order; with
-    ``only``, per workload just the kernels it names (``--all-used``: what the model's step launches)."""
+    ``only``, per workload just the kernels it names (``--all-used``: what the model's step launches).
+
+    ``reach`` (qualified -> (model, workload), :mod:`vkc.batch.reach`; only without ``models`` and
+    ``workloads``): a kernel it names is collected at that model and workload, its command naming
+    both, with the plain job as its ``fallback``; the file stays ``<out>/<stem>.json``."""
     if lang not in (None, "triton", "cuda"):
         raise UsageError(f"unknown kernel type {lang!r}", hint="use triton or cuda")
     ms: list[str | None] = _dedupe(models) if models else [None]
@@ -116,11 +123,23 @@ def plan_jobs(index: KernelIndex, *, lang: str | None = None, models: list[str] 
             for k, name in names:
                 if only is not None and k.qualified not in only.get(w, ()):
                     continue
-                jobs.append(Job(name=name, qualified=k.qualified, lang=k.lang, model=m, workload=w,
-                                out_dir=sub, order=len(jobs),
-                                command=regen_command(name, model=m, workload=w, out_dir=sub,
-                                                      vllm_path=vllm_path, vllm_version=vllm_version)))
+                job = Job(name=name, qualified=k.qualified, lang=k.lang, model=m, workload=w, out_dir=sub,
+                          order=len(jobs), command=regen_command(name, model=m, workload=w, out_dir=sub,
+                                                                 vllm_path=vllm_path, vllm_version=vllm_version))
+                jobs.append(_reached(job, reach, vllm_path, vllm_version) if reach and m is None and w is None
+                            else job)
     return jobs
+
+
+def _reached(job: Job, reach: Mapping[str, tuple[str, str]], vllm_path: str | None,
+             vllm_version: str | None) -> Job:
+    """``job`` at the model and workload the reach map names for its kernel (else ``job``)."""
+    if job.qualified not in reach:
+        return job
+    m, w = reach[job.qualified]
+    return replace(job, model=m, workload=w, reach=f"{m} {w}", fallback=job,
+                   command=regen_command(job.name, model=m, workload=w, out_dir=job.out_dir,
+                                         vllm_path=vllm_path, vllm_version=vllm_version))
 
 
 def _unique_slugs(models: list[str]) -> list[str]:

@@ -7,42 +7,37 @@ calls map to the CUDA kernels their ``torch::kCUDA`` implementation launches
 narrowed to the ones each traced call's dispatch takes where vkc has a rule for it
 (:func:`vkc.invoke.cuda.modeltraced.dispatch.call_launches`).  Kernels outside the tree
 (cuBLAS behind ``aten::mm``, FlashAttention, FlashInfer) are not collected.
+:func:`step_kernels` is that rule for one step; the reach map (:mod:`vkc.batch.reach`) uses it too.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from vkc.errors import UsageError
-from vkc.records import KernelIndex
+from vkc.modeltrace.records import StepTrace
+from vkc.records import KernelEntry, KernelIndex, SourceTree
 
-__all__ = ["used_kernels"]
+__all__ = ["op_map", "step_kernels", "used_kernels"]
 
 _WORKLOADS = ("decode", "prefill")
 
 
 def used_kernels(index: KernelIndex, model: str, workloads: Iterable[str | None]) -> dict[str | None, set[str]]:
     """Per workload asked (``None``: both), the qualified names of the entry kernels the step launches."""
-    from vkc.invoke.cuda.modeltraced import call_launches
     from vkc.invoke.triton.modeltraced.session import FULL_STEPS, model_trace_for
     from vkc.modelcfg import load_model
 
     cfg = load_model(model)
     trace = model_trace_for(index.tree, cfg)   # the same (cached) trace the per-kernel examples use
     known = {k.qualified: k for k in index.kernels if k.role == "entry"}
-    op_map = _op_map(index)
+    ops = op_map(index)
     out: dict[str | None, set[str]] = {}
     for w in workloads:
         names: set[str] = set()
         for step in trace.steps:
             if step.spec not in FULL_STEPS.values() or (w is not None and step.spec.workload != w):
                 continue
-            for ev in step.events:
-                if ev.kind == "triton" and ev.name in known:
-                    names.add(ev.name)
-                elif ev.kind == "op":
-                    # an op's host can reach several kernels; keep those this call launches (or may:
-                    # an op without a dispatch rule keeps them all)
-                    names.update(k for k in op_map(ev.name) if k in known and call_launches(k, ev) is not False)
+            names |= step_kernels(step, known, ops, tree=index.tree)
         out[w] = names
     if not any(out.values()):
         raise UsageError(f"{model}'s traced step launched no kernel of the vLLM tree",
@@ -50,7 +45,25 @@ def used_kernels(index: KernelIndex, model: str, workloads: Iterable[str | None]
     return out
 
 
-def _op_map(index: KernelIndex) -> Callable[[str], Iterable[str]]:
+def step_kernels(step: StepTrace, known: Mapping[str, KernelEntry], ops: Callable[[str], Iterable[str]], *,
+                 tree: SourceTree | None = None) -> set[str]:
+    """The entry kernels (qualified names, keys of ``known``) one traced step launches; ``tree`` lets the
+    dispatch rules tell overloads that share a name apart by their declarations."""
+    from vkc.invoke.cuda.modeltraced import call_launches
+
+    names: set[str] = set()
+    for ev in step.events:
+        if ev.kind == "triton" and ev.name in known:
+            names.add(ev.name)
+        elif ev.kind == "op":
+            # an op's host can reach several kernels; keep those this call launches (or may:
+            # an op without a dispatch rule keeps them all)
+            names.update(k for k in ops(ev.name) if k in known and call_launches(k, ev, entry=known[k], tree=tree) is not False)
+    return names
+
+
+def op_map(index: KernelIndex) -> Callable[[str], Iterable[str]]:
+    """op name -> the qualified kernels its CUDA implementation launches (the tree's op map)."""
     from vkc.invoke.cuda.modeltraced.opmap import op_kernel_map
 
     ops = op_kernel_map(index)

@@ -3,6 +3,9 @@
 vLLM's own metadata made the traced tensors; the recorder says who made each storage
 (:attr:`vkc.modeltrace.records.TensorArg.producer`).  The rules, in order:
 
+* known contents (serving-feature steps: the sampler's index and parameter buffers as vLLM's runner
+  wrote them on the host, :func:`vkc.modeltrace.contents.step_contents`): one value -> ``const``, up
+  to 64 Ki elements -> ``values``;
 * fused-MoE routing (``_moe_C::moe_align_block_size`` / ``_moe_C::topk_softmax`` outputs, and the
   ``torch.full`` of ``num_tokens_post_padded`` on vLLM's naive-assignment path): valid routing
   tables as :mod:`vkc.invoke.triton.recipes.moe` lays them out (one seeded top-k routing, so the
@@ -25,6 +28,7 @@ from dataclasses import dataclass, field
 
 from vkc.invoke.triton.plan import InitSpec, Value
 from vkc.invoke.triton.recipes.moe import ROUTING_SEED, align_block_size, routing
+from vkc.modeltrace.contents import Contents
 from vkc.modeltrace.records import StepSpec, StepTrace, TensorArg, TracedEvent
 
 __all__ = ["MOE_ALIGN", "TOPK_OPS", "Refused", "StepFacts", "init_for"]
@@ -49,6 +53,7 @@ class StepFacts:
     small: bool = False
     notes: list[str] = field(default_factory=list)   # what the rules did that the header should say
     kv_bases: frozenset[str] = frozenset()            # storages of the step's KV caches
+    known: Mapping[str, Contents] = field(default_factory=dict)   # storage -> contents vLLM's host wrote
 
     def route(self, M: int, E: int, k: int) -> list[list[int]]:
         """The step's top-k routing: seeded over all E experts (FULL); SMALL routes every token to
@@ -235,9 +240,26 @@ def _weight(name: str, a: TensorArg) -> InitSpec:
     return InitSpec("randn")
 
 
+KNOWN_VALUES_MAX = 1 << 16     # a known storage larger than this with several values is not inlined
+
+
+def _known(a: TensorArg, facts: StepFacts) -> InitSpec | None:
+    c = facts.known.get(a.base)
+    if c is None:
+        return None
+    if c.const is not None:
+        return InitSpec("const", (c.const,))
+    if c.numel <= KNOWN_VALUES_MAX:
+        return InitSpec("values", (c.values(),))
+    return None
+
+
 def init_for(param: str, a: TensorArg, launch: TracedEvent, facts: StepFacts,
              seen: Mapping[str, InitSpec] | None = None, depth: int = 0) -> InitSpec:
     """The init spec of the storage ``a`` views (raises :class:`Refused`)."""
+    known = _known(a, facts)
+    if known is not None:
+        return known
     p = a.producer
     naive = _naive_post_padded(param, launch)
     if naive is not None:

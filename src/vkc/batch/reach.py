@@ -1,0 +1,217 @@
+"""The reach map: for each tree kernel, the first bundled (model, workload) whose step launches it.
+
+``vkc collect --all`` with no ``--model`` sizes a kernel in this map at that model and workload, so
+its example is model-traced (:mod:`vkc.batch.collect_all`); the rest are collected as before (the
+first of ``DEFAULT_MODELS`` that applies, the kernel's inferred workload).
+
+Order (:func:`reach_order`), fixed and documented: the no-model default list
+``vkc.modelcfg.DEFAULT_MODELS`` first (``meta-llama/Llama-3.1-8B-Instruct``, then the MoE / MLA /
+hybrid defaults, so a kernel lands where today's fallback would send it), then the other bundled
+models in ``bundled_ids()`` order (sorted); per model decode before prefill.  Each model is traced
+once by :func:`vkc.invoke.triton.modeltraced.session.model_trace_for` (the same cached trace the
+per-kernel model-traced examples read); only its FULL serving steps count.  What a step launches is
+:func:`vkc.batch.used.step_kernels`, exactly ``--all-used``'s rule: Triton launches by vkc's
+qualified name, custom-op calls through the op map narrowed by the dispatch rules.
+
+Cache: ``$VKC_CACHE_DIR/reach/<key>.json``, key = sha256 of the index's tree key, each model's trace
+key (tree, cut config, options, worker sources), vkc's version and the source of the modules that
+decide what a step launches; a warm run reads it and traces nothing.  A map with a failed trace is
+not cached (the next run retries; :func:`vkc.modeltrace.trace_model` caches the failure itself).
+``VKC_MODEL_TRACE=0`` turns the map off (:func:`reach_map` is then never called).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import vkc
+from vkc.records import KernelIndex, ModelConfig
+
+__all__ = ["RULE_MODULES", "Reach", "ReachMap", "reach_map", "reach_order"]
+
+FORMAT = 1
+WORKLOAD_ORDER = ("decode", "prefill")
+RULE_MODULES = ("vkc.batch.reach", "vkc.batch.used", "vkc.invoke.cuda.modeltraced.dispatch",
+                "vkc.invoke.cuda.modeltraced.opmap", "vkc.invoke.cuda.modeltraced.bind_extra",
+                "vkc.invoke.cuda.modeltraced.binding", "vkc.invoke.triton.modeltraced.session")
+
+
+@dataclass(frozen=True)
+class Reach:
+    """Where a kernel is first launched: the (model, workload) and the FULL step's id."""
+    model: str
+    workload: str
+    step: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.model} {self.workload}"
+
+
+@dataclass(frozen=True)
+class ReachMap:
+    """qualified kernel name -> its first :class:`Reach`, over ``order``."""
+    order: tuple[tuple[str, str], ...]                 # (model, workload) consulted, in order
+    kernels: Mapping[str, Reach] = field(default_factory=dict)
+    failed: tuple[tuple[str, str], ...] = ()           # (model, reason): traces that failed
+    key: str = ""
+    cached: bool = False                               # read from the disk cache (nothing traced)
+
+    def get(self, qualified: str) -> Reach | None:
+        return self.kernels.get(qualified)
+
+    def pairs(self) -> dict[str, tuple[str, str]]:
+        """qualified -> (model, workload), what :func:`vkc.batch.plan.plan_jobs` takes."""
+        return {q: (r.model, r.workload) for q, r in sorted(self.kernels.items())}
+
+    def describe(self) -> str:
+        models = len(dict.fromkeys(m for m, _ in self.order))
+        text = (f"{len(self.kernels)} kernels reached by {models} bundled models x "
+                f"{len(WORKLOAD_ORDER)} workloads, {'read from the reach cache' if self.cached else 'built from their traces'}")
+        return text + (f", {len(self.failed)} model(s) failed" if self.failed else "")
+
+
+def reach_order(models: Sequence[str] | None = None) -> tuple[str, ...]:
+    """The models in the order they are consulted (see the module docstring)."""
+    from vkc.modelcfg import DEFAULT_MODELS, bundled_ids
+
+    return tuple(dict.fromkeys(models if models is not None else (*DEFAULT_MODELS, *bundled_ids())))
+
+
+def reach_map(index: KernelIndex, *, models: Sequence[str] | None = None, jobs: int = 1,
+              use_cache: bool = True, warn: TextIO | None = None) -> ReachMap:
+    """The reach map of ``index``'s tree over ``models`` (default :func:`reach_order`).
+
+    Never raises for a model whose config or trace fails: one ``vkc: warning:`` line on ``warn``
+    (default stderr) and that model reaches nothing."""
+    warn = warn if warn is not None else sys.stderr
+    order = reach_order(models)
+    loaded: dict[str, ModelConfig] = {}
+    trace_keys: list[tuple[str, str]] = []
+    failed: list[tuple[str, str]] = []
+    for m in order:
+        try:
+            cfg, tkey = _config_and_key(index, m)
+        except Exception as e:  # noqa: BLE001 -- a model that cannot be read reaches nothing, loudly
+            failed.append((m, f"config not loaded ({_reason(e)})"))
+            continue
+        loaded[m] = cfg
+        trace_keys.append((m, tkey))
+    key = _key(index, trace_keys)
+    pairs = tuple((m, w) for m in order for w in WORKLOAD_ORDER)
+    if use_cache and not failed and (hit := _read(key, pairs)) is not None:
+        return hit
+    traces = _trace_all(index, loaded, jobs, failed)
+    for m, why in failed:
+        print(f"vkc: warning: reach map: {m}: {why}; kernels it launches take the next "
+              "model that does, else the default model", file=warn)
+    kernels = _first_reach(index, [(m, traces[m]) for m in order if m in traces])
+    out = ReachMap(order=pairs, kernels=kernels, failed=tuple(sorted(failed)), key=key)
+    if not failed:
+        _write(out)
+    return out
+
+
+# --------------------------------------------------------------------------- internals
+
+
+def _reason(e: BaseException) -> str:
+    from vkc.errors import VkcError
+
+    text = e.message if isinstance(e, VkcError) else f"{type(e).__name__}: {e}"
+    return " ".join(str(text).split())[:300]
+
+
+def _config_and_key(index: KernelIndex, model: str) -> tuple[ModelConfig, str]:
+    """The model's config (as the workers load it) and its trace's cache key."""
+    from vkc.invoke.triton.modeltraced.session import trace_options
+    from vkc.modelcfg import load_model_cached
+    from vkc.modelcfg.fetch import fetch_config
+    from vkc.modeltrace.trace import cache_key
+
+    cfg = load_model_cached(model)
+    raw = dict(fetch_config(cfg.model_id).config)   # what trace_model keys its cache on
+    return cfg, cache_key(index.tree, raw, trace_options(cfg))
+
+
+def _key(index: KernelIndex, trace_keys: Sequence[tuple[str, str]]) -> str:
+    from vkc.index.cache import cache_key
+    from vkc.modeltrace.trace import module_source_hash
+
+    blob = {"format": FORMAT, "vkc": vkc.__version__, "tree": cache_key(index.tree),
+            "traces": [list(t) for t in trace_keys], "workloads": list(WORKLOAD_ORDER),
+            "rules": {m: module_source_hash(m) for m in RULE_MODULES}}
+    return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _trace_all(index: KernelIndex, loaded: Mapping[str, ModelConfig], jobs: int,
+               failed: list[tuple[str, str]]) -> dict[str, Any]:
+    """Each model's trace (cached ones are read; cold ones traced ``jobs`` at a time)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from vkc.invoke.triton.modeltraced import session
+
+    def one(m: str) -> tuple[str, Any, str | None]:
+        try:
+            return m, session.model_trace_for(index.tree, loaded[m]), None
+        except Exception as e:  # noqa: BLE001 -- one warning line, the model reaches nothing
+            return m, None, _reason(e)
+
+    out: dict[str, Any] = {}
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        for m, trace, why in pool.map(one, list(loaded)):
+            if why is None:
+                out[m] = trace
+            else:
+                failed.append((m, f"model trace failed ({why})"))
+    return out
+
+
+def _first_reach(index: KernelIndex, traces: Sequence[tuple[str, Any]]) -> dict[str, Reach]:
+    from vkc.batch.used import op_map, step_kernels
+    from vkc.invoke.triton.modeltraced.session import FULL_STEPS
+
+    known = {k.qualified: k for k in index.kernels if k.role == "entry"}
+    ops: Callable[[str], Any] = op_map(index)
+    out: dict[str, Reach] = {}
+    for m, trace in traces:
+        for w in WORKLOAD_ORDER:
+            spec = FULL_STEPS[w]
+            step = next((s for s in trace.steps if s.spec == spec), None)
+            if step is None:
+                continue
+            for q in sorted(step_kernels(step, known, ops, tree=index.tree)):
+                out.setdefault(q, Reach(m, w, spec.id))
+    return dict(sorted(out.items()))
+
+
+def _path(key: str) -> Path:
+    from vkc.source import cache_dir
+
+    return Path(cache_dir()) / "reach" / f"{key}.json"
+
+
+def _read(key: str, pairs: tuple[tuple[str, str], ...]) -> ReachMap | None:
+    try:
+        d = json.loads(_path(key).read_text())
+        if d.get("format") != FORMAT or d.get("key") != key:
+            return None
+        kernels = {q: Reach(str(v[0]), str(v[1]), str(v[2])) for q, v in d["kernels"].items()}
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return None    # missing or damaged: rebuilt and replaced
+    return ReachMap(order=pairs, kernels=dict(sorted(kernels.items())), key=key, cached=True)
+
+
+def _write(rm: ReachMap) -> None:
+    from vkc.atomic import store_cache
+
+    path = _path(rm.key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    store_cache(path, json.dumps({"format": FORMAT, "key": rm.key, "order": [list(p) for p in rm.order],
+                                  "kernels": {q: [r.model, r.workload, r.step] for q, r in rm.kernels.items()}},
+                                 sort_keys=True, indent=1))

@@ -1,0 +1,49 @@
+"""Sampler kernels of a featured trace: their index buffers take the contents vLLM's runner wrote.
+
+Without the known contents (``StepFacts.known``) both launches are refused: ``idx_mapping`` and the
+per-request top-k are index-like buffers no producer rule covers."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from vkc.invoke.triton.modeltraced import build, modeltraced_plan
+from vkc.modeltrace.records import StepSpec, trace_from_json
+
+SAMPLER = Path(__file__).resolve().parent.parent / "data" / "modeltrace" / "llama-3.1-8b-instruct.sampler.trace.json"
+DECODE = StepSpec("decode", 64, ctx=4096)
+TEMPERATURE = "vllm.v1.worker.gpu.sample.gumbel:_temperature_kernel"
+TOPK_TOPP = "vllm.v1.sample.ops.topk_topp_triton:_topk_topp_kernel"
+
+
+@pytest.fixture(scope="module")
+def trace():
+    return trace_from_json(json.loads(SAMPLER.read_text()))
+
+
+def _inits(trace, kernel):
+    reasons: list[str] = []
+    plan = modeltraced_plan(trace, DECODE, kernel, small_step=DECODE, reasons=reasons)
+    return ({b.name: b.init for b in plan.full.buffers} if plan else None), reasons
+
+
+def test_request_slots_and_sampling_params_take_the_runner_values(trace):
+    inits, reasons = _inits(trace, TEMPERATURE)
+    assert inits is not None, reasons
+    slots = inits["expanded_idx_mapping_ptr"]
+    ids = slots.params[0][:64]          # the runner's request slots: 64 distinct, non-negative
+    assert slots.kind == "values" and len(set(ids)) == 64 and min(ids) >= 0
+    temp = inits["temperature_ptr"]
+    assert temp.kind == "values" and 0.7 in [round(v, 6) for v in temp.params[0]]
+    inits, reasons = _inits(trace, TOPK_TOPP)
+    assert inits is not None, reasons
+    assert inits["K"].kind == "const" and inits["K"].params == (50,)
+
+
+def test_without_the_known_contents_the_launches_are_refused(trace, monkeypatch):
+    monkeypatch.setattr(build, "step_contents", lambda t, s: {})
+    for kernel in (TEMPERATURE, TOPK_TOPP):
+        inits, reasons = _inits(trace, kernel)
+        assert inits is None and reasons and "no" in reasons[0] and "rule" in reasons[0]
