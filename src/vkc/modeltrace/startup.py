@@ -294,10 +294,16 @@ def kv_cache(vllm_config: Any, num_blocks: int) -> tuple[dict[str, Any], dict[st
         get_supported_kv_cache_layouts,
         resolve_kv_cache_layout,
     )
-    from vllm.v1.core.kv_cache_planning import (
-        get_kv_cache_config_from_groups,
-        get_kv_cache_groups,
-    )
+    try:
+        from vllm.v1.core.kv_cache_planning import (
+            get_kv_cache_config_from_groups,
+            get_kv_cache_groups,
+        )
+    except ImportError:      # vLLM <= 0.32: the same two functions, same signatures, in kv_cache_utils
+        from vllm.v1.core.kv_cache_utils import (  # type: ignore[no-redef]
+            get_kv_cache_config_from_groups,
+            get_kv_cache_groups,
+        )
     from vllm.v1.worker.utils import allocate_kv_cache, bind_kv_cache_to_layers
 
     with set_current_vllm_config(vllm_config):

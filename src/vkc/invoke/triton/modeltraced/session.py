@@ -14,10 +14,12 @@ import os
 from vkc.modeltrace.records import ModelTrace, StepSpec, TraceOptions
 from vkc.records import ModelConfig, SourceTree
 
-__all__ = ["FULL_STEPS", "SMALL_STEPS", "model_trace_enabled", "model_trace_for", "steps_for", "trace_options"]
+__all__ = ["FEATURES", "FULL_STEPS", "SMALL_STEPS", "model_trace_enabled", "model_trace_for", "steps_for", "trace_options"]
 
 FULL_STEPS = {"decode": StepSpec("decode", 64, ctx=4096), "prefill": StepSpec("prefill", 4, prompt_len=2048)}
 SMALL_STEPS = {"decode": StepSpec("decode", 2, ctx=64), "prefill": StepSpec("prefill", 1, prompt_len=16)}
+# speculative decoding stays out: it changes the decode forward (4 tokens per sequence)
+FEATURES = ("bitmask", "sampler")
 
 
 def model_trace_enabled() -> bool:
@@ -31,10 +33,15 @@ def steps_for(workload: str) -> tuple[StepSpec, StepSpec]:
 
 
 def trace_options(model: ModelConfig) -> TraceOptions:
-    """The serving options of a model-traced example (the ``vkc model kernels`` defaults)."""
+    """The serving options of a model-traced example: the ``vkc model kernels`` defaults, plus the
+    serving features every step runs (:data:`FEATURES`: vLLM's sampler and the structured-output
+    bitmask, traced after the forward; the forward's events are the plain trace's)."""
+    from vkc.modeltrace.features import with_features
+
     steps = sorted({*FULL_STEPS.values(), *SMALL_STEPS.values()},
                    key=lambda s: (s.workload, s.batch, s.ctx, s.prompt_len))
-    return TraceOptions(tuple(steps), attention_backend="TRITON_MLA" if model.is_mla else "TRITON_ATTN")
+    plain = TraceOptions(tuple(steps), attention_backend="TRITON_MLA" if model.is_mla else "TRITON_ATTN")
+    return with_features(plain, FEATURES)
 
 
 def model_trace_for(tree: SourceTree, model: ModelConfig) -> ModelTrace:
