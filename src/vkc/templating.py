@@ -36,7 +36,7 @@ Check = Literal["python"] | None
 
 _PACKAGES = (
     "vkc.invoke.triton", "vkc.invoke.cuda", "vkc.extract.triton", "vkc.extract.cuda", "vkc.report",
-    "vkc.diff",
+    "vkc.diff", "vkc.export",
 )
 
 

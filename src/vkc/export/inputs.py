@@ -166,6 +166,14 @@ def parse_result_line(line: str) -> dict[str, Any] | None:
         out[key] = kv.get(key)
     for key in ("warmup", "reps"):
         out[key] = int(kv[key]) if kv.get(key, "").isdigit() else None
+    # the reference check (only examples with a reference print it: PASS | FAIL | skipped)
+    out["check"] = kv.get("check")
+    out["written"] = kv.get("written")
+    for key in ("max_abs_err", "max_rel_err"):
+        try:
+            out[key] = float(kv[key]) if key in kv else None
+        except ValueError:
+            out[key] = None
     return out
 
 

@@ -162,9 +162,30 @@ def run_artifact(path: str, artifact: dict, *, timeout: int = RUN_TIMEOUT_S, sma
         except subprocess.TimeoutExpired:
             return [CheckResult(path, "run", False, f"timed out after {timeout}s")]
     lines = _RESULT.findall(proc.stdout)
+    check = check_fields(lines[0]) if len(lines) == 1 else {}
+    if check.get("check") == "FAIL":
+        return [CheckResult(path, "run", False, lines[0], {"gpu": gpu, "small": use_small, "stdout": proc.stdout[-2000:],
+                                                            "sandbox": sandbox.sandbox_mode(sandboxed), **check})]
     if proc.returncode != 0 or len(lines) != 1:
         tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])[:400]
         return [CheckResult(path, "run", False, f"exit {proc.returncode}, {len(lines)} RESULT line(s): {tail}",
                             {"stdout": proc.stdout[-2000:], "stderr": proc.stderr[-2000:]})]
     return [CheckResult(path, "run", True, lines[0], {"gpu": gpu, "small": use_small, "stdout": proc.stdout[-2000:],
-                                                       "sandbox": sandbox.sandbox_mode(sandboxed)})]
+                                                       "sandbox": sandbox.sandbox_mode(sandboxed), **check})]
+
+
+_CHECK_KV = re.compile(r"\b(check|max_abs_err|max_rel_err|written)=(\S+)")
+
+
+def check_fields(line: str) -> dict[str, str | float | None]:
+    """The reference check's fields of a RESULT line ({} when the example has no reference)."""
+    kv = dict(_CHECK_KV.findall(line))
+    if "check" not in kv:
+        return {}
+    out: dict[str, str | float | None] = {"check": kv["check"], "written": kv.get("written")}
+    for key in ("max_abs_err", "max_rel_err"):
+        try:
+            out[key] = float(kv[key]) if key in kv else None
+        except ValueError:
+            out[key] = None
+    return out

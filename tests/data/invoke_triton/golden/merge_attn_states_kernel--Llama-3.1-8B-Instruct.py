@@ -7,6 +7,15 @@
 # WORKLOAD: prefill (inferred: the wrapper recipe's default)
 # mode: traced: vLLM's own wrapper run on meta tensors (CPU, no launch) under a fake H100 profile (SM 9.0, 132 SMs, 227 KiB smem/block)
 # invocation: recipe (model-accurate): attn_merge_states via vllm/v1/attention/ops/triton_merge_attn_states.py:48 (merge_attn_states)
+# reference: test-reference tests/kernels/attention/test_merge_attn_states.py:31 (merge_attn_states_torch)
+# tolerance:
+#   output (bfloat16): atol=0.001 rtol=0.01 (test: tests/kernels/attention/test_merge_attn_states.py:358 (bfloat16), tests/kernels/attention/test_merge_attn_states.py:361 (default))
+#   output (float16): atol=0.001 rtol=0.001 (test: tests/kernels/attention/test_merge_attn_states.py:358 (bfloat16), tests/kernels/attention/test_merge_attn_states.py:361 (default))
+# reference notes:
+#   pieces: merge_attn_states_torch tests/kernels/attention/test_merge_attn_states.py:31
+#   not extracted (raise if reached): scaled_fp8_quant (vllm/_custom_ops.py:1836 scaled_fp8_quant: calls the vLLM custom op torch.ops._C)
+#   output_lse is not compared: the reference's `output_lse[prefill_tokens_with_context:] = ...` slices the head axis of the [NUM_HEADS, NUM_TOKENS] LSE by a token count (a bug in vLLM's test reference, seen whenever num_tokens < num_heads; vLLM's test never compares the torch LSE)
+#   check: VKC_CHECK=1 (always at SMALL) poisons the outputs, launches once and compares
 # FULL meta: grid=(344144, 32) num_warps=4 num_stages=3 live=8191.9 MiB
 # FULL shapes: D=128, Dv=128, H_kv=8, H_q=32, dtype='bfloat16', kv_lora_rank=0, max_ctx=131072, mla=False, qk_nope_head_dim=0, qk_rope_head_dim=0, sinks=False, sliding_window=0, tokens=344144, v_head_dim=0, workload='prefill'
 # FULL constexprs: HEAD_SIZE=128, PADDED_HEAD_SIZE=128, OUTPUT_LSE=True, USE_FP8=False, FP8_MIN=-448.0, FP8_MAX=448.0
@@ -378,13 +387,152 @@ def make_launch(cfg, args, constexprs):
     return launch
 
 
-def check_outputs(cfg, args):
+def check_outputs(cfg, args, skip=()):
     """Every floating tensor written by the kernel (buffers initialised empty/zeros) is finite."""
     for param, spec in cfg["args"]:
+        if param in skip:
+            continue
         t = args[param]
         if spec[0] == "tensor" and t.dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
             if cfg["buffers"][spec[1]][2][0] in ("empty", "zeros") and not bool(torch.isfinite(t).all()):
                 raise SystemExit(f"FAILED: {param} has non-finite values after the launch")
+
+
+# Reference check (VKC_CHECK=1, always at SMALL): vLLM's own PyTorch computation of the kernel's
+# outputs, applied to the same input buffers (see the header's `reference` and `tolerance` lines).
+import types  # noqa: E402
+
+
+class _Unextracted:
+    """A vLLM object the reference reaches only on a path this launch does not take (vkc stub)."""
+
+    def __init__(self, what):
+        self.what = what
+
+    def __getattr__(self, name):
+        raise NotImplementedError(f"not extracted by vkc: {self.what}")
+
+    def __call__(self, *args, **kwargs):
+        raise NotImplementedError(f"not extracted by vkc: {self.what}")
+
+
+scaled_fp8_quant = _Unextracted('vllm/_custom_ops.py:1836 scaled_fp8_quant: calls the vLLM custom op torch.ops._C')  # not extracted: raises if reached
+
+
+# from tests/kernels/attention/test_merge_attn_states.py:31
+def merge_attn_states_torch(output, prefix_output, prefix_lse, suffix_output, suffix_lse, output_lse=None, prefill_tokens_with_context=None, output_scale=None):
+    if prefill_tokens_with_context is None:
+        prefill_tokens_with_context = output.shape[0]
+    p_lse = prefix_lse
+    s_lse = suffix_lse
+    p_lse[p_lse == torch.inf] = -torch.inf
+    s_lse[s_lse == torch.inf] = -torch.inf
+    max_lse = torch.maximum(p_lse, s_lse)
+    mask = torch.ones((prefix_lse.shape[1], 1, 1), device=p_lse.device)
+    mask[prefill_tokens_with_context:].fill_(0)
+    p_lse = p_lse - max_lse
+    s_lse = s_lse - max_lse
+    p_lse_exp = torch.exp(p_lse)
+    s_lse_exp = torch.exp(s_lse)
+    out_se = p_lse_exp + s_lse_exp
+    if output_lse is not None:
+        output_lse = torch.log(out_se) + max_lse
+        output_lse[prefill_tokens_with_context:] = suffix_lse[prefill_tokens_with_context:]
+    p_scale = p_lse_exp / out_se
+    s_scale = s_lse_exp / out_se
+    p_scale = torch.transpose(p_scale, 0, 1).unsqueeze(2)
+    s_scale = torch.transpose(s_scale, 0, 1).unsqueeze(2)
+    output = prefix_output * p_scale * mask + suffix_output * (s_scale * mask + (1 - mask))
+    if output_scale is not None:
+        shape = output.shape
+        output, _ = scaled_fp8_quant(output.float().view(-1, shape[-1]), output_scale)
+        output = output.view(shape)
+    return (output, output_lse)
+
+
+# (kernel parameter, element of the reference's result (None: the result itself), poisoned before
+# the checked launch, (atol, rtol) by the output's dtype); from vkc.reference.table
+REFERENCE_OUTPUTS = [('output', 0, True, {'bfloat16': (0.001, 0.01), 'float16': (0.001, 0.001)})]
+
+
+def reference(a, c):
+    """vLLM's reference applied to the kernel's arguments ``a`` and constexprs ``c`` (vkc's mapping),
+    with the arguments' device as the default one (vLLM's tests set it: torch.set_default_device)."""
+    ns = types.SimpleNamespace  # noqa: F841
+    device = next((v.device for v in a.values() if isinstance(v, torch.Tensor)), torch.device("cpu"))
+    with torch.device(device):
+        return merge_attn_states_torch(
+            output=a['output'],
+            prefix_output=a['prefix_output'],
+            prefix_lse=a['prefix_lse'],
+            suffix_output=a['suffix_output'],
+            suffix_lse=a['suffix_lse'],
+            output_lse=a['output_lse'],
+            prefill_tokens_with_context=a['prefill_tokens_with_context'],
+            output_scale=None,
+        )
+
+
+def _poison(t):
+    """NaN for floating outputs, the dtype's minimum for integer ones (bool: no sentinel, left as is)."""
+    if t.dtype != torch.bool:
+        t.fill_(float("nan") if t.dtype.is_floating_point else torch.iinfo(t.dtype).min)
+
+
+def _poisoned(t, poisoned):
+    if t.dtype.is_floating_point:
+        return torch.isnan(t)
+    if poisoned and t.dtype != torch.bool:
+        return t == torch.iinfo(t.dtype).min
+    return torch.zeros(t.shape, dtype=torch.bool, device=t.device)
+
+
+def _compare(got, want, atol, rtol, poisoned):
+    """(ok, max_abs_err, max_rel_err, unwritten elements) over the elements the reference defines."""
+    want = torch.as_tensor(want).to(got.device)
+    if want.shape != got.shape:
+        if want.numel() != got.numel():
+            return False, math.inf, math.inf, 0
+        want = want.reshape(got.shape)
+    defined = ~_poisoned(want, poisoned)
+    missing = _poisoned(got, poisoned)
+    unwritten = int((defined & missing).sum()) if poisoned else 0
+    m = defined & ~missing
+    g, w = got.to(torch.float64)[m], want.to(torch.float64)[m]
+    err = torch.where(g == w, torch.zeros_like(g), (g - w).abs())
+    bad = (err > atol + rtol * w.abs()) | (torch.isinf(w) & (g != w)) | torch.isnan(err)
+    extra = int((~defined & ~missing).sum()) if poisoned else 0
+    nonzero = w != 0
+    max_abs = float(err.max()) if err.numel() else 0.0
+    max_rel = float((err[nonzero] / w[nonzero].abs()).max()) if bool(nonzero.any()) else 0.0
+    return not bool(bad.any()) and unwritten == 0 and extra == 0, max_abs, max_rel, unwritten
+
+
+def run_check(args, constexprs, launch):
+    """Poison the outputs, take the reference on copies of the inputs, launch once, compare."""
+    for param, _index, poison, _tols in REFERENCE_OUTPUTS:
+        if poison:
+            _poison(args[param])
+    snapshot = {k: (v.clone() if isinstance(v, torch.Tensor) else v) for k, v in args.items()}
+    expected = reference(snapshot, constexprs)
+    launch()
+    if _HAS_CUDA:
+        torch.cuda.synchronize()
+    ok, max_abs, max_rel, unwritten = True, 0.0, 0.0, 0
+    for param, index, poison, tols in REFERENCE_OUTPUTS:
+        got = args[param]
+        atol, rtol = tols.get(str(got.dtype).replace("torch.", ""), tols.get("default", (1e-5, 1.3e-6)))
+        want = expected if index is None else expected[index]
+        one_ok, a_err, r_err, miss = _compare(got, want, atol, rtol, poison)
+        if not one_ok:
+            print(f"check: {param} differs from the reference (max_abs_err={a_err:.3g} max_rel_err={r_err:.3g} "
+                  f"atol={atol} rtol={rtol} unwritten={miss})")
+        ok, max_abs, max_rel, unwritten = ok and one_ok, max(max_abs, a_err), max(max_rel, r_err), unwritten + miss
+    written = "all" if unwritten == 0 else "partial"
+    if not any(p for _n, _i, p, _t in REFERENCE_OUTPUTS):
+        written = "unchecked"
+    verdict = "PASS" if ok else "FAIL"
+    return ok, f"check={verdict} max_abs_err={max_abs:.3g} max_rel_err={max_rel:.3g} written={written}"
 
 
 # Timing protocol (as vLLM's benchmarks/kernels record it): fixed warm-up and repetitions, the L2
@@ -434,17 +582,24 @@ def main():
         print(note)
     cfg, _bufs, args, constexprs = build(name)
     launch = make_launch(cfg, args, constexprs)
-    launch()
+    checked = _SMALL or os.environ.get("VKC_CHECK") == "1"
+    if checked:
+        check_ok, check = run_check(args, constexprs, launch)
+    else:
+        launch()
+        check_ok, check = True, "check=skipped"
     if _HAS_CUDA:
         torch.cuda.synchronize()
-    check_outputs(cfg, args)
+    check_outputs(cfg, args, skip={p for p, _i, _p, _t in REFERENCE_OUTPUTS} if checked else ())
     ms, protocol = bench(launch)
     if cfg["flops"]:
         rate = f"TFLOP/s={cfg['flops'] / (ms * 1e-3) / 1e12:.4g} flops={int(cfg['flops'])}"
     else:
         rate = f"GB/s={cfg['bytes'] / (ms * 1e-3) / 1e9:.4g} bytes={int(cfg['bytes'])}"
     print(f"RESULT kernel={KERNEL_NAME} model={MODEL_NAME} workload={WORKLOAD} config={name} time_ms={ms:.4f} {rate} "
-          f"dtype={data_dtype(cfg)} {protocol}")
+          f"dtype={data_dtype(cfg)} {protocol} {check}")
+    if not check_ok:
+        sys.exit(1)
 
 
 if __name__ == "__main__":
