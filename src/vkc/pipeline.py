@@ -51,10 +51,14 @@ def collect(name: str, *, model: str | None = None, workload: str | None = None,
         invocation = _invoke_default_model(index.tree, extraction, workload, command, name, model_cfg)
     written = write_artifact(name, extraction.kernel_type, extraction.source_code, invocation.code, out_dir)
     prov = invocation.facts.get("provenance")
+    ref = invocation.facts.get("reference")
+    ref_source = f"{ref['reference_source']} {ref.get('reference_origin', '')}".strip() \
+        if isinstance(ref, dict) and ref.get("reference_source") else ""
     if prov is None:
-        return dataclasses.replace(written, model_id=invocation.model_id)
+        return dataclasses.replace(written, model_id=invocation.model_id, reference_source=ref_source)
     return dataclasses.replace(written, model_id=invocation.model_id, invocation_mode=prov.mode.value,
-                               invocation_source=prov.source, model_accurate=prov.model_accurate)
+                               invocation_source=prov.source, model_accurate=prov.model_accurate,
+                               reference_source=ref_source)
 
 
 def _invoke_default_model(tree: SourceTree, extraction: Extraction, workload: str | None, command: str,

@@ -166,6 +166,7 @@ class WriteResult:
     invocation_mode: str = ""                # model-traced | recipe | test-traced | vllm-sized | synthesized
     invocation_source: str = ""              # which trace / recipe / test made the launch
     model_accurate: bool = False             # the mode is model-traced, recipe or test-traced
+    reference_source: str = ""               # where the example's reference came from ("" = none)
 
     @property
     def line(self) -> str:

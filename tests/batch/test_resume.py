@@ -80,6 +80,14 @@ def test_resume_after_sigkill_is_byte_identical(tmp_path: Path, tree: Path, env:
                 cwd=tmp_path / "b", env=env)
     assert again.stdout == "" and f"{ARTIFACTS} written" in again.stderr
     assert _files(tmp_path / "b" / "out") == _files(tmp_path / "a" / "out")
+    # the skipped jobs' records say what the first run's did: mode, source, model-accuracy
+    keep = ("path", "invocation_mode", "invocation_source", "model_accurate", "reference_source")
+
+    def recs(d: Path) -> list:
+        data = json.loads((d / "out" / "collect_results.json").read_text())
+        return sorted(tuple(r.get(k) for k in keep) for r in data["kernels"] if r["status"] == "written")
+    assert recs(tmp_path / "b") == recs(tmp_path / "a")
+    assert all(r[1] for r in recs(tmp_path / "b"))
 
 
 @pytest.mark.slow

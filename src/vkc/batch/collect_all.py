@@ -18,7 +18,7 @@ progress and a summary on stderr, and ``<out>/collect_results.json``::
                  "by_class": {"failed": {cls: n}, "not_applicable": {cls: n}}},
      "kernels": [{"name", "qualified", "lang", "model", "workload", "status",
                   "error_class", "error", "seconds", "path", "invocation_mode", "invocation_source",
-                  "model_accurate", "reach", "reach_fallback"}, ...],
+                  "model_accurate", "reach", "reach_fallback", "reference_source"}, ...],
      "reach": {"status", "kernels", "used", "fell_back", "key", "cached", "failed", "order"}}
 
 Without ``--model`` (and unless ``--no-reach`` or ``VKC_MODEL_TRACE=0``), each kernel in the reach map
@@ -41,7 +41,7 @@ from vkc.batch.jsonio import write_json_atomic
 from vkc.batch.plan import INFERRED, Job, plan_jobs
 from vkc.batch.pool import Outcome, imap_isolated
 from vkc.batch.progress import PlainProgress
-from vkc.batch.resume import Journal, job_key, model_digest
+from vkc.batch.resume import RECORD_FACTS, Journal, job_key, model_digest
 from vkc.errors import UsageError
 from vkc.records import KernelIndex
 
@@ -136,7 +136,7 @@ def _collect_one(state: dict[str, Any], job: Job) -> dict[str, Any]:
         return {"status": FAILED, "error_class": type(exc).__name__, "error": f"internal error: {first}"}
     return {"status": WRITTEN, "path": res.path, "line": res.line, "model": res.model_id or None,
             "invocation_mode": res.invocation_mode or None, "invocation_source": res.invocation_source or None,
-            "model_accurate": res.model_accurate}
+            "model_accurate": res.model_accurate, "reference_source": res.reference_source or None}
 
 
 # --------------------------------------------------------------------------- parent side
@@ -169,6 +169,7 @@ def _record(job: Job, out: Outcome, default_model: str) -> dict[str, Any]:
         "line": value.get("line"), "invocation_mode": value.get("invocation_mode"),
         "invocation_source": value.get("invocation_source"), "model_accurate": value.get("model_accurate"),
         "reach": value.get("reach"), "reach_fallback": value.get("reach_fallback"),
+        "reference_source": value.get("reference_source"),
     }
 
 
@@ -284,7 +285,8 @@ def collect_all(*, lang: str | None = None, models: list[str] | None = None,
         for job in plan:
             if job.order in skipped:
                 e = skipped[job.order]
-                records[job.order] = rec = _record(job, Outcome(value={"status": WRITTEN, "path": e["path"],
+                kept = {k: e[k] for k in RECORD_FACTS if k in e}
+                records[job.order] = rec = _record(job, Outcome(value={**kept, "status": WRITTEN, "path": e["path"],
                                                                        "model": e.get("model")}), DEFAULT_MODEL)
                 progress.advance(rec["status"], job.name, 0.0, "already written (--resume)")
         for i, out in imap_isolated(order, _run_job, workers=n_workers, init=_init_worker,
@@ -293,7 +295,7 @@ def collect_all(*, lang: str | None = None, models: list[str] | None = None,
             rec = _record(job, out, DEFAULT_MODEL)
             records[job.order] = rec
             if rec["status"] == WRITTEN and rec["line"]:
-                journal.add(keys[job.order], rec["path"], rec["model"])
+                journal.add(keys[job.order], rec["path"], rec["model"], rec)
                 print(rec["line"], file=stdout, flush=True)
             detail = "" if rec["status"] == WRITTEN else f"{rec['error_class']}: {rec['error']}"
             label = job.name if flat else f"{job.name} [{rec['model']}, {job.workload or INFERRED}]"

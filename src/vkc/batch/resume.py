@@ -31,6 +31,8 @@ from vkc.batch.plan import Job
 __all__ = ["JOURNAL", "Journal", "code_digest", "job_key"]
 
 JOURNAL = ".vkc-collect-journal.jsonl"
+# the collect record's fields a journal entry keeps, so a resumed run's results file says them too
+RECORD_FACTS = ("invocation_mode", "invocation_source", "model_accurate", "reference_source", "workload")
 _CODE_SUFFIXES = (".py", ".j2", ".json", ".scm", ".h", ".cuh", ".cu")
 _DIGEST: str | None = None
 
@@ -112,13 +114,15 @@ class Journal:
         self.done[key] = e
         return {**e, "path": path.replace(os.sep, "/")}
 
-    def add(self, key: str, path: str, model: str | None) -> None:
-        """Record an artifact just written (appended at once: a kill keeps it)."""
+    def add(self, key: str, path: str, model: str | None, facts: dict[str, Any] | None = None) -> None:
+        """Record an artifact just written (appended at once: a kill keeps it); ``facts``: the collect
+        record's fields a resumed run reports again (invocation mode and source, reference)."""
         sha = _file_sha(path)
         if sha is None:
             return
         rel = os.path.relpath(path, self.out_dir).replace(os.sep, "/")
-        e = {"key": key, "path": rel, "sha256": sha, "model": model}
+        e = {"key": key, "path": rel, "sha256": sha, "model": model,
+             **{k: v for k, v in sorted((facts or {}).items()) if k in RECORD_FACTS}}
         self.done[key] = e
         with open(self.path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(e, sort_keys=True) + "\n")
