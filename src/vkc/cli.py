@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--compile", action="store_true", help="also compile (nvcc / triton for sm_90)")
     v.add_argument("--run", action="store_true", help="also run the invocation example")
     v.add_argument("--sanitizer", action="store_true",
-                   help="with --run: also run CUDA programs under compute-sanitizer memcheck")
+                   help="with --run: also run each example under compute-sanitizer memcheck (CUDA once, Triton once at SMALL)")
     from vkc.batch.cli_hooks import add_batch_args
     add_batch_args(c, v)
     from vkc.export.cli_hooks import add_export_args

@@ -135,7 +135,7 @@ def _run_task(_state: Any, task: tuple[str, float, bool, bool]) -> list[CheckRes
     except (ModuleNotFoundError, AttributeError) as exc:
         return [CheckResult(path, "run", False, f"run check not available for {kernel_type} ({exc})")]
     kw: dict[str, Any] = {"timeout": timeout, "sandboxed": sandboxed}
-    if sanitizer and kernel_type == "cuda":
+    if sanitizer:
         kw["sanitizer"] = True
     try:
         out = fn(path, artifact, **kw)

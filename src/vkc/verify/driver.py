@@ -38,7 +38,8 @@ def verify_paths(paths: Iterable[str | os.PathLike[str]], *, compile: bool = Fal
                  run: bool = False, sanitizer: bool = False) -> list[CheckResult]:
     """Check every artifact; VerifyError only for missing paths / empty folders.
 
-    ``sanitizer`` (with ``run``) also runs CUDA programs under compute-sanitizer memcheck."""
+    ``sanitizer`` (with ``run``, on a GPU) also runs each example under compute-sanitizer memcheck
+    (CUDA programs once; Triton examples once at SMALL)."""
     results: list[CheckResult] = []
     for path in expand_paths(paths):
         static = check_artifact(path)
@@ -51,7 +52,7 @@ def verify_paths(paths: Iterable[str | os.PathLike[str]], *, compile: bool = Fal
         if compile:
             results.extend(_hook("compile", kernel_type, path, artifact))
         if run:
-            kw = {"sanitizer": True} if sanitizer and kernel_type == "cuda" else {}
+            kw = {"sanitizer": True} if sanitizer else {}
             results.extend(_hook("run", kernel_type, path, artifact, **kw))
     return results
 

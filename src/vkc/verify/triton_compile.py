@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -131,8 +132,11 @@ def _has_gpu() -> bool:
 
 
 def run_artifact(path: str, artifact: dict, *, timeout: int = RUN_TIMEOUT_S, small: bool | None = None,
-                 sandboxed: bool = True) -> list[CheckResult]:
-    """Run the invocation example (GPU: FULL; else SMALL_SANITY under TRITON_INTERPRET=1)."""
+                 sandboxed: bool = True, sanitizer: bool = False) -> list[CheckResult]:
+    """Run the invocation example (GPU: FULL; else SMALL_SANITY under TRITON_INTERPRET=1); with
+    ``sanitizer`` on a GPU also once more at SMALL under ``compute-sanitizer --tool memcheck`` ("sanitizer":
+    one repetition, PyTorch's caching allocator off so every buffer is its own allocation and an
+    out-of-bounds access is not hidden inside a neighbour's pool block)."""
     kernel = artifact["kernel"]
     code = kernel["invocation_example"]
     try:
@@ -156,22 +160,37 @@ def run_artifact(path: str, artifact: dict, *, timeout: int = RUN_TIMEOUT_S, sma
         (Path(tmp) / kernel_file).write_text(kernel["source_code"])
         script = Path(tmp) / "invoke_example.py"
         script.write_text(code)
-        try:
-            cmd, env = sandbox.wrap([sys.executable, str(script)], Path(tmp), env, enabled=sandboxed)
-            proc = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return [CheckResult(path, "run", False, f"timed out after {timeout}s")]
+        out = [_run_script(path, "run", [sys.executable, str(script)], Path(tmp), env, timeout, sandboxed,
+                           gpu=gpu, small=use_small)]
+        if sanitizer and gpu:
+            tool = shutil.which("compute-sanitizer") or "compute-sanitizer"
+            senv = {**dict(os.environ), "SMALL_SANITY": "1", "VKC_ITERS": "1", "PYTORCH_NO_CUDA_MEMORY_CACHING": "1"}
+            out.append(_run_script(path, "sanitizer", [tool, "--tool", "memcheck", "--error-exitcode", "99",
+                                                       sys.executable, str(script)],
+                                   Path(tmp), senv, timeout, sandboxed, gpu=gpu, small=True))
+    return out
+
+
+def _run_script(path: str, check_name: str, argv: list[str], tmp: Path, env: dict[str, str], timeout: int,
+                sandboxed: bool, *, gpu: bool, small: bool) -> CheckResult:
+    try:
+        cmd, env = sandbox.wrap(argv, tmp, env, enabled=sandboxed)
+        proc = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=timeout)
+    except FileNotFoundError as e:
+        return CheckResult(path, check_name, False, f"{argv[0]} not found ({e.strerror})")
+    except subprocess.TimeoutExpired:
+        return CheckResult(path, check_name, False, f"timed out after {timeout}s")
     lines = _RESULT.findall(proc.stdout)
     check = check_fields(lines[0]) if len(lines) == 1 else {}
+    details = {"gpu": gpu, "small": small, "stdout": proc.stdout[-2000:], "sandbox": sandbox.sandbox_mode(sandboxed),
+               **check}
     if check.get("check") == "FAIL":
-        return [CheckResult(path, "run", False, lines[0], {"gpu": gpu, "small": use_small, "stdout": proc.stdout[-2000:],
-                                                            "sandbox": sandbox.sandbox_mode(sandboxed), **check})]
+        return CheckResult(path, check_name, False, lines[0], details)
     if proc.returncode != 0 or len(lines) != 1:
         tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])[:400]
-        return [CheckResult(path, "run", False, f"exit {proc.returncode}, {len(lines)} RESULT line(s): {tail}",
-                            {"stdout": proc.stdout[-2000:], "stderr": proc.stderr[-2000:]})]
-    return [CheckResult(path, "run", True, lines[0], {"gpu": gpu, "small": use_small, "stdout": proc.stdout[-2000:],
-                                                       "sandbox": sandbox.sandbox_mode(sandboxed), **check})]
+        return CheckResult(path, check_name, False, f"exit {proc.returncode}, {len(lines)} RESULT line(s): {tail}",
+                           {"stdout": proc.stdout[-2000:], "stderr": proc.stderr[-2000:]})
+    return CheckResult(path, check_name, True, lines[0], details)
 
 
 _CHECK_KV = re.compile(r"\b(check|max_abs_err|max_rel_err|written)=(\S+)")
