@@ -298,6 +298,9 @@ def _init_tensor(shape, dtype_name, init, device):
         return torch.randint(params[0], params[1], shape, dtype=dtype, device=device)
     if kind == "values":
         return torch.tensor(params[0], dtype=dtype, device=device).reshape(shape)
+    if kind == "runs":
+        vals = torch.tensor(params[0], dtype=dtype, device=device)
+        return vals.repeat_interleave(torch.tensor(params[1], device=device)).reshape(shape)
     if kind == "cumsum_lengths":
         lengths = torch.tensor([0] + list(params[0]), dtype=torch.int64, device=device)
         return torch.cumsum(lengths, 0).to(dtype).reshape(shape)

@@ -5,7 +5,7 @@ vLLM's own metadata made the traced tensors; the recorder says who made each sto
 
 * known contents (serving-feature steps: the sampler's index and parameter buffers as vLLM's runner
   wrote them on the host, :func:`vkc.modeltrace.contents.step_contents`): one value -> ``const``, up
-  to 64 Ki elements -> ``values``;
+  to 64 Ki elements -> ``values``, larger ones (a grammar bitmask, penalty bins) -> ``runs``;
 * fused-MoE routing (``_moe_C::moe_align_block_size`` / ``_moe_C::topk_softmax`` outputs, and the
   ``torch.full`` of ``num_tokens_post_padded`` on vLLM's naive-assignment path): valid routing
   tables as :mod:`vkc.invoke.triton.recipes.moe` lays them out (one seeded top-k routing, so the
@@ -240,7 +240,7 @@ def _weight(name: str, a: TensorArg) -> InitSpec:
     return InitSpec("randn")
 
 
-KNOWN_VALUES_MAX = 1 << 16     # a known storage larger than this with several values is not inlined
+KNOWN_VALUES_MAX = 1 << 16     # a known storage up to this many elements is inlined, else its runs
 
 
 def _known(a: TensorArg, facts: StepFacts) -> InitSpec | None:
@@ -251,6 +251,8 @@ def _known(a: TensorArg, facts: StepFacts) -> InitSpec | None:
         return InitSpec("const", (c.const,))
     if c.numel <= KNOWN_VALUES_MAX:
         return InitSpec("values", (c.values(),))
+    if len(c.runs) <= KNOWN_VALUES_MAX:
+        return InitSpec("runs", ([v for v, _n in c.runs], [n for _v, n in c.runs]))
     return None
 
 

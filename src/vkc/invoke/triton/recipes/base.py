@@ -85,6 +85,7 @@ INIT_KINDS: dict[str, int] = {
     "randn": 0, "rand": 0, "zeros": 0, "ones": 0, "empty": 0, "scratch": 0,
     "const": 1, "arange": 2, "randint": 2, "values": 1, "cumsum_lengths": 1,
     "block_table": 1, "slot_mapping": 1, "topk_ids": 1, "randn_scaled": 1, "uniform": 2,
+    "runs": 2,      # run-length values: (values, counts), e.g. a request's bitmask or penalty bins
 }
 
 DTYPE_BYTES: dict[str, int] = {
