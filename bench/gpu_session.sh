@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One device call of the GPU issue: `bash bench/gpu_session.sh allused|bench` on the H200 machine
+# One device call of the GPU issue: `bash bench/gpu_session.sh allused|tree|bench` on the H200 machine
 # (wheels the machine lacks are carried in .whl/, artifacts in gpu_in/; results go to $OUT).
 set -uo pipefail
 pip install -q --no-deps --target /tmp/site .whl/*.whl >/dev/null 2>&1
@@ -7,10 +7,15 @@ export PYTHONPATH=/tmp/site:$PWD/src HF_HUB_OFFLINE=1 VKC_MODEL_TRACE=0 VKC_TEST
 OUT=${OUT:-/tmp/out}
 case "$1" in
   allused)
-    dirs=$(ls -d gpu_in/*/ | grep -v gpu_in/bench)
-    timeout 560 python -m vkc verify --run --sanitizer --jobs 16 --results "$OUT/verify_run_allused2_h200.json" $dirs \
-      > "$OUT/verify_run_allused2_h200.log" 2>&1
-    tail -4 "$OUT/verify_run_allused2_h200.log" ;;
+    dirs=$(ls -d gpu_in/*/ | grep -v -e gpu_in/bench -e gpu_in/tree)
+    timeout 540 python -m vkc verify --run --sanitizer --jobs 16 --results "$OUT/verify_run_allused3_h200.json" $dirs \
+      > "$OUT/verify_run_allused3_h200.log" 2>&1
+    tail -4 "$OUT/verify_run_allused3_h200.log" ;;
+  tree)
+    # the whole tree's model-accurate artifacts (collect --all, no model): FULL, then SMALL under memcheck
+    timeout 570 python -m vkc verify --run --sanitizer --jobs 16 --results "$OUT/verify_run_tree_h200.json" gpu_in/tree \
+      > "$OUT/verify_run_tree_h200.log" 2>&1
+    tail -4 "$OUT/verify_run_tree_h200.log" ;;
   bench)
     python - > "$OUT/peaks_h200.txt" 2>&1 <<'PY'
 import torch, time
