@@ -135,3 +135,10 @@ def test_html_renders_in_headless_chromium(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
+
+
+def test_peaks_follow_the_gpu_the_results_name():
+    from vkc.report import H100_PEAK, H200_PEAK, peak_for
+
+    assert peak_for(["NVIDIA_H200", ""]) is H200_PEAK and H200_PEAK["hbm_gbps"] == 4800.0
+    assert peak_for(["NVIDIA_H100_80GB_HBM3"]) is H100_PEAK and peak_for([]) is H100_PEAK

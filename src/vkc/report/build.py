@@ -36,6 +36,20 @@ H100_PEAK: dict[str, Any] = {
               "BF16 Tensor Core 1,979 TFLOPS with sparsity = 989 TFLOPS dense",
     "url": "https://resources.nvidia.com/en-us-tensor-core/nvidia-tensor-core-gpu-datasheet",
 }
+# NVIDIA H200 Tensor Core GPU datasheet (H200 SXM column): https://www.nvidia.com/en-us/data-center/h200/
+H200_PEAK: dict[str, Any] = {
+    "gpu": "NVIDIA H200 SXM 141GB",
+    "hbm_gbps": 4800.0,      # HBM3e memory bandwidth 4.8 TB/s
+    "bf16_tflops": 989.0,    # dense BF16 Tensor Core (1,979 TFLOP/s is with 2:4 sparsity), as the H100 SXM
+    "source": "NVIDIA H200 Tensor Core GPU datasheet, H200 SXM column: GPU memory bandwidth 4.8 TB/s (HBM3e); "
+              "BF16 Tensor Core 1,979 TFLOPS with sparsity = 989 TFLOPS dense",
+    "url": "https://www.nvidia.com/en-us/data-center/h200/",
+}
+
+
+def peak_for(gpus: list[str]) -> dict[str, Any]:
+    """The datasheet peaks of the GPU the RESULT lines name (``gpu=NVIDIA_H200``); H100 otherwise."""
+    return H200_PEAK if any("H200" in g for g in gpus) else H100_PEAK
 
 
 def lang_of(name: str | None, qualified: str | None, given: str | None = None) -> str:
@@ -143,12 +157,18 @@ def _attempts(bd: BatchDir) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: (r["name"], str(r["model"]), str(r["workload"])))
 
 
+def _peak(bd: BatchDir) -> dict[str, Any]:
+    return peak_for([str((parse_result_line(c["reason"]) or {}).get("gpu") or "")
+                     for a in bd.artifacts for c in checks_for(bd, a) if c["check"] == "run" and c["ok"]])
+
+
 def _pct(value: float | None, peak: float) -> float | None:
     return None if value is None else round(100.0 * value / peak, 2)
 
 
 def _kernels(bd: BatchDir, fid: dict[Any, dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     kernels, gpu = [], []
+    peak = _peak(bd)
     for a in bd.artifacts:
         prov = parse_provenance(a.kernel_type, a.invocation_example)
         fam = family_of(prov.kernel_file, a.name)
@@ -166,8 +186,8 @@ def _kernels(bd: BatchDir, fid: dict[Any, dict[str, Any]]) -> tuple[list[dict[st
             gpu.append({"name": a.name, "lang": a.kernel_type, "family": fam, "model": res.get("model"),
                         "workload": res.get("workload"), "config": res.get("config"), "time_ms": res.get("time_ms"),
                         "gbps": res.get("gbps"), "tflops": res.get("tflops"),
-                        "pct_hbm_peak": _pct(res.get("gbps"), H100_PEAK["hbm_gbps"]) if full else None,
-                        "pct_bf16_peak": _pct(res.get("tflops"), H100_PEAK["bf16_tflops"]) if full else None})
+                        "pct_hbm_peak": _pct(res.get("gbps"), peak["hbm_gbps"]) if full else None,
+                        "pct_bf16_peak": _pct(res.get("tflops"), peak["bf16_tflops"]) if full else None})
     return kernels, gpu
 
 
@@ -200,7 +220,7 @@ def build_report(directory: str) -> dict[str, Any]:
         "inputs": {"artifacts": len(bd.artifacts), "collect_results": bool(bd.collect),
                    "verify_results": bool(bd.verify), "fidelity_results": bd.fidelity is not None,
                    "unreadable": bd.unreadable},
-        "peak": H100_PEAK,
+        "peak": _peak(bd),
         "family_rules": [{"family": f, "pattern": p} for f, p in FAMILY_RULES],
         "coverage": {
             "attempted": total, "collected": collected, "not_applicable": not_applicable,

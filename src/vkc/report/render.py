@@ -31,7 +31,7 @@ def _md(v: Any) -> str:
     return "" if v is None else str(v).replace("|", "\\|").replace("\n", " ")
 
 
-def bandwidth_svg(gpu: list[dict[str, Any]], peak_gbps: float) -> str:
+def bandwidth_svg(gpu: list[dict[str, Any]], peak_gbps: float, peak_gpu: str = "H100") -> str:
     """Horizontal bars of achieved GB/s per kernel, with the HBM peak as a dashed line."""
     rows = [g for g in gpu if g.get("gbps") is not None]
     if not rows:
@@ -43,7 +43,7 @@ def bandwidth_svg(gpu: list[dict[str, Any]], peak_gbps: float) -> str:
     x = lambda v: left + width * v / vmax
     out = [(f'<svg id="bandwidth-plot" xmlns="http://www.w3.org/2000/svg" width="{left + width + 90}" '
             f'height="{height}" role="img" aria-label="achieved bandwidth per kernel">'),
-           (f'<text x="{left}" y="16" font-size="12">achieved GB/s (FULL and SMALL runs; dashed: H100 HBM3 peak '
+           (f'<text x="{left}" y="16" font-size="12">achieved GB/s (FULL and SMALL runs; dashed: {html.escape(peak_gpu)} HBM peak '
             f'{peak_gbps:.0f} GB/s)</text>')]
     for i, g in enumerate(rows):
         y = top + i * (bar + gap)
@@ -70,7 +70,7 @@ def render(report: dict[str, Any]) -> dict[str, str]:
     """{"md": ..., "json": ..., "html": ...} for a report model."""
     helpers: dict[str, Any] = {"num": _num, "pct": _pct, "md": _md}
     md_text = render_template("vkc.report/report.md.j2", r=report, **helpers)
-    svg = bandwidth_svg(report["gpu"], report["peak"]["hbm_gbps"])
+    svg = bandwidth_svg(report["gpu"], report["peak"]["hbm_gbps"], report["peak"]["gpu"])
     html_text = render_template("vkc.report/report.html.j2", r=report, svg=svg, **helpers)
     return {"md": md_text, "json": json.dumps(report, indent=2, sort_keys=True) + "\n", "html": html_text}
 
