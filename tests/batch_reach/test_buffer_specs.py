@@ -97,15 +97,32 @@ def test_committed_generated_examples_have_clean_buffer_specs():
 SYNTHESIZED = ("kv_cache_gather_kernel", "cp_gather_cache_page")
 
 
-@pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="issue 12 source 4: the synthesizer still writes zero-filled placeholders "
-                                       "(kv_cache_gather_kernel's pointer table, cp_gather_cache_page's block table)")
-def test_freshly_synthesized_examples_have_clean_buffer_specs(tmp_path, vllm_tree):
+@pytest.fixture(scope="module")
+def fresh_rows(tmp_path_factory, vllm_tree):
+    out = tmp_path_factory.mktemp("synthesized")
     env = dict(os.environ, VKC_MODEL_TRACE="0", VKC_TEST_TRACE="0", HF_HUB_OFFLINE="1")
     for name in SYNTHESIZED:
-        p = subprocess.run([sys.executable, "-m", "vkc", "collect", name, "--out", str(tmp_path)], env=env,
+        p = subprocess.run([sys.executable, "-m", "vkc", "collect", name, "--out", str(out)], env=env,
                            capture_output=True, text=True, check=False, timeout=600)
         assert p.returncode == 0, p.stderr
-    rows = [scan.scan_artifact(json.loads(p.read_text())) for p in sorted(tmp_path.glob("*.json"))]
-    assert {r["mode"] for r in rows} == {"synthesized"} and all(r["buffers"] for r in rows)
-    assert [(r["name"], r["findings"]) for r in rows if r["findings"]] == []
+    rows = {r["name"]: r for r in (scan.scan_artifact(json.loads(p.read_text())) for p in sorted(out.glob("*.json")))}
+    assert set(rows) == set(SYNTHESIZED)
+    assert {r["mode"] for r in rows.values()} == {"synthesized"} and all(r["buffers"] for r in rows.values())
+    return rows
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", SYNTHESIZED)
+def test_freshly_synthesized_index_buffers_have_ranges(fresh_rows, name):
+    assert [f for f in fresh_rows[name]["findings"] if f["problem"] != "pointer table"] == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [
+    "cp_gather_cache_page",
+    pytest.param("kv_cache_gather_kernel", marks=pytest.mark.xfail(
+        strict=True, reason="issue 12: its table of cache pointers is still zero-filled -- the Triton example "
+                            "template has no init kind that builds device addresses from real allocations")),
+])
+def test_freshly_synthesized_examples_have_clean_buffer_specs(fresh_rows, name):
+    assert fresh_rows[name]["findings"] == []

@@ -101,9 +101,9 @@ def test_param_named_num_tokens_declared_once(index, name):
     ("convert_fp8_kernel", "vllm::convert_fp8_kernel<uint8_t, float, vllm::Fp8KVCacheDataType::kAuto>"),
     # swigluoai_and_mul_kernel has a recipe now; fatrelu's act_and_mul_kernel_with_param keeps the generic path
     ("act_and_mul_kernel_with_param",
-     "vllm::act_and_mul_kernel_with_param<c10::BFloat16, typename vllm::PackedTypeConverter<c10::BFloat16>::Type, "
-     "vllm::fatrelu_kernel<c10::BFloat16>, vllm::packed_fatrelu_kernel< typename "
-     "vllm::PackedTypeConverter<c10::BFloat16>::Type>, true, true>"),
+     ("vllm::act_and_mul_kernel_with_param<c10::BFloat16, typename vllm::PackedTypeConverter<c10::BFloat16>::Type, "
+      "vllm::fatrelu_kernel<c10::BFloat16>, vllm::packed_fatrelu_kernel< typename "
+      "vllm::PackedTypeConverter<c10::BFloat16>::Type>, true, true>")),
 ])
 def test_instantiation_is_resolved(index, name, want):
     _ex, inv = _collect(index, name)

@@ -106,7 +106,8 @@ def _provenance(recipe: Recipe | None, plan: Plan) -> Provenance:
     if recipe is not None and not plan.untraced:
         return Provenance(InvocationMode.RECIPE, f"recipe {recipe.module}: {plan.wrapper or 'wrapper'}")
     return Provenance(InvocationMode.SYNTHESIZED,
-                      "kernel signature + launch site (vkc's generic host program; placeholder contents)")
+                      "kernel signature + launch site (vkc's generic host program; index buffers ranged by "
+                      "name, not the model's launch)")
 
 
 def _handoff(extraction: Extraction, plan: Plan) -> Any:

@@ -3,6 +3,7 @@ signature and launch site (UNTRACED in the header).  Entry: :func:`build_untrace
 
 * :mod:`.generic` -- the plan (placeholder buffers, scalars bound from the model by name, the
   launch site's grid/block when every name in them is bound);
+* :mod:`.contents` -- ranged index buffers and pointer tables of real allocations (issue 12);
 * :mod:`.names` -- which template instantiation, collision-free host identifiers, namespaces.
 """
 from __future__ import annotations

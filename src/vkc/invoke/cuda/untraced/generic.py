@@ -1,6 +1,7 @@
 """Generic fallback for kernels without a recipe: untraced, compile-only quality.
 
-Pointer parameters become zero-filled buffers of a fixed small size, integer
+Pointer parameters become buffers of a fixed small size (zero-filled data; index-like ones
+ranged and pointer tables of real addresses, :mod:`.contents`), integer
 scalars are bound from model dims by name, template arguments come from the
 extractor's ``instantiations`` (see names.pick_instantiation), and the
 grid/block come from the launch site text when all its identifiers are bound.
@@ -19,6 +20,7 @@ from vkc.errors import InvocationError
 from vkc.invoke.cuda.context import Ctx
 from vkc.invoke.cuda.literals import cpp_float, cpp_int
 from vkc.invoke.cuda.plan import Buffer, Plan, Scale, Stmt, zero
+from vkc.invoke.cuda.untraced.contents import index_fill, index_kind, is_pointer_table, pointer_table, reach
 from vkc.invoke.cuda.untraced.names import (
     Names,
     namespace_directives,
@@ -27,6 +29,7 @@ from vkc.invoke.cuda.untraced.names import (
 )
 
 GENERIC_ELEMS = 1 << 20
+GENERIC_TOKENS = 64
 _INT_TYPES = {"int", "int32_t", "int64_t", "long", "long long", "unsigned", "unsigned int", "uint32_t",
               "uint64_t", "size_t", "int16_t", "uint16_t", "int8_t", "uint8_t", "short", "unsigned long"}
 _FLOAT_TYPES = {"float", "double"}
@@ -85,8 +88,8 @@ def build(c: Ctx) -> Plan:
         args=tuple(args), dispatch=f"generic: {targs_text}, {targs_from}" if targs_text else "generic: not templated",
         wrapper=f"{launch.get('file', 'n/a')}:{launch.get('line', '?')} ({launch.get('wrapper')})",
         grid_expr=grid, block_expr=block, smem_expr=smem, untraced=True,
-        notes=(("untraced/generic: buffers are zero-filled fixed-size placeholders; the launch is not "
-               "model-accurate"),),
+        notes=(("untraced/generic: fixed-size buffers (data zero-filled, indices ranged, pointer tables of "
+                "real allocations); the launch is not model-accurate"),),
     )
 
 
@@ -110,7 +113,7 @@ def _preamble(names: Names, params: list[dict[str, Any]], tparams: list[str], qu
                    for d in namespace_directives(qualname)]
     # the generic token count is `num_tokens` unless a (template) parameter has that name
     tok = names.fresh("num_tokens" if "num_tokens" not in pnames | tnames else "vkc_num_tokens")
-    consts.append(Stmt(f"const int {tok} = 64;", "vkc: generic token count"))
+    consts.append(Stmt(f"const int {tok} = {GENERIC_TOKENS};", "vkc: generic token count"))
     return consts, tok
 
 
@@ -132,7 +135,8 @@ def _bind_params(c: Ctx, names: Names, params: list[dict[str, Any]], tok: str, c
                  bound: set[str]) -> tuple[list[Buffer], list[str]]:
     """One argument per kernel parameter: a placeholder buffer, a scalar bound by name, or ``T{}``.
     Appends the scalars' declarations to ``consts`` and the names they bind to ``bound``."""
-    buffers: list[Buffer] = []
+    ptrs: list[tuple[str, str, str]] = []     # (parameter, variable, element type)
+    scalars: list[int] = []
     args: list[str] = []
     for i, prm in enumerate(params):
         ptype, pname = _clean_type(str(prm.get("type", ""))), str(prm.get("name") or f"arg{i}")
@@ -144,9 +148,10 @@ def _bind_params(c: Ctx, names: Names, params: list[dict[str, Any]], tok: str, c
             if elem == "void":
                 elem = "unsigned char"
                 args[-1] = f"(void*){var}"
-            buffers.append(Buffer(var, elem, cpp_int(GENERIC_ELEMS), zero(), "inout", "(generic, fixed size)"))
+            ptrs.append((pname, var, elem))
         elif ptype in _INT_TYPES or ptype == "bool":
             val = _dim_for(pname, c, tok) if ptype != "bool" else 0
+            scalars.append(val if isinstance(val, int) else GENERIC_TOKENS)
             code = f"const {ptype} {var} = ({ptype})({val if isinstance(val, str) else cpp_int(val)});"
             consts.append(Stmt(code, f"generic: parameter {pname}"))
             if re.fullmatch(r"[A-Za-z_]\w*", pname) and pname not in _CPP_WORDS and names.take(pname):
@@ -157,7 +162,28 @@ def _bind_params(c: Ctx, names: Names, params: list[dict[str, Any]], tok: str, c
             consts.append(Stmt(f"const {ptype} {var} = {cpp_float(fval)};", f"generic: parameter {pname}"))
         else:
             consts.append(Stmt(f"{ptype} {var}{{}};", f"generic: parameter {pname} value-initialised"))
-    return buffers, args
+    return _buffers(c, names, ptrs, scalars), args
+
+
+def _buffers(c: Ctx, names: Names, ptrs: list[tuple[str, str, str]], scalars: list[int]) -> list[Buffer]:
+    """The pointer parameters' buffers: data zero-filled, index-like ones ranged, pointer tables real
+    addresses (:mod:`.contents`)."""
+    out: list[Buffer] = []
+    far = reach(GENERIC_ELEMS, scalars)
+    for pname, var, elem in ptrs:
+        size = cpp_int(GENERIC_ELEMS)
+        kind = index_kind(pname, elem)
+        if is_pointer_table(pname, elem):
+            pool = names.fresh(f"{var}_pool")
+            names.take(f"n_{pool}")
+            pool_buf, fill = pointer_table(var, elem, pool)
+            out += [pool_buf, Buffer(var, elem, size, fill, "inout", f"(generic, fixed size; addresses of {pool})")]
+        elif kind is not None:
+            fill, what = index_fill(kind, far, GENERIC_TOKENS, c.dims.num_experts)
+            out.append(Buffer(var, elem, size, fill, "inout", f"(generic, fixed size; {what})"))
+        else:
+            out.append(Buffer(var, elem, size, zero(), "inout", "(generic, fixed size)"))
+    return out
 
 
 def _tparam_split(p: str) -> tuple[str, str]:

@@ -2,7 +2,7 @@
 
 Used for kernels without a workload recipe.  Parameter kinds come from the kernel body
 (:mod:`.sigtypes`): pointers become flat tensors (bf16 data, int32 for index-like buffers, fp32
-scales; index buffers start zeroed so loaded indices stay in bounds), integer scalars take
+scales; index buffers filled from a range their use derives, :mod:`.indexinit`), integer scalars take
 model-dim guesses from their names, floats 1.0 (eps 1e-6).  Constexprs come, in order, from the
 launch site's literal/evaluable arguments (:mod:`.launchsite`), the signature default, the first
 autotune config, the ``@triton.heuristics`` lambdas, then name and usage heuristics (powers of
@@ -47,6 +47,7 @@ from vkc.invoke.triton.untraced.guesses import (
     pow2,
     scalar_int,
 )
+from vkc.invoke.triton.untraced.indexinit import index_inits
 from vkc.invoke.triton.untraced.launchsite import (
     Env,
     Launch,
@@ -126,6 +127,8 @@ def generic_plan(tree: SourceTree | None, extraction: Extraction, model: ModelCo
     info = LaunchInfo(params=tuple(names), mode=mode,
                       site=Site(site.file, site.line, site.wrapper or "?") if site else None)
     full, small = choose_dtypes(extraction, entry, params, full, small, flags, info, notes)
+    full = index_inits(extraction.source_code, entry, params, full, model.num_experts, notes)
+    small = index_inits(extraction.source_code, entry, params, small, model.num_experts)
     return TritonPlan(full=full, small=small, path="generic", launch=info)
 
 
