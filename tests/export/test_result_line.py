@@ -1,7 +1,7 @@
 """The RESULT line's timing-protocol fields (issue 13: benchmark-grade timing) are parsed and kept."""
 from __future__ import annotations
 
-from vkc.export.inputs import parse_result_line
+from vkc.result_line import parse_result_line
 
 
 def test_protocol_fields():

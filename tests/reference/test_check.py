@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 import vkc
-from vkc.export.inputs import parse_result_line
-from vkc.verify.triton_compile import check_fields, run_artifact
+from vkc.result_line import check_fields, parse_result_line
+from vkc.verify.triton_compile import run_artifact
 from vkc.write import read_artifact
 
 pytestmark = pytest.mark.sdist

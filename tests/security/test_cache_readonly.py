@@ -11,16 +11,15 @@ cache's files before and after.  Also here, in process: corrupt archives and wro
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import shutil
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 
 import pytest
+from sdist_fixture import write_sdist
 
 from vkc.errors import SourceError
 from vkc.source import fetch
@@ -46,12 +45,7 @@ FILES = {"vllm/__init__.py": b"__version__ = '9.9.7'\n", "vllm/ops/k.py": KERNEL
 
 
 def _tarball(path: Path, files: dict[str, bytes] = FILES) -> str:
-    with tarfile.open(path, "w:gz") as tf:
-        for name, data in files.items():
-            info = tarfile.TarInfo(f"vllm-{VERSION}/{name}")
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return write_sdist(path, VERSION, files)
 
 
 @pytest.fixture

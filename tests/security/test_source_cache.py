@@ -2,12 +2,10 @@
 missing or resized in the unpacked tree, a truncated completion marker, a lost archive."""
 from __future__ import annotations
 
-import hashlib
-import io
-import tarfile
 from pathlib import Path
 
 import pytest
+from sdist_fixture import write_sdist
 
 from vkc.errors import SourceError
 from vkc.source import fetch
@@ -19,12 +17,7 @@ FILES = {"vllm/__init__.py": b"__version__ = '9.9.9'\n", "vllm/ops/k.py": b"impo
 
 
 def _tarball(path: Path) -> str:
-    with tarfile.open(path, "w:gz") as tf:
-        for name, data in FILES.items():
-            info = tarfile.TarInfo(f"vllm-{VERSION}/{name}")
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return write_sdist(path, VERSION, FILES)
 
 
 @pytest.fixture

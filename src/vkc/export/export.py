@@ -21,9 +21,9 @@ from vkc.export.inputs import (
     checks_for,
     collect_for,
     load_dir,
-    parse_result_line,
 )
 from vkc.export.provenance import literals, parse_provenance
+from vkc.result_line import parse_result_line
 
 # name -> type ("string", "int64", "float64", "bool", "list<string>"); order = column order
 COLUMNS: tuple[tuple[str, str], ...] = (

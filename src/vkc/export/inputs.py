@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,6 @@ from vkc.write.names import RESULT_FILES  # one list of the result files vkc wri
 
 OK_STATUSES = ("ok", "wrote", "written", "success", "succeeded", "pass", "passed")
 NOT_APPLICABLE_STATUSES = ("not applicable", "not_applicable", "n/a", "skipped")
-_RESULT_KV = re.compile(r"(\S+?)=(\S+)")
 
 
 @dataclass
@@ -146,35 +144,6 @@ def checks_for(bd: BatchDir, art: ArtifactRecord) -> list[dict[str, Any]]:
         if same_file(key, art.file):
             return checks
     return bd.verify.get(art.name) or []
-
-
-def parse_result_line(line: str) -> dict[str, Any] | None:
-    """``RESULT kernel=.. model=.. workload=.. config=FULL time_ms=.. GB/s=..`` -> typed dict."""
-    if not line or not line.startswith("RESULT"):
-        return None
-    kv = dict(_RESULT_KV.findall(line))
-    out: dict[str, Any] = {"kernel": kv.get("kernel"), "model": kv.get("model"),
-                           "workload": kv.get("workload"), "config": kv.get("config")}
-    for key, name in (("time_ms", "time_ms"), ("GB/s", "gbps"), ("TFLOP/s", "tflops"), ("bytes", "bytes"),
-                      ("flops", "flops"), ("l2_flush_MiB", "l2_flush_mib")):
-        try:
-            out[name] = float(kv[key]) if key in kv else None
-        except ValueError:
-            out[name] = None
-    # the timing protocol (absent from examples made before it was printed)
-    for key in ("dtype", "gpu", "stat"):
-        out[key] = kv.get(key)
-    for key in ("warmup", "reps"):
-        out[key] = int(kv[key]) if kv.get(key, "").isdigit() else None
-    # the reference check (only examples with a reference print it: PASS | FAIL | skipped)
-    out["check"] = kv.get("check")
-    out["written"] = kv.get("written")
-    for key in ("max_abs_err", "max_rel_err"):
-        try:
-            out[key] = float(kv[key]) if key in kv else None
-        except ValueError:
-            out[key] = None
-    return out
 
 
 def is_ok_status(status: Any) -> bool:

@@ -20,11 +20,11 @@ from vkc.export.inputs import (
     is_not_applicable,
     is_ok_status,
     load_dir,
-    parse_result_line,
     same_file,
 )
 from vkc.export.provenance import parse_provenance
 from vkc.report.family import FAMILY_RULES, family_of
+from vkc.result_line import parse_result_line
 
 # NVIDIA H100 Tensor Core GPU datasheet (H100 SXM5 column):
 # https://resources.nvidia.com/en-us-tensor-core/nvidia-tensor-core-gpu-datasheet

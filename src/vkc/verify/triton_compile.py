@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from vkc.result_line import check_fields
 from vkc.toolchain.nvcc import BLACKWELL_ONLY
 from vkc.toolchain.triton import load_entry, make_ast_source
 from vkc.verify import sandbox, untrusted
@@ -193,18 +194,3 @@ def _run_script(path: str, check_name: str, argv: list[str], tmp: Path, env: dic
     return CheckResult(path, check_name, True, lines[0], details)
 
 
-_CHECK_KV = re.compile(r"\b(check|max_abs_err|max_rel_err|written)=(\S+)")
-
-
-def check_fields(line: str) -> dict[str, str | float | None]:
-    """The reference check's fields of a RESULT line ({} when the example has no reference)."""
-    kv = dict(_CHECK_KV.findall(line))
-    if "check" not in kv:
-        return {}
-    out: dict[str, str | float | None] = {"check": kv["check"], "written": kv.get("written")}
-    for key in ("max_abs_err", "max_rel_err"):
-        try:
-            out[key] = float(kv[key]) if key in kv else None
-        except ValueError:
-            out[key] = None
-    return out
