@@ -47,3 +47,42 @@ def test_without_the_known_contents_the_launches_are_refused(trace, monkeypatch)
     for kernel in (TEMPERATURE, TOPK_TOPP):
         inits, reasons = _inits(trace, kernel)
         assert inits is None and reasons and "no" in reasons[0] and "rule" in reasons[0]
+
+
+PREFILL = StepSpec("prefill", 4, prompt_len=2048)
+BINCOUNT = "vllm.v1.worker.gpu.sample.penalties:_bincount_kernel"
+WRITE = "vllm.v1.worker.gpu.buffer_utils:_apply_write_kernel"
+
+
+def test_admission_kernels_take_the_staged_values(trace):
+    """A prefill step admits its requests: the staged writes' lists and the penalties' new-request
+    mapping are what vLLM copied to the device, and ``all_token_ids`` is the staged prompt tokens."""
+    plan = modeltraced_plan(trace, PREFILL, BINCOUNT, small_step=PREFILL, reasons=(reasons := []))
+    assert plan is not None, reasons
+    inits = {b.name: b.init for b in plan.full.buffers}
+    slots = inits["expanded_idx_mapping_ptr"]
+    assert slots.kind in ("values", "const") and len(set(slots.params[0])) == 4     # the 4 admitted requests
+    assert inits["all_token_ids_ptr"].kind == "const" and inits["all_token_ids_ptr"].params == (0,)
+    plan = modeltraced_plan(trace, PREFILL, WRITE, small_step=PREFILL, reasons=(reasons := []))
+    assert plan is not None, reasons
+    names = [name for name, _cfg in plan.extra]
+    assert "FULL.2" in names                  # the three staged writes: two launch shapes
+    for cfg in (plan.full, *(cfg for _name, cfg in plan.extra)):
+        inits = {b.name: b.init for b in cfg.buffers}
+        assert inits["write_indices_ptr"].kind in ("values", "const", "runs")
+        assert inits["write_cu_lens_ptr"].kind in ("values", "const", "runs")
+
+
+def test_without_admission_contents_the_admission_launches_are_refused(trace, monkeypatch):
+    real = build.step_contents
+
+    def no_admission(t, s):
+        known = real(t, s)
+        read = {a.base for ev in t.step(s).events if ev.module == "sampler.admit" for _n, a in ev.tensors()}
+        written = {o.base for ev in t.step(s).events if ev.module != "sampler.admit" for o in ev.outputs}
+        return {b: c for b, c in known.items() if b not in read or b in written}
+
+    monkeypatch.setattr(build, "step_contents", no_admission)
+    reasons: list[str] = []
+    plan = modeltraced_plan(trace, PREFILL, BINCOUNT, small_step=PREFILL, reasons=reasons)
+    assert plan is None and reasons and "expanded_idx_mapping" in reasons[0], reasons

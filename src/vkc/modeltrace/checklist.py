@@ -85,6 +85,9 @@ FEATURE_STEPS: dict[str, tuple[Step, ...]] = {
              "pinned CPU array + its device view (meta); is_uva_available() True as on a GPU host"),
         Step("sampler-admit", "vllm/v1/worker/gpu/model_runner.py: GPUModelRunner.add_requests",
              "req_states.add_request + sampler.add_request per request, then apply_staged_writes"),
+        Step("sampler-staged-write", "vllm/v1/worker/gpu/buffer_utils.py: StagedWriteTensor.apply_write",
+             "the staged writes' host lists kept, and applied to a host mirror of the target as "
+             "_apply_write_kernel writes it (the admission kernels' buffer contents)"),
         Step("sampler-batch", "vllm/v1/worker/gpu/input_batch.py: InputBatch.make_dummy",
              "the sampled batch (as _dummy_sampler_run), idx_mapping from req_id_to_index"),
         Step("sampler-prepare", "vllm/v1/worker/gpu/model_runner.py: GPUModelRunner.prepare_inputs",

@@ -25,6 +25,8 @@ the artifacts' buffer contents (:mod:`vkc.modeltrace.contents`).
 """
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 __all__ = ["FEATURE_STORAGE_OFFSET", "SERVING_MIX", "FeatureStorages", "feature_storages", "host_contents",
@@ -178,19 +180,80 @@ def _admit(state: dict[str, Any], num_reqs: int, prompt_len: int, computed: int)
         rs.add_request(req_id=req_id, prompt_len=prompt_len, all_token_ids=[0] * prompt_len,
                        num_computed_tokens=computed, max_tokens=256)
         sampler.add_request(rs.req_id_to_index[req_id], params)
-    rs.apply_staged_writes()
-    sampler.apply_staged_writes()
+    with _admit_host(state):
+        rs.apply_staged_writes()
+        sampler.apply_staged_writes()
+
+
+@contextlib.contextmanager
+def _admit_host(state: dict[str, Any]) -> Iterator[None]:
+    """Keep what admission copies host-to-device (``state["admit_host"]``: (device tensor, host
+    values of its whole storage)): the staged writes' index/start/length/content lists
+    (``UvaBufferPool.copy_to_uva``, ``async_tensor_h2d``) and the penalties' new-request mapping, so
+    the admission kernels' buffers have the values vLLM gave them."""
+    import numpy as np
+    from vllm.v1.worker.gpu import buffer_utils as bu
+    from vllm.v1.worker.gpu.sample import penalties as pen
+
+    kept: list[tuple[Any, Any]] = state.setdefault("admit_host", [])
+    pool_copy, h2d = bu.UvaBufferPool.copy_to_uva, bu.async_tensor_h2d
+
+    def copy_to_uva(self: Any, x: Any) -> Any:
+        out = pool_copy(self, x)
+        buf = self._uva_bufs[self._curr]
+        kept.append((buf._uva, np.array(buf.np, copy=True)))
+        return out
+
+    def async_h2d(data: Any, device: Any = None, dtype: Any = None, out: Any = None) -> Any:
+        t = h2d(data, device=device, dtype=dtype, out=out)
+        if out is None:
+            kept.append((t, np.asarray(data)))
+        return t
+
+    staged_apply = bu.StagedWriteTensor.apply_write
+    mirrors: dict[int, Any] = state.setdefault("staged_mirrors", {})
+
+    def apply_write(self: Any) -> None:
+        # _apply_write_kernel's effect on a host mirror of the target (zeros when vLLM made it;
+        # the UVA case's host array is the target itself on a GPU host)
+        writes = (list(self._staged_write_indices), list(self._staged_write_starts),
+                  list(self._staged_write_contents), list(self._staged_write_cu_lens))
+        staged_apply(self)
+        mirror = mirrors.get(id(self))
+        if mirror is None:
+            mirror = mirrors[id(self)] = np.zeros(tuple(self.gpu.shape), dtype=_NP[str(self.dtype)])
+        rows, starts, contents, cu = writes
+        for i, (row, start) in enumerate(zip(rows, starts)):
+            lo = cu[i - 1] if i else 0
+            mirror.reshape(mirror.shape[0], -1)[row, start:start + cu[i] - lo] = contents[lo:cu[i]]
+        kept.append((self.gpu, mirror.copy()))
+
+    bu.UvaBufferPool.copy_to_uva = copy_to_uva  # type: ignore[method-assign]
+    bu.StagedWriteTensor.apply_write = apply_write  # type: ignore[method-assign]
+    bu.async_tensor_h2d = pen.async_tensor_h2d = async_h2d
+    try:
+        yield
+    finally:
+        bu.UvaBufferPool.copy_to_uva = pool_copy  # type: ignore[method-assign]
+        bu.StagedWriteTensor.apply_write = staged_apply  # type: ignore[method-assign]
+        bu.async_tensor_h2d = pen.async_tensor_h2d = h2d
+
+
+_NP = {"torch.int32": "int32", "torch.int64": "int64", "torch.float32": "float32"}
 
 
 def _runs(values: Any) -> list[list[Any]]:
-    """Run-length form ``[[value, count], ...]`` of a flat host array."""
-    out: list[list[Any]] = []
-    for v in values.tolist():
-        if out and out[-1][0] == v:
-            out[-1][1] += 1
-        else:
-            out.append([v, 1])
-    return out
+    """Run-length form ``[[value, count], ...]`` of a flat host array (vectorised: the staged-write
+    targets hold tens of millions of elements)."""
+    import numpy as np
+
+    a = np.asarray(values).reshape(-1)
+    if a.size == 0:
+        return []
+    cuts = np.flatnonzero(a[1:] != a[:-1]) + 1
+    starts = np.concatenate(([0], cuts))
+    lengths = np.diff(np.concatenate((starts, [a.size])))
+    return [[v, int(n)] for v, n in zip(a[starts].tolist(), lengths.tolist())]
 
 
 def host_contents(state: dict[str, Any], idx_np: Any) -> dict[str, Any]:
@@ -207,6 +270,9 @@ def host_contents(state: dict[str, Any], idx_np: Any) -> dict[str, Any]:
             out[st["id"]] = {"runs": runs if runs is not None else _runs(np.asarray(host).reshape(-1))}
 
     out: dict[str, Any] = {}
+    # admission's copies first: the buffers the sampler reads later are put again below, as they are now
+    for t, host in state.pop("admit_host", []):
+        put(t, host, out)
     sampler, rs = state["sampler"], state["req_states"]
     for holder, names in _STATE_TENSORS:
         for n in names:

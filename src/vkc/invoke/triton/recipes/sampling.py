@@ -1,6 +1,8 @@
 """Recipe: sampler kernels (``_topk_topp_kernel``, ``rejection_random_sample_kernel``).
 
-Both run once per decode step over the batch's logits (decode only).
+The sampler runs on every step: ``_topk_topp_kernel`` over the step's logits rows, one per
+request (a prefill step samples each prompt's last token, a decode step each sequence's new one);
+the rejection sampler only verifies drafts, which exist in decode steps.
 
 * ``_topk_topp_kernel``: ``apply_top_k_top_p_triton(logits, k, p)``, fp32 logits
   ``[batch, vocab]``, every row with top-k = ``TOP_K`` and top-p = ``TOP_P``.  The two
@@ -23,10 +25,12 @@ from vkc.invoke.triton.recipes.base import dispatch, triton_recipe
 K_TOPK = "vllm.v1.sample.ops.topk_topp_triton:_topk_topp_kernel"
 K_REJ = "vllm.v1.sample.rejection_sampler:rejection_random_sample_kernel"
 KERNELS: tuple[str, ...] = (K_TOPK, K_REJ)
-WORKLOADS: tuple[str, ...] = ("decode",)
+TOPK_WORKLOADS: tuple[str, ...] = ("prefill", "decode")
+REJ_WORKLOADS: tuple[str, ...] = ("decode",)
 DEFAULT_WORKLOAD = "decode"
 
 DECODE_BATCH = 256
+PREFILL_BATCH = 4           # prompts per prefill step (as `vkc model kernels`' prefill default)
 TOP_K = 50
 TOP_P = 0.9
 NUM_SPEC_TOKENS = 3
@@ -39,10 +43,12 @@ def shapes(model: dict, workload: str, budget_bytes: int, small: bool) -> dict:
                 "workload": workload, "notes": ["SMALL_SANITY sizes (not the model's)"]}
     # logits (fp32) + scratch rows; the rejection kernel holds (batch*num_spec) prob rows
     rows_fit = max(1, budget_bytes // (vocab * 4 * (1 + NUM_SPEC_TOKENS)))
-    batch = min(DECODE_BATCH, rows_fit)
+    batch = min(PREFILL_BATCH if workload == "prefill" else DECODE_BATCH, rows_fit)
+    what = (f"prefill step of {batch} prompts (one logits row each)" if workload == "prefill"
+            else f"decode batch {batch}")
     return {"batch": int(batch), "vocab": vocab, "top_k": TOP_K, "top_p": TOP_P,
             "num_spec": NUM_SPEC_TOKENS, "workload": workload,
-            "notes": [(f"decode batch {batch}; top-k {TOP_K}, top-p {TOP_P}; "
+            "notes": [(f"{what}; top-k {TOP_K}, top-p {TOP_P}; "
                       f"{NUM_SPEC_TOKENS} speculative tokens per request for rejection sampling")]}
 
 
@@ -105,6 +111,8 @@ def flops_bytes(shp: dict, launch: dict) -> tuple[float | None, float | None]:
 
 
 RECIPES = (
-    triton_recipe(KERNELS, Family.SAMPLER, shapes, call,
-                  workloads=WORKLOADS, default_workload=DEFAULT_WORKLOAD, flops_bytes=flops_bytes),
+    triton_recipe((K_TOPK,), Family.SAMPLER, shapes, call,
+                  workloads=TOPK_WORKLOADS, default_workload=DEFAULT_WORKLOAD, flops_bytes=flops_bytes),
+    triton_recipe((K_REJ,), Family.SAMPLER, shapes, call,
+                  workloads=REJ_WORKLOADS, default_workload=DEFAULT_WORKLOAD, flops_bytes=flops_bytes),
 )
