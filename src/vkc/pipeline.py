@@ -43,7 +43,7 @@ def collect(name: str, *, model: str | None = None, workload: str | None = None,
         raise UsageError(f"unknown workload {workload!r}", hint="use prefill or decode")
     index = index or load_index(vllm_path, vllm_version)
     kernel = lookup(index, name)
-    extraction = extract(index.tree, kernel, name=name)
+    extraction = extract(index.tree, kernel, name=name, cache=True)   # a retry after a failed invocation reads it
     if model is not None:
         cfg = model_cfg or load_model(model)
         invocation = invoke(index.tree, extraction, cfg, workload, command=command, name=name)

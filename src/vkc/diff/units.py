@@ -1,35 +1,28 @@
-"""Every kernel of a tree as the unit ``vkc collect`` extracts, cached per (tree, kernel, extractor).
+"""Every kernel of a tree as the unit ``vkc collect`` extracts, from the extraction cache.
 
 The extracted unit is ``Extraction.source_code``.  Its header (vkc version, vLLM version, path
 and line of the kernel) and, for CUDA, the ``// from FILE:LINE`` provenance lines of inlined
 helpers are dropped before hashing and diffing: they change when a file moves or a line shifts,
 not when the kernel does (:func:`normalise`).
 
-Cache: ``cache_dir()/extractions/<key>/<sha256(qualified)>.json`` where ``key`` hashes the tree
-(the sdist's sha256, or the root path and a fingerprint of its files) and the extractor (vkc's
-version and the source of ``vkc.extract``, ``vkc.cxx`` and ``vkc.records``); each file holds the
-raw ``source_code`` or the error, written atomically.  A kernel whose extraction fails falls
+Extractions come from the extract stage's cache (:mod:`vkc.extract.cache`, the one ``vkc collect``
+uses: keyed by the tree, the kernel, its file and the extractor; errors cached too); the misses are
+extracted (in a process pool when many) and cached there.  A kernel whose extraction fails falls
 back to its own source lines (the index span; for a CUDA template, after a ``template <...>`` line
 made from the index's template parameters) and is marked ``fallback``.
 """
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import re
 import sys
 from collections.abc import Callable, Sequence
-from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
-import vkc
-from vkc.atomic import store_cache
 from vkc.diff.records import EXTRACTED, FALLBACK, KernelUnit
-from vkc.records import KernelEntry, KernelIndex, SourceTree
+from vkc.extract.cache import ExtractionCache
+from vkc.records import Extraction, KernelEntry, KernelIndex
 
-CACHE_FORMAT = 1
 IN_PROCESS_MAX = 16          # fewer misses than this: extract in this process (no pool start-up)
 TASK_TIMEOUT_S = 300.0
 
@@ -52,57 +45,28 @@ def normalise(lang: str, source: str) -> str:
     return "\n".join(ln.rstrip() for ln in lines) + "\n"
 
 
-@lru_cache(maxsize=1)
-def extractor_digest() -> str:
-    """vkc's version and the source of the packages an extraction depends on."""
-    h = hashlib.sha256(f"{vkc.__version__}\0{CACHE_FORMAT}\n".encode())
-    pkg = Path(__file__).resolve().parent.parent
-    files = [pkg / "records.py"]
-    for base in (pkg / "extract", pkg / "cxx"):
-        files += [p for p in base.rglob("*") if p.is_file() and "__pycache__" not in p.parts
-                  and p.suffix in (".py", ".j2", ".scm", ".json")]
-    for p in sorted(files):
-        h.update(p.relative_to(pkg).as_posix().encode() + b"\0" + p.read_bytes())
-    return h.hexdigest()
+def _error_text(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())[:400]}"
 
 
-def tree_key(tree: SourceTree) -> str:
-    if tree.sha256:
-        ident = f"sdist:{tree.sha256}"
-    else:
-        from vkc.index.cache import tree_fingerprint
-        ident = f"files:{Path(tree.root).resolve()}:{tree_fingerprint(Path(tree.root))}"
-    return hashlib.sha256(f"{ident}\n{extractor_digest()}".encode()).hexdigest()[:32]
-
-
-def _cache_file(key: str, qualified: str) -> Path:
-    from vkc.source import cache_dir
-    return cache_dir() / "extractions" / key / f"{hashlib.sha256(qualified.encode()).hexdigest()[:40]}.json"
-
-
-def _load(path: Path, qualified: str) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(data, dict) or data.get("qualified") != qualified or data.get("format") != CACHE_FORMAT:
-        return None
-    if not isinstance(data.get("source"), str) and not isinstance(data.get("error"), str):
-        return None
-    return data
-
-
-def extract_one(tree: SourceTree, entry: KernelEntry) -> dict[str, Any]:
-    """``{"source": ...}`` or ``{"error": ...}``; never raises for a kernel that fails."""
+def extract_one(tc: ExtractionCache, entry: KernelEntry) -> dict[str, str]:
+    """``{"source": ...}`` or ``{"error": ...}`` (through the cache ``tc``); never raises for a kernel that fails."""
     from vkc.errors import VkcError
     from vkc.extract import extract
 
     try:
-        return {"source": extract(tree, entry).source_code}
+        return {"source": extract(tc.tree, entry, cache=tc).source_code}
     except VkcError as exc:
-        return {"error": f"{type(exc).__name__}: {' '.join(str(exc).split())[:400]}"}
+        return {"error": _error_text(exc)}
     except Exception as exc:  # noqa: BLE001  (a bug in one kernel's extraction must not stop the diff)
-        return {"error": f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())[:400]}"}
+        return {"error": f"internal error: {_error_text(exc)}"}
+
+
+def _cached(tc: ExtractionCache, entry: KernelEntry) -> dict[str, str] | None:
+    got = tc.load(entry)
+    if got is None:
+        return None
+    return {"source": got.source_code} if isinstance(got, Extraction) else {"error": _error_text(got)}
 
 
 def _init_worker() -> None:
@@ -110,38 +74,29 @@ def _init_worker() -> None:
     quiet_stdout()
 
 
-def _run_task(_state: None, payload: tuple[SourceTree, KernelEntry]) -> dict[str, Any]:
+def _run_task(_state: None, payload: tuple[ExtractionCache, KernelEntry]) -> dict[str, str]:
     return extract_one(*payload)
 
 
-def _extract_missing(tree: SourceTree, todo: Sequence[KernelEntry], jobs: int, key: str,
-                     log: Callable[[str], None]) -> dict[str, dict[str, Any]]:
-    """Extract ``todo`` (in this process when few, else in a pool), caching each result as it comes."""
-    out: dict[str, dict[str, Any]] = {}
+def _extract_missing(tc: ExtractionCache, todo: Sequence[KernelEntry], jobs: int,
+                     log: Callable[[str], None]) -> dict[str, dict[str, str]]:
+    """Extract ``todo`` (in this process when few, else in a pool); each result is cached as it comes
+    (a crash or a timeout of a pool worker is not: it may not happen again)."""
+    out: dict[str, dict[str, str]] = {}
     if not todo:
         return out
     pooled = jobs > 1 and len(todo) >= IN_PROCESS_MAX
-    log(f"vkc: extracting {len(todo)} kernels of {tree.label} ({f'{jobs} workers' if pooled else 'in process'}; "
-        "cached for the next run)")
-
-    def keep(q: str, res: dict[str, Any], transient: bool = False) -> None:
-        if not transient:   # a crash or a timeout is not cached (it may not happen again)
-            store_cache(_cache_file(key, q), json.dumps({"format": CACHE_FORMAT, "qualified": q, **res},
-                                                        sort_keys=True))
-        out[q] = res
-
+    log(f"vkc: extracting {len(todo)} kernels of {tc.tree.label} ({f'{jobs} workers' if pooled else 'in process'}; "
+        + ("cached for the next run)" if tc.on else "extraction cache off)"))
     if not pooled:
         with contextlib.redirect_stdout(sys.stderr):
             for e in todo:
-                keep(e.qualified, extract_one(tree, e))
+                out[e.qualified] = extract_one(tc, e)
         return out
     from vkc.batch.pool import imap_isolated
-    for i, res in imap_isolated([(tree, e) for e in todo], _run_task, workers=jobs, init=_init_worker,
+    for i, res in imap_isolated([(tc, e) for e in todo], _run_task, workers=jobs, init=_init_worker,
                                 task_timeout=TASK_TIMEOUT_S):
-        if res.error is not None:
-            keep(todo[i].qualified, {"error": f"{res.kind}: {res.error}"}, transient=True)
-        else:
-            keep(todo[i].qualified, res.value)
+        out[todo[i].qualified] = {"error": f"{res.kind}: {res.error}"} if res.error is not None else res.value
     return out
 
 
@@ -164,16 +119,17 @@ class _Spans:
 
 def tree_units(index: KernelIndex, *, jobs: int = 1, use_cache: bool = True,
                log: Callable[[str], None] = lambda s: None) -> tuple[KernelUnit, ...]:
-    """Every kernel of ``index`` as a :class:`KernelUnit`, sorted by qualified name."""
+    """Every kernel of ``index`` as a :class:`KernelUnit`, sorted by qualified name (``use_cache=False``:
+    every kernel extracted again, and the cache rewritten)."""
     tree = index.tree
-    key = tree_key(tree)
+    tc = ExtractionCache(tree, read=use_cache)
     entries = sorted(index.kernels, key=lambda e: e.qualified)
-    raw: dict[str, dict[str, Any]] = {}
+    raw: dict[str, dict[str, str]] = {}
     for e in entries:
-        got = _load(_cache_file(key, e.qualified), e.qualified) if use_cache else None
+        got = _cached(tc, e)
         if got is not None:
             raw[e.qualified] = got
-    raw.update(_extract_missing(tree, [e for e in entries if e.qualified not in raw], jobs, key, log))
+    raw.update(_extract_missing(tc, [e for e in entries if e.qualified not in raw], jobs, log))
     spans = _Spans(Path(tree.root))
     units = []
     for e in entries:
@@ -187,4 +143,4 @@ def tree_units(index: KernelIndex, *, jobs: int = 1, use_cache: bool = True,
     return tuple(units)
 
 
-__all__ = ["extract_one", "extractor_digest", "normalise", "tree_key", "tree_units"]
+__all__ = ["extract_one", "normalise", "tree_units"]
