@@ -40,7 +40,7 @@ _INT_TRITON = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "
 _INT_CUDA = ("int", "int8_t", "int16_t", "int32_t", "int64_t", "uint8_t", "uint16_t", "uint32_t", "uint64_t",
              "long", "long long", "unsigned", "size_t")
 # Triton init kinds that give an integer buffer a range, and those that only say "not read first"
-RANGED = frozenset({"arange", "randint", "values", "runs", "cumsum_lengths", "block_table", "slot_mapping", "topk_ids",
+RANGED = frozenset({"arange", "randint", "values", "runs", "cumsum_lengths", "block_table", "block_rows", "slot_mapping", "topk_ids",
                     "const", "uniform"})
 OUTPUT_KINDS = frozenset({"empty", "scratch"})
 POINTER_KINDS: frozenset[str] = frozenset()      # no init kind builds a table of real allocations yet

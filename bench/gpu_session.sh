@@ -7,10 +7,12 @@ export PYTHONPATH=/tmp/site:$PWD/src HF_HUB_OFFLINE=1 VKC_MODEL_TRACE=0 VKC_TEST
 OUT=${OUT:-/tmp/out}
 case "$1" in
   allused)
-    dirs=$(ls -d gpu_in/*/ | grep -v -e gpu_in/bench -e gpu_in/tree)
-    timeout 540 python -m vkc verify --run --sanitizer --jobs 16 --results "$OUT/verify_run_allused3_h200.json" $dirs \
-      > "$OUT/verify_run_allused3_h200.log" 2>&1
-    tail -4 "$OUT/verify_run_allused3_h200.log" ;;
+    # `allused [WORKLOAD]`: the --all-used folders gpu_in/au_<model>_<workload>/ (all, or one workload's)
+    tag=${2:-all}
+    dirs=$(ls -d gpu_in/au_*/ | grep -e "_${2:-}" )
+    timeout 560 python -m vkc verify --run --sanitizer --jobs 16 --results "$OUT/verify_run_allused_${tag}_h200.json" $dirs \
+      > "$OUT/verify_run_allused_${tag}_h200.log" 2>&1
+    tail -4 "$OUT/verify_run_allused_${tag}_h200.log" ;;
   tree)
     # the whole tree's model-accurate artifacts (collect --all, no model): FULL, then SMALL under memcheck
     timeout 570 python -m vkc verify --run --sanitizer --jobs 16 --results "$OUT/verify_run_tree_h200.json" gpu_in/tree \

@@ -80,7 +80,7 @@ def _exec_example(code: str, monkeypatch):
 
 def test_index_buffers_are_in_range(vllm_tree, traced, monkeypatch):
     """Materialise every integer buffer with the example's own _init_tensor: block ids < num_blocks,
-    each sequence's blocks distinct, slots < num_blocks*block_size and distinct."""
+    the step's blocks distinct, slots < num_blocks*block_size and distinct."""
     ua = _invoke(vllm_tree, "kernel_unified_attention")
     rc = _invoke(vllm_tree, "reshape_and_cache_kernel_flash")
     for inv in (ua, rc):
@@ -93,11 +93,17 @@ def test_index_buffers_are_in_range(vllm_tree, traced, monkeypatch):
             if not dtype.startswith("int"):
                 continue
             t = ns["_init_tensor"](shape, dtype, init, "cpu")
-            if init[0] == "block_table":
+            if init[0] == "block_rows":
+                # vLLM's persistent rows: [64, width] of a [256, width] table, the 4096-token context's
+                # 256 blocks first (distinct over the batch, never the null block), then 0s
                 view = next(s for p, s in cfg["args"] if s[0] == "tensor" and s[1] == bname)
                 rows = t.as_strided(view[2], view[3], view[4])
-                assert int(rows.min()) >= 0 and int(rows.max()) < num_blocks
-                assert all(len(set(r.tolist())) == len(r) for r in rows)
+                width = view[3][0]
+                assert rows.shape == (64, width) and width == 131072 // 16 and init[1:] == (num_blocks, 64, 256, width)
+                used, tail = rows[:, :256], rows[:, 256:]
+                assert int(used.min()) >= 1 and int(used.max()) < num_blocks
+                assert len(set(used.reshape(-1).tolist())) == used.numel()
+                assert int(tail.abs().max()) == 0 and int(t.reshape(-1, width)[64:].abs().max()) == 0
             elif init[0] == "slot_mapping":
                 assert int(t.min()) >= 0 and int(t.max()) < num_blocks * 16
                 assert len(set(t.tolist())) == t.numel()

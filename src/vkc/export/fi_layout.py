@@ -204,6 +204,18 @@ def _init(torch: Any, shape: list[int], dtype_name: str, init: tuple, gen: Any) 
         return torch.tensor(params[0], dtype=dtype).reshape(shape)
     if kind == "cumsum_lengths":
         return torch.cumsum(torch.tensor([0] + list(params[0]), dtype=torch.int64), 0).to(dtype).reshape(shape)
+    if kind == "runs":
+        vals = torch.tensor(params[0], dtype=dtype)
+        return vals.repeat_interleave(torch.tensor(params[1])).reshape(shape)
+    if kind == "block_rows":
+        num_blocks, rows, used, width = params
+        used = min(used, width)
+        need = rows * used
+        ids = (torch.randperm(num_blocks - 1, generator=gen)[:need] + 1 if need <= num_blocks - 1
+               else torch.randint(1, max(num_blocks, 2), (need,), generator=gen))
+        table = torch.zeros(max(-(-numel // width), rows), width, dtype=torch.int64)
+        table[:rows, :used] = ids.reshape(rows, used)
+        return table.reshape(-1)[:numel].to(dtype).reshape(shape)
     if kind in ("block_table", "slot_mapping"):
         n = params[0]
         ids = torch.randperm(n, generator=gen)[:numel] if numel <= n else torch.randint(0, n, (numel,), generator=gen)

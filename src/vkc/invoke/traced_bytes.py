@@ -56,6 +56,13 @@ def touched_bytes(ev: TracedEvent, args: Sequence[tuple[str, TensorArg]], spec: 
     cache_rule = ""
     caches: list[str] = []
     for p, t in args:
+        if t is table and slots is None and len(t.shape) == 2 and block_size:
+            # a block table row is as wide as the longest request vLLM admits; the kernel reads the
+            # entries the context covers
+            tokens, _why = _context_tokens(ev, spec)
+            per_row = -(-max(tokens // max(t.shape[0], 1), 1) // block_size)
+            total += t.shape[0] * min(t.shape[1], per_row) * t.itemsize
+            continue
         if not is_kv_cache_view(t, num_blocks, block_size) or (slots is None and table is None):
             total += view_bytes(t)
             continue
@@ -73,5 +80,6 @@ def touched_bytes(ev: TracedEvent, args: Sequence[tuple[str, TensorArg]], spec: 
         kind = "; a KV-cache view without a slot mapping or block table counts whole" if any(
             is_kv_cache_view(t, num_blocks, block_size) for _p, t in args) else ""
         return total, f"view bytes: every tensor argument's elements once (stride-0 dims once){kind}"
-    return total, (f"{cache_rule} x bytes per token of each KV-cache view ({', '.join(caches)}); other "
+    rows = "; the block table: the entries the context covers" if table is not None and slots is None else ""
+    return total, (f"{cache_rule} x bytes per token of each KV-cache view ({', '.join(caches)}){rows}; other "
                    "arguments: view bytes (stride-0 dims once)")

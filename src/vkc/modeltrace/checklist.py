@@ -69,6 +69,9 @@ STEPS: tuple[Step, ...] = (
     Step("kv-bind", "vllm/v1/worker/utils.py: bind_kv_cache_to_layers", "bind the views to the layers"),
     Step("attn-backends", "vllm/v1/worker/gpu_model_runner.py: GPUModelRunner.initialize_attn_backend",
          "one metadata builder per (backend, spec) of each KV cache group"),
+    Step("block-tables", "vllm/v1/worker/gpu/model_runner.py: GPUModelRunner.initialize_kv_cache",
+         "per KV cache group a persistent [max_num_seqs, width] block table (width from "
+         "spec.max_num_blocks_per_req and get_block_table_width); each builder gets its first num_reqs rows"),
     Step("metadata", "vllm/v1/attention/backend.py: CommonAttentionMetadata",
          "the step's batch through the backend's own builder"),
     Step("forward", "vllm/forward_context.py: set_forward_context", "model(input_ids, positions), compute_logits"),

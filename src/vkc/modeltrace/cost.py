@@ -60,6 +60,12 @@ def _tensor_bytes(ev: TracedEvent, t: TensorArg, spec: StepSpec, tokens: int) ->
     if t.producer.startswith("kv_cache:") and len(t.shape) >= 3:
         per_token = _numel(t.shape[2:]) * t.itemsize if len(t.shape) == 4 else _numel(t.shape[1:]) * t.itemsize
         return per_token * (_ctx_tokens(spec) if "attention" in ev.name.split(":")[-1] else tokens)
+    if t.producer == "metadata:block_table_tensor" and len(t.shape) == 2 and t.shape[0]:
+        # a persistent row is as wide as the longest request; the kernel reads the context's blocks
+        bs = ev.constexprs.get("BLOCK_SIZE")
+        block = bs if isinstance(bs, int) and not isinstance(bs, bool) and bs > 0 else 16
+        per_row = -(-max(_ctx_tokens(spec) // t.shape[0], 1) // block)
+        return t.shape[0] * min(t.shape[1], per_row) * t.itemsize
     if (ev.name == "aten::embedding" or "rotary" in ev.name) and t.producer.startswith("weight:") and len(t.shape) == 2:
         return tokens * t.shape[-1] * t.itemsize
     if t.producer.startswith("weight:") and len(t.shape) == 3 and t.shape[0] > 1:

@@ -71,7 +71,6 @@ def _verify_metadata(step: dict[str, Any], block_size: int) -> dict[str, Any]:
             "query_start_loc_cpu": torch.arange(0, tokens + 1, q, dtype=torch.int32),
             "seq_lens": torch.empty(b, dtype=torch.int32, device=meta),
             "seq_lens_cpu_upper_bound": torch.full((b,), ctx, dtype=torch.int32),
-            "block_table_tensor": torch.empty(b, blocks_per_seq, dtype=torch.int32, device=meta),
             "slot_mapping": torch.empty(tokens, dtype=torch.int64, device=meta),
             "positions": torch.empty(tokens, dtype=torch.int64, device=meta),
             "input_ids": torch.empty(tokens, dtype=torch.int32, device=meta),

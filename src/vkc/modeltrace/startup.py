@@ -14,6 +14,7 @@ from typing import Any
 
 __all__ = [
     "StartupState",
+    "block_tables",
     "build_model",
     "builders",
     "engine_config",
@@ -320,15 +321,15 @@ def kv_cache(vllm_config: Any, num_blocks: int) -> tuple[dict[str, Any], dict[st
     return caches, layers, cfg
 
 
-def builders(vllm_config: Any, kv_cfg: Any, layers: dict[str, Any]) -> list[tuple[Any, list[str]]]:
+def builders(vllm_config: Any, kv_cfg: Any, layers: dict[str, Any]) -> list[tuple[Any, list[str], int]]:
     """``GPUModelRunner.initialize_attn_backend`` / ``initialize_metadata_builders``: one
-    builder per (backend, spec) of each KV cache group."""
+    builder per (backend, spec) of each KV cache group, with the group's index."""
     import torch
     from vllm.config import set_current_vllm_config
 
     out = []
     with set_current_vllm_config(vllm_config):
-        for group in kv_cfg.kv_cache_groups:
+        for gi, group in enumerate(kv_cfg.kv_cache_groups):
             by: dict[Any, list[str]] = {}
             for n in group.layer_names:
                 spec = group.kv_cache_spec
@@ -336,7 +337,35 @@ def builders(vllm_config: Any, kv_cfg: Any, layers: dict[str, Any]) -> list[tupl
                 by.setdefault((layers[n].get_attn_backend(), spec), []).append(n)
             for (backend, spec), names in by.items():
                 b = backend.get_builder_cls()(spec, names, vllm_config, torch.device("meta"))
-                out.append((b, names))
+                out.append((b, names, gi))
+    return out
+
+
+def block_tables(vllm_config: Any, kv_cfg: Any) -> list[Any]:
+    """``GPUModelRunner.initialize_kv_cache`` -> ``BlockTables``: per KV cache group the persistent
+    block table ``[max_num_reqs, width]``, width = ``spec.max_num_blocks_per_req(vllm_config,
+    max_model_len)`` aligned by ``get_block_table_width`` (decoder-only models: no encoder length).
+    The attention builders get its first ``num_reqs`` rows (``gather_block_tables``), so a kernel's
+    block-table stride is the width and a tile that reads past a sequence's last block stays in its row."""
+    import torch
+
+    try:
+        from vllm.v1.worker.block_table import get_block_table_width
+    except ImportError:        # older releases: the width is the per-request maximum itself
+        get_block_table_width = None
+    rows = int(vllm_config.scheduler_config.max_num_seqs)
+    max_len = int(vllm_config.model_config.max_model_len)
+    out = []
+    for group in kv_cfg.kv_cache_groups:
+        spec = group.kv_cache_spec
+        try:
+            width = int(spec.max_num_blocks_per_req(vllm_config, max_len))
+        except (AttributeError, TypeError):
+            width = -(-max_len // int(spec.block_size))
+        if get_block_table_width is not None:
+            width = int(get_block_table_width(width, spec.block_size,
+                                              token_alignment=getattr(spec, "block_table_token_alignment", None)))
+        out.append(torch.empty(rows, width, dtype=torch.int32, device="meta"))
     return out
 
 

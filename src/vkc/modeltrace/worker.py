@@ -13,6 +13,7 @@ Response: ``{"ok", "error", "versions", "backends", "importable", "warnings", "s
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -86,7 +87,6 @@ def _metadata(step: dict[str, Any], block_size: int) -> dict[str, Any]:
     return {"num_reqs": b, "num_tokens": tokens, "q": q, "ctx": ctx, "blocks": b * blocks_per_seq,
             "query_start_loc": torch.empty(b + 1, dtype=torch.int32, device=meta), "query_start_loc_cpu": qsl_cpu,
             "seq_lens": torch.empty(b, dtype=torch.int32, device=meta), "seq_lens_cpu_upper_bound": seq_cpu,
-            "block_table_tensor": torch.empty(b, blocks_per_seq, dtype=torch.int32, device=meta),
             "slot_mapping": torch.empty(tokens, dtype=torch.int64, device=meta),
             "positions": torch.empty(tokens, dtype=torch.int64, device=meta),
             "input_ids": torch.empty(tokens, dtype=torch.int32, device=meta),
@@ -104,14 +104,21 @@ def run_step(ctx: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]:
     vc, model = ctx["vllm_config"], ctx["model"]
     md = _metadata(step, ctx["block_size"])
     RECORDER.reset_step()
-    for k in ("query_start_loc", "seq_lens", "block_table_tensor", "slot_mapping", "logits_indices"):
+    # each KV cache group's builder gets the first num_reqs rows of the group's persistent block table
+    tables = [bt[: md["num_reqs"]] for bt in ctx["block_tables"]]
+    if not tables:                          # no KV cache group (attention-free): the CAM still needs one
+        tables = [torch.empty(md["num_reqs"], -(-md["ctx"] // ctx["block_size"]), dtype=torch.int32,
+                              device="meta")]
+    for k in ("query_start_loc", "seq_lens", "slot_mapping", "logits_indices"):
         RECORDER.name_storage(md[k], f"metadata:{k}")
+    for bt in tables:
+        RECORDER.name_storage(bt, "metadata:block_table_tensor")
     RECORDER.name_storage(md["positions"], "input:positions")
     RECORDER.name_storage(md["input_ids"], "input:input_ids")
     cam = CommonAttentionMetadata(
         query_start_loc=md["query_start_loc"], query_start_loc_cpu=md["query_start_loc_cpu"],
         seq_lens=md["seq_lens"], num_reqs=md["num_reqs"], num_actual_tokens=md["num_tokens"],
-        max_query_len=md["q"], max_seq_len=md["ctx"], block_table_tensor=md["block_table_tensor"],
+        max_query_len=md["q"], max_seq_len=md["ctx"], block_table_tensor=tables[0],
         slot_mapping=md["slot_mapping"], causal=True, positions=md["positions"],
         seq_lens_cpu_upper_bound=md["seq_lens_cpu_upper_bound"],
         # a host tensor, as gpu_model_runner.py makes it (num_computed_tokens_cpu < num_prompt_tokens_cpu)
@@ -119,8 +126,9 @@ def run_step(ctx: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]:
     attn_metadata: dict[str, Any] = {}
     t0 = time.perf_counter()
     with set_current_vllm_config(vc):
-        for builder, names in ctx["builders"]:
-            m = builder.build(common_prefix_len=0, common_attn_metadata=cam)
+        for builder, names, group in ctx["builders"]:
+            m = builder.build(common_prefix_len=0, common_attn_metadata=dataclasses.replace(
+                cam, block_table_tensor=tables[min(group, len(tables) - 1)]))
             for f, v in sorted(vars(m).items()):
                 if isinstance(v, torch.Tensor) and v.device.type == "meta":
                     RECORDER.name_storage(v, f"metadata:{f}") if RECORDER._key(v) not in RECORDER.storages else None
@@ -161,7 +169,7 @@ def _startup(req: dict[str, Any], resp: dict[str, Any]) -> dict[str, Any]:
     timings["build_model_s"] = time.perf_counter() - t
     caches, layers, kv_cfg = st.kv_cache(vc, int(opts["num_blocks"]))
     ctx = {"vllm_config": vc, "model": model, "block_size": vc.cache_config.block_size,
-           "builders": st.builders(vc, kv_cfg, layers)}
+           "builders": st.builders(vc, kv_cfg, layers), "block_tables": st.block_tables(vc, kv_cfg)}
     _install_recorders(model)
     _record_ir_dispatch()
     from vkc.modeltrace.recorder import RECORDER

@@ -311,6 +311,20 @@ def _init_tensor(shape, dtype_name, init, device):
         else:
             ids = torch.randint(0, num_blocks, (numel,), device=device)
         return ids.to(dtype).reshape(shape)
+    if kind == "block_rows":
+        # vLLM's persistent block table, rows of `width` entries: the batch's `rows` requests' first
+        # `used` entries distinct over the batch (never the null block 0); every other entry 0, as
+        # vLLM leaves a row's tail and the rows of requests outside the batch
+        num_blocks, rows, used, width = params
+        used = min(used, width)
+        need = rows * used
+        if need <= num_blocks - 1:
+            ids = torch.randperm(num_blocks - 1, device=device)[:need] + 1
+        else:
+            ids = torch.randint(1, max(num_blocks, 2), (need,), device=device)
+        table = torch.zeros(max(-(-numel // width), rows), width, dtype=torch.int64, device=device)
+        table[:rows, :used] = ids.reshape(rows, used)
+        return table.reshape(-1)[:numel].to(dtype).reshape(shape)
     if kind == "slot_mapping":
         num_slots = params[0]
         if numel <= num_slots:

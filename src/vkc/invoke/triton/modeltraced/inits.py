@@ -10,7 +10,8 @@ vLLM's own metadata made the traced tensors; the recorder says who made each sto
   ``torch.full`` of ``num_tokens_post_padded`` on vLLM's naive-assignment path): valid routing
   tables as :mod:`vkc.invoke.triton.recipes.moe` lays them out (one seeded top-k routing, so the
   sorted ids, expert ids and top-k ids agree);
-* attention metadata: ``block_table_tensor`` -> ``("block_table", num_blocks)`` (num_blocks from
+* attention metadata: ``block_table_tensor`` -> ``("block_rows", num_blocks, used, width)`` (each
+  request's blocks first, the row's tail 0 as vLLM's persistent table leaves it; num_blocks from
   the KV cache), ``slot_mapping`` -> ``("slot_mapping", num_blocks*block_size)``,
   ``query_start_loc`` -> the step's per-sequence query lengths, prefix-summed, ``seq_lens`` -> the
   step's context lengths, float metadata (split-KV ``softmax_segm_*``) -> ``"scratch"``;
@@ -111,6 +112,10 @@ def _metadata(field: str, a: TensorArg, facts: StepFacts) -> InitSpec:
     if not _is_int(a.dtype):
         return InitSpec("scratch")
     if field == "block_table_tensor":
+        if len(a.shape) == 2 and a.stride[-1] == 1 and a.stride[0] > 0:
+            # rows of vLLM's persistent table (startup.block_tables): a request's blocks, then 0s
+            rows = a.shape[0] + a.offset // a.stride[0]
+            return InitSpec("block_rows", (facts.num_blocks, rows, -(-max(ctx) // facts.block_size), a.stride[0]))
         return InitSpec("block_table", (facts.num_blocks,))
     if field == "slot_mapping":
         return InitSpec("slot_mapping", (facts.num_blocks * facts.block_size,))

@@ -55,6 +55,11 @@ script on CUDA with a fixed seed.  A spec is a string or a tuple whose first ite
 ``("block_table", num_blocks)``             2-D [rows, cols]: every row a distinct random set of
                                             block ids in [0, num_blocks) (needs
                                             rows*cols <= num_blocks; else ids are reused)
+``("block_rows", num_blocks, rows,         vLLM's persistent block table, rows of ``width``
+used, width)``                              entries: the first ``rows`` rows' first ``used``
+                                            entries distinct block ids in [1, num_blocks) (reused
+                                            only when they cannot be), every other entry 0 (the
+                                            null block: a row's tail, rows outside the batch)
 ``("slot_mapping", num_slots)``             distinct random slot ids in [0, num_slots)
 ``("topk_ids", num_experts)``               2-D [tokens, k]: each row k distinct expert ids
 ``("randn_scaled", scale)``                 normal(0, 1) * scale
@@ -84,7 +89,7 @@ from vkc.invoke.core.recipe import Recipe
 INIT_KINDS: dict[str, int] = {
     "randn": 0, "rand": 0, "zeros": 0, "ones": 0, "empty": 0, "scratch": 0,
     "const": 1, "arange": 2, "randint": 2, "values": 1, "cumsum_lengths": 1,
-    "block_table": 1, "slot_mapping": 1, "topk_ids": 1, "randn_scaled": 1, "uniform": 2,
+    "block_table": 1, "block_rows": 4, "slot_mapping": 1, "topk_ids": 1, "randn_scaled": 1, "uniform": 2,
     "runs": 2,      # run-length values: (values, counts), e.g. a request's bitmask or penalty bins
 }
 
