@@ -70,9 +70,14 @@ def test_unified_attention_is_the_traced_launch(llama, spec):
     assert k.base == v.base and (k.storage_offset, v.storage_offset) == (0, 128)
     nb = kv_blocks(llama.step(spec))
     assert nb == k.shape[0] == 16897
-    bt = cfg.buffer(cfg.arg("block_tables_ptr").base)
-    assert bt.init.kind == "block_table" and bt.init.params == (nb,)
     q, ctx = (1, 4096) if spec.workload == "decode" else (2048, 2048)
+    # the batch's rows of vLLM's persistent [max_num_seqs, cdiv(max_model_len, 16)] table: its stride
+    # is the table's width (131072 / 16), each row's first ctx/16 entries the request's blocks
+    table = cfg.arg("block_tables_ptr")
+    assert isinstance(table, TensorView) and table.shape == (spec.batch, 8192) and table.stride == (8192, 1)
+    assert cfg.arg("block_table_stride").value == 8192
+    bt = cfg.buffer(table.base)
+    assert bt.init.kind == "block_rows" and bt.init.params == (nb, spec.batch, ctx // 16, 8192)
     seq = cfg.buffer(cfg.arg("seq_lens_ptr").base)
     assert seq.init.kind == "values" and seq.init.params[0] == [ctx] * spec.batch
     qsl = cfg.buffer(cfg.arg("query_start_len_ptr").base)
@@ -104,7 +109,7 @@ def test_small_config_cuts_the_kv_cache(llama):
     k = plan.small.arg("key_cache_ptr")
     assert isinstance(k, TensorView) and k.shape[0] == need and k.stride == plan.full.arg("key_cache_ptr").stride
     bt = plan.small.buffer(plan.small.arg("block_tables_ptr").base)
-    assert bt.init.params == (need,)
+    assert bt.init.kind == "block_rows" and bt.init.params == (need, 4, 2048 // 16, 8192)
     assert plan.small.live_bytes < plan.full.live_bytes
 
 
