@@ -38,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("collect", help="write kernels_out/<KERNEL>.json for one kernel")
     c.add_argument("kernel", metavar="KERNEL_NAME", nargs="?", help="omit with --all")
     c.add_argument("--model", action="append",
-                   help="Hugging Face model id or path to a config.json (repeatable with --all)")
+                   help="Hugging Face model id, path to a config.json, or a variant id (MODEL@kv-cache-dtype=fp8, "
+                        "defaults:ARCH; README, Model configs) (repeatable with --all)")
     c.add_argument("--workload", choices=("prefill", "decode"), action="append",
                    help="repeatable with --all")
     c.add_argument("--out", default="kernels_out", metavar="DIR")

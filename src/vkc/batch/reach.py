@@ -1,4 +1,4 @@
-"""The reach map: for each tree kernel, the first bundled (model, workload) whose step launches it.
+"""The reach map: for each tree kernel, the first (model, workload) whose step launches it.
 
 ``vkc collect --all`` with no ``--model`` sizes a kernel in this map at that model and workload, so
 its example is model-traced (:mod:`vkc.batch.collect_all`); the rest are collected as before (the
@@ -7,7 +7,13 @@ first of ``DEFAULT_MODELS`` that applies, the kernel's inferred workload).
 Order (:func:`reach_order`), fixed and documented: the no-model default list
 ``vkc.modelcfg.DEFAULT_MODELS`` first (``meta-llama/Llama-3.1-8B-Instruct``, then the MoE / MLA /
 hybrid defaults, so a kernel lands where today's fallback would send it), then the other bundled
-models in ``bundled_ids()`` order (sorted); per model decode before prefill.  Each model is traced
+models in ``bundled_ids()`` order (sorted); per model decode before prefill.  Then the *variant
+sources* (:data:`REACH_SOURCES`, :func:`reach_sources`), in their fixed order: bundled models served
+with options that switch kernels on (``MODEL@KEY=VALUE``), then architectures of vLLM's registry from
+their config class defaults (``defaults:ARCH``), both :mod:`vkc.modelcfg.variants` ids.  They come
+after every bundled model, so a kernel a bundled model launches keeps that model; a kernel only a
+source launches is sized at that source, and its artifact's command names the variant id
+(``--model MODEL@kv-cache-dtype=fp8``), which regenerates it.  Each model or source is traced
 once by :func:`vkc.invoke.triton.modeltraced.session.model_trace_for` (the same cached trace the
 per-kernel model-traced examples read); only its FULL serving steps count.  What a step launches is
 :func:`vkc.batch.used.step_kernels`, exactly ``--all-used``'s rule: Triton launches by vkc's
@@ -32,13 +38,23 @@ from typing import Any, TextIO
 import vkc
 from vkc.records import KernelIndex, ModelConfig
 
-__all__ = ["RULE_MODULES", "Reach", "ReachMap", "reach_map", "reach_order"]
+__all__ = ["REACH_SOURCES", "RULE_MODULES", "Reach", "ReachMap", "reach_map", "reach_order", "reach_sources"]
 
 FORMAT = 1
 WORKLOAD_ORDER = ("decode", "prefill")
 RULE_MODULES = ("vkc.batch.reach", "vkc.batch.used", "vkc.invoke.cuda.modeltraced.dispatch",
                 "vkc.invoke.cuda.modeltraced.opmap", "vkc.invoke.cuda.modeltraced.bind_extra",
                 "vkc.invoke.cuda.modeltraced.binding", "vkc.invoke.triton.modeltraced.session")
+# Variant sources, tried after the bundled models in this order (bench/results/reach_map_wide.md says
+# what each adds): serving options on a bundled model, then config class defaults of architectures.
+REACH_SOURCES: tuple[str, ...] = (
+    "meta-llama/Llama-3.1-8B-Instruct@speculative=ngram",   # n-gram drafts: the rejection sampler, draft inputs
+    "meta-llama/Llama-3.1-8B-Instruct@kv-cache-dtype=fp8",  # fp8 KV cache: the query's static fp8 quant
+    "meta-llama/Llama-3.1-8B-Instruct@attention-backend=FLASH_ATTN",  # the H100 default: CUDA KV-cache write
+    "defaults:NemotronHForCausalLM",                        # Mamba2 (SSD chunked scan, state update), relu2
+    "defaults:BeamForCausalLM",                             # Beam's own norms, qk-norm-rope, sigmoid routing
+    "defaults:JambaForCausalLM",                            # Mamba1 selective scan
+)
 
 
 @dataclass(frozen=True)
@@ -70,27 +86,38 @@ class ReachMap:
         return {q: (r.model, r.workload) for q, r in sorted(self.kernels.items())}
 
     def describe(self) -> str:
-        models = len(dict.fromkeys(m for m, _ in self.order))
-        text = (f"{len(self.kernels)} kernels reached by {models} bundled models x "
+        from vkc.modelcfg.variants import is_variant
+
+        ids = list(dict.fromkeys(m for m, _ in self.order))
+        n_var = sum(1 for m in ids if is_variant(m))
+        also = f" and {n_var} variant sources" if n_var else ""
+        text = (f"{len(self.kernels)} kernels reached by {len(ids) - n_var} bundled models{also} x "
                 f"{len(WORKLOAD_ORDER)} workloads, {'read from the reach cache' if self.cached else 'built from their traces'}")
         return text + (f", {len(self.failed)} model(s) failed" if self.failed else "")
 
 
 def reach_order(models: Sequence[str] | None = None) -> tuple[str, ...]:
-    """The models in the order they are consulted (see the module docstring)."""
+    """The bundled models in the order they are consulted (see the module docstring)."""
     from vkc.modelcfg import DEFAULT_MODELS, bundled_ids
 
     return tuple(dict.fromkeys(models if models is not None else (*DEFAULT_MODELS, *bundled_ids())))
 
 
-def reach_map(index: KernelIndex, *, models: Sequence[str] | None = None, jobs: int = 1,
-              use_cache: bool = True, warn: TextIO | None = None) -> ReachMap:
-    """The reach map of ``index``'s tree over ``models`` (default :func:`reach_order`).
+def reach_sources() -> tuple[str, ...]:
+    """The variant sources consulted after the bundled models (:data:`REACH_SOURCES`)."""
+    return REACH_SOURCES
+
+
+def reach_map(index: KernelIndex, *, models: Sequence[str] | None = None, sources: Sequence[str] | None = None,
+              jobs: int = 1, use_cache: bool = True, warn: TextIO | None = None) -> ReachMap:
+    """The reach map of ``index``'s tree over ``models`` (default :func:`reach_order`), then ``sources``
+    (default: :func:`reach_sources` when ``models`` is not given, else none).
 
     Never raises for a model whose config or trace fails: one ``vkc: warning:`` line on ``warn``
     (default stderr) and that model reaches nothing."""
     warn = warn if warn is not None else sys.stderr
-    order = reach_order(models)
+    extra = tuple(sources) if sources is not None else (reach_sources() if models is None else ())
+    order = tuple(dict.fromkeys((*reach_order(models), *extra)))
     loaded: dict[str, ModelConfig] = {}
     trace_keys: list[tuple[str, str]] = []
     failed: list[tuple[str, str]] = []

@@ -51,6 +51,10 @@ def fetch_config(model: str, *, endpoint: str | None = None, offline: bool | Non
     path = _as_path(model)
     if path is not None:
         return RawConfig(model, _parse(_read(path, model), model), "file", (str(path.resolve()),))
+    from .variants import fetch_variant, is_variant  # MODEL@OPTIONS, defaults:ARCH (vkc.modelcfg.variants)
+
+    if is_variant(model):
+        return fetch_variant(model, lambda base: fetch_config(base, endpoint=endpoint, offline=offline), RawConfig)
     if not _REPO_ID.fullmatch(model) or "--" in model or ".." in model:
         raise ModelError(f"not a Hugging Face model id or config file: {_shown(model)}",
                          hint="pass ORG/NAME (e.g. meta-llama/Llama-3.1-8B-Instruct) or a path to a config.json")

@@ -74,6 +74,9 @@ def run_model_kernels(a: argparse.Namespace) -> int:
     raw = fetch_config(a.model, offline=offline)
     cfg = normalise(raw.config, model_id=raw.model_id, origin=raw.origin, sources=raw.sources, warnings=raw.warnings)
     opts, spec = options_from_args(a, mla=cfg.is_mla)
+    from vkc.modeltrace.variants import serving_variant
+
+    opts = serving_variant(opts, cfg.model_id)         # MODEL@KEY=VALUE: the options the id names
     tree = resolve_source(a.vllm, a.vllm_version)
     trace = trace_model(tree, cfg, opts, raw_config=raw.config)
     if a.json:

@@ -53,7 +53,10 @@ def _mlp_type(c: Mapping[str, Any], i: int) -> str:
         return "dense"
     if i < int(c.get("first_k_dense_replace") or 0):
         return "dense"
-    freq = int(c.get("moe_layer_freq") or 1)
+    raw_freq = c.get("moe_layer_freq") or 1
+    if isinstance(raw_freq, list):            # one 0/1 per layer (MiniMax-M3)
+        return "moe" if i < len(raw_freq) and raw_freq[i] else "dense"
+    freq = int(raw_freq)
     if "first_k_dense_replace" in c and i % freq:
         return "dense"
     if i in (c.get("mlp_only_layers") or []):
@@ -89,6 +92,8 @@ def _cut(cfg: Mapping[str, Any], n: int) -> dict[str, Any]:
     c["num_hidden_layers"] = n
     if isinstance(c.get("layer_types"), list):
         c["layer_types"] = c["layer_types"][:n]
+    if isinstance(c.get("moe_layer_freq"), list):
+        c["moe_layer_freq"] = c["moe_layer_freq"][:n]
     if isinstance(c.get("mlp_only_layers"), list):
         c["mlp_only_layers"] = [i for i in c["mlp_only_layers"] if i < n]
     return out

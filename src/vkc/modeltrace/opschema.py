@@ -73,9 +73,10 @@ def register_schemas(tree_root: str | Path, on_guess: Callable[[str], None]) -> 
     counts = {"defined": 0, "meta_impl": 0, "skipped": 0}
     for ns, schema in parse_schemas(tree_root):
         name = schema.split("(", 1)[0].strip()
-        base = name.split(".", 1)[0]
-        if hasattr(getattr(torch.ops, ns), base):
-            counts["skipped"] += 1
+        base, _, overload = name.partition(".")
+        packet = getattr(getattr(torch.ops, ns), base) if hasattr(getattr(torch.ops, ns), base) else None
+        if packet is not None and (overload or "default") in packet.overloads():
+            counts["skipped"] += 1    # defined already (an overload like ``scaled_fp4_quant.out`` is its own schema)
             continue
         lib = libs.get(ns)
         if lib is None:

@@ -80,7 +80,8 @@ def _tolerant(fn: Any, qual: str) -> Any:
 
 
 def pre_import(tree_root: str, profile: dict[str, Any]) -> dict[str, int]:
-    """Checklist steps ``op-schemas``, ``tolerant-fakes``, ``vllm-op-bodies``, ``fake-platform``."""
+    """Checklist steps ``op-schemas``, ``tolerant-fakes``, ``vllm-op-bodies``, ``fake-platform``,
+    ``meta-placements``."""
     import torch
     import torch.library as tl
 
@@ -112,6 +113,9 @@ def pre_import(tree_root: str, profile: dict[str, Any]) -> dict[str, int]:
     tw.install_fake_h100(profile)
     install_external_stand_ins()        # FlashAttention (MLA prefill): recorded as external events
     _host_only_platform_answers()
+    from vkc.modeltrace.startup_steps import enter_meta_placements
+
+    enter_meta_placements()
     torch.accelerator.empty_cache = lambda: None        # vllm/v1/worker/workspace.py
     torch.accelerator.synchronize = lambda *a, **k: None
     _fake_stream()
@@ -194,6 +198,10 @@ def engine_config(model_dir: str, opts: dict[str, Any]) -> Any:
     from vllm.model_executor.models import registry
 
     registry._run_in_subprocess = lambda fn: fn()
+    if opts.get("attention_backend") == "FLASH_ATTN":
+        from vkc.modeltrace.startup_steps import flash_attn_versions
+
+        flash_attn_versions()
     kw: dict[str, Any] = {"model": model_dir, "skip_tokenizer_init": True, "enforce_eager": True,
                           "load_format": "dummy", "block_size": opts["block_size"],
                           "max_model_len": opts["max_model_len"], "kv_cache_dtype": opts["kv_cache_dtype"],
@@ -327,6 +335,9 @@ def builders(vllm_config: Any, kv_cfg: Any, layers: dict[str, Any]) -> list[tupl
     import torch
     from vllm.config import set_current_vllm_config
 
+    from vkc.modeltrace.startup_steps import mamba_ssu_backend
+
+    mamba_ssu_backend(vllm_config, kv_cfg)
     out = []
     with set_current_vllm_config(vllm_config):
         for gi, group in enumerate(kv_cfg.kv_cache_groups):

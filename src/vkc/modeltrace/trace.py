@@ -39,7 +39,8 @@ from .spec import NUM_SPECULATIVE_TOKENS
 __all__ = ["TIMEOUT_S", "cache_key", "module_source_hash", "trace_model"]
 
 TIMEOUT_S = 900
-_WORKER_MODULES = ("vkc.modeltrace.worker", "vkc.modeltrace.startup", "vkc.modeltrace.recorder",
+_WORKER_MODULES = ("vkc.modeltrace.worker", "vkc.modeltrace.startup", "vkc.modeltrace.startup_steps",
+                   "vkc.modeltrace.recorder",
                    "vkc.modeltrace.opschema", "vkc.modeltrace.launches", "vkc.modeltrace.records",
                    "vkc.invoke.triton.traced.capture", "vkc.invoke.triton.traced.platform")
 _memo: dict[str, ModelTrace] = {}

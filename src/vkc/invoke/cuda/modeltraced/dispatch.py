@@ -73,6 +73,14 @@ def _concat_mla(ev: TracedEvent) -> set[str] | None:
              "nvfp4_ds_mla": "concat_and_cache_nvfp4_ds_mla_kernel"}.get(dt, "concat_and_cache_mla_kernel")}
 
 
+def _reshape_and_cache_flash(ev: TracedEvent) -> set[str] | None:
+    """csrc/cache_kernels.cu reshape_and_cache_flash: the NVFP4 caches take their own kernel."""
+    dt = scalar(ev, "kv_cache_dtype")
+    if not isinstance(dt, str):
+        return None
+    return {"reshape_and_cache_nvfp4_kernel" if dt in ("nvfp4", "nvfp4_4over6") else "reshape_and_cache_flash_kernel"}
+
+
 def _grouped_topk(ev: TracedEvent) -> set[str] | None:
     """csrc/moe/grouped_topk_kernels.cu: invokeNoAuxTc, the multi-group branch only (n_group > 1:
     DeepSeek-V3/R1); one group tries single_group_topk::invoke first, which has no rule here."""
@@ -119,6 +127,7 @@ _RULES: dict[str, Callable[[TracedEvent], set[str] | None]] = {
     "_C::per_token_group_fp8_quant": _group_quant,
     "_moe_C::moe_align_block_size": _moe_align,
     "_C_cache_ops::concat_and_cache_mla": _concat_mla,
+    "_C_cache_ops::reshape_and_cache_flash": _reshape_and_cache_flash,
     "_C::fused_add_rms_norm": _fused_add_rms_norm,
 }
 

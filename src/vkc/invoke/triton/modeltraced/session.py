@@ -35,13 +35,16 @@ def steps_for(workload: str) -> tuple[StepSpec, StepSpec]:
 def trace_options(model: ModelConfig) -> TraceOptions:
     """The serving options of a model-traced example: the ``vkc model kernels`` defaults, plus the
     serving features every step runs (:data:`FEATURES`: vLLM's sampler and the structured-output
-    bitmask, traced after the forward; the forward's events are the plain trace's)."""
+    bitmask, traced after the forward; the forward's events are the plain trace's), and the serving
+    options a variant id ``MODEL@KEY=VALUE,...`` names (:func:`vkc.modeltrace.variants.serving_variant`)."""
     from vkc.modeltrace.features import with_features
 
     steps = sorted({*FULL_STEPS.values(), *SMALL_STEPS.values()},
                    key=lambda s: (s.workload, s.batch, s.ctx, s.prompt_len))
+    from vkc.modeltrace.variants import serving_variant
+
     plain = TraceOptions(tuple(steps), attention_backend="TRITON_MLA" if model.is_mla else "TRITON_ATTN")
-    return with_features(plain, FEATURES)
+    return serving_variant(with_features(plain, FEATURES), model.model_id)   # MODEL@OPTIONS: its serving options
 
 
 def model_trace_for(tree: SourceTree, model: ModelConfig) -> ModelTrace:

@@ -69,7 +69,15 @@ def _stub_gpu_only_modules() -> None:
     fa.get_flash_attn_version = lambda *a, **k: None  # type: ignore[attr-defined]
     fa.is_fa_version_supported = lambda *a, **k: False  # type: ignore[attr-defined]
     fa.fa_version_unsupported_reason = lambda *a, **k: "not built in the trace worker"  # type: ignore[attr-defined]
+    # the submodule some model files import by name (vllm/models/dots3_note/nvidia/attention.py); same stubs
+    iface = types.ModuleType("vllm.vllm_flash_attn.flash_attn_interface")
+    for n in dir(fa):
+        if not n.startswith("__"):
+            setattr(iface, n, getattr(fa, n))
+    fa.__path__ = []  # type: ignore[attr-defined]   # a package, so the submodule imports
+    fa.flash_attn_interface = iface  # type: ignore[attr-defined]
     sys.modules["vllm.vllm_flash_attn"] = fa
+    sys.modules["vllm.vllm_flash_attn.flash_attn_interface"] = iface
 
 
 def install_generic() -> None:

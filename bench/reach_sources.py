@@ -1,0 +1,214 @@
+"""The reach map's sources: what each one adds, and the bundled config class defaults.
+
+    python bench/reach_sources.py measure [--json FILE] [SOURCE ...]
+        The bundled models' reach (as ``vkc collect --all`` builds it), then each variant source
+        (default: vkc.batch.reach.REACH_SOURCES, in order): its trace time (cold: the worker's
+        process time recorded when it was traced), the tree kernels it reaches that neither the bundled
+        models nor an earlier source reach (Triton / CUDA, names), or why it failed; then the totals.
+        Traces are cached ($VKC_CACHE_DIR/modeltraces/): a second run reads them.
+    python bench/reach_sources.py defaults [--out DIR] [ARCH ...]
+        Regenerate the bundled config class defaults (src/vkc/modelcfg/defaults/ARCH.json; default: the
+        BUNDLED ones; any of DEFAULTS by name, e.g. to retry one that did not trace) from the classes
+        (transformers, or vLLM's own configs: the vLLM tree is put on sys.path).
+
+Set HF_HUB_OFFLINE=1 to use the bundled snapshots (as the recorded numbers did).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULTS_DIR = ROOT / "src" / "vkc" / "modelcfg" / "defaults"
+
+# arch -> (module, config class, constructor kwargs): the class's defaults, with the kwargs that pick
+# which layers the cut keeps (documented in each file's "cut")
+DEFAULTS: dict[str, tuple[str, str, dict[str, Any]]] = {
+    "NemotronHForCausalLM": ("transformers", "NemotronHConfig", {}),
+    "JambaForCausalLM": ("transformers", "JambaConfig", {"attn_layer_period": 2, "attn_layer_offset": 1}),
+    "BeamForCausalLM": ("vllm.transformers_utils.configs.beam", "BeamConfig", {}),
+    "DeepseekV32ForCausalLM": ("transformers", "DeepseekV32Config", {}),
+    "DeepseekV4ForCausalLM": ("transformers", "DeepseekV4Config", {}),
+    "Dots3NoteForCausalLM": ("vllm.transformers_utils.configs.dots3_note", "Dots3NoteConfig", {}),
+    "Glm5NextForCausalLM": ("transformers.models.glm5_next.configuration_glm5_next", "Glm5NextTextConfig", {}),
+    "HYV4ForCausalLM": ("vllm.transformers_utils.configs.hy_v4", "HYV4Config", {}),
+    "InklingForCausalLM": ("vllm.models.inkling.configs", "InklingModelConfig", {}),
+    "MiniMaxM3SparseForCausalLM": ("vllm.transformers_utils.configs.minimax_m3", "MiniMaxM3Config", {}),
+    "Qwen4ExpForCausalLM": ("transformers.models.qwen4_exp.configuration_qwen4_exp", "Qwen4ExpTextConfig", {}),
+    "Step5ForCausalLM": ("vllm.transformers_utils.configs.step5", "Step5Config", {}),
+}
+# the ones bundled (their model traces run; bench/results/reach_map_wide.md says why the others are not)
+BUNDLED = ("BeamForCausalLM", "HYV4ForCausalLM", "JambaForCausalLM", "NemotronHForCausalLM")
+# generic PretrainedConfig fields that say nothing about the model
+NOISE = {"output_hidden_states", "return_dict", "id2label", "label2id", "problem_type", "chunk_size_feed_forward",
+         "is_encoder_decoder", "output_attentions", "_name_or_path", "architectures", "dtype", "torch_dtype"}
+# keys the class sets itself whatever the file says (left out: vkc's config reader refuses their 0)
+OMIT = {"Glm5NextForCausalLM": ("head_dim",)}
+KEEP_LAYERS = 2      # the model trace keeps at least 2 layers; a 2-layer config is traced whole
+
+
+def _jsonable(v: Any) -> bool:
+    if isinstance(v, float):
+        return math.isfinite(v)
+    if isinstance(v, (list, tuple)):
+        return all(_jsonable(x) for x in v)
+    if isinstance(v, dict):
+        return all(isinstance(k, str) and _jsonable(x) for k, x in v.items())
+    return v is None or isinstance(v, (str, int, bool))
+
+
+def _clean(v: Any) -> Any:
+    """A nested config dict without the generic fields (their int-keyed label maps are not JSON)."""
+    if isinstance(v, dict) and "model_type" in v:
+        return {k: _clean(x) for k, x in sorted(v.items()) if k not in NOISE and _jsonable(_clean(x))}
+    return v
+
+
+def _layer_lists(cfg: dict[str, Any], n: int) -> list[str]:
+    return sorted(k for k, v in cfg.items() if isinstance(v, list) and len(v) == n and n > KEEP_LAYERS)
+
+
+def _cut(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Keep layer 0 and the first layer of another kind (per-layer lists, first_k_dense_replace):
+    every per-layer list is cut to those layers, ``first_k_dense_replace`` counts the dense ones kept."""
+    n = cfg.get("num_hidden_layers")
+    if not isinstance(n, int) or n <= KEEP_LAYERS:
+        return {}
+    lists = _layer_lists(cfg, n)
+    fk = cfg.get("first_k_dense_replace")
+
+    def sig(i: int) -> tuple[Any, ...]:
+        return (*(json.dumps(cfg[k][i]) for k in lists), isinstance(fk, int) and i < fk)
+
+    other = next((i for i in range(1, n) if sig(i) != sig(0)), 1)
+    keep = [0, other]
+    cut: dict[str, Any] = {"num_hidden_layers": len(keep), "kept_layers": keep, "of": n}
+    for k in lists:
+        cfg[k] = [cfg[k][i] for i in keep]
+        cut[k] = cfg[k]
+    if isinstance(fk, int):
+        cfg["first_k_dense_replace"] = cut["first_k_dense_replace"] = sum(1 for i in keep if i < fk)
+    cfg["num_hidden_layers"] = len(keep)
+    return cut
+
+
+def defaults_file(arch: str) -> dict[str, Any]:
+    import transformers
+
+    mod, cls_name, kwargs = DEFAULTS[arch]
+    obj = getattr(importlib.import_module(mod), cls_name)(**kwargs)
+    d = obj.to_dict()
+    if "num_hidden_layers" not in d and isinstance(getattr(obj, "num_hidden_layers", None), int):
+        d["num_hidden_layers"] = obj.num_hidden_layers      # a property of the class (NemotronH)
+    dropped = sorted(k for k, v in d.items() if k not in NOISE and not _jsonable(_clean(v)))
+    omit = OMIT.get(arch, ())
+    cfg = {k: _clean(v) for k, v in sorted(d.items()) if k not in NOISE and k not in omit and _jsonable(_clean(v))}
+    text = cfg.get("text_config")
+    cut = _cut(text if isinstance(text, dict) and "num_hidden_layers" in text else cfg)
+    cfg["architectures"] = [arch]
+    cfg["torch_dtype"] = "bfloat16"
+    return {"model_id": f"defaults:{arch}", "config_class": f"{mod}.{cls_name}", "constructor_kwargs": kwargs,
+            "transformers_version": transformers.__version__, "cut": cut,
+            "dropped_not_json": dropped, "omitted_class_sets_them": list(omit), "config": cfg}
+
+
+def cmd_defaults(a: argparse.Namespace) -> int:
+    from vkc.source import resolve_source
+
+    sys.path.insert(0, str(resolve_source(None, None).root))
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for arch in a.arch or BUNDLED:
+        try:
+            d = defaults_file(arch)
+        except Exception as e:  # noqa: BLE001 -- reported, the others are still written
+            print(f"{arch}: not written ({type(e).__name__}: {e})")
+            continue
+        (out / f"{arch}.json").write_text(json.dumps(d, indent=1, sort_keys=True) + "\n")
+        print(f"{arch}: cut {d['cut'] or 'none'}; dropped {d['dropped_not_json'] or 'nothing'}")
+    return 0
+
+
+def _reached(index: Any, trace: Any) -> dict[str, str]:
+    from vkc.batch.used import op_map, step_kernels
+    from vkc.invoke.triton.modeltraced.session import FULL_STEPS
+
+    known = {k.qualified: k for k in index.kernels if k.role == "entry"}
+    ops = op_map(index)
+    out: dict[str, str] = {}
+    for w, spec in FULL_STEPS.items():
+        step = next((s for s in trace.steps if s.spec == spec), None)
+        for q in sorted(step_kernels(step, known, ops, tree=index.tree)) if step else ():
+            out.setdefault(q, w)
+    return out
+
+
+def cmd_measure(a: argparse.Namespace) -> int:
+    from vkc.batch.reach import reach_map, reach_sources
+    from vkc.index import build_index
+    from vkc.invoke.triton.modeltraced.session import model_trace_for
+    from vkc.modelcfg import load_model
+    from vkc.source import resolve_source
+
+    index = build_index(resolve_source(None, None))
+    lang = {k.qualified: k.lang for k in index.kernels}
+    t0 = time.perf_counter()
+    base = reach_map(index, sources=())
+    seen = set(base.kernels)
+    count = lambda names: {lg: sum(1 for q in names if lang[q] == lg) for lg in ("triton", "cuda")}
+    rows: list[dict[str, Any]] = []
+    print(f"bundled: {len(seen)} kernels {count(seen)} ({time.perf_counter() - t0:.1f} s)")
+    for src in a.source or reach_sources():
+        t = time.perf_counter()
+        try:
+            trace = model_trace_for(index.tree, load_model(src))
+        except Exception as e:  # noqa: BLE001 -- a failing source is a row, not a crash
+            rows.append({"source": src, "error": " ".join(str(getattr(e, "message", e)).split())[:300]})
+            print(f"{src}: FAILED {rows[-1]['error']}")
+            continue
+        got = _reached(index, trace)
+        new = sorted(q for q in got if q not in seen)
+        seen |= set(new)
+        rows.append({"source": src, "wall_s": round(time.perf_counter() - t, 1),
+                     "cold_process_s": trace.timings.get("process_s"), "reached": len(got),
+                     "new": {q: got[q] for q in new}, "new_count": count(new)})
+        print(f"{src}: cold {trace.timings.get('process_s')} s, reaches {len(got)}, new {count(new)}")
+        for q in new:
+            print(f"    {lang[q]:6} {q} ({got[q]})")
+    total = {"before": {"kernels": len(base.kernels), **count(base.kernels)},
+             "after": {"kernels": len(seen), **count(seen)}}
+    print(f"totals: before {total['before']}, after {total['after']}")
+    if not a.source:      # the map collect --all builds (bundled models, then REACH_SOURCES): the same union
+        full = reach_map(index)
+        by_source = {m: sum(1 for r in full.kernels.values() if r.model == m) for m in dict.fromkeys(m for m, _ in full.order)}
+        total["reach_map"] = {"kernels": len(full.kernels), **count(full.kernels), "key": full.key,
+                              "same_as_union": set(full.kernels) == seen, "failed": [list(f) for f in full.failed],
+                              "by_source": by_source, "bundled_unchanged": all(full.kernels[q] == r for q, r in base.kernels.items())}
+        print(f"reach map: {full.describe()}; same kernels as the union: {set(full.kernels) == seen}; "
+              f"bundled assignments unchanged: {total['reach_map']['bundled_unchanged']}")
+    if a.json:
+        Path(a.json).write_text(json.dumps({"sources": rows, "totals": total}, indent=1, sort_keys=True) + "\n")
+    return 0
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    m = sub.add_parser("measure")
+    m.add_argument("source", nargs="*")
+    m.add_argument("--json")
+    d = sub.add_parser("defaults")
+    d.add_argument("arch", nargs="*")
+    d.add_argument("--out", default=str(DEFAULTS_DIR))
+    a = p.parse_args()
+    return cmd_measure(a) if a.cmd == "measure" else cmd_defaults(a)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
