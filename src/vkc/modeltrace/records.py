@@ -179,6 +179,9 @@ def _event_to(e: TracedEvent) -> dict[str, Any]:
             "num_warps": e.num_warps, "num_stages": e.num_stages, **dict(e.extra)}
 
 
+event_to_json = _event_to          # public: the one JSON form of an event (read back by event_from_worker)
+
+
 def _spec_to(s: StepSpec) -> dict[str, Any]:
     return {"workload": s.workload, "batch": s.batch, "ctx": s.ctx, "prompt_len": s.prompt_len}
 

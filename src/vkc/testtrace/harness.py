@@ -5,10 +5,12 @@
   ``torch.set_default_device`` / ``torch.cuda.synchronize`` / streams / events patched to match.
   vLLM still sees the fake H100 (vkc's tracer platform), so it picks its CUDA code paths.
 * :func:`fixture_contexts`: the fixtures a kernel test may take that the harness can satisfy
-  (``default_vllm_config``, ``monkeypatch``, ``workspace_init``); any other is :class:`Unsatisfied`.
+  (``default_vllm_config``, ``monkeypatch``, ``workspace_init``; for op jobs also the plain fixtures
+  of the test module and its conftest files); any other is :class:`Unsatisfied`.
 * :func:`choose_params`: the first parametrization (passing over degenerate zero sizes), with the
   size parameters whose names say which model dimension they are replaced by the model's (``dtype``
-  only where the test lists the model's dtype).
+  only where the test lists the model's dtype); :func:`variants`: the other parametrizations an
+  op job tries when the first does not reach its op.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from typing import Any
 from vkc.modeltrace.startup import FakeStream
 
 __all__ = ["DTYPE_NAMES", "SIZE_NAMES", "CpuDevice", "Unsatisfied", "choose_params", "fixture_contexts",
-           "install_cpu_patches", "value_text"]
+           "install_cpu_patches", "value_text", "variants"]
 
 # parameter name -> key of the request's "dims" (vkc.invoke.core.dims.ModelDims field)
 SIZE_NAMES: Mapping[str, str] = {
@@ -123,12 +125,55 @@ _FIXTURES = {"default_vllm_config": _default_vllm_config, "monkeypatch": _monkey
 
 
 @contextlib.contextmanager
-def fixture_contexts(names: list[str], stack: contextlib.ExitStack) -> Iterator[dict[str, Any]]:
-    """Enter each fixture of ``names`` (all or :class:`Unsatisfied`); yields name -> value."""
-    missing = [n for n in names if n not in _FIXTURES]
+def fixture_contexts(names: list[str], stack: contextlib.ExitStack, module: Any = None) -> Iterator[dict[str, Any]]:
+    """Enter each fixture of ``names`` (all or :class:`Unsatisfied`); yields name -> value.
+
+    With ``module`` (the test's module; op jobs only) a fixture the harness does not provide is
+    looked up as a plain ``@pytest.fixture`` of the module or of a ``conftest.py`` above it (no
+    ``request``, no params) and called, its own fixtures resolved the same way."""
+    missing = [n for n in names if n not in _FIXTURES and (module is None or _find_fixture(n, module) is None)]
     if missing:
         raise Unsatisfied(f"fixture{'s' if len(missing) > 1 else ''} {', '.join(missing)} not provided by the harness")
-    yield {n: stack.enter_context(_FIXTURES[n]()) for n in names}
+    yield {n: _enter(n, module, stack, 0) for n in names}
+
+
+def _conftests(module: Any) -> list[Any]:
+    import importlib
+
+    parts = module.__name__.split(".")[:-1]
+    out = []
+    for i in range(len(parts), 0, -1):
+        try:
+            out.append(importlib.import_module(".".join(parts[:i] + ["conftest"])))
+        except Exception:  # noqa: BLE001, S112 -- a folder without (an importable) conftest.py
+            continue
+    return out
+
+
+def _find_fixture(name: str, module: Any) -> Any | None:
+    """The function under the ``@pytest.fixture`` ``name`` of ``module`` or a conftest above it."""
+    for mod in [module, *_conftests(module)]:
+        wrapped = getattr(getattr(mod, name, None), "_get_wrapped_function", None)
+        if callable(wrapped):
+            return wrapped()
+    return None
+
+
+def _enter(name: str, module: Any, stack: contextlib.ExitStack, depth: int) -> Any:
+    import inspect
+
+    if name in _FIXTURES:
+        return stack.enter_context(_FIXTURES[name]())
+    fn = _find_fixture(name, module) if module is not None and depth < 4 else None
+    if fn is None:
+        raise Unsatisfied(f"fixture {name} not provided by the harness")
+    args = [p for p, v in inspect.signature(fn).parameters.items() if v.default is inspect.Parameter.empty]
+    if "request" in args:
+        raise Unsatisfied(f"fixture {name} takes pytest's request (not provided by the harness)")
+    kwargs = {a: _enter(a, module, stack, depth + 1) for a in args}
+    if inspect.isgeneratorfunction(fn):
+        return stack.enter_context(contextlib.contextmanager(fn)(**kwargs))
+    return fn(**kwargs)
 
 
 def value_text(v: Any) -> str:
@@ -189,16 +234,37 @@ def _has_zero(v: Any) -> bool:
     return isinstance(v, tuple) and any(_has_zero(x) for x in v)
 
 
-def choose_params(fn: Any, dims: Mapping[str, Any] | None) -> tuple[dict[str, Any], dict[str, str], list[str]]:
+def _marks(fn: Any) -> list[Any]:
+    return [m for m in getattr(fn, "pytestmark", []) if m.name == "parametrize"]
+
+
+def variants(fn: Any, limit: int = 6) -> list[dict[int, int]]:
+    """Other parametrizations to try when the first does not reach the target (op jobs): one
+    ``parametrize`` mark at a time set to another of its rows (``{mark index: row}``), marks of
+    flags and names (``add_residual``, ``activation``) first; never a mark holding a size the model
+    maps or the dtype."""
+    out: list[tuple[bool, int, int]] = []
+    for i, mark in enumerate(_marks(fn)):
+        names, values = _names(mark), _values(mark)
+        if len(values) < 2 or any(n in SIZE_NAMES or n in DTYPE_NAMES for n in names):
+            continue
+        rows = [list(v) if len(names) > 1 else [v] for v in values]
+        first = rows.index(next((r for r in rows if not any(_has_zero(x) for x in r)), rows[0]))
+        flags = all(isinstance(x, (bool, str)) or x is None for r in rows for x in r)
+        out += [(not flags, i, j) for j in range(len(rows)) if j != first and not any(_has_zero(x) for x in rows[j])]
+    return [{i: j} for _f, i, j in sorted(out, key=lambda t: t[0])[:limit]]
+
+
+def choose_params(fn: Any, dims: Mapping[str, Any] | None, rows_of: Mapping[int, int] | None = None
+                  ) -> tuple[dict[str, Any], dict[str, str], list[str]]:
     """(kwargs, mapped name -> value text, indirect parameter names) of one parametrization of ``fn``:
-    per ``parametrize`` mark its first values without a zero size (else its first), size parameters
-    from ``dims`` when given (also inside a multi-name mark: ``"num_q_heads,num_kv_heads"``)."""
+    per ``parametrize`` mark its first values without a zero size (else its first; ``rows_of``: mark
+    index -> the row to take instead, :func:`variants`), size parameters from ``dims`` when given
+    (also inside a multi-name mark: ``"num_q_heads,num_kv_heads"``)."""
     kwargs: dict[str, Any] = {}
     mapped: dict[str, str] = {}
     indirect: list[str] = []
-    for mark in getattr(fn, "pytestmark", []):
-        if mark.name != "parametrize":
-            continue
+    for index, mark in enumerate(_marks(fn)):
         names, values = _names(mark), _values(mark)
         if not values:
             raise Unsatisfied(f"parametrize {','.join(names)}: every value is marked skip/xfail")
@@ -207,6 +273,8 @@ def choose_params(fn: Any, dims: Mapping[str, Any] | None) -> tuple[dict[str, An
             indirect += names if ind is True else list(ind)
         rows = [list(v) if len(names) > 1 else [v] for v in values]
         row = next((r for r in rows if not any(_has_zero(x) for x in r)), rows[0])
+        if rows_of and index in rows_of:
+            row = rows[rows_of[index]]
         for i, n in enumerate(names):
             if n in kwargs:
                 continue

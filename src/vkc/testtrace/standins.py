@@ -13,9 +13,10 @@ import sys
 import types
 from typing import Any
 
-__all__ = ["STUBS", "TOUCHED", "install_accelerator_patches", "register_cpu_ops", "stub_missing"]
+__all__ = ["SCHEMAS", "STUBS", "TOUCHED", "install_accelerator_patches", "register_cpu_ops", "stub_missing"]
 
-TOUCHED: dict[int, list[str]] = {}     # storage -> compiled ops (not run) that took it as an argument
+TOUCHED: dict[int, list[str]] = {}     # storage -> compiled ops (not run) that took it as an argument or returned it
+SCHEMAS: dict[str, str] = {}           # "ns::name[.overload]" -> the schema text the tree declares
 
 
 def register_cpu_ops(tree_root: str) -> int:
@@ -41,6 +42,7 @@ def register_cpu_ops(tree_root: str) -> int:
             lib.impl(name, _cpu_op(f"{ns}::{name}", ret), "CPU")
         except RuntimeError:
             continue
+        SCHEMAS[f"{ns}::{name}"] = schema
         n += 1
     _LIBS.extend(libs.values())
     return n
@@ -64,6 +66,8 @@ def _cpu_op(qual: str, ret: str) -> Any:
         if not tensors or count == 0 or "[]" in ret or ret.strip("()").replace("Tensor", "").strip(", ") != "":
             raise NotImplementedError(f"compiled op {qual} is not available on the CPU (result {ret} not guessable)")
         outs = tuple(torch.empty_like(tensors[0]) for _ in range(count))
+        for t in outs:                  # a guessed result: its values are not the op's either
+            TOUCHED.setdefault(int(t.untyped_storage()._cdata), []).append(qual)
         return outs[0] if count == 1 and not ret.startswith("(") else outs
 
     return impl

@@ -151,13 +151,14 @@ def _match(callee: Callee, wrappers: Mapping[str, list[tuple[str, str]]]) -> lis
 def _reach_to(r: Reach) -> dict[str, Any]:
     t = r.test
     return {"kernel": r.kernel, "wrapper": r.wrapper, "via": r.via, "file": t.file, "function": t.function,
-            "line": t.line, "params": [[n, list(v)] for n, v in t.params], "fixtures": list(t.fixtures)}
+            "line": t.line, "params": [[n, list(v)] for n, v in t.params], "fixtures": list(t.fixtures),
+            **({"op": r.op} if r.op is not None else {})}
 
 
 def _reach_from(d: dict[str, Any]) -> Reach:
     t = VllmTest(d["file"], d["function"], int(d["line"]), tuple((n, tuple(v)) for n, v in d["params"]),
                  tuple(d["fixtures"]))
-    return Reach(d["kernel"], d["wrapper"], t, d.get("via"))
+    return Reach(d["kernel"], d["wrapper"], t, d.get("via"), d.get("op"))
 
 
 def _disk_key(tree: SourceTree, wrappers: Mapping[str, list[tuple[str, str]]]) -> str:

@@ -29,8 +29,9 @@ __all__ = ["IMPORT_S", "TestJob", "capture_tests", "job_key", "tests_enabled"]
 
 IMPORT_S = 240                   # the worker's start-up (vLLM import) allowance, besides each job's timeout
 JOB_TIMEOUT_S = 90
-_WORKER_MODULES = ("vkc.testtrace.worker", "vkc.testtrace.harness", "vkc.testtrace.standins",
-                   "vkc.modeltrace.opschema", "vkc.invoke.triton.traced.capture", "vkc.invoke.triton.traced.platform")
+_WORKER_MODULES = ("vkc.testtrace.worker", "vkc.testtrace.harness", "vkc.testtrace.standins", "vkc.testtrace.opcall",
+                   "vkc.modeltrace.opschema", "vkc.invoke.triton.traced.capture", "vkc.invoke.triton.traced.platform",
+                   "vkc.invoke.cuda.modeltraced.dispatch", "vkc.invoke.cuda.modeltraced.binding")
 _NOT_CACHED = ("timeout", "worker")
 _memo: dict[str, Capture] = {}
 
@@ -42,7 +43,10 @@ def tests_enabled() -> bool:
 
 @dataclass(frozen=True)
 class TestJob:
-    """Run ``test`` until it launches ``kernel``; ``dims``: the model's sizes (None: the test's own)."""
+    """Run ``test`` until it launches ``kernel``; ``dims``: the model's sizes (None: the test's own).
+
+    ``ops`` (the CUDA half): run it until it calls one of these compiled ops (``"_C::rms_norm"``),
+    which launch the CUDA ``kernel``; the capture is the call (:attr:`Capture.op_call`)."""
 
     __test__ = False             # not a pytest class
 
@@ -51,11 +55,15 @@ class TestJob:
     kernel_line: int | None = None
     dims: Mapping[str, Any] | None = None
     timeout_s: int = JOB_TIMEOUT_S
+    ops: tuple[str, ...] = ()
 
     def request(self, job_id: str) -> dict[str, Any]:
-        return {"id": job_id, "file": self.test.file, "function": self.test.function, "kernel": self.kernel,
-                "kernel_line": self.kernel_line, "dims": dict(self.dims) if self.dims else None,
-                "timeout_s": self.timeout_s}
+        req: dict[str, Any] = {"id": job_id, "file": self.test.file, "function": self.test.function,
+                               "kernel": self.kernel, "kernel_line": self.kernel_line,
+                               "dims": dict(self.dims) if self.dims else None, "timeout_s": self.timeout_s}
+        if self.ops:
+            req["ops"] = list(self.ops)
+        return req
 
 
 def job_key(tree: SourceTree, job: TestJob) -> str:

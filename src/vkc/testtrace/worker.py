@@ -14,6 +14,11 @@ of the target kernel: nothing is launched (the tracer records and returns), and 
 Response: ``{"ok", "error", "versions", "jobs": [Capture.to_json()]}``.  With ``dims`` the size
 parameters are mapped from the model first; if that run does not capture, the test's own first
 parametrization is tried.  vLLM's logs go to stderr; stdout carries only the JSON.
+
+An *op job* (the CUDA half: ``"ops": ["_C::rms_norm", ...]``, ``kernel`` the CUDA kernel they
+launch) stops instead at the first call of one of those compiled ops and answers the call
+(``op_call``: :func:`.opcall.record_call`); Triton launches on the way are recorded, not run, and
+mark the storages they took as touched.
 """
 from __future__ import annotations
 
@@ -24,6 +29,7 @@ import json
 import os
 import signal
 import sys
+import time
 import traceback
 from typing import Any
 
@@ -35,7 +41,9 @@ from vkc.testtrace.harness import (
     fixture_contexts,
     install_cpu_patches,
     value_text,
+    variants,
 )
+from vkc.testtrace.opcall import OpCallMode, OpCaptured, patched_opcheck
 from vkc.testtrace.standins import STUBS, TOUCHED, install_accelerator_patches, register_cpu_ops, stub_missing
 
 MAX_VALUES = 65536          # integer buffers up to this many elements are captured verbatim
@@ -117,6 +125,9 @@ def _install_hook(target: dict[str, Any]) -> None:
         for a in rec["args"].values():
             if a.get("kind") == "tensor" and name not in STATE.factory.bases[a["base"]]["earlier"]:
                 STATE.factory.bases[a["base"]]["earlier"].append(name)
+            if a.get("kind") == "tensor" and target.get("ops"):      # an op job: its values are not the kernel's
+                t = STATE.factory.tensors[a["base"]]
+                TOUCHED.setdefault(int(t.untyped_storage()._cdata), []).append(f"triton:{name}")
         return None
 
     jit.JITFunction.run = run
@@ -159,7 +170,8 @@ def _test_id(job: dict[str, Any], params: dict[str, str]) -> str:
     return f"{job['file']}::{job['function']}" + (f"[{inner}]" if inner else "")
 
 
-def _attempt(job: dict[str, Any], fn: Any, dims: dict[str, Any] | None, root: str) -> dict[str, Any]:
+def _attempt(job: dict[str, Any], fn: Any, dims: dict[str, Any] | None, root: str,
+             rows_of: dict[int, int] | None = None) -> dict[str, Any]:
     import inspect
 
     import pytest
@@ -174,7 +186,7 @@ def _attempt(job: dict[str, Any], fn: Any, dims: dict[str, Any] | None, root: st
     out: dict[str, Any] = {"ok": False, "kernel": job["kernel"], "mapped": {}, "params": {}, "launch": None,
                            "buffers": {}, "reason": None, "category": None}
     try:
-        kwargs, mapped, indirect = choose_params(fn, dims)
+        kwargs, mapped, indirect = choose_params(fn, dims, rows_of)
     except Unsatisfied as e:
         return dict(out, test_id=_test_id(job, {}), reason=str(e), category="params")
     out["mapped"], out["params"] = mapped, {k: value_text(v) for k, v in kwargs.items()}
@@ -184,12 +196,19 @@ def _attempt(job: dict[str, Any], fn: Any, dims: dict[str, Any] | None, root: st
             and p.default is inspect.Parameter.empty]
     signal.signal(signal.SIGALRM, lambda *_a: (_ for _ in ()).throw(_Timeout()))
     signal.alarm(int(job.get("timeout_s") or 120))
+    mode = OpCallMode(frozenset(job["ops"]), job["kernel"]) if job.get("ops") else None
     try:
-        with contextlib.ExitStack() as stack, fixture_contexts(need, stack) as fx, CpuDevice():
+        home = sys.modules.get(fn.__module__) if mode is not None else None
+        with contextlib.ExitStack() as stack, fixture_contexts(need, stack, home) as fx, CpuDevice(), \
+                (patched_opcheck() if mode is not None else contextlib.nullcontext()), \
+                (mode if mode is not None else contextlib.nullcontext()):
             fn(**{k: v for k, v in kwargs.items() if k not in indirect}, **fx)
         seen = sorted({_name(r["fn"]) for r in STATE.launches})
-        out.update(reason=f"the test finished without launching the kernel (it launched {seen or 'nothing'})",
-                   category="not-reached")
+        out.update(reason=f"the test finished without launching the kernel (it launched {seen or 'nothing'})"
+                   if mode is None else _no_call(job, mode), category="not-reached")
+    except OpCaptured:
+        assert mode is not None and mode.call is not None
+        out.update(ok=True, op_call=mode.call)
     except _Captured:
         rec = STATE.launches[-1]
         used = sorted({a["base"] for a in rec["args"].values() if a.get("kind") == "tensor"})
@@ -232,16 +251,51 @@ def run_job(job: dict[str, Any], root: str) -> dict[str, Any]:
         return {"ok": False, "test_id": f"{job['file']}::{job['function']}", "kernel": job["kernel"],
                 "reason": "test function not found after import", "category": "import", "attempts": []}
     _install_hook(job)
+    start = time.monotonic()
     attempts: list[dict[str, Any]] = []
     dims = job.get("dims")
     if dims:
         first = _attempt(job, fn, dims, root)
         attempts.append(first)
         if first["ok"] or not any(n in SIZE_NAMES for n in first["mapped"]):
+            if job.get("ops") and not first["ok"]:
+                return _variants(job, fn, root, attempts, start)
             return dict(first, attempts=[_summary(first)])
     second = _attempt(job, fn, None, root)
     attempts.append(second)
+    if job.get("ops") and not second["ok"]:
+        return _variants(job, fn, root, attempts, start)
     return dict(second, attempts=[_summary(a) for a in attempts])
+
+
+_RETRY = ("not-reached", "error", "skipped")
+
+
+def _variants(job: dict[str, Any], fn: Any, root: str, attempts: list[dict[str, Any]],
+              start: float) -> dict[str, Any]:
+    """An op job whose first parametrization did not call its op: the others of :func:`variants`, at
+    the model's sizes where they map, while the job's time (from ``start``) lasts; the first that
+    captures, else the first attempt's answer."""
+    budget = int(job.get("timeout_s") or 120)
+    if attempts[-1]["category"] in _RETRY:
+        for rows_of in variants(fn):
+            left = budget - int(time.monotonic() - start)
+            if left < 5:
+                break
+            a = _attempt(dict(job, timeout_s=left), fn, job.get("dims"), root, rows_of)
+            attempts.append(a)
+            if a["ok"]:
+                return dict(a, attempts=[_summary(x) for x in attempts])
+    return dict(attempts[0], attempts=[_summary(x) for x in attempts])
+
+
+def _no_call(job: dict[str, Any], mode: OpCallMode) -> str:
+    called = sorted(set(mode.called))
+    if mode.other:
+        return (f"every call of the op launches another of its kernels ({'; '.join(sorted(set(mode.other))[:3])}), "
+                "by vkc's dispatch rules")
+    return (f"the test finished without calling {', '.join(job['ops'])} (it called "
+            f"{', '.join(called[:8]) + (' ...' if len(called) > 8 else '') if called else 'no compiled op'})")
 
 
 def _summary(a: dict[str, Any]) -> str:
