@@ -14,6 +14,8 @@ triton-imports        Triton imports anything but triton.*, __future__, math, ty
                       without using it
 invocation-parses     triton: not valid Python; cuda: no ``#include "<unit>.cu"`` or no ``main``
 model-header          a ``MODEL_NAME: <id>`` header line without any https://huggingface.co/ URL
+                      (a local config.json, or a ``defaults:ARCH`` id whose header names its
+                      bundled ``vkc:modelcfg/defaults/`` file, has no hub page)
 invocation-launch     the example never launches (``K[grid](``/``.run(``; ``<<<``/cudaLaunchKernelEx)
                       or never refers to any of the source's @jit / __global__ functions
 ====================  ======================================================================
@@ -275,8 +277,14 @@ def _local_config(model: str) -> bool:
     return model.endswith(".json") or model.startswith(("/", "./", "../", "~"))
 
 
+def _bundled_defaults(model: str, inv: str) -> bool:
+    """A ``defaults:ARCH`` id: vkc's bundled config class defaults (no checkpoint, so no hub page),
+    whose header names the bundled file as its config source."""
+    return model.startswith("defaults:") and "vkc:modelcfg/defaults/" in inv
+
+
 def _model_header_reason(inv: str) -> str | None:
     model = model_name(inv)
-    if model is None or _HF_URL in inv or _local_config(model):
+    if model is None or _HF_URL in inv or _local_config(model) or _bundled_defaults(model, inv):
         return None
     return f"header names model {model} but gives no {_HF_URL} URL"
