@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -177,21 +177,27 @@ def build_reach_index(tree: SourceTree, kernels: Iterable[KernelEntry]) -> Reach
     wrappers = _wrappers(kernels)
     dkey = _disk_key(tree, wrappers)
     key = (str(tree.root), tree.sha256, dkey)
-    if key in _memo:
-        return _memo[key]
     path = Path(cache_dir()) / "testtraces" / f"reach-{dkey}.json"
+    return cached_reach_index(path, _memo, key, lambda: _scan(tree, wrappers))
+
+
+def cached_reach_index(path: Path, memo: dict, key: object, scan: Callable[[], ReachIndex]) -> ReachIndex:
+    """``memo[key]``, else the index stored at ``path`` (a damaged file is rescanned), else ``scan()``
+    stored there; the one disk cache of the Triton and CUDA reach indexes."""
+    if key in memo:
+        return memo[key]
     if path.is_file():
         try:
             d = json.loads(path.read_text())
-            _memo[key] = ReachIndex(d["tree_sha256"], int(d["tests"]), int(d["files"]),
-                                    tuple(_reach_from(r) for r in d["reaches"]))
-            return _memo[key]
+            memo[key] = ReachIndex(d["tree_sha256"], int(d["tests"]), int(d["files"]),
+                                   tuple(_reach_from(r) for r in d["reaches"]))
+            return memo[key]
         except (OSError, ValueError, KeyError, TypeError):
             pass
-    out = _scan(tree, wrappers)
+    out = scan()
     store_cache(path, json.dumps({"tree_sha256": out.tree_sha256, "tests": out.tests, "files": out.files,
                                   "reaches": [_reach_to(r) for r in out.reaches]}, sort_keys=True))
-    _memo[key] = out
+    memo[key] = out
     return out
 
 

@@ -20,7 +20,6 @@ import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from vkc.atomic import store_cache
 from vkc.records import SourceTree
 
 from .records import Reach, ReachIndex, VllmTest
@@ -180,23 +179,9 @@ def build_op_reach_index(tree: SourceTree, op_kernels: Mapping[str, Iterable[str
     ``$VKC_CACHE_DIR/testtraces/opreach-<key>.json``."""
     from vkc.source import cache_dir
 
-    from .static import _reach_from, _reach_to
+    from .static import cached_reach_index
 
     ok = {op: tuple(sorted(ks)) for op, ks in sorted(op_kernels.items())}
     dkey = _disk_key(tree, ok, roots)
-    if dkey in _memo:
-        return _memo[dkey]
     path = Path(cache_dir()) / "testtraces" / f"opreach-{dkey}.json"
-    if path.is_file():
-        try:
-            d = json.loads(path.read_text())
-            _memo[dkey] = ReachIndex(d["tree_sha256"], int(d["tests"]), int(d["files"]),
-                                     tuple(_reach_from(r) for r in d["reaches"]))
-            return _memo[dkey]
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
-    out = _scan(tree, ok, roots)
-    store_cache(path, json.dumps({"tree_sha256": out.tree_sha256, "tests": out.tests, "files": out.files,
-                                  "reaches": [_reach_to(r) for r in out.reaches]}, sort_keys=True))
-    _memo[dkey] = out
-    return out
+    return cached_reach_index(path, _memo, dkey, lambda: _scan(tree, ok, roots))
