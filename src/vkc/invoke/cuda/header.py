@@ -11,7 +11,7 @@ from vkc.invoke.cuda.literals import comment_text
 from vkc.invoke.cuda.plan import Plan
 from vkc.records import Extraction, ModelConfig, SourceTree
 
-__all__ = ["UNTRACED_MARK", "bytes_rule", "header_fields", "header_lines"]
+__all__ = ["UNTRACED_MARK", "bytes_rule", "header_fields", "header_lines", "model_text"]
 
 UNTRACED_MARK = " [untraced/generic: no recipe for this kernel; compile-only quality]"
 
@@ -23,6 +23,18 @@ def _n(v: Any) -> str:
 def _text(*lines: str) -> str:
     """One header value: each line made comment-safe, continuation lines indented by the renderer."""
     return "\n".join(comment_text(ln) for ln in lines)
+
+
+def model_text(model: ModelConfig, d: ModelDims) -> str:
+    """The ``MODEL_NAME`` field: the model id and the dimensions vkc read from its config."""
+    return _text(
+        model.model_id,
+        f"H_q={_n(d.h_q)} H_kv={_n(d.h_kv)} Dh={_n(d.head_dim)} hidden_size={d.hidden} max_ctx={d.max_ctx} "
+        f"dtype={d.dtype}",
+        f"intermediate_size={_n(d.intermediate)} num_experts={_n(d.num_experts)} top_k={_n(d.topk)} "
+        f"moe_intermediate_size={_n(d.moe_intermediate)} kv_lora_rank={_n(d.kv_lora_rank)} "
+        f"qk_rope_head_dim={_n(d.qk_rope_head_dim)} rms_norm_eps={d.eps}",
+        f"flags: {', '.join(d.flags) or 'none'}", *(f"warning: {w}" for w in d.warnings))
 
 
 def header_fields(tree: SourceTree, ex: Extraction, model: ModelConfig, d: ModelDims, wl: str, why: str,
@@ -42,15 +54,7 @@ def header_fields(tree: SourceTree, ex: Extraction, model: ModelConfig, d: Model
         fields.append(("LAUNCH SITE (extractor)",
                        _text(f"{launch.get('file')}:{launch.get('line')} ({launch.get('wrapper')})")))
     fields += [
-        ("MODEL_NAME", _text(
-            model.model_id,
-            f"H_q={_n(d.h_q)} H_kv={_n(d.h_kv)} Dh={_n(d.head_dim)} hidden_size={d.hidden} max_ctx={d.max_ctx} "
-            f"dtype={d.dtype}",
-            f"intermediate_size={_n(d.intermediate)} num_experts={_n(d.num_experts)} top_k={_n(d.topk)} "
-            f"moe_intermediate_size={_n(d.moe_intermediate)} kv_lora_rank={_n(d.kv_lora_rank)} "
-            f"qk_rope_head_dim={_n(d.qk_rope_head_dim)} rms_norm_eps={d.eps}",
-            f"flags: {', '.join(d.flags) or 'none'}",
-            *(f"warning: {w}" for w in d.warnings))),
+        ("MODEL_NAME", model_text(model, d)),
         ("WORKLOAD", _text(f"{wl} ({why})")),
         ("invocation", _text(provenance.header_value())),
         ("INSTANTIATION", _text(plan.instantiation, f"dispatch: {plan.dispatch or 'n/a'}")),

@@ -22,9 +22,10 @@ from vkc.invoke.core.header import header_lines
 from vkc.invoke.core.policy import choose_workload
 from vkc.invoke.core.provenance import InvocationMode, Provenance
 from vkc.invoke.core.recipe import Recipe
+from vkc.invoke.cuda.build import build_command, main_file_name
 from vkc.invoke.cuda.context import Ctx
 from vkc.invoke.cuda.header import header_fields
-from vkc.invoke.cuda.modeltraced.attempt import attempt
+from vkc.invoke.cuda.modeltraced.attempt import attempt, attempt_wrapped
 from vkc.invoke.cuda.plan import Plan
 from vkc.invoke.cuda.recipe_path import build_recipe_plan, recipe_for
 from vkc.invoke.cuda.render import (
@@ -38,21 +39,6 @@ from vkc.naming import safe_stem
 from vkc.records import Extraction, Invocation, ModelConfig, SourceTree
 
 __all__ = ["MARKER", "build_command", "instantiation_marker", "invoke_cuda", "main_file_name", "qualified_name"]
-
-NVCC_FLAGS = ("-std=c++17 -arch=sm_90 --expt-relaxed-constexpr --expt-extended-lambda -DENABLE_FP8")
-TORCH_INCLUDE = ("-I$(python -c 'import torch,os;print(os.path.join(os.path.dirname(torch.__file__),"
-                 "\"include\"))')")
-
-
-def main_file_name(stem: str) -> str:
-    """File name of the invocation example for a kernel unit ``<stem>.cu``."""
-    return f"{stem}_main.cu"
-
-
-def build_command(stem: str, include_flags: tuple[str, ...] = ()) -> str:
-    extra = "".join(f" {f}" for f in include_flags)
-    return f"nvcc {NVCC_FLAGS} {TORCH_INCLUDE}{extra} -o {stem} {main_file_name(stem)}"
-
 
 def qualified_name(extraction: Extraction) -> str:
     k = extraction.kernel
@@ -69,7 +55,15 @@ def invoke_cuda(tree: SourceTree, extraction: Extraction, model: ModelConfig, wo
     phase = None if recipe is not None else evident_phase(extraction)
     wl, why = choose_workload(workload, recipe, qual, phase)
     ctx = Ctx(tree, extraction, ModelDims.from_config(model), wl, qual)
+    # no recipe: vLLM's own host function compiled against vkc's Tensor stand-in, from the model's traced call
+    wrapped = attempt_wrapped(tree, model, ctx, name=name, command=command, why=why) if recipe is None else None
+    if wrapped is not None and wrapped.invocation is not None:
+        inv = wrapped.invocation
+        return dataclasses.replace(inv, facts={**inv.facts, "workload_inferred": workload is None})
     plan, prov, traced = _plan(tree, model, recipe, ctx, name)
+    if wrapped is not None and wrapped.fallback:
+        prov = dataclasses.replace(prov, fallback_from=wrapped.fallback)
+        plan = dataclasses.replace(plan, notes=(*plan.notes, f"fell back from {wrapped.fallback}"))
     stem = safe_stem(name)
     include_flags = tuple(str(f) for f in extraction.facts.get("include_flags", ()) or ()
                           if "TORCH_INCLUDE" not in str(f))  # the torch include is always given

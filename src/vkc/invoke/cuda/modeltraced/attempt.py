@@ -13,6 +13,7 @@ import dataclasses
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from vkc.errors import VkcError
 from vkc.invoke.cuda.context import Ctx, TracedMismatch
@@ -24,7 +25,7 @@ from vkc.records import ModelConfig, SourceTree
 
 from .bind import bind_call, bound_ops, call_text, describe_args
 
-__all__ = ["Attempt", "attempt", "attempt_with_trace"]
+__all__ = ["Attempt", "attempt", "attempt_with_trace", "attempt_wrapped"]
 
 BuildPlan = Callable[[Ctx], Plan]
 
@@ -50,7 +51,6 @@ def attempt(tree: SourceTree, model: ModelConfig, ctx: Ctx, build: BuildPlan, *,
     if not _enabled():
         return None
     from vkc.index import build_index
-    from vkc.invoke.triton.modeltraced.session import model_trace_for
 
     from .opmap import op_kernel_map
 
@@ -58,14 +58,50 @@ def attempt(tree: SourceTree, model: ModelConfig, ctx: Ctx, build: BuildPlan, *,
     if not ops:   # no traced call can size it: no trace needed
         return Attempt(note="model-traced: no custom op registered in the tree's torch_bindings.cpp launches this "
                             "kernel, so no traced op call can size it")
+    trace, failed = _trace(tree, model, name, "using recipe")
+    if trace is None:
+        return Attempt(fallback=failed)
+    return attempt_with_trace(trace, ctx, build, ops)
+
+
+def _trace(tree: SourceTree, model: ModelConfig, name: str, instead: str) -> tuple[ModelTrace | None, str]:
+    """The model's cached trace, or None and the fallback reason (printed as one warning line)."""
+    from vkc.invoke.triton.modeltraced.session import model_trace_for
+
     try:
-        trace = model_trace_for(tree, model)
+        return model_trace_for(tree, model), ""
     except Exception as e:  # noqa: BLE001 -- any trace failure falls back, loudly (one warning line)
         text = e.message if isinstance(e, VkcError) else f"{type(e).__name__}: {e}"
         reason = " ".join(str(text).split())[:300]
-        print(f"vkc: warning: {name}: model trace failed ({reason}); using recipe", file=sys.stderr)
-        return Attempt(fallback=f"model-traced: model trace failed ({reason})")
-    return attempt_with_trace(trace, ctx, build, ops)
+        print(f"vkc: warning: {name}: model trace failed ({reason}); {instead}", file=sys.stderr)
+        return None, f"model-traced: model trace failed ({reason})"
+
+
+def attempt_wrapped(tree: SourceTree, model: ModelConfig, ctx: Ctx, *, name: str, command: str,
+                    why: str) -> Any:
+    """The wrapper-compiled attempt (:mod:`vkc.invoke.cuda.wrapped`) for a kernel no recipe covers: vLLM's
+    host function of the op called with the model step's traced call.  None when model tracing is off;
+    a failed trace, or a launching call vkc cannot reproduce, prints one warning line (``fallback``)."""
+    if not _enabled():
+        return None
+    from vkc.index import build_index
+    from vkc.invoke.cuda.wrapped.traced import WrappedAttempt, wrapped_from_trace
+
+    from .opmap import op_kernel_map
+
+    ops = tuple(sorted(op for op, ok in op_kernel_map(build_index(tree)).items() if ctx.kernel in ok.kernels))
+    if not ops:
+        return WrappedAttempt(note="model-traced: no custom op launches this kernel")
+    trace, failed = _trace(tree, model, name, "using the synthesized example")
+    if trace is None:
+        return WrappedAttempt(fallback=failed)
+    got = wrapped_from_trace(trace, tree, ctx.extraction, model, workload=ctx.workload, why=why, ops=ops,
+                             command=command, name=name)
+    if got.fallback:
+        text = " ".join(got.fallback.removeprefix("model-traced: ").split())[:300]
+        print(f"vkc: warning: {ctx.kernel}: model-traced call not reproducible ({text}); using the synthesized "
+              "example", file=sys.stderr)
+    return got
 
 
 def attempt_with_trace(trace: ModelTrace, ctx: Ctx, build: BuildPlan, ops: tuple[str, ...]) -> Attempt:
