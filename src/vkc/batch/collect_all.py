@@ -218,14 +218,19 @@ def _used(index: Any, models: list[str] | None, workloads: list[str] | None,
     return used_kernels(index, (models or [default_model])[0], workloads or [None])
 
 
-def _prefetch_test_captures(index: KernelIndex, models: list[str], workers: int) -> None:
-    """Run the vLLM tests that reach Triton kernels once, in batches, before the fan-out (each
-    kernel's worker then reads its capture from the cache instead of importing vLLM itself)."""
+def _prefetch_test_captures(index: KernelIndex, models: list[str], workers: int, lang: str | None) -> None:
+    """Run the vLLM tests that reach Triton kernels, and those that call the ops of CUDA kernels without
+    a recipe, once, in batches, before the fan-out (each kernel's worker then reads its capture from the
+    cache instead of importing vLLM itself)."""
+    from vkc.invoke.cuda.wrapped.tested import prefetch as prefetch_cuda
     from vkc.invoke.triton.testtraced.attempt import prefetch
     from vkc.modelcfg import load_model
 
     for m in dict.fromkeys(models):
-        prefetch(index.tree, index.kernels, load_model(m), workers=workers)
+        if lang in (None, "triton"):
+            prefetch(index.tree, index.kernels, load_model(m), workers=workers)
+        if lang in (None, "cuda"):
+            prefetch_cuda(index.tree, index.kernels, load_model(m), workers=workers)
 
 
 def collect_all(*, lang: str | None = None, models: list[str] | None = None,
@@ -262,8 +267,8 @@ def collect_all(*, lang: str | None = None, models: list[str] | None = None,
     only = _used(index, models, workloads, DEFAULT_MODEL) if all_used else None
     rmap, reach_info = (None, None) if (models or workloads or all_used) else _reach(index, reach, n_workers)
     pairs = rmap.pairs() if rmap is not None else None
-    if not all_used and lang in (None, "triton"):
-        _prefetch_test_captures(index, models or [DEFAULT_MODEL], n_workers)
+    if not all_used:
+        _prefetch_test_captures(index, models or [DEFAULT_MODEL], n_workers, lang)
     plan = plan_jobs(index, lang=lang, models=models, workloads=workloads, out_dir=out_dir,
                      vllm_path=vllm_path, vllm_version=vllm_version, default_model=DEFAULT_MODEL, only=only,
                      reach=pairs)

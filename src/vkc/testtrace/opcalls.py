@@ -106,17 +106,21 @@ def op_call_of(cap: Capture, entry: KernelEntry | None = None, tree: SourceTree 
 
 
 def op_captures(tree: SourceTree, kernels: Sequence[str], dims: Mapping[str, object] | None, *,
-                batch: int = 12, max_tests: int = MAX_TESTS) -> dict[str, list[Capture]]:
-    """Every kernel's jobs (:func:`op_jobs`), run in worker batches of ``batch`` jobs; kernel -> its
-    captures in job order (cached: a later call with the same inputs starts no worker)."""
+                batch: int = 12, max_tests: int = MAX_TESTS, workers: int = 1) -> dict[str, list[Capture]]:
+    """Every kernel's jobs (:func:`op_jobs`), run in worker batches of ``batch`` jobs (``workers`` batches
+    at once, each its own worker process); kernel -> its captures in job order (cached: a later call
+    with the same inputs starts no worker)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     op_kernels, _entries = _index(tree)
     index = build_op_reach_index(tree, op_kernels)
     jobs = [j for k in kernels for j in op_jobs(index, op_kernels, k, dims, max_tests=max_tests)]
     out: dict[str, list[Capture]] = {k: [] for k in kernels}
-    for i in range(0, len(jobs), max(1, batch)):
-        part = jobs[i:i + batch]
-        for j, c in zip(part, capture_tests(tree, part)):
-            out[j.kernel].append(c)
+    parts = [jobs[i:i + max(1, batch)] for i in range(0, len(jobs), max(1, batch))]
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for part, caps in zip(parts, pool.map(lambda p: capture_tests(tree, p), parts)):
+            for j, c in zip(part, caps):
+                out[j.kernel].append(c)
     return out
 
 

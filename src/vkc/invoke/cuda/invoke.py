@@ -14,6 +14,7 @@ File conventions (the writer/verifier rely on them):
 from __future__ import annotations
 
 import dataclasses
+import sys
 from typing import Any
 
 from vkc.errors import InvocationError
@@ -57,6 +58,10 @@ def invoke_cuda(tree: SourceTree, extraction: Extraction, model: ModelConfig, wo
     ctx = Ctx(tree, extraction, ModelDims.from_config(model), wl, qual)
     # no recipe: vLLM's own host function compiled against vkc's Tensor stand-in, from the model's traced call
     wrapped = attempt_wrapped(tree, model, ctx, name=name, command=command, why=why) if recipe is None else None
+    if recipe is None and (wrapped is None or wrapped.invocation is None):
+        # then the op calls vLLM's own tests make, at the model's sizes where the test has them
+        wrapped = _tested(tree, model, ctx, name=name, command=command, why=why,
+                          fallback_from=wrapped.fallback if wrapped is not None else None)
     if wrapped is not None and wrapped.invocation is not None:
         inv = wrapped.invocation
         return dataclasses.replace(inv, facts={**inv.facts, "workload_inferred": workload is None})
@@ -74,6 +79,24 @@ def invoke_cuda(tree: SourceTree, extraction: Extraction, model: ModelConfig, wo
     return Invocation(code=code, handoff=_handoff(extraction, plan), workload=wl, model_id=model.model_id,
                       header="\n".join(header),
                       facts={**_facts(plan, stem, qual, build, workload is None), "provenance": prov})
+
+
+def _tested(tree: SourceTree, model: ModelConfig, ctx: Ctx, *, name: str, command: str, why: str,
+            fallback_from: str | None) -> Any:
+    """The wrapper-compiled example from a vLLM test's op call (:mod:`vkc.invoke.cuda.wrapped.tested`); keeps a
+    model-traced attempt's fallback when no test helps, and says in one warning line why no test did."""
+    from vkc.invoke.cuda.wrapped.tested import wrapped_from_tests
+    from vkc.invoke.cuda.wrapped.traced import WrappedAttempt
+
+    got = wrapped_from_tests(tree, ctx.extraction, model, workload=ctx.workload, why=why, command=command,
+                             name=name, fallback_from=fallback_from)
+    if got.invocation is not None:
+        return got
+    if got.fallback:
+        text = " ".join(got.fallback.removeprefix("test-traced: ").split())[:300]
+        print(f"vkc: warning: {name}: no vLLM test gave a reproducible op call ({text}); using the synthesized "
+              "example", file=sys.stderr)
+    return WrappedAttempt(fallback=fallback_from or got.fallback)
 
 
 def _plan(tree: SourceTree, model: ModelConfig, recipe: Recipe | None, ctx: Ctx,

@@ -138,7 +138,7 @@ def storage_fill(name: str, param: str, t: TensorArg, written: bool, call: Trace
     if c is not None:
         kind, params = _from_known(c, t.dtype)
         return StorageFill(kind, ctype, params, f"known contents of {t.base} ({c.numel} values)", seed)
-    if written and t.producer == "alloc":      # vLLM allocated it for the op to write: its contents are unset
+    if written and t.producer in ("alloc", "uninit"):   # allocated (torch.empty) for the op to write: unset
         return StorageFill("zero", ctype, (), "zeros (allocated by vLLM for the op to write)", seed)
     if facts is not None:
         from vkc.invoke.triton.modeltraced.inits import Refused, init_for

@@ -217,7 +217,8 @@ def _bind(call: OpCall, schema: tuple[SchemaArg, ...], host: HostCode) -> Bound:
 
 def invoke_wrapped(tree: SourceTree, ex: Extraction, full: OpCall, small: OpCall | None = None, *,
                    mode: InvocationMode, model: ModelConfig | None, workload: str, why: str, command: str,
-                   name: str, notes: Sequence[str] = (), check_launch: bool = True) -> Invocation:
+                   name: str, notes: Sequence[str] = (), check_launch: bool = True,
+                   fallback_from: str | None = None) -> Invocation:
     """The invocation example for ``ex`` from the op call ``full`` (and ``small`` for SMALL_SANITY=1).
 
     Raises :class:`~.host.WrapRefused` when the op's host function or the call cannot be reproduced.
@@ -242,7 +243,7 @@ def invoke_wrapped(tree: SourceTree, ex: Extraction, full: OpCall, small: OpCall
     build = build_command(stem, flags)
     inst = _instantiation(ex, bfull)
     source = f"{full.source}; {launch_text(host)}" if full.source else launch_text(host)
-    prov = Provenance(mode, source)
+    prov = Provenance(mode, source, fallback_from=fallback_from)
     configs = [f"FULL: the call's own tensors ({full.source or op})"]
     configs.append(f"SMALL (SMALL_SANITY=1): {small.source}" if small is not None
                    else "SMALL (SMALL_SANITY=1): the FULL call, 5 repetitions")
