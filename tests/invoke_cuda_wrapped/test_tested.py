@@ -40,7 +40,7 @@ def test_a_mapped_test_call_is_test_traced(vllm_tree, extract):
     got = _from(vllm_tree, extract, CONCAT, cap)
     assert got.invocation is not None, got
     line = _mode_line(got.invocation.code)
-    assert line.startswith("// invocation: test-traced (model-accurate): test-traced: tests/kernels/test_concat_mla_q.py::")
+    assert line.startswith("// invocation: test-traced (model-accurate): tests/kernels/test_concat_mla_q.py::")
     assert "from the model: num_heads=32" in line and "compiled against vkc's Tensor stand-in" in line
     assert got.invocation.facts["provenance"].mode is InvocationMode.TEST_TRACED
     assert got.invocation.facts["op"] == "_C_cache_ops::concat_mla_q"

@@ -31,7 +31,7 @@ def op_call(cap: OpCallCapture) -> OpCall:
     """One test capture as an :class:`OpCall` (its storages' recorded contents; the dispatch rules'
     verdict when the capture has one)."""
     launches = (cap.kernel,) if cap.launches else None
-    return OpCall(cap.event, dict(cap.contents), cap.source, None, frozenset(), launches)
+    return OpCall(cap.event, dict(cap.contents), cap.provenance_source, None, frozenset(), launches)
 
 
 def wrapped_from_captures(captures: tuple[OpCallCapture, ...], tree: SourceTree, ex: Extraction,
