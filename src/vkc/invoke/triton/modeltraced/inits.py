@@ -294,14 +294,66 @@ def init_for(param: str, a: TensorArg, launch: TracedEvent, facts: StepFacts,
                 # FLA's delta-rule inputs are L2-normalised keys and the WY factors made from them:
                 # unit-scale rows, or the recurrent state overflows over a 2K-token sequence
                 return InitSpec("randn_scaled", (round(1.0 / math.sqrt(a.shape[-1]), 6),))
-            return InitSpec("randn")
+            return _float_output(param) or InitSpec("randn")
         if ev.kind == "triton" and depth < 8:     # the recorder credits a launch with storages it only read
             prev = next((t for _n, t in ev.tensors() if t.base == a.base), None)
             if prev is not None and prev.producer != p:
                 return init_for(param, prev, launch, facts, seen, depth + 1)
         raise Refused(f"{param}: index-like tensor produced by {ev.name} (no contents rule)")
+    if p == "alloc":
+        earlier = _earlier_writers(a, launch, facts)
+        if earlier:
+            return _written_before(param, a, earlier)
     if p == "alloc" or not _is_int(a.dtype):
         if _is_int(a.dtype) and _index_like(param):
             raise Refused(f"{param}: index-like tensor of unknown contents (producer {p})")
         return InitSpec("empty") if p == "alloc" else InitSpec("randn")
     raise Refused(f"{param}: index-like tensor of unknown contents (producer {p})")
+
+
+# outputs of an earlier launch of the step, read by this one: what vLLM's earlier kernel leaves there
+# (kernel leaf, its parameter) -> the contents; vllm/v1/worker/gpu/spec_decode/rejection_sampler_utils.py
+_WRITTEN: dict[tuple[str, str], InitSpec] = {
+    # _rejection_kernel stores each request's accepted draft count (0..num_draft_tokens); 0 (every draft
+    # rejected) is one state it writes, and keeps start + num_sampled inside the request's logits
+    ("_rejection_kernel", "num_sampled_ptr"): InitSpec("const", (0,)),
+    # the step index of the first rejection (0..num_draft_tokens): 0 is the same state
+    ("_rejection_kernel", "rejected_steps_ptr"): InitSpec("const", (0,)),
+    # sampled token ids: token 0 is inside every vocabulary
+    ("_rejection_kernel", "sampled_ptr"): InitSpec("const", (0,)),
+}
+# an earlier kernel's per-block argmax over the vocabulary is a token id: 0 is inside every vocabulary
+_TOKEN_ID_SUFFIXES = ("argmax_ptr",)
+
+
+def _float_output(param: str) -> InitSpec | None:
+    """A float a vLLM kernel made: a block's sum of exp(x - block max) is at least 1 (its max term)."""
+    if "sumexp" in param.lower():
+        return InitSpec("uniform", (1.0, 4.0))
+    return None
+
+
+def _earlier_writers(a: TensorArg, launch: TracedEvent, facts: StepFacts) -> list[tuple[TracedEvent, str]]:
+    """The launches before ``launch`` in the step that took ``a``'s storage (vLLM allocated it empty, so
+    one of them wrote it), latest first, each with its parameter name; [] when this launch is the first."""
+    events = facts.step.events
+    at = next((i for i, e in enumerate(events) if e is launch or e.index == launch.index), None)
+    if at is None:
+        return []
+    return [(ev, name) for ev in reversed(events[:at]) if ev.kind == "triton"
+            for name, t in ev.tensors() if t.base == a.base]
+
+
+def _written_before(param: str, a: TensorArg, earlier: list[tuple[TracedEvent, str]]) -> InitSpec:
+    """The contents the earlier launches leave: the rule of the latest one that has a rule."""
+    for ev, name in earlier:
+        rule = _WRITTEN.get((ev.name.rsplit(":", 1)[-1], name))
+        if rule is not None:
+            return rule
+        if _is_int(a.dtype) and name.endswith(_TOKEN_ID_SUFFIXES):
+            return InitSpec("const", (0,))
+    if not _is_int(a.dtype):
+        return _float_output(param) or InitSpec("randn")
+    ev, name = earlier[0]
+    raise Refused(f"{param}: written by an earlier launch of the step ({ev.name.rsplit(':', 1)[-1]}, as {name}) "
+                  "before this one reads it; vkc has no rule for that kernel's output")
