@@ -32,6 +32,9 @@ from vkc.invoke.triton.recipes.moe import ROUTING_SEED, align_block_size, routin
 from vkc.modeltrace.contents import Contents
 from vkc.modeltrace.records import StepSpec, StepTrace, TensorArg, TracedEvent
 
+from .mamba_meta import FIELDS as MAMBA_FIELDS
+from .mamba_meta import mamba_chunk_field
+
 __all__ = ["MOE_ALIGN", "TOPK_OPS", "Refused", "StepFacts", "init_for"]
 
 MOE_ALIGN = "_moe_C::moe_align_block_size"
@@ -148,6 +151,13 @@ def _metadata(field: str, a: TensorArg, facts: StepFacts) -> InitSpec:
         return _padded([j for b in blocks for j in range(b)], a, -1)
     if field in ("has_initial_state", "prefill_has_initial_state"):     # context_lens_tensor > 0
         return _padded([int(c - n > 0) for n, c in zip(q, ctx)], a, 0)
+    if field in MAMBA_FIELDS:
+        got = mamba_chunk_field(field, facts.step, q, ctx)
+        if isinstance(got, str):
+            raise Refused(f"{field}: {got}")
+        return _padded(got, a, got[-1] if field == "cu_chunk_seqlen_p" else 0)
+    if field in ("state_indices_tensor_d", "state_indices_tensor_p"):   # rows of the Mamba group's block table
+        return InitSpec("block_table", (facts.num_blocks,))
     raise Refused(f"no rule for the contents of index-like metadata {field!r}")
 
 
