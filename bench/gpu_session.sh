@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One device call of the GPU issue: `bash bench/gpu_session.sh allused|tree|sized|bench` on the H200 machine
+# One device call of the GPU issue: `bash bench/gpu_session.sh allused|tree|new|sized|bench` on the H200 machine
 # (wheels the machine lacks are carried in .whl/, artifacts in gpu_in/; results go to $OUT).
 set -uo pipefail
 pip install -q --no-deps --target /tmp/site .whl/*.whl >/dev/null 2>&1
@@ -18,6 +18,11 @@ case "$1" in
     timeout 570 python -m vkc verify --run --sanitizer --jobs 16 --results "$OUT/verify_run_tree_h200.json" gpu_in/tree \
       > "$OUT/verify_run_tree_h200.log" 2>&1
     tail -4 "$OUT/verify_run_tree_h200.log" ;;
+  new)
+    # artifacts new or changed since the last GPU run (gpu_in/new): FULL, then SMALL under memcheck
+    timeout 570 python -m vkc verify --run --sanitizer --jobs 16 --results "$OUT/verify_run_new_h200.json" gpu_in/new \
+      > "$OUT/verify_run_new_h200.log" 2>&1
+    tail -4 "$OUT/verify_run_new_h200.log" ;;
   sized)
     # the whole tree's vllm-sized artifacts (a vLLM test's own launch at its own sizes): FULL, then SMALL under memcheck
     timeout 570 python -m vkc verify --run --sanitizer --jobs 16 --results "$OUT/verify_run_sized_h200.json" gpu_in/sized \

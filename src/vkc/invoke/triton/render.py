@@ -17,6 +17,7 @@ from vkc.invoke.core.header import header_lines
 from vkc.invoke.core.provenance import InvocationMode, Provenance
 from vkc.invoke.triton.modeltraced.build import ModelTracedPlan
 from vkc.invoke.triton.plan import LaunchConfig, LaunchInfo, TritonPlan, compile_literal
+from vkc.invoke.triton.restore import read_written_params, restored_buffers
 from vkc.modeltrace.records import ModelTrace
 from vkc.modeltrace.render import serving_notes
 from vkc.naming import safe_stem
@@ -220,11 +221,13 @@ def render_invocation(ctx: Context, plan: TritonPlan, notes: list[str]) -> Invoc
     ref = found.reference
     header = "\n".join(header_lines(_header_fields(ctx, plan, kernel_file, caveats, notes, found)))
     comp = compile_literal(ctx.entry, plan.full, plan.launch)
+    cfgs = dict(plan.configs()) if isinstance(plan, ModelTracedPlan) else {"FULL": plan.full, "SMALL": plan.small}
+    restored = restored_buffers(cfgs, read_written_params(ctx.extraction.source_code, ctx.entry))
     code = render(TEMPLATE, check="python", header=header, name=ctx.name, entry=ctx.entry,
                   model_id=ctx.model.model_id, workload=ctx.workload, kernel_file=kernel_file, traced=plan.traced,
                   caveats=caveats, configs=plan.to_literal(), compile=comp,
                   named_configs=isinstance(plan, ModelTracedPlan) and bool(plan.extra),
-                  rate_unit="TFLOP/s" if plan.full.flops else "GB/s",
+                  rate_unit="TFLOP/s" if plan.full.flops else "GB/s", restored=restored,
                   reference=ref is not None, reference_code=ref.code if ref else "",
                   reference_imports=[i for i in ref.imports if i != "import torch"] if ref else [], reference_entry=ref.entry if ref else "",
                   reference_args=list(ref.spec.args) if ref else [],
