@@ -1,20 +1,28 @@
-"""How many artifacts carry a PyTorch reference, by source and language; and the SMALL checks.
+"""How many artifacts carry a PyTorch reference, by source, language and invocation mode; and the SMALL checks.
 
-    python bench/reference_coverage.py DIR [DIR ...]
+    python bench/reference_coverage.py [--lookup] [--check] DIR [DIR ...]
 
-For every artifact under DIR: its language, whether its example carries a reference (the header's
-``reference:`` line) and from which source; for a Triton artifact without one, the reason
+For every artifact under DIR: its language, invocation mode, whether its example carries a
+reference (the header's ``reference:`` line) and from which source (a ``vkc.reference.table`` row
+or harvested from a test, ``vkc.reference.harvest``); for a Triton artifact without one, the reason
 (``vkc.reference.find_reference`` on the example's own CONFIGS literal and invocation mode: the
-same inputs the renderer used).  With a ``verify_results.json`` beside the artifacts (``vkc verify
---run DIR``), the reference check of each run: PASS / FAIL / no RESULT line.
+same inputs the renderer used).  ``--lookup``: also count the references the current code finds
+for artifacts written before it (``would-ref``: what a re-collect gives).  ``--check``: run each
+example that carries a reference at SMALL under the Triton interpreter on CPU (``TRITON_INTERPRET=1``,
+one at a time) and count PASS / FAIL / ERROR.  With a ``verify_results.json`` beside the artifacts
+(``vkc verify --run DIR``), the reference check of each run: PASS / FAIL / no RESULT line.
+The summary counts the model-accurate and test-traced artifacts (every mode but ``synthesized``).
 """
 from __future__ import annotations
 
 import ast
 import collections
 import json
+import os
 import re
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from vkc.reference import LaunchFacts, find_reference
@@ -22,7 +30,7 @@ from vkc.source import resolve_source
 from vkc.write.names import RESULT_FILES
 
 _REF = re.compile(r"^# reference: (\S+) (\S+)", re.M)
-_MODE = re.compile(r"^# invocation: (\S+)", re.M)
+_MODE = re.compile(r"^(?:#|//) invocation: (\S+)", re.M)
 _CONFIGS = re.compile(r"^CONFIGS = (.*?)\n\n", re.M | re.S)
 
 
@@ -35,7 +43,8 @@ def _facts(code: str) -> list[LaunchFacts]:
         values = {p: s[1] for p, s in cfg["args"] if s[0] == "scalar"}
         values.update(cfg["constexprs"])
         tensors = frozenset(p for p, s in cfg["args"] if s[0] == "tensor")
-        out.append(LaunchFacts(name, values, tensors, frozenset(p for p, _s in cfg["args"])))
+        out.append(LaunchFacts(name, values, tensors, frozenset(p for p, _s in cfg["args"]),
+                               frozenset(cfg["constexprs"]), dict(cfg.get("shapes") or {})))
     return out
 
 
@@ -67,10 +76,36 @@ def _runs(d: Path) -> dict[str, str]:
     return out
 
 
-def main(dirs: list[str]) -> None:
+def _check(art: dict) -> str:
+    """PASS / FAIL / ERROR of the example's SMALL check under the interpreter (one line of why)."""
+    k = art["kernel"]
+    code = k["invocation_example"]
+    kernel_file = re.search(r"^KERNEL_FILE = '([^']+)'$", code, re.M)
+    if not kernel_file:
+        return "ERROR no KERNEL_FILE"
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / kernel_file.group(1)).write_text(k["source_code"])
+        (Path(tmp) / "example.py").write_text(code)
+        env = dict(os.environ, SMALL_SANITY="1", TRITON_INTERPRET="1", CUDA_VISIBLE_DEVICES="")
+        try:
+            proc = subprocess.run([sys.executable, "example.py"], cwd=tmp, env=env, capture_output=True, text=True,
+                                  timeout=600)
+        except subprocess.TimeoutExpired:
+            return "ERROR timeout 600 s"
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), "")
+    m = re.search(r"check=(\S+)(.*)", line)
+    if m:
+        return f"{m.group(1)}{m.group(2)}"
+    tail = (proc.stdout + proc.stderr).strip().splitlines()[-1:] or [""]
+    return f"ERROR {tail[0][:200]}"
+
+
+def main(argv: list[str]) -> None:
+    lookup, check = "--lookup" in argv, "--check" in argv
+    dirs = [a for a in argv if not a.startswith("--")]
     tree = resolve_source()
-    by = collections.Counter()
-    reasons: dict[str, str] = {}
+    by: collections.Counter = collections.Counter()
+    checks: collections.Counter = collections.Counter()
     lines = []
     for d in map(Path, dirs):
         runs = _runs(d)
@@ -80,21 +115,39 @@ def main(dirs: list[str]) -> None:
             art = json.loads(p.read_text())
             k = art["kernel"]
             lang, code = k["kernel_type"], k["invocation_example"]
+            mode = (_MODE.search(code) or [None, "unknown"])[1]
             ref = _REF.search(code)
+            kind = ("harvested" if "vkc.reference.harvest" in code else "table") if ref else "none"
             if ref:
-                by[(lang, ref.group(1))] += 1
                 why = ref.group(2)
+            elif lang == "cuda":
+                why = "CUDA: no reference side yet"
             else:
-                by[(lang, "none")] += 1
-                why = "CUDA: no reference side yet" if lang == "cuda" else find_reference(
-                    tree, _qualified(code), mode=(_MODE.search(code) or [None, None])[1],
-                    configs=_facts(code)).reason
-                reasons[p.name] = why
-            lines.append(f"{lang:6} {'ref' if ref else 'none':4} {runs.get(p.name, '-'):10} {p.relative_to(d)}: {why}")
+                found = find_reference(tree, _qualified(code), mode=mode, configs=_facts(code))
+                why = found.reason
+                if lookup and found.reference is not None:
+                    kind = "would-ref"
+            by[(lang, mode, ref.group(1) if ref else "none", kind)] += 1
+            status = runs.get(p.name, "-")
+            if check and ref and lang == "triton":
+                status = _check(art)
+                checks[(mode != "synthesized", status.split()[0])] += 1
+            lines.append(f"{lang:6} {mode:12} {kind:9} {status[:60]:10} {p.relative_to(d)}: {why}")
     print("\n".join(lines))
-    print("\ncounts (language, source):")
+    print("\ncounts (language, mode, source, table|harvested):")
     for key in sorted(by):
-        print(f"  {key[0]:6} {key[1]:15} {by[key]}")
+        print(f"  {key[0]:6} {key[1]:12} {key[2]:15} {key[3]:9} {by[key]}")
+    accurate = {key: n for key, n in by.items() if key[1] != "synthesized"}
+    for lang in ("triton", "cuda"):
+        total = sum(n for key, n in accurate.items() if key[0] == lang)
+        refs = sum(n for key, n in accurate.items() if key[0] == lang and key[2] != "none")
+        would = sum(n for key, n in accurate.items() if key[0] == lang and key[3] == "would-ref")
+        print(f"{lang}: {refs} of {total} model-accurate/test-traced artifacts carry a reference"
+              + (f" (+{would} on re-collect)" if lookup else ""))
+    if check:
+        print("CPU interpreter checks (model-accurate/test-traced, verdict):",
+              dict(sorted((v, n) for (acc, v), n in checks.items() if acc)),
+              "synthesized:", dict(sorted((v, n) for (acc, v), n in checks.items() if not acc)))
 
 
 if __name__ == "__main__":

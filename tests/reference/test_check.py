@@ -124,3 +124,48 @@ def test_unified_attention_prefill_mapping(vllm_tree, tmp_path, monkeypatch):
     rc, line = _run(tmp_path, art, example=code.replace("'bfloat16'", "'float32'"))
     parsed = parse_result_line(line)
     assert rc == 0 and parsed is not None and parsed["check"] == "PASS" and parsed["written"] == "all", line
+
+
+HARVESTED = "vllm.model_executor.layers.fused_embed_norm:_fused_embed_norm_kernel"
+
+
+@pytest.fixture(scope="module")
+def harvested(vllm_tree, tmp_path_factory) -> dict:
+    """A reference vkc.reference.harvest derived from the test the launch was traced from (no table row):
+    test_fused_embed_norm_matches_reference compares the wrapper's (residual, normed) against
+    ``table[ids]`` and ``_rmsnorm(embeds, weight, EPS)``."""
+    out = tmp_path_factory.mktemp("harvested")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("VKC_TEST_TRACE", "1")
+    try:
+        res = vkc.collect(HARVESTED, out_dir=out)
+    finally:
+        mp.undo()
+    return json.loads((out / Path(res.path).name).read_text())
+
+
+@pytest.mark.slow
+def test_harvested_reference_passes_and_catches_planted_bugs(harvested, tmp_path):
+    code = harvested["kernel"]["invocation_example"]
+    assert "# reference: test-reference tests/kernels/core/test_fused_embed_norm.py:42" in code
+    assert "weight=a['chain_w_ptr']" in code and "table=a['table_ptr']" in code and "ids=a['ids_ptr']" in code
+    rc, line = _run(tmp_path, harvested)
+    parsed = parse_result_line(line)
+    assert rc == 0 and parsed is not None and parsed["check"] == "PASS" and parsed["written"] == "all", line
+    # a wrong mapping (the norm weight reversed): FAIL
+    rc, line = _run(tmp_path, harvested, example=code.replace("weight=a['chain_w_ptr']",
+                                                               "weight=a['chain_w_ptr'].flip(0)"))
+    parsed = parse_result_line(line)
+    assert rc == 1 and parsed is not None and parsed["check"] == "FAIL", line
+    # one row block left unwritten (grid one short): FAIL, written=partial
+    small = code.index("'SMALL': {")
+    m = re.compile(r"'grid': \((\d+),").search(code, small)
+    rc, line = _run(tmp_path, harvested, example=code[:m.start(1)] + str(int(m.group(1)) - 1) + code[m.end(1):])
+    parsed = parse_result_line(line)
+    assert rc == 1 and parsed is not None and parsed["check"] == "FAIL" and parsed["written"] == "partial", line
+    # a wrong kernel (the norm 5% off; the test's own rtol is 1e-2, so 1% would pass): FAIL
+    src = harvested["kernel"]["source_code"]
+    assert "return (x * rrms) * w" in src
+    rc, line = _run(tmp_path, harvested, kernel=src.replace("return (x * rrms) * w", "return (x * rrms) * w * 1.05"))
+    parsed = parse_result_line(line)
+    assert rc == 1 and parsed is not None and parsed["check"] == "FAIL", line

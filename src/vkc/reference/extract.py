@@ -318,6 +318,23 @@ def extract_reference(root: Path, rel: str, function: str, bind: dict[str, str])
             raise Refused(f"no function {function} in {rel}")
         entry, line = function, node_any.lineno
         _piece(st, mod, function, node_any)
+    return _finish(st, entry, line)
+
+
+def extract_function(root: Path, rel: str, node: ast.FunctionDef, bind: dict[str, str]) -> Extracted:
+    """The self-contained source of a function vkc made (``node``, e.g. a slice of a test body), its
+    free names resolved in the module ``root/rel`` as a function defined there would see them."""
+    st = _State(root=root, bind=dict(bind))
+    mod = _load(st, rel)
+    if mod is None:
+        raise Refused(f"cannot read {rel}")
+    if node.name in mod.defs:
+        raise Refused(f"{node.name} already names something in {rel}")
+    _piece(st, mod, node.name, node)
+    return _finish(st, node.name, node.lineno)
+
+
+def _finish(st: _State, entry: str, line: int) -> Extracted:
     code = "\n\n\n".join(text for _n, text in st.order)
     if any(kind == "stub" for kind in st.emitted.values()):
         code = UNEXTRACTED + "\n\n\n" + code
@@ -327,4 +344,4 @@ def extract_reference(root: Path, rel: str, function: str, bind: dict[str, str])
                      pieces=tuple(st.pieces), stubs=tuple(st.stubs))
 
 
-__all__ = ["ALLOWED_MODULES", "Extracted", "Refused", "extract_reference"]
+__all__ = ["ALLOWED_MODULES", "Extracted", "Refused", "extract_function", "extract_reference"]

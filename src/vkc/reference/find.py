@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ class LaunchFacts:
     tensors: frozenset[str]          # parameters passed a tensor
     params: frozenset[str]           # every runtime parameter
     constexprs: frozenset[str] = frozenset()
+    shapes: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # the plan's shapes (``test``, its params)
 
 
 def spec_for(kernel: str) -> RefSpec | None:
@@ -103,11 +105,13 @@ def find_reference(tree: SourceTree, kernel: str, *, mode: str | None,
     if kernel in REFUSED:
         return ReferenceLookup(None, REFUSED[kernel])
     spec = spec_for(kernel)
-    if spec is None:
-        return ReferenceLookup(None, f"no reference mapping for {kernel} in vkc's table (vkc.reference.table)")
     if mode is not None and mode not in EXACT_MODES:
         return ReferenceLookup(None, f"the example is {mode}: its buffers are vkc's conventions, not the wrapper's "
                                      "tensors, so the mapping to the reference's arguments is not known")
+    if spec is None:
+        from vkc.reference.harvest_find import find_harvested
+
+        return find_harvested(tree, kernel, configs)
     why = _check_exprs(spec)
     for cfg in configs:
         why = why or _check_launch(spec, cfg)
@@ -143,4 +147,13 @@ def outputs_literal(ref: Reference, dtypes: Mapping[str, Sequence[str]] | None =
     return out
 
 
-__all__ = ["LaunchFacts", "find_reference", "outputs_literal", "spec_for"]
+def check_launch(spec: RefSpec, configs: Sequence[LaunchFacts]) -> str | None:
+    """Why ``spec``'s mapping does not hold for the launch's configurations (None: it holds)."""
+    for cfg in configs:
+        why = _check_launch(spec, cfg)
+        if why:
+            return why
+    return None
+
+
+__all__ = ["LaunchFacts", "check_launch", "find_reference", "outputs_literal", "spec_for"]

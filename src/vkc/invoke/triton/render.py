@@ -110,7 +110,7 @@ def _launch_facts(plan: TritonPlan) -> list[LaunchFacts]:
         values: dict[str, Any] = {a.param: a.value for a in cfg.scalars}
         values.update(cfg.constexprs)
         out.append(LaunchFacts(cname, values, frozenset(t.param for t in cfg.tensors),
-                               frozenset(a.param for a in cfg.args), frozenset(cfg.constexprs)))
+                               frozenset(a.param for a in cfg.args), frozenset(cfg.constexprs), dict(cfg.shapes)))
     return out
 
 

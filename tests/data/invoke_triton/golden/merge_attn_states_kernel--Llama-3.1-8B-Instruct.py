@@ -512,7 +512,8 @@ def _compare(got, want, atol, rtol, poisoned):
             return False, math.inf, math.inf, 0
         want = want.reshape(got.shape)
     defined = ~_poisoned(want, poisoned)
-    missing = _poisoned(got, poisoned)
+    # an output not poisoned: a NaN the kernel left is an error, not an unwritten element
+    missing = _poisoned(got, poisoned) if poisoned else torch.zeros(got.shape, dtype=torch.bool, device=got.device)
     unwritten = int((defined & missing).sum()) if poisoned else 0
     m = defined & ~missing
     g, w = got.to(torch.float64)[m], want.to(torch.float64)[m]

@@ -1,0 +1,395 @@
+"""References harvested from vLLM's kernel tests, with the mapping derived, not written by hand.
+
+A test under ``tests/kernels`` that calls the kernel's wrapper ``W`` and compares what ``W``
+produced against a PyTorch computation (``torch.testing.assert_close(got, want, ...)``,
+``torch.allclose``, ``torch.equal``) holds the reference: the statements of the test body that
+compute ``want`` (its backward slice), as a function of the test's tensors that ``W`` passes to the
+kernel.  The mapping is the chain of the three calls, by parameter names:
+
+    test local --(W's call in the test)--> W's parameter --(W's kernel[grid](...) launch)--> kernel parameter
+
+(:mod:`.wrapper_map`), and ``got`` (W's result, unpacked, or an in-place buffer) names the kernel
+output the same way.  Refused, with the reason: a ``want`` that needs a tensor the kernel does not
+receive (random data, a value read back from W's result), a statement that is not a plain
+assignment, a name rebound or mutated, a vLLM object left unextracted.  Constants of the test's
+``W`` call that reach the kernel become ``requires``; tolerances are the assertion's own literals,
+else the defaults of the comparison function used.
+"""
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vkc.reference.records import Output, RefSpec
+from vkc.reference.wrapper_map import WrapperLaunch
+
+COMPARES = frozenset({"assert_close", "assert_allclose", "allclose", "equal", "assert_equal"})
+GOT_METHODS = frozenset({"float", "to", "view", "reshape", "flatten", "contiguous", "cpu", "double", "squeeze"})
+RANDOM = frozenset({"randn", "rand", "randint", "randn_like", "rand_like", "randint_like", "randperm", "normal_",
+                    "uniform_", "random_", "bernoulli", "multinomial", "exponential_", "empty", "empty_like",
+                    "manual_seed", "set_random_seed", "seed_everything", "cauchy_", "geometric_"})
+LITERAL_TENSORS = frozenset({"tensor", "as_tensor", "from_numpy"})
+DEVICE_NAMES = frozenset({"DEVICE", "device", "CUDA_DEVICE"})
+# torch.testing.assert_close's defaults by dtype, (atol, rtol)
+ASSERT_CLOSE_DEFAULTS = (("float16", 1e-5, 1e-3), ("bfloat16", 1e-5, 1.6e-2), ("float32", 1e-5, 1.3e-6),
+                         ("float64", 1e-7, 1e-7), ("default", 0.0, 0.0))
+
+
+class NoHarvest(Exception):
+    """The test holds no reference vkc can map; the message says why."""
+
+
+@dataclass(frozen=True)
+class Harvested:
+    spec: RefSpec
+    node: ast.FunctionDef            # the synthesized reference, resolved in ``spec.file``'s module
+    tolerances: tuple[tuple[str, tuple[tuple[str, float, float], ...], str], ...]  # param, table, origin
+
+
+def _flat(body: list[ast.stmt]) -> list[ast.stmt]:
+    out: list[ast.stmt] = []
+    for s in body:
+        if isinstance(s, ast.With):
+            out.extend(_flat(s.body))
+        else:
+            out.append(s)
+    return out
+
+
+def _leaf(func: ast.expr) -> str | None:
+    return func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
+
+
+def _names(node: ast.AST) -> list[str]:
+    seen: list[str] = []
+    for n in ast.walk(node):
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and n.id not in seen:
+            seen.append(n.id)
+    return seen
+
+
+def _comprehension_locals(node: ast.AST) -> set[str]:
+    out: set[str] = set()
+    for n in ast.walk(node):
+        if isinstance(n, ast.comprehension):
+            out.update(x.id for x in ast.walk(n.target) if isinstance(x, ast.Name))
+        elif isinstance(n, ast.Lambda):
+            out.update(a.arg for a in n.args.args)
+    return out
+
+
+def _got_name(expr: ast.expr) -> str | None:
+    while isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and expr.func.attr in GOT_METHODS:
+        expr = expr.func.value
+    return expr.id if isinstance(expr, ast.Name) else None
+
+
+def param_value(text: str) -> str | None:
+    """A test parameter's value text (from the test id) as a Python expression, or None."""
+    if re.fullmatch(r"(torch\.)?(b?float\d+|float8_\w+|int\d+|uint\d+|bool|half|bfloat16)", text):
+        return text if text.startswith("torch.") else f"torch.{text}"
+    try:
+        return repr(ast.literal_eval(text))
+    except (ValueError, SyntaxError):
+        return None
+
+
+def _module_const(tree: ast.Module, name: str) -> Any:
+    for node in tree.body:
+        if (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+                and node.targets[0].id == name):
+            try:
+                return ast.literal_eval(node.value)
+            except ValueError:
+                return None
+    return None
+
+
+def _number(tree: ast.Module, node: ast.expr) -> float | None:
+    if isinstance(node, ast.Name):
+        val = _module_const(tree, node.id)
+    else:
+        try:
+            val = ast.literal_eval(node)
+        except ValueError:
+            return None
+    return float(val) if isinstance(val, (int, float)) and not isinstance(val, bool) else None
+
+
+def _tolerance(tree: ast.Module, call: ast.Call, at: str, cast: bool) -> tuple[tuple[tuple[str, float, float], ...], str]:
+    fn = _leaf(call.func)
+    kw = {k.arg: k.value for k in call.keywords if k.arg}
+    if any(k.arg is None for k in call.keywords):
+        raise NoHarvest(f"{at}: tolerances passed as **kwargs")
+    if fn in ("equal", "assert_equal"):
+        return (("default", 0.0, 0.0),), f"test: {at} ({fn}: exact)"
+    pos = {"rtol": 2, "atol": 3}   # torch.allclose(input, other, rtol, atol); assert_close's are keywords
+    vals: dict[str, float] = {}
+    for name in ("atol", "rtol"):
+        node = kw.get(name) or (call.args[pos[name]] if len(call.args) > pos[name] else None)
+        if node is not None:
+            num = _number(tree, node)
+            if num is None:
+                raise NoHarvest(f"{at}: {name} is not a literal")
+            vals[name] = num
+    if fn == "allclose":
+        return (("default", vals.get("atol", 1e-8), vals.get("rtol", 1e-5)),), f"test: {at} (torch.allclose)"
+    if "atol" in vals and "rtol" in vals:
+        return (("default", vals["atol"], vals["rtol"]),), f"test: {at}"
+    if vals:
+        raise NoHarvest(f"{at}: only one of atol/rtol stated (assert_close needs both)")
+    table: tuple[tuple[str, float, float], ...] = ASSERT_CLOSE_DEFAULTS
+    if cast:   # got.float() against want: the float32 defaults apply
+        table = (("default", 1e-5, 1.3e-6),)
+    return table, f"torch.testing.assert_close defaults ({at})"
+
+
+@dataclass
+class _Test:
+    rel: str
+    tree: ast.Module
+    fn: ast.FunctionDef
+    body: list[ast.stmt]
+    stores: dict[str, list[ast.AST]]
+
+
+def _test(root: Path, rel: str, function: str) -> _Test:
+    try:
+        tree = ast.parse((root / rel).read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, UnicodeDecodeError) as e:
+        raise NoHarvest(f"cannot read {rel}: {e}") from e
+    fn = next((n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == function), None)
+    if fn is None:
+        raise NoHarvest(f"no top-level test function {function} in {rel}")
+    stores: dict[str, list[ast.AST]] = {}
+    for node in ast.walk(fn):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            stores.setdefault(node.id, []).append(node)
+    return _Test(rel, tree, fn, _flat(fn.body), stores)
+
+
+def _mutated(t: _Test, name: str) -> bool:
+    """``name[...] = ...``, ``name.x_(...)`` (an in-place method) or ``name += ...`` in the test."""
+    for node in ast.walk(t.fn):
+        if isinstance(node, (ast.Subscript, ast.Attribute)) and isinstance(node.ctx, ast.Store) and \
+                isinstance(node.value, ast.Name) and node.value.id == name:
+            return True
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == name and node.func.attr.endswith("_") and not node.func.attr.startswith("_")):
+            return True
+        if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name) and node.target.id == name:
+            return True
+    return False
+
+
+def _wrapper_call(t: _Test, leaf: str) -> tuple[int, ast.Call]:
+    found = [(i, n) for i, s in enumerate(t.body) for n in ast.walk(s)
+             if isinstance(n, ast.Call) and _leaf(n.func) == leaf]
+    if len(found) != 1:
+        raise NoHarvest(f"{t.rel}::{t.fn.name} calls {leaf} {len(found)} times at its top level (one needed)")
+    return found[0]
+
+
+def _bind(call: ast.Call, w: WrapperLaunch) -> dict[str, ast.expr]:
+    if any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords):
+        raise NoHarvest("the wrapper is called with *args/**kwargs")
+    if len(call.args) > len(w.params):
+        raise NoHarvest("the wrapper call has more positional arguments than its parameters")
+    bound = {w.params[i]: a for i, a in enumerate(call.args)}
+    for k in call.keywords:
+        if k.arg not in (*w.params, *w.kwonly):
+            raise NoHarvest(f"the wrapper has no parameter {k.arg}")
+        bound[str(k.arg)] = k.value
+    return bound
+
+
+def _results(t: _Test, index: int, call: ast.Call, w: WrapperLaunch) -> dict[str, str]:
+    """test name bound to W's result -> the kernel parameter W returned it from."""
+    stmt = t.body[index]
+    if not isinstance(stmt, ast.Assign) or stmt.value is not call or len(stmt.targets) != 1:
+        return {}
+    target = stmt.targets[0]
+    names = [target] if isinstance(target, ast.Name) else list(target.elts) if isinstance(target, ast.Tuple) else []
+    out: dict[str, str] = {}
+    for ret in w.returns:
+        elts = [ret] if not isinstance(ret, ast.Tuple) else list(ret.elts)
+        if len(elts) != len(names) or (isinstance(target, ast.Name) and isinstance(ret, ast.Tuple)):
+            continue
+        for tn, re_ in zip(names, elts):
+            if isinstance(tn, ast.Name) and isinstance(re_, ast.Name) and re_.id in w.to_kernel:
+                out.setdefault(tn.id, w.to_kernel[re_.id])
+    return out
+
+
+
+def _compares(t: _Test, start: int) -> list[tuple[int, ast.Call, ast.expr, ast.expr]]:
+    out = []
+    for i in range(start + 1, len(t.body)):
+        for n in ast.walk(t.body[i]):
+            if isinstance(n, ast.Call) and _leaf(n.func) in COMPARES and len(n.args) >= 2:
+                out.append((i, n, n.args[0], n.args[1]))
+    return out
+
+
+def _slice(t: _Test, wants: list[ast.expr], upto: int, inputs: Mapping[str, str], call_index: int,
+           results: set[str], inplace: set[str]) -> tuple[list[ast.stmt], list[str]]:
+    """The test statements (before ``upto``) that compute ``wants``, and the free names left.  A name
+    W produced (``results``), or an in-place output read after W's call, refuses."""
+    keep: set[int] = set()
+    free: list[str] = []
+    todo = [(n, upto) for w in wants for n in _names(w) if n not in _comprehension_locals(w)]
+    seen: set[str] = set()
+    params = {a.arg for a in t.fn.args.args + t.fn.args.kwonlyargs}
+    while todo:
+        name, reader = todo.pop(0)
+        if name in results or (name in inplace and reader > call_index):
+            raise NoHarvest(f"the expected value reads {name} after the wrapper produced or wrote it")
+        if name in seen:
+            continue
+        seen.add(name)
+        if name in inputs or name in params or name not in t.stores or name in DEVICE_NAMES:
+            free.append(name)
+            continue
+        defs = [i for i, s in enumerate(t.body[:upto]) if isinstance(s, ast.Assign) and len(s.targets) == 1
+                and name in _targets(s.targets[0])]
+        if len(defs) != 1 or len(t.stores[name]) != 1 or _mutated(t, name):
+            raise NoHarvest(f"{name} is not assigned once by a plain top-level statement of the test")
+        i = defs[0]
+        value = t.body[i].value  # type: ignore[attr-defined]
+        rnd = sorted({_leaf(n.func) or "" for n in ast.walk(value) if isinstance(n, ast.Call)} & RANDOM)
+        if rnd:
+            raise NoHarvest(f"{name} is made by {rnd[0]}: data the kernel does not receive")
+        if any(isinstance(n, ast.Call) and _leaf(n.func) in LITERAL_TENSORS for n in ast.walk(value)):
+            raise NoHarvest(f"{name} is a tensor the test wrote out for its own inputs")
+        keep.add(i)
+        todo.extend((n, i) for n in _names(value) if n not in _comprehension_locals(value))
+    return [t.body[i] for i in sorted(keep)], free
+
+
+def _targets(target: ast.expr) -> list[str]:
+    """The names an assignment target binds: ``x`` or a flat tuple ``a, b`` of names ([] otherwise)."""
+    if isinstance(target, ast.Name):
+        return [target.id]
+    if isinstance(target, (ast.Tuple, ast.List)) and all(isinstance(e, ast.Name) for e in target.elts):
+        return [e.id for e in target.elts]  # type: ignore[attr-defined]
+    return []
+
+
+def _cast(got: ast.expr) -> bool:
+    while isinstance(got, ast.Call) and isinstance(got.func, ast.Attribute):
+        if got.func.attr in ("float", "to", "double"):
+            return True
+        got = got.func.value
+    return False
+
+
+def harvest(root: Path, kernel: str, w: WrapperLaunch, rel: str, function: str,
+            params: Mapping[str, str] | None) -> Harvested:
+    """The reference test ``rel::function`` holds for ``kernel`` launched through ``w``.  ``params``:
+    the test's parameter values when the example is that test's own launch, else None."""
+    t = _test(root, rel, function)
+    index, call = _wrapper_call(t, w.function)
+    bound = _bind(call, w)
+    inputs: dict[str, str] = {}        # test local -> kernel parameter
+    requires: list[tuple[str, Any]] = []
+    for wparam, expr in bound.items():
+        kparam = w.to_kernel.get(wparam)
+        if isinstance(expr, ast.Name) and kparam is not None:
+            inputs.setdefault(expr.id, kparam)
+        elif isinstance(expr, ast.Constant) and kparam is not None and isinstance(expr.value, (bool, int, float)):
+            requires.append((kparam, expr.value))
+        elif params is None and not isinstance(expr, ast.Name):
+            raise NoHarvest(f"the test passes {ast.unparse(expr)} as {wparam}, which does not reach the kernel as is")
+    results = _results(t, index, call, w)
+    outputs: dict[str, str] = {**inputs, **results}
+    compared: list[tuple[str, ast.expr, ast.Call, int, bool, str]] = []   # kparam, want, call, line index, cast, got
+    for i, cmp_, a0, a1 in _compares(t, index):
+        for got, want in ((a0, a1), (a1, a0)):
+            name = _got_name(got)
+            if name is None or name not in outputs or name in _names(want):
+                continue
+            if any(n in results for n in _names(want)):
+                continue
+            if all(c[0] != outputs[name] for c in compared):
+                compared.append((outputs[name], want, cmp_, i, _cast(got), name))
+            break
+    compared = [c for c in compared if not _identity(t, c[1], c[5])]
+    if not compared:
+        raise NoHarvest(f"{rel}::{function} compares nothing the kernel writes against a computation")
+    inplace = {c[5] for c in compared if c[5] in inputs and c[5] not in results}
+    stmts, free = _slice(t, [c[1] for c in compared], max(c[3] for c in compared), inputs, index,
+                         set(results), inplace)
+    if not any(n in inputs for n in free):
+        raise NoHarvest(f"{rel}::{function}'s expected value reads no tensor the kernel receives (a constant the "
+                        "test wrote for its own inputs)")
+    return _assemble(t, kernel, compared, stmts, free, inputs, params, requires, w)
+
+
+def _assemble(t: _Test, kernel: str, compared: list[tuple[str, ast.expr, ast.Call, int, bool, str]],
+              stmts: list[ast.stmt], free: list[str], inputs: Mapping[str, str],
+              params: Mapping[str, str] | None, requires: list[tuple[str, Any]], w: WrapperLaunch) -> Harvested:
+    test_params = {a.arg for a in t.fn.args.args + t.fn.args.kwonlyargs}
+    args: list[tuple[str, str]] = []
+    for name in free:
+        if name in inputs:
+            args.append((name, f"a[{inputs[name]!r}]"))
+        elif name in DEVICE_NAMES:
+            args.append((name, "torch.get_default_device()"))
+        elif name in test_params:
+            text = (params or {}).get(name)
+            value = param_value(text) if text is not None else None
+            if value is None:
+                raise NoHarvest(f"the expected value needs the test parameter {name}, whose value this launch "
+                                "does not give" + (f" ({text!r})" if text else ""))
+            args.append((name, value))
+    wants = [c[1] for c in compared]
+    ret = wants[0] if len(wants) == 1 else ast.Tuple(elts=wants, ctx=ast.Load())
+    name = f"{t.fn.name}_reference"
+    node = ast.FunctionDef(name=name, args=ast.arguments(posonlyargs=[], args=[ast.arg(arg=n) for n, _e in args],
+                                                          kwonlyargs=[], kw_defaults=[], defaults=[]),
+                           body=[*stmts, ast.Return(value=ret)], decorator_list=[], returns=None, type_comment=None,
+                           lineno=t.fn.lineno, col_offset=0)
+    ast.fix_missing_locations(node)
+    outputs: list[Output] = []
+    tols: list[tuple[str, tuple[tuple[str, float, float], ...], str]] = []
+    for k, (kparam, _want, cmp_, _i, cast, got) in enumerate(compared):
+        table, origin = _tolerance(t.tree, cmp_, f"{t.rel}:{cmp_.lineno}", cast)
+        # W's own torch.empty output (returned to the test), or a test tensor made by torch.empty
+        poison = (got not in inputs and kparam in {w.to_kernel[n] for n in w.empty}) or (
+            got in inputs and _made_empty(t, got))
+        outputs.append(Output(kparam, None if len(compared) == 1 else k, poison=poison))
+        tols.append((kparam, table, origin))
+    spec = RefSpec(kernel=kernel, source="test-reference", file=t.rel, function=name, args=tuple(args),
+                   outputs=tuple(outputs), requires=tuple(requires),
+                   note=(f"harvested from {t.rel}::{t.fn.name} (vkc.reference.harvest): the statements computing "
+                         f"what it compares against {w.function}'s result; mapping test tensor -> {w.function} "
+                         f"parameter -> kernel parameter ({w.file})"))
+    return Harvested(spec, node, tuple(tols))
+
+
+def _identity(t: _Test, want: ast.expr, got: str) -> bool:
+    """``want`` is a copy of ``got`` taken before the call (the test checks W left it alone)."""
+    if isinstance(want, ast.Name):
+        value = next((s.value for s in t.body if isinstance(s, ast.Assign) and len(s.targets) == 1
+                      and isinstance(s.targets[0], ast.Name) and s.targets[0].id == want.id), None)
+        if value is None:
+            return False
+        want = value
+    return _got_name(want) == got or (isinstance(want, ast.Call) and isinstance(want.func, ast.Attribute)
+                                      and want.func.attr == "clone" and _got_name(want.func.value) == got)
+
+
+def _made_empty(t: _Test, name: str) -> bool:
+    for s in t.body:
+        if (isinstance(s, ast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], ast.Name)
+                and s.targets[0].id == name and isinstance(s.value, ast.Call)
+                and _leaf(s.value.func) in ("empty", "empty_like", "new_empty")):
+            return True
+    return False
+
+
+__all__ = ["ASSERT_CLOSE_DEFAULTS", "Harvested", "NoHarvest", "harvest", "param_value"]
