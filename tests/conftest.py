@@ -65,12 +65,15 @@ def has_nvcc() -> bool:
     return shutil.which("nvcc") is not None
 
 
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects: an nvcc test is a ``heavy`` one
 def pytest_collection_modifyitems(config, items):
     skip_nvcc = pytest.mark.skip(reason="nvcc not on PATH")
     skip_gpu = pytest.mark.skip(reason="no NVIDIA GPU")
     have_nvcc = shutil.which("nvcc") is not None
     have_gpu = _have_gpu()
     for item in items:
+        if item.get_closest_marker("nvcc") and not item.get_closest_marker("heavy"):
+            item.add_marker(pytest.mark.heavy)
         if "nvcc" in item.keywords and not have_nvcc:
             item.add_marker(skip_nvcc)
         if "gpu" in item.keywords and not have_gpu:

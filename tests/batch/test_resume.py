@@ -55,6 +55,7 @@ def _first_wrote(p: subprocess.Popen) -> str:
     return line
 
 
+@pytest.mark.heavy  # two `collect --all` subprocesses, one killed mid-run
 def test_resume_after_sigkill_is_byte_identical(tmp_path: Path, tree: Path, env: dict) -> None:
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()

@@ -14,6 +14,9 @@ import pytest
 from vkc.batch.verify_many import verify_many
 from vkc.write import write_artifact
 
+# Triton compiles and runs in worker processes, waiting out hanging ones (about 17 s)
+pytestmark = pytest.mark.heavy
+
 FAULTS = Path(__file__).resolve().parent / "compiler_faults"
 KERNEL = '''import triton
 import triton.language as tl

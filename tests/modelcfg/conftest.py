@@ -22,6 +22,11 @@ def hf_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh HF_HOME per test; HF_ENDPOINT points at a closed port so nothing reaches the real hub."""
     for var in _HF_VARS:
         monkeypatch.delenv(var, raising=False)
+    # huggingface_hub reads HF_HUB_OFFLINE once, at import: a test elsewhere in the session may have
+    # imported it under the session's offline default (tests/conftest.py), so undo that here
+    if "huggingface_hub" in sys.modules:
+        import huggingface_hub.constants as hf_constants
+        monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", False)
     home = tmp_path / "hf_home"
     monkeypatch.setenv("HF_HOME", str(home))
     monkeypatch.setenv("HF_ENDPOINT", closed_port_endpoint())

@@ -5,7 +5,7 @@ import pytest
 
 from .conftest import DECODE, PREFILL
 
-pytestmark = pytest.mark.sdist
+pytestmark = [pytest.mark.sdist, pytest.mark.heavy]  # real vLLM traces in worker subprocesses
 
 ATTN = "vllm.v1.attention.ops.triton_unified_attention:kernel_unified_attention"
 CACHE = "vllm.v1.attention.ops.triton_reshape_and_cache_flash:reshape_and_cache_kernel_flash"
