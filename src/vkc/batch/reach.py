@@ -43,6 +43,8 @@ __all__ = ["REACH_SOURCES", "RULE_MODULES", "Reach", "ReachMap", "reach_map", "r
 FORMAT = 1
 WORKLOAD_ORDER = ("decode", "prefill")
 RULE_MODULES = ("vkc.batch.reach", "vkc.batch.used", "vkc.invoke.cuda.modeltraced.dispatch",
+                "vkc.invoke.cuda.modeltraced.dispatch_args", "vkc.invoke.cuda.modeltraced.dispatch_quant",
+                "vkc.invoke.cuda.modeltraced.dispatch_topk", "vkc.invoke.cuda.modeltraced.dispatch_fused",
                 "vkc.invoke.cuda.modeltraced.opmap", "vkc.invoke.cuda.modeltraced.bind_extra",
                 "vkc.invoke.cuda.modeltraced.binding", "vkc.invoke.triton.modeltraced.session")
 # Variant sources, tried after the bundled models in this order (bench/results/reach_map_wide.md says

@@ -3,7 +3,9 @@
 The op map (:mod:`.opmap`) lists every kernel an op's host function can reach; a given call takes
 one branch of its dispatch (``moe_sum``: the vector kernel for top-k in its switch, the dynamic one
 otherwise, the scalar one for unaligned rows).  These rules read the wrapper's own tests off the
-traced tensors, for the ops of the bundled models; an op without a rule answers None (unknown).
+traced tensors, for the ops of the bundled models and the multi-kernel ops vLLM's tests call (rule
+modules :mod:`.dispatch_quant`, :mod:`.dispatch_topk`, :mod:`.dispatch_fused`); an op without a
+rule answers None (unknown).
 Overloads that share a name (``fused_add_rms_norm_kernel``'s two ``enable_if`` forms) are told apart
 by a text their declaration holds (:data:`_OVERLOADS`), read from the tree when the caller passes the
 kernel's index entry.  ``vkc collect --all-used`` uses it to skip kernels the step's calls never launch.
@@ -16,6 +18,10 @@ from vkc.modeltrace.records import TensorArg, TracedEvent
 from vkc.records import KernelEntry, SourceTree
 
 from .binding import register_path, scalar, tensor
+from .dispatch_fused import RULES as _FUSED_RULES
+from .dispatch_quant import OVERLOADS as _QUANT_OVERLOADS
+from .dispatch_quant import RULES as _QUANT_RULES
+from .dispatch_topk import RULES as _TOPK_RULES
 
 __all__ = ["call_launches", "launched_kernels"]
 
@@ -63,6 +69,23 @@ def _moe_align(ev: TracedEvent) -> set[str] | None:
     if numel < 1024 and e <= 64:
         return {"moe_align_block_size_small_batch_expert_kernel"}
     return {"moe_align_block_size_kernel", "count_and_sort_expert_tokens_kernel"}
+
+
+def _moe_lora_align(ev: TracedEvent) -> set[str] | None:
+    """csrc/moe/moe_align_sum_kernels.cu moe_lora_align_block_size: the small-batch kernel below 1024
+    top-k ids with at most 64 experts, else the align kernel and the count-and-sort kernel; a
+    block_size below 1 or 1024+ padded experts fail its checks."""
+    ids, e, block = tensor(ev, "topk_ids"), scalar(ev, "num_experts"), scalar(ev, "block_size")
+    if ids is None or not isinstance(e, int) or not isinstance(block, int):
+        return None
+    numel = 1
+    for n in ids.shape:
+        numel *= n
+    if block <= 0 or (e + 31) // 32 * 32 >= 1024:
+        return set()
+    if numel < 1024 and e <= 64:
+        return {"moe_lora_align_block_size_small_batch_expert_kernel"}
+    return {"moe_lora_align_block_size_kernel", "lora_count_and_sort_expert_tokens_kernel"}
 
 
 def _concat_mla(ev: TracedEvent) -> set[str] | None:
@@ -117,6 +140,7 @@ def _fused_add_rms_norm(ev: TracedEvent) -> set[str] | None:
 _OVERLOADS: dict[str, str] = {
     "fused_add_rms_norm_kernel@vectorized": "enable_if_t<(width > 0) && _typeConvert<scalar_t>::exists>",
     "fused_add_rms_norm_kernel@generic": "enable_if_t<(width == 0) || !_typeConvert<scalar_t>::exists>",
+    **_QUANT_OVERLOADS,
 }
 
 
@@ -125,10 +149,15 @@ _RULES: dict[str, Callable[[TracedEvent], set[str] | None]] = {
     "_moe_C::moe_sum": _moe_sum,
     "_moe_C::topk_softmax": _topk_softmax,
     "_C::per_token_group_fp8_quant": _group_quant,
+    "_C::per_token_group_quant_int8": _group_quant,     # the same per_token_group_quant_8bit host code
     "_moe_C::moe_align_block_size": _moe_align,
+    "_moe_C::moe_lora_align_block_size": _moe_lora_align,
     "_C_cache_ops::concat_and_cache_mla": _concat_mla,
     "_C_cache_ops::reshape_and_cache_flash": _reshape_and_cache_flash,
     "_C::fused_add_rms_norm": _fused_add_rms_norm,
+    **_QUANT_RULES,      # GPTQ gemm / shuffle, int8 and dynamic FP8 quant, situ_and_mul_quant, add-RMS-norm + FP8
+    **_TOPK_RULES,       # persistent_topk, cooperative_topk, topk_softplus_sqrt, topk_sigmoid
+    **_FUSED_RULES,      # masked_moe_activation, fused_qk_norm_rope, DeepSeek-V4 KV insert, MiniMax QK norm
 }
 
 
