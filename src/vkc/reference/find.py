@@ -2,33 +2,16 @@
 from __future__ import annotations
 
 import ast
-import dataclasses
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
 
 from vkc.records import SourceTree
 from vkc.reference.extract import Refused, extract_reference
+from vkc.reference.launch import LaunchFacts, check_launch
 from vkc.reference.records import EXACT_MODES, Output, Reference, ReferenceLookup, RefSpec, Tolerance
 from vkc.reference.table import REFUSED, SPECS
 from vkc.reference.tolerance import stated, vllm_defaults
 
 EXPR_NAMES = frozenset({"a", "c", "ns", "torch"})
-_ARG = re.compile(r"\ba\[['\"](\w+)['\"]\]")
-_CONST = re.compile(r"\bc\[['\"](\w+)['\"]\]")
-
-
-@dataclass(frozen=True)
-class LaunchFacts:
-    """What the reference stage needs of one configuration of the launch (no plan types)."""
-
-    name: str
-    values: Mapping[str, Any]        # constexprs and scalar arguments by name
-    tensors: frozenset[str]          # parameters passed a tensor
-    params: frozenset[str]           # every runtime parameter
-    constexprs: frozenset[str] = frozenset()
-    shapes: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # the plan's shapes (``test``, its params)
 
 
 def spec_for(kernel: str) -> RefSpec | None:
@@ -47,29 +30,6 @@ def _check_exprs(spec: RefSpec) -> str | None:
         bad = sorted({n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} - EXPR_NAMES)
         if bad:
             return f"argument {name}: {expr!r} names {bad}"
-    return None
-
-
-def _check_launch(spec: RefSpec, cfg: LaunchFacts) -> str | None:
-    for key, want in spec.requires:
-        if key not in cfg.values:
-            return f"{cfg.name}: the launch has no {key} (the mapping needs {key}={want!r})"
-        if cfg.values[key] != want or type(cfg.values[key]) is not type(want):
-            return f"{cfg.name}: {key}={cfg.values[key]!r}, the mapping holds only for {key}={want!r}"
-    for p in spec.requires_tensor:
-        if p not in cfg.tensors:
-            return f"{cfg.name}: {p} is not a tensor in this launch"
-    used_args = {m for _n, e in spec.args for m in _ARG.findall(e)}
-    used_consts = {m for _n, e in spec.args for m in _CONST.findall(e)}
-    missing = sorted(used_args - cfg.params)
-    if missing:
-        return f"{cfg.name}: the kernel has no parameter(s) {missing}"
-    missing = sorted(m for m in used_consts if m not in cfg.values)
-    if missing:
-        return f"{cfg.name}: the launch has no constexpr(s) {missing}"
-    for out in spec.outputs:
-        if out.param not in cfg.tensors:
-            return f"{cfg.name}: output {out.param} is not a tensor in this launch"
     return None
 
 
@@ -112,9 +72,7 @@ def find_reference(tree: SourceTree, kernel: str, *, mode: str | None,
         from vkc.reference.harvest_find import find_harvested
 
         return find_harvested(tree, kernel, configs)
-    why = _check_exprs(spec)
-    for cfg in configs:
-        why = why or _check_launch(spec, cfg)
+    why = _check_exprs(spec) or check_launch(spec, configs)
     if why:
         return ReferenceLookup(None, why)
     tols = _tolerances(tree, spec)
@@ -145,15 +103,6 @@ def outputs_literal(ref: Reference, dtypes: Mapping[str, Sequence[str]] | None =
             table = {d: per[o.param].for_dtype(d) for d in dtypes[o.param]}
         out.append((o.param, o.index, o.poison, table))
     return out
-
-
-def check_launch(spec: RefSpec, configs: Sequence[LaunchFacts]) -> str | None:
-    """Why ``spec``'s mapping does not hold for the launch's configurations (None: it holds)."""
-    for cfg in configs:
-        why = _check_launch(spec, cfg)
-        if why:
-            return why
-    return None
 
 
 __all__ = ["LaunchFacts", "check_launch", "find_reference", "outputs_literal", "spec_for"]

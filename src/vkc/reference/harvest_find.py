@@ -14,8 +14,8 @@ from collections.abc import Sequence
 
 from vkc.records import KernelEntry, SourceTree
 from vkc.reference.extract import Refused, extract_function
-from vkc.reference.find import LaunchFacts, check_launch
 from vkc.reference.harvest import Harvested, NoHarvest, harvest
+from vkc.reference.launch import LaunchFacts, check_launch
 from vkc.reference.records import Reference, ReferenceLookup, Tolerance
 from vkc.reference.wrapper_map import WrapperLaunch, wrapper_launch
 
