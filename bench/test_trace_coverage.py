@@ -9,7 +9,11 @@
         shared) in worker batches of K; then ``vkc.collect`` each kernel into DIR with
         VKC_TEST_TRACE=1 VKC_MODEL_TRACE=0 and ``vkc verify --compile DIR``; prints kernels
         captured, artifacts by invocation mode, those passing verify --compile, and the failure
-        reasons grouped (the worker's category, then the reason with numbers and names cut)
+        reasons grouped (the worker's category, then the reason with numbers and names cut);
+        ``test_sourced_artifacts`` = artifacts test-traced + vllm-sized.  Category ``not-applicable``:
+        a test for ROCm / AMD / XPU hardware (its skip or failure says so), not an error.
+        The worker modules' sources are part of each capture's cache key: to measure one state of
+        the tree while others edit it, run this script from a copy (``PYTHONPATH=COPY/src``).
 
 Nothing here is a test; the numbers go to stdout (``--json FILE`` keeps them).
 """
@@ -146,6 +150,7 @@ def cmd_run(a: argparse.Namespace) -> dict:
     modes = collections.Counter(r["mode"] for r in res.values())
     ver = collections.Counter(r["mode"] for r in res.values() if passed.get(r.get("path", ""), False))
     summary = {"kernels_reached": len(reach.kernels), "sampled": len(kernels),
+               "test_sourced_artifacts": modes.get("test-traced", 0) + modes.get("vllm-sized", 0),
                "kernels_with_a_capture": sum(1 for q in kernels if any(c.ok for c in caps[q])),
                "outcome": dict(collections.Counter(outcome.values())), "artifact_modes": dict(modes),
                "verify_compile_ok_by_mode": dict(ver), "capture_seconds": round(capture_s, 1),
@@ -153,7 +158,7 @@ def cmd_run(a: argparse.Namespace) -> dict:
                "job_categories": dict(collections.Counter(c.category or "captured" for v in caps.values() for c in v)),
                "reasons": reasons.most_common(), "per_kernel": {q: {"outcome": outcome[q], **res.get(q, {})}
                                                               for q in kernels}}
-    for k in ("kernels_reached", "sampled", "kernels_with_a_capture", "outcome", "artifact_modes",
+    for k in ("kernels_reached", "sampled", "test_sourced_artifacts", "kernels_with_a_capture", "outcome", "artifact_modes",
               "verify_compile_ok_by_mode", "capture_seconds", "jobs", "job_categories"):
         print(f"{k}: {summary[k]}")
     print("failure reasons (per job, grouped):")

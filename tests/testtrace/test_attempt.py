@@ -133,3 +133,26 @@ def test_invoker_falls_back_to_synthesized(vllm_tree, fake, llama, monkeypatch, 
     assert prov.fallback_from == f"test-traced: {TEST.node_id}: the test skipped itself: no GPU"
     assert "fell back from test-traced" in inv.code
     assert "vkc: warning: _causal_conv1d_update_kernel: no vLLM test" in capsys.readouterr().err
+
+
+def test_stood_in_packages_are_named_in_the_notes(monkeypatch):
+    import json
+    from pathlib import Path
+
+    from vkc.invoke.triton.testtraced import attempt as attempt_mod
+    from vkc.testtrace import Capture
+
+    data = json.loads((Path(__file__).parent / "data" / "causal_conv1d_update.json").read_text())
+    cap = Capture.from_json(dict(data, stubs=["flashinfer"]))
+    monkeypatch.setattr(attempt_mod, "tests_enabled", lambda: True)
+    monkeypatch.setattr(attempt_mod, "build_reach_index", lambda *_a, **_k: None)
+    monkeypatch.setattr(attempt_mod, "jobs_for", lambda *_a, **_k: ["job"])
+    monkeypatch.setattr(attempt_mod, "capture_tests", lambda *_a, **_k: [cap])
+    monkeypatch.setattr(attempt_mod, "model_dims", lambda *_a, **_k: {})
+
+    class _K:
+        line = 1
+
+    got = attempt_mod.attempt(None, _K(), cap.kernel, None, name="k", kernels=lambda: ())
+    assert got.plan is not None
+    assert any("stood in" in n and "flashinfer" in n for n in got.notes)

@@ -85,3 +85,30 @@ def test_failed_capture_is_refused_with_its_reason():
 def test_json_round_trip():
     cap = capture()
     assert Capture.from_json(json.loads(json.dumps(cap.to_json()))) == cap
+
+
+def test_large_integer_contents_as_runs():
+    # a large storage the worker kept as runs (a zeroed KV cache with one written page)
+    cap = _with(capture(), conv_state_indices={"values": None, "numel": 100000, "runs": [[0, 7, 0], [50000, 16, 49984]]})
+    assert capture_plan(cap).full.buffer("conv_state_indices").init == InitSpec("runs", ([0, 7, 0], [50000, 16, 49984]))
+    one = _with(capture(), conv_state_indices={"values": None, "numel": 100000, "runs": [[0], [100000]]})
+    assert capture_plan(one).full.buffer("conv_state_indices").init == InitSpec("zeros")
+    # verbatim values past the literal limit are written as runs too, never refused for their count
+    values = [1] * 70000 + [2] * 30000
+    big = _with(capture(), conv_state_indices={"values": values, "numel": len(values)})
+    assert capture_plan(big).full.buffer("conv_state_indices").init == InitSpec("runs", ([1, 2], [70000, 30000]))
+
+
+def test_runs_keep_the_refusals():
+    with pytest.raises(Refused, match="host addresses"):
+        capture_plan(_with(capture(), conv_state_indices={"values": None, "dtype": "int64", "numel": 100000,
+                                                          "runs": [[140000000000000, 0], [1, 99999]]}))
+    with pytest.raises(Refused, match="may write it"):
+        capture_plan(_with(capture(), conv_state_indices={"values": None, "numel": 100000, "runs": [[0], [100000]],
+                                                          "earlier": ["vllm.x:_store_kernel"]}))
+
+
+def test_read_only_earlier_launch_keeps_the_contents():
+    # the worker lists a kernel that only reads the buffer under read_by, not earlier
+    cap = _with(capture(), conv_state_indices={"read_by": ["vllm.x:_reader_kernel"], "earlier": []})
+    assert capture_plan(cap).full.buffer("conv_state_indices").init == InitSpec("values", ([1, 2],))

@@ -4,9 +4,7 @@
   ``Tensor.cuda()`` into the tensor itself and ``Tensor.to("cuda")`` into ``.to("cpu")``; with
   ``torch.set_default_device`` / ``torch.cuda.synchronize`` / streams / events patched to match.
   vLLM still sees the fake H100 (vkc's tracer platform), so it picks its CUDA code paths.
-* :func:`fixture_contexts`: the fixtures a kernel test may take that the harness can satisfy
-  (``default_vllm_config``, ``monkeypatch``, ``workspace_init``; for op jobs also the plain fixtures
-  of the test module and its conftest files); any other is :class:`Unsatisfied`.
+* the fixtures a kernel test may take: :mod:`.fixtures`;
 * :func:`choose_params`: the first parametrization (passing over degenerate zero sizes), with the
   size parameters whose names say which model dimension they are replaced by the model's (``dtype``
   only where the test lists the model's dtype); :func:`variants`: the other parametrizations an
@@ -15,13 +13,13 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from vkc.modeltrace.startup import FakeStream
 
-__all__ = ["DTYPE_NAMES", "SIZE_NAMES", "CpuDevice", "Unsatisfied", "choose_params", "fixture_contexts",
-           "install_cpu_patches", "value_text", "variants"]
+__all__ = ["DTYPE_NAMES", "SIZE_NAMES", "CpuDevice", "Unsatisfied", "choose_params", "install_cpu_patches",
+           "is_cuda_tensor", "value_text", "variants"]
 
 # parameter name -> key of the request's "dims" (vkc.invoke.core.dims.ModelDims field)
 SIZE_NAMES: Mapping[str, str] = {
@@ -49,23 +47,87 @@ def _cpu(d: Any) -> Any:
     return d
 
 
+_CUDA_ATTR = "_vkc_cuda"         # set on the tensors the test meant for the GPU
+_DEFAULT_CUDA = [False]           # the test called torch.set_default_device("cuda")
+
+
+def _wants_cuda(d: Any) -> bool:
+    import torch
+
+    return (isinstance(d, torch.device) and d.type == "cuda") or (isinstance(d, str) and d.startswith("cuda"))
+
+
+def _tensors(args: Any, kwargs: Mapping[str, Any]) -> list[Any]:
+    import torch
+
+    out = []
+    for a in list(args) + list(kwargs.values()):
+        if isinstance(a, torch.Tensor):
+            out.append(a)
+        elif isinstance(a, (list, tuple)):
+            out += [x for x in a if isinstance(x, torch.Tensor)]
+    return out
+
+
+def is_cuda_tensor(t: Any) -> bool:
+    """Whether the test made ``t`` (or the tensors it derives from) for the GPU."""
+    return bool(getattr(t, _CUDA_ATTR, False))
+
+
+def _mark(out: Any) -> None:
+    import torch
+
+    for t in out if isinstance(out, (list, tuple)) else (out,):
+        if isinstance(t, torch.Tensor) and not is_cuda_tensor(t):
+            try:
+                setattr(t, _CUDA_ATTR, True)
+            except (AttributeError, RuntimeError):
+                pass
+
+
 class CpuDevice:
-    """Enter to redirect CUDA placements to the CPU (a ``TorchFunctionMode``, built lazily)."""
+    """Enter to redirect CUDA placements to the CPU (a ``TorchFunctionMode``, built lazily).
+
+    The tensors made for the GPU (``device="cuda"``, ``.cuda()``, ``.to("cuda")``, the default device,
+    and every result of an op on one of them) answer ``is_cuda`` True and ``is_cpu`` False, as on
+    the GPU (vLLM's wrappers assert ``not q.is_cpu``); a tensor the test made for the host stays a
+    host tensor.  ``.cuda()`` / ``.to("cuda")`` of a host tensor copies it, as the real transfer does."""
 
     def __init__(self) -> None:
         from torch.overrides import TorchFunctionMode
 
         class _Mode(TorchFunctionMode):
             def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+                import torch
+
                 kwargs = dict(kwargs or {})
-                if "device" in kwargs:
-                    kwargs["device"] = _cpu(kwargs["device"])
                 name = getattr(func, "__name__", "")
+                if name == "__get__":
+                    attr = getattr(getattr(func, "__self__", None), "__name__", "")
+                    if attr in ("is_cpu", "is_cuda") and args:
+                        return is_cuda_tensor(args[0]) == (attr == "is_cuda")
+                    return func(*args, **kwargs)
+                inputs = _tensors(args, kwargs)
+                cuda = any(is_cuda_tensor(t) for t in inputs) or (_DEFAULT_CUDA[0] and not inputs)
+                if "device" in kwargs:
+                    cuda = _wants_cuda(kwargs["device"]) or (kwargs["device"] is None and cuda)
+                    kwargs["device"] = _cpu(kwargs["device"])
                 if name == "cuda" and args:
-                    return args[0]
+                    out = args[0] if is_cuda_tensor(args[0]) else args[0].clone()
+                    _mark(out)
+                    return out
+                if name == "cpu" and args and is_cuda_tensor(args[0]):
+                    return args[0].clone()          # the copy to the host (inside the mode: not marked)
                 if name == "to":
+                    devs = [a for a in args[1:] if isinstance(a, (str, torch.device))]
+                    cuda = _wants_cuda(devs[0]) if devs else cuda
                     args = tuple(_cpu(a) for a in args)
-                return func(*args, **kwargs)
+                out = func(*args, **kwargs)
+                if name == "to" and args and out is args[0] and cuda != is_cuda_tensor(out):
+                    out = out.clone()               # a transfer between host and GPU copies
+                if cuda:
+                    _mark(out)
+                return out
 
         self._mode = _Mode()
 
@@ -75,13 +137,45 @@ class CpuDevice:
 
     def __exit__(self, *exc: object) -> None:
         self._mode.__exit__(*exc)
+        _DEFAULT_CUDA[0] = False
 
 
 def install_cpu_patches() -> None:
     import torch
 
     real_default = torch.set_default_device
-    torch.set_default_device = lambda d: real_default(_cpu(d))  # type: ignore[assignment]
+
+    def set_default_device(d: Any) -> None:
+        _DEFAULT_CUDA[0] = _wants_cuda(d)
+        real_default(_cpu(d))
+
+    class _AnyGenerator(type(torch._C.Generator)):  # type: ignore[misc]
+        def __instancecheck__(cls, obj: Any) -> bool:
+            return isinstance(obj, torch._C.Generator)
+
+    class _Generator(torch._C.Generator, metaclass=_AnyGenerator):
+        """``torch.Generator(device="cuda")``: a CPU generator (the CPU build has no CUDA one); every
+        generator is still an instance."""
+
+        def __new__(cls, device: Any = "cpu") -> Any:
+            return torch._C.Generator.__new__(cls, _cpu(device))  # type: ignore[call-arg]
+
+        def __init__(self, device: Any = "cpu") -> None:
+            pass
+
+    class _Graph:
+        """``torch.cuda.CUDAGraph``: capturing runs the body once (its launches are recorded), replay does nothing."""
+
+        def capture_begin(self, *a: Any, **k: Any) -> None:
+            return None
+
+        capture_end = replay = reset = enable_debug_mode = debug_dump = capture_begin
+
+        def pool(self) -> tuple[int, int]:
+            return (0, 0)
+
+    torch.set_default_device = set_default_device  # type: ignore[assignment]
+    torch.Generator = _Generator  # type: ignore[misc]
     torch.cuda.synchronize = lambda *a, **k: None  # type: ignore[assignment]
     torch.cuda.empty_cache = lambda *a, **k: None  # type: ignore[assignment]
     torch.cuda.Stream = FakeStream  # type: ignore[assignment,misc]
@@ -89,91 +183,10 @@ def install_cpu_patches() -> None:
     torch.cuda.current_stream = lambda *a, **k: FakeStream()  # type: ignore[assignment]
     torch.cuda.stream = lambda *a, **k: contextlib.nullcontext()  # type: ignore[assignment]
     torch.cuda.set_device = lambda *a, **k: None  # type: ignore[assignment]
-
-
-@contextlib.contextmanager
-def _default_vllm_config() -> Iterator[Any]:
-    from vllm.config import VllmConfig, set_current_vllm_config
-
-    config = VllmConfig()
-    with set_current_vllm_config(config):
-        yield config
-
-
-@contextlib.contextmanager
-def _monkeypatch() -> Iterator[Any]:
-    import pytest
-
-    with pytest.MonkeyPatch.context() as mp:
-        yield mp
-
-
-@contextlib.contextmanager
-def _workspace_init() -> Iterator[None]:
-    import torch
-    from vllm.v1.worker.workspace import init_workspace_manager, reset_workspace_manager
-
-    init_workspace_manager(torch.device("cpu"))
-    try:
-        yield None
-    finally:
-        reset_workspace_manager()
-
-
-_FIXTURES = {"default_vllm_config": _default_vllm_config, "monkeypatch": _monkeypatch,
-             "workspace_init": _workspace_init}
-
-
-@contextlib.contextmanager
-def fixture_contexts(names: list[str], stack: contextlib.ExitStack, module: Any = None) -> Iterator[dict[str, Any]]:
-    """Enter each fixture of ``names`` (all or :class:`Unsatisfied`); yields name -> value.
-
-    With ``module`` (the test's module; op jobs only) a fixture the harness does not provide is
-    looked up as a plain ``@pytest.fixture`` of the module or of a ``conftest.py`` above it (no
-    ``request``, no params) and called, its own fixtures resolved the same way."""
-    missing = [n for n in names if n not in _FIXTURES and (module is None or _find_fixture(n, module) is None)]
-    if missing:
-        raise Unsatisfied(f"fixture{'s' if len(missing) > 1 else ''} {', '.join(missing)} not provided by the harness")
-    yield {n: _enter(n, module, stack, 0) for n in names}
-
-
-def _conftests(module: Any) -> list[Any]:
-    import importlib
-
-    parts = module.__name__.split(".")[:-1]
-    out = []
-    for i in range(len(parts), 0, -1):
-        try:
-            out.append(importlib.import_module(".".join(parts[:i] + ["conftest"])))
-        except Exception:  # noqa: BLE001, S112 -- a folder without (an importable) conftest.py
-            continue
-    return out
-
-
-def _find_fixture(name: str, module: Any) -> Any | None:
-    """The function under the ``@pytest.fixture`` ``name`` of ``module`` or a conftest above it."""
-    for mod in [module, *_conftests(module)]:
-        wrapped = getattr(getattr(mod, name, None), "_get_wrapped_function", None)
-        if callable(wrapped):
-            return wrapped()
-    return None
-
-
-def _enter(name: str, module: Any, stack: contextlib.ExitStack, depth: int) -> Any:
-    import inspect
-
-    if name in _FIXTURES:
-        return stack.enter_context(_FIXTURES[name]())
-    fn = _find_fixture(name, module) if module is not None and depth < 4 else None
-    if fn is None:
-        raise Unsatisfied(f"fixture {name} not provided by the harness")
-    args = [p for p, v in inspect.signature(fn).parameters.items() if v.default is inspect.Parameter.empty]
-    if "request" in args:
-        raise Unsatisfied(f"fixture {name} takes pytest's request (not provided by the harness)")
-    kwargs = {a: _enter(a, module, stack, depth + 1) for a in args}
-    if inspect.isgeneratorfunction(fn):
-        return stack.enter_context(contextlib.contextmanager(fn)(**kwargs))
-    return fn(**kwargs)
+    torch.cuda.CUDAGraph = _Graph  # type: ignore[assignment,misc]
+    torch.cuda.graph = lambda *a, **k: contextlib.nullcontext()  # type: ignore[assignment,misc]
+    torch.cuda.graph_pool_handle = lambda: (0, 0)  # type: ignore[assignment,return-value]
+    torch.cuda.manual_seed = torch.cuda.manual_seed_all = lambda *a, **k: None  # type: ignore[assignment]
 
 
 def value_text(v: Any) -> str:
@@ -194,7 +207,9 @@ def _values(mark: Any) -> list[Any]:
         marks = getattr(v, "marks", ())
         if any(getattr(m, "name", "") in ("skip", "xfail") for m in marks):
             continue
-        out.append(v.values if hasattr(v, "values") and hasattr(v, "marks") else v)
+        if hasattr(v, "values") and hasattr(v, "marks"):      # a pytest.param(...): its values, one per name
+            v = v.values[0] if len(v.values) == 1 and len(_names(mark)) == 1 else v.values
+        out.append(v)
     return out
 
 

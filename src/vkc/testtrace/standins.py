@@ -5,7 +5,8 @@
   what vLLM's op would leave, so an index buffer among them is refused, never copied);
 * :func:`stub_missing`: a stand-in for a third-party package the environment lacks (``anthropic``
   for ``tests/utils.py``), so a test module imports; a test that really uses it fails, with the reason;
-* :func:`install_accelerator_patches`: ``torch.accelerator`` answers as for device 0.
+* :func:`install_accelerator_patches`: ``torch.accelerator`` answers as for device 0;
+* :func:`install_vllm_cpu_dispatch`: vLLM's Python custom ops run on the CPU tensors too.
 """
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ import sys
 import types
 from typing import Any
 
-__all__ = ["SCHEMAS", "STUBS", "TOUCHED", "install_accelerator_patches", "register_cpu_ops", "stub_missing"]
+__all__ = ["SCHEMAS", "STUBS", "TOUCHED", "install_accelerator_patches", "install_vllm_cpu_dispatch", "register_cpu_ops",
+           "stub_missing"]
 
 TOUCHED: dict[int, list[str]] = {}     # storage -> compiled ops (not run) that took it as an argument or returned it
 SCHEMAS: dict[str, str] = {}           # "ns::name[.overload]" -> the schema text the tree declares
@@ -144,3 +146,27 @@ def install_accelerator_patches() -> None:
     acc.current_device_index = lambda *a, **k: 0
     acc.set_device_index = lambda *a, **k: None
     acc.synchronize = lambda *a, **k: None
+    acc.empty_cache = lambda *a, **k: None        # tests and vllm/v1/worker/workspace.py
+
+
+def install_vllm_cpu_dispatch() -> None:
+    """vLLM's own Python custom ops (``direct_register_custom_op``, registered for the fake platform's
+    ``CUDA`` key) are registered for ``CPU`` as well: the test's tensors are CPU tensors, and the op's
+    body -- vLLM's code, which may launch Triton kernels -- must run as it would on the GPU."""
+    import torch
+
+    real = torch.library.Library.impl
+    if getattr(real, "_vkc_cpu_dispatch", False):
+        return
+
+    def impl(self: Any, op_name: Any, fn: Any, dispatch_key: str = "", *a: Any, **kw: Any) -> Any:
+        out = real(self, op_name, fn, dispatch_key, *a, **kw)
+        if getattr(self, "ns", None) == "vllm" and dispatch_key == "CUDA" and callable(fn):
+            try:
+                real(self, op_name, fn, "CPU", *a, **kw)
+            except RuntimeError:
+                pass
+        return out
+
+    impl._vkc_cpu_dispatch = True  # type: ignore[attr-defined]
+    torch.library.Library.impl = impl  # type: ignore[method-assign]

@@ -27,26 +27,38 @@ import importlib
 import importlib.util
 import json
 import os
+import re
 import signal
 import sys
 import time
 import traceback
 from typing import Any
 
+from vkc.testtrace.fixtures import fixture_contexts
 from vkc.testtrace.harness import (
     SIZE_NAMES,
     CpuDevice,
     Unsatisfied,
     choose_params,
-    fixture_contexts,
     install_cpu_patches,
     value_text,
     variants,
 )
+from vkc.testtrace.lenient import install_lenient_checks, lenient_import
 from vkc.testtrace.opcall import OpCallMode, OpCaptured, patched_opcheck
-from vkc.testtrace.standins import STUBS, TOUCHED, install_accelerator_patches, register_cpu_ops, stub_missing
+from vkc.testtrace.standins import (
+    STUBS,
+    TOUCHED,
+    install_accelerator_patches,
+    install_vllm_cpu_dispatch,
+    register_cpu_ops,
+    stub_missing,
+)
+from vkc.testtrace.writes import written_params_of
 
 MAX_VALUES = 65536          # integer buffers up to this many elements are captured verbatim
+MAX_RUNS_NUMEL = 1 << 26    # larger ones (up to this many elements) as runs, when at most MAX_VALUES runs
+_NOT_APPLICABLE = re.compile(r"\b(ROCm|rocm|AMD|amd|gfx9\d\d|gfx942|XPU|xpu|HIP|hip|aiter|MI300|MI355|FlyDSL)\b")
 
 
 class _Captured(BaseException):
@@ -87,20 +99,29 @@ class _Factory:
                 "itemsize": t.element_size(), "device": t.device.type}
 
 
-def _contents(factory: _Factory, name: str) -> list[Any] | None:
+def _contents(factory: _Factory, name: str) -> dict[str, Any]:
+    """``{"values": [...]}`` for an integer storage of at most :data:`MAX_VALUES` elements; for a
+    larger one ``{"values": None, "runs": [[values], [counts]]}`` when it has at most MAX_VALUES
+    runs of equal values; else ``{"values": None}``."""
     import torch
 
     b = factory.bases[name]
     dt = getattr(torch, b["dtype"])
-    if b["device"] != "cpu" or dt.is_floating_point or dt.is_complex or b["numel"] > MAX_VALUES:
-        return None
+    if b["device"] != "cpu" or dt.is_floating_point or dt.is_complex or b["numel"] > MAX_RUNS_NUMEL:
+        return {"values": None}
     t = factory.tensors[name]
     flat = torch.empty(0, dtype=dt).set_(t.untyped_storage(), 0, (int(b["numel"]),), (1,))
-    return [int(v) for v in flat.tolist()]
+    if b["numel"] <= MAX_VALUES:
+        return {"values": [int(v) for v in flat.tolist()]}
+    vals, counts = torch.unique_consecutive(flat, return_counts=True)
+    if vals.numel() > MAX_VALUES:
+        return {"values": None}
+    return {"values": None, "runs": [[int(v) for v in vals.tolist()], [int(n) for n in counts.tolist()]]}
 
 
 def _name(fn: dict[str, Any]) -> str:
-    return f"{fn['module']}:{fn['qualname']}"
+    """``module:qualname`` as the index names it (a closure's ``f.<locals>.k`` is ``f.k`` there)."""
+    return f"{fn['module']}:{fn['qualname'].replace('.<locals>', '')}"
 
 
 def _install_hook(target: dict[str, Any]) -> None:
@@ -122,9 +143,14 @@ def _install_hook(target: dict[str, Any]) -> None:
                                         and fn["qualname"] == target["kernel"].split(":")[-1]):
             raise _Captured()
         assert isinstance(STATE.factory, _Factory)
-        for a in rec["args"].values():
-            if a.get("kind") == "tensor" and name not in STATE.factory.bases[a["base"]]["earlier"]:
-                STATE.factory.bases[a["base"]]["earlier"].append(name)
+        written = written_params_of(self)
+        for param, a in rec["args"].items():
+            if a.get("kind") != "tensor":
+                continue
+            base = STATE.factory.bases[a["base"]]
+            key = "earlier" if param in written else "read_by"     # only a kernel that may write it spoils it
+            if name not in base.setdefault(key, []):
+                base[key].append(name)
             if a.get("kind") == "tensor" and target.get("ops"):      # an op job: its values are not the kernel's
                 t = STATE.factory.tensors[a["base"]]
                 TOUCHED.setdefault(int(t.untyped_storage()._cdata), []).append(f"triton:{name}")
@@ -134,16 +160,21 @@ def _install_hook(target: dict[str, Any]) -> None:
 
 
 def _import_test(tree_root: str, rel: str) -> Any:
+    """The test module, its ``assert`` statements dropped (:func:`.lenient.lenient_import`)."""
     modname = rel.removesuffix(".py").replace("/", ".")
+    path = os.path.join(tree_root, rel)
     for _ in range(8):
         try:
-            return importlib.import_module(modname)
+            with lenient_import(modname, path):
+                return importlib.import_module(modname)
         except ModuleNotFoundError as e:
             if e.name is not None and modname.startswith(e.name):
                 break                    # a test folder without __init__.py: import by path
             if stub_missing(e) is None:
                 raise
-    spec = importlib.util.spec_from_file_location(modname, os.path.join(tree_root, rel))
+    from vkc.testtrace.lenient import LenientLoader
+
+    spec = importlib.util.spec_from_file_location(modname, path, loader=LenientLoader(modname, path))
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
     sys.modules[modname] = mod
@@ -198,8 +229,9 @@ def _attempt(job: dict[str, Any], fn: Any, dims: dict[str, Any] | None, root: st
     signal.alarm(int(job.get("timeout_s") or 120))
     mode = OpCallMode(frozenset(job["ops"]), job["kernel"]) if job.get("ops") else None
     try:
-        home = sys.modules.get(fn.__module__) if mode is not None else None
-        with contextlib.ExitStack() as stack, fixture_contexts(need, stack, home) as fx, CpuDevice(), \
+        home = sys.modules.get(fn.__module__)
+        ind = {n: kwargs[n] for n in indirect if n in kwargs}
+        with contextlib.ExitStack() as stack, fixture_contexts(need, stack, home, ind) as fx, CpuDevice(), \
                 (patched_opcheck() if mode is not None else contextlib.nullcontext()), \
                 (mode if mode is not None else contextlib.nullcontext()):
             fn(**{k: v for k, v in kwargs.items() if k not in indirect}, **fx)
@@ -215,20 +247,23 @@ def _attempt(job: dict[str, Any], fn: Any, dims: dict[str, Any] | None, root: st
         for n in used:
             ops = TOUCHED.get(int(factory.tensors[n].untyped_storage()._cdata), [])
             factory.bases[n]["earlier"] += [o for o in dict.fromkeys(ops) if o not in factory.bases[n]["earlier"]]
-        out["buffers"] = {n: dict(factory.bases[n], values=_contents(factory, n)) for n in used}
+        out["buffers"] = {n: dict(factory.bases[n], **_contents(factory, n)) for n in used}
         out.update(ok=True, launch=rec)
     except Unsatisfied as e:
         out.update(reason=str(e), category="fixture")
     except _Timeout:
         out.update(reason=f"timed out after {job.get('timeout_s') or 120}s", category="timeout")
     except pytest.skip.Exception as e:
-        out.update(reason=f"the test skipped itself: {' '.join(str(e.msg).split())[:200]}", category="skipped")
+        why = " ".join(str(e.msg).split())[:200]
+        out.update(reason=f"the test skipped itself: {why}", category=_skip_category(why))
     except MemoryError as e:
         out.update(reason=_one_line(e), category="memory")
-    except Exception as e:  # noqa: BLE001 -- every failure is a reason, never a traceback
-        seen = sorted({_name(r["fn"]) for r in STATE.launches})
-        after = f" (after launching {seen}, recorded, not run)" if seen else ""
-        out.update(reason=_one_line(e) + _where(e.__traceback__, root) + after, category="error")
+    except ModuleNotFoundError as e:
+        stubbed = stub_missing(e)
+        out.update(reason=_one_line(e) + _where(e.__traceback__, root) + _after(),
+                   category="stubbed" if stubbed else _error_category(str(e)), stubbed=stubbed)
+    except (Exception, _outcome()) as e:  # noqa: BLE001 -- every failure is a reason, never a traceback
+        out.update(reason=_one_line(e) + _where(e.__traceback__, root) + _after(), category=_error_category(str(e)))
     finally:
         signal.alarm(0)
         torch.set_default_device(None)
@@ -236,16 +271,55 @@ def _attempt(job: dict[str, Any], fn: Any, dims: dict[str, Any] | None, root: st
     return out
 
 
+def _after() -> str:
+    from vkc.invoke.triton.traced.capture import STATE
+
+    seen = sorted({_name(r["fn"]) for r in STATE.launches})
+    return f" (after launching {seen}, recorded, not run)" if seen else ""
+
+
+def _outcome() -> type[BaseException]:
+    """pytest's outcome exceptions (``pytest.fail``, a ``pytest.raises`` that did not raise)."""
+    from _pytest.outcomes import OutcomeException
+
+    return OutcomeException
+
+
+def _skip_category(reason: str) -> str:
+    """``not-applicable``: a skip (or failure) that says the test is for ROCm / AMD / XPU hardware."""
+    return "not-applicable" if _NOT_APPLICABLE.search(reason) else "skipped"
+
+
+def _error_category(reason: str) -> str:
+    return "not-applicable" if _NOT_APPLICABLE.search(reason) and re.search(
+        r"requir|only|not compiled|No module named|need", reason) else "error"
+
+
+def _attempt_stubbing(job: dict[str, Any], fn: Any, dims: dict[str, Any] | None, root: str,
+                      rows_of: dict[int, int] | None = None) -> dict[str, Any]:
+    """:func:`_attempt`, again after each third-party package the run found missing is stood in for
+    (:func:`.standins.stub_missing`; at most 4)."""
+    for _ in range(4):
+        a = _attempt(job, fn, dims, root, rows_of)
+        if a["category"] != "stubbed":
+            return a
+    return dict(a, category="error")
+
+
 def run_job(job: dict[str, Any], root: str) -> dict[str, Any]:
+    import pytest
+
     if not os.path.isfile(os.path.join(root, job["file"])):   # a tree being re-extracted: not cached
         return {"ok": False, "test_id": f"{job['file']}::{job['function']}", "kernel": job["kernel"],
                 "reason": "the test file is missing from the tree", "category": "worker", "attempts": []}
     try:
         mod = _import_test(root, job["file"])
     except BaseException as e:  # noqa: BLE001 -- an import that fails (even sys.exit / skip) is a reason
+        why = f"test module import failed: {_one_line(e)}{_where(e.__traceback__, root)}"
+        na = _skip_category(why) == "not-applicable" and (isinstance(e, pytest.skip.Exception)
+                                                          or _error_category(why) == "not-applicable")
         return {"ok": False, "test_id": f"{job['file']}::{job['function']}", "kernel": job["kernel"],
-                "reason": f"test module import failed: {_one_line(e)}{_where(e.__traceback__, root)}",
-                "category": "import", "attempts": []}
+                "reason": why, "category": "not-applicable" if na else "import", "attempts": []}
     fn = getattr(mod, job["function"], None)
     if fn is None:
         return {"ok": False, "test_id": f"{job['file']}::{job['function']}", "kernel": job["kernel"],
@@ -255,15 +329,15 @@ def run_job(job: dict[str, Any], root: str) -> dict[str, Any]:
     attempts: list[dict[str, Any]] = []
     dims = job.get("dims")
     if dims:
-        first = _attempt(job, fn, dims, root)
+        first = _attempt_stubbing(job, fn, dims, root)
         attempts.append(first)
         if first["ok"] or not any(n in SIZE_NAMES for n in first["mapped"]):
-            if job.get("ops") and not first["ok"]:
+            if not first["ok"]:
                 return _variants(job, fn, root, attempts, start)
             return dict(first, attempts=[_summary(first)])
-    second = _attempt(job, fn, None, root)
+    second = _attempt_stubbing(job, fn, None, root)
     attempts.append(second)
-    if job.get("ops") and not second["ok"]:
+    if not second["ok"]:
         return _variants(job, fn, root, attempts, start)
     return dict(second, attempts=[_summary(a) for a in attempts])
 
@@ -273,7 +347,8 @@ _RETRY = ("not-reached", "error", "skipped")
 
 def _variants(job: dict[str, Any], fn: Any, root: str, attempts: list[dict[str, Any]],
               start: float) -> dict[str, Any]:
-    """An op job whose first parametrization did not call its op: the others of :func:`variants`, at
+    """A job whose first parametrization did not reach its kernel or op (another parametrization may
+    pick it: the mxfp8 rather than the nvfp4 variant): the others of :func:`variants`, at
     the model's sizes where they map, while the job's time (from ``start``) lasts; the first that
     captures, else the first attempt's answer."""
     budget = int(job.get("timeout_s") or 120)
@@ -282,7 +357,7 @@ def _variants(job: dict[str, Any], fn: Any, root: str, attempts: list[dict[str, 
             left = budget - int(time.monotonic() - start)
             if left < 5:
                 break
-            a = _attempt(dict(job, timeout_s=left), fn, job.get("dims"), root, rows_of)
+            a = _attempt_stubbing(dict(job, timeout_s=left), fn, job.get("dims"), root, rows_of)
             attempts.append(a)
             if a["ok"]:
                 return dict(a, attempts=[_summary(x) for x in attempts])
@@ -320,6 +395,9 @@ def main() -> int:
 
         resp["versions"] = {"torch": torch.__version__, "triton": triton.__version__,
                             "python": sys.version.split()[0]}
+        sys.dont_write_bytecode = True       # the lenient test modules never reach __pycache__
+        install_vllm_cpu_dispatch()
+        install_lenient_checks()
         register_cpu_ops(root)
         install_fake_h100(req["profile"])
         install_capture()

@@ -126,9 +126,12 @@ def attempt(tree: SourceTree, kernel: KernelEntry, qualified: str, model: ModelC
             reasons.append(f"{cap.test_id}: launch captured but not reproducible ({e})")
             continue
         note = (f"test-traced: launch recorded inside {cap.test_id} run on CPU tensors (fake H100 platform, "
-                "nothing launched; the test stopped at this kernel's first launch); integer contents are the "
-                "test's, floating ones random")
-        return Attempt(plan, provenance_of(cap, fallback_from), cap, notes=(note, *cap.attempts[:-1]))
+                "nothing launched; the test stopped at this kernel's first launch; the test's own asserts and "
+                "assert_close checks were skipped, earlier kernels being recorded, not run); integer contents are "
+                "the test's, floating ones random")
+        stubs = ((f"test-traced: packages this environment lacks were stood in for in the test worker (imports "
+                 f"succeed, calls return placeholders): {', '.join(cap.stubs)}"),) if cap.stubs else ()
+        return Attempt(plan, provenance_of(cap, fallback_from), cap, notes=(note, *stubs, *cap.attempts[:-1]))
     why = " ".join("; ".join(reasons).split())[:400]
     print(f"vkc: warning: {name}: no vLLM test gave a usable launch ({why}); using a synthesized example",
           file=sys.stderr)

@@ -6,13 +6,14 @@ and size and (integer storages up to 64 Ki elements) the contents the test made.
 storage, each tensor argument a view of it (as the recipe and model-traced paths do); contents:
 
 * integer / bool storages: the captured values, as a literal (``("values", [...])``, or
-  ``zeros`` / ``("const", v)`` / ``("arange", a, d)`` where the values are that), so indices,
-  lengths and offsets are the ones the test built;
+  ``zeros`` / ``("const", v)`` / ``("arange", a, d)`` where the values are that, or ``("runs", vals,
+  counts)`` for a large storage of few runs: a KV cache the test zeroed, a padded table), so
+  indices, lengths and offsets are the ones the test built;
 * floating storages: ``randn`` (as in every traced example).
 
 Refused (:class:`Refused`, the message says why): an integer storage too large to have been
-captured, one that an earlier launch (recorded, not run) took as an argument (its contents may be
-that kernel's missing output), values that look like host addresses, a tensor not on the CPU, an
+captured, one that an earlier launch (recorded, not run) took as an argument it may write (its
+contents may be that kernel's missing output; the worker's :mod:`vkc.testtrace.writes`), values that look like host addresses, a tensor not on the CPU, an
 argument the tracer could only describe by ``repr``.  FULL and SMALL are the same launch: the test's
 sizes are already ones the CPU interpreter runs.
 """
@@ -40,7 +41,7 @@ from vkc.testtrace import Capture
 
 __all__ = ["LITERAL_MAX", "Refused", "capture_plan"]
 
-LITERAL_MAX = 16384              # integer contents beyond this many elements are not written out as a literal
+LITERAL_MAX = 1 << 16            # integer contents beyond this many elements are written out as runs
 _ADDRESS = 2 ** 40
 
 
@@ -57,8 +58,29 @@ def _compact(values: Sequence[int]) -> InitSpec:
     if len(values) > 2 and all(b - a == step for a, b in itertools.pairwise(values)):
         return InitSpec("arange", (values[0], step))
     if len(values) > LITERAL_MAX:
-        raise Refused(f"{len(values)} integer values (> {LITERAL_MAX}) are too many to write out")
+        return _runs(*_encode(values))
     return InitSpec("values", (list(values),))
+
+
+def _encode(values: Sequence[int]) -> tuple[list[int], list[int]]:
+    vals: list[int] = []
+    counts: list[int] = []
+    for v in values:
+        if vals and vals[-1] == v:
+            counts[-1] += 1
+        else:
+            vals.append(v)
+            counts.append(1)
+    return vals, counts
+
+
+def _runs(vals: Sequence[int], counts: Sequence[int]) -> InitSpec:
+    """Run-length contents (``runs``) of a large storage, or its one value."""
+    if len(vals) == 1:
+        return InitSpec("zeros") if vals[0] == 0 else InitSpec("const", (vals[0],))
+    if len(vals) > LITERAL_MAX:
+        raise Refused(f"{sum(counts)} integer values in {len(vals)} runs (> {LITERAL_MAX}) are too many to write out")
+    return InitSpec("runs", (list(vals), list(counts)))
 
 
 def _init(name: str, b: dict[str, Any]) -> InitSpec:
@@ -68,13 +90,16 @@ def _init(name: str, b: dict[str, Any]) -> InitSpec:
     if not dt.startswith(("int", "uint", "bool")):
         return InitSpec("randn")
     values = b.get("values")
-    if values is None:
+    runs: list[list[int]] = b.get("runs") or []
+    if values is None and not runs:
         raise Refused(f"integer buffer {name} has {b['numel']} elements; its contents were not captured")
     if b.get("earlier"):
         raise Refused(f"integer buffer {name} was an argument of an earlier launch ({', '.join(b['earlier'])}) "
-                      "that was recorded, not run; its contents may be that kernel's missing output")
-    if dt == "int64" and any(abs(v) >= _ADDRESS for v in values):
+                      "that may write it and was recorded, not run; its contents may be that kernel's missing output")
+    if dt == "int64" and any(abs(v) >= _ADDRESS for v in (values if values is not None else runs[0])):
         raise Refused(f"integer buffer {name} holds values like host addresses (a pointer table); not copied")
+    if values is None:
+        return _runs(runs[0], runs[1])
     return _compact(values)
 
 
