@@ -212,7 +212,30 @@ def engine_config(model_dir: str, opts: dict[str, Any]) -> Any:
     # linear-attention prefill: vLLM's H100 default is FlashInfer (external, JIT); take the in-tree
     # Triton/FLA kernels, as for attention (the table's header says so)
     kw["gdn_prefill_backend"] = "triton"
-    return EngineArgs(**kw).create_engine_config()
+    return EngineArgs(**_release_engine_kwargs(EngineArgs, kw)).create_engine_config()
+
+
+def _release_engine_kwargs(engine_args: Any, kw: dict[str, Any]) -> dict[str, Any]:
+    """Older releases lack some engine options (0.11.0: no ``attention_backend``, which it reads from
+    ``VLLM_ATTENTION_BACKEND``; no ``gdn_prefill_backend``): the environment variable where the release
+    has one, else the option is left to vLLM's default, said in the trace's backend lines."""
+    import dataclasses
+
+    try:
+        fields = {f.name for f in dataclasses.fields(engine_args)}
+    except TypeError:
+        return kw
+    out = dict(kw)
+    for name in [k for k in kw if k not in fields]:
+        value = out.pop(name)
+        if name == "attention_backend":
+            os.environ["VLLM_ATTENTION_BACKEND"] = str(value)
+            S.backend_lines.append(f"vkc: {name}={value} set through VLLM_ATTENTION_BACKEND (no engine option "
+                                   "in this release)")
+        else:
+            S.backend_lines.append(f"vkc: {name}={value} not set: no engine option in this release (vLLM's "
+                                   "default applies)")
+    return out
 
 
 def init_parallel(vllm_config: Any, tp: int, skip: tuple[str, ...] = ()) -> None:
@@ -225,8 +248,12 @@ def init_parallel(vllm_config: Any, tp: int, skip: tuple[str, ...] = ()) -> None
     from vllm.config import set_current_vllm_config
     from vllm.distributed import parallel_state as ps
 
-    if "ir-op-priority" not in skip:      # skipped only by the test that pins the silent fallback
-        vllm_config.kernel_config.ir_op_priority.set_default()
+    prio = vllm_config.kernel_config.ir_op_priority
+    if "ir-op-priority" not in skip and not hasattr(prio, "set_default"):
+        # older releases (0.20.0): the worker sets no IR op priority at start-up, so neither does vkc
+        S.backend_lines.append("vkc: no IR op priority set at start-up (this release's worker sets none)")
+    elif "ir-op-priority" not in skip:      # skipped only by the test that pins the silent fallback
+        prio.set_default()
         vllm.ir.set_default_torch_wrap(vllm_config.compilation_config.ir_enable_torch_wrap)
     init_file = os.path.join(tempfile.mkdtemp(prefix="vkc-dist-"), "init")
     with set_current_vllm_config(vllm_config):

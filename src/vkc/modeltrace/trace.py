@@ -42,7 +42,8 @@ TIMEOUT_S = 900
 _WORKER_MODULES = ("vkc.modeltrace.worker", "vkc.modeltrace.startup", "vkc.modeltrace.startup_steps",
                    "vkc.modeltrace.recorder",
                    "vkc.modeltrace.opschema", "vkc.modeltrace.launches", "vkc.modeltrace.records",
-                   "vkc.invoke.triton.traced.capture", "vkc.invoke.triton.traced.platform")
+                   "vkc.invoke.triton.traced.capture", "vkc.invoke.triton.traced.platform",
+                   "vkc.modeltrace.release_stubs")
 _memo: dict[str, ModelTrace] = {}
 
 

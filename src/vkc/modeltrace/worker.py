@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 import traceback
+from pathlib import Path
 from typing import Any
 
 OPTIONAL_PACKAGES = ("flashinfer", "triton_kernels", "deep_gemm", "deep_ep",
@@ -155,8 +156,10 @@ def _startup(req: dict[str, Any], resp: dict[str, Any]) -> dict[str, Any]:
     timings: dict[str, float] = {}
     t = time.perf_counter()
     from vkc.modeltrace.external import stand_in_missing_packages
+    from vkc.modeltrace.release_stubs import install_release_stubs
 
     resp["stand_ins"] = stand_in_missing_packages()     # import-only (multimodal files' image libraries)
+    resp["stand_ins"] += install_release_stubs(Path(req["tree_root"]))   # a release's module-level imports
     resp["schemas"] = st.pre_import(req["tree_root"], req["profile"])
     model_dir = tempfile.mkdtemp(prefix="vkc-model-")
     with open(os.path.join(model_dir, "config.json"), "w") as fh:

@@ -32,6 +32,7 @@ from vkc.invoke.triton.recipes import get_recipe
 from vkc.invoke.triton.render import Context, render_invocation
 from vkc.invoke.triton.testtraced.attempt import attempt as _test_attempt
 from vkc.invoke.triton.traced import traced_plan
+from vkc.invoke.triton.traced.moved import find_moved
 from vkc.invoke.triton.untraced import untraced_plan
 from vkc.records import Extraction, Invocation, KernelEntry, ModelConfig, SourceTree
 
@@ -80,8 +81,12 @@ def invoke_triton(tree: SourceTree, extraction: Extraction, model: ModelConfig, 
     entry = str(extraction.facts.get("entry_symbol") or kernel.qualname)
     qualified = qualified_name(kernel)
     recipe = get_recipe(qualified)
-    wl, why = choose_workload(workload, recipe, name)
     notes: list[str] = []
+    moved = find_moved(tree.root, qualified) if recipe is None else None
+    if moved is not None:           # the kernel lives elsewhere in this release (issue 14)
+        recipe = moved.recipe
+        notes.append(moved.note())
+    wl, why = choose_workload(workload, recipe, name)
     weaker = "the recipe" if recipe is not None else "a synthesized example"
     mt: Attempt = attempt(tree, model, qualified, wl, name=name, weaker=weaker, params=_params(extraction, entry))
     plan: TritonPlan
@@ -94,7 +99,8 @@ def invoke_triton(tree: SourceTree, extraction: Extraction, model: ModelConfig, 
         if recipe is not None:
             dims = ModelDims.from_config(model)
             recipe.check_needs(dims, name)
-            plan = traced_plan(tree, kernel, qualified, recipe, dims.recipe_dict(), wl)
+            plan = traced_plan(tree, kernel, qualified, recipe, dims.recipe_dict(), wl,
+                               **({"moved": moved} if moved is not None else {}))
             prov = Provenance(InvocationMode.RECIPE, f"{recipe.module} via {_wrapper_site(plan, extraction)}",
                               fallback_from=mt.fallback)
         else:

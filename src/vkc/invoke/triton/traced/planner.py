@@ -29,6 +29,7 @@ from vkc.invoke.triton.plan import (
     TritonPlan,
 )
 from vkc.invoke.triton.recipes.base import TritonRecipe
+from vkc.invoke.triton.traced.moved import Moved
 from vkc.invoke.triton.traced.tracer import run_trace
 from vkc.records import KernelEntry, SourceTree
 
@@ -36,7 +37,7 @@ _HINT = "this recipe cannot drive vLLM's wrapper for this model; rerun with --de
 
 
 def traced_plan(tree: SourceTree, kernel: KernelEntry, qualified: str, recipe: Recipe, dims: dict[str, Any],
-                workload: str) -> TritonPlan:
+                workload: str, moved: Moved | None = None) -> TritonPlan:
     """Trace vLLM's wrapper through ``recipe`` at the model ``dims`` (:meth:`ModelDims.recipe_dict`)."""
     plan: TritonRecipe = recipe.plan
     shapes: dict[str, dict[str, Any]] = {}
@@ -44,7 +45,8 @@ def traced_plan(tree: SourceTree, kernel: KernelEntry, qualified: str, recipe: R
     for cfg, small in (("FULL", False), ("SMALL", True)):
         shapes[cfg] = _size(recipe, plan, dims, workload, small, cfg)
         jobs.append({"id": cfg, "recipe": recipe.module, "kernel": qualified, "kernel_line": kernel.line,
-                     "shapes": shapes[cfg], "platform": plan.platform})
+                     "shapes": shapes[cfg], "platform": plan.platform,
+                     **({"recipe_kernel": moved.recipe_kernel, "aliases": dict(moved.aliases)} if moved else {})})
     resp = run_trace(tree, jobs, helpers=recipe.helpers)
     if not resp.get("ok"):
         raise InvocationError(f"recipe {recipe.module}: the trace worker failed: {resp.get('error')}", hint=_HINT)

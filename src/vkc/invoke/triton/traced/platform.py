@@ -25,10 +25,9 @@ def install_fake_h100(profile: dict[str, Any]) -> None:
     torch.cuda.device_count = lambda: 1
     torch.cuda.current_device = lambda: 0
     torch.cuda.mem_get_info = lambda device=None: (profile["free_memory"], profile["total_memory"])
-    try:
-        import vllm._C_stable_libtorch  # noqa: F401
-    except ImportError:
-        sys.modules["vllm._C_stable_libtorch"] = types.ModuleType("vllm._C_stable_libtorch")
+    from vkc.modeltrace.release_stubs import install_release_stubs
+
+    install_release_stubs()     # the compiled extensions vllm/platforms/cuda.py imports; per-release deps
     from vllm import platforms
     from vllm.platforms.cuda import NonNvmlCudaPlatform
 
@@ -81,6 +80,9 @@ def _stub_gpu_only_modules() -> None:
 
 
 def install_generic() -> None:
+    from vkc.modeltrace.release_stubs import install_release_stubs
+
+    install_release_stubs()
     from vllm import platforms
     from vllm.platforms.interface import UnspecifiedPlatform
 

@@ -34,7 +34,8 @@ def _src_hash(module_name: str) -> str:
     return hashlib.sha256(Path(spec.origin).read_bytes()).hexdigest()[:16]
 
 
-WORKER_MODULES = tuple(f"vkc.invoke.triton.traced.{m}" for m in ("worker", "capture", "platform", "tensors"))
+WORKER_MODULES = (*(f"vkc.invoke.triton.traced.{m}" for m in ("worker", "capture", "platform", "tensors")),
+                  "vkc.modeltrace.release_stubs")     # the platform's per-release stand-ins
 BASE_MODULE = "vkc.invoke.triton.recipes.base"
 
 

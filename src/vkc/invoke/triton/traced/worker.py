@@ -44,7 +44,13 @@ def run_job(job: dict[str, Any], getter) -> dict[str, Any]:
     out: dict[str, Any] = {"id": job["id"], "ok": False, "error": None, "launches": [], "selected": []}
     recipe = None
     try:
-        recipe = plan_in_module(job["recipe"], job["kernel"])
+        recipe = plan_in_module(job["recipe"], job.get("recipe_kernel", job["kernel"]))
+        aliases = job.get("aliases") or {}
+        if aliases:                 # the recipe follows its kernel's moved module (traced/moved.py)
+            real_get = getter
+
+            def getter(name: str) -> Any:
+                return real_get(aliases.get(name, name))
         recipe.call(getter, dict(job["shapes"], kernel=job["kernel"]), STATE.factory)
     except Exception as e:  # noqa: BLE001
         out["error"] = f"{type(e).__name__}: {e}"
