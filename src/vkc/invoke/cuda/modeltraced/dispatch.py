@@ -18,6 +18,7 @@ from vkc.modeltrace.records import TensorArg, TracedEvent
 from vkc.records import KernelEntry, SourceTree
 
 from .binding import register_path, scalar, tensor
+from .dispatch_args import GENERIC_DECL, VECTORIZED_DECL
 from .dispatch_fused import RULES as _FUSED_RULES
 from .dispatch_quant import OVERLOADS as _QUANT_OVERLOADS
 from .dispatch_quant import RULES as _QUANT_RULES
@@ -138,8 +139,8 @@ def _fused_add_rms_norm(ev: TracedEvent) -> set[str] | None:
 
 # overload label -> a text only that overload's declaration (its first lines) holds
 _OVERLOADS: dict[str, str] = {
-    "fused_add_rms_norm_kernel@vectorized": "enable_if_t<(width > 0) && _typeConvert<scalar_t>::exists>",
-    "fused_add_rms_norm_kernel@generic": "enable_if_t<(width == 0) || !_typeConvert<scalar_t>::exists>",
+    "fused_add_rms_norm_kernel@vectorized": VECTORIZED_DECL,
+    "fused_add_rms_norm_kernel@generic": GENERIC_DECL,
     **_QUANT_OVERLOADS,
 }
 

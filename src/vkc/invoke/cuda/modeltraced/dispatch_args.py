@@ -15,13 +15,32 @@ import struct
 
 from vkc.modeltrace.records import ScalarArg, TensorArg, TracedEvent
 
-__all__ = ["NO_DEFAULT", "NUM_SMS", "SMEM_OPTIN", "SM_VERSION", "aligned", "f32", "given", "numel",
-           "opt_bool", "opt_float", "opt_int", "opt_str", "tensor_given"]
+__all__ = [
+    "GENERIC_DECL",
+    "NO_DEFAULT",
+    "NUM_SMS",
+    "SMEM_OPTIN",
+    "SM_VERSION",
+    "VECTORIZED_DECL",
+    "aligned",
+    "f32",
+    "given",
+    "numel",
+    "opt_bool",
+    "opt_float",
+    "opt_int",
+    "opt_str",
+    "tensor_given",
+]
 
 SM_VERSION = 90                 # get_device_prop()->major * 10 + minor
 NUM_SMS = 132                   # multiProcessorCount
 SMEM_OPTIN = 227 * 1024         # sharedMemPerBlockOptin
 
+# the two enable_if forms of a width-templated norm kernel (layernorm_kernels.cu, layernorm_quant_kernels.cu):
+# a text only that overload's declaration holds
+VECTORIZED_DECL = "enable_if_t<(width > 0) && _typeConvert<scalar_t>::exists>"
+GENERIC_DECL = "enable_if_t<(width == 0) || !_typeConvert<scalar_t>::exists>"
 NO_DEFAULT = object()           # the schema gives the argument no default
 _ABSENT = object()
 

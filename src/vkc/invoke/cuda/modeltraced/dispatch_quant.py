@@ -11,7 +11,17 @@ from collections.abc import Callable
 from vkc.modeltrace.records import TracedEvent
 
 from .binding import tensor
-from .dispatch_args import aligned, f32, numel, opt_bool, opt_float, opt_int, tensor_given
+from .dispatch_args import (
+    GENERIC_DECL,
+    VECTORIZED_DECL,
+    aligned,
+    f32,
+    numel,
+    opt_bool,
+    opt_float,
+    opt_int,
+    tensor_given,
+)
 
 __all__ = ["OVERLOADS", "RULES"]
 
@@ -125,8 +135,8 @@ def _dynamic_fp8_quant(ev: TracedEvent) -> set[str] | None:
 
 
 OVERLOADS: dict[str, str] = {
-    "fused_add_rms_norm_static_fp8_quant_kernel@vectorized": "enable_if_t<(width > 0) && _typeConvert<scalar_t>::exists>",
-    "fused_add_rms_norm_static_fp8_quant_kernel@generic": "enable_if_t<(width == 0) || !_typeConvert<scalar_t>::exists>",
+    "fused_add_rms_norm_static_fp8_quant_kernel@vectorized": VECTORIZED_DECL,
+    "fused_add_rms_norm_static_fp8_quant_kernel@generic": GENERIC_DECL,
 }
 
 RULES: dict[str, Callable[[TracedEvent], set[str] | None]] = {
