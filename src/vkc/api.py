@@ -77,17 +77,19 @@ def load_model(model: str, *, offline: bool | None = None, endpoint: str | None 
 
 
 def verify(paths: Iterable[str | os.PathLike[str]], *, compile: bool = False, run: bool = False,
-           sanitizer: bool = False, jobs: int | None = None, timeout: float = 300.0,
+           sanitizer: bool = False, jobs: int | None = None, run_jobs: int = 1, timeout: float = 300.0,
            compile_timeout: float = 1800.0, results_path: str | None = None, sandboxed: bool = True,
            log: TextIO | None = None) -> list[CheckResult]:
     """Check artifact files or folders against the spec's rubric (``vkc verify``), optionally
     compiling (``compile``) and running (``run``, ``sanitizer``) them in ``jobs`` isolated
-    workers; writes ``verify_results.json`` beside the artifacts (or ``results_path``).
+    workers (runs one at a time, or ``run_jobs`` at once for correctness sweeps); writes
+    ``verify_results.json`` beside the artifacts (or ``results_path``).
     ``log`` (e.g. ``sys.stderr``) gets progress lines and the note on running host code."""
     from vkc.batch.progress import make_progress
     from vkc.batch.verify_many import verify_many
 
     progress = make_progress(log) if log is not None and (compile or run) else None
-    return verify_many(paths, compile=compile, run=run, sanitizer=sanitizer, jobs=jobs, timeout=timeout,
+    return verify_many(paths, compile=compile, run=run, sanitizer=sanitizer, jobs=jobs, run_jobs=run_jobs,
+                       timeout=timeout,
                        results_path=results_path, progress=progress, compile_timeout=compile_timeout,
                        sandboxed=sandboxed, notice=log)

@@ -113,7 +113,7 @@ def _run(a: argparse.Namespace) -> int:
     if a.cmd == "verify":
         from vkc.verify import all_ok, format_results
         results = api.verify(a.paths, compile=a.compile, run=a.run, sanitizer=a.sanitizer, jobs=a.jobs,
-                             timeout=a.timeout, compile_timeout=a.compile_timeout, results_path=a.results,
+                             run_jobs=a.run_jobs, timeout=a.timeout, compile_timeout=a.compile_timeout, results_path=a.results,
                              sandboxed=not a.no_sandbox, log=sys.stderr)
         sys.stdout.write(format_results(results))
         return 0 if all_ok(results) else VerifyError.exit_code

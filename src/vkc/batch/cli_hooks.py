@@ -70,6 +70,10 @@ def add_batch_args(collect_parser: argparse.ArgumentParser, verify_parser: argpa
     v = verify_parser
     v.add_argument("--jobs", type=positive_int, metavar="N",
                    help="parallel compile workers (default: the CPU count); runs are one at a time")
+    v.add_argument("--run-jobs", type=positive_int, default=1, metavar="N",
+                   help="with --run: run N examples at once on the one GPU (default 1); for correctness and "
+                        "memcheck sweeps only: the times they print are taken under contention and are "
+                        "marked so in the results")
     v.add_argument("--timeout", type=_positive_float, default=300.0, metavar="S",
                    help="with --run: seconds each program may run (default 300)")
     v.add_argument("--compile-timeout", type=_positive_float, default=1800.0, metavar="S",
@@ -174,7 +178,7 @@ def run_verify_many(a: argparse.Namespace) -> int:
 
     progress = make_progress(sys.stderr) if (a.compile or a.run) else None
     results = verify_many(a.paths, compile=a.compile, run=a.run, sanitizer=a.sanitizer, jobs=a.jobs,
-                          timeout=a.timeout, results_path=a.results, progress=progress,
+                          run_jobs=a.run_jobs, timeout=a.timeout, results_path=a.results, progress=progress,
                           compile_timeout=a.compile_timeout, sandboxed=not a.no_sandbox, notice=sys.stderr)
     sys.stdout.write(format_results(results))
     return 0 if all_ok(results) else VerifyError.exit_code

@@ -9,7 +9,9 @@
   artifact's result only (``compile`` fails with ``WorkerCrashed`` / ``Timeout``).
 * ``--run``: first builds what the runs need in ``jobs`` workers (CUDA host programs,
   into the content-keyed program cache, so ``--compile --run`` builds each once), then
-  runs one artifact at a time (one GPU) in a single worker process; each program gets ``timeout`` seconds (passed to the runner, which kills it), and the
+  runs one artifact at a time (one GPU) in a single worker process (``run_jobs`` > 1: that
+  many at once, for correctness/memcheck sweeps; the results then say the times were taken
+  under contention); each program gets ``timeout`` seconds (passed to the runner, which kills it), and the
   worker itself is killed, with everything it started, ``RUN_GRACE_S`` later (a build
   that hangs).  A crash or hang costs that artifact's ``run`` check only.
 * Results: for each folder given, ``<folder>/verify_results.json`` (its artifacts),
@@ -148,8 +150,8 @@ def _run_task(_state: Any, task: tuple[str, float, bool, bool]) -> list[CheckRes
 
 
 def verify_many(paths: Iterable[str | os.PathLike[str]], *, compile: bool = False, run: bool = False,
-                sanitizer: bool = False, jobs: int | None = None, timeout: float = DEFAULT_RUN_TIMEOUT_S,
-                results_path: str | None = None, progress: PlainProgress | None = None,
+                sanitizer: bool = False, jobs: int | None = None, run_jobs: int = 1,
+                timeout: float = DEFAULT_RUN_TIMEOUT_S, results_path: str | None = None, progress: PlainProgress | None = None,
                 compile_timeout: float = COMPILE_TIMEOUT_S, sandboxed: bool = True,
                 notice: Any = None) -> list[CheckResult]:
     """Check every artifact; returns the CheckResults grouped by artifact (static, compile, run).
@@ -185,10 +187,12 @@ def verify_many(paths: Iterable[str | os.PathLike[str]], *, compile: bool = Fals
             notice.write(sandbox_notice(mode))
             notice.flush()
         _phase(runnable, [(a, timeout, sanitizer, sandboxed) for a in runnable], _run_task, "run", "run", per, seconds,
-               progress, f"running {len(runnable)} artifacts one at a time (timeout {timeout:g} s)",
-               workers=1, task_timeout=timeout + RUN_GRACE_S)
+               progress, f"running {len(runnable)} artifacts "
+               + ("one at a time" if run_jobs == 1 else f"{run_jobs} at a time") + f" (timeout {timeout:g} s)",
+               workers=run_jobs, task_timeout=timeout + RUN_GRACE_S)
     results = [r for a in artifacts for r in per[a]]
     options = {"compile": compile, "run": run, "sanitizer": sanitizer, "timeout": timeout, "jobs": n_workers,
+               "run_jobs": run_jobs, "times_under_contention": bool(run and run_jobs > 1),
                "sandbox": mode if run else None}
     for target, members in _result_files(items, results_path).items():
         write_json_atomic(target, results_json(members, per, seconds, options, base=os.path.dirname(target)))
