@@ -11,7 +11,9 @@
     python bench/bench_set.py one [--dir bench_out/one]
         one artifact per bench kernel (the first of MODELS, then EXTRA_MODELS, that vLLM launches
         it for; the two-GPU all-reduce skipped) into one flat folder, for the timed
-        ``time vkc verify --run DIR`` on one GPU (the issue-5 target: < 5 min, all passing)
+        ``time vkc verify --run DIR`` on one GPU (the issue-5 target: < 5 min, all passing);
+        ``--every-model``: every one of MODELS (then EXTRA_MODELS if none) that vLLM launches it
+        for, into DIR/<model>/ (the GPU issue's bench table at each model where it applies)
 """
 from __future__ import annotations
 
@@ -238,15 +240,21 @@ def cmd_one(a) -> None:
         if k["name"] in SKIP_GPU:
             continue
         q = _qualified(index, k)
+        hits = 0
         for m in MODELS + EXTRA_MODELS.get(k["name"], ()):
+            if a.every_model and hits and m not in MODELS:
+                break
+            dest = out / _slug(m) if a.every_model else out
             try:
-                res = collect(q, model=m, out_dir=str(out), index=index, command=f"vkc collect {q} --model {m}")
+                res = collect(q, model=m, out_dir=str(dest), index=index, command=f"vkc collect {q} --model {m}")
             except NotApplicableError:
                 continue
             print(f"{k['name']:40} {m:40} {res.path}")
             done += 1
-            break
-        else:
+            hits += 1
+            if not a.every_model:
+                break
+        if not hits:
             print(f"{k['name']:40} no model applies", file=sys.stderr)
     print(f"{done} artifacts in {out} ({time.perf_counter() - t0:.1f}s)", file=sys.stderr)
 
@@ -269,6 +277,7 @@ def main() -> None:
     t.add_argument("--gpu", action="append", help="GPU results file(s); later ones win (default: DIR/gpu_results*.json)")
     o = sub.add_parser("one")
     o.add_argument("--dir", default="bench_out/one")
+    o.add_argument("--every-model", action="store_true", help="every model of MODELS that applies, DIR/<model>/")
     a = p.parse_args()
     {"collect": cmd_collect, "gpu": cmd_gpu, "table": cmd_table, "one": cmd_one}[a.cmd](a)
 

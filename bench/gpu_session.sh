@@ -14,10 +14,24 @@ case "$1" in
       > "$OUT/verify_run_allused_${tag}_h200.log" 2>&1
     tail -4 "$OUT/verify_run_allused_${tag}_h200.log" ;;
   tree)
-    # the whole tree's model-accurate artifacts (collect --all, no model): FULL, then SMALL under memcheck
-    timeout 570 python -m vkc verify --run --sanitizer --jobs 16 --results "$OUT/verify_run_tree_h200.json" gpu_in/tree \
-      > "$OUT/verify_run_tree_h200.log" 2>&1
-    tail -4 "$OUT/verify_run_tree_h200.log" ;;
+    # the whole tree's model-accurate and vllm-sized artifacts (collect --all, no model; gpu_in/tree/<mode>/):
+    # FULL, then SMALL under memcheck, 4 at a time (correctness only: FULL recipe examples size their
+    # live set to ~20% of GPU memory, so 4 fit); then every artifact that failed once more, alone
+    timeout 400 python -m vkc verify --run --sanitizer --jobs 16 --run-jobs 4 --results "$OUT/verify_run_tree_h200.json" \
+      gpu_in/tree > "$OUT/verify_run_tree_h200.log" 2>&1
+    tail -2 "$OUT/verify_run_tree_h200.log"
+    python - "$OUT/verify_run_tree_h200.json" > /tmp/failed.txt <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+for a in d["artifacts"]:
+    if any(not c["ok"] for c in a["checks"]):
+        print("gpu_in/tree/" + a["artifact"])
+PY
+    if [ -s /tmp/failed.txt ]; then
+      timeout 160 python -m vkc verify --run --sanitizer --jobs 16 --results "$OUT/verify_run_tree_alone_h200.json" \
+        $(cat /tmp/failed.txt) > "$OUT/verify_run_tree_alone_h200.log" 2>&1
+      tail -2 "$OUT/verify_run_tree_alone_h200.log"
+    fi ;;
   new)
     # artifacts new or changed since the last GPU run (gpu_in/new): FULL, then SMALL under memcheck
     timeout 570 python -m vkc verify --run --sanitizer --jobs 16 --results "$OUT/verify_run_new_h200.json" gpu_in/new \
@@ -46,8 +60,10 @@ print(f"bf16 matmul 8192^3: {2 * 8192**3 / dt / 1e12:.1f} TFLOP/s")
 print(torch.cuda.get_device_name(), torch.__version__)
 PY
     cat "$OUT/peaks_h200.txt"
-    timeout 300 python -m vkc verify --run --jobs 16 --results "$OUT/verify_run_bench39_h200.json" gpu_in/bench \
-      > "$OUT/verify_run_bench39_h200.log" 2>&1
-    tail -3 "$OUT/verify_run_bench39_h200.log"
+    # the bench kernels at every one of the three bench models that applies (bench_set.py one
+    # --every-model --dir gpu_in/bench3): one at a time, timed; BENCH_SUBSET: only these model folders
+    timeout ${BENCH_TIMEOUT:-420} python -m vkc verify --run --jobs 16 --results "$OUT/verify_run_bench3_${2:-all}_h200.json" \
+      ${BENCH_SUBSET:-gpu_in/bench3} > "$OUT/verify_run_bench3_${2:-all}_h200.log" 2>&1
+    tail -3 "$OUT/verify_run_bench3_${2:-all}_h200.log"
     timeout 120 python -m pytest -q -m gpu tests/gpu -p no:cacheprovider 2>&1 | tail -3 ;;
 esac
