@@ -17,7 +17,7 @@ case "$1" in
     # the whole tree's model-accurate and vllm-sized artifacts (collect --all, no model; gpu_in/tree/<mode>/):
     # FULL, then SMALL under memcheck, 4 at a time (correctness only: FULL recipe examples size their
     # live set to ~20% of GPU memory, so 4 fit); then every artifact that failed once more, alone
-    timeout 400 python -m vkc verify --run --sanitizer --jobs 16 --run-jobs 4 --results "$OUT/verify_run_tree_h200.json" \
+    timeout ${TREE_TIMEOUT:-400} python -m vkc verify --run --sanitizer --jobs 16 --run-jobs ${RUN_JOBS:-4} --results "$OUT/verify_run_tree_h200.json" \
       gpu_in/tree > "$OUT/verify_run_tree_h200.log" 2>&1
     tail -2 "$OUT/verify_run_tree_h200.log"
     python - "$OUT/verify_run_tree_h200.json" > /tmp/failed.txt <<'PY'
@@ -28,7 +28,7 @@ for a in d["artifacts"]:
         print("gpu_in/tree/" + a["artifact"])
 PY
     if [ -s /tmp/failed.txt ]; then
-      timeout 160 python -m vkc verify --run --sanitizer --jobs 16 --results "$OUT/verify_run_tree_alone_h200.json" \
+      timeout ${ALONE_TIMEOUT:-160} python -m vkc verify --run --sanitizer --jobs 16 --results "$OUT/verify_run_tree_alone_h200.json" \
         $(cat /tmp/failed.txt) > "$OUT/verify_run_tree_alone_h200.log" 2>&1
       tail -2 "$OUT/verify_run_tree_alone_h200.log"
     fi ;;
