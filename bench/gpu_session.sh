@@ -25,7 +25,7 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 for a in d["artifacts"]:
     if any(not c["ok"] for c in a["checks"]):
-        print("gpu_in/tree/" + a["artifact"])
+        print(a["artifact"])
 PY
     if [ -s /tmp/failed.txt ]; then
       timeout ${ALONE_TIMEOUT:-160} python -m vkc verify --run --sanitizer --jobs 16 --results "$OUT/verify_run_tree_alone_h200.json" \
@@ -42,8 +42,13 @@ PY
     timeout 570 python -m vkc verify --run --sanitizer --jobs 16 --results "$OUT/verify_run_sized_h200.json" gpu_in/sized \
       > "$OUT/verify_run_sized_h200.log" 2>&1
     tail -4 "$OUT/verify_run_sized_h200.log" ;;
+  refs)
+    # the artifacts that carry a reference (gpu_in/refs): the check at FULL too (VKC_CHECK=1), one at a time
+    VKC_CHECK=1 timeout ${REFS_TIMEOUT:-200} python -m vkc verify --run --jobs 16 --results "$OUT/verify_run_refs_full_h200.json" \
+      gpu_in/refs > "$OUT/verify_run_refs_full_h200.log" 2>&1
+    tail -3 "$OUT/verify_run_refs_full_h200.log" ;;
   bench)
-    python - > "$OUT/peaks_h200.txt" 2>&1 <<'PY'
+    [ "${2:-all}" = rest ] || python - > "$OUT/peaks_h200.txt" 2>&1 <<'PY'
 import torch, time
 x = torch.empty(4 * 2**30 // 2, dtype=torch.bfloat16, device="cuda"); y = torch.empty_like(x)
 for _ in range(3): y.copy_(x)
@@ -59,11 +64,11 @@ torch.cuda.synchronize(); dt = (time.perf_counter() - t) / n
 print(f"bf16 matmul 8192^3: {2 * 8192**3 / dt / 1e12:.1f} TFLOP/s")
 print(torch.cuda.get_device_name(), torch.__version__)
 PY
-    cat "$OUT/peaks_h200.txt"
+    [ "${2:-all}" = rest ] || cat "$OUT/peaks_h200.txt"
     # the bench kernels at every one of the three bench models that applies (bench_set.py one
     # --every-model --dir gpu_in/bench3): one at a time, timed; BENCH_SUBSET: only these model folders
     timeout ${BENCH_TIMEOUT:-420} python -m vkc verify --run --jobs 16 --results "$OUT/verify_run_bench3_${2:-all}_h200.json" \
       ${BENCH_SUBSET:-gpu_in/bench3} > "$OUT/verify_run_bench3_${2:-all}_h200.log" 2>&1
     tail -3 "$OUT/verify_run_bench3_${2:-all}_h200.log"
-    timeout 120 python -m pytest -q -m gpu tests/gpu -p no:cacheprovider 2>&1 | tail -3 ;;
+    [ "${2:-all}" = rest ] || timeout 120 python -m pytest -q -m gpu tests/gpu -p no:cacheprovider 2>&1 | tail -3 ;;
 esac
