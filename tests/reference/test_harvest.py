@@ -157,6 +157,18 @@ def test_ambiguous_import(n):
     x = torch.randn(n)
     out = scale(x, 3.0)
     torch.testing.assert_close(out, _triple(x))
+
+
+def test_object_param(n, cfg):
+    x = torch.randn(n)
+    out = scale(x, 2.0)
+    torch.testing.assert_close(out, _ref(x, cfg.factor))
+
+
+def test_tuple_param(n, cfg):
+    x = torch.randn(n)
+    out = scale(x, 2.0)
+    torch.testing.assert_close(out, _ref(x, cfg[0]))
 '''
 
 HELPERS_PY = '''
@@ -291,3 +303,12 @@ def test_imports_guarded_by_module_level_blocks(tree):
     amb = _harvest(tree, "test_ambiguous_import", {"n": "8"})
     with pytest.raises(Refused, match="_triple"):
         extract_function(tree, amb.spec.file, amb.node, {})
+
+
+def test_object_parameter_is_not_its_id_tuple(tree):
+    # a NamedTuple-like parameter shows only its fields in the test id: reading cfg.factor refuses,
+    # indexing the tuple maps
+    with pytest.raises(NoHarvest, match="attributes of the test parameter cfg"):
+        _harvest(tree, "test_object_param", {"n": "8", "cfg": "(2.0, 1)"})
+    h = _harvest(tree, "test_tuple_param", {"n": "8", "cfg": "(2.0, 1)"})
+    assert dict(h.spec.args)["cfg"] == "(2.0, 1)"

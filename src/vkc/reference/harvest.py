@@ -347,6 +347,11 @@ def _assemble(t: _Test, kernel: str, compared: list[tuple[str, ast.expr, ast.Cal
             if value is None:
                 raise NoHarvest(f"the expected value needs the test parameter {name}, whose value this launch "
                                 "does not give" + (f" ({text!r})" if text else ""))
+            if value.startswith(("(", "[", "{")) and any(
+                    isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == name
+                    for e in [*stmts, *(c[1] for c in compared)] for n in ast.walk(e)):
+                raise NoHarvest(f"the expected value reads attributes of the test parameter {name}, an object whose "
+                                f"test id gives only its fields ({text!r})")
             args.append((name, value))
     wants = [c[1] for c in compared]
     ret = wants[0] if len(wants) == 1 else ast.Tuple(elts=wants, ctx=ast.Load())
