@@ -30,6 +30,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -196,7 +197,11 @@ def _read_sample(results: Path, paths: dict[str, dict[str, Any]], res: dict[str,
         arts = json.loads(results.read_text())["artifacts"]
     except (OSError, ValueError, KeyError) as exc:   # cut short: the progress lines say what finished
         seen = _PROGRESS.findall(err)
-        res["error"] = f"{type(exc).__name__}: no results file; {len(seen)} finished"
+        # verify writes its results file only once every artifact is done: a run cut short (rc < 0: a signal
+        # from outside vkc, which exits 143 on a SIGTERM it handles) leaves none; say which signal and how far
+        why = f"killed by {signal.Signals(-res['rc']).name}" if isinstance(res.get("rc"), int) and res["rc"] < 0 \
+            else f"rc {res.get('rc')}"
+        res["error"] = f"{type(exc).__name__}: no results file ({why}); {len(seen)} of {res.get('n')} finished"
         res["ok"] = sum(1 for st, _ in seen if st == "ok")
         res["finished"] = len(seen)
         res["failures"] = [f"{Path(p).name}: {st}" for st, p in seen if st != "ok"]
@@ -273,7 +278,8 @@ def table(res: dict[str, dict[str, Any]]) -> str:
         codes = ", ".join(f"{code} x{n}" for code, n in c.get("codes", {}).items()) or "none"
         comp = (f"{k.get('ok')}/{k.get('n')} ({', '.join(f'{a} {b}' for a, b in k.get('by_kind', {}).items())})"
                 if k.get("by_kind") else
-                f"{k.get('ok')}/{k.get('finished')} of {k.get('n')} finished (cut short)" if k.get("finished")
+                f"{k.get('ok')}/{k.get('finished')} of {k.get('n')} finished (cut short: {k.get('error')})"
+                if k.get("finished") is not None
                 else str(k.get("error", "not run"))[:120])
         args = " ".join(c.get("args", []))
         rows.append(f"| {v} | {c.get('rc')}, {c.get('wall_s')} s{' ' + args if args else ''} | {_modes(c, 'triton')} | {_modes(c, 'cuda')} | "

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from vkc.records import KernelEntry, LaunchSite
-from vkc.reference.extract import extract_function
+from vkc.reference.extract import Refused, extract_function
 from vkc.reference.harvest import NoHarvest, harvest, param_value
 from vkc.reference.wrapper_map import wrapper_launch
 
@@ -46,6 +46,13 @@ def scale_pair(x, s):
 TEST_PY = '''
 import torch
 from vllm.ops.k import scale
+
+if HAS_HELPERS:
+    from tests.kernels.helpers import _double
+try:
+    from tests.kernels.helpers import _triple
+except ImportError:
+    from tests.kernels.other import _triple
 
 EPS = 1e-3
 
@@ -102,8 +109,75 @@ def test_rebound(n):
     x = torch.randn(n)
     out = scale(x, 2.0)
     want = _ref(x, 2.0)
-    want = want + 0
+    want = want + 1
+    torch.testing.assert_close(out, want - 1)
+
+
+def test_branch_rebound(n):
+    x = torch.randn(n)
+    out = scale(x, 2.0)
+    want = _ref(x, 2.0)
+    if n > 4:
+        want = want + 1
     torch.testing.assert_close(out, want)
+
+
+def test_input_rebound(n):
+    x = torch.randn(n)
+    want = _ref(x, 2.0)
+    x = x + 1
+    out = scale(x, 2.0)
+    torch.testing.assert_close(out, want)
+
+
+@deco([k for k in (1, 2)])
+def test_comprehension_scopes(n):
+    x = torch.randn(n)
+    k = 2.0
+    out = scale(x, 2.0)
+    _names = [k for k in range(3)]
+    torch.testing.assert_close(out, _ref(x, k))
+
+
+def test_dtype_table(n, dtype):
+    x = torch.randn(n, dtype=dtype)
+    out = scale(x, 2.0)
+    atol = {torch.float32: 1e-4, torch.bfloat16: 1e-2}[dtype]
+    rtol, _slack = {torch.float32: (1e-5, 0), torch.bfloat16: (2e-2, 0)}[dtype]
+    torch.testing.assert_close(out, _ref(x, 2.0), atol=atol, rtol=rtol)
+
+
+def test_guarded_import(n):
+    x = torch.randn(n)
+    out = scale(x, 2.0)
+    torch.testing.assert_close(out, _double(x))
+
+
+def test_ambiguous_import(n):
+    x = torch.randn(n)
+    out = scale(x, 3.0)
+    torch.testing.assert_close(out, _triple(x))
+
+
+def test_object_param(n, cfg):
+    x = torch.randn(n)
+    out = scale(x, 2.0)
+    torch.testing.assert_close(out, _ref(x, cfg.factor))
+
+
+def test_tuple_param(n, cfg):
+    x = torch.randn(n)
+    out = scale(x, 2.0)
+    torch.testing.assert_close(out, _ref(x, cfg[0]))
+'''
+
+HELPERS_PY = '''
+def _double(x):
+    return x * 2.0
+
+
+def _triple(x):
+    return x * 3.0
 '''
 
 KERNEL = "vllm.ops.k:_scale_kernel"
@@ -117,6 +191,8 @@ def tree(tmp_path: Path) -> Path:
     (tmp_path / "vllm" / "ops" / "k.py").write_text(KERNEL_PY)
     (tmp_path / "tests" / "kernels").mkdir(parents=True)
     (tmp_path / "tests" / "kernels" / "test_k.py").write_text(TEST_PY)
+    (tmp_path / "tests" / "kernels" / "helpers.py").write_text(HELPERS_PY)
+    (tmp_path / "tests" / "kernels" / "other.py").write_text(HELPERS_PY)
     return tmp_path
 
 
@@ -151,9 +227,9 @@ def test_harvest_maps_test_tensors_to_kernel_parameters(tree):
     assert h.spec.requires == (("s", 2.0),)                   # the test's constant reaches the kernel
     (out,) = h.spec.outputs
     assert (out.param, out.index, out.poison) == ("out_ptr", None, True)
-    assert h.tolerances == (("out_ptr", (("default", 1e-3, 1e-2),), "test: tests/kernels/test_k.py:16"),)
+    assert h.tolerances == (("out_ptr", (("default", 1e-3, 1e-2),), "test: tests/kernels/test_k.py:23"),)
     ex = extract_function(tree, h.spec.file, h.node, {})
-    assert not ex.stubs and "# from tests/kernels/test_k.py:8\ndef _ref" in ex.code
+    assert not ex.stubs and "# from tests/kernels/test_k.py:15\ndef _ref" in ex.code
     ns: dict = {"torch": torch}
     exec(compile("\n".join(ex.imports) + "\n" + ex.code, "ref", "exec"), ns)  # noqa: S102 (the extracted reference)
     x = torch.arange(4.0)
@@ -174,7 +250,9 @@ def test_inplace_output_and_test_parameters(tree):
     ("test_literal_want", "wrote out for its own inputs"),
     ("test_only_identity", "compares nothing"),
     ("test_reads_result", "after the wrapper produced"),
-    ("test_rebound", "not assigned once"),
+    ("test_branch_rebound", "not assigned by plain top-level statements"),
+    ("test_input_rebound", "reads x bound otherwise than when the wrapper reads it"),
+    ("test_dtype_table", "atol is not a literal"),     # no value for the test's dtype parameter
 ])
 def test_refusals(tree, test, why):
     with pytest.raises(NoHarvest, match=why):
@@ -186,3 +264,51 @@ def test_param_values():
     assert param_value("128") == "128" and param_value("'silu'") == "'silu'" and param_value("(1, 2)") == "(1, 2)"
     assert param_value("<function f>") is None
     assert ast.parse(param_value("1e-06") or "").body
+
+
+def _run(root: Path, h, *args):
+    ex = extract_function(root, h.spec.file, h.node, {})
+    ns: dict = {"torch": torch}
+    exec(compile("\n".join(ex.imports) + "\n" + ex.code, "ref", "exec"), ns)  # noqa: S102 (the extracted reference)
+    return ex, ns[ex.entry](*args)
+
+
+def test_rebinding_reads_the_reaching_assignment(tree):
+    # want = _ref(x, 2.0); want = want + 1; compared against want - 1: both assignments, in order
+    h = _harvest(tree, "test_rebound", {"n": "8"})
+    x = torch.arange(4.0)
+    _ex, got = _run(tree, h, x)
+    assert torch.equal(got, x * 2.0)
+
+
+def test_comprehension_and_decorator_names_are_their_own_scope(tree):
+    h = _harvest(tree, "test_comprehension_scopes", {"n": "8"})
+    assert dict(h.spec.args) == {"x": "a['x_ptr']"}
+    _ex, got = _run(tree, h, torch.ones(3))
+    assert torch.equal(got, torch.full((3,), 2.0))
+
+
+def test_tolerance_from_a_dtype_table(tree):
+    h = _harvest(tree, "test_dtype_table", {"n": "8", "dtype": "bfloat16"})
+    assert h.tolerances[0][1] == (("default", 1e-2, 2e-2),)
+    h32 = _harvest(tree, "test_dtype_table", {"n": "8", "dtype": "float32"})
+    assert h32.tolerances[0][1] == (("default", 1e-4, 1e-5),)
+
+
+def test_imports_guarded_by_module_level_blocks(tree):
+    h = _harvest(tree, "test_guarded_import", {"n": "8"})
+    ex, got = _run(tree, h, torch.ones(2))
+    assert "# from tests/kernels/helpers.py:2\ndef _double" in ex.code and torch.equal(got, torch.full((2,), 2.0))
+    # imported from two places in the try/except: not resolved
+    amb = _harvest(tree, "test_ambiguous_import", {"n": "8"})
+    with pytest.raises(Refused, match="_triple"):
+        extract_function(tree, amb.spec.file, amb.node, {})
+
+
+def test_object_parameter_is_not_its_id_tuple(tree):
+    # a NamedTuple-like parameter shows only its fields in the test id: reading cfg.factor refuses,
+    # indexing the tuple maps
+    with pytest.raises(NoHarvest, match="attributes of the test parameter cfg"):
+        _harvest(tree, "test_object_param", {"n": "8", "cfg": "(2.0, 1)"})
+    h = _harvest(tree, "test_tuple_param", {"n": "8", "cfg": "(2.0, 1)"})
+    assert dict(h.spec.args)["cfg"] == "(2.0, 1)"

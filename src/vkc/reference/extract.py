@@ -111,8 +111,33 @@ def _load(st: _State, rel: str) -> _Module | None:
             mod = _absolute(rel, node.module, node.level)
             for a in node.names:
                 imports[a.asname or a.name] = (mod, a.name)
+    for alias, target in _guarded_imports(rel, tree).items():
+        imports.setdefault(alias, target)
     st.modules[rel] = _Module(rel, defs, imports)
     return st.modules[rel]
+
+
+def _guarded_imports(rel: str, tree: ast.Module) -> dict[str, tuple[str, str | None]]:
+    """Imports inside module-level ``if``/``try`` blocks (``if HAS_TRITON: from vllm... import f``),
+    for a name every such block that imports it imports from the same place."""
+    found: dict[str, set[tuple[str, str | None]]] = {}
+    todo = [n for n in tree.body if isinstance(n, (ast.If, ast.Try))]
+    while todo:
+        block = todo.pop()
+        inner = block.body + block.orelse + (block.finalbody + [s for h in block.handlers for s in h.body]
+                                             if isinstance(block, ast.Try) else [])
+        for node in inner:
+            if isinstance(node, (ast.If, ast.Try)):
+                todo.append(node)
+            elif isinstance(node, ast.ImportFrom):
+                mod = _absolute(rel, node.module, node.level)
+                for a in node.names:
+                    found.setdefault(a.asname or a.name, set()).add((mod, a.name))
+            elif isinstance(node, ast.Import):
+                for a in node.names:
+                    found.setdefault(a.asname or a.name.split(".")[0], set()).add(
+                        (a.name if a.asname else a.name.split(".")[0], None))
+    return {alias: next(iter(where)) for alias, where in found.items() if len(where) == 1}
 
 
 def _locals(fn: ast.AST) -> set[str]:

@@ -18,12 +18,14 @@ else the defaults of the comparison function used.
 from __future__ import annotations
 
 import ast
+import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vkc.reference.harvest_defs import body_stores, local_number, plain_defs, reaching_def, stable_between
 from vkc.reference.records import Output, RefSpec
 from vkc.reference.wrapper_map import WrapperLaunch
 
@@ -120,7 +122,10 @@ def _number(tree: ast.Module, node: ast.expr) -> float | None:
     return float(val) if isinstance(val, (int, float)) and not isinstance(val, bool) else None
 
 
-def _tolerance(tree: ast.Module, call: ast.Call, at: str, cast: bool) -> tuple[tuple[tuple[str, float, float], ...], str]:
+def _tolerance(tree: ast.Module, call: ast.Call, at: str, cast: bool,
+               local: Callable[[str], float | None] | None = None) -> tuple[tuple[tuple[str, float, float], ...], str]:
+    """The comparison's (dtype, atol, rtol) rows and where from; ``local``: the number a name stands for
+    at the comparison (a test local, else a module constant)."""
     fn = _leaf(call.func)
     kw = {k.arg: k.value for k in call.keywords if k.arg}
     if any(k.arg is None for k in call.keywords):
@@ -132,7 +137,7 @@ def _tolerance(tree: ast.Module, call: ast.Call, at: str, cast: bool) -> tuple[t
     for name in ("atol", "rtol"):
         node = kw.get(name) or (call.args[pos[name]] if len(call.args) > pos[name] else None)
         if node is not None:
-            num = _number(tree, node)
+            num = local(node.id) if isinstance(node, ast.Name) and local is not None else _number(tree, node)
             if num is None:
                 raise NoHarvest(f"{at}: {name} is not a literal")
             vals[name] = num
@@ -165,11 +170,7 @@ def _test(root: Path, rel: str, function: str) -> _Test:
     fn = next((n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == function), None)
     if fn is None:
         raise NoHarvest(f"no top-level test function {function} in {rel}")
-    stores: dict[str, list[ast.AST]] = {}
-    for node in ast.walk(fn):
-        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
-            stores.setdefault(node.id, []).append(node)
-    return _Test(rel, tree, fn, _flat(fn.body), stores)
+    return _Test(rel, tree, fn, _flat(fn.body), body_stores(fn))
 
 
 def _mutated(t: _Test, name: str) -> bool:
@@ -235,30 +236,31 @@ def _compares(t: _Test, start: int) -> list[tuple[int, ast.Call, ast.expr, ast.e
     return out
 
 
-def _slice(t: _Test, wants: list[ast.expr], upto: int, inputs: Mapping[str, str], call_index: int,
+def _slice(t: _Test, wants: list[ast.expr], upto: list[int], inputs: Mapping[str, str], call_index: int,
            results: set[str], inplace: set[str]) -> tuple[list[ast.stmt], list[str]]:
-    """The test statements (before ``upto``) that compute ``wants``, and the free names left.  A name
+    """The test statements (before each want's ``upto``) that compute ``wants``, and the free names left.  A name
     W produced (``results``), or an in-place output read after W's call, refuses."""
     keep: set[int] = set()
     free: list[str] = []
-    todo = [(n, upto) for w in wants for n in _names(w) if n not in _comprehension_locals(w)]
-    seen: set[str] = set()
+    todo = [(n, at) for w, at in zip(wants, upto) for n in _names(w) if n not in _comprehension_locals(w)]
+    seen: set[tuple[str, int | None]] = set()
     params = {a.arg for a in t.fn.args.args + t.fn.args.kwonlyargs}
     while todo:
         name, reader = todo.pop(0)
         if name in results or (name in inplace and reader > call_index):
             raise NoHarvest(f"the expected value reads {name} after the wrapper produced or wrote it")
-        if name in seen:
+        if name in inputs and not stable_between(t.body, t.stores, name, reader, call_index):
+            raise NoHarvest(f"the expected value reads {name} bound otherwise than when the wrapper reads it")
+        i = None if name in inputs or name in DEVICE_NAMES else reaching_def(t.body, t.stores, name, reader)
+        if (name, i) in seen:
             continue
-        seen.add(name)
-        if name in inputs or name in params or name not in t.stores or name in DEVICE_NAMES:
-            free.append(name)
+        seen.add((name, i))
+        if i is None and (name in inputs or name not in t.stores or name in DEVICE_NAMES or (
+                name in params and plain_defs(t.body, t.stores, name) is not None)):
+            free.append(name)   # a test parameter read before the test rebinds it: its value
             continue
-        defs = [i for i, s in enumerate(t.body[:upto]) if isinstance(s, ast.Assign) and len(s.targets) == 1
-                and name in _targets(s.targets[0])]
-        if len(defs) != 1 or len(t.stores[name]) != 1 or _mutated(t, name):
-            raise NoHarvest(f"{name} is not assigned once by a plain top-level statement of the test")
-        i = defs[0]
+        if i is None or _mutated(t, name):
+            raise NoHarvest(f"{name} is not assigned by plain top-level statements of the test only")
         value = t.body[i].value  # type: ignore[attr-defined]
         rnd = sorted({_leaf(n.func) or "" for n in ast.walk(value) if isinstance(n, ast.Call)} & RANDOM)
         if rnd:
@@ -321,7 +323,7 @@ def harvest(root: Path, kernel: str, w: WrapperLaunch, rel: str, function: str,
     if not compared:
         raise NoHarvest(f"{rel}::{function} compares nothing the kernel writes against a computation")
     inplace = {c[5] for c in compared if c[5] in inputs and c[5] not in results}
-    stmts, free = _slice(t, [c[1] for c in compared], max(c[3] for c in compared), inputs, index,
+    stmts, free = _slice(t, [c[1] for c in compared], [c[3] for c in compared], inputs, index,
                          set(results), inplace)
     if not any(n in inputs for n in free):
         raise NoHarvest(f"{rel}::{function}'s expected value reads no tensor the kernel receives (a constant the "
@@ -345,6 +347,11 @@ def _assemble(t: _Test, kernel: str, compared: list[tuple[str, ast.expr, ast.Cal
             if value is None:
                 raise NoHarvest(f"the expected value needs the test parameter {name}, whose value this launch "
                                 "does not give" + (f" ({text!r})" if text else ""))
+            if value.startswith(("(", "[", "{")) and any(
+                    isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == name
+                    for e in [*stmts, *(c[1] for c in compared)] for n in ast.walk(e)):
+                raise NoHarvest(f"the expected value reads attributes of the test parameter {name}, an object whose "
+                                f"test id gives only its fields ({text!r})")
             args.append((name, value))
     wants = [c[1] for c in compared]
     ret = wants[0] if len(wants) == 1 else ast.Tuple(elts=wants, ctx=ast.Load())
@@ -356,8 +363,15 @@ def _assemble(t: _Test, kernel: str, compared: list[tuple[str, ast.expr, ast.Cal
     ast.fix_missing_locations(node)
     outputs: list[Output] = []
     tols: list[tuple[str, tuple[tuple[str, float, float], ...], str]] = []
-    for k, (kparam, _want, cmp_, _i, cast, got) in enumerate(compared):
-        table, origin = _tolerance(t.tree, cmp_, f"{t.rel}:{cmp_.lineno}", cast)
+    values = {p: v for p, text in (params or {}).items() if (v := param_value(text)) is not None}
+
+    def number(name: str, at: int) -> float | None:   # a test local at the comparison, else a module constant
+        if name in t.stores:
+            return local_number(t.body, t.stores, name, at, values)
+        return _number(t.tree, ast.Name(id=name, ctx=ast.Load()))
+
+    for k, (kparam, _want, cmp_, i, cast, got) in enumerate(compared):
+        table, origin = _tolerance(t.tree, cmp_, f"{t.rel}:{cmp_.lineno}", cast, functools.partial(_at, number, i))
         # W's own torch.empty output (returned to the test), or a test tensor made by torch.empty
         poison = (got not in inputs and kparam in {w.to_kernel[n] for n in w.empty}) or (
             got in inputs and _made_empty(t, got))
@@ -369,6 +383,10 @@ def _assemble(t: _Test, kernel: str, compared: list[tuple[str, ast.expr, ast.Cal
                          f"what it compares against {w.function}'s result; mapping test tensor -> {w.function} "
                          f"parameter -> kernel parameter ({w.file})"))
     return Harvested(spec, node, tuple(tols))
+
+
+def _at(number: Callable[[str, int], float | None], at: int, name: str) -> float | None:
+    return number(name, at)
 
 
 def _identity(t: _Test, want: ast.expr, got: str) -> bool:

@@ -30,7 +30,7 @@ __all__ = ["IMPORT_S", "TestJob", "capture_tests", "job_key", "tests_enabled"]
 IMPORT_S = 240                   # the worker's start-up (vLLM import) allowance, besides each job's timeout
 JOB_TIMEOUT_S = 90
 _WORKER_MODULES = ("vkc.testtrace.worker", "vkc.testtrace.harness", "vkc.testtrace.fixtures", "vkc.testtrace.standins",
-                   "vkc.testtrace.opcall", "vkc.testtrace.lenient", "vkc.testtrace.writes",
+                   "vkc.testtrace.opcall", "vkc.testtrace.lenient", "vkc.testtrace.writes", "vkc.testtrace.interp",
                    "vkc.modeltrace.opschema", "vkc.invoke.triton.traced.capture", "vkc.invoke.triton.traced.platform",
                    "vkc.invoke.cuda.modeltraced.dispatch", "vkc.invoke.cuda.modeltraced.dispatch_args",
                    "vkc.invoke.cuda.modeltraced.dispatch_quant", "vkc.invoke.cuda.modeltraced.dispatch_topk",

@@ -44,6 +44,7 @@ from vkc.testtrace.harness import (
     value_text,
     variants,
 )
+from vkc.testtrace.interp import Interpreter
 from vkc.testtrace.lenient import install_lenient_checks, lenient_import
 from vkc.testtrace.opcall import OpCallMode, OpCaptured, patched_opcheck
 from vkc.testtrace.standins import (
@@ -144,11 +145,13 @@ def _install_hook(target: dict[str, Any]) -> None:
             raise _Captured()
         assert isinstance(STATE.factory, _Factory)
         written = written_params_of(self)
+        ran = not target.get("ops") and _interpret(self, name, rec, args, kwargs)
         for param, a in rec["args"].items():
             if a.get("kind") != "tensor":
                 continue
             base = STATE.factory.bases[a["base"]]
-            key = "earlier" if param in written else "read_by"     # only a kernel that may write it spoils it
+            # only a kernel that may write it, recorded and not run, spoils it
+            key = "read_by" if param not in written else ("interpreted" if ran else "earlier")
             if name not in base.setdefault(key, []):
                 base[key].append(name)
             if a.get("kind") == "tensor" and target.get("ops"):      # an op job: its values are not the kernel's
@@ -157,6 +160,27 @@ def _install_hook(target: dict[str, Any]) -> None:
         return None
 
     jit.JITFunction.run = run
+
+
+_INTERP: list[Interpreter] = [Interpreter()]     # the current attempt's (reset by :func:`_attempt`)
+
+
+def _interpret(jit_fn: Any, name: str, rec: dict[str, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    """Run a recorded earlier launch under the interpreter when the test's state is still real
+    (:class:`.interp.Interpreter`); a config ``pre_hook`` the recorder did not run makes it dirty."""
+    import torch
+
+    from vkc.invoke.triton.traced.capture import STATE
+
+    interp = _INTERP[0]
+    if (rec.get("autotune") or {}).get("pre_hook"):
+        interp.dirty = interp.dirty or f"{name}'s autotune config has a pre_hook the recorder did not run"
+        return False
+    assert isinstance(STATE.factory, _Factory)
+    tensors = [STATE.factory.tensors[a["base"]] for a in rec["args"].values() if a.get("kind") == "tensor"]
+    kw = {k: v for k, v in kwargs.items() if k not in ("grid", "warmup")}
+    tensors += [v for v in [*args, *kw.values()] if isinstance(v, torch.Tensor)]
+    return interp.run(jit_fn, name, args, kw, tuple(rec["grid"]), tensors, TOUCHED)
 
 
 def _import_test(tree_root: str, rel: str) -> Any:
@@ -212,6 +236,7 @@ def _attempt(job: dict[str, Any], fn: Any, dims: dict[str, Any] | None, root: st
 
     STATE.launches, STATE.keep = [], []
     TOUCHED.clear()
+    _INTERP[0] = Interpreter()
     factory = _Factory()
     STATE.factory = factory  # type: ignore[assignment]
     out: dict[str, Any] = {"ok": False, "kernel": job["kernel"], "mapped": {}, "params": {}, "launch": None,

@@ -163,6 +163,7 @@ def _autotuner_run(self, *args, **kwargs):
     self.best_config = config
     info = {"config": {k: _jsonable(v) for k, v in sorted(config.all_kwargs().items())},
             "num_configs": len(self.configs), "num_pruned": len(pruned), "note": note,
+            "pre_hook": getattr(config, "pre_hook", None) is not None,
             "reset_to_zero": list(getattr(self, "reset_to_zero", None) or []),
             "restore_value": list(getattr(self, "restore_value", None) or [])}
     STATE.autotune_stack.append(info)
