@@ -9,7 +9,6 @@ collection rate is collected / (attempted - not applicable).  GPU results are th
 from __future__ import annotations
 
 import json
-
 import re
 from pathlib import Path
 from typing import Any
