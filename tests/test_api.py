@@ -20,7 +20,7 @@ SIGNATURES = {
     "load_model": "(model: 'str', *, offline: 'bool | None' = None, endpoint: 'str | None' = None) "
                   "-> 'ModelConfig'",
     "verify": "(paths: 'Iterable[str | os.PathLike[str]]', *, compile: 'bool' = False, run: 'bool' = False, "
-              "sanitizer: 'bool' = False, jobs: 'int | None' = None, timeout: 'float' = 300.0, "
+              "sanitizer: 'bool' = False, jobs: 'int | None' = None, run_jobs: 'int' = 1, timeout: 'float' = 300.0, "
               "compile_timeout: 'float' = 1800.0, results_path: 'str | None' = None, sandboxed: 'bool' = True, "
               "log: 'TextIO | None' = None) -> 'list[CheckResult]'",
 }
@@ -81,7 +81,7 @@ def test_load_model_returns_the_record(tmp_path):
      {"lang": "cuda", "role": None, "vllm_path": None, "vllm_version": None, "use_cache": False}),
     (["model", "show", "x", "--offline"], "load_model", {"offline": True}),
     (["verify", "d", "--compile", "--jobs", "3"], "verify",
-     {"compile": True, "run": False, "sanitizer": False, "jobs": 3, "timeout": 300.0,
+     {"compile": True, "run": False, "sanitizer": False, "jobs": 3, "run_jobs": 1, "timeout": 300.0,
       "compile_timeout": 1800.0, "results_path": None, "sandboxed": True, "log": sys.stderr}),
 ])
 def test_cli_calls_the_api(monkeypatch, argv, fn, kwargs):
