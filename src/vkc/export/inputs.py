@@ -45,6 +45,7 @@ class BatchDir:
     artifacts: list[ArtifactRecord] = field(default_factory=list)
     collect: list[dict[str, Any]] = field(default_factory=list)
     verify: dict[str, list[dict[str, Any]]] = field(default_factory=dict)   # artifact path as recorded -> checks
+    verify_options: dict[str, Any] = field(default_factory=dict)            # the options verify ran with
     fidelity: dict[str, Any] | None = None
     unreadable: list[str] = field(default_factory=list)
 
@@ -116,7 +117,10 @@ def load_dir(root: str | os.PathLike[str]) -> BatchDir:
                                            str(k.get("source_code", "")), str(k.get("invocation_example", ""))))
     bd.collect = [c for c in _as_list(_load_json(d / "collect_results.json"), ("kernels", "results"))
                   if isinstance(c, dict)]
-    bd.verify = _verify_map(_load_json(d / "verify_results.json"))
+    verify = _load_json(d / "verify_results.json")
+    bd.verify = _verify_map(verify)
+    options = verify.get("options") if isinstance(verify, dict) else None
+    bd.verify_options = options if isinstance(options, dict) else {}
     fid = _load_json(d / "fidelity_results.json")
     bd.fidelity = fid if isinstance(fid, dict) else None
     return bd

@@ -8,7 +8,6 @@ collection rate is collected / (attempted - not applicable).  GPU results are th
 """
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -192,14 +191,10 @@ def _kernels(bd: BatchDir, fid: dict[Any, dict[str, Any]]) -> tuple[list[dict[st
     return kernels, gpu
 
 
-def _contended(directory: str) -> int | None:
+def _contended(options: dict[str, Any]) -> int | None:
     """``run_jobs`` of a ``verify --run --run-jobs N`` (N > 1) whose results these are, else None:
     its times were taken with N examples sharing the GPU and are not benchmark numbers."""
-    try:
-        options = json.loads((Path(directory) / "verify_results.json").read_text()).get("options") or {}
-    except (OSError, ValueError, AttributeError):
-        return None
-    jobs = options.get("run_jobs") if isinstance(options, dict) else None
+    jobs = options.get("run_jobs")
     return jobs if isinstance(jobs, int) and jobs > 1 and options.get("times_under_contention") else None
 
 
@@ -231,7 +226,7 @@ def build_report(directory: str) -> dict[str, Any]:
         "vkc_version": vkc.__version__,
         "inputs": {"artifacts": len(bd.artifacts), "collect_results": bool(bd.collect),
                    "verify_results": bool(bd.verify), "fidelity_results": bd.fidelity is not None,
-                   "unreadable": bd.unreadable, "times_under_contention": _contended(directory)},
+                   "unreadable": bd.unreadable, "times_under_contention": _contended(bd.verify_options)},
         "peak": _peak(bd),
         "family_rules": [{"family": f, "pattern": p} for f, p in FAMILY_RULES],
         "coverage": {
