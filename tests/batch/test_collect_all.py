@@ -97,7 +97,7 @@ def test_all_results_json(flat_run):
     for k in res["kernels"]:
         assert set(k) == {"name", "qualified", "lang", "model", "workload", "status", "error_class", "error",
                           "seconds", "path", "invocation_mode", "invocation_source", "model_accurate",
-                          "reach", "reach_fallback", "reference_source"}
+                          "reach", "reach_fallback", "test_model", "test_model_fallback", "reference_source"}
         if k["status"] == "written":
             assert k["invocation_mode"] in ("recipe", "synthesized", "model-traced") and k["invocation_source"]
         assert k["model"] == "meta-llama/Llama-3.1-8B-Instruct" and k["workload"] is None

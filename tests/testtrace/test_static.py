@@ -67,13 +67,18 @@ def test_reach_index(tmp_path, monkeypatch):
     monkeypatch.setenv("VKC_CACHE_DIR", str(tmp_path / "cache"))
     (tmp_path / "tests" / "kernels").mkdir(parents=True)
     (tmp_path / "tests" / "kernels" / "test_x.py").write_text(TEST_FILE)
+    # a test outside tests/kernels/ (sorting before it by name) reaches too, after the kernels' own tests
+    (tmp_path / "tests" / "a_v1").mkdir()
+    (tmp_path / "tests" / "a_v1" / "test_y.py").write_text(
+        "from vllm.ops.conv import conv_update\n\ndef test_in_v1():\n    conv_update(1)\n")
     tree = SourceTree(tmp_path, "local", str(tmp_path))
     idx = build_reach_index(tree, KERNELS)
     got = {(r.kernel.split(":")[1], r.test.function, r.via) for r in idx.reaches}
     assert got == {("_conv_kernel", "test_conv", None), ("_other_kernel", "test_via_helper", "_helper"),
-                   ("_quant_kernel", "test_reexport_and_ambiguous", None)}   # `forward` is ambiguous: not matched
-    assert idx.tests == 3 and idx.files == 1
-    assert [r.test.function for r in idx.for_kernel("vllm.ops.conv:_conv_kernel")] == ["test_conv"]
+                   ("_quant_kernel", "test_reexport_and_ambiguous", None),   # `forward` is ambiguous: not matched
+                   ("_conv_kernel", "test_in_v1", None)}
+    assert idx.tests == 4 and idx.files == 2
+    assert [r.test.function for r in idx.for_kernel("vllm.ops.conv:_conv_kernel")] == ["test_conv", "test_in_v1"]
     # a second build (new process: memo cleared) reads the disk cache and gives the same index
     from vkc.testtrace import static
     static._memo.clear()
@@ -89,5 +94,12 @@ def test_reach_index_of_the_real_tree(vllm_tree):
     conv = "vllm.model_executor.layers.mamba.ops.causal_conv1d:_causal_conv1d_update_kernel"
     assert "tests/kernels/mamba/test_causal_conv1d.py::test_causal_conv1d_update" in {
         r.test.node_id for r in idx.for_kernel(conv)}
-    assert all(r.test.file.startswith("tests/kernels/") for r in idx.reaches)
-    assert len(idx.kernels) >= 100          # 151 of 629 Triton entry kernels on 0.33.0
+    assert all(r.test.file.startswith("tests/") for r in idx.reaches)
+    assert len(idx.kernels) >= 250          # 262 of 629 Triton entry kernels on 0.33.0 (151 from tests/kernels/)
+    assert sum(1 for q in idx.kernels if any(r.test.file.startswith("tests/kernels/") for r in idx.for_kernel(q))) >= 140
+    # the rejection sampler's kernels are reached from tests/v1/ only
+    sampler = [q for q in idx.kernels if q.startswith("vllm.v1.worker.gpu.spec_decode.rejection_sampler:")]
+    assert sampler and all(r.test.file.startswith("tests/v1/") for q in sampler for r in idx.for_kernel(q))
+    for q in idx.kernels:   # a kernel's tests under tests/kernels/ come first
+        files = [r.test.file.startswith("tests/kernels/") for r in idx.for_kernel(q)]
+        assert files == sorted(files, reverse=True)

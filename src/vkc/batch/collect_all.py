@@ -18,14 +18,18 @@ progress and a summary on stderr, and ``<out>/collect_results.json``::
                  "by_class": {"failed": {cls: n}, "not_applicable": {cls: n}}},
      "kernels": [{"name", "qualified", "lang", "model", "workload", "status",
                   "error_class", "error", "seconds", "path", "invocation_mode", "invocation_source",
-                  "model_accurate", "reach", "reach_fallback", "reference_source"}, ...],
+                  "model_accurate", "reach", "reach_fallback", "test_model", "test_model_fallback",
+                  "reference_source"}, ...],
      "reach": {"status", "kernels", "used", "fell_back", "key", "cached", "failed", "order"}}
 
 Without ``--model`` (and unless ``--no-reach`` or ``VKC_MODEL_TRACE=0``), each kernel in the reach map
 (:mod:`vkc.batch.reach`: the first bundled model x workload whose step launches it) is collected at
 that model and workload (record ``reach``: ``"<model> <workload>"``); if that fails, one warning line
 and the kernel is collected as without the map (``reach_fallback``: why).  The stderr summary has a
-``reach map:`` line saying how many kernels took their model from it.
+``reach map:`` line saying how many kernels took their model from it.  Under the same condition
+each kernel only vLLM's tests reach whose tests' size parameters a bundled model maps better than the
+default model (:mod:`vkc.batch.testsize`) is collected at that model (record ``test_model``; on failure
+``test_model_fallback``, likewise); the summary's ``test-size map:`` line counts them.
 """
 from __future__ import annotations
 
@@ -107,14 +111,16 @@ def _run_job(state: dict[str, Any], job: Job) -> dict[str, Any]:
     if job.fallback is None:
         return got
     if got["status"] == WRITTEN:
-        return dict(got, reach=job.reach)
+        return dict(got, reach=job.reach or None, test_model=job.test_model or None)
     why = " ".join(f"{got['error_class']}: {got['error']}".split())[:300]
-    print(f"vkc: warning: {job.name}: collecting at {job.reach} (reach map) failed ({why}); "
+    where, which = (f"{job.reach} (reach map)", "reach_fallback") if job.reach else \
+        (f"{job.test_model} (test-size map)", "test_model_fallback")
+    print(f"vkc: warning: {job.name}: collecting at {where} failed ({why}); "
           "collecting as without the map", file=sys.stderr, flush=True)
     from vkc.modelcfg import DEFAULT_MODEL
 
     res = _collect_one(state, job.fallback)
-    return dict(res, reach_fallback=f"{job.reach}: {why}", workload=job.fallback.workload,
+    return dict(res, **{which: f"{job.reach or job.test_model}: {why}"}, workload=job.fallback.workload,
                 model=res.get("model") or DEFAULT_MODEL)
 
 
@@ -169,6 +175,7 @@ def _record(job: Job, out: Outcome, default_model: str) -> dict[str, Any]:
         "line": value.get("line"), "invocation_mode": value.get("invocation_mode"),
         "invocation_source": value.get("invocation_source"), "model_accurate": value.get("model_accurate"),
         "reach": value.get("reach"), "reach_fallback": value.get("reach_fallback"),
+        "test_model": value.get("test_model"), "test_model_fallback": value.get("test_model_fallback"),
         "reference_source": value.get("reference_source"),
     }
 
@@ -184,7 +191,9 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
     return {"total": len(records), "written": status[WRITTEN], "not_applicable": status[NOT_APPLICABLE],
             "failed": status[FAILED], "by_class": by_class, "by_invocation_mode": dict(sorted(modes.items())),
             "reach_used": sum(1 for r in records if r.get("reach")),
-            "reach_fell_back": sum(1 for r in records if r.get("reach_fallback"))}
+            "reach_fell_back": sum(1 for r in records if r.get("reach_fallback")),
+            "test_model_used": sum(1 for r in records if r.get("test_model")),
+            "test_model_fell_back": sum(1 for r in records if r.get("test_model_fallback"))}
 
 
 def format_summary(report: BatchReport) -> str:
@@ -197,6 +206,10 @@ def format_summary(report: BatchReport) -> str:
         lines.append("vkc:   invocation: " + ", ".join(f"{k} {v}" for k, v in s["by_invocation_mode"].items()))
     if report.reach is not None:
         lines.append(f"vkc:   {reach_line(report.reach)}")
+    if s.get("test_model_used") or s.get("test_model_fell_back"):
+        fell = f"; {s['test_model_fell_back']} fell back" if s.get("test_model_fell_back") else ""
+        lines.append(f"vkc:   test-size map: {s['test_model_used']} kernels took their model from their "
+                     f"tests' size parameters{fell}")
     for key, label in (("failed", "failed"), ("not_applicable", "not applicable")):
         if s["by_class"][key]:
             lines.append(f"vkc:   {label}: " + ", ".join(f"{k} {v}" for k, v in s["by_class"][key].items()))
@@ -218,19 +231,26 @@ def _used(index: Any, models: list[str] | None, workloads: list[str] | None,
     return used_kernels(index, (models or [default_model])[0], workloads or [None])
 
 
-def _prefetch_test_captures(index: KernelIndex, models: list[str], workers: int, lang: str | None) -> None:
+def _prefetch_test_captures(index: KernelIndex, models: list[str], workers: int, lang: str | None,
+                            test_models: dict[str, str] | None = None) -> None:
     """Run the vLLM tests that reach Triton kernels, and those that call the ops of CUDA kernels without
     a recipe, once, in batches, before the fan-out (each kernel's worker then reads its capture from the
-    cache instead of importing vLLM itself)."""
+    cache instead of importing vLLM itself).  ``test_models``: those kernels' tests run at their model
+    instead (and not at ``models``)."""
     from vkc.invoke.cuda.wrapped.tested import prefetch as prefetch_cuda
     from vkc.invoke.triton.testtraced.attempt import prefetch
     from vkc.modelcfg import load_model
 
-    for m in dict.fromkeys(models):
+    moved = test_models or {}
+    everything = [k.qualified for k in index.kernels]
+    runs: list[tuple[str, list[str]]] = [(m, [q for q in everything if q not in moved]) for m in dict.fromkeys(models)]
+    for m in sorted(set(moved.values())):
+        runs.append((m, sorted(q for q, tm in moved.items() if tm == m)))
+    for m, only in runs:
         if lang in (None, "triton"):
-            prefetch(index.tree, index.kernels, load_model(m), workers=workers)
+            prefetch(index.tree, index.kernels, load_model(m), workers=workers, only=only)
         if lang in (None, "cuda"):
-            prefetch_cuda(index.tree, index.kernels, load_model(m), workers=workers)
+            prefetch_cuda(index.tree, index.kernels, load_model(m), workers=workers, only=only)
 
 
 def collect_all(*, lang: str | None = None, models: list[str] | None = None,
@@ -267,11 +287,12 @@ def collect_all(*, lang: str | None = None, models: list[str] | None = None,
     only = _used(index, models, workloads, DEFAULT_MODEL) if all_used else None
     rmap, reach_info = (None, None) if (models or workloads or all_used) else _reach(index, reach, n_workers)
     pairs = rmap.pairs() if rmap is not None else None
+    tmap = None if (models or workloads or all_used or not reach) else _test_sizes(index, pairs)
     if not all_used:
-        _prefetch_test_captures(index, models or [DEFAULT_MODEL], n_workers, lang)
+        _prefetch_test_captures(index, models or [DEFAULT_MODEL], n_workers, lang, tmap)
     plan = plan_jobs(index, lang=lang, models=models, workloads=workloads, out_dir=out_dir,
                      vllm_path=vllm_path, vllm_version=vllm_version, default_model=DEFAULT_MODEL, only=only,
-                     reach=pairs)
+                     reach=pairs, test_models=tmap)
     records: list[dict[str, Any] | None] = [None] * len(plan)
     progress = progress or PlainProgress()
     what = f"collecting {len(plan)} kernel runs ({_describe(models, workloads, DEFAULT_MODEL)})"
@@ -329,6 +350,13 @@ def _finish(records: list[dict[str, Any] | None], plan: list[Job], reach_info: d
         "seconds": round(report.seconds, 3), "layout": "nested" if nested else "flat",
         "summary": report.summary, "kernels": done, **({"reach": report.reach} if report.reach is not None else {})})
     return report
+
+
+def _test_sizes(index: KernelIndex, pairs: dict[str, tuple[str, str]] | None) -> dict[str, str]:
+    """The test-size map (:mod:`vkc.batch.testsize`) for the kernels the reach map does not size."""
+    from vkc.batch.testsize import model_map_from_tests
+
+    return model_map_from_tests(index, skip=pairs or ())
 
 
 def _reach(index: KernelIndex, wanted: bool, workers: int) -> tuple[Any, dict[str, Any]]:

@@ -45,7 +45,8 @@ class Job:
     command: str              # the regenerating command written into the artifact header
     order: int = 0            # position in the plan (results are reported in this order)
     reach: str = ""           # "<model> <workload>" when the reach map chose them (no --model)
-    fallback: Job | None = None   # with ``reach``: the job as it is without the map, run if this one fails
+    test_model: str = ""      # the model the test-size map chose (no --model; :mod:`vkc.batch.testsize`)
+    fallback: Job | None = None   # with ``reach`` / ``test_model``: the job as it is without the map, run if this one fails
 
 
 def collect_name(index: KernelIndex, kernel: KernelEntry) -> str:
@@ -97,13 +98,16 @@ def plan_jobs(index: KernelIndex, *, lang: str | None = None, models: list[str] 
               vllm_path: str | None = None, vllm_version: str | None = None,
               default_model: str = "meta-llama/Llama-3.1-8B-Instruct",
               only: Mapping[str | None, Collection[str]] | None = None,
-              reach: Mapping[str, tuple[str, str]] | None = None) -> list[Job]:
+              reach: Mapping[str, tuple[str, str]] | None = None,
+              test_models: Mapping[str, str] | None = None) -> list[Job]:
     """Every entry kernel x model x workload, in (model, workload, lang, qualified) order; with
     ``only``, per workload just the kernels it names (``--all-used``: what the model's step launches).
 
     ``reach`` (qualified -> (model, workload), :mod:`vkc.batch.reach`; only without ``models`` and
     ``workloads``): a kernel it names is collected at that model and workload, its command naming
-    both, with the plain job as its ``fallback``; the file stays ``<out>/<stem>.json``."""
+    both, with the plain job as its ``fallback``; the file stays ``<out>/<stem>.json``.  ``test_models``
+    (qualified -> model, :mod:`vkc.batch.testsize`; same condition): a kernel it names and ``reach``
+    does not is collected at that model (workload inferred), likewise with its fallback."""
     if lang not in (None, "triton", "cuda"):
         raise UsageError(f"unknown kernel type {lang!r}", hint="use triton or cuda")
     ms: list[str | None] = _dedupe(models) if models else [None]
@@ -126,16 +130,22 @@ def plan_jobs(index: KernelIndex, *, lang: str | None = None, models: list[str] 
                 job = Job(name=name, qualified=k.qualified, lang=k.lang, model=m, workload=w, out_dir=sub,
                           order=len(jobs), command=regen_command(name, model=m, workload=w, out_dir=sub,
                                                                  vllm_path=vllm_path, vllm_version=vllm_version))
-                jobs.append(_reached(job, reach, vllm_path, vllm_version) if reach and m is None and w is None
-                            else job)
+                jobs.append(_reached(job, reach or {}, test_models or {}, vllm_path, vllm_version)
+                            if (reach or test_models) and m is None and w is None else job)
     return jobs
 
 
-def _reached(job: Job, reach: Mapping[str, tuple[str, str]], vllm_path: str | None,
-             vllm_version: str | None) -> Job:
-    """``job`` at the model and workload the reach map names for its kernel (else ``job``)."""
+def _reached(job: Job, reach: Mapping[str, tuple[str, str]], test_models: Mapping[str, str],
+             vllm_path: str | None, vllm_version: str | None) -> Job:
+    """``job`` at the model and workload the reach map names for its kernel, else at the model the
+    test-size map names (else ``job``)."""
     if job.qualified not in reach:
-        return job
+        if job.qualified not in test_models:
+            return job
+        tm = test_models[job.qualified]
+        return replace(job, model=tm, test_model=tm, fallback=job,
+                       command=regen_command(job.name, model=tm, workload=None, out_dir=job.out_dir,
+                                             vllm_path=vllm_path, vllm_version=vllm_version))
     m, w = reach[job.qualified]
     return replace(job, model=m, workload=w, reach=f"{m} {w}", fallback=job,
                    command=regen_command(job.name, model=m, workload=w, out_dir=job.out_dir,

@@ -1,7 +1,7 @@
 """Stage ``testtrace``: vLLM's own kernel tests as sources of Triton launches and CUDA op calls.
 
 * :func:`build_reach_index` (tree, kernels) -> :class:`ReachIndex`: statically (``ast``), which test
-  function of ``tests/kernels/**`` calls which kernel's wrapper (:mod:`.static`);
+  function of ``tests/**`` calls which kernel's wrapper (:mod:`.static`);
 * :func:`capture_tests` (tree, [:class:`TestJob`]) -> [:class:`Capture`]: runs each test in the
   worker subprocess (``python -m vkc.testtrace.worker``) on CPU tensors, its size parameters mapped
   from the model's dimensions where their names say which, and records the target kernel's first
@@ -16,7 +16,7 @@
 capture into a launch plan (:mod:`vkc.invoke.triton.testtraced`).
 """
 from vkc.testtrace.harness import DTYPE_NAMES, SIZE_NAMES
-from vkc.testtrace.opcalls import MAX_TESTS, mode_of, op_call_of, op_calls_for, op_captures, op_jobs, op_reach
+from vkc.testtrace.opcalls import MAX_TESTS, mode_of, op_call_of, op_calls_for, op_captures, op_jobs, op_reach, op_tests
 from vkc.testtrace.records import MODES, Capture, OpCallCapture, Reach, ReachIndex, VllmTest
 from vkc.testtrace.static import build_reach_index
 from vkc.testtrace.static_cuda import build_op_reach_index
@@ -24,4 +24,4 @@ from vkc.testtrace.trace import TestJob, capture_tests, tests_enabled
 
 __all__ = ["DTYPE_NAMES", "MAX_TESTS", "MODES", "SIZE_NAMES", "Capture", "OpCallCapture", "Reach", "ReachIndex",
            "TestJob", "VllmTest", "build_op_reach_index", "build_reach_index", "capture_tests", "mode_of",
-           "op_call_of", "op_calls_for", "op_captures", "op_jobs", "op_reach", "tests_enabled"]
+           "op_call_of", "op_calls_for", "op_captures", "op_jobs", "op_reach", "op_tests", "tests_enabled"]

@@ -13,23 +13,49 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from vkc.modeltrace.startup import FakeStream
 
-__all__ = ["DTYPE_NAMES", "SIZE_NAMES", "CpuDevice", "Unsatisfied", "choose_params", "install_cpu_patches",
-           "is_cuda_tensor", "value_text", "variants"]
+__all__ = [
+    "DTYPE_NAMES",
+    "SIZE_NAMES",
+    "TOPK_NAMES",
+    "CpuDevice",
+    "Unsatisfied",
+    "choose_params",
+    "install_cpu_patches",
+    "is_cuda_tensor",
+    "maps_topk",
+    "value_text",
+    "variants",
+]
 
-# parameter name -> key of the request's "dims" (vkc.invoke.core.dims.ModelDims field)
+# parameter name -> key of the request's "dims" (vkc.invoke.core.dims.ModelDims field); the one-letter
+# "E" / "e" are the expert count in every 0.33.0 test that parametrizes them (tests/kernels/moe/*,
+# tests/kernels/test_minimax_m3_amd_ops.py, tests/v1/determinism/); the other one-letter names
+# ("N", "K", "H", "D", "dim") mean different sizes in different tests, so they stay the test's own
 SIZE_NAMES: Mapping[str, str] = {
     "num_heads": "h_q", "num_q_heads": "h_q", "num_query_heads": "h_q", "num_attention_heads": "h_q",
     "n_heads": "h_q", "nheads": "h_q", "num_kv_heads": "h_kv", "num_key_value_heads": "h_kv",
     "n_kv_heads": "h_kv", "head_size": "head_dim", "head_dim": "head_dim", "headdim": "head_dim",
     "hidden_size": "hidden", "hidden_dim": "hidden", "d_model": "hidden", "intermediate_size": "intermediate",
-    "num_experts": "num_experts", "topk": "topk", "top_k": "topk", "vocab_size": "vocab",
+    "num_experts": "num_experts", "E": "num_experts", "e": "num_experts", "topk": "topk", "top_k": "topk", "vocab_size": "vocab",
     "kv_lora_rank": "kv_lora_rank", "qk_rope_head_dim": "qk_rope_head_dim",
 }
+# "topk" / "top_k" is the experts per token only in an MoE test (one that parametrizes the expert count
+# or lives in a "moe" folder / module); elsewhere it is a sampler's or an indexer's top-k, a request
+# setting, not a model size, so it stays the test's own
+TOPK_NAMES = frozenset({"topk", "top_k"})
+EXPERT_NAMES = frozenset(n for n, k in SIZE_NAMES.items() if k == "num_experts")
+
+
+def maps_topk(names: Iterable[str], where: str) -> bool:
+    """Whether a test with parameters ``names`` at ``where`` (its file or module) is an MoE test."""
+    return "moe" in where.lower() or any(n in EXPERT_NAMES for n in names)
+
+
 DTYPE_NAMES = ("dtype", "itype", "torch_dtype", "act_dtype", "input_dtype", "in_dtype")
 
 
@@ -279,6 +305,8 @@ def choose_params(fn: Any, dims: Mapping[str, Any] | None, rows_of: Mapping[int,
     kwargs: dict[str, Any] = {}
     mapped: dict[str, str] = {}
     indirect: list[str] = []
+    every = [n for mark in _marks(fn) for n in _names(mark)]
+    moe = maps_topk(every, str(getattr(fn, "__module__", "") or ""))
     for index, mark in enumerate(_marks(fn)):
         names, values = _names(mark), _values(mark)
         if not values:
@@ -293,7 +321,8 @@ def choose_params(fn: Any, dims: Mapping[str, Any] | None, rows_of: Mapping[int,
         for i, n in enumerate(names):
             if n in kwargs:
                 continue
-            m = _mapped(n, row[i], [r[i] for r in rows], dims) if dims is not None else _NO
+            m = _mapped(n, row[i], [r[i] for r in rows], dims) if dims is not None and (moe or n not in TOPK_NAMES) \
+                else _NO
             if m is not _NO:
                 mapped[n] = value_text(m)
                 kwargs[n] = m

@@ -16,12 +16,12 @@ from vkc.modeltrace.records import event_from_worker
 from vkc.records import KernelEntry, SourceTree
 
 from .harness import SIZE_NAMES
-from .records import Capture, OpCallCapture, Reach, ReachIndex
+from .records import Capture, OpCallCapture, Reach, ReachIndex, VllmTest
 from .static_cuda import build_op_reach_index
 from .trace import TestJob, capture_tests, tests_enabled
 
 __all__ = ["MAX_TESTS", "mode_of", "op_call_of", "op_calls_for", "op_captures", "op_jobs", "op_reach",
-           "resolve_kernel"]
+           "op_tests", "resolve_kernel"]
 
 MAX_TESTS = 3                    # tests tried per kernel
 
@@ -76,6 +76,13 @@ def op_jobs(index: ReachIndex, op_kernels: Mapping[str, Sequence[str]], kernel: 
         nth[r.test.file] = nth.get(r.test.file, -1) + 1
         rank.append((nth[r.test.file], i, r))
     return [TestJob(r.test, kernel, None, dims, ops=ops) for _n, _i, r in sorted(rank, key=lambda t: t[:2])[:max_tests]]
+
+
+def op_tests(tree: SourceTree, kernels: Sequence[str], *, max_tests: int = MAX_TESTS) -> dict[str, list[VllmTest]]:
+    """kernel -> the tests :func:`op_captures` would run for it, in job order (static: nothing runs)."""
+    op_kernels, _entries = _index(tree)
+    index = build_op_reach_index(tree, op_kernels)
+    return {k: [j.test for j in op_jobs(index, op_kernels, k, None, max_tests=max_tests)] for k in kernels}
 
 
 def mode_of(cap: Capture) -> str:

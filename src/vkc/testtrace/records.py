@@ -1,6 +1,6 @@
 """Frozen records of the test-trace stage (imports only the model trace's records).
 
-:class:`VllmTest` is one test function of the tree's ``tests/kernels/**`` (its parametrize
+:class:`VllmTest` is one test function of the tree's ``tests/**`` (its parametrize
 argument names and the source text of their values, its fixtures, the wrappers it calls);
 :class:`Reach` says that a test calls the wrapper that launches a kernel; :class:`ReachIndex` is
 the static index of the whole tree; :class:`Capture` is what the worker recorded for one

@@ -1,4 +1,9 @@
-"""The static index: which test function of ``tests/kernels/**`` calls which Triton kernel's wrapper.
+"""The static index: which test function of ``tests/**`` calls which Triton kernel's wrapper.
+
+Every ``test_*.py`` under ``tests/`` is scanned (:data:`TRITON_TEST_ROOT`): vLLM keeps kernel unit
+tests beside its model and engine tests too (``tests/v1/spec_decode``, ``tests/models/<arch>``), and
+those reach 111 Triton kernels that ``tests/kernels`` does not (0.33.0).  A kernel's tests are
+tried ``tests/kernels`` first, then the rest in path order.
 
 Python ``ast`` only, nothing imported.  A wrapper is the function around a kernel's launch site
 (:attr:`vkc.records.LaunchSite.wrapper`).  A test *reaches* a kernel when its body calls the
@@ -21,9 +26,10 @@ from vkc.records import KernelEntry, SourceTree
 
 from .records import Reach, ReachIndex, VllmTest
 
-__all__ = ["TEST_ROOT", "build_reach_index", "scan_test_file"]
+__all__ = ["TEST_ROOT", "TRITON_TEST_ROOT", "build_reach_index", "scan_test_file"]
 
-TEST_ROOT = "tests/kernels"
+TEST_ROOT = "tests/kernels"          # the CUDA op index's root, and the Triton index's preferred files
+TRITON_TEST_ROOT = "tests"
 _AMBIGUOUS = {"forward", "__call__", "apply", "run", "main", "wrapper", "launch", "kernel", "fn"}
 _memo: dict[tuple[str, str | None, str], ReachIndex] = {}
 
@@ -169,7 +175,7 @@ def _disk_key(tree: SourceTree, wrappers: Mapping[str, list[tuple[str, str]]]) -
 
 
 def build_reach_index(tree: SourceTree, kernels: Iterable[KernelEntry]) -> ReachIndex:
-    """Scan ``tests/kernels/**/test_*.py`` of ``tree`` against the kernels' wrappers (memoised per
+    """Scan ``tests/**/test_*.py`` of ``tree`` against the kernels' wrappers (memoised per
     tree, cached on disk as ``$VKC_CACHE_DIR/testtraces/reach-<key>.json``)."""
     from vkc.source import cache_dir
 
@@ -203,7 +209,8 @@ def cached_reach_index(path: Path, memo: dict, key: object, scan: Callable[[], R
 
 def _scan(tree: SourceTree, wrappers: Mapping[str, list[tuple[str, str]]]) -> ReachIndex:
     root = Path(tree.root)
-    files = sorted((root / TEST_ROOT).rglob("test_*.py")) if (root / TEST_ROOT).is_dir() else []
+    base = root / TRITON_TEST_ROOT
+    files = sorted(base.rglob("test_*.py")) if base.is_dir() else []
     reaches: set[Reach] = set()
     ntests = 0
     for path in files:
@@ -220,6 +227,7 @@ def _scan(tree: SourceTree, wrappers: Mapping[str, list[tuple[str, str]]]) -> Re
     direct = {(r.kernel, r.test.node_id) for r in reaches if r.via is None}
     kept = [r for r in reaches if r.via is None or (r.kernel, r.test.node_id) not in direct]
     out = ReachIndex(tree.sha256, ntests, len(files),
-                     tuple(sorted(kept, key=lambda r: (r.kernel, r.via is not None, r.test.file, r.test.line,
+                     tuple(sorted(kept, key=lambda r: (r.kernel, not r.test.file.startswith(TEST_ROOT + "/"),
+                                                       r.via is not None, r.test.file, r.test.line,
                                                        r.wrapper, r.via or ""))))
     return out

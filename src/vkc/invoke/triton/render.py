@@ -42,7 +42,7 @@ MODEL_TRACED_MODE = ("model-traced: vLLM's own model step (its model class, meta
                      "the kernel's launches recorded as the step made them")
 CONFIG_PICK = ("the example runs FULL (GPU) or SMALL (SMALL_SANITY=1 / no GPU); pick another configuration with "
                "VKC_CONFIG=<name>, e.g. VKC_CONFIG=FULL.2 (with SMALL_SANITY=1 it runs SMALL.2)")
-TEST_TRACED_MODE = ("traced from a vLLM test: a test under tests/kernels that calls the kernel's wrapper, run on CPU tensors "
+TEST_TRACED_MODE = ("traced from a vLLM test: a test under tests/ that calls the kernel's wrapper, run on CPU tensors "
                     "under a fake H100 profile (SM 9.0, 132 SMs, 227 KiB smem/block) until the kernel's first launch "
                     "(recorded, not run); the launch as the test's call made it (see `invocation` for the test and "
                     "whether its sizes came from the model)")

@@ -75,16 +75,19 @@ def wrapped_from_tests(tree: SourceTree, ex: Extraction, model: ModelConfig, *, 
 
 
 def prefetch(tree: SourceTree, kernels: Sequence[KernelEntry], model: ModelConfig, *, batch: int = 12,
-             workers: int = 1) -> int:
+             workers: int = 1, only: Sequence[str] | None = None) -> int:
     """Run, ahead of the invoker and in worker batches (one vLLM import per batch), the test jobs
-    :func:`wrapped_from_tests` would run for every CUDA kernel without a recipe, at ``model``'s sizes;
-    the captures land in the disk cache.  Returns the number of kernels asked about."""
+    :func:`wrapped_from_tests` would run for every CUDA kernel without a recipe (those in ``only``,
+    when given), at ``model``'s sizes; the captures land in the disk cache.  Returns the number of
+    kernels asked about."""
     from vkc.invoke.cuda.recipe_path import recipe_for
     from vkc.invoke.triton.testtraced.attempt import model_dims
     from vkc.testtrace import op_captures, tests_enabled
 
     if not tests_enabled():
         return 0
-    wanted = [k.qualified for k in kernels if k.lang == "cuda" and not k.rocm_only and recipe_for(k.qualified) is None]
+    keep = None if only is None else set(only)
+    wanted = [k.qualified for k in kernels if k.lang == "cuda" and not k.rocm_only and recipe_for(k.qualified) is None
+              and (keep is None or k.qualified in keep)]
     op_captures(tree, wanted, model_dims(model), batch=batch, workers=workers)
     return len(wanted)

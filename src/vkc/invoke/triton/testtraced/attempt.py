@@ -114,7 +114,7 @@ def attempt(tree: SourceTree, kernel: KernelEntry, qualified: str, model: ModelC
         return Attempt(None)        # no note: outputs stay byte-identical to a vkc without this source
     jobs = jobs_for(build_reach_index(tree, kernels()), qualified, kernel.line, model_dims(model))
     if not jobs:
-        return Attempt(None, note="test-traced: no test under tests/kernels calls this kernel's wrapper directly")
+        return Attempt(None, note="test-traced: no test under tests/ calls this kernel's wrapper directly")
     reasons: list[str] = []
     for cap in capture_tests(tree, jobs):
         if not cap.ok:
