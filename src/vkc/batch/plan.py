@@ -139,16 +139,16 @@ def _reached(job: Job, reach: Mapping[str, tuple[str, str]], test_models: Mappin
              vllm_path: str | None, vllm_version: str | None) -> Job:
     """``job`` at the model and workload the reach map names for its kernel, else at the model the
     test-size map names (else ``job``)."""
-    if job.qualified not in reach:
-        if job.qualified not in test_models:
-            return job
-        tm = test_models[job.qualified]
-        return replace(job, model=tm, test_model=tm, fallback=job,
-                       command=regen_command(job.name, model=tm, workload=None, out_dir=job.out_dir,
+    if job.qualified in reach:
+        m, w = reach[job.qualified]
+        return replace(job, model=m, workload=w, reach=f"{m} {w}", fallback=job,
+                       command=regen_command(job.name, model=m, workload=w, out_dir=job.out_dir,
                                              vllm_path=vllm_path, vllm_version=vllm_version))
-    m, w = reach[job.qualified]
-    return replace(job, model=m, workload=w, reach=f"{m} {w}", fallback=job,
-                   command=regen_command(job.name, model=m, workload=w, out_dir=job.out_dir,
+    tm = test_models.get(job.qualified)
+    if tm is None:
+        return job
+    return replace(job, model=tm, test_model=tm, fallback=job,
+                   command=regen_command(job.name, model=tm, workload=None, out_dir=job.out_dir,
                                          vllm_path=vllm_path, vllm_version=vllm_version))
 
 

@@ -29,17 +29,11 @@ __all__ = ["model_map_from_tests", "score", "size_names"]
 
 
 def size_names(tests: Iterable[object]) -> frozenset[str]:
-    """The size-parameter names (``SIZE_NAMES`` keys) the tests' parametrize marks carry and the
-    harness would map (``topk`` only in an MoE test, :func:`vkc.testtrace.harness.maps_topk`)."""
-    from vkc.testtrace import SIZE_NAMES
-    from vkc.testtrace.harness import TOPK_NAMES, maps_topk
+    """The size-parameter names the tests' parametrize marks carry and the harness would map
+    (:func:`vkc.testtrace.harness.mappable_names`)."""
+    from vkc.testtrace.harness import mappable_names
 
-    out: set[str] = set()
-    for t in tests:
-        names = [n.strip() for spec, _values in getattr(t, "params", ()) for n in spec.split(",")]
-        moe = maps_topk(names, str(getattr(t, "file", "")))
-        out.update(n for n in names if n in SIZE_NAMES and (moe or n not in TOPK_NAMES))
-    return frozenset(out)
+    return frozenset().union(*(mappable_names(getattr(t, "params", ()), str(getattr(t, "file", ""))) for t in tests))
 
 
 def score(names: Iterable[str], dims: Mapping[str, object]) -> int:

@@ -27,6 +27,7 @@ __all__ = [
     "choose_params",
     "install_cpu_patches",
     "is_cuda_tensor",
+    "mappable_names",
     "maps_topk",
     "value_text",
     "variants",
@@ -54,6 +55,15 @@ EXPERT_NAMES = frozenset(n for n, k in SIZE_NAMES.items() if k == "num_experts")
 def maps_topk(names: Iterable[str], where: str) -> bool:
     """Whether a test with parameters ``names`` at ``where`` (its file or module) is an MoE test."""
     return "moe" in where.lower() or any(n in EXPERT_NAMES for n in names)
+
+
+def mappable_names(params: Iterable[tuple[str, object]], where: str) -> frozenset[str]:
+    """The parameter names of a test's ``parametrize`` marks (``(names, values)`` pairs, names
+    comma-separated) that :func:`choose_params` maps from a model's dimensions (``SIZE_NAMES`` keys;
+    ``topk`` only in an MoE test); ``where``: the test's file or module.  Static: nothing is imported."""
+    names = [n.strip() for spec, _values in params for n in spec.split(",")]
+    moe = maps_topk(names, where)
+    return frozenset(n for n in names if n in SIZE_NAMES and (moe or n not in TOPK_NAMES))
 
 
 DTYPE_NAMES = ("dtype", "itype", "torch_dtype", "act_dtype", "input_dtype", "in_dtype")

@@ -15,7 +15,7 @@ from vkc.modeltrace.contents import Contents
 from vkc.modeltrace.records import event_from_worker
 from vkc.records import KernelEntry, SourceTree
 
-from .harness import SIZE_NAMES
+from .harness import SIZE_NAMES, mappable_names
 from .records import Capture, OpCallCapture, Reach, ReachIndex, VllmTest
 from .static_cuda import build_op_reach_index
 from .trace import TestJob, capture_tests, tests_enabled
@@ -49,7 +49,7 @@ def resolve_kernel(tree: SourceTree, kernel: str) -> str:
 
 
 def _mappable(r: Reach) -> bool:
-    return any(n in SIZE_NAMES for names, _v in r.test.params for n in names.split(","))
+    return bool(mappable_names(r.test.params, r.test.file))
 
 
 def _direct(r: Reach) -> bool:
