@@ -3,6 +3,7 @@
 recipe covers.  No vLLM run: ``op_calls_for`` answers the recorded captures."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 from pathlib import Path
@@ -35,13 +36,25 @@ def _mode_line(code: str) -> str:
     return next(ln for ln in code.splitlines() if ln.startswith("// invocation:"))
 
 
+def test_a_call_at_the_tests_own_sizes_is_vllm_sized(vllm_tree, extract):
+    """num_heads came from the model, nope_dim/rope_dim/num_tokens are the test's: vllm-sized, said so."""
+    got = _from(vllm_tree, extract, CONCAT, _capture("concat_mla_q"))
+    assert got.invocation is not None, got
+    line = _mode_line(got.invocation.code)
+    assert line.startswith("// invocation: vllm-sized (NOT model-accurate): tests/kernels/test_concat_mla_q.py::")
+    assert "the test's own sizes: nope_dim=512, num_tokens=1, rope_dim=64" in line
+    assert got.invocation.facts["provenance"].mode is InvocationMode.VLLM_SIZED
+
+
 def test_a_mapped_test_call_is_test_traced(vllm_tree, extract):
-    cap = _capture("concat_mla_q")
-    got = _from(vllm_tree, extract, CONCAT, cap)
+    raw = Capture.from_json(json.loads((DATA / "tested_concat_mla_q.json").read_text()))
+    raw = dataclasses.replace(raw, mapped=dict(raw.mapped, nope_dim="512", rope_dim="64", num_tokens="64"),
+                              params=dict(raw.params, num_tokens="64"))   # every size from the model and workload
+    got = _from(vllm_tree, extract, CONCAT, op_call_of(raw))
     assert got.invocation is not None, got
     line = _mode_line(got.invocation.code)
     assert line.startswith("// invocation: test-traced (model-accurate): tests/kernels/test_concat_mla_q.py::")
-    assert "from the model: num_heads=32" in line and "compiled against vkc's Tensor stand-in" in line
+    assert "from the model and workload: num_heads=32" in line and "compiled against vkc's Tensor stand-in" in line
     assert got.invocation.facts["provenance"].mode is InvocationMode.TEST_TRACED
     assert got.invocation.facts["op"] == "_C_cache_ops::concat_mla_q"
 
@@ -92,7 +105,7 @@ def _invoke(vllm_tree, extract, monkeypatch, qualified, caps):
 
 def test_invoke_cuda_takes_the_test_call(vllm_tree, extract, monkeypatch, tests_on, capsys):
     inv = _invoke(vllm_tree, extract, monkeypatch, EMBED, (_capture("vocab_parallel_embedding"),))
-    assert _mode_line(inv.code).startswith("// invocation: test-traced (model-accurate)")
+    assert _mode_line(inv.code).startswith("// invocation: vllm-sized (NOT model-accurate)")   # hidden, tp_size its own
     assert capsys.readouterr().err == ""
 
 

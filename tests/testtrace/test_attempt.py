@@ -80,9 +80,17 @@ def test_test_traced_when_a_size_maps(fake, llama):
     cap = capture()
     fake.captures = [dataclasses.replace(cap, mapped={"itype": "bfloat16", "dim": "4096", "hidden_size": "4096"},
                                          params=dict(cap.params, hidden_size="4096"))]
+    a = _run(llama)      # seqlen=1 and width=4 are still the test's own sizes
+    assert a.provenance is not None and a.provenance.mode is InvocationMode.VLLM_SIZED
+    assert a.provenance.source.endswith("(from the model and workload: hidden_size=4096; "
+                                        "the test's own sizes: seqlen=1, width=4)")
+    fake.captures = [dataclasses.replace(cap, mapped={"itype": "bfloat16", "dim": "4096", "hidden_size": "4096",
+                                                      "seqlen": "1", "width": "4"},
+                                         params=dict(cap.params, hidden_size="4096"))]
     a = _run(llama)
     assert a.provenance is not None and a.provenance.mode is InvocationMode.TEST_TRACED
-    assert "from the model: hidden_size=4096" in a.provenance.source and "the test's own:" in a.provenance.source
+    assert "from the model and workload: hidden_size=4096" in a.provenance.source
+    assert "the test's own" not in a.provenance.source
 
 
 def test_failure_is_a_fallback_with_reason(fake, llama, capsys):

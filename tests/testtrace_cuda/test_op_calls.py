@@ -3,6 +3,7 @@
 the public entry's choices, without running vLLM."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -24,13 +25,23 @@ def capture(name: str) -> Capture:
     return Capture.from_json(json.loads((DATA / f"{name}.json").read_text()))
 
 
-def test_test_traced_capture():
+def test_a_size_of_the_tests_own_makes_it_vllm_sized():
+    """hidden_size came from the model but num_tokens=7 is the test's: not the model's step."""
     call = op_call_of(capture("rms_norm"))
-    assert (call.kernel, call.op, call.mode) == (RMS, "_C::rms_norm", "test-traced")
+    assert (call.kernel, call.op, call.mode) == (RMS, "_C::rms_norm", "vllm-sized")
     assert call.mapped == {"hidden_size": "4096", "dtype": "bfloat16"}
+    assert call.source.startswith("vllm-sized: tests/kernels/core/test_layernorm.py::test_rms_norm[")
+    assert call.source.endswith("(from the model and workload: hidden_size=4096; the test's own sizes: num_tokens=7)")
+    assert call.provenance_source == call.source.removeprefix("vllm-sized: ")
+
+
+def test_test_traced_capture():
+    cap = capture("rms_norm")
+    cap = dataclasses.replace(cap, mapped=dict(cap.mapped, num_tokens="64"), params=dict(cap.params, num_tokens="64"))
+    call = op_call_of(cap)
+    assert call.mode == "test-traced"
     assert call.source.startswith("test-traced: tests/kernels/core/test_layernorm.py::test_rms_norm[")
-    assert call.source.endswith("(from the model: hidden_size=4096; the test's own: add_residual, device, "
-                                "num_tokens, seed, strided_input)")
+    assert call.source.endswith("(from the model and workload: hidden_size=4096, num_tokens=64)")
     assert call.provenance_source == call.source.removeprefix("test-traced: ")
     args = dict(call.event.args)
     assert [n for n, _a in call.event.args] == ["result", "input", "weight", "epsilon"]
@@ -53,7 +64,8 @@ def test_index_contents_are_the_tests_own():
     call = op_call_of(capture("reshape_and_cache_flash"))
     args = dict(call.event.args)
     sm, kc, key = args["slot_mapping"], args["key_cache"], args["key"]
-    assert call.mode == "test-traced" and call.mapped["num_heads"] == "32" and call.mapped["head_size"] == "128"
+    assert call.mode == "vllm-sized" and call.mapped["num_heads"] == "32" and call.mapped["head_size"] == "128"
+    assert "the test's own sizes: block_size=8, num_blocks=1024, num_tokens=42" in call.source
     assert set(call.contents) == {sm.base}                  # the one integer storage
     slots = call.contents[sm.base].values()
     assert len(slots) == sm.shape[0] == key.shape[0] and len(set(slots)) == len(slots)
@@ -101,7 +113,8 @@ def test_entry_filters_and_switch(monkeypatch):
 
 def test_mode_follows_the_triton_rule():
     base = capture("rms_norm")
-    assert mode_of(base) == "test-traced"
+    assert mode_of(base) == "vllm-sized"                                                   # num_tokens=7 is its own
+    assert mode_of(dataclasses.replace(base, mapped=dict(base.mapped, num_tokens="64"))) == "test-traced"
     assert mode_of(Capture(True, "t", RMS, mapped={"dtype": "bfloat16"})) == "vllm-sized"   # dtype is no size
 
 
@@ -115,9 +128,15 @@ def test_op_jobs_are_keyed_apart_from_triton_jobs(vllm_tree):
 
 def test_variants_flags_first_never_sizes():
     @pytest.mark.parametrize("hidden_size", [8, 768])
-    @pytest.mark.parametrize("num_tokens", [0, 7, 83])
+    @pytest.mark.parametrize("width", [0, 7, 83])
     @pytest.mark.parametrize("add_residual", [False, True])
-    def fn(add_residual, num_tokens, hidden_size):
+    def fn(add_residual, width, hidden_size):
         pass
 
-    assert variants(fn) == [{0: 1}, {1: 2}]        # add_residual=True, then num_tokens=83 (never 0, never hidden)
+    assert variants(fn) == [{0: 1}, {1: 2}]        # add_residual=True, then width=83 (never 0, never hidden)
+
+    @pytest.mark.parametrize("num_tokens", [7, 83])
+    def batch(num_tokens):
+        pass
+
+    assert variants(batch) == []                   # the workload's step sets num_tokens

@@ -56,6 +56,8 @@ REACH_SOURCES: tuple[str, ...] = (
     "defaults:NemotronHForCausalLM",                        # Mamba2 (SSD chunked scan, state update), relu2
     "defaults:BeamForCausalLM",                             # Beam's own norms, qk-norm-rope, sigmoid routing
     "defaults:JambaForCausalLM",                            # Mamba1 selective scan
+    "meta-llama/Llama-3.1-8B-Instruct@kv-cache-dtype=int4_per_token_head",  # int4 per-token-head KV cache
+    "meta-llama/Llama-3.1-8B-Instruct@kv-cache-dtype=int8_per_token_head",  # int8 per-token-head KV cache write
 )
 
 

@@ -34,7 +34,7 @@ DEFAULTS_PREFIX = "defaults:"
 SEP = "@"
 # key -> the values vkc traces (vLLM's flag: --kv-cache-dtype, --attention-backend, --speculative-config)
 SERVING_KEYS: dict[str, tuple[str, ...]] = {
-    "kv-cache-dtype": ("fp8",),
+    "kv-cache-dtype": ("fp8", "int4_per_token_head", "int8_per_token_head", "fp8_per_token_head"),
     "attention-backend": ("FLASH_ATTN", "TRITON_ATTN", "TRITON_MLA"),
     "speculative": ("ngram",),
 }

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from vkc.modeltrace.startup import FakeStream
+from vkc.testtrace.sizes import BATCH_NAMES
 
 __all__ = [
     "DTYPE_NAMES",
@@ -44,6 +45,7 @@ SIZE_NAMES: Mapping[str, str] = {
     "hidden_size": "hidden", "hidden_dim": "hidden", "d_model": "hidden", "intermediate_size": "intermediate",
     "num_experts": "num_experts", "E": "num_experts", "e": "num_experts", "topk": "topk", "top_k": "topk", "vocab_size": "vocab",
     "kv_lora_rank": "kv_lora_rank", "qk_rope_head_dim": "qk_rope_head_dim",
+    **BATCH_NAMES,    # the workload's step: num_tokens, batch_size, num_seqs (vkc.testtrace.sizes)
 }
 # "topk" / "top_k" is the experts per token only in an MoE test (one that parametrizes the expert count
 # or lives in a "moe" folder / module); elsewhere it is a sampler's or an indexer's top-k, a request

@@ -17,6 +17,7 @@ from vkc.records import KernelEntry, SourceTree
 
 from .harness import SIZE_NAMES, mappable_names
 from .records import Capture, OpCallCapture, Reach, ReachIndex, VllmTest
+from .sizes import capture_mode, capture_source
 from .static_cuda import build_op_reach_index
 from .trace import TestJob, capture_tests, tests_enabled
 
@@ -86,17 +87,13 @@ def op_tests(tree: SourceTree, kernels: Sequence[str], *, max_tests: int = MAX_T
 
 
 def mode_of(cap: Capture) -> str:
-    """``test-traced`` when at least one size parameter came from the model, else ``vllm-sized``."""
-    return "test-traced" if any(k in SIZE_NAMES for k in cap.mapped) else "vllm-sized"
+    """``test-traced`` when the test ran at the model's sizes (:func:`vkc.testtrace.sizes.capture_mode`),
+    else ``vllm-sized``."""
+    return capture_mode(cap.params, cap.mapped, SIZE_NAMES)
 
 
 def _source(cap: Capture, mode: str) -> str:
-    sizes = {k: v for k, v in cap.mapped.items() if k in SIZE_NAMES}
-    if not sizes:
-        return f"{mode}: {cap.test_id} (the test's own sizes; none maps from the model)"
-    own = sorted(k for k in cap.params if k not in cap.mapped)
-    return (f"{mode}: {cap.test_id} (from the model: {', '.join(f'{k}={v}' for k, v in sorted(sizes.items()))}"
-            + (f"; the test's own: {', '.join(own)}" if own else "") + ")")
+    return f"{mode}: {capture_source(cap.test_id, cap.params, cap.mapped, SIZE_NAMES)}"
 
 
 def op_call_of(cap: Capture, entry: KernelEntry | None = None, tree: SourceTree | None = None) -> OpCallCapture:

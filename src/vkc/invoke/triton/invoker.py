@@ -105,7 +105,7 @@ def invoke_triton(tree: SourceTree, extraction: Extraction, model: ModelConfig, 
                               fallback_from=mt.fallback)
         else:
             tt = _test_attempt(tree, kernel, qualified, model, name=name, kernels=lambda: _kernels(tree),
-                               params=_params(extraction, entry), fallback_from=mt.fallback)
+                               params=_params(extraction, entry), fallback_from=mt.fallback, workload=wl)
             if tt.plan is not None and tt.provenance is not None:
                 plan, prov = tt.plan, tt.provenance
                 notes.extend(tt.notes)

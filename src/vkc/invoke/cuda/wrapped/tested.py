@@ -67,7 +67,7 @@ def wrapped_from_tests(tree: SourceTree, ex: Extraction, model: ModelConfig, *, 
     if not tests_enabled():
         return WrappedAttempt()
     try:
-        captures = op_calls_for(tree, ex.kernel.qualified, model_dims(model))
+        captures = op_calls_for(tree, ex.kernel.qualified, model_dims(model, workload))
     except VkcError as e:
         return WrappedAttempt(fallback=f"test-traced: the test worker failed ({' '.join(e.message.split())[:300]})")
     return wrapped_from_captures(captures, tree, ex, model, workload=workload, why=why, command=command, name=name,
@@ -75,7 +75,7 @@ def wrapped_from_tests(tree: SourceTree, ex: Extraction, model: ModelConfig, *, 
 
 
 def prefetch(tree: SourceTree, kernels: Sequence[KernelEntry], model: ModelConfig, *, batch: int = 12,
-             workers: int = 1, only: Sequence[str] | None = None) -> int:
+             workers: int = 1, only: Sequence[str] | None = None, workload: str | None = None) -> int:
     """Run, ahead of the invoker and in worker batches (one vLLM import per batch), the test jobs
     :func:`wrapped_from_tests` would run for every CUDA kernel without a recipe (those in ``only``,
     when given), at ``model``'s sizes; the captures land in the disk cache.  Returns the number of
@@ -89,5 +89,5 @@ def prefetch(tree: SourceTree, kernels: Sequence[KernelEntry], model: ModelConfi
     keep = None if only is None else set(only)
     wanted = [k.qualified for k in kernels if k.lang == "cuda" and not k.rocm_only and recipe_for(k.qualified) is None
               and (keep is None or k.qualified in keep)]
-    op_captures(tree, wanted, model_dims(model), batch=batch, workers=workers)
+    op_captures(tree, wanted, model_dims(model, workload), batch=batch, workers=workers)
     return len(wanted)

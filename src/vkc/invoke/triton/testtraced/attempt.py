@@ -26,6 +26,7 @@ from vkc.testtrace import (
     capture_tests,
     tests_enabled,
 )
+from vkc.testtrace.sizes import capture_mode, capture_source, workload_dims
 
 from .build import Refused, capture_plan
 
@@ -46,10 +47,11 @@ class Attempt:
     notes: tuple[str, ...] = ()     # header notes of a plan
 
 
-def model_dims(model: ModelConfig) -> dict[str, object]:
-    """The sizes the worker maps test parameters from (keys of :data:`vkc.testtrace.SIZE_NAMES`)."""
+def model_dims(model: ModelConfig, workload: str | None = None) -> dict[str, object]:
+    """The sizes the worker maps test parameters from (values of :data:`vkc.testtrace.SIZE_NAMES`): the
+    model's, and with ``workload`` its step's batch (:func:`vkc.testtrace.sizes.workload_dims`)."""
     d = ModelDims.from_config(model)
-    out: dict[str, object] = {"dtype": d.dtype}
+    out: dict[str, object] = {"dtype": d.dtype, **workload_dims(workload)}
     for key in sorted(set(SIZE_NAMES.values())):
         v = getattr(d, key, None)
         if isinstance(v, int) and not isinstance(v, bool):
@@ -58,14 +60,9 @@ def model_dims(model: ModelConfig) -> dict[str, object]:
 
 
 def provenance_of(cap: Capture, fallback_from: str | None = None) -> Provenance:
-    sizes = {k: v for k, v in cap.mapped.items() if k in SIZE_NAMES}
-    if sizes:
-        own = sorted(k for k in cap.params if k not in cap.mapped)
-        src = (f"{cap.test_id} (from the model: {', '.join(f'{k}={v}' for k, v in sorted(sizes.items()))}"
-               + (f"; the test's own: {', '.join(own)}" if own else "") + ")")
-        return Provenance(InvocationMode.TEST_TRACED, src, fallback_from=fallback_from)
-    return Provenance(InvocationMode.VLLM_SIZED, f"{cap.test_id} (the test's own sizes; none maps from the model)",
-                      fallback_from=fallback_from)
+    mode = InvocationMode.TEST_TRACED if capture_mode(cap.params, cap.mapped, SIZE_NAMES) == "test-traced" \
+        else InvocationMode.VLLM_SIZED
+    return Provenance(mode, capture_source(cap.test_id, cap.params, cap.mapped, SIZE_NAMES), fallback_from=fallback_from)
 
 
 def _pick(reaches: Sequence[Reach]) -> list[Reach]:
@@ -84,7 +81,7 @@ def jobs_for(index: ReachIndex, qualified: str, line: int | None, dims: Mapping[
 
 
 def prefetch(tree: SourceTree, kernels: Sequence[KernelEntry], model: ModelConfig, *, batch: int = 12,
-             only: Sequence[str] | None = None, workers: int = 1) -> int:
+             only: Sequence[str] | None = None, workers: int = 1, workload: str | None = None) -> int:
     """Capture, ahead of the invoker and in worker batches of ``batch`` jobs (one vLLM import per
     batch instead of one per kernel), every job :func:`attempt` would run for the kernels in ``only``
     (default: every kernel a test reaches) at ``model``; ``workers`` batches run at once (each is its
@@ -96,7 +93,7 @@ def prefetch(tree: SourceTree, kernels: Sequence[KernelEntry], model: ModelConfi
         return 0
     index = build_reach_index(tree, kernels)
     lines = {k.qualified: k.line for k in kernels if k.lang == "triton"}
-    dims = model_dims(model)
+    dims = model_dims(model, workload)
     reached = set(index.kernels)
     wanted = [q for q in (only if only is not None else index.kernels) if q in reached]
     jobs = [j for q in wanted for j in jobs_for(index, q, lines.get(q), dims)]
@@ -108,11 +105,12 @@ def prefetch(tree: SourceTree, kernels: Sequence[KernelEntry], model: ModelConfi
 
 def attempt(tree: SourceTree, kernel: KernelEntry, qualified: str, model: ModelConfig, *, name: str,
             kernels: Callable[[], Sequence[KernelEntry]], params: Sequence[str] | None = None,
-            fallback_from: str | None = None) -> Attempt:
-    """Capture ``qualified``'s launch from the first of up to :data:`MAX_TESTS` tests that reach it."""
+            fallback_from: str | None = None, workload: str | None = None) -> Attempt:
+    """Capture ``qualified``'s launch from the first of up to :data:`MAX_TESTS` tests that reach it, its
+    size parameters from the model and ``workload``'s step (:func:`model_dims`)."""
     if not tests_enabled():
         return Attempt(None)        # no note: outputs stay byte-identical to a vkc without this source
-    jobs = jobs_for(build_reach_index(tree, kernels()), qualified, kernel.line, model_dims(model))
+    jobs = jobs_for(build_reach_index(tree, kernels()), qualified, kernel.line, model_dims(model, workload))
     if not jobs:
         return Attempt(None, note="test-traced: no test under tests/ calls this kernel's wrapper directly")
     reasons: list[str] = []
