@@ -67,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--run", action="store_true", help="also run the invocation example")
     v.add_argument("--sanitizer", action="store_true",
                    help="with --run: also run each example under compute-sanitizer memcheck (CUDA once, Triton once at SMALL)")
+    v.add_argument("--cutlass", metavar="PATH",
+                   help="CUTLASS checkout (or its include folder) for the kernels that include CUTLASS/CuTe headers "
+                        "(default: $VKC_CUTLASS, else the nvidia-cutlass wheel's headers)")
     from vkc.batch.cli_hooks import add_batch_args
     add_batch_args(c, v)
     from vkc.export.cli_hooks import add_export_args
@@ -112,6 +115,8 @@ def _run(a: argparse.Namespace) -> int:
         return 0
     if a.cmd == "verify":
         from vkc.verify import all_ok, format_results
+        if a.cutlass:
+            _use_cutlass(a.cutlass)
         results = api.verify(a.paths, compile=a.compile, run=a.run, sanitizer=a.sanitizer, jobs=a.jobs,
                              run_jobs=a.run_jobs, timeout=a.timeout, compile_timeout=a.compile_timeout, results_path=a.results,
                              sandboxed=not a.no_sandbox, log=sys.stderr)
@@ -130,6 +135,17 @@ def _run(a: argparse.Namespace) -> int:
         from vkc.fidelity.cli_hooks import run_fidelity_cmd
         return run_fidelity_cmd(a)
     raise UsageError("missing command", hint="see 'vkc --help'")
+
+
+def _use_cutlass(path: str) -> None:
+    """``--cutlass PATH``: checked now (a folder without cutlass/cutlass.h is a usage error), then
+    passed to the compile workers as ``VKC_CUTLASS``."""
+    from vkc.toolchain.cutlass import ENV, find_cutlass
+
+    os.environ[ENV] = path
+    if find_cutlass() is None:
+        raise UsageError(f"--cutlass {path}: no cutlass/cutlass.h under it or its include/ folder",
+                         hint="pass a CUTLASS checkout (e.g. of the tag vLLM's CMakeLists.txt pins) or its include folder")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from vkc.toolchain.cutlass import find_cutlass
+
 __all__ = ["BLACKWELL_ONLY", "MARKER", "first_error", "instantiation_line", "instantiation_source",
            "instantiations", "nvcc_flags", "torch_include"]
 
@@ -72,6 +74,9 @@ def nvcc_flags(arch: str = "sm_90") -> list[str]:
     ti = torch_include()
     if ti:
         flags.append(f"-I{ti}")
+    cutlass = find_cutlass()          # only units that include cutlass/ or cute/ headers read it
+    if cutlass is not None:
+        flags += cutlass.flags
     return flags
 
 

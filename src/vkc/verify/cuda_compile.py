@@ -22,6 +22,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from vkc.toolchain.cutlass import find_cutlass, uses_cutlass
 from vkc.toolchain.nvcc import BLACKWELL_ONLY, first_error, instantiation_source, instantiations, nvcc_flags
 from vkc.verify.result import CheckResult
 
@@ -78,6 +79,10 @@ def compile_artifact(path: str, artifact: dict) -> list[CheckResult]:
     kname = (insts[0].split("<")[0].split("::")[-1] if insts else None) or _global_name(src) or name
     results = []
     arch, note = "sm_90", ""
+    cutlass = find_cutlass() if uses_cutlass(src) else None
+    if uses_cutlass(src) and cutlass is None:
+        return [CheckResult(path, "compile-unit", False,
+                            "needs CUTLASS headers: none found (vkc verify --cutlass PATH, or pip install nvidia-cutlass)")]
     with tempfile.TemporaryDirectory(prefix="vkc-nvcc-") as td:
         wd = Path(td)
         ok, err, obj = compile_source(src, stem, insts, wd)
@@ -89,9 +94,11 @@ def compile_artifact(path: str, artifact: dict) -> list[CheckResult]:
             results.append(CheckResult(path, "compile-unit", False, first_error(err), {"stderr": err}))
             return results
         sym = has_symbol(obj, kname)
+        data = {"instantiations": insts, "arch": arch, **({"cutlass": cutlass.describe()} if cutlass else {})}
+        if cutlass is not None:
+            note = "; ".join(n for n in (note, f"compiled against {cutlass.describe()}") if n)
         results.append(CheckResult(path, "compile-unit", sym,
-                                   note if sym else f"object lacks a symbol for {kname}",
-                                   {"instantiations": insts, "arch": arch}))
+                                   note if sym else f"object lacks a symbol for {kname}", data))
     if re.search(r"\bint\s+main\s*\(", inv):
         _prog, build_err = build_program(path, artifact, arch=arch)
         results.append(CheckResult(path, "compile-invocation", build_err is None,

@@ -10,6 +10,7 @@ from vkc.errors import ExtractionError
 from vkc.extract.cuda.items import Item, Unit
 from vkc.records import KernelEntry, SourceTree
 from vkc.templating import render
+from vkc.toolchain.cutlass import pinned_cutlass
 
 __all__ = ["check_external", "includes", "render_items", "render_unit"]
 
@@ -36,16 +37,13 @@ _TORCH_TYPES = {"c10::Half": "torch/headeronly/util/Half.h", "c10::BFloat16": "t
                 "c10::ScalarType": "torch/headeronly/core/ScalarType.h"}
 _NS_HEADERS = ((r"\bcub::", "cub/"), (r"\b(cooperative_groups|cg)::", "cooperative_groups"),
                (r"\bcuda::std::", "cuda/std"), (r"\bcuda::ptx::", "cuda/ptx"), (r"\bnvcuda::", "mma.h"),
-               (r"\bCUDART_\w+", "math_constants"), (r"\bcuda::(barrier|pipeline|memcpy_async)", "cuda/"))
+               (r"\bCUDART_\w+", "math_constants"), (r"\bcuda::(barrier|pipeline|memcpy_async)", "cuda/"),
+               (r"\bcutlass::", "cutlass/"), (r"\bcute::", "cute/"))
 
 
 def check_external(unit: Unit, kept: list[Item], body: str, kernel: KernelEntry) -> None:
-    if re.search(r"\b(cutlass|cute)::", body):
-        hdrs = sorted({h for h, _ in unit.system_includes if h.startswith(("cutlass/", "cute/"))})
-        raise ExtractionError(
-            f"{kernel.qualname} needs CUTLASS headers ({', '.join(hdrs[:3]) or 'cutlass/...'}), "
-            "which are not in the vLLM source distribution",
-            hint="CUTLASS/CuTe is fetched by vLLM's CMake at build time; pick a non-CUTLASS kernel")
+    """Refuse a unit that needs headers vLLM's build generates (CUTLASS/CuTe ones are kept as
+    external includes: :func:`render_unit` says where they come from)."""
     if unit.missing_includes:
         used_files = {it.file for it in kept}
         miss = sorted({t for t, f in unit.missing_includes if f in used_files})
@@ -127,7 +125,14 @@ def render_unit(tree: SourceTree, kernel: KernelEntry, unit: Unit, kept: list[It
     chunks = render_items(kept)
     incs = includes(unit, body_text, {it.file for it in kept})
     flags = ["-I$TORCH_INCLUDE"] if any(i.startswith(("torch/", "c10/")) for i in incs) else []
-    unit_text = render("vkc.extract.cuda/unit.cu.j2",
+    notes: list[str] = []
+    if any(i.startswith(("cutlass/", "cute/")) for i in incs) or re.search(r"\b(cutlass|cute)::", body_text):
+        flags.append("-I$CUTLASS_INCLUDE")
+        pin = pinned_cutlass(tree.root)
+        notes.append(f"CUTLASS/CuTe headers: vLLM's CMake fetches CUTLASS {'v' + pin if pin else '(pin not found)'} at "
+                     "build time; $CUTLASS_INCLUDE is a folder holding cutlass/cutlass.h (vkc verify: --cutlass "
+                     "PATH, else the nvidia-cutlass wheel's cutlass_library/source/include)")
+    unit_text = render("vkc.extract.cuda/unit.cu.j2", notes=notes,
         vkc_version=vkc.__version__, vllm_label=tree.label, qualname=kernel.qualname,
         kernel_file=kernel.file, kernel_line=kernel.line, flags_text="".join(" " + f for f in flags), includes=incs,
         chunks=chunks, unit_file_hint="<stem>.cu (stem = vkc.write.names.safe_stem(name))")
