@@ -27,8 +27,10 @@ Rules:
 * CUDA-reachable: every module with no live import from another module (entry points,
   modules vLLM loads by computed name) and everything reachable from those through cuda
   sites.  A module is **platform-only** when it is not CUDA-reachable and is reachable
-  (through live sites) from the target of a platform site.  Self-imports and imports of a
-  package from its own submodules (which run only after it) are ignored.
+  (through live sites) from the target of a platform site, or when it lies in a
+  platform-only package (the package runs first: ``amd/ops/silu_and_mul.py``, loaded only
+  through a computed ``import_module`` name, follows ``amd/ops``).  Self-imports and imports
+  of a package from its own submodules (which run only after it) are ignored.
 
 Only files that can hold a guarded site are parsed (an indented import and an ``if`` test
 naming a platform or ``TYPE_CHECKING``, or an ``import_module`` call); the others' imports
@@ -356,6 +358,7 @@ def platform_only_modules(paths: Mapping[str, str], texts: Mapping[str, str], pk
 
 def classify(sites: list[Site], modules: Iterable[str]) -> dict[str, str]:
     """The platform-only modules of the graph ``sites`` (see the module docstring), with a note each."""
+    mods = sorted(modules)
     out_cuda: dict[str, list[str]] = {}
     out_live: dict[str, list[str]] = {}
     imported: set[str] = set()
@@ -366,7 +369,29 @@ def classify(sites: list[Site], modules: Iterable[str]) -> dict[str, str]:
         out_live.setdefault(s.src, []).append(s.dst)
         if s.kind == "cuda":
             out_cuda.setdefault(s.src, []).append(s.dst)
-    reach = {m for m in modules if m not in imported}
+    inside: set[str] = set()        # roots inside a platform-only package: not entry points on CUDA
+    while True:
+        notes = _platform_only(mods, sites, out_cuda, out_live, imported | inside)
+        more = {m for m in mods if m not in notes and _package_of(m, notes)}
+        if not more - inside:
+            break
+        inside |= more
+    for m in mods:
+        pkg = _package_of(m, notes)
+        if pkg is not None and m not in notes:
+            notes[m] = f"in the platform-only package {pkg} ({notes[pkg]})"
+    return notes
+
+
+def _package_of(m: str, notes: Mapping[str, str]) -> str | None:
+    """The outermost platform-only package holding ``m``, if any."""
+    parts = m.split(".")
+    return next((p for i in range(1, len(parts)) if (p := ".".join(parts[:i])) in notes), None)
+
+
+def _platform_only(mods: list[str], sites: list[Site], out_cuda: Mapping[str, list[str]],
+                   out_live: Mapping[str, list[str]], not_roots: set[str]) -> dict[str, str]:
+    reach = {m for m in mods if m not in not_roots}
     todo = deque(sorted(reach))
     while todo:
         for d in out_cuda.get(todo.popleft(), ()):
