@@ -229,3 +229,15 @@ def test_dead_sites_are_dropped(tmp_path):
     sites = import_sites(paths, texts, set())
     assert not [s for s in sites if s.dst == "vllm.ops.t"]
     assert classify(sites, paths) == {}
+
+
+def test_platform_note_round_trips_and_is_optional():
+    from vkc.index.serial import entry_from_dict, entry_to_dict
+    from vkc.records import KernelEntry
+    plain = KernelEntry(lang="triton", name="k", qualname="k", file="vllm/a.py", line=1, end_line=2)
+    assert "platform_note" not in entry_to_dict(plain)
+    assert entry_from_dict(entry_to_dict(plain)) == plain                 # files without the key read
+    noted = KernelEntry(lang="triton", name="k", qualname="k", file="vllm/a.py", line=1, end_line=2,
+                        rocm_only=True, platform_note="vllm.a is imported only under `is_xpu()` in vllm.b")
+    d = entry_to_dict(noted)
+    assert list(d)[-1] == "platform_note" and entry_from_dict(d) == noted

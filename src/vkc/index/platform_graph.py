@@ -41,9 +41,11 @@ from __future__ import annotations
 
 import ast
 import re
+from bisect import bisect_left
 from collections import Counter, deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from itertools import pairwise
+from typing import NamedTuple
 
 from vkc.index.triton_files import import_edges, resolve_relative
 from vkc.index.triton_scopes import NON_CUDA
@@ -51,14 +53,13 @@ from vkc.index.triton_scopes import NON_CUDA
 Tri = bool | None            # three-valued truth: True, False, unknown
 
 _INDENTED_IMPORT = re.compile(r"^[ \t]+(?:from[ \t]+\.*[\w.]*[ \t]+import|import[ \t]+\w)", re.M)
-_IF_HEAD = re.compile(r"^[ \t]*(?:el)?if\b([^:]*)", re.M)
+_IF_HEAD = re.compile(r"\n[ \t]*(?:el)?if\b([^:]*)")         # searched in "\n" + text
 _CUDA_TEST = re.compile(r"\bis_cuda(?:_alike)?\b")
 _NEGATIVE_OPS = (ast.NotEq, ast.IsNot, ast.NotIn)
 _TERMINAL = (ast.Return, ast.Raise, ast.Continue, ast.Break)
 
 
-@dataclass(frozen=True)
-class Site:
+class Site(NamedTuple):
     src: str        # importing module
     dst: str        # imported module
     kind: str       # "cuda" | "platform"
@@ -115,11 +116,46 @@ def _last_name(node: ast.expr) -> str | None:
 Cond = tuple[ast.expr, bool]      # an enclosing test and whether the site is in its body
 
 
+class _Modules:
+    """The tree's module names, with a memo of the existing prefixes of a dotted name."""
+
+    def __init__(self, paths: Mapping[str, str]):
+        self.paths = paths
+        self._memo: dict[str, list[str]] = {}
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.paths
+
+    def prefixes(self, dotted: str) -> list[str]:
+        """``a.b.c`` -> those of ``a``, ``a.b``, ``a.b.c`` that are modules of the tree."""
+        out = self._memo.get(dotted)
+        if out is None:
+            parts = dotted.split(".")
+            out = self._memo[dotted] = [p for i in range(1, len(parts) + 1)
+                                        if (p := ".".join(parts[:i])) in self.paths]
+        return out
+
+
+def _import_lines(text: str) -> list[int]:
+    """1-based numbers of the lines of ``text`` holding ``import``."""
+    out: list[int] = []
+    line, last = 1, 0
+    i = text.find("import")
+    while i != -1:
+        line += text.count("\n", last, i)
+        last = i
+        if not out or out[-1] != line:
+            out.append(line)
+        i = text.find("import", i + 6)
+    return out
+
+
 class _SiteWalker:
     """The import sites of one parsed module (or part of one), with their guards."""
 
-    def __init__(self, name: str, is_pkg: bool, modules: Mapping[str, object], dynamic: bool):
+    def __init__(self, name: str, is_pkg: bool, modules: _Modules, dynamic: bool, import_lines: list[int]):
         self.name, self.is_pkg, self.modules, self.dynamic = name, is_pkg, modules, dynamic
+        self.import_lines = import_lines
         self.sites: list[tuple[list[str], Tri, Tri, str]] = []    # (targets, cuda, any, guard)
         self._memo: dict[int, tuple[Tri, Tri]] = {}
 
@@ -130,6 +166,10 @@ class _SiteWalker:
                 conds = conds + ((st.test, False),)
 
     def stmt(self, st: ast.stmt, conds: tuple[Cond, ...]) -> None:
+        lines = self.import_lines
+        i = bisect_left(lines, st.lineno)
+        if i == len(lines) or lines[i] > (st.end_lineno or st.lineno):
+            return          # no import in its lines
         if isinstance(st, ast.Import):
             self.add([t for a in st.names for t in self.prefixes(a.name)], conds)
         elif isinstance(st, ast.ImportFrom):
@@ -186,8 +226,7 @@ class _SiteWalker:
         return resolve_relative(base, True, dots, name[dots:])
 
     def prefixes(self, dotted: str) -> list[str]:
-        parts = dotted.split(".")
-        return [p for i in range(1, len(parts) + 1) if (p := ".".join(parts[:i])) in self.modules]
+        return self.modules.prefixes(dotted)
 
     def value(self, cond: Cond) -> tuple[Tri, Tri]:
         test, in_body = cond
@@ -220,8 +259,8 @@ def _import_module_call(call: ast.Call) -> bool:
     return name == "import_module" and bool(call.args)
 
 
-_TOP = re.compile(r"^(?=[A-Za-z_@])(?!(?:else|elif|except|finally)\b)", re.M)
-_MEMBER = re.compile(r"^    (?=[A-Za-z_@])(?!(?:else|elif|except|finally)\b)", re.M)
+_TOP = re.compile(r"\n(?=[A-Za-z_@])(?!(?:else|elif|except|finally)\b)")
+_MEMBER = re.compile(r"\n    (?=[A-Za-z_@])(?!(?:else|elif|except|finally)\b)")
 _CLASS_HEAD = re.compile(r"(?:@[^\n]*\n)*class\b")
 _SPLIT_CLASS = 20_000        # class chunks longer than this are cut into member chunks
 
@@ -231,11 +270,11 @@ def _cut(text: str, starts: re.Pattern[str], deco: str) -> list[tuple[int, int]]
     (a line after a decorator line, which starts with ``deco``, continues its statement)."""
     cuts = [0]
     for m in starts.finditer(text):
-        i = m.start()
-        if i and not text.startswith(deco, text.rfind("\n", 0, i - 1) + 1):
+        i = m.start() + 1
+        if not text.startswith(deco, text.rfind("\n", 0, i - 1) + 1):
             cuts.append(i)
     cuts.append(len(text))
-    return list(zip(cuts, cuts[1:]))
+    return list(pairwise(cuts))
 
 
 def guarded_chunks(text: str) -> list[tuple[str, bool]]:
@@ -275,7 +314,7 @@ def _guarded(text: str) -> bool:
         return True
     if "import" not in text or not _INDENTED_IMPORT.search(text):
         return False
-    return any("TYPE_CHECKING" in (h := m.group(1)) or NON_CUDA.search(h) for m in _IF_HEAD.finditer(text))
+    return any("TYPE_CHECKING" in (h := m.group(1)) or NON_CUDA.search(h) for m in _IF_HEAD.finditer("\n" + text))
 
 
 def _dedent(member: str) -> str:
@@ -285,22 +324,21 @@ def _dedent(member: str) -> str:
     return "".join(line[4:] for line in lines)
 
 
-def _regex_sites(mod: str, text: str, is_pkg: bool, paths: Mapping[str, str],
+def _regex_sites(mod: str, text: str, is_pkg: bool, paths: _Modules,
                  edges: list[tuple[str, str | None]] | None = None) -> list[Site]:
-    out = []
+    out: list[Site] = []
     for base, name in edges if edges is not None else import_edges(text, mod, is_pkg):
-        parts = base.split(".")
-        dsts = [p for i in range(1, len(parts) + 1) if (p := ".".join(parts[:i])) in paths]
+        dsts = paths.prefixes(base)
         if name is not None and f"{base}.{name}" in paths:
-            dsts.append(f"{base}.{name}")
+            dsts = [*dsts, f"{base}.{name}"]
         out.extend(Site(mod, d, "cuda", "") for d in dsts if d != mod)
     return out
 
 
-def _ast_sites(mod: str, tree: ast.Module, is_pkg: bool, paths: Mapping[str, str], dynamic: bool) -> list[Site]:
-    walker = _SiteWalker(mod, is_pkg, paths, dynamic)
+def _ast_sites(mod: str, tree: ast.Module, text: str, is_pkg: bool, paths: _Modules, dynamic: bool) -> list[Site]:
+    walker = _SiteWalker(mod, is_pkg, paths, dynamic, _import_lines(text))
     walker.block(tree.body, ())
-    out = []
+    out: list[Site] = []
     for targets, c, a, guard in walker.sites:
         kind = "cuda" if c is not False else "platform" if a is not False else None
         if kind is not None:
@@ -308,26 +346,29 @@ def _ast_sites(mod: str, tree: ast.Module, is_pkg: bool, paths: Mapping[str, str
     return out
 
 
-def module_sites(mod: str, text: str, is_pkg: bool, paths: Mapping[str, str],
+def module_sites(mod: str, text: str, is_pkg: bool, paths: Mapping[str, str] | _Modules,
                  tree: ast.Module | None = None,
                  edges: list[tuple[str, str | None]] | None = None) -> list[Site]:
     """The live import sites of one module: by AST where a site may be guarded, else by regex
     (``edges``: this module's :func:`vkc.index.triton_files.import_edges`, if known)."""
     if "import" not in text:
         return []
+    if not isinstance(paths, _Modules):
+        paths = _Modules(paths)
     dynamic = "import_module" in text
     if tree is not None:
-        return _ast_sites(mod, tree, is_pkg, paths, dynamic)
+        return _ast_sites(mod, tree, text, is_pkg, paths, dynamic)
     pieces = guarded_chunks(text)
     if not pieces:
         return _regex_sites(mod, text, is_pkg, paths, edges)
     out: list[Site] = []
     try:
         for piece, member in pieces:
-            out += _ast_sites(mod, ast.parse(_dedent(piece) if member else piece), is_pkg, paths, dynamic)
+            code = _dedent(piece) if member else piece
+            out += _ast_sites(mod, ast.parse(code), code, is_pkg, paths, dynamic)
     except (SyntaxError, ValueError):
         try:
-            return _ast_sites(mod, ast.parse(text), is_pkg, paths, dynamic)
+            return _ast_sites(mod, ast.parse(text), text, is_pkg, paths, dynamic)
         except (SyntaxError, ValueError):
             return _regex_sites(mod, text, is_pkg, paths, edges)
     # the rest by regex: every edge of the file, less those the parsed pieces hold
@@ -343,9 +384,10 @@ def import_sites(paths: Mapping[str, str], texts: Mapping[str, str], pkgs: set[s
 
     ``trees``: modules already parsed; ``edges``: modules' regex import edges already found."""
     trees, edges = trees or {}, edges or {}
+    modules = _Modules(paths)
     out: list[Site] = []
     for mod in sorted(paths):
-        out += module_sites(mod, texts[mod], mod in pkgs, paths, trees.get(mod), edges.get(mod))
+        out += module_sites(mod, texts[mod], mod in pkgs, modules, trees.get(mod), edges.get(mod))
     return out
 
 
