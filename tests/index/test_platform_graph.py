@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from vkc.index.platform_graph import classify, evaluate, import_sites, platform_only_modules
+from vkc.index.platform_graph import classify, platform_only_modules
+from vkc.index.platform_sites import evaluate, import_sites
 from vkc.index.triton_files import list_modules
 from vkc.index.triton_scan import run_scan
 from vkc.records import SourceTree
