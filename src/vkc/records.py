@@ -59,12 +59,15 @@ class KernelEntry:
     role: str = "entry"                # "entry" | "helper" | "orphan"
     decorators: tuple[str, ...] = ()   # source text of each decorator (Triton)
     template_params: tuple[str, ...] = ()  # C++ template parameter declarations, verbatim
+    # Not built for CUDA (vkc skips it): a ROCm-only definition, or (Triton) a module vLLM imports
+    # only on a non-CUDA platform (ROCm, XPU, CPU, ...), then ``platform_note`` says why.
     rocm_only: bool = False
     launch_sites: tuple[LaunchSite, ...] = ()
     # The always-unique form, set by the index: ``module:qualname`` for Triton,
     # ``csrc/file.cu:name`` for CUDA (``csrc/file.cu:name@LINE`` when a file
     # defines the name more than once, e.g. enable_if overloads).
     qualified: str = ""
+    platform_note: str = ""            # why a Triton kernel's module is platform-only ("" otherwise)
 
 
 @dataclass(frozen=True)

@@ -101,3 +101,31 @@ def test_scan_is_static(scan):
     assert _IMPORTED == []          # vLLM is never imported
     assert not scan.unclassified
     assert not scan.project.parse_errors
+
+
+def test_platform_only_modules(entries):
+    """Kernels of modules vLLM imports only on ROCm/XPU (vkc.index.platform_graph) are rocm_only.
+
+    73 of the 94 entry kernels under vllm/models/*/amd/ and all 3 under deepseek_v4/xpu/; the
+    other 21 amd/ entries are imported by code whose guard is not a platform test at the
+    import site (deepseek_v4/attention.py behind ``if qr_scale is None: return``, the kimi_k3
+    warmup called under ``is_rocm()`` at its call site, mxfp8_native_moe's unguarded lazy
+    import of minimax_m3.amd.ops).  No kernel under nvidia/ or common/ is affected; outside
+    vllm/models, the ROCm AITER sparse-MLA backend and the segmented attention it alone uses.
+    """
+    def folder(k):
+        parts = k.file.split("/")
+        platform = parts[3] if len(parts) > 4 and parts[1] == "models" else ""
+        return platform if platform in ("amd", "xpu", "nvidia", "common") else "other"
+
+    live = [k for k in entries.values() if k.role == "entry"]
+    by = Counter((folder(k), k.rocm_only, bool(k.platform_note)) for k in live)
+    assert by == {("amd", True, True): 73, ("amd", False, False): 21, ("xpu", True, True): 3,
+                  ("nvidia", False, False): 116, ("common", False, False): 63,
+                  ("other", False, False): 348, ("other", True, False): 2, ("other", True, True): 5}
+    other = sorted({k.module for k in live if folder(k) == "other" and k.platform_note})
+    assert other == ["vllm.v1.attention.backends.mla.rocm_aiter_mla_sparse",
+                     "vllm.v1.attention.ops.segmented_attention"]
+    assert "is imported only under `current_platform.is_xpu()` in vllm.models.deepseek_v4" in \
+        entries["vllm.models.deepseek_v4.xpu.model:" + next(
+            k.qualname for k in live if k.module == "vllm.models.deepseek_v4.xpu.model")].platform_note

@@ -42,7 +42,8 @@ def test_json_fields_and_order(index):
     assert [d["qualified"] for d in data] == sorted(d["qualified"] for d in data)
     for d in data:
         assert list(d) == FIELDS
-        assert list(d) == [f for f in KernelEntry.__dataclass_fields__]  # every field, declared order
+        # every field, declared order; the optional platform_note (last) only when set
+        assert list(d) + ["platform_note"] == [f for f in KernelEntry.__dataclass_fields__]
         for s in d["launch_sites"]:
             assert list(s) == ["file", "line", "wrapper", "form", "text"]
 

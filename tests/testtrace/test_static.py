@@ -95,8 +95,11 @@ def test_reach_index_of_the_real_tree(vllm_tree):
     assert "tests/kernels/mamba/test_causal_conv1d.py::test_causal_conv1d_update" in {
         r.test.node_id for r in idx.for_kernel(conv)}
     assert all(r.test.file.startswith("tests/") for r in idx.reaches)
-    assert len(idx.kernels) >= 250          # 262 of 629 Triton entry kernels on 0.33.0 (151 from tests/kernels/)
-    assert sum(1 for q in idx.kernels if any(r.test.file.startswith("tests/kernels/") for r in idx.for_kernel(q))) >= 140
+    # 228 of the 0.33.0 Triton entry kernels not rocm_only (132 from tests/kernels/); 262 and 151
+    # before issue 14 made the kernels of platform-only modules rocm_only (vllm/models/*/amd/,
+    # whose vLLM tests skip off ROCm)
+    assert len(idx.kernels) >= 220
+    assert sum(1 for q in idx.kernels if any(r.test.file.startswith("tests/kernels/") for r in idx.for_kernel(q))) >= 130  # 132
     # the rejection sampler's kernels are reached from tests/v1/ only
     sampler = [q for q in idx.kernels if q.startswith("vllm.v1.worker.gpu.spec_decode.rejection_sampler:")]
     assert sampler and all(r.test.file.startswith("tests/v1/") for q in sampler for r in idx.for_kernel(q))

@@ -8,8 +8,9 @@ kernel.  Each artifact has exactly one writer in a run, and
 concurrent ``--all`` runs into one folder leave every file whole.
 
 Per kernel the outcome is ``written``, ``not applicable`` (NotApplicableError: the kernel
-does not apply to the model; or a ROCm-only kernel, class ``RocmOnly``, which is not even
-dispatched; neither is a failure) or ``failed`` (any other error, a crashed worker, a
+does not apply to the model; or a kernel not built for CUDA, class ``RocmOnly``: a ROCm-only
+kernel or one of a module vLLM imports only on ROCm/XPU/CPU, its ``platform_note`` in the
+error; never dispatched; neither is a failure) or ``failed`` (any other error, a crashed worker, a
 timeout).  Output: one ``WROTE`` line per artifact on stdout (as they finish),
 progress and a summary on stderr, and ``<out>/collect_results.json``::
 
@@ -300,7 +301,7 @@ def collect_all(*, lang: str | None = None, models: list[str] | None = None,
     records: list[dict[str, Any] | None] = [None] * len(plan)
     progress = progress or PlainProgress()
     what = f"collecting {len(plan)} kernel runs ({_describe(models, workloads, DEFAULT_MODEL)})"
-    rocm = {k.qualified for k in index.kernels if k.rocm_only}
+    rocm = {k.qualified: k.platform_note for k in index.kernels if k.rocm_only}
     journal = Journal(out_dir, resume=resume)
     keys = _job_keys(plan, index, DEFAULT_MODEL)
     skipped = {j.order: e for j in plan if j.qualified not in rocm and (e := journal.skip(keys[j.order]))}
@@ -310,7 +311,9 @@ def collect_all(*, lang: str | None = None, models: list[str] | None = None,
     try:
         for job in plan:  # never dispatched: vkc targets CUDA GPUs (the extractor refuses them)
             if job.qualified in rocm:
-                records[job.order] = rec = _record(job, Outcome(value=ROCM_ONLY), DEFAULT_MODEL)
+                value = ROCM_ONLY if not rocm[job.qualified] else {
+                    **ROCM_ONLY, "error": f"{ROCM_ONLY['error']}; {rocm[job.qualified]}"}
+                records[job.order] = rec = _record(job, Outcome(value=value), DEFAULT_MODEL)
                 progress.advance(rec["status"], job.name, 0.0, f"{rec['error_class']}: {rec['error']}")
         for job in plan:
             if job.order in skipped:

@@ -20,7 +20,7 @@ from vkc.atomic import store_cache
 from vkc.index.serial import entry_from_dict, entry_to_dict
 from vkc.records import KernelIndex, SourceTree
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2      # 2: platform-only modules' kernels are rocm_only, with platform_note
 
 
 def _code_digest() -> str:

@@ -11,8 +11,9 @@ def site_to_dict(s: LaunchSite) -> dict[str, Any]:
 
 
 def entry_to_dict(e: KernelEntry) -> dict[str, Any]:
-    """All KernelEntry fields, in declaration order, launch sites as objects."""
-    return {
+    """All KernelEntry fields, in declaration order, launch sites as objects; ``platform_note``
+    only when set (older readers and files without it stay compatible)."""
+    d = {
         "lang": e.lang,
         "name": e.name,
         "qualname": e.qualname,
@@ -27,6 +28,9 @@ def entry_to_dict(e: KernelEntry) -> dict[str, Any]:
         "launch_sites": [site_to_dict(s) for s in e.launch_sites],
         "qualified": e.qualified,
     }
+    if e.platform_note:
+        d["platform_note"] = e.platform_note
+    return d
 
 
 def entry_from_dict(d: dict[str, Any]) -> KernelEntry:
@@ -44,4 +48,5 @@ def entry_from_dict(d: dict[str, Any]) -> KernelEntry:
         rocm_only=bool(d["rocm_only"]),
         launch_sites=tuple(LaunchSite(**s) for s in d["launch_sites"]),
         qualified=d["qualified"],
+        platform_note=str(d.get("platform_note", "")),
     )

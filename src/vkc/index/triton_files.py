@@ -107,7 +107,7 @@ def import_edges(text: str, module: str, is_pkg: bool) -> list[tuple[str, str | 
 
 
 def host_modules(texts: dict[str, str], pkgs: set[str], jit_mods: set[str],
-                 jit_names: set[str]) -> set[str]:
+                 jit_names: set[str], all_edges: dict[str, list[tuple[str, str | None]]] | None = None) -> set[str]:
     """Modules that may hold or launch kernels.
 
     * the jit modules;
@@ -116,9 +116,11 @@ def host_modules(texts: dict[str, str], pkgs: set[str], jit_mods: set[str],
     * modules with launch-like text (``](``, ``.warmup(``, ...) that import an
       exporter as a module object (``mod.K[grid]``) or import Triton (host
       launcher helpers such as ``launch_autotuned(kernel, grid)``).
+
+    ``all_edges``: every module's :func:`import_edges`, when the caller has them.
     """
-    edges = {m: import_edges(t, m, m in pkgs) for m, t in texts.items()
-             if m not in jit_mods}
+    edges = {m: all_edges[m] if all_edges is not None else import_edges(t, m, m in pkgs)
+             for m, t in texts.items() if m not in jit_mods}
     exporters = set(jit_mods)
     changed = True
     while changed:

@@ -15,6 +15,10 @@ Rules:
   ``else`` of a ROCm/XPU/CPU test, the body of any other test (``if TRITON3``),
   the ``try`` body; ties go to the later definition.  ``rocm_only`` is set for a
   kernel reached only through the body of a ROCm test.
+* ``rocm_only`` is also set, with ``platform_note`` saying why, for every kernel of a
+  platform-only module: one vLLM imports only on ROCm, XPU, CPU or another non-CUDA
+  platform (its static import graph, :mod:`vkc.index.platform_graph`), such as
+  ``vllm/models/*/amd/``.  The field keeps its name: it means "not built for CUDA".
 * role: ``entry`` if it has a launch site (see :mod:`vkc.index.triton_launch`),
   else ``helper`` if another jit function references it, else ``orphan``.
 """
@@ -24,7 +28,8 @@ import gc
 import re
 from dataclasses import dataclass, field
 
-from vkc.index.triton_files import JIT_DECORATOR, has_launch_token, host_modules, list_modules
+from vkc.index.platform_graph import platform_only_modules
+from vkc.index.triton_files import JIT_DECORATOR, has_launch_token, host_modules, import_edges, list_modules
 from vkc.index.triton_launch import LaunchCollector
 from vkc.index.triton_resolve import Project
 from vkc.index.triton_scopes import Key
@@ -38,6 +43,7 @@ class TritonScan:
     project: Project
     collector: LaunchCollector
     unclassified: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    platform_only: dict[str, str] = field(default_factory=dict)    # module -> why (platform_graph)
 
 
 def scan_triton(tree: SourceTree) -> list[KernelEntry]:
@@ -64,7 +70,8 @@ def _run_scan(tree: SourceTree) -> TritonScan:
     project = Project(root, paths, texts)
     for m in sorted(jit_mods):
         project.module(m)
-    hosts = host_modules(texts, project.pkgs, jit_mods, project.jit_names)
+    edges = {m: import_edges(t, m, m in project.pkgs) for m, t in texts.items()}
+    hosts = host_modules(texts, project.pkgs, jit_mods, project.jit_names, edges)
     project.allowed = hosts
     for m in sorted(hosts):
         project.module(m)
@@ -98,20 +105,22 @@ def _run_scan(tree: SourceTree) -> TritonScan:
         if not collector.resolve_indirect():
             break
     collector.resolve_method_refs()
+    trees = {m: info.tree for m, info in project.mods.items() if info is not None}
+    platform_only = platform_only_modules(paths, texts, project.pkgs, trees, edges)
 
     entries = []
     unclassified: dict[str, list[tuple[str, int]]] = {}
     for key in sorted(project.jits):
-        entry = _entry(project, collector, key)
+        entry = _entry(project, collector, key, platform_only.get(key[0], ""))
         if entry.role == "orphan":
             refs = collector.host_references(key)
             if refs:
                 unclassified[entry.qualified] = refs
         entries.append(entry)
-    return TritonScan(entries, project, collector, unclassified)
+    return TritonScan(entries, project, collector, unclassified, platform_only)
 
 
-def _entry(project: Project, collector: LaunchCollector, key: Key) -> KernelEntry:
+def _entry(project: Project, collector: LaunchCollector, key: Key, platform_note: str) -> KernelEntry:
     d = project.jits[key]
     mod = d.scope.mod
     node = d.node
@@ -128,7 +137,8 @@ def _entry(project: Project, collector: LaunchCollector, key: Key) -> KernelEntr
         module=key[0],
         role=role,
         decorators=tuple(mod.segment(dec) for dec in node.decorator_list),
-        rocm_only=d.rocm_only,
+        rocm_only=d.rocm_only or bool(platform_note),
+        platform_note=f"{key[0]} is {platform_note}" if platform_note else "",
         launch_sites=sites,
         qualified=f"{key[0]}:{key[1]}",
     )

@@ -27,8 +27,9 @@ Key = tuple[str, str]        # (module, qualname)
 #   ("opaque",)                      bound to something the scan does not follow
 Binding = tuple
 
-_NON_CUDA = re.compile(r"rocm|\bhip\b|is_hip|xpu|is_cpu|tpu|gfx\d|\bamd\b|is_amd|intel|hpu|neuron", re.I)
+_NON_CUDA = re.compile(r"rocm|\bhip\b|is_hip|xpu|is_cpu|(?<![a-z])tpu|gfx\d|\bamd\b|is_amd|intel|hpu|neuron", re.I)
 _ROCM = re.compile(r"rocm|\bhip\b|is_hip|gfx\d|\bamd\b|is_amd", re.I)
+NON_CUDA = _NON_CUDA          # a test naming a non-CUDA platform (vkc.index.platform_graph)
 _TRITON_MODULES = ("triton", "gluon")
 
 

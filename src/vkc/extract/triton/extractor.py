@@ -28,6 +28,11 @@ def program_for(tree: SourceTree) -> Program:
 
 def extract_triton(tree: SourceTree, kernel: KernelEntry) -> Extraction:
     """Extract ``kernel`` (a Triton jit function) as a standalone module."""
+    if kernel.rocm_only:
+        raise ExtractionError(
+            f"{kernel.qualified or kernel.qualname} ({kernel.file}:{kernel.line}) is not built for CUDA"
+            + (f": {kernel.platform_note}" if kernel.platform_note else " (ROCm-only definition)"),
+            hint="pick a CUDA kernel; vkc collects kernels for NVIDIA GPUs")
     prog = program_for(tree)
     notes_before = len(prog.notes)
     module = kernel.module or module_of_file(kernel.file)
