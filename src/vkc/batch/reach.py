@@ -51,6 +51,7 @@ RULE_MODULES = ("vkc.batch.reach", "vkc.batch.used", "vkc.invoke.cuda.modeltrace
 # what each adds): serving options on a bundled model, then config class defaults of architectures.
 REACH_SOURCES: tuple[str, ...] = (
     "meta-llama/Llama-3.1-8B-Instruct@speculative=ngram",   # n-gram drafts: the rejection sampler, draft inputs
+    "meta-llama/Llama-3.1-8B-Instruct@sampling=mixed",      # logit bias, min-p, bad words, logprobs, prompt logprobs
     "meta-llama/Llama-3.1-8B-Instruct@kv-cache-dtype=fp8",  # fp8 KV cache: the query's static fp8 quant
     "meta-llama/Llama-3.1-8B-Instruct@attention-backend=FLASH_ATTN",  # the H100 default: CUDA KV-cache write
     "defaults:NemotronHForCausalLM",                        # Mamba2 (SSD chunked scan, state update), relu2

@@ -13,8 +13,9 @@ feature step, :data:`vkc.modeltrace.checklist.FEATURE_STEPS`, fingerprinted):
 * ``vllm/v1/worker/gpu/buffer_utils.py: UvaBuffer.__init__`` -- on an H100 host pinned memory is
   available and a UVA buffer is a device view of it: here a CPU array plus a ``meta`` view.
 
-The sampling parameters are one documented serving mix (:data:`SERVING_MIX`), the same for every
-request.  With ``bitmask`` the step first applies ``StructuredOutputsWorker.apply_grammar_bitmask``
+The sampling parameters are a documented mix (:mod:`vkc.modeltrace.mixes`; by default
+:data:`SERVING_MIX`, the same for every request; ``state["mix"]`` names another, whose extra runner
+steps are :mod:`vkc.modeltrace.mix_worker`'s).  With ``bitmask`` the step first applies ``StructuredOutputsWorker.apply_grammar_bitmask``
 (``GPUModelRunner.sample``'s order), every request under a grammar.  Events go to the step's event
 list with ``layer`` None and ``module`` ``"sampler"`` (the per-step sampling), ``"sampler.bitmask"``
 or ``"sampler.admit"`` (request admission: recorded in the prefill step, where vLLM admits the
@@ -29,12 +30,11 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
+from .mixes import DEFAULT_MIX, SERVING_MIX, sampling_params
+
 __all__ = ["FEATURE_STORAGE_OFFSET", "SERVING_MIX", "FeatureStorages", "feature_storages", "host_contents",
            "run_features", "sampler_state"]
 
-# temperature/top-p/top-k sampling with repetition and frequency penalties; no logprobs, no seed
-SERVING_MIX: dict[str, Any] = {"temperature": 0.7, "top_p": 0.9, "top_k": 50, "repetition_penalty": 1.1,
-                               "frequency_penalty": 0.2, "presence_penalty": 0.0}
 
 FEATURE_STORAGE_OFFSET = 1_000_000
 
@@ -105,8 +105,9 @@ def _uva_like_h100() -> None:
     bu.is_uva_available = lambda: True
 
 
-def sampler_state(vllm_config: Any) -> dict[str, Any]:
-    """The V2 runner's request state, input buffers and sampler (``GPUModelRunner.load_model``)."""
+def sampler_state(vllm_config: Any, mix: str = DEFAULT_MIX) -> dict[str, Any]:
+    """The V2 runner's request state, input buffers and sampler (``GPUModelRunner.load_model``),
+    for requests of sampling mix ``mix``."""
     import numpy as np
     import torch
     from vllm.config import set_current_vllm_config
@@ -136,9 +137,13 @@ def sampler_state(vllm_config: Any) -> dict[str, Any]:
 
             rejection = RejectionSampler(sampler, spec, dev, watermark_key=None)
     _name_state(sampler, req_states, buffers)
+    from .mix_worker import name_mix_state, prompt_logprobs_worker
+
+    if mix != DEFAULT_MIX:
+        name_mix_state(sampler)
     return {"req_states": req_states, "buffers": buffers, "sampler": sampler, "use_v2": _use_v2(vllm_config),
             "use_flashinfer": bool(sampler.use_flashinfer), "rejection_sampler": rejection,
-            "decode_query_len": steps + 1}
+            "decode_query_len": steps + 1, "mix": mix, "prompt_logprobs_worker": prompt_logprobs_worker(vllm_config)}
 
 
 def _use_v2(vllm_config: Any) -> bool:
@@ -168,18 +173,21 @@ def _name_state(sampler: Any, req_states: Any, buffers: Any) -> None:
 
 
 def _admit(state: dict[str, Any], num_reqs: int, prompt_len: int, computed: int) -> None:
-    """``GPUModelRunner.add_requests`` for ``num_reqs`` requests of ``prompt_len`` prompt tokens."""
-    from vllm.sampling_params import SamplingParams
+    """``GPUModelRunner.add_requests`` for ``num_reqs`` requests of ``prompt_len`` prompt tokens,
+    request ``i`` with its mix's sampling parameters (:func:`vkc.modeltrace.mixes.sampling_params`)."""
+    from .mix_worker import add_request
 
     rs, sampler = state["req_states"], state["sampler"]
     for req_id in sorted(rs.req_id_to_index):           # the previous step's requests finish
         rs.remove_request(req_id)
-    params = SamplingParams(max_tokens=256, **SERVING_MIX)
+    vocab = state["vllm_config"].model_config.get_vocab_size()
     for i in range(num_reqs):
         req_id = f"req-{i}"
+        params = sampling_params(state["mix"], i, vocab, 256)
         rs.add_request(req_id=req_id, prompt_len=prompt_len, all_token_ids=[0] * prompt_len,
                        num_computed_tokens=computed, max_tokens=256)
         sampler.add_request(rs.req_id_to_index[req_id], params)
+        add_request(state, req_id, params)
     with _admit_host(state):
         rs.apply_staged_writes()
         sampler.apply_staged_writes()
@@ -373,7 +381,9 @@ def _batch(state: dict[str, Any], num_reqs: int, tokens: int) -> Any:
     RECORDER.stack = ["sampler"]
     state["idx_mapping"], state["idx_mapping_np"] = idx, idx_np
     state["batch"] = dataclasses.replace(batch, req_ids=[f"req-{i}" for i in range(num_reqs)], idx_mapping=idx,
-                                         idx_mapping_np=idx_np, expanded_idx_mapping=idx)
+                                         idx_mapping_np=idx_np, expanded_idx_mapping=idx,
+                                         prefill_len_np=rs.prefill_len.np[idx_np],     # host arrays, as prepare_inputs
+                                         num_computed_prefill_tokens_np=rs.num_computed_prefill_tokens[idx_np])
     return state["batch"]
 
 
@@ -412,10 +422,11 @@ def _apply_bitmask(state: dict[str, Any], logits: Any, batch: Any) -> None:
 
 
 def run_features(state: dict[str, Any], step: dict[str, Any], logits: Any,
-                 features: tuple[str, ...]) -> dict[str, Any]:
+                 features: tuple[str, ...], forward: tuple[Any, Any] | None = None) -> dict[str, Any]:
     """Admit the step's requests (recorded in a prefill step), then, as ``GPUModelRunner.sample``
-    does, apply the grammar bitmask (``bitmask``) and sample (``sampler``) the step's ``logits``;
-    returns :func:`host_contents`."""
+    does, apply the grammar bitmask (``bitmask``) and sample (``sampler``) the step's ``logits``,
+    then (``sample_tokens``) the prompt logprobs over ``forward`` = (hidden states, the model's
+    ``compute_logits``); returns :func:`host_contents`."""
     from vllm.config import set_current_vllm_config
 
     from vkc.modeltrace.launches import capture_module
@@ -455,6 +466,12 @@ def run_features(state: dict[str, Any], step: dict[str, Any], logits: Any,
                 state["rejection_sampler"](logits, batch)
             elif "sampler" in features or "spec" in features:
                 state["sampler"](logits, batch)
+            if forward is not None:
+                from .mix_worker import prompt_logprobs
+
+                RECORDER.stack = ["sampler.prompt_logprobs"]
+                prompt_logprobs(state, batch, *forward)
+                RECORDER.stack = ["sampler"]
             return host_contents(state, state["idx_mapping_np"])
         finally:
             tw.STATE.launches = launches
