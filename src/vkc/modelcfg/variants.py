@@ -38,8 +38,9 @@ SEP = "@"
 SERVING_KEYS: dict[str, tuple[str, ...]] = {
     "kv-cache-dtype": ("fp8",),
     "attention-backend": ("FLASH_ATTN", "TRITON_ATTN", "TRITON_MLA"),
-    "speculative": ("ngram",),
-    "sampling": ("mixed",),         # vkc's sampling mixes other than the default (vkc.modeltrace.mixes.MIXES)
+    "speculative": ("ngram", "ngram-block"),
+    "sampling": ("mixed",),
+    "watermark": ("gumbel",),       # --watermark-config (vkc.modeltrace.watermark.WATERMARK_CONFIGS)         # vkc's sampling mixes other than the default (vkc.modeltrace.mixes.MIXES)
 }
 
 

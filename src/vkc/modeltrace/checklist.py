@@ -124,6 +124,16 @@ FEATURE_STEPS: dict[str, tuple[Step, ...]] = {
         Step("mix-batch-prefill", "vllm/v1/worker/gpu/model_runner.py: GPUModelRunner.gather_batch_req_state",
              "the batch's prefill_len_np / num_computed_prefill_tokens_np from the request state"),
     ),
+    "watermark": (
+        Step("watermark-config", "vllm/engine/arg_utils.py: EngineArgs.create_watermark_config",
+             "EngineArgs(watermark_config={key, algorithm: gumbel})"),
+        Step("watermark-sampler", "vllm/v1/worker/gpu/model_runner.py: GPUModelRunner.load_model",
+             "GPUWatermarkSampler(create_watermarker(config), deduplicate_contexts=..., **sampler kwargs)"),
+        Step("watermark-request", "vllm/v1/engine/input_processor.py: InputProcessor.apply_watermarking",
+             "each request's watermarking = VllmConfig._check_supports_watermarking(params)"),
+        Step("watermark-check", "vllm/config/vllm.py: VllmConfig._check_supports_watermarking",
+             "called as the input processor calls it"),
+    ),
     "spec": (
         Step("spec-config", "vllm/engine/arg_utils.py: EngineArgs.create_speculative_config",
              "EngineArgs(speculative_config={method: ngram, num_speculative_tokens: 3, ...})"),
@@ -133,6 +143,12 @@ FEATURE_STEPS: dict[str, tuple[Step, ...]] = {
              "decode steps of 1 + k tokens: the RejectionSampler on every token's logits"),
         Step("spec-expand", "vllm/v1/worker/gpu/input_batch.py: expand_idx_mapping",
              "cu_num_logits in steps of 1 + k, expand_idx_mapping, combine_sampled_and_draft_tokens"),
+        Step("spec-postprocess", "vllm/v1/worker/gpu/model_runner.py: GPUModelRunner.postprocess_sampled",
+             "post_update after sampling (the default model state's postprocess_state launches nothing)"),
+        Step("spec-propose", "vllm/v1/worker/gpu/spec_decode/__init__.py: init_speculator",
+             "init_speculator's NgramGPUSpeculator; propose(...) after postprocess, drafts to req_states.draft_tokens"),
+        Step("spec-propose-call", "vllm/v1/worker/gpu/model_runner.py: GPUModelRunner.sample_tokens",
+             "the speculator.propose arguments (num_sampled, num_rejected, last_sampled_tokens, temperature, seeds)"),
     ),
 }
 

@@ -19,12 +19,17 @@ Features:
   step's logits before sampling, every request under a grammar (the host bitmask's bits are the
   grammar's; traced with all tokens allowed: the launch does not depend on them).  Events: ``module``
   "sampler.bitmask".  It builds the sampler's runner state too (request slots, the batch).
-* ``spec`` -- speculative decoding, n-gram, 3 draft tokens per sequence
+* ``spec`` -- speculative decoding (``FeatureOptions.speculative``: ``ngram``, or ``ngram-block``
+  verifying the drafts as a block), n-gram, 3 draft tokens per sequence
   (:data:`vkc.modeltrace.spec.SPEC_CONFIG`): the engine config has the speculative config, a decode
   step verifies ``1 + 3`` tokens per sequence (the forward runs ``4 * batch`` tokens and samples all
   of them) through vLLM's ``RejectionSampler``; the draft input preparation (``expand_idx_mapping``,
   ``combine_sampled_and_draft_tokens``) is module "sampler.spec".  The forward of a decode step
-  changes with it (4 tokens per sequence); prefill steps do not.  The drafter is not traced.
+  changes with it (4 tokens per sequence); prefill steps do not.  After sampling every step runs
+  ``postprocess_sampled`` and the GPU n-gram drafter's ``propose`` (module "sampler.propose").
+* ``watermark`` -- text watermarking (:data:`vkc.modeltrace.watermark.WATERMARK_CONFIG`: Gumbel,
+  Philox, context width 4, single-turn deduplication): the engine config has the watermark config
+  and the sampler is vLLM's ``GPUWatermarkSampler`` (module "sampler").
 
 The requests' sampling parameters are a *mix* (:mod:`vkc.modeltrace.mixes`): the default
 ``serving`` (:data:`~vkc.modeltrace.mixes.SERVING_MIX` for every request) or, with
@@ -48,12 +53,13 @@ from .records import ModelTrace, TraceOptions
 __all__ = ["FEATURES", "FEATURE_MODULES", "SAMPLER_NOTE", "SPEC_NOTE", "FeatureOptions", "feature_groups", "features_of",
            "parse_features", "sampling_of", "with_features", "with_sampling"]
 
-FEATURES = ("bitmask", "sampler", "spec")
+FEATURES = ("bitmask", "sampler", "spec", "watermark")
 # worker-side modules of the features (their sources are part of a featured trace's cache key)
 FEATURE_MODULES = ("vkc.modeltrace.serving_worker", "vkc.modeltrace.serving", "vkc.modeltrace.spec",
-                   "vkc.modeltrace.mixes", "vkc.modeltrace.mix_worker")
+                   "vkc.modeltrace.mixes", "vkc.modeltrace.mix_worker", "vkc.modeltrace.watermark")
 SPEC_NOTE = ("speculative decoding: n-gram, 3 draft tokens per sequence; a decode step verifies 4 tokens "
-             "per sequence (forward and RejectionSampler); the n-gram drafter is not traced")
+             "per sequence (forward and RejectionSampler); after sampling, postprocess_sampled and the GPU "
+             "n-gram drafter's propose")
 SAMPLER_NOTE = ("sampling: vLLM's default on an H100 for a top-k/top-p mix is FlashInfer's fused sampler, "
                 "compiled and external to the tree; traced with VLLM_USE_FLASHINFER_SAMPLER=0 "
                 "(Triton top-k/top-p + Gumbel sampling)")
@@ -66,6 +72,7 @@ class FeatureOptions(TraceOptions):
 
     features: tuple[str, ...] = ()
     sampling: str = DEFAULT_MIX
+    speculative: str = "ngram"          # with ``spec``: the speculative config (vkc.modeltrace.spec.SPEC_CONFIGS)
 
 
 def parse_features(values: Iterable[str]) -> tuple[str, ...]:
@@ -82,7 +89,10 @@ def with_features(options: TraceOptions, features: Iterable[str]) -> TraceOption
     """``options`` with ``features`` (the plain options when there are none; a sampling mix is kept)."""
     feats = parse_features(features)
     base = {k: getattr(options, k) for k in ("steps", "tp", "attention_backend", "kv_cache_dtype", "block_size")}
-    return FeatureOptions(**base, features=feats, sampling=sampling_of(options)) if feats else TraceOptions(**base)
+    if not feats:
+        return TraceOptions(**base)
+    return FeatureOptions(**base, features=feats, sampling=sampling_of(options),
+                          speculative=str(getattr(options, "speculative", "ngram")))
 
 
 def with_sampling(options: TraceOptions, mix: str) -> TraceOptions:

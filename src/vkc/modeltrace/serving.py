@@ -126,11 +126,16 @@ def sampler_state(vllm_config: Any, mix: str = DEFAULT_MIX) -> dict[str, Any]:
                                   vocab_size=mc.get_vocab_size(), device=dev, num_prefill_lookahead=1,
                                   use_dense_all_token_ids=spec is not None and spec.use_ngram())
         buffers = InputBuffers(max_num_reqs=sc.max_num_seqs, max_num_tokens=sc.max_num_batched_tokens, device=dev)
-        sampler = Sampler(vllm_config=vllm_config, max_num_reqs=sc.max_num_seqs, vocab_size=mc.get_vocab_size(),
-                          device=dev, req_states=req_states, logprobs_mode=mc.logprobs_mode,
-                          num_speculative_tokens=steps + 1, use_fp64_gumbel=mc.use_fp64_gumbel,
-                          enable_trace_replay=mc.enable_trace_replay,
-                          return_sampling_mask=mc.return_sampling_mask, custom_logits_processors=())
+        kwargs = {"max_num_reqs": sc.max_num_seqs, "vocab_size": mc.get_vocab_size(), "device": dev,
+                  "req_states": req_states, "logprobs_mode": mc.logprobs_mode, "num_speculative_tokens": steps + 1,
+                  "use_fp64_gumbel": mc.use_fp64_gumbel, "enable_trace_replay": mc.enable_trace_replay,
+                  "return_sampling_mask": mc.return_sampling_mask, "custom_logits_processors": ()}
+        if getattr(vllm_config, "watermark_config", None) is None:
+            sampler = Sampler(vllm_config=vllm_config, **kwargs)
+        else:                           # --watermark-config: vLLM's watermarking sampler
+            from .watermark import watermark_sampler
+
+            sampler = watermark_sampler(vllm_config, **kwargs)
         rejection = None
         if spec is not None:
             from vllm.v1.worker.gpu.spec_decode.rejection_sampler import RejectionSampler
@@ -176,6 +181,7 @@ def _admit(state: dict[str, Any], num_reqs: int, prompt_len: int, computed: int)
     """``GPUModelRunner.add_requests`` for ``num_reqs`` requests of ``prompt_len`` prompt tokens,
     request ``i`` with its mix's sampling parameters (:func:`vkc.modeltrace.mixes.sampling_params`)."""
     from .mix_worker import add_request
+    from .watermark import resolve_watermarking
 
     rs, sampler = state["req_states"], state["sampler"]
     for req_id in sorted(rs.req_id_to_index):           # the previous step's requests finish
@@ -183,7 +189,7 @@ def _admit(state: dict[str, Any], num_reqs: int, prompt_len: int, computed: int)
     vocab = state["vllm_config"].model_config.get_vocab_size()
     for i in range(num_reqs):
         req_id = f"req-{i}"
-        params = sampling_params(state["mix"], i, vocab, 256)
+        params = resolve_watermarking(state["vllm_config"], sampling_params(state["mix"], i, vocab, 256))
         rs.add_request(req_id=req_id, prompt_len=prompt_len, all_token_ids=[0] * prompt_len,
                        num_computed_tokens=computed, max_tokens=256)
         sampler.add_request(rs.req_id_to_index[req_id], params)
@@ -462,10 +468,17 @@ def run_features(state: dict[str, Any], step: dict[str, Any], logits: Any,
                 RECORDER.stack = ["sampler.bitmask"]
                 _apply_bitmask(state, logits, batch)
                 RECORDER.stack = ["sampler"]
+            out = None
             if verify:
-                state["rejection_sampler"](logits, batch)
-            elif "sampler" in features or "spec" in features:
-                state["sampler"](logits, batch)
+                out = state["rejection_sampler"](logits, batch)
+            elif "sampler" in features or "spec" in features or "watermark" in features:
+                out = state["sampler"](logits, batch)
+            if "spec" in features and out is not None:     # sample_tokens' tail: postprocess, the drafter
+                from .spec import after_sample
+
+                RECORDER.stack = ["sampler.propose"]
+                after_sample(state, batch, out)
+                RECORDER.stack = ["sampler"]
             if forward is not None:
                 from .mix_worker import prompt_logprobs
 

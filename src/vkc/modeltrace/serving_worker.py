@@ -77,16 +77,20 @@ def main() -> int:
     from vkc.modeltrace.mixes import DEFAULT_MIX
 
     mix = str(req.get("options", {}).get("sampling") or DEFAULT_MIX)
-    if "sampler" in features or "spec" in features:
+    if "sampler" in features or "spec" in features or "watermark" in features:
         # vLLM's H100 default for a top-k/top-p mix is FlashInfer's fused sampler (compiled, outside
         # the tree); its own switch takes the in-tree Triton path (the trace's notes say so)
         os.environ["VLLM_USE_FLASHINFER_SAMPLER"] = "0"
     from vkc.modeltrace import worker
 
+    if "watermark" in features:
+        from vkc.modeltrace.watermark import install as install_watermark
+
+        install_watermark()
     if "spec" in features:
         from vkc.modeltrace.spec import install
 
-        install()
+        install(str(req.get("options", {}).get("speculative") or "ngram"))
 
     worker.run_step = _with_features(worker.run_step, features, mix)  # type: ignore[assignment]
     sys.stdin = io.StringIO(raw)

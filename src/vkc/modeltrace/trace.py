@@ -75,6 +75,8 @@ def _worker_options(options: TraceOptions, plan: LayerPlan) -> dict[str, Any]:
         out["features"] = list(features_of(options))
     if sampling_of(options) != DEFAULT_MIX:     # absent for the default mix: its traces' keys stay
         out["sampling"] = sampling_of(options)
+    if "spec" in features_of(options) and getattr(options, "speculative", "ngram") != "ngram":
+        out["speculative"] = options.speculative  # type: ignore[attr-defined]
     return out
 
 
@@ -256,5 +258,12 @@ def _features_note(options: TraceOptions, resp: dict[str, Any]) -> dict[str, Any
     if "sampler" in feats or "spec" in feats:
         out["sampler_note"] = SAMPLER_NOTE
     if "spec" in feats:
+        from .spec import SPEC_CONFIGS
+
         out["spec_note"] = SPEC_NOTE
+        out["speculative_config"] = dict(SPEC_CONFIGS[str(getattr(options, "speculative", "ngram"))])
+    if "watermark" in feats:
+        from .watermark import WATERMARK_CONFIG
+
+        out["watermark_config"] = {k: v for k, v in WATERMARK_CONFIG.items() if k != "key"}   # the key stays out
     return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from .features import features_of, with_features, with_sampling
+from .features import FeatureOptions, features_of, with_features, with_sampling
 from .records import TraceOptions
 
 __all__ = ["serving_variant"]
@@ -24,8 +24,12 @@ def serving_variant(options: TraceOptions, model_id: str) -> TraceOptions:
     if v is None or not v.options:
         return options
     out = options
-    if v.option("speculative") == "ngram":
+    if (spec := v.option("speculative")) is not None:      # ngram | ngram-block (vkc.modeltrace.spec.SPEC_CONFIGS)
         out = with_features(out, (*features_of(out), "spec"))
+        assert isinstance(out, FeatureOptions)
+        out = dataclasses.replace(out, speculative=spec)
+    if v.option("watermark") is not None:                  # gumbel (vkc.modeltrace.watermark.WATERMARK_CONFIGS)
+        out = with_features(out, (*features_of(out), "sampler", "watermark"))
     if (mix := v.option("sampling")) is not None:
         out = with_sampling(out, mix)
     if (dtype := v.option("kv-cache-dtype")) is not None:
