@@ -40,7 +40,9 @@ SERVING_KEYS: dict[str, tuple[str, ...]] = {
     "attention-backend": ("FLASH_ATTN", "TRITON_ATTN", "TRITON_MLA"),
     "speculative": ("ngram", "ngram-block"),
     "sampling": ("mixed",),
-    "watermark": ("gumbel",),       # --watermark-config (vkc.modeltrace.watermark.WATERMARK_CONFIGS)         # vkc's sampling mixes other than the default (vkc.modeltrace.mixes.MIXES)
+    "watermark": ("gumbel",),       # --watermark-config (vkc.modeltrace.watermark.WATERMARK_CONFIGS)
+    "return-sampling-mask": ("true",),   # --return-sampling-mask (vkc.modeltrace.engine_flags)
+    "compute-nans": ("true",),      # VLLM_COMPUTE_NANS_IN_LOGITS=1 (vkc.modeltrace.engine_flags)         # vkc's sampling mixes other than the default (vkc.modeltrace.mixes.MIXES)
 }
 
 

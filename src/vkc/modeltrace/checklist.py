@@ -134,6 +134,16 @@ FEATURE_STEPS: dict[str, tuple[Step, ...]] = {
         Step("watermark-check", "vllm/config/vllm.py: VllmConfig._check_supports_watermarking",
              "called as the input processor calls it"),
     ),
+    "sampling-mask": (
+        Step("mask-config", "vllm/engine/arg_utils.py: EngineArgs.create_model_config",
+             "EngineArgs(return_sampling_mask=True) -> ModelConfig.return_sampling_mask"),
+        Step("mask-sample", "vllm/v1/worker/gpu/sample/output.py: SamplingMaskTensors.from_logits",
+             "called by Sampler.__call__ with return_sampling_mask (no fused sampler)"),
+    ),
+    "nans": (
+        Step("nans-env", "vllm/v1/worker/gpu/sample/sampler.py: Sampler.__init__",
+             "VLLM_COMPUTE_NANS_IN_LOGITS=1 set before vLLM is imported: compute_nans"),
+    ),
     "spec": (
         Step("spec-config", "vllm/engine/arg_utils.py: EngineArgs.create_speculative_config",
              "EngineArgs(speculative_config={method: ngram, num_speculative_tokens: 3, ...})"),

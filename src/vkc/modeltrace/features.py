@@ -30,6 +30,8 @@ Features:
 * ``watermark`` -- text watermarking (:data:`vkc.modeltrace.watermark.WATERMARK_CONFIG`: Gumbel,
   Philox, context width 4, single-turn deduplication): the engine config has the watermark config
   and the sampler is vLLM's ``GPUWatermarkSampler`` (module "sampler").
+* ``sampling-mask`` / ``nans`` -- ``--return-sampling-mask`` / ``VLLM_COMPUTE_NANS_IN_LOGITS=1``
+  (:mod:`vkc.modeltrace.engine_flags`): the sampler also returns the kept supports / counts NaNs.
 
 The requests' sampling parameters are a *mix* (:mod:`vkc.modeltrace.mixes`): the default
 ``serving`` (:data:`~vkc.modeltrace.mixes.SERVING_MIX` for every request) or, with
@@ -53,10 +55,11 @@ from .records import ModelTrace, TraceOptions
 __all__ = ["FEATURES", "FEATURE_MODULES", "SAMPLER_NOTE", "SPEC_NOTE", "FeatureOptions", "feature_groups", "features_of",
            "parse_features", "sampling_of", "with_features", "with_sampling"]
 
-FEATURES = ("bitmask", "sampler", "spec", "watermark")
+FEATURES = ("bitmask", "nans", "sampler", "sampling-mask", "spec", "watermark")
 # worker-side modules of the features (their sources are part of a featured trace's cache key)
 FEATURE_MODULES = ("vkc.modeltrace.serving_worker", "vkc.modeltrace.serving", "vkc.modeltrace.spec",
-                   "vkc.modeltrace.mixes", "vkc.modeltrace.mix_worker", "vkc.modeltrace.watermark")
+                   "vkc.modeltrace.mixes", "vkc.modeltrace.mix_worker", "vkc.modeltrace.watermark",
+                   "vkc.modeltrace.engine_flags", "vkc.modeltrace.serving_host")
 SPEC_NOTE = ("speculative decoding: n-gram, 3 draft tokens per sequence; a decode step verifies 4 tokens "
              "per sequence (forward and RejectionSampler); after sampling, postprocess_sampled and the GPU "
              "n-gram drafter's propose")

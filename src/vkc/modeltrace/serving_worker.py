@@ -82,7 +82,9 @@ def main() -> int:
         # the tree); its own switch takes the in-tree Triton path (the trace's notes say so)
         os.environ["VLLM_USE_FLASHINFER_SAMPLER"] = "0"
     from vkc.modeltrace import worker
+    from vkc.modeltrace.engine_flags import install as install_flags
 
+    install_flags(features)         # environment switches first: before vLLM is imported
     if "watermark" in features:
         from vkc.modeltrace.watermark import install as install_watermark
 

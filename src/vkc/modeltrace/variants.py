@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from .engine_flags import FLAG_FEATURES
 from .features import FeatureOptions, features_of, with_features, with_sampling
 from .records import TraceOptions
 
@@ -30,6 +31,9 @@ def serving_variant(options: TraceOptions, model_id: str) -> TraceOptions:
         out = dataclasses.replace(out, speculative=spec)
     if v.option("watermark") is not None:                  # gumbel (vkc.modeltrace.watermark.WATERMARK_CONFIGS)
         out = with_features(out, (*features_of(out), "sampler", "watermark"))
+    for feature, (key, _value) in sorted(FLAG_FEATURES.items()):   # engine flags (vkc.modeltrace.engine_flags)
+        if v.option(key) is not None:
+            out = with_features(out, (*features_of(out), "sampler", feature))
     if (mix := v.option("sampling")) is not None:
         out = with_sampling(out, mix)
     if (dtype := v.option("kv-cache-dtype")) is not None:
