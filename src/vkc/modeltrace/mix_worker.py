@@ -53,6 +53,7 @@ def name_mix_state(sampler: Any) -> None:
                     RECORDER.name_storage(buf._uva, f"sampling_params:{attr}")
             elif isinstance(v, StagedWriteTensor):
                 RECORDER.name_storage(v.gpu, f"sampling_params:{attr}")
+    RECORDER.name_storage(sampler.req_states.total_len.gpu, "request_state:total_len")   # bad words read it
 
 
 def prompt_logprobs_worker(vllm_config: Any) -> Any:

@@ -21,13 +21,13 @@ from typing import Any
 __all__ = ["main"]
 
 
-def _with_features(real_run_step: Any, features: tuple[str, ...], mix: str) -> Any:
+def _with_features(real_run_step: Any, features: tuple[str, ...], mix: str = "serving") -> Any:
     def run_step(ctx: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]:
         from vkc.modeltrace.serving import feature_storages, run_features, sampler_state
 
         model = ctx["model"]
         seen: dict[str, Any] = {}
-        real, real_forward = model.compute_logits, model.forward
+        real, real_forward = model.compute_logits, getattr(model, "forward", None)
 
         def compute_logits(*args: Any, **kwargs: Any) -> Any:
             seen["logits"] = out = real(*args, **kwargs)
@@ -38,11 +38,15 @@ def _with_features(real_run_step: Any, features: tuple[str, ...], mix: str) -> A
             return out
 
         own_forward = vars(model).get("forward")        # an instance attribute of its own, if any
-        model.compute_logits, model.forward = compute_logits, forward
+        model.compute_logits = compute_logits
+        if real_forward is not None:
+            model.forward = forward
         try:
             res: dict[str, Any] = real_run_step(ctx, step)
         finally:
-            del model.compute_logits, model.forward
+            del model.compute_logits
+            if real_forward is not None:
+                del model.forward
             if own_forward is not None:
                 model.forward = own_forward
         t0 = time.perf_counter()
@@ -54,8 +58,10 @@ def _with_features(real_run_step: Any, features: tuple[str, ...], mix: str) -> A
                 if "sampler_state" not in ctx:
                     ctx["sampler_state"] = {**sampler_state(ctx["vllm_config"], mix), "vllm_config": ctx["vllm_config"]}
                 st = ctx["sampler_state"]
-                hidden = seen["hidden"][0] if isinstance(seen["hidden"], tuple) else seen["hidden"]
-                contents = run_features(st, step, seen["logits"], features, (hidden, real))
+                hidden = seen.get("hidden")
+                hidden = hidden[0] if isinstance(hidden, tuple) else hidden
+                contents = run_features(st, step, seen["logits"], features,
+                                        (hidden, real) if hidden is not None else None)
             info["runner"] = {"model_runner": "v2" if st["use_v2"] else "v1 (traced with v2's sampler)",
                               "fused_sampler": "flashinfer" if st["use_flashinfer"] else "none",
                               "contents": contents}
