@@ -34,6 +34,7 @@ def _with_features(real_run_step: Any, features: tuple[str, ...], mix: str = "se
             return out
 
         def forward(*args: Any, **kwargs: Any) -> Any:     # the hidden states (sample_tokens' prompt logprobs)
+            assert real_forward is not None
             seen["hidden"] = out = real_forward(*args, **kwargs)
             return out
 
