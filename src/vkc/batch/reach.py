@@ -50,7 +50,11 @@ RULE_MODULES = ("vkc.batch.reach", "vkc.batch.used", "vkc.invoke.cuda.modeltrace
 # Variant sources, tried after the bundled models in this order (bench/results/reach_map_wide.md says
 # what each adds): serving options on a bundled model, then config class defaults of architectures.
 REACH_SOURCES: tuple[str, ...] = (
-    "meta-llama/Llama-3.1-8B-Instruct@speculative=ngram",   # n-gram drafts: the rejection sampler, draft inputs
+    "meta-llama/Llama-3.1-8B-Instruct@speculative=ngram",   # n-gram drafts: rejection sampler, draft inputs, drafter
+    "meta-llama/Llama-3.1-8B-Instruct@sampling=mixed",      # logit bias, min-p, bad words, logprobs, prompt logprobs
+    "meta-llama/Llama-3.1-8B-Instruct@speculative=ngram-block,sampling=mixed",  # block verification, spec logprobs
+    "meta-llama/Llama-3.1-8B-Instruct@watermark=gumbel",    # watermarking: the repeated-context search
+    "meta-llama/Llama-3.1-8B-Instruct@return-sampling-mask=true,compute-nans=true",  # kept supports, NaN counts
     "meta-llama/Llama-3.1-8B-Instruct@kv-cache-dtype=fp8",  # fp8 KV cache: the query's static fp8 quant
     "meta-llama/Llama-3.1-8B-Instruct@attention-backend=FLASH_ATTN",  # the H100 default: CUDA KV-cache write
     "defaults:NemotronHForCausalLM",                        # Mamba2 (SSD chunked scan, state update), relu2

@@ -5,7 +5,8 @@ Grammar (any ``--model`` of ``vkc collect`` / ``vkc model kernels``)::
     MODEL@KEY=VALUE[,KEY=VALUE...]   MODEL (a hub id, a bundled snapshot or defaults:ARCH) served with options
     defaults:ARCHITECTURE            the architecture's config class defaults (bundled, ``modelcfg/defaults/``)
 
-KEY is one of :data:`SERVING_KEYS`, named after vLLM's own serve flags; the config is MODEL's,
+KEY is one of :data:`SERVING_KEYS`, named after vLLM's own serve flags (``sampling=MIX``: the
+requests' sampling parameters, a mix of :mod:`vkc.modeltrace.mixes`); the config is MODEL's,
 unchanged: the options change how vLLM serves it, not what it is (the model trace reads them,
 :func:`vkc.modeltrace.variants.serving_variant`).  A ``defaults:`` config is not a real checkpoint:
 the config class's ``to_dict()`` with ``architectures`` and the dtype (bfloat16) set, values JSON
@@ -32,11 +33,16 @@ __all__ = ["DEFAULTS_PREFIX", "SERVING_KEYS", "Variant", "defaults_ids", "fetch_
 
 DEFAULTS_PREFIX = "defaults:"
 SEP = "@"
-# key -> the values vkc traces (vLLM's flag: --kv-cache-dtype, --attention-backend, --speculative-config)
+# key -> the values vkc traces (vLLM's flag: --kv-cache-dtype, --attention-backend, --speculative-config;
+# sampling: the requests' SamplingParams, a named mix of per-request request options)
 SERVING_KEYS: dict[str, tuple[str, ...]] = {
     "kv-cache-dtype": ("fp8", "int4_per_token_head", "int8_per_token_head", "fp8_per_token_head"),
     "attention-backend": ("FLASH_ATTN", "TRITON_ATTN", "TRITON_MLA"),
-    "speculative": ("ngram",),
+    "speculative": ("ngram", "ngram-block"),
+    "sampling": ("mixed",),
+    "watermark": ("gumbel",),       # --watermark-config (vkc.modeltrace.watermark.WATERMARK_CONFIGS)
+    "return-sampling-mask": ("true",),   # --return-sampling-mask (vkc.modeltrace.engine_flags)
+    "compute-nans": ("true",),      # VLLM_COMPUTE_NANS_IN_LOGITS=1 (vkc.modeltrace.engine_flags)         # vkc's sampling mixes other than the default (vkc.modeltrace.mixes.MIXES)
 }
 
 

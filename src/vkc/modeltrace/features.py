@@ -10,7 +10,7 @@ also covers the feature modules' sources.  The trace records what was traced in
 Features:
 
 * ``sampler`` -- vLLM's own V2-runner ``Sampler`` over the step's logits, every request with
-  :data:`vkc.modeltrace.serving.SERVING_MIX` (temperature 0.7, top-p 0.9, top-k 50, repetition
+  :data:`vkc.modeltrace.mixes.SERVING_MIX` (temperature 0.7, top-p 0.9, top-k 50, repetition
   penalty 1.1, frequency penalty 0.2, no logprobs, no seed), with vLLM's in-tree Triton top-k/top-p
   + Gumbel path (``VLLM_USE_FLASHINFER_SAMPLER=0``; vLLM's H100 default for this mix is FlashInfer's
   fused sampler, compiled and outside the tree).  Events: ``module`` "sampler" (per step) and
@@ -19,31 +19,50 @@ Features:
   step's logits before sampling, every request under a grammar (the host bitmask's bits are the
   grammar's; traced with all tokens allowed: the launch does not depend on them).  Events: ``module``
   "sampler.bitmask".  It builds the sampler's runner state too (request slots, the batch).
-* ``spec`` -- speculative decoding, n-gram, 3 draft tokens per sequence
+* ``spec`` -- speculative decoding (``FeatureOptions.speculative``: ``ngram``, or ``ngram-block``
+  verifying the drafts as a block), n-gram, 3 draft tokens per sequence
   (:data:`vkc.modeltrace.spec.SPEC_CONFIG`): the engine config has the speculative config, a decode
   step verifies ``1 + 3`` tokens per sequence (the forward runs ``4 * batch`` tokens and samples all
   of them) through vLLM's ``RejectionSampler``; the draft input preparation (``expand_idx_mapping``,
   ``combine_sampled_and_draft_tokens``) is module "sampler.spec".  The forward of a decode step
-  changes with it (4 tokens per sequence); prefill steps do not.  The drafter is not traced.
+  changes with it (4 tokens per sequence); prefill steps do not.  After sampling every step runs
+  ``postprocess_sampled`` and the GPU n-gram drafter's ``propose`` (module "sampler.propose").
+* ``watermark`` -- text watermarking (:data:`vkc.modeltrace.watermark.WATERMARK_CONFIG`: Gumbel,
+  Philox, context width 4, single-turn deduplication): the engine config has the watermark config
+  and the sampler is vLLM's ``GPUWatermarkSampler`` (module "sampler").
+* ``sampling-mask`` / ``nans`` -- ``--return-sampling-mask`` / ``VLLM_COMPUTE_NANS_IN_LOGITS=1``
+  (:mod:`vkc.modeltrace.engine_flags`): the sampler also returns the kept supports / counts NaNs.
+
+The requests' sampling parameters are a *mix* (:mod:`vkc.modeltrace.mixes`): the default
+``serving`` (:data:`~vkc.modeltrace.mixes.SERVING_MIX` for every request) or, with
+``FeatureOptions.sampling`` (:func:`with_sampling`; the variant option ``sampling=NAME``), another,
+e.g. ``mixed``: per-request logit bias, min-p, bad words, logprobs, prompt logprobs, greedy and
+seeded requests.  A non-default mix is in the request (``options["sampling"]``) and the cache key;
+the default leaves both as they were.
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from vkc.errors import UsageError
 
+from .mixes import DEFAULT_MIX, MIXES
 from .records import ModelTrace, TraceOptions
 
-__all__ = ["FEATURES", "FEATURE_MODULES", "SAMPLER_NOTE", "SPEC_NOTE", "FeatureOptions", "features_of", "parse_features",
-           "with_features"]
+__all__ = ["FEATURES", "FEATURE_MODULES", "SAMPLER_NOTE", "SPEC_NOTE", "FeatureOptions", "feature_groups", "features_of",
+           "parse_features", "sampling_of", "with_features", "with_sampling"]
 
-FEATURES = ("bitmask", "sampler", "spec")
+FEATURES = ("bitmask", "nans", "sampler", "sampling-mask", "spec", "watermark")
 # worker-side modules of the features (their sources are part of a featured trace's cache key)
-FEATURE_MODULES = ("vkc.modeltrace.serving_worker", "vkc.modeltrace.serving", "vkc.modeltrace.spec")
+FEATURE_MODULES = ("vkc.modeltrace.serving_worker", "vkc.modeltrace.serving", "vkc.modeltrace.spec",
+                   "vkc.modeltrace.mixes", "vkc.modeltrace.mix_worker", "vkc.modeltrace.watermark",
+                   "vkc.modeltrace.engine_flags", "vkc.modeltrace.serving_host")
 SPEC_NOTE = ("speculative decoding: n-gram, 3 draft tokens per sequence; a decode step verifies 4 tokens "
-             "per sequence (forward and RejectionSampler); the n-gram drafter is not traced")
+             "per sequence (forward and RejectionSampler); after sampling, postprocess_sampled and the GPU "
+             "n-gram drafter's propose")
 SAMPLER_NOTE = ("sampling: vLLM's default on an H100 for a top-k/top-p mix is FlashInfer's fused sampler, "
                 "compiled and external to the tree; traced with VLLM_USE_FLASHINFER_SAMPLER=0 "
                 "(Triton top-k/top-p + Gumbel sampling)")
@@ -51,9 +70,12 @@ SAMPLER_NOTE = ("sampling: vLLM's default on an H100 for a top-k/top-p mix is Fl
 
 @dataclass(frozen=True)
 class FeatureOptions(TraceOptions):
-    """Trace options with serving features (sorted, unique, each one of :data:`FEATURES`)."""
+    """Trace options with serving features (sorted, unique, each one of :data:`FEATURES`) and the
+    sampling mix the requests carry (:data:`vkc.modeltrace.mixes.MIXES`)."""
 
     features: tuple[str, ...] = ()
+    sampling: str = DEFAULT_MIX
+    speculative: str = "ngram"          # with ``spec``: the speculative config (vkc.modeltrace.spec.SPEC_CONFIGS)
 
 
 def parse_features(values: Iterable[str]) -> tuple[str, ...]:
@@ -67,10 +89,35 @@ def parse_features(values: Iterable[str]) -> tuple[str, ...]:
 
 
 def with_features(options: TraceOptions, features: Iterable[str]) -> TraceOptions:
-    """``options`` with ``features`` (the plain options when there are none)."""
+    """``options`` with ``features`` (the plain options when there are none; a sampling mix is kept)."""
     feats = parse_features(features)
     base = {k: getattr(options, k) for k in ("steps", "tp", "attention_backend", "kv_cache_dtype", "block_size")}
-    return FeatureOptions(**base, features=feats) if feats else TraceOptions(**base)
+    if not feats:
+        return TraceOptions(**base)
+    return FeatureOptions(**base, features=feats, sampling=sampling_of(options),
+                          speculative=str(getattr(options, "speculative", "ngram")))
+
+
+def with_sampling(options: TraceOptions, mix: str) -> TraceOptions:
+    """``options`` with requests of sampling mix ``mix`` (the ``sampler`` feature added: the mix is
+    what the sampler samples with); an unknown mix is a usage error."""
+    if mix not in MIXES:
+        raise UsageError(f"unknown sampling mix {mix!r}", hint=f"known: {', '.join(sorted(MIXES))}")
+    out = with_features(options, (*features_of(options), "sampler"))
+    assert isinstance(out, FeatureOptions)
+    return dataclasses.replace(out, sampling=mix)
+
+
+def sampling_of(options: TraceOptions) -> str:
+    """The sampling mix of trace options (:data:`DEFAULT_MIX` without features)."""
+    return str(getattr(options, "sampling", DEFAULT_MIX) or DEFAULT_MIX)
+
+
+def feature_groups(options: TraceOptions) -> tuple[str, ...]:
+    """The checklist feature groups a trace mirrors: its features, plus ``sampling`` for a mix other
+    than the default (:data:`vkc.modeltrace.checklist.FEATURE_STEPS`)."""
+    extra = ("sampling",) if sampling_of(options) != DEFAULT_MIX else ()
+    return (*features_of(options), *extra)
 
 
 def features_of(obj: TraceOptions | ModelTrace) -> tuple[str, ...]:

@@ -1,7 +1,8 @@
 """Model-trace worker with serving features: ``python -m vkc.modeltrace.serving_worker``.
 
 The request and response are :mod:`vkc.modeltrace.worker`'s; ``options["features"]`` names the
-features (``"sampler"``).  Each traced step runs as the plain worker runs it -- the model forward's
+features (``"sampler"``), ``options["sampling"]`` a sampling mix other than the default
+(:mod:`vkc.modeltrace.mixes`).  Each traced step runs as the plain worker runs it -- the model forward's
 events are the same -- and then, inside the same recording, the features on the step's logits
 (:mod:`vkc.modeltrace.serving`).  A step's result gains ``features`` (what vLLM chose: model
 runner, fused sampler) and ``features_s``.  The plain worker module is left as it is, so traces
@@ -20,23 +21,35 @@ from typing import Any
 __all__ = ["main"]
 
 
-def _with_features(real_run_step: Any, features: tuple[str, ...]) -> Any:
+def _with_features(real_run_step: Any, features: tuple[str, ...], mix: str = "serving") -> Any:
     def run_step(ctx: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]:
         from vkc.modeltrace.serving import feature_storages, run_features, sampler_state
 
         model = ctx["model"]
         seen: dict[str, Any] = {}
-        real = model.compute_logits
+        real, real_forward = model.compute_logits, getattr(model, "forward", None)
 
         def compute_logits(*args: Any, **kwargs: Any) -> Any:
             seen["logits"] = out = real(*args, **kwargs)
             return out
 
+        def forward(*args: Any, **kwargs: Any) -> Any:     # the hidden states (sample_tokens' prompt logprobs)
+            assert real_forward is not None
+            seen["hidden"] = out = real_forward(*args, **kwargs)
+            return out
+
+        own_forward = vars(model).get("forward")        # an instance attribute of its own, if any
         model.compute_logits = compute_logits
+        if real_forward is not None:
+            model.forward = forward
         try:
             res: dict[str, Any] = real_run_step(ctx, step)
         finally:
             del model.compute_logits
+            if real_forward is not None:
+                del model.forward
+            if own_forward is not None:
+                model.forward = own_forward
         t0 = time.perf_counter()
         info: dict[str, Any] = {}
         events = res["events"]
@@ -44,9 +57,12 @@ def _with_features(real_run_step: Any, features: tuple[str, ...]) -> Any:
         try:
             with feature_storages(ctx):     # after the forward: its storage ids stay the plain trace's
                 if "sampler_state" not in ctx:
-                    ctx["sampler_state"] = {**sampler_state(ctx["vllm_config"]), "vllm_config": ctx["vllm_config"]}
+                    ctx["sampler_state"] = {**sampler_state(ctx["vllm_config"], mix), "vllm_config": ctx["vllm_config"]}
                 st = ctx["sampler_state"]
-                contents = run_features(st, step, seen["logits"], features)
+                hidden = seen.get("hidden")
+                hidden = hidden[0] if isinstance(hidden, tuple) else hidden
+                contents = run_features(st, step, seen["logits"], features,
+                                        (hidden, real) if hidden is not None else None)
             info["runner"] = {"model_runner": "v2" if st["use_v2"] else "v1 (traced with v2's sampler)",
                               "fused_sampler": "flashinfer" if st["use_flashinfer"] else "none",
                               "contents": contents}
@@ -65,18 +81,27 @@ def main() -> int:
     raw = sys.stdin.read()
     req = json.loads(raw)
     features = tuple(req.get("options", {}).get("features") or ())
-    if "sampler" in features or "spec" in features:
+    from vkc.modeltrace.mixes import DEFAULT_MIX
+
+    mix = str(req.get("options", {}).get("sampling") or DEFAULT_MIX)
+    if "sampler" in features or "spec" in features or "watermark" in features:
         # vLLM's H100 default for a top-k/top-p mix is FlashInfer's fused sampler (compiled, outside
         # the tree); its own switch takes the in-tree Triton path (the trace's notes say so)
         os.environ["VLLM_USE_FLASHINFER_SAMPLER"] = "0"
     from vkc.modeltrace import worker
+    from vkc.modeltrace.engine_flags import install as install_flags
 
+    install_flags(features)         # environment switches first: before vLLM is imported
+    if "watermark" in features:
+        from vkc.modeltrace.watermark import install as install_watermark
+
+        install_watermark()
     if "spec" in features:
         from vkc.modeltrace.spec import install
 
-        install()
+        install(str(req.get("options", {}).get("speculative") or "ngram"))
 
-    worker.run_step = _with_features(worker.run_step, features)  # type: ignore[assignment]
+    worker.run_step = _with_features(worker.run_step, features, mix)  # type: ignore[assignment]
     sys.stdin = io.StringIO(raw)
     return worker.main()
 

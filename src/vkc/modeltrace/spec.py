@@ -12,22 +12,33 @@ n-gram speculation with :data:`NUM_SPECULATIVE_TOKENS` draft tokens per sequence
 * the logits go through vLLM's ``RejectionSampler`` (module ``"sampler"``), not the plain sampler
   (``GPUModelRunner.sample`` with ``num_draft_tokens > 0``).
 
-Prefill steps have no drafts: their forward and sampling are the plain ones.  The drafter itself
-(the n-gram proposer after sampling) is not traced.
+Prefill steps have no drafts: their forward and sampling are the plain ones.  After sampling, every
+step runs the tail of ``GPUModelRunner.sample_tokens`` (:func:`after_sample`): ``postprocess_sampled``
+and the n-gram drafter's ``propose`` (vLLM's GPU n-gram speculator, no model forward).
+``speculative=ngram-block`` (:data:`SPEC_CONFIGS`) verifies the drafts as a block.
 """
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["NUM_SPECULATIVE_TOKENS", "SPEC_CONFIG", "install", "spec_batch"]
+__all__ = ["DEFAULT_SPEC", "NUM_SPECULATIVE_TOKENS", "SPEC_CONFIG", "SPEC_CONFIGS", "after_sample", "install",
+           "spec_batch"]
 
 NUM_SPECULATIVE_TOKENS = 3
 SPEC_CONFIG: dict[str, Any] = {"method": "ngram", "num_speculative_tokens": NUM_SPECULATIVE_TOKENS,
                                "prompt_lookup_min": 2, "prompt_lookup_max": 5}
+DEFAULT_SPEC = "ngram"
+# variant value (speculative=NAME) -> --speculative-config; "ngram-block": the same drafts verified as a
+# block (rejection_sample_method="block", Sun et al.) instead of token by token
+SPEC_CONFIGS: dict[str, dict[str, Any]] = {
+    "ngram": SPEC_CONFIG,
+    "ngram-block": {**SPEC_CONFIG, "rejection_sample_method": "block"},
+}
 
 
-def install() -> None:
-    """Before the worker starts: the engine config with speculation, decode steps of ``1 + k`` tokens."""
+def install(name: str = DEFAULT_SPEC) -> None:
+    """Before the worker starts: the engine config with speculation ``SPEC_CONFIGS[name]``, decode
+    steps of ``1 + k`` tokens."""
     from vkc.modeltrace import startup, worker
 
     real_config = startup.engine_config
@@ -38,7 +49,7 @@ def install() -> None:
         real_args = arg_utils.EngineArgs
 
         def with_spec(**kw: Any) -> Any:
-            return real_args(**kw, speculative_config=dict(SPEC_CONFIG))
+            return real_args(**kw, speculative_config=dict(SPEC_CONFIGS[name]))
 
         arg_utils.EngineArgs = with_spec  # type: ignore[misc,assignment]
         try:
@@ -113,3 +124,26 @@ def spec_batch(state: dict[str, Any], batch: Any) -> Any:
     return dataclasses.replace(batch, expanded_idx_mapping=expanded, expanded_local_pos=local_pos,
                                num_draft_tokens=int(drafts.sum()), num_draft_tokens_per_req=drafts,
                                logits_indices=logits_indices, cu_num_logits=cu, cu_num_logits_np=cu_np)
+
+
+def after_sample(state: dict[str, Any], batch: Any, out: Any) -> None:
+    """The tail of ``GPUModelRunner.sample_tokens`` after sampling, in every step of a speculative
+    trace: ``postprocess_sampled`` (``post_update``: computed tokens, last sampled tokens, output
+    counts, all_token_ids) and the drafter's ``propose`` (``init_speculator``'s
+    ``NgramGPUSpeculator``: the n-gram scan over each request's tokens), whose drafts go to
+    ``req_states.draft_tokens`` (module ``"sampler.propose"``)."""
+    import torch
+    from vllm.v1.worker.gpu.input_batch import post_update
+    from vllm.v1.worker.gpu.spec_decode import init_speculator
+
+    rs, sampler = state["req_states"], state["sampler"]
+    if "speculator" not in state:
+        state["speculator"] = init_speculator(state["vllm_config"], torch.device("meta"), rs)
+    post_update(batch.idx_mapping, rs.num_computed_tokens.gpu, rs.last_sampled_tokens,
+                sampler.penalties_state.output_bin_counts, out.sampled_token_ids, out.num_sampled, out.num_rejected,
+                batch.query_start_loc, rs.all_token_ids.gpu, rs.total_len.gpu, None, rs.draft_tokens)
+    drafts = state["speculator"].propose(
+        batch, None, None, None, None, out.num_sampled, out.num_rejected, rs.last_sampled_tokens,
+        rs.next_prefill_tokens, sampler.sampling_states.temperature.gpu, sampler.sampling_states.seeds.gpu,
+        num_speculative_tokens=NUM_SPECULATIVE_TOKENS)
+    rs.draft_tokens[batch.idx_mapping] = drafts

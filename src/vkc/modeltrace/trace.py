@@ -24,8 +24,9 @@ from vkc.errors import InvocationError
 from vkc.records import ModelConfig, SourceTree
 
 from .checklist import CHECKLIST_VERSION, check_features, check_tree
-from .features import FEATURE_MODULES, features_of
+from .features import FEATURE_MODULES, feature_groups, features_of, sampling_of
 from .layers import LayerPlan, plan_layers
+from .mixes import DEFAULT_MIX
 from .records import (
     ModelTrace,
     StepTrace,
@@ -72,6 +73,10 @@ def _worker_options(options: TraceOptions, plan: LayerPlan) -> dict[str, Any]:
            "num_blocks": max(blocks, 16384) + 1}
     if features_of(options):            # absent without features: the plain trace's key stays
         out["features"] = list(features_of(options))
+    if sampling_of(options) != DEFAULT_MIX:     # absent for the default mix: its traces' keys stay
+        out["sampling"] = sampling_of(options)
+    if "spec" in features_of(options) and getattr(options, "speculative", "ngram") != "ngram":
+        out["speculative"] = options.speculative  # type: ignore[attr-defined]
     return out
 
 
@@ -211,12 +216,16 @@ def _to_trace(tree: SourceTree, model_cfg: ModelConfig, options: TraceOptions, p
         warnings.append(f"op results guessed (no fake in the tree): {', '.join(resp['guessed_outputs'])}")
     notes: dict[str, Any] = {}
     if features_of(options):
-        status, feat_warn, feat_fps = check_features(tree.root, tree.version, features_of(options), status)
+        status, feat_warn, feat_fps = check_features(tree.root, tree.version, feature_groups(options), status)
         warnings += feat_warn
         fps = {**fps, **feat_fps}
         notes["features"] = _features_note(options, resp)
         warnings += [f"serving features {', '.join(features_of(options))} not traced in step {sid}: {d['error']}"
                      for sid, d in sorted(notes["features"]["steps"].items()) if d.get("error")]
+        failed = [f"{sid}: {d['error']}" for sid, d in sorted(notes["features"]["steps"].items()) if d.get("error")]
+        if failed and sampling_of(options) != DEFAULT_MIX:     # the mix is what such a trace is for
+            raise InvocationError(f"sampling mix {sampling_of(options)!r} not traced: {failed[0]}",
+                                  hint="rerun with --debug; vkc.modeltrace.mix_worker mirrors the runner's steps")
     steps = tuple(StepTrace(spec, int(s["num_tokens"]), tuple(event_from_worker(e) for e in s["events"]),
                             float(s["forward_s"]))
                   for spec, s in zip(options.steps, resp["steps"]))
@@ -236,16 +245,25 @@ def _to_trace(tree: SourceTree, model_cfg: ModelConfig, options: TraceOptions, p
 def _features_note(options: TraceOptions, resp: dict[str, Any]) -> dict[str, Any]:
     """``notes["features"]``: what was traced, the sampling mix, vLLM's choices and the time per step."""
     from .features import SAMPLER_NOTE, SPEC_NOTE
-    from .serving import SERVING_MIX
+    from .mixes import mix_notes
 
     feats = features_of(options)
     out: dict[str, Any] = {"traced": list(feats), "steps": {
         s["id"]: {"features_s": s.get("features_s"),
                   **{k: v for k, v in (s.get("features") or {}).items() if k != "traceback"}}
         for s in resp["steps"]}}
-    out["sampling_params"] = dict(SERVING_MIX)          # every request's (admission uses them)
+    out["sampling_params"] = mix_notes(sampling_of(options))   # every request's (default) or per kind, request i: kind i % n
+    if sampling_of(options) != DEFAULT_MIX:
+        out["sampling_mix"] = sampling_of(options)
     if "sampler" in feats or "spec" in feats:
         out["sampler_note"] = SAMPLER_NOTE
     if "spec" in feats:
+        from .spec import SPEC_CONFIGS
+
         out["spec_note"] = SPEC_NOTE
+        out["speculative_config"] = dict(SPEC_CONFIGS[str(getattr(options, "speculative", "ngram"))])
+    if "watermark" in feats:
+        from .watermark import WATERMARK_CONFIG
+
+        out["watermark_config"] = {k: v for k, v in WATERMARK_CONFIG.items() if k != "key"}   # the key stays out
     return out

@@ -2,14 +2,16 @@
 
 ``MODEL@kv-cache-dtype=fp8,speculative=ngram`` (:mod:`vkc.modelcfg.variants`) is MODEL traced with
 ``TraceOptions.kv_cache_dtype = "fp8"`` and the ``spec`` serving feature (n-gram speculative decoding,
-:mod:`vkc.modeltrace.spec`); ``attention-backend=NAME`` sets ``TraceOptions.attention_backend``.
+:mod:`vkc.modeltrace.spec`); ``attention-backend=NAME`` sets ``TraceOptions.attention_backend``;
+``sampling=MIX`` sets ``FeatureOptions.sampling`` (the requests' sampling mix, :mod:`vkc.modeltrace.mixes`).
 Nothing else changes: a plain model id keeps its options (and its trace's cache key) as they are.
 """
 from __future__ import annotations
 
 import dataclasses
 
-from .features import features_of, with_features
+from .engine_flags import FLAG_FEATURES
+from .features import FeatureOptions, features_of, with_features, with_sampling
 from .records import TraceOptions
 
 __all__ = ["serving_variant"]
@@ -23,8 +25,17 @@ def serving_variant(options: TraceOptions, model_id: str) -> TraceOptions:
     if v is None or not v.options:
         return options
     out = options
-    if v.option("speculative") == "ngram":
+    if (spec := v.option("speculative")) is not None:      # ngram | ngram-block (vkc.modeltrace.spec.SPEC_CONFIGS)
         out = with_features(out, (*features_of(out), "spec"))
+        assert isinstance(out, FeatureOptions)
+        out = dataclasses.replace(out, speculative=spec)
+    if v.option("watermark") is not None:                  # gumbel (vkc.modeltrace.watermark.WATERMARK_CONFIGS)
+        out = with_features(out, (*features_of(out), "sampler", "watermark"))
+    for feature, (key, _value) in sorted(FLAG_FEATURES.items()):   # engine flags (vkc.modeltrace.engine_flags)
+        if v.option(key) is not None:
+            out = with_features(out, (*features_of(out), "sampler", feature))
+    if (mix := v.option("sampling")) is not None:
+        out = with_sampling(out, mix)
     if (dtype := v.option("kv-cache-dtype")) is not None:
         out = dataclasses.replace(out, kv_cache_dtype=dtype)
     if (backend := v.option("attention-backend")) is not None:
