@@ -36,15 +36,36 @@ DEFAULTS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "DeepseekV32ForCausalLM": ("transformers", "DeepseekV32Config", {}),
     "DeepseekV4ForCausalLM": ("transformers", "DeepseekV4Config", {}),
     "Dots3NoteForCausalLM": ("vllm.transformers_utils.configs.dots3_note", "Dots3NoteConfig", {}),
-    "Glm5NextForCausalLM": ("transformers.models.glm5_next.configuration_glm5_next", "Glm5NextTextConfig", {}),
+    # Glm5Next: the config class has no ``mhc`` (the decoder layer reads it); False as vLLM's own test builds
+    # the model (tests/models/glm5next/test_sequence_parallel.py; True needs tilelang's mHC kernels)
+    "Glm5NextForCausalLM": ("transformers.models.glm5_next.configuration_glm5_next", "Glm5NextTextConfig",
+                            {"mhc": False}),
     "HYV4ForCausalLM": ("vllm.transformers_utils.configs.hy_v4", "HYV4Config", {}),
-    "InklingForCausalLM": ("vllm.models.inkling.configs", "InklingModelConfig", {}),
+    # Inkling: InklingMoE asserts the served checkpoint's MoE (nvidia/moe.py: sigmoid gate, shared sink
+    # experts); the class default has no routed experts.  Shared experts and top-k as vLLM's tests build the
+    # gate (tests/models/inkling/test_moe_weight_layout.py: 2 shared, 2 per token), routed a power of two
+    # (moe.py: "n_routed is a power of two"); dense_mlp_idx=1: layer 0 dense, layer 1 MoE (model.py);
+    # local_layer_ids: the even layers sliding-window, so the cut keeps one local and one global layer
+    "InklingForCausalLM": ("vllm.models.inkling.configs", "InklingModelConfig",
+                           {"n_routed_experts": 8, "n_shared_experts": 2, "num_experts_per_tok": 2,
+                            "shared_expert_sink": True, "dense_mlp_idx": 1, "local_layer_ids": list(range(0, 16, 2))}),
     "MiniMaxM3SparseForCausalLM": ("vllm.transformers_utils.configs.minimax_m3", "MiniMaxM3Config", {}),
-    "Qwen4ExpForCausalLM": ("transformers.models.qwen4_exp.configuration_qwen4_exp", "Qwen4ExpTextConfig", {}),
-    "Step5ForCausalLM": ("vllm.transformers_utils.configs.step5", "Step5Config", {}),
+    # Qwen4Exp: output_gate_type None means hidden_act in transformers' model (modeling_qwen4_exp.py:
+    # ``config.output_gate_type or config.hidden_act``, silu); vLLM's GDN layer reads it literally
+    "Qwen4ExpForCausalLM": ("transformers.models.qwen4_exp.configuration_qwen4_exp", "Qwen4ExpTextConfig",
+                            {"output_gate_type": "silu"}),
+    # Step5 (vllm/models/step5/nvidia/): a sparse_config is required (model.py: "requires a checkpoint with a
+    # sparse_config section"); its fields are Step5SparseConfig's defaults (config.py) but index_tp_size, which
+    # must equal the KV groups (num_attention_groups 8, _validate_step5_dsa_parallel_geometry); the DSA kernels
+    # need head_size 192 and 4/8/16 query heads per KV group (sparse_attention.py: 64 / 8 = 8)
+    "Step5ForCausalLM": ("vllm.transformers_utils.configs.step5", "Step5Config",
+                         {"sparse_config": {"index_tp_size": 8}, "head_dim": 192, "num_attention_heads": 64,
+                          # required by the DSA layers and Step5MoE (model.py raises without them)
+                          "use_head_wise_attn_gate": True, "use_moe_router_bias": True, "need_fp32_gate": True}),
 }
 # the ones bundled (their model traces run; bench/results/reach_map_wide.md says why the others are not)
-BUNDLED = ("BeamForCausalLM", "HYV4ForCausalLM", "JambaForCausalLM", "NemotronHForCausalLM")
+BUNDLED = ("BeamForCausalLM", "HYV4ForCausalLM", "InklingForCausalLM", "JambaForCausalLM", "NemotronHForCausalLM",
+           "Qwen4ExpForCausalLM")
 # generic PretrainedConfig fields that say nothing about the model
 NOISE = {"output_hidden_states", "return_dict", "id2label", "label2id", "problem_type", "chunk_size_feed_forward",
          "is_encoder_decoder", "output_attentions", "_name_or_path", "architectures", "dtype", "torch_dtype"}

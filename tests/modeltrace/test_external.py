@@ -60,3 +60,59 @@ def test_import_only_stand_in_for_a_missing_package():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "['vkc_no_such_pkg']"
+
+
+def test_cute_flash_attn_varlen_records_and_returns_out_and_lse():
+    """FA4's CuTe entry point (Inkling's relative-bias attention): one external event, the given out written."""
+    q = torch.empty(6, 8, 128, dtype=torch.bfloat16, device="meta")
+    kv = torch.empty(4, 16, 2, 128, dtype=torch.bfloat16, device="meta")
+    o = torch.empty(6, 8, 128, dtype=torch.bfloat16, device="meta")
+    bias = torch.empty(6, 8, 32, dtype=torch.bfloat16, device="meta")
+    RECORDER.reset_step()
+    RECORDER.active = True
+    try:
+        out, lse = external.cute_flash_attn_varlen_func(q, kv, kv, causal=True, out=o, return_lse=False,
+                                                        score_mod=lambda *a: None, aux_tensors=[bias])
+    finally:
+        RECORDER.active = False
+    assert out is o and lse is None
+    ev = RECORDER.events[-1]
+    assert ev["kind"] == "external" and ev["name"] == "vllm_flash_attn.cute::flash_attn_varlen_func"
+    args = {n: a for n, a in ev["args"]}
+    assert args["aux_tensors[0]"]["shape"] == [6, 8, 32] and args["score_mod"]["value"] is True
+    assert [x["shape"] for x in ev["outputs"]] == [[6, 8, 128]]
+
+
+def test_cute_dsl_stand_in_keeps_the_package_unavailable_to_find_spec():
+    """``cute.jit`` is the identity; other names raise when called; find_spec raises (vLLM's has_cutedsl()
+    catches it: False); the FA4 module exposes only its entry point."""
+    code = (
+        "import importlib.util, sys, types\n"
+        "sys.modules['vllm.vllm_flash_attn'] = types.ModuleType('vllm.vllm_flash_attn')\n"
+        "from vkc.modeltrace import external\n"
+        "assert external.cute_dsl_stand_in() == ['cutlass']\n"
+        "import cutlass.cute as cute\n"
+        "f = lambda x: x\n"
+        "assert cute.jit(f) is f\n"
+        "try:\n"
+        "    importlib.util.find_spec('cutlass')\n"
+        "except ValueError:\n"
+        "    pass\n"
+        "else:\n"
+        "    raise SystemExit('find_spec answered')\n"
+        "try:\n"
+        "    cute.compile(f)\n"
+        "except RuntimeError as e:\n"
+        "    assert 'stand-in' in str(e)\n"
+        "else:\n"
+        "    raise SystemExit('called through')\n"
+        "external._cute_module()\n"
+        "from vllm.vllm_flash_attn.cute import flash_attn_varlen_func\n"
+        "from vllm.vllm_flash_attn.cute.seqlen_info import SeqlenInfoQK\n"
+        "try:\n"
+        "    import vllm.vllm_flash_attn.cute.interface\n"
+        "except ImportError:\n"
+        "    print('ok')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"

@@ -43,7 +43,8 @@ _WORKER_MODULES = ("vkc.modeltrace.worker", "vkc.modeltrace.startup", "vkc.model
                    "vkc.modeltrace.recorder",
                    "vkc.modeltrace.opschema", "vkc.modeltrace.launches", "vkc.modeltrace.records",
                    "vkc.invoke.triton.traced.capture", "vkc.invoke.triton.traced.platform",
-                   "vkc.modeltrace.release_stubs")
+                   "vkc.modeltrace.release_stubs", "vkc.modeltrace.external",
+                   "vkc.modeltrace.recording_packages")
 _memo: dict[str, ModelTrace] = {}
 
 
