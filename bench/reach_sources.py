@@ -49,6 +49,20 @@ DEFAULTS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "InklingForCausalLM": ("vllm.models.inkling.configs", "InklingModelConfig",
                            {"n_routed_experts": 8, "n_shared_experts": 2, "num_experts_per_tok": 2,
                             "shared_expert_sink": True, "dense_mlp_idx": 1, "local_layer_ids": list(range(0, 16, 2))}),
+    # KimiK3 (a text_config of KimiLinearConfig, whose defaults have no KDA layers and no MLA dims): the text
+    # shapes vLLM's K3 kernels are written for (vllm/models/kimi_k3/amd/specialized_decode/: K3_SHAPES = hidden
+    # 7168, 896 experts, 96 KDA heads of 128, conv 4; stages/moe.py: top-16, latent 3584, routed intermediate
+    # 8 x 384, shared 8 x 768 = 2 x 3072, SiTU beta 4 / 25), the layer lists and attn_res_block_size of vLLM's
+    # K3 config test (tests/models/kimi_k3/amd_specialized_decode/test_runtime.py: KDA layer 1, full layer 2),
+    # the MLA dims of vLLM's Kimi-Linear test (tests/distributed/test_kimi_linear_context_parallel.py)
+    "KimiK3ForConditionalGeneration": ("vllm.transformers_utils.configs.kimi_k3", "KimiK3Config", {"text_config": {
+        "hidden_size": 7168, "num_hidden_layers": 2, "num_experts": 896, "num_experts_per_token": 16,
+        "moe_intermediate_size": 3072, "num_shared_experts": 2, "routed_expert_hidden_size": 3584,
+        "activation_situ_beta": 4.0, "activation_situ_linear_beta": 25.0, "attn_res_block_size": 12,
+        "linear_attn_config": {"kda_layers": [1], "full_attn_layers": [2], "num_heads": 96, "head_dim": 128,
+                               "short_conv_kernel_size": 4},
+        "kv_lora_rank": 512, "qk_nope_head_dim": 128, "qk_rope_head_dim": 64, "v_head_dim": 128,
+        "mla_use_nope": True, "mla_use_output_gate": True}}),
     "MiniMaxM3SparseForCausalLM": ("vllm.transformers_utils.configs.minimax_m3", "MiniMaxM3Config", {}),
     # Qwen4Exp: output_gate_type None means hidden_act in transformers' model (modeling_qwen4_exp.py:
     # ``config.output_gate_type or config.hidden_act``, silu); vLLM's GDN layer reads it literally
@@ -64,8 +78,8 @@ DEFAULTS: dict[str, tuple[str, str, dict[str, Any]]] = {
                           "use_head_wise_attn_gate": True, "use_moe_router_bias": True, "need_fp32_gate": True}),
 }
 # the ones bundled (their model traces run; bench/results/reach_map_wide.md says why the others are not)
-BUNDLED = ("BeamForCausalLM", "HYV4ForCausalLM", "InklingForCausalLM", "JambaForCausalLM", "NemotronHForCausalLM",
-           "Qwen4ExpForCausalLM")
+BUNDLED = ("BeamForCausalLM", "HYV4ForCausalLM", "InklingForCausalLM", "JambaForCausalLM", "MiniMaxM3SparseForCausalLM",
+           "NemotronHForCausalLM", "Qwen4ExpForCausalLM")
 # generic PretrainedConfig fields that say nothing about the model
 NOISE = {"output_hidden_states", "return_dict", "id2label", "label2id", "problem_type", "chunk_size_feed_forward",
          "is_encoder_decoder", "output_attentions", "_name_or_path", "architectures", "dtype", "torch_dtype"}

@@ -57,3 +57,43 @@ def test_install_caches_the_availability_check_before_the_stand_in_exists():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "<recording stand-in vkc_no_such_lib.attn.paged_logits>"
+
+
+def test_a_documented_out_of_place_entry_point_returns_a_tensor_like_its_input():
+    """flashinfer's norms (MiniMax-M3): the result is shaped like the input and recorded as the output;
+    the fused-add form writes its first two arguments in place."""
+    x = torch.empty(4, 8, dtype=torch.bfloat16, device="meta")
+    r = torch.empty(4, 8, dtype=torch.bfloat16, device="meta")
+    w = torch.empty(8, dtype=torch.bfloat16, device="meta")
+    RECORDER.reset_step()
+    RECORDER.active = True
+    try:
+        y = Recorded("flashinfer.norm.gemma_rmsnorm")(x, w, 1e-6)
+        assert Recorded("flashinfer.norm.gemma_fused_add_rmsnorm")(x, r, w, 1e-6) is None
+    finally:
+        RECORDER.active = False
+    assert y.shape == (4, 8) and y.dtype == torch.bfloat16 and y is not x
+    norm, fused = RECORDER.events[-2:]
+    assert [o["shape"] for o in norm["outputs"]] == [[4, 8]]
+    assert len(fused["outputs"]) == 2
+
+
+def test_worker_reads_the_fields_of_a_slotted_metadata_object():
+    """Step5's builder returns a slotted metadata class: the worker names its tensors all the same."""
+    from vkc.modeltrace.worker import _fields
+
+    class Base:
+        __slots__ = ("a",)
+
+    class Meta(Base):
+        __slots__ = ("b", "unset")
+
+    m = Meta()
+    m.a, m.b = 1, 2
+    assert _fields(m) == [("a", 1), ("b", 2)]
+
+    class Plain:
+        def __init__(self) -> None:
+            self.z, self.y = 3, 4
+
+    assert _fields(Plain()) == [("y", 4), ("z", 3)]

@@ -58,6 +58,7 @@ REACH_SOURCES: tuple[str, ...] = (
     "defaults:JambaForCausalLM",                            # Mamba1 selective scan
     "defaults:InklingForCausalLM",                          # Inkling's norms, short conv, sigmoid-sink MoE gate
     "defaults:Qwen4ExpForCausalLM",                         # Qwen4-Exp's GDN + indexed attention layers
+    "defaults:MiniMaxM3SparseForCausalLM",                  # MiniMax-M3's own ops (flashinfer norms recorded)
 )
 
 

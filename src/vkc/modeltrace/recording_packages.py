@@ -8,6 +8,9 @@ Newer model files import a compiled kernel library at module level or when a lay
 
 * a ``CamelCase`` name (a class: a planner, a wrapper) returns an instance whose method calls are
   recorded the same way;
+* a name of :data:`RESULTS` (the library's documented out-of-place entry points) returns a new meta
+  tensor shaped like the argument it names, recorded as the event's output; its in-place ones
+  (:data:`IN_PLACE`) record the arguments they write;
 * any other name (a kernel entry point) returns None: kernels of these libraries write their
   results into tensors they are given; a caller that needs a returned tensor fails loudly on the
   None (nothing of the kernel is emulated, nothing is swallowed).
@@ -22,7 +25,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-__all__ = ["PACKAGES", "Recorded", "install_recording_packages"]
+__all__ = ["IN_PLACE", "PACKAGES", "RESULTS", "Recorded", "install_recording_packages"]
 
 # package -> (its submodules model files import by name, the vLLM availability check to cache first)
 PACKAGES: dict[str, tuple[tuple[str, ...], str]] = {
@@ -31,8 +34,14 @@ PACKAGES: dict[str, tuple[tuple[str, ...], str]] = {
                    "vllm.utils.flashinfer:has_flashinfer"),
 }
 
+# entry point -> the argument its result is shaped like (flashinfer/norm.py: ``out = torch.empty_like(input)``)
+RESULTS: dict[str, int] = {"flashinfer.norm.rmsnorm": 0, "flashinfer.norm.gemma_rmsnorm": 0}
+# entry point -> the arguments it writes in place (flashinfer/norm.py: "input and residual are updated in place")
+IN_PLACE: dict[str, tuple[int, ...]] = {"flashinfer.norm.fused_add_rmsnorm": (0, 1),
+                                        "flashinfer.norm.gemma_fused_add_rmsnorm": (0, 1)}
 
-def _record(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+
+def _record(name: str, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any = None) -> None:
     import torch
 
     from vkc.modeltrace.external import USED
@@ -52,6 +61,9 @@ def _record(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
             ev_args.append([k, _arg_json(v)])
     idx = RECORDER.add({"kind": "external", "name": name, "args": ev_args})
     outs = [v for k, v in sorted(kwargs.items()) if k in ("out", "output") and isinstance(v, torch.Tensor)]
+    outs += [args[i] for i in IN_PLACE.get(name, ()) if i < len(args) and isinstance(args[i], torch.Tensor)]
+    outs += [result] if isinstance(result, torch.Tensor) else []
+    outs = list({id(o): o for o in outs}.values())
     for o in outs:
         RECORDER.wrote(o, idx)
     RECORDER.events[idx]["outputs"] = [RECORDER.describe(o) for o in outs]
@@ -70,7 +82,16 @@ class Recorded:
         return Recorded(f"{self._name}.{attr}")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        _record(self._name, args, kwargs)
+        import torch
+
+        like = RESULTS.get(self._name)
+        out = kwargs.get("out")
+        result = None
+        if like is not None and like < len(args):
+            result = out if isinstance(out, torch.Tensor) else torch.empty_like(args[like], device="meta")
+        _record(self._name, args, kwargs, result)
+        if result is not None:
+            return result
         leaf = self._name.rsplit(".", 1)[-1]
         if not self._instance and leaf[:1].isupper():
             return Recorded(f"{self._name}()", instance=True)

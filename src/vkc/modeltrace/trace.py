@@ -207,7 +207,10 @@ def _to_trace(tree: SourceTree, model_cfg: ModelConfig, options: TraceOptions, p
     status, fp_warn, fps = check_tree(tree.root, tree.version)
     warnings = list(fp_warn) + list(resp.get("warnings", []))
     if resp.get("stand_ins"):
-        warnings.append(f"not installed, imported as stand-ins (no traced code calls them): {', '.join(resp['stand_ins'])}")
+        warnings.append(f"not installed, imported as stand-ins (no kernel of theirs runs): {', '.join(resp['stand_ins'])}")
+    if resp.get("recording_packages"):
+        warnings.append("not installed, recording stand-ins (every call an external event, no result emulated): "
+                        + ", ".join(resp["recording_packages"]))
     if resp.get("guessed_outputs"):
         warnings.append(f"op results guessed (no fake in the tree): {', '.join(resp['guessed_outputs'])}")
     notes: dict[str, Any] = {}

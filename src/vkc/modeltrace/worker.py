@@ -178,7 +178,7 @@ def _startup(req: dict[str, Any], resp: dict[str, Any]) -> dict[str, Any]:
     st.init_parallel(vc, int(opts.get("tp", 1)), tuple(req.get("skip_steps", ())))
     from vkc.modeltrace.recording_packages import install_recording_packages
 
-    resp["stand_ins"] += install_recording_packages()   # recording: model files that import flashinfer
+    resp["recording_packages"] = install_recording_packages()   # model files that import flashinfer
     t = time.perf_counter()
     model = st.build_model(vc)
     timings["build_model_s"] = time.perf_counter() - t
