@@ -28,7 +28,9 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULTS_DIR = ROOT / "src" / "vkc" / "modelcfg" / "defaults"
 
 # arch -> (module, config class, constructor kwargs): the class's defaults, with the kwargs that pick
-# which layers the cut keeps (documented in each file's "cut")
+# which layers the cut keeps (documented in each file's "cut") and the fewest that make the architecture
+# build where its defaults do not (each says where its values come from; recorded in the file's
+# "constructor_kwargs")
 DEFAULTS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "NemotronHForCausalLM": ("transformers", "NemotronHConfig", {}),
     "JambaForCausalLM": ("transformers", "JambaConfig", {"attn_layer_period": 2, "attn_layer_offset": 1}),
@@ -43,8 +45,9 @@ DEFAULTS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "HYV4ForCausalLM": ("vllm.transformers_utils.configs.hy_v4", "HYV4Config", {}),
     # Inkling: InklingMoE asserts the served checkpoint's MoE (nvidia/moe.py: sigmoid gate, shared sink
     # experts); the class default has no routed experts.  Shared experts and top-k as vLLM's tests build the
-    # gate (tests/models/inkling/test_moe_weight_layout.py: 2 shared, 2 per token), routed a power of two
-    # (moe.py: "n_routed is a power of two"); dense_mlp_idx=1: layer 0 dense, layer 1 MoE (model.py);
+    # gate (tests/models/inkling/test_moe_weight_layout.py: 2 shared, 2 per token); 8 routed: chosen, no
+    # checkpoint value in vLLM's tree (moe.py: "n_routed is a power of two"); dense_mlp_idx=1: layer 0 dense,
+    # layer 1 MoE (model.py);
     # local_layer_ids: the even layers sliding-window, so the cut keeps one local and one global layer
     "InklingForCausalLM": ("vllm.models.inkling.configs", "InklingModelConfig",
                            {"n_routed_experts": 8, "n_shared_experts": 2, "num_experts_per_tok": 2,
@@ -78,8 +81,8 @@ DEFAULTS: dict[str, tuple[str, str, dict[str, Any]]] = {
                           "use_head_wise_attn_gate": True, "use_moe_router_bias": True, "need_fp32_gate": True}),
 }
 # the ones bundled (their model traces run; bench/results/reach_map_wide.md says why the others are not)
-BUNDLED = ("BeamForCausalLM", "HYV4ForCausalLM", "InklingForCausalLM", "JambaForCausalLM", "MiniMaxM3SparseForCausalLM",
-           "NemotronHForCausalLM", "Qwen4ExpForCausalLM")
+BUNDLED = ("BeamForCausalLM", "HYV4ForCausalLM", "JambaForCausalLM", "MiniMaxM3SparseForCausalLM", "NemotronHForCausalLM",
+           "Qwen4ExpForCausalLM")
 # generic PretrainedConfig fields that say nothing about the model
 NOISE = {"output_hidden_states", "return_dict", "id2label", "label2id", "problem_type", "chunk_size_feed_forward",
          "is_encoder_decoder", "output_attentions", "_name_or_path", "architectures", "dtype", "torch_dtype"}

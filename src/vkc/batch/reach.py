@@ -56,7 +56,6 @@ REACH_SOURCES: tuple[str, ...] = (
     "defaults:NemotronHForCausalLM",                        # Mamba2 (SSD chunked scan, state update), relu2
     "defaults:BeamForCausalLM",                             # Beam's own norms, qk-norm-rope, sigmoid routing
     "defaults:JambaForCausalLM",                            # Mamba1 selective scan
-    "defaults:InklingForCausalLM",                          # Inkling's norms, short conv, sigmoid-sink MoE gate
     "defaults:Qwen4ExpForCausalLM",                         # Qwen4-Exp's GDN + indexed attention layers
     "defaults:MiniMaxM3SparseForCausalLM",                  # MiniMax-M3's own ops (flashinfer norms recorded)
 )

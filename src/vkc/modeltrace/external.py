@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-__all__ = ["USED", "cute_dsl_stand_in", "install_external_stand_ins", "stand_in_missing_packages"]
+__all__ = ["USED", "install_external_stand_ins", "stand_in_missing_packages"]
 
 USED: set[str] = set()
 
@@ -57,70 +57,6 @@ def flash_attn_varlen_func(q: Any, k: Any, v: Any, max_seqlen_q: Any = None, cu_
     return (o, lse) if return_softmax_lse else o
 
 
-_CUTE_SCALARS = ("max_seqlen_q", "max_seqlen_k", "softmax_scale", "causal", "window_size", "softcap",
-                 "num_splits", "return_lse", "pack_gqa")
-
-
-def cute_flash_attn_varlen_func(q: Any, k: Any, v: Any, *args: Any, out: Any = None, return_lse: bool = False,
-                                **kw: Any) -> Any:
-    """``vllm_flash_attn.cute.flash_attn_varlen_func`` (FlashAttention 4, CuTe DSL): ``(out, lse)``,
-    out ``(total_q, H, D_v)``, lse ``(H, total_q)`` fp32 when asked for (else None)."""
-    import torch
-
-    o = out if out is not None else torch.empty(*q.shape[:-1], v.shape[-1], dtype=q.dtype, device=q.device)
-    lse = torch.empty(q.shape[-2], q.shape[0], dtype=torch.float32, device=q.device) if return_lse else None
-    aux = kw.get("aux_tensors") or []
-    tensors = {"q": q, "k": k, "v": v, "out": o, "lse": lse,
-               **{n: kw.get(n) for n in ("cu_seqlens_q", "cu_seqlens_k", "seqused_q", "seqused_k", "page_table")},
-               **{f"aux_tensors[{i}]": t for i, t in enumerate(aux)}}
-    scalars = {k_: v_ for k_, v_ in kw.items() if k_ in _CUTE_SCALARS}
-    scalars.update({"return_lse": return_lse, "score_mod": kw.get("score_mod") is not None})
-    _record("vllm_flash_attn.cute::flash_attn_varlen_func", tensors, scalars, [o] + ([lse] if lse is not None else []))
-    return o, lse
-
-
-def _cute_module() -> None:
-    """``vllm.vllm_flash_attn.cute`` (the FA4 CuTe package, absent from an sdist): a module with the recording
-    ``flash_attn_varlen_func`` only, so ``cute.interface`` / ``cute.utils`` stay unimportable and vLLM's FA4
-    availability (a file check) is unchanged."""
-    import types
-
-    if "vllm.vllm_flash_attn.cute" in sys.modules:
-        return
-    mod = types.ModuleType("vllm.vllm_flash_attn.cute")
-    mod.flash_attn_varlen_func = cute_flash_attn_varlen_func  # type: ignore[attr-defined]
-    sys.modules[mod.__name__] = mod
-    # the type a score_mod annotates its argument with (inkling/nvidia/ops/fa4_rel_attention.py)
-    info = types.ModuleType("vllm.vllm_flash_attn.cute.seqlen_info")
-    info.__getattr__ = _module_getattr(info.__name__)  # type: ignore[attr-defined,method-assign]
-    sys.modules[info.__name__] = mod.seqlen_info = info  # type: ignore[attr-defined]
-
-
-def _identity_jit(fn: Any = None, **_kw: Any) -> Any:
-    return fn if fn is not None else (lambda f: f)
-
-
-def cute_dsl_stand_in() -> list[str]:
-    """``cutlass`` / ``cutlass.cute`` (NVIDIA's CuTe DSL, not installed): ``cute.jit`` leaves the function
-    as it is (it compiles on a kernel launch, and the one consumer, a ``score_mod`` handed to the FA4
-    stand-in above, is recorded, never run); any other attribute is a placeholder that raises when called.
-    ``__spec__`` is None, so ``importlib.util.find_spec("cutlass")`` raises and vLLM's ``has_cutedsl()``
-    stays False (its CuTe DSL kernel choices are unchanged)."""
-    import importlib.util
-    import types
-
-    if "cutlass" in sys.modules or importlib.util.find_spec("cutlass") is not None:
-        return []
-    for name in ("cutlass", "cutlass.cute"):
-        mod = types.ModuleType(name)
-        mod.__getattr__ = _module_getattr(name)  # type: ignore[attr-defined,method-assign]
-        mod.__spec__ = None
-        sys.modules[name] = mod
-    sys.modules["cutlass.cute"].jit = _identity_jit  # type: ignore[attr-defined]
-    sys.modules["cutlass"].cute = sys.modules["cutlass.cute"]  # type: ignore[attr-defined]
-    return ["cutlass"]
-
-
 def install_external_stand_ins() -> None:
     """Replace the raising stubs of ``vllm.vllm_flash_attn`` with the recording stand-ins above
     (before vLLM's attention modules import them by name)."""
@@ -132,7 +68,6 @@ def install_external_stand_ins() -> None:
     iface = sys.modules.get("vllm.vllm_flash_attn.flash_attn_interface")
     if iface is not None:
         iface.flash_attn_varlen_func = flash_attn_varlen_func  # type: ignore[attr-defined]
-    _cute_module()
 
 
 class _Placeholder:

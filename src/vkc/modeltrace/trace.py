@@ -209,7 +209,7 @@ def _to_trace(tree: SourceTree, model_cfg: ModelConfig, options: TraceOptions, p
     if resp.get("stand_ins"):
         warnings.append(f"not installed, imported as stand-ins (no kernel of theirs runs): {', '.join(resp['stand_ins'])}")
     if resp.get("recording_packages"):
-        warnings.append("not installed, recording stand-ins (every call an external event, no result emulated): "
+        warnings.append("not installed, recording stand-ins (every call an external event): "
                         + ", ".join(resp["recording_packages"]))
     if resp.get("guessed_outputs"):
         warnings.append(f"op results guessed (no fake in the tree): {', '.join(resp['guessed_outputs'])}")

@@ -163,11 +163,10 @@ def _startup(req: dict[str, Any], resp: dict[str, Any]) -> dict[str, Any]:
     opts = req["options"]
     timings: dict[str, float] = {}
     t = time.perf_counter()
-    from vkc.modeltrace.external import cute_dsl_stand_in, stand_in_missing_packages
+    from vkc.modeltrace.external import stand_in_missing_packages
     from vkc.modeltrace.release_stubs import install_release_stubs
 
     resp["stand_ins"] = stand_in_missing_packages()     # import-only (multimodal files' image libraries)
-    resp["stand_ins"] += cute_dsl_stand_in()            # CuTe DSL: cute.jit functions handed to FA4's stand-in
     resp["stand_ins"] += install_release_stubs(Path(req["tree_root"]))   # a release's module-level imports
     resp["schemas"] = st.pre_import(req["tree_root"], req["profile"])
     model_dir = tempfile.mkdtemp(prefix="vkc-model-")
