@@ -56,8 +56,7 @@ REACH_SOURCES: tuple[str, ...] = (
     "defaults:NemotronHForCausalLM",                        # Mamba2 (SSD chunked scan, state update), relu2
     "defaults:BeamForCausalLM",                             # Beam's own norms, qk-norm-rope, sigmoid routing
     "defaults:JambaForCausalLM",                            # Mamba1 selective scan
-    "defaults:Qwen4ExpForCausalLM",                         # Qwen4-Exp's GDN + indexed attention layers
-    "defaults:MiniMaxM3SparseForCausalLM",                  # MiniMax-M3's own ops (flashinfer norms recorded)
+    "defaults:MiniMaxM3SparseForCausalLM",                  # MiniMax-M3's fused q-norm/rope/KV insert (CUDA)
 )
 
 
