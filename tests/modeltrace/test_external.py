@@ -60,4 +60,3 @@ def test_import_only_stand_in_for_a_missing_package():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "['vkc_no_such_pkg']"
-
