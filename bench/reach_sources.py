@@ -28,7 +28,9 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULTS_DIR = ROOT / "src" / "vkc" / "modelcfg" / "defaults"
 
 # arch -> (module, config class, constructor kwargs): the class's defaults, with the kwargs that pick
-# which layers the cut keeps (documented in each file's "cut")
+# which layers the cut keeps (documented in each file's "cut") and the fewest that make the architecture
+# build where its defaults do not (each says where its values come from; recorded in the file's
+# "constructor_kwargs")
 DEFAULTS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "NemotronHForCausalLM": ("transformers", "NemotronHConfig", {}),
     "JambaForCausalLM": ("transformers", "JambaConfig", {"attn_layer_period": 2, "attn_layer_offset": 1}),
@@ -36,15 +38,50 @@ DEFAULTS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "DeepseekV32ForCausalLM": ("transformers", "DeepseekV32Config", {}),
     "DeepseekV4ForCausalLM": ("transformers", "DeepseekV4Config", {}),
     "Dots3NoteForCausalLM": ("vllm.transformers_utils.configs.dots3_note", "Dots3NoteConfig", {}),
-    "Glm5NextForCausalLM": ("transformers.models.glm5_next.configuration_glm5_next", "Glm5NextTextConfig", {}),
+    # Glm5Next: the config class has no ``mhc`` (the decoder layer reads it); False as vLLM's own test builds
+    # the model (tests/models/glm5next/test_sequence_parallel.py; True needs tilelang's mHC kernels)
+    "Glm5NextForCausalLM": ("transformers.models.glm5_next.configuration_glm5_next", "Glm5NextTextConfig",
+                            {"mhc": False}),
     "HYV4ForCausalLM": ("vllm.transformers_utils.configs.hy_v4", "HYV4Config", {}),
-    "InklingForCausalLM": ("vllm.models.inkling.configs", "InklingModelConfig", {}),
+    # Inkling: InklingMoE asserts the served checkpoint's MoE (nvidia/moe.py: sigmoid gate, shared sink
+    # experts); the class default has no routed experts.  Shared experts and top-k as vLLM's tests build the
+    # gate (tests/models/inkling/test_moe_weight_layout.py: 2 shared, 2 per token); 8 routed: chosen, no
+    # checkpoint value in vLLM's tree (moe.py: "n_routed is a power of two"); dense_mlp_idx=1: layer 0 dense,
+    # layer 1 MoE (model.py);
+    # local_layer_ids: the even layers sliding-window, so the cut keeps one local and one global layer
+    "InklingForCausalLM": ("vllm.models.inkling.configs", "InklingModelConfig",
+                           {"n_routed_experts": 8, "n_shared_experts": 2, "num_experts_per_tok": 2,
+                            "shared_expert_sink": True, "dense_mlp_idx": 1, "local_layer_ids": list(range(0, 16, 2))}),
+    # KimiK3 (a text_config of KimiLinearConfig, whose defaults have no KDA layers and no MLA dims): the text
+    # shapes vLLM's K3 kernels are written for (vllm/models/kimi_k3/amd/specialized_decode/: K3_SHAPES = hidden
+    # 7168, 896 experts, 96 KDA heads of 128, conv 4; stages/moe.py: top-16, latent 3584, routed intermediate
+    # 8 x 384, shared 8 x 768 = 2 x 3072, SiTU beta 4 / 25), the layer lists and attn_res_block_size of vLLM's
+    # K3 config test (tests/models/kimi_k3/amd_specialized_decode/test_runtime.py: KDA layer 1, full layer 2),
+    # the MLA dims of vLLM's Kimi-Linear test (tests/distributed/test_kimi_linear_context_parallel.py)
+    "KimiK3ForConditionalGeneration": ("vllm.transformers_utils.configs.kimi_k3", "KimiK3Config", {"text_config": {
+        "hidden_size": 7168, "num_hidden_layers": 2, "num_experts": 896, "num_experts_per_token": 16,
+        "moe_intermediate_size": 3072, "num_shared_experts": 2, "routed_expert_hidden_size": 3584,
+        "activation_situ_beta": 4.0, "activation_situ_linear_beta": 25.0, "attn_res_block_size": 12,
+        "linear_attn_config": {"kda_layers": [1], "full_attn_layers": [2], "num_heads": 96, "head_dim": 128,
+                               "short_conv_kernel_size": 4},
+        "kv_lora_rank": 512, "qk_nope_head_dim": 128, "qk_rope_head_dim": 64, "v_head_dim": 128,
+        "mla_use_nope": True, "mla_use_output_gate": True}}),
     "MiniMaxM3SparseForCausalLM": ("vllm.transformers_utils.configs.minimax_m3", "MiniMaxM3Config", {}),
-    "Qwen4ExpForCausalLM": ("transformers.models.qwen4_exp.configuration_qwen4_exp", "Qwen4ExpTextConfig", {}),
-    "Step5ForCausalLM": ("vllm.transformers_utils.configs.step5", "Step5Config", {}),
+    # Qwen4Exp: output_gate_type None means hidden_act in transformers' model (modeling_qwen4_exp.py:
+    # ``config.output_gate_type or config.hidden_act``, silu); vLLM's GDN layer reads it literally
+    "Qwen4ExpForCausalLM": ("transformers.models.qwen4_exp.configuration_qwen4_exp", "Qwen4ExpTextConfig",
+                            {"output_gate_type": "silu"}),
+    # Step5 (vllm/models/step5/nvidia/): a sparse_config is required (model.py: "requires a checkpoint with a
+    # sparse_config section"); its fields are Step5SparseConfig's defaults (config.py) but index_tp_size, which
+    # must equal the KV groups (num_attention_groups 8, _validate_step5_dsa_parallel_geometry); the DSA kernels
+    # need head_size 192 and 4/8/16 query heads per KV group (sparse_attention.py: 64 / 8 = 8)
+    "Step5ForCausalLM": ("vllm.transformers_utils.configs.step5", "Step5Config",
+                         {"sparse_config": {"index_tp_size": 8}, "head_dim": 192, "num_attention_heads": 64,
+                          # required by the DSA layers and Step5MoE (model.py raises without them)
+                          "use_head_wise_attn_gate": True, "use_moe_router_bias": True, "need_fp32_gate": True}),
 }
 # the ones bundled (their model traces run; bench/results/reach_map_wide.md says why the others are not)
-BUNDLED = ("BeamForCausalLM", "HYV4ForCausalLM", "JambaForCausalLM", "NemotronHForCausalLM")
+BUNDLED = ("BeamForCausalLM", "HYV4ForCausalLM", "JambaForCausalLM", "MiniMaxM3SparseForCausalLM", "NemotronHForCausalLM")
 # generic PretrainedConfig fields that say nothing about the model
 NOISE = {"output_hidden_states", "return_dict", "id2label", "label2id", "problem_type", "chunk_size_feed_forward",
          "is_encoder_decoder", "output_attentions", "_name_or_path", "architectures", "dtype", "torch_dtype"}

@@ -109,3 +109,25 @@ def test_a_config_class_defaults_source_traces_its_new_kernels(vllm_tree, monkey
     assert "csrc/mamba/selective_scan_fwd.cu:selective_scan_fwd_kernel" in got["prefill"]
     assert "vllm.model_executor.layers.mamba.ops.mamba_ssm:_selective_scan_update_kernel" in got["decode"]
     assert trace.fingerprint_status == "known" and trace.traced_layers == 2
+
+
+@pytest.mark.heavy
+def test_minimax_m3_traces_through_the_flashinfer_recording_stand_in(vllm_tree, monkeypatch):
+    """One real trace (about 30 s cold): MiniMax-M3's norms are flashinfer calls (not installed), recorded as
+    external events with results shaped like their inputs, so the step runs on to its own fused CUDA kernel."""
+    from vkc.index import build_index
+    from vkc.modelcfg import load_model
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    from vkc.batch.used import op_map, step_kernels
+    from vkc.invoke.triton.modeltraced.session import FULL_STEPS, model_trace_for
+
+    index = build_index(vllm_tree)
+    trace = model_trace_for(vllm_tree, load_model("defaults:MiniMaxM3SparseForCausalLM"))
+    known = {k.qualified: k for k in index.kernels if k.role == "entry"}
+    decode = trace.step(FULL_STEPS["decode"])
+    got = step_kernels(decode, known, op_map(index), tree=vllm_tree)
+    assert "csrc/fused_minimax_m3_qknorm_rope_kv_insert_kernel.cu:fusedMiniMaxM3QNormRopeKVInsertKernel" in got
+    names = {e.name for e in decode.events if e.kind == "external"}
+    assert {"flashinfer.norm.gemma_rmsnorm", "flashinfer.norm.gemma_fused_add_rmsnorm"} <= names
+    assert any("recording stand-ins" in w and "flashinfer" in w for w in trace.warnings)

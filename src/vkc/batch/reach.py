@@ -60,6 +60,7 @@ REACH_SOURCES: tuple[str, ...] = (
     "defaults:NemotronHForCausalLM",                        # Mamba2 (SSD chunked scan, state update), relu2
     "defaults:BeamForCausalLM",                             # Beam's own norms, qk-norm-rope, sigmoid routing
     "defaults:JambaForCausalLM",                            # Mamba1 selective scan
+    "defaults:MiniMaxM3SparseForCausalLM",                  # MiniMax-M3's fused q-norm/rope/KV insert (CUDA)
     "meta-llama/Llama-3.1-8B-Instruct@kv-cache-dtype=int4_per_token_head",  # int4 per-token-head KV cache
     "meta-llama/Llama-3.1-8B-Instruct@kv-cache-dtype=int8_per_token_head",  # int8 per-token-head KV cache write
 )

@@ -118,6 +118,7 @@ def pre_import(tree_root: str, profile: dict[str, Any]) -> dict[str, int]:
     enter_meta_placements()
     torch.accelerator.empty_cache = lambda: None        # vllm/v1/worker/workspace.py
     torch.accelerator.synchronize = lambda *a, **k: None
+    torch.accelerator.current_device_index = lambda: 0   # the fake H100 is device 0 (Step5's DSA adapter)
     _fake_stream()
     return counts
 

@@ -44,7 +44,8 @@ _WORKER_MODULES = ("vkc.modeltrace.worker", "vkc.modeltrace.startup", "vkc.model
                    "vkc.modeltrace.recorder",
                    "vkc.modeltrace.opschema", "vkc.modeltrace.launches", "vkc.modeltrace.records",
                    "vkc.invoke.triton.traced.capture", "vkc.invoke.triton.traced.platform",
-                   "vkc.modeltrace.release_stubs")
+                   "vkc.modeltrace.release_stubs", "vkc.modeltrace.external",
+                   "vkc.modeltrace.recording_packages")
 _memo: dict[str, ModelTrace] = {}
 
 
@@ -211,7 +212,10 @@ def _to_trace(tree: SourceTree, model_cfg: ModelConfig, options: TraceOptions, p
     status, fp_warn, fps = check_tree(tree.root, tree.version)
     warnings = list(fp_warn) + list(resp.get("warnings", []))
     if resp.get("stand_ins"):
-        warnings.append(f"not installed, imported as stand-ins (no traced code calls them): {', '.join(resp['stand_ins'])}")
+        warnings.append(f"not installed, imported as stand-ins (no kernel of theirs runs): {', '.join(resp['stand_ins'])}")
+    if resp.get("recording_packages"):
+        warnings.append("not installed, recording stand-ins (every call an external event): "
+                        + ", ".join(resp["recording_packages"]))
     if resp.get("guessed_outputs"):
         warnings.append(f"op results guessed (no fake in the tree): {', '.join(resp['guessed_outputs'])}")
     notes: dict[str, Any] = {}

@@ -130,7 +130,7 @@ def run_step(ctx: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]:
         for builder, names, group in ctx["builders"]:
             m = builder.build(common_prefix_len=0, common_attn_metadata=dataclasses.replace(
                 cam, block_table_tensor=tables[min(group, len(tables) - 1)]))
-            for f, v in sorted(vars(m).items()):
+            for f, v in _fields(m):
                 if isinstance(v, torch.Tensor) and v.device.type == "meta":
                     RECORDER.name_storage(v, f"metadata:{f}") if RECORDER._key(v) not in RECORDER.storages else None
             attn_metadata.update({n: m for n in names})
@@ -147,6 +147,14 @@ def run_step(ctx: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]:
             RECORDER.active = False
     return {"id": step["id"], "ok": True, "error": None, "events": RECORDER.events,
             "forward_s": round(time.perf_counter() - t0, 4), "num_tokens": md["num_tokens"]}
+
+
+def _fields(m: Any) -> list[tuple[str, Any]]:
+    """A metadata object's fields: its ``__dict__``, else its slots (a builder may return a slotted class)."""
+    if hasattr(m, "__dict__"):
+        return sorted(vars(m).items())
+    names = {n for c in type(m).__mro__ for n in getattr(c, "__slots__", ())}
+    return sorted((n, getattr(m, n)) for n in names if hasattr(m, n))
 
 
 def _startup(req: dict[str, Any], resp: dict[str, Any]) -> dict[str, Any]:
@@ -167,6 +175,9 @@ def _startup(req: dict[str, Any], resp: dict[str, Any]) -> dict[str, Any]:
     vc = st.engine_config(model_dir, opts)
     timings["engine_config_s"] = time.perf_counter() - t
     st.init_parallel(vc, int(opts.get("tp", 1)), tuple(req.get("skip_steps", ())))
+    from vkc.modeltrace.recording_packages import install_recording_packages
+
+    resp["recording_packages"] = install_recording_packages()   # model files that import flashinfer
     t = time.perf_counter()
     model = st.build_model(vc)
     timings["build_model_s"] = time.perf_counter() - t
