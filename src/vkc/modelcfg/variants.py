@@ -32,11 +32,17 @@ __all__ = ["DEFAULTS_PREFIX", "SERVING_KEYS", "Variant", "defaults_ids", "fetch_
 
 DEFAULTS_PREFIX = "defaults:"
 SEP = "@"
-# key -> the values vkc traces (vLLM's flag: --kv-cache-dtype, --attention-backend, --speculative-config)
+# key -> the values vkc traces (vLLM's flag: --kv-cache-dtype, --attention-backend, --speculative-config,
+# --quantization).  quantization: vLLM 0.33.0's online shorthands (vllm/config/quantization.py
+# _ONLINE_SHORTHANDS): a bf16 checkpoint quantized while it loads, so the config stays MODEL's.
+# ``fp8`` is not one: 0.33.0's Fp8Config refuses a checkpoint that is not fp8 ("no longer supports online
+# quantization"); ``nvfp4_per_token`` is Blackwell-only (vkc traces an H100).
 SERVING_KEYS: dict[str, tuple[str, ...]] = {
     "kv-cache-dtype": ("fp8",),
     "attention-backend": ("FLASH_ATTN", "TRITON_ATTN", "TRITON_MLA"),
     "speculative": ("ngram",),
+    "quantization": ("fp8_per_tensor", "fp8_per_block", "fp8_per_channel", "int8_per_channel_weight_only",
+                     "mxfp8", "mxfp4"),
 }
 
 

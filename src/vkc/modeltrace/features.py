@@ -69,7 +69,8 @@ def parse_features(values: Iterable[str]) -> tuple[str, ...]:
 def with_features(options: TraceOptions, features: Iterable[str]) -> TraceOptions:
     """``options`` with ``features`` (the plain options when there are none)."""
     feats = parse_features(features)
-    base = {k: getattr(options, k) for k in ("steps", "tp", "attention_backend", "kv_cache_dtype", "block_size")}
+    base = {k: getattr(options, k) for k in ("steps", "tp", "attention_backend", "kv_cache_dtype", "block_size",
+                                                "quantization")}
     return FeatureOptions(**base, features=feats) if feats else TraceOptions(**base)
 
 

@@ -209,6 +209,8 @@ def engine_config(model_dir: str, opts: dict[str, Any]) -> Any:
                           "max_num_batched_tokens": max(8192, opts["max_tokens"])}
     if opts.get("attention_backend"):
         kw["attention_backend"] = opts["attention_backend"]
+    if opts.get("quantization"):        # --quantization (a variant's serving option; absent: the config's)
+        kw["quantization"] = opts["quantization"]
     # linear-attention prefill: vLLM's H100 default is FlashInfer (external, JIT); take the in-tree
     # Triton/FLA kernels, as for attention (the table's header says so)
     kw["gdn_prefill_backend"] = "triton"

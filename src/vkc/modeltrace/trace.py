@@ -70,6 +70,8 @@ def _worker_options(options: TraceOptions, plan: LayerPlan) -> dict[str, Any]:
            "kv_cache_dtype": options.kv_cache_dtype, "block_size": options.block_size,
            "max_model_len": None, "max_batch": max_batch, "max_tokens": max_tokens,
            "num_blocks": max(blocks, 16384) + 1}
+    if options.quantization:            # absent without it: the plain trace's key stays
+        out["quantization"] = options.quantization
     if features_of(options):            # absent without features: the plain trace's key stays
         out["features"] = list(features_of(options))
     return out

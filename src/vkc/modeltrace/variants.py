@@ -2,7 +2,9 @@
 
 ``MODEL@kv-cache-dtype=fp8,speculative=ngram`` (:mod:`vkc.modelcfg.variants`) is MODEL traced with
 ``TraceOptions.kv_cache_dtype = "fp8"`` and the ``spec`` serving feature (n-gram speculative decoding,
-:mod:`vkc.modeltrace.spec`); ``attention-backend=NAME`` sets ``TraceOptions.attention_backend``.
+:mod:`vkc.modeltrace.spec`); ``attention-backend=NAME`` sets ``TraceOptions.attention_backend``;
+``quantization=METHOD`` sets ``TraceOptions.quantization`` (vLLM's ``--quantization``: the bf16
+checkpoint quantized online at load, e.g. ``fp8_per_tensor``).
 Nothing else changes: a plain model id keeps its options (and its trace's cache key) as they are.
 """
 from __future__ import annotations
@@ -29,4 +31,6 @@ def serving_variant(options: TraceOptions, model_id: str) -> TraceOptions:
         out = dataclasses.replace(out, kv_cache_dtype=dtype)
     if (backend := v.option("attention-backend")) is not None:
         out = dataclasses.replace(out, attention_backend=backend)
+    if (quant := v.option("quantization")) is not None:
+        out = dataclasses.replace(out, quantization=quant)
     return out
