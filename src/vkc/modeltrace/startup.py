@@ -301,7 +301,8 @@ def _fake_tp(group: Any, tp: int) -> None:
 
 def build_model(vllm_config: Any) -> Any:
     """``vllm/model_executor/model_loader/utils.py: initialize_model`` under meta, then
-    ``process_weights_after_loading`` (quantization repacking, MoE backend choice)."""
+    ``process_weights_after_loading`` (quantization repacking, MoE backend choice), its host reads of
+    small checkpoint tensors answered as the dummy loader fills them (:mod:`vkc.modeltrace.dummy_scalars`)."""
     import torch
     from vllm.config import set_current_vllm_config
     from vllm.model_executor.model_loader.utils import (
@@ -317,7 +318,10 @@ def build_model(vllm_config: Any) -> Any:
         init_workspace_manager(torch.device("meta"))
         with set_default_torch_dtype(mc.dtype), torch.device("meta"):
             model = initialize_model(vllm_config)
-        process_weights_after_loading(model, mc, torch.device("meta"))
+        from vkc.modeltrace.dummy_scalars import shadow_small_tensors
+
+        with shadow_small_tensors(model):          # checklist step dummy-scalars
+            process_weights_after_loading(model, mc, torch.device("meta"))
     return model
 
 

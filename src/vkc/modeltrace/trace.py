@@ -40,6 +40,7 @@ __all__ = ["TIMEOUT_S", "cache_key", "module_source_hash", "trace_model"]
 
 TIMEOUT_S = 900
 _WORKER_MODULES = ("vkc.modeltrace.worker", "vkc.modeltrace.startup", "vkc.modeltrace.startup_steps",
+                   "vkc.modeltrace.dummy_scalars",
                    "vkc.modeltrace.recorder",
                    "vkc.modeltrace.opschema", "vkc.modeltrace.launches", "vkc.modeltrace.records",
                    "vkc.invoke.triton.traced.capture", "vkc.invoke.triton.traced.platform",
@@ -232,6 +233,7 @@ def _to_trace(tree: SourceTree, model_cfg: ModelConfig, options: TraceOptions, p
         notes={"fake_mismatches": resp.get("fake_mismatches", []), "reentered_vllm_ops": resp.get("reentered_vllm_ops", []),
                "schemas": resp.get("schemas", {}), "attention_layers": resp.get("attention_layers", {}),
                "external_stand_ins": resp.get("external_stand_ins", []), "stand_ins": resp.get("stand_ins", []),
+               **({"dummy_scalars": resp["dummy_scalars"]} if resp.get("dummy_scalars", {}).get("answered") else {}),
                **notes})
 
 
