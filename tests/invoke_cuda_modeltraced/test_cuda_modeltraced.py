@@ -83,6 +83,12 @@ def test_registrations_outside_the_bindings_files(vllm_tree):
     assert "_C::machete_supported_schedules" not in regs                        # CompositeExplicitAutograd, not CUDA
 
 
+def test_same_named_kernels_keep_the_definition_next_to_the_launch(opmap):
+    dense, moe = set(opmap["_C::marlin_gemm"].kernels), set(opmap["_moe_C::moe_wna16_marlin_gemm"].kernels)
+    assert dense and all(k.startswith("csrc/quantization/marlin/") for k in dense)
+    assert moe and all(k.startswith("csrc/moe/marlin_moe_wna16/") for k in moe)
+
+
 @pytest.mark.parametrize("op", sorted(EXPECTED))
 def test_op_kernel_map(opmap, op):
     got = set(opmap[op].kernels)

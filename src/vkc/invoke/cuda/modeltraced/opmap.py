@@ -101,6 +101,22 @@ def registrations(root: Path) -> dict[str, tuple[str, str]]:
     return out
 
 
+def _nearest_definitions(launch_file: str, kernels: set[str]) -> set[str]:
+    """Kernels of one launch site, narrowed where two definitions share a name: the index matches a launch
+    to every kernel of its name (``Marlin`` is defined in csrc/quantization/marlin/marlin_template.h and
+    in csrc/moe/marlin_moe_wna16/marlin_template.h, each included by the ``marlin_mm`` next to it), so
+    of same-named kernels keep those defined in the launching file's own directory, when one is."""
+    by_name: dict[str, set[str]] = {}
+    for q in kernels:
+        by_name.setdefault(q.split(":", 1)[-1].split("@", 1)[0], set()).add(q)
+    here = launch_file.rsplit("/", 1)[0]
+    out: set[str] = set()
+    for same in by_name.values():
+        near = {q for q in same if q.split(":", 1)[0].rsplit("/", 1)[0] == here}
+        out |= near if near and len({q.split(":", 1)[0] for q in same}) > 1 else same
+    return out
+
+
 class _Graph:
     """Host functions and macros of the launch-site files, and what launches where."""
 
@@ -124,6 +140,7 @@ class _Graph:
                     macro = self._macro_at(s.file, s.line)
                     if macro:
                         self.launch.setdefault((s.file, macro), set()).add(k.qualified)
+        self.launch = {node: _nearest_definitions(node[0], ks) for node, ks in self.launch.items()}
         self.files = sorted(files)
         self.defined: dict[str, list[str]] = {}                 # function name -> files defining it
         for f in self.files:
