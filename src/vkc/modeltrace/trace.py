@@ -234,6 +234,7 @@ def _to_trace(tree: SourceTree, model_cfg: ModelConfig, options: TraceOptions, p
                "schemas": resp.get("schemas", {}), "attention_layers": resp.get("attention_layers", {}),
                "external_stand_ins": resp.get("external_stand_ins", []), "stand_ins": resp.get("stand_ins", []),
                **({"dummy_scalars": resp["dummy_scalars"]} if resp.get("dummy_scalars", {}).get("answered") else {}),
+               **({"weight_launches": resp["weight_launches"]} if resp.get("weight_launches") else {}),
                **notes})
 
 
