@@ -48,7 +48,8 @@ RULE_MODULES = ("vkc.batch.reach", "vkc.batch.used", "vkc.invoke.cuda.modeltrace
                 "vkc.invoke.cuda.modeltraced.opmap", "vkc.invoke.cuda.modeltraced.bind_extra",
                 "vkc.invoke.cuda.modeltraced.binding", "vkc.invoke.triton.modeltraced.session")
 # Variant sources, tried after the bundled models in this order (bench/results/reach_map_wide.md says
-# what each adds): serving options on a bundled model, then config class defaults of architectures.
+# what each adds): serving options on a bundled model, config class defaults of architectures, then online
+# quantization (vLLM's --quantization on a bundled model).
 REACH_SOURCES: tuple[str, ...] = (
     "meta-llama/Llama-3.1-8B-Instruct@speculative=ngram",   # n-gram drafts: the rejection sampler, draft inputs
     "meta-llama/Llama-3.1-8B-Instruct@kv-cache-dtype=fp8",  # fp8 KV cache: the query's static fp8 quant
@@ -56,6 +57,10 @@ REACH_SOURCES: tuple[str, ...] = (
     "defaults:NemotronHForCausalLM",                        # Mamba2 (SSD chunked scan, state update), relu2
     "defaults:BeamForCausalLM",                             # Beam's own norms, qk-norm-rope, sigmoid routing
     "defaults:JambaForCausalLM",                            # Mamba1 selective scan
+    # vLLM's --quantization (online: the bf16 checkpoint quantized at load; the config is the model's)
+    "meta-llama/Llama-3.1-8B-Instruct@quantization=fp8_per_tensor",  # dynamic per-token fp8 quant of activations
+    "meta-llama/Llama-3.1-8B-Instruct@quantization=mxfp4",  # MXFP4 weights on Hopper: the dense Marlin GEMM
+    "Qwen/Qwen3-30B-A3B@quantization=fp8_per_tensor",       # fp8 MoE: dynamic per-tensor fp8 quant (absmax, quant)
 )
 
 

@@ -320,42 +320,12 @@ def build_model(vllm_config: Any) -> Any:
         with set_default_torch_dtype(mc.dtype), torch.device("meta"):
             model = initialize_model(vllm_config)
         from vkc.modeltrace.dummy_scalars import shadow_small_tensors
+        from vkc.modeltrace.startup_steps import WeightLaunches
 
-        with shadow_small_tensors(model), _weight_launches():          # checklist step dummy-scalars
+        with shadow_small_tensors(model), WeightLaunches(S.weight_launches):          # checklist step dummy-scalars
             process_weights_after_loading(model, mc, torch.device("meta"))
     return model
 
-
-class _WeightLaunches:
-    """Triton launches of ``process_weights_after_loading`` (online quantization of a weight: vLLM runs them
-    once, at load, not in a serving step): captured as the forward's are, kept by name only
-    (``S.weight_launches``), never run (CPU Triton has no driver); a model whose weight processing
-    launches nothing is traced exactly as before."""
-
-    def __init__(self) -> None:
-        self.launches: list[Any] = []
-
-    def describe(self, t: Any, param: str) -> dict[str, Any]:
-        return {"kind": "tensor", "shape": list(t.shape), "dtype": str(t.dtype)}
-
-    def append(self, rec: dict[str, Any]) -> None:
-        S.weight_launches.append(f"{rec['fn']['module']}:{rec['fn']['qualname']}")
-
-    def __enter__(self) -> Any:
-        from vkc.modeltrace.launches import capture_module
-
-        tw = capture_module()
-        tw.install_capture()
-        self.state, self.saved = tw.STATE, (tw.STATE.factory, tw.STATE.launches)
-        tw.STATE.factory, tw.STATE.launches = self, self   # type: ignore[assignment]
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.state.factory, self.state.launches = self.saved
-
-
-def _weight_launches() -> _WeightLaunches:
-    return _WeightLaunches()
 
 
 def kv_cache(vllm_config: Any, num_blocks: int) -> tuple[dict[str, Any], dict[str, Any], Any]:
