@@ -65,7 +65,28 @@ EXPECTED = {
     "_C::per_token_group_fp8_quant": {
         "csrc/quantization/w8a8/fp8/per_token_group_quant.cu:per_token_group_quant_8bit_kernel",
         "csrc/quantization/w8a8/fp8/per_token_group_quant.cu:per_token_group_quant_8bit_register_kernel"},
+    # registered next to their kernels (STABLE_TORCH_LIBRARY_IMPL in a .cu), not in a torch_bindings.cpp
+    "_C::marlin_gemm": {"csrc/quantization/marlin/marlin.cu:MarlinDefault"},
+    "_C::gptq_marlin_repack": {"csrc/quantization/marlin/gptq_marlin_repack.cu:gptq_marlin_repack_kernel"},
+    "_C::dsv3_fused_a_gemm": {"csrc/dsv3_fused_a_gemm.cu:fused_a_gemm_kernel"},
+    "_moe_C::moe_unpermute": {"csrc/moe/permute_unpermute_kernels/moe_permute_unpermute_kernel.inl:finalizeMoeRoutingKernel"},
 }
+
+
+def test_registrations_outside_the_bindings_files(vllm_tree):
+    from vkc.invoke.cuda.modeltraced.opmap import registrations
+
+    regs = registrations(vllm_tree.root)
+    assert regs["_C::machete_mm"] == ("mm", "csrc/quantization/machete/machete_pytorch.cu")
+    assert regs["_C::marlin_gemm"] == ("marlin_gemm", "csrc/quantization/marlin/marlin.cu")
+    assert regs["_C::rms_norm"] == ("rms_norm", "csrc/torch_bindings.cpp")      # a bindings file's comes first
+    assert "_C::machete_supported_schedules" not in regs                        # CompositeExplicitAutograd, not CUDA
+
+
+def test_same_named_kernels_keep_the_definition_next_to_the_launch(opmap):
+    dense, moe = set(opmap["_C::marlin_gemm"].kernels), set(opmap["_moe_C::moe_wna16_marlin_gemm"].kernels)
+    assert dense and all(k.startswith("csrc/quantization/marlin/") for k in dense)
+    assert moe and all(k.startswith("csrc/moe/marlin_moe_wna16/") for k in moe)
 
 
 @pytest.mark.parametrize("op", sorted(EXPECTED))

@@ -48,7 +48,8 @@ RULE_MODULES = ("vkc.batch.reach", "vkc.batch.used", "vkc.invoke.cuda.modeltrace
                 "vkc.invoke.cuda.modeltraced.opmap", "vkc.invoke.cuda.modeltraced.bind_extra",
                 "vkc.invoke.cuda.modeltraced.binding", "vkc.invoke.triton.modeltraced.session")
 # Variant sources, tried after the bundled models in this order (bench/results/reach_map_wide.md says
-# what each adds): serving options on a bundled model, then config class defaults of architectures.
+# what each adds): serving options on a bundled model, config class defaults of architectures, then online
+# quantization (vLLM's --quantization on a bundled model).
 REACH_SOURCES: tuple[str, ...] = (
     "meta-llama/Llama-3.1-8B-Instruct@speculative=ngram",   # n-gram drafts: rejection sampler, draft inputs, drafter
     "meta-llama/Llama-3.1-8B-Instruct@sampling=mixed",      # logit bias, min-p, bad words, logprobs, prompt logprobs
@@ -63,6 +64,10 @@ REACH_SOURCES: tuple[str, ...] = (
     "defaults:MiniMaxM3SparseForCausalLM",                  # MiniMax-M3's fused q-norm/rope/KV insert (CUDA)
     "meta-llama/Llama-3.1-8B-Instruct@kv-cache-dtype=int4_per_token_head",  # int4 per-token-head KV cache
     "meta-llama/Llama-3.1-8B-Instruct@kv-cache-dtype=int8_per_token_head",  # int8 per-token-head KV cache write
+    # vLLM's --quantization (online: the bf16 checkpoint quantized at load; the config is the model's)
+    "meta-llama/Llama-3.1-8B-Instruct@quantization=fp8_per_tensor",  # dynamic per-token fp8 quant of activations
+    "meta-llama/Llama-3.1-8B-Instruct@quantization=mxfp4",  # MXFP4 weights on Hopper: the dense Marlin GEMM
+    "Qwen/Qwen3-30B-A3B@quantization=fp8_per_tensor",       # fp8 MoE: dynamic per-tensor fp8 quant (absmax, quant)
 )
 
 

@@ -2,8 +2,10 @@
 
 Grammar (any ``--model`` of ``vkc collect`` / ``vkc model kernels``)::
 
-    MODEL@KEY=VALUE[,KEY=VALUE...]   MODEL (a hub id, a bundled snapshot or defaults:ARCH) served with options
+    MODEL@KEY=VALUE[,KEY=VALUE...]   MODEL (a hub id, a bundled snapshot, defaults:ARCH or composed:...) served with options
     defaults:ARCHITECTURE            the architecture's config class defaults (bundled, ``modelcfg/defaults/``)
+    composed:SCHEME:MODEL            MODEL's config with a quantization checkpoint format's quantization_config
+                                     (bundled, ``modelcfg/composed/SCHEME.json``); COMPOSED, not a real checkpoint
 
 KEY is one of :data:`SERVING_KEYS`, named after vLLM's own serve flags (``sampling=MIX``: the
 requests' sampling parameters, a mix of :mod:`vkc.modeltrace.mixes`); the config is MODEL's,
@@ -13,6 +15,13 @@ the config class's ``to_dict()`` with ``architectures`` and the dtype (bfloat16)
 cannot hold (``Infinity``) left to the class's default; the model trace cuts its layers as for any
 model.  Each bundled file records the class, the transformers version and what was dropped;
 ``bench/reach_sources.py defaults`` regenerates them.
+
+A ``composed:`` config is not a real checkpoint either: MODEL's config.json (a plain hub id or bundled
+snapshot) with ``quantization_config`` set to the bundled scheme's, which is copied from a real
+checkpoint's config.json that the scheme file cites (``from``); the weights it describes do not exist
+(the model trace loads dummy weights anyway).  The id itself says ``composed:``, and the config's
+sources and notes (every artifact header's config-source line) say "COMPOSED, not a checkpoint".
+Schemes: :func:`composed_ids`.
 
 A variant id is what the artifact header's command, ``collect_results.json`` and the reach map name,
 so an artifact made from a variant trace regenerates from its header.
@@ -28,21 +37,28 @@ from typing import Any
 
 from vkc.errors import ModelError
 
-__all__ = ["DEFAULTS_PREFIX", "SERVING_KEYS", "Variant", "defaults_ids", "fetch_variant", "is_variant",
-           "parse_variant"]
+__all__ = ["COMPOSED_PREFIX", "DEFAULTS_PREFIX", "SERVING_KEYS", "Variant", "composed_ids", "defaults_ids",
+           "fetch_variant", "is_variant", "parse_variant"]
 
 DEFAULTS_PREFIX = "defaults:"
+COMPOSED_PREFIX = "composed:"
 SEP = "@"
-# key -> the values vkc traces (vLLM's flag: --kv-cache-dtype, --attention-backend, --speculative-config;
-# sampling: the requests' SamplingParams, a named mix of per-request request options)
+# key -> the values vkc traces (vLLM's flag: --kv-cache-dtype, --attention-backend, --speculative-config,
+# --quantization; sampling: the requests' SamplingParams, a named mix of per-request request options).
+# quantization: vLLM 0.33.0's online shorthands (vllm/config/quantization.py
+# _ONLINE_SHORTHANDS): a bf16 checkpoint quantized while it loads, so the config stays MODEL's.
+# ``fp8`` is not one: 0.33.0's Fp8Config refuses a checkpoint that is not fp8 ("no longer supports online
+# quantization"); ``nvfp4_per_token`` is Blackwell-only (vkc traces an H100).
 SERVING_KEYS: dict[str, tuple[str, ...]] = {
     "kv-cache-dtype": ("fp8", "int4_per_token_head", "int8_per_token_head", "fp8_per_token_head"),
     "attention-backend": ("FLASH_ATTN", "TRITON_ATTN", "TRITON_MLA"),
     "speculative": ("ngram", "ngram-block"),
-    "sampling": ("mixed",),
+    "sampling": ("mixed",),         # vkc's sampling mixes other than the default (vkc.modeltrace.mixes.MIXES)
     "watermark": ("gumbel",),       # --watermark-config (vkc.modeltrace.watermark.WATERMARK_CONFIGS)
     "return-sampling-mask": ("true",),   # --return-sampling-mask (vkc.modeltrace.engine_flags)
-    "compute-nans": ("true",),      # VLLM_COMPUTE_NANS_IN_LOGITS=1 (vkc.modeltrace.engine_flags)         # vkc's sampling mixes other than the default (vkc.modeltrace.mixes.MIXES)
+    "compute-nans": ("true",),      # VLLM_COMPUTE_NANS_IN_LOGITS=1 (vkc.modeltrace.engine_flags)
+    "quantization": ("fp8_per_tensor", "fp8_per_block", "fp8_per_channel", "int8_per_channel_weight_only",
+                     "mxfp8", "mxfp4"),
 }
 
 
@@ -51,13 +67,30 @@ class Variant:
     base: str                                   # the model the options apply to ("" for a bare defaults:ARCH)
     options: tuple[tuple[str, str], ...]        # (key, value) in the order given
     defaults: str | None = None                 # ARCHITECTURE of a defaults: base
+    composed: str | None = None                 # SCHEME of a composed:SCHEME:MODEL base
+    model: str = ""                             # MODEL of a composed: base (the config it starts from)
 
     def option(self, key: str) -> str | None:
         return dict(self.options).get(key)
 
 
 def is_variant(model: str) -> bool:
-    return SEP in model or model.startswith(DEFAULTS_PREFIX)
+    return SEP in model or model.startswith((DEFAULTS_PREFIX, COMPOSED_PREFIX))
+
+
+def _composed(base: str, model: str) -> tuple[str, str] | None:
+    """(SCHEME, MODEL) of a ``composed:SCHEME:MODEL`` base (None for another base)."""
+    if not base.startswith(COMPOSED_PREFIX):
+        return None
+    scheme, colon, inner = base[len(COMPOSED_PREFIX):].partition(":")
+    if not colon or not inner:
+        raise ModelError(f"no model after the scheme in {model!r}", hint="composed:SCHEME:MODEL")
+    if scheme not in composed_ids():
+        raise ModelError(f"no bundled quantization scheme {scheme!r} in {model!r}",
+                         hint="bundled: " + ", ".join(composed_ids()))
+    if is_variant(inner):
+        raise ModelError(f"the model of {model!r} is itself a variant", hint="composed:SCHEME:HUB_ID[@KEY=VALUE]")
+    return scheme, inner
 
 
 def parse_variant(model: str) -> Variant | None:
@@ -83,11 +116,24 @@ def parse_variant(model: str) -> Variant | None:
     if arch is not None and arch not in defaults_ids():
         raise ModelError(f"no bundled config class defaults for {arch!r}",
                          hint="bundled: " + ", ".join(sorted(defaults_ids())))
-    return Variant(base, tuple(options), arch)
+    comp = _composed(base, model)
+    return Variant(base, tuple(options), arch, comp[0] if comp else None, comp[1] if comp else "")
 
 
-def _dir() -> Any:
-    return resources.files("vkc.modelcfg").joinpath("defaults")
+def _dir(name: str = "defaults") -> Any:
+    return resources.files("vkc.modelcfg").joinpath(name)
+
+
+@cache
+def composed_ids() -> tuple[str, ...]:
+    """The bundled quantization schemes of ``composed:`` ids, sorted."""
+    return tuple(sorted(e.name[:-5] for e in _dir("composed").iterdir() if e.name.endswith(".json")))
+
+
+@cache
+def _composed_file(scheme: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(_dir("composed").joinpath(f"{scheme}.json").read_text(encoding="utf-8"))
+    return data
 
 
 @cache
@@ -117,5 +163,13 @@ def fetch_variant(model: str, fetch_base: Callable[[str], Any], make: Callable[.
         note = f"{v.base}: {what} (architectures={v.defaults}, bfloat16)"
         return RawConfig(model, json.loads(json.dumps(d["config"])), "snapshot",
                          (f"vkc:modelcfg/defaults/{v.defaults}.json: {what}",), (note,))
+    if v.composed is not None:
+        d = _composed_file(v.composed)
+        raw = fetch_base(v.model)
+        what = (f"{v.model}'s config with the quantization_config of {d['from']} ({d['what']}); COMPOSED, "
+                "not a checkpoint")
+        config = {**raw.config, "quantization_config": json.loads(json.dumps(d["quantization_config"]))}
+        return RawConfig(model, config, raw.origin, (*raw.sources, f"vkc:modelcfg/composed/{v.composed}.json: {what}"),
+                         (*raw.warnings, f"{v.base}: {what}"))
     raw = fetch_base(v.base)
     return RawConfig(model, dict(raw.config), raw.origin, tuple(raw.sources), tuple(raw.warnings))

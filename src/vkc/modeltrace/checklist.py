@@ -62,8 +62,12 @@ STEPS: tuple[Step, ...] = (
     Step("workspace", "vllm/v1/worker/workspace.py: init_workspace_manager", "on the meta device"),
     Step("model-init", "vllm/model_executor/model_loader/utils.py: initialize_model",
          "under torch.device('meta') and the model dtype"),
+    Step("dummy-scalars", "vllm/model_executor/model_loader/weight_utils.py: initialize_single_dummy_weight",
+         "parameters/buffers of <= 1024 elements get host shadows filled by this function (the dummy load); "
+         "host reads in process_weights_after_loading are answered from them (modeltrace/dummy_scalars.py)"),
     Step("weights-post", "vllm/model_executor/model_loader/utils.py: process_weights_after_loading",
-         "quantization repacking and MoE backend choice"),
+         "quantization repacking and MoE backend choice; its Triton launches (online weight quantization) "
+         "captured by name, not run, not a step's"),
     Step("kv-spec", "vllm/v1/worker/gpu_model_runner.py: GPUModelRunner.get_kv_cache_spec",
          "layer.get_kv_cache_spec() of every attention layer"),
     Step("kv-layout", "vllm/v1/attention/backends/utils.py: resolve_kv_cache_layout", "as the engine core"),

@@ -91,7 +91,8 @@ def parse_features(values: Iterable[str]) -> tuple[str, ...]:
 def with_features(options: TraceOptions, features: Iterable[str]) -> TraceOptions:
     """``options`` with ``features`` (the plain options when there are none; a sampling mix is kept)."""
     feats = parse_features(features)
-    base = {k: getattr(options, k) for k in ("steps", "tp", "attention_backend", "kv_cache_dtype", "block_size")}
+    base = {k: getattr(options, k) for k in ("steps", "tp", "attention_backend", "kv_cache_dtype", "block_size",
+                                                "quantization")}
     if not feats:
         return TraceOptions(**base)
     return FeatureOptions(**base, features=feats, sampling=sampling_of(options),

@@ -31,6 +31,7 @@ class StartupState:
         self.guessed: set[str] = set()
         self.backend_lines: list[str] = []
         self.collectives: list[dict[str, Any]] = []
+        self.weight_launches: list[str] = []
 
 
 S = StartupState()
@@ -210,6 +211,8 @@ def engine_config(model_dir: str, opts: dict[str, Any]) -> Any:
                           "max_num_batched_tokens": max(8192, opts["max_tokens"])}
     if opts.get("attention_backend"):
         kw["attention_backend"] = opts["attention_backend"]
+    if opts.get("quantization"):        # --quantization (a variant's serving option; absent: the config's)
+        kw["quantization"] = opts["quantization"]
     # linear-attention prefill: vLLM's H100 default is FlashInfer (external, JIT); take the in-tree
     # Triton/FLA kernels, as for attention (the table's header says so)
     kw["gdn_prefill_backend"] = "triton"
@@ -300,7 +303,8 @@ def _fake_tp(group: Any, tp: int) -> None:
 
 def build_model(vllm_config: Any) -> Any:
     """``vllm/model_executor/model_loader/utils.py: initialize_model`` under meta, then
-    ``process_weights_after_loading`` (quantization repacking, MoE backend choice)."""
+    ``process_weights_after_loading`` (quantization repacking, MoE backend choice), its host reads of
+    small checkpoint tensors answered as the dummy loader fills them (:mod:`vkc.modeltrace.dummy_scalars`)."""
     import torch
     from vllm.config import set_current_vllm_config
     from vllm.model_executor.model_loader.utils import (
@@ -316,8 +320,13 @@ def build_model(vllm_config: Any) -> Any:
         init_workspace_manager(torch.device("meta"))
         with set_default_torch_dtype(mc.dtype), torch.device("meta"):
             model = initialize_model(vllm_config)
-        process_weights_after_loading(model, mc, torch.device("meta"))
+        from vkc.modeltrace.dummy_scalars import shadow_small_tensors
+        from vkc.modeltrace.startup_steps import WeightLaunches
+
+        with shadow_small_tensors(model), WeightLaunches(S.weight_launches):          # checklist step dummy-scalars
+            process_weights_after_loading(model, mc, torch.device("meta"))
     return model
+
 
 
 def kv_cache(vllm_config: Any, num_blocks: int) -> tuple[dict[str, Any], dict[str, Any], Any]:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["FA_VERSIONS", "enter_meta_placements", "flash_attn_versions", "mamba_ssu_backend", "meta_placements"]
+__all__ = ["FA_VERSIONS", "WeightLaunches", "enter_meta_placements", "flash_attn_versions", "mamba_ssu_backend",
+           "meta_placements"]
 
 # the FlashAttention versions a vllm-flash-attn wheel built for SM 9.0 supports (FA4 is built for SM 10.x)
 FA_VERSIONS = (2, 3)
@@ -85,3 +86,31 @@ def flash_attn_versions() -> None:
         if mod is not None:
             mod.is_fa_version_supported = supported  # type: ignore[attr-defined]
             mod.fa_version_unsupported_reason = reason  # type: ignore[attr-defined]
+
+
+class WeightLaunches:
+    """Checklist step ``weights-post``: Triton launches of ``process_weights_after_loading`` (online
+    quantization of a weight: vLLM runs them once, at load, not in a serving step) are captured as the
+    forward's are, kept by name only (in ``names``), never run (CPU Triton has no driver); a model whose
+    weight processing launches nothing is traced exactly as before."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+
+    def describe(self, t: Any, param: str) -> dict[str, Any]:
+        return {"kind": "tensor", "shape": list(t.shape), "dtype": str(t.dtype)}
+
+    def append(self, rec: dict[str, Any]) -> None:
+        self.names.append(f"{rec['fn']['module']}:{rec['fn']['qualname']}")
+
+    def __enter__(self) -> Any:
+        from vkc.modeltrace.launches import capture_module
+
+        tw = capture_module()
+        tw.install_capture()
+        self.state, self.saved = tw.STATE, (tw.STATE.factory, tw.STATE.launches)
+        tw.STATE.factory, tw.STATE.launches = self, self
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.state.factory, self.state.launches = self.saved

@@ -41,6 +41,7 @@ __all__ = ["TIMEOUT_S", "cache_key", "module_source_hash", "trace_model"]
 
 TIMEOUT_S = 900
 _WORKER_MODULES = ("vkc.modeltrace.worker", "vkc.modeltrace.startup", "vkc.modeltrace.startup_steps",
+                   "vkc.modeltrace.dummy_scalars",
                    "vkc.modeltrace.recorder",
                    "vkc.modeltrace.opschema", "vkc.modeltrace.launches", "vkc.modeltrace.records",
                    "vkc.invoke.triton.traced.capture", "vkc.invoke.triton.traced.platform",
@@ -72,6 +73,8 @@ def _worker_options(options: TraceOptions, plan: LayerPlan) -> dict[str, Any]:
            "kv_cache_dtype": options.kv_cache_dtype, "block_size": options.block_size,
            "max_model_len": None, "max_batch": max_batch, "max_tokens": max_tokens,
            "num_blocks": max(blocks, 16384) + 1}
+    if options.quantization:            # absent without it: the plain trace's key stays
+        out["quantization"] = options.quantization
     if features_of(options):            # absent without features: the plain trace's key stays
         out["features"] = list(features_of(options))
     if sampling_of(options) != DEFAULT_MIX:     # absent for the default mix: its traces' keys stay
@@ -243,6 +246,8 @@ def _to_trace(tree: SourceTree, model_cfg: ModelConfig, options: TraceOptions, p
         notes={"fake_mismatches": resp.get("fake_mismatches", []), "reentered_vllm_ops": resp.get("reentered_vllm_ops", []),
                "schemas": resp.get("schemas", {}), "attention_layers": resp.get("attention_layers", {}),
                "external_stand_ins": resp.get("external_stand_ins", []), "stand_ins": resp.get("stand_ins", []),
+               **({"dummy_scalars": resp["dummy_scalars"]} if resp.get("dummy_scalars", {}).get("answered") else {}),
+               **({"weight_launches": resp["weight_launches"]} if resp.get("weight_launches") else {}),
                **notes})
 
 

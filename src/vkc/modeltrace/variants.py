@@ -4,6 +4,8 @@
 ``TraceOptions.kv_cache_dtype = "fp8"`` and the ``spec`` serving feature (n-gram speculative decoding,
 :mod:`vkc.modeltrace.spec`); ``attention-backend=NAME`` sets ``TraceOptions.attention_backend``;
 ``sampling=MIX`` sets ``FeatureOptions.sampling`` (the requests' sampling mix, :mod:`vkc.modeltrace.mixes`).
+``quantization=METHOD`` sets ``TraceOptions.quantization`` (vLLM's ``--quantization``: the bf16
+checkpoint quantized online at load, e.g. ``fp8_per_tensor``).
 Nothing else changes: a plain model id keeps its options (and its trace's cache key) as they are.
 """
 from __future__ import annotations
@@ -40,4 +42,6 @@ def serving_variant(options: TraceOptions, model_id: str) -> TraceOptions:
         out = dataclasses.replace(out, kv_cache_dtype=dtype)
     if (backend := v.option("attention-backend")) is not None:
         out = dataclasses.replace(out, attention_backend=backend)
+    if (quant := v.option("quantization")) is not None:
+        out = dataclasses.replace(out, quantization=quant)
     return out

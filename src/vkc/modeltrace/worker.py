@@ -191,6 +191,9 @@ def _startup(req: dict[str, Any], resp: dict[str, Any]) -> dict[str, Any]:
         if RECORDER._key(c) not in RECORDER.storages:
             RECORDER.name_storage(c, f"kv_cache:{n}")
     resp["reentered_vllm_ops"] = _reenter_vllm_ops()
+    from vkc.modeltrace.dummy_scalars import answered
+    resp["dummy_scalars"] = answered()
+    resp["weight_launches"] = sorted(set(st.S.weight_launches))
     resp["timings"] = {k: round(v, 3) for k, v in timings.items()}
     resp["vllm_config"] = {"dtype": str(vc.model_config.dtype).replace("torch.", ""),
                            "quantization": vc.model_config.quantization,

@@ -1,6 +1,7 @@
 """Which CUDA kernels a vLLM custom op launches, read from the tree (not written by hand).
 
-``csrc/**/torch_bindings.cpp`` registers each op's CUDA implementation
+``csrc/**/torch_bindings.cpp`` (and any other ``.cpp``/``.cu`` with a registration block, e.g.
+``csrc/quantization/marlin/marlin.cu``) registers each op's CUDA implementation
 (``STABLE_TORCH_LIBRARY_IMPL(_C, CUDA, ops) { ops.impl("rms_norm", TORCH_BOX(&rms_norm)); }``,
 or the older ``ops.impl("rms_norm", torch::kCUDA, &rms_norm)``); that names the host function.
 The kernels are those whose launch sites (vkc's index, :attr:`LaunchSite.wrapper`) lie in that
@@ -68,10 +69,23 @@ def _blocks(text: str) -> Iterable[tuple[str, str | None, int, int]]:
         yield m.group(1), m.group(2), m.end(), i
 
 
+def _binding_files(root: Path) -> list[Path]:
+    """The files that register CUDA implementations: every ``csrc/**/torch_bindings.cpp`` first (sorted),
+    then every other ``.cpp``/``.cu`` source with a registration block (sorted): ops such as
+    ``machete_mm`` (csrc/quantization/machete/machete_pytorch.cu) or ``marlin_gemm``
+    (csrc/quantization/marlin/marlin.cu) are implemented next to their kernels, not in a bindings file.
+    An op registered in two files keeps the first (a bindings file's)."""
+    csrc = root / "csrc"
+    first = sorted(csrc.rglob("torch_bindings.cpp"))
+    rest = sorted(p for ext in ("*.cpp", "*.cu") for p in csrc.rglob(ext)
+                  if p.name != "torch_bindings.cpp" and "TORCH_LIBRARY" in p.read_text(encoding="utf-8", errors="replace"))
+    return first + rest
+
+
 def registrations(root: Path) -> dict[str, tuple[str, str]]:
-    """``"_C::rms_norm" -> (host function, bindings file)`` for every CUDA implementation."""
+    """``"_C::rms_norm" -> (host function, registering file)`` for every CUDA implementation."""
     out: dict[str, tuple[str, str]] = {}
-    for path in sorted((root / "csrc").rglob("torch_bindings.cpp")):
+    for path in _binding_files(root):
         rel = path.relative_to(root).as_posix()
         if rel.startswith(_SKIP_DIRS):
             continue
@@ -84,6 +98,22 @@ def registrations(root: Path) -> dict[str, tuple[str, str]]:
                     continue
                 fn = (boxed or legacy).rsplit("::", 1)[-1]
                 out.setdefault(f"{ns}::{m.group(2).split('.', 1)[0]}", (fn, rel))
+    return out
+
+
+def _nearest_definitions(launch_file: str, kernels: set[str]) -> set[str]:
+    """Kernels of one launch site, narrowed where two definitions share a name: the index matches a launch
+    to every kernel of its name (``Marlin`` is defined in csrc/quantization/marlin/marlin_template.h and
+    in csrc/moe/marlin_moe_wna16/marlin_template.h, each included by the ``marlin_mm`` next to it), so
+    of same-named kernels keep those defined in the launching file's own directory, when one is."""
+    by_name: dict[str, set[str]] = {}
+    for q in kernels:
+        by_name.setdefault(q.split(":", 1)[-1].split("@", 1)[0], set()).add(q)
+    here = launch_file.rsplit("/", 1)[0]
+    out: set[str] = set()
+    for same in by_name.values():
+        near = {q for q in same if q.split(":", 1)[0].rsplit("/", 1)[0] == here}
+        out |= near if near and len({q.split(":", 1)[0] for q in same}) > 1 else same
     return out
 
 
@@ -110,6 +140,7 @@ class _Graph:
                     macro = self._macro_at(s.file, s.line)
                     if macro:
                         self.launch.setdefault((s.file, macro), set()).add(k.qualified)
+        self.launch = {node: _nearest_definitions(node[0], ks) for node, ks in self.launch.items()}
         self.files = sorted(files)
         self.defined: dict[str, list[str]] = {}                 # function name -> files defining it
         for f in self.files:

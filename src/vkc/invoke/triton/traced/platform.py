@@ -36,6 +36,9 @@ def install_fake_h100(profile: dict[str, Any]) -> None:
 
 _CAPABILITY_OPS = ("cutlass_scaled_mm_supports_fp8", "cutlass_scaled_mm_supports_block_fp8",
                    "cutlass_scaled_mm_supports_fp4", "cutlass_group_gemm_supported")
+# build queries without tensor arguments (no dispatch key reaches a Meta kernel): what a CUDA 12 build
+# answers -- csrc/moe/moe_permute_unpermute_op.cu: moe_permute_unpermute_supported() is CUDA_VERSION >= 12000
+_BUILD_QUERIES = {("_moe_C", "moe_permute_unpermute_supported"): True}
 _LIBS: list[Any] = []
 
 
@@ -44,13 +47,19 @@ def _register_capability_ops() -> None:
     import torch
 
     need = [n for n in _CAPABILITY_OPS if not hasattr(torch.ops._C, n)]
-    if not need:
-        return
-    lib = torch.library.Library("_C", "FRAGMENT")
-    _LIBS.append(lib)
-    for n in need:
-        lib.define(f"{n}(int cap) -> bool")
-        lib.impl(n, (lambda cap, _n=n: cap >= 90 and "fp4" not in _n), "CompositeExplicitAutograd")
+    if need:
+        lib = torch.library.Library("_C", "FRAGMENT")
+        _LIBS.append(lib)
+        for n in need:
+            lib.define(f"{n}(int cap) -> bool")
+            lib.impl(n, (lambda cap, _n=n: cap >= 90 and "fp4" not in _n), "CompositeExplicitAutograd")
+    for (ns, n), answer in sorted(_BUILD_QUERIES.items()):
+        if hasattr(getattr(torch.ops, ns), n):
+            continue
+        q = torch.library.Library(ns, "FRAGMENT")
+        _LIBS.append(q)
+        q.define(f"{n}() -> bool")
+        q.impl(n, (lambda _a=answer: _a), "CompositeExplicitAutograd")
 
 
 def _stub_gpu_only_modules() -> None:

@@ -1,0 +1,122 @@
+"""Quantization sources: the ``quantization`` serving key, ``composed:SCHEME:MODEL`` ids and the trace
+options they give (:mod:`vkc.modelcfg.variants`, :mod:`vkc.modeltrace.variants`); no vLLM run."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from vkc.errors import ModelError
+from vkc.invoke.triton.modeltraced import session
+from vkc.modelcfg import load_model
+from vkc.modelcfg.fetch import fetch_config
+from vkc.modelcfg.variants import SERVING_KEYS, composed_ids, parse_variant
+from vkc.modeltrace.features import features_of, with_features
+from vkc.modeltrace.layers import plan_layers
+from vkc.modeltrace.records import StepSpec, TraceOptions, trace_from_json, trace_to_json
+from vkc.modeltrace.trace import _worker_options
+
+LLAMA = "meta-llama/Llama-3.1-8B-Instruct"
+QWEN_MOE = "Qwen/Qwen3-30B-A3B"
+FP8 = f"{LLAMA}@quantization=fp8_per_tensor"
+COMPOSED_DIR = Path(session.__file__).resolve().parents[3] / "modelcfg" / "composed"
+DATA = Path(__file__).resolve().parents[1] / "data" / "modeltrace"
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+def test_quantization_values_are_vllms_online_shorthands_without_fp8():
+    values = SERVING_KEYS["quantization"]
+    assert "fp8_per_tensor" in values and "fp8_per_block" in values
+    assert "fp8" not in values             # 0.33.0's Fp8Config refuses a bf16 checkpoint
+    assert "nvfp4_per_token" not in values  # Blackwell only; vkc traces an H100
+
+
+@pytest.mark.parametrize("model", [f"{LLAMA}@quantization=fp8", f"{LLAMA}@quantization=nvfp4_per_token",
+                                   f"{LLAMA}@quantization=fp8_per_tensor,quantization=fp8_per_block"])
+def test_bad_quantization_values_are_model_errors(model):
+    with pytest.raises(ModelError) as e:
+        load_model(model)
+    assert e.value.hint
+
+
+def test_the_quantization_key_sets_the_trace_option_and_nothing_else():
+    plain = session.trace_options(load_model(LLAMA))
+    assert plain.quantization is None
+    quant = session.trace_options(load_model(FP8))
+    assert quant == dataclasses.replace(plain, quantization="fp8_per_tensor")
+    assert features_of(quant) == features_of(plain)
+    both = session.trace_options(load_model(f"{LLAMA}@quantization=fp8_per_block,kv-cache-dtype=fp8"))
+    assert both == dataclasses.replace(plain, quantization="fp8_per_block", kv_cache_dtype="fp8")
+
+
+def test_a_quantization_variant_is_its_base_config_unchanged():
+    base, var = load_model(LLAMA), load_model(FP8)
+    assert dataclasses.replace(var, model_id=LLAMA) == base
+    assert fetch_config(FP8).config == fetch_config(LLAMA).config
+
+
+def test_plain_worker_options_have_no_quantization_key():
+    cfg = dict(fetch_config(LLAMA).config)
+    opts = TraceOptions((StepSpec("decode", 8, ctx=128),))
+    plain = _worker_options(opts, plan_layers(cfg))
+    assert "quantization" not in plain                       # the plain traces' cache keys stay
+    quant = _worker_options(dataclasses.replace(opts, quantization="fp8_per_tensor"), plan_layers(cfg))
+    assert quant == {**plain, "quantization": "fp8_per_tensor"}
+
+
+def test_quantization_survives_features_and_the_json_form():
+    opts = TraceOptions((StepSpec("decode", 8, ctx=128),), quantization="fp8_per_block")
+    assert with_features(opts, ["sampler"]).quantization == "fp8_per_block"
+    assert with_features(opts, []).quantization == "fp8_per_block"
+    trace = trace_from_json(json.loads((DATA / "llama-3.1-8b-instruct.trace.json").read_text()))
+    assert trace.options.quantization is None
+    assert "quantization" not in trace_to_json(trace)["options"]          # recorded traces read and write as before
+    q = dataclasses.replace(trace, options=dataclasses.replace(trace.options, quantization="fp8_per_tensor"))
+    assert trace_from_json(trace_to_json(q)).options.quantization == "fp8_per_tensor"
+
+
+# ----------------------------------------------------------------------------- composed:SCHEME:MODEL
+
+
+@pytest.mark.parametrize("scheme", composed_ids())
+def test_every_bundled_scheme_cites_the_checkpoint_config_it_copies(scheme):
+    d = json.loads((COMPOSED_DIR / f"{scheme}.json").read_text())
+    assert d["scheme"] == scheme and d["quantization_config"]["quant_method"]
+    assert "config.json" in d["from"] and d["what"]
+
+
+@pytest.mark.parametrize("scheme", composed_ids())
+def test_a_composed_id_is_labelled_composed_wherever_it_appears(scheme):
+    model = f"composed:{scheme}:{QWEN_MOE}"
+    v = parse_variant(model)
+    assert v is not None and v.composed == scheme and v.model == QWEN_MOE and v.options == ()
+    raw = fetch_config(model)
+    d = json.loads((COMPOSED_DIR / f"{scheme}.json").read_text())
+    base = fetch_config(QWEN_MOE).config
+    assert raw.config == {**base, "quantization_config": d["quantization_config"]}
+    cfg = load_model(model)
+    assert cfg.model_id == model                         # the id itself says composed:
+    assert any("COMPOSED, not a checkpoint" in s for s in cfg.sources)       # the header's config sources
+    assert any("COMPOSED, not a checkpoint" in w for w in cfg.warnings)
+
+
+def test_a_composed_id_takes_serving_options():
+    model = f"composed:fp8-block:{QWEN_MOE}@kv-cache-dtype=fp8"
+    v = parse_variant(model)
+    assert v is not None and v.composed == "fp8-block" and v.options == (("kv-cache-dtype", "fp8"),)
+    assert session.trace_options(load_model(model)).kv_cache_dtype == "fp8"
+
+
+@pytest.mark.parametrize("model", ["composed:nope:Qwen/Qwen3-8B", "composed:fp8-block", "composed:fp8-block:",
+                                   "composed:fp8-block:defaults:JambaForCausalLM",
+                                   f"composed:fp8-block:{LLAMA}@quantization=fp8_per_tensor,nope=1"])
+def test_bad_composed_ids_are_model_errors(model):
+    with pytest.raises(ModelError) as e:
+        load_model(model)
+    assert e.value.hint
