@@ -34,7 +34,6 @@ default model (:mod:`vkc.batch.testsize`) is collected at that model (record ``t
 """
 from __future__ import annotations
 
-import itertools
 import os
 import sys
 import time
@@ -46,10 +45,10 @@ import vkc
 from vkc.batch.jsonio import write_json_atomic
 from vkc.batch.plan import INFERRED, Job, plan_jobs
 from vkc.batch.pool import Outcome, imap_isolated
+from vkc.batch.prefetch import prefetch_test_captures
 from vkc.batch.progress import PlainProgress
 from vkc.batch.resume import RECORD_FACTS, Journal, job_key, model_digest
 from vkc.errors import UsageError
-from vkc.invoke.core.policy import DEFAULT_WORKLOAD
 from vkc.records import KernelIndex
 
 RESULTS_FILE = "collect_results.json"
@@ -234,30 +233,6 @@ def _used(index: Any, models: list[str] | None, workloads: list[str] | None,
     return used_kernels(index, (models or [default_model])[0], workloads or [None])
 
 
-def _prefetch_test_captures(index: KernelIndex, models: list[str], workers: int, lang: str | None,
-                            test_models: dict[str, str] | None = None, workloads: list[str] | None = None) -> None:
-    """Run the vLLM tests that reach Triton kernels, and those that call the ops of CUDA kernels without
-    a recipe, once, in batches, before the fan-out (each kernel's worker then reads its capture from the
-    cache instead of importing vLLM itself).  ``test_models``: those kernels' tests run at their model
-    instead (and not at ``models``).  Batch sizes come from each of ``workloads`` (default: decode, the
-    workload of a kernel without a recipe or an evident phase); a kernel the invoker gives another
-    workload runs its tests when it is collected."""
-    from vkc.invoke.cuda.wrapped.tested import prefetch as prefetch_cuda
-    from vkc.invoke.triton.testtraced.attempt import prefetch
-    from vkc.modelcfg import load_model
-
-    moved = test_models or {}
-    everything = [k.qualified for k in index.kernels]
-    runs: list[tuple[str, list[str]]] = [(m, [q for q in everything if q not in moved]) for m in dict.fromkeys(models)]
-    for m in sorted(set(moved.values())):
-        runs.append((m, sorted(q for q, tm in moved.items() if tm == m)))
-    for (m, only), wl in itertools.product(runs, workloads or [DEFAULT_WORKLOAD]):
-        if lang in (None, "triton"):
-            prefetch(index.tree, index.kernels, load_model(m), workers=workers, only=only, workload=wl)
-        if lang in (None, "cuda"):
-            prefetch_cuda(index.tree, index.kernels, load_model(m), workers=workers, only=only, workload=wl)
-
-
 def collect_all(*, lang: str | None = None, models: list[str] | None = None,
                 workloads: list[str] | None = None, jobs: int | None = None,
                 out_dir: str = "kernels_out", vllm_path: str | None = None,
@@ -294,7 +269,7 @@ def collect_all(*, lang: str | None = None, models: list[str] | None = None,
     pairs = rmap.pairs() if rmap is not None else None
     tmap = None if (models or workloads or all_used or not reach) else _test_sizes(index, pairs)
     if not all_used:
-        _prefetch_test_captures(index, models or [DEFAULT_MODEL], n_workers, lang, tmap, workloads)
+        prefetch_test_captures(index, models or [DEFAULT_MODEL], n_workers, lang, tmap, workloads)
     plan = plan_jobs(index, lang=lang, models=models, workloads=workloads, out_dir=out_dir,
                      vllm_path=vllm_path, vllm_version=vllm_version, default_model=DEFAULT_MODEL, only=only,
                      reach=pairs, test_models=tmap)
