@@ -32,11 +32,14 @@ __all__ = ["DEFAULTS_PREFIX", "SERVING_KEYS", "Variant", "defaults_ids", "fetch_
 
 DEFAULTS_PREFIX = "defaults:"
 SEP = "@"
-# key -> the values vkc traces (vLLM's flag: --kv-cache-dtype, --attention-backend, --speculative-config)
+# key -> the values vkc traces (vLLM's flag: --kv-cache-dtype, --attention-backend, --speculative-config,
+# --enable-lora with --max-lora-rank)
 SERVING_KEYS: dict[str, tuple[str, ...]] = {
     "kv-cache-dtype": ("fp8", "int4_per_token_head", "int8_per_token_head", "fp8_per_token_head"),
     "attention-backend": ("FLASH_ATTN", "TRITON_ATTN", "TRITON_MLA"),
     "speculative": ("ngram",),
+    # --enable-lora --max-lora-rank VALUE (vLLM's MaxLoRARanks), --max-loras 1 (vkc.modeltrace.lora)
+    "lora": ("1", "8", "16", "32", "64", "128", "256", "320", "512"),
 }
 
 

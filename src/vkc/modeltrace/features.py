@@ -25,6 +25,11 @@ Features:
   of them) through vLLM's ``RejectionSampler``; the draft input preparation (``expand_idx_mapping``,
   ``combine_sampled_and_draft_tokens``) is module "sampler.spec".  The forward of a decode step
   changes with it (4 tokens per sequence); prefill steps do not.  The drafter is not traced.
+* ``lora`` -- LoRA serving (``--enable-lora --max-lora-rank R --max-loras 1``, R =
+  ``FeatureOptions.lora_rank``, :data:`DEFAULT_LORA_RANK` when unset): vLLM's LoRA manager wraps the
+  model, every step runs under vLLM's own dummy-LoRA warm-up (``maybe_dummy_run_with_lora``: dummy
+  adapters, every request under LoRA 1), :mod:`vkc.modeltrace.lora`.  It changes the forward
+  (the LoRA kernels launch inside the wrapped layers); alone it adds no sampling.
 """
 from __future__ import annotations
 
@@ -36,14 +41,18 @@ from vkc.errors import UsageError
 
 from .records import ModelTrace, TraceOptions
 
-__all__ = ["FEATURES", "FEATURE_MODULES", "SAMPLER_NOTE", "SPEC_NOTE", "FeatureOptions", "features_of", "parse_features",
-           "with_features"]
+__all__ = ["DEFAULT_LORA_RANK", "FEATURES", "FEATURE_MODULES", "LORA_RANKS", "SAMPLER_NOTE", "SPEC_NOTE",
+           "FeatureOptions", "features_of", "lora_note", "lora_rank_of", "parse_features", "with_features", "with_lora"]
 
-FEATURES = ("bitmask", "sampler", "spec")
+FEATURES = ("bitmask", "lora", "sampler", "spec")
 # worker-side modules of the features (their sources are part of a featured trace's cache key)
-FEATURE_MODULES = ("vkc.modeltrace.serving_worker", "vkc.modeltrace.serving", "vkc.modeltrace.spec")
+FEATURE_MODULES = ("vkc.modeltrace.serving_worker", "vkc.modeltrace.serving", "vkc.modeltrace.spec",
+                   "vkc.modeltrace.lora")
 SPEC_NOTE = ("speculative decoding: n-gram, 3 draft tokens per sequence; a decode step verifies 4 tokens "
              "per sequence (forward and RejectionSampler); the n-gram drafter is not traced")
+# vLLM's LoRAConfig.max_lora_rank values (MaxLoRARanks) and its default
+LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+DEFAULT_LORA_RANK = 16
 SAMPLER_NOTE = ("sampling: vLLM's default on an H100 for a top-k/top-p mix is FlashInfer's fused sampler, "
                 "compiled and external to the tree; traced with VLLM_USE_FLASHINFER_SAMPLER=0 "
                 "(Triton top-k/top-p + Gumbel sampling)")
@@ -54,6 +63,7 @@ class FeatureOptions(TraceOptions):
     """Trace options with serving features (sorted, unique, each one of :data:`FEATURES`)."""
 
     features: tuple[str, ...] = ()
+    lora_rank: int = 0          # --max-lora-rank of the ``lora`` feature (0: DEFAULT_LORA_RANK)
 
 
 def parse_features(values: Iterable[str]) -> tuple[str, ...]:
@@ -70,7 +80,38 @@ def with_features(options: TraceOptions, features: Iterable[str]) -> TraceOption
     """``options`` with ``features`` (the plain options when there are none)."""
     feats = parse_features(features)
     base = {k: getattr(options, k) for k in ("steps", "tp", "attention_backend", "kv_cache_dtype", "block_size")}
-    return FeatureOptions(**base, features=feats) if feats else TraceOptions(**base)
+    if not feats:
+        return TraceOptions(**base)
+    rank = int(getattr(options, "lora_rank", 0) or 0) if "lora" in feats else 0
+    return FeatureOptions(**base, features=feats, lora_rank=rank)
+
+
+def with_lora(options: TraceOptions, rank: int) -> TraceOptions:
+    """``options`` with the ``lora`` feature at ``--max-lora-rank rank`` (one of :data:`LORA_RANKS`)."""
+    import dataclasses
+
+    if rank not in LORA_RANKS:
+        raise UsageError(f"LoRA rank {rank} is not one vLLM accepts",
+                         hint=f"--max-lora-rank: {', '.join(map(str, LORA_RANKS))}")
+    out = with_features(options, (*features_of(options), "lora"))
+    return dataclasses.replace(out, lora_rank=rank)
+
+
+def lora_rank_of(options: TraceOptions) -> int:
+    """The ``--max-lora-rank`` a trace with ``lora`` runs at (0 without the feature)."""
+    if "lora" not in features_of(options):
+        return 0
+    return int(getattr(options, "lora_rank", 0) or 0) or DEFAULT_LORA_RANK
+
+
+def lora_note(rank: int) -> str:
+    from .lora import MAX_LORAS
+
+    return (f"LoRA: --enable-lora --max-lora-rank {rank} --max-loras {MAX_LORAS}; every step under vLLM's "
+            "dummy-LoRA warm-up (maybe_dummy_run_with_lora, num_active_loras=max_loras): zero-weight dummy "
+            "adapters of warm-up rank min(rank, 8), requests mapped to LoRA ids 1..max_loras cyclically "
+            "(every token under LoRA 1); the Punica metadata computed by vLLM's update_metadata on a host "
+            "twin (its aten sort/unique on the mapping not recorded)")
 
 
 def features_of(obj: TraceOptions | ModelTrace) -> tuple[str, ...]:

@@ -24,7 +24,7 @@ from vkc.errors import InvocationError
 from vkc.records import ModelConfig, SourceTree
 
 from .checklist import CHECKLIST_VERSION, check_features, check_tree
-from .features import FEATURE_MODULES, features_of
+from .features import FEATURE_MODULES, features_of, lora_rank_of
 from .layers import LayerPlan, plan_layers
 from .records import (
     ModelTrace,
@@ -72,6 +72,8 @@ def _worker_options(options: TraceOptions, plan: LayerPlan) -> dict[str, Any]:
            "num_blocks": max(blocks, 16384) + 1}
     if features_of(options):            # absent without features: the plain trace's key stays
         out["features"] = list(features_of(options))
+    if lora_rank_of(options):
+        out["lora_rank"] = lora_rank_of(options)
     return out
 
 
@@ -235,7 +237,7 @@ def _to_trace(tree: SourceTree, model_cfg: ModelConfig, options: TraceOptions, p
 
 def _features_note(options: TraceOptions, resp: dict[str, Any]) -> dict[str, Any]:
     """``notes["features"]``: what was traced, the sampling mix, vLLM's choices and the time per step."""
-    from .features import SAMPLER_NOTE, SPEC_NOTE
+    from .features import SAMPLER_NOTE, SPEC_NOTE, lora_note
     from .serving import SERVING_MIX
 
     feats = features_of(options)
@@ -248,4 +250,7 @@ def _features_note(options: TraceOptions, resp: dict[str, Any]) -> dict[str, Any
         out["sampler_note"] = SAMPLER_NOTE
     if "spec" in feats:
         out["spec_note"] = SPEC_NOTE
+    if lora_rank_of(options):
+        out["lora_rank"] = lora_rank_of(options)
+        out["lora_note"] = lora_note(lora_rank_of(options))
     return out
