@@ -15,6 +15,7 @@ from vkc.modeltrace.checklist import FEATURE_STEPS, _feature_steps, check_featur
 from vkc.modeltrace.features import (
     DEFAULT_LORA_RANK,
     FEATURE_MODULES,
+    LORA_MODULES,
     LORA_RANKS,
     FeatureOptions,
     features_of,
@@ -81,7 +82,8 @@ def test_the_worker_request_and_key_cover_the_rank():
     r16, r32 = with_lora(PLAIN, 16), with_lora(PLAIN, 32)
     w = tr._worker_options(r16, plan)
     assert w["features"] == ["lora"] and w["lora_rank"] == 16
-    assert "vkc.modeltrace.lora" in FEATURE_MODULES and set(FEATURE_MODULES) <= set(tr._worker_modules(r16))
+    assert tr._worker_modules(r16) == tr._WORKER_MODULES + FEATURE_MODULES + LORA_MODULES
+    assert tr._worker_modules(with_features(PLAIN, ["sampler"])) == tr._WORKER_MODULES + FEATURE_MODULES
     keys = {tr.cache_key(TREE, CONFIG, o) for o in (PLAIN, r16, r32, with_features(PLAIN, ["sampler"]))}
     assert len(keys) == 4
 

@@ -28,7 +28,8 @@ Features:
 * ``lora`` -- LoRA serving (``--enable-lora --max-lora-rank R --max-loras 1``, R =
   ``FeatureOptions.lora_rank``, :data:`DEFAULT_LORA_RANK` when unset): vLLM's LoRA manager wraps the
   model, every step runs under vLLM's own dummy-LoRA warm-up (``maybe_dummy_run_with_lora``: dummy
-  adapters, every request under LoRA 1), :mod:`vkc.modeltrace.lora`.  It changes the forward
+  adapters, every request under LoRA 1), :mod:`vkc.modeltrace.lora`; its worker is
+  :mod:`vkc.modeltrace.lora_worker` and its modules (:data:`LORA_MODULES`) join the key.  It changes the forward
   (the LoRA kernels launch inside the wrapped layers); alone it adds no sampling.
 """
 from __future__ import annotations
@@ -41,13 +42,14 @@ from vkc.errors import UsageError
 
 from .records import ModelTrace, TraceOptions
 
-__all__ = ["DEFAULT_LORA_RANK", "FEATURES", "FEATURE_MODULES", "LORA_RANKS", "SAMPLER_NOTE", "SPEC_NOTE",
+__all__ = ["DEFAULT_LORA_RANK", "FEATURES", "FEATURE_MODULES", "LORA_MODULES", "LORA_RANKS", "SAMPLER_NOTE", "SPEC_NOTE",
            "FeatureOptions", "features_of", "lora_note", "lora_rank_of", "parse_features", "with_features", "with_lora"]
 
 FEATURES = ("bitmask", "lora", "sampler", "spec")
 # worker-side modules of the features (their sources are part of a featured trace's cache key)
-FEATURE_MODULES = ("vkc.modeltrace.serving_worker", "vkc.modeltrace.serving", "vkc.modeltrace.spec",
-                   "vkc.modeltrace.lora")
+FEATURE_MODULES = ("vkc.modeltrace.serving_worker", "vkc.modeltrace.serving", "vkc.modeltrace.spec")
+# the ``lora`` feature's worker modules: in the key (and the worker) of a trace with ``lora`` only
+LORA_MODULES = ("vkc.modeltrace.lora_worker", "vkc.modeltrace.lora")
 SPEC_NOTE = ("speculative decoding: n-gram, 3 draft tokens per sequence; a decode step verifies 4 tokens "
              "per sequence (forward and RejectionSampler); the n-gram drafter is not traced")
 # vLLM's LoRAConfig.max_lora_rank values (MaxLoRARanks) and its default

@@ -108,10 +108,10 @@ def _rebind_platform() -> list[str]:
         if (name == "vllm.lora" or name.startswith("vllm.lora.")) and mod is not None:
             held = getattr(mod, "current_platform", None)
             if held is not None and held is not fake:
-                mod.current_platform = fake
+                setattr(mod, "current_platform", fake)  # noqa: B010 -- a module's global
                 out.append(f"{name}.current_platform")
             if getattr(mod, "PIN_MEMORY", pin) != pin:      # torch_utils.PIN_MEMORY, read at import
-                mod.PIN_MEMORY = pin
+                setattr(mod, "PIN_MEMORY", pin)  # noqa: B010
                 out.append(f"{name}.PIN_MEMORY")
     return out
 
@@ -133,8 +133,9 @@ def _shared_memory_answer() -> list[str]:
     real = mem_utils.get_max_shared_memory_bytes
     out = []
     for name, mod in sorted(sys.modules.items()):
-        if name.startswith("vllm.") and mod is not None and getattr(mod, "get_max_shared_memory_bytes", None) is real:
-            mod.get_max_shared_memory_bytes = get_max_shared_memory_bytes
+        ours = name in ("vllm.lora", "vllm.utils.mem_utils") or name.startswith("vllm.lora.")
+        if ours and mod is not None and getattr(mod, "get_max_shared_memory_bytes", None) is real:
+            setattr(mod, "get_max_shared_memory_bytes", get_max_shared_memory_bytes)  # noqa: B010
             out.append(f"{name}.get_max_shared_memory_bytes")
     return out
 

@@ -4,9 +4,7 @@ The request and response are :mod:`vkc.modeltrace.worker`'s; ``options["features
 features (``"sampler"``).  Each traced step runs as the plain worker runs it -- the model forward's
 events are the same -- and then, inside the same recording, the features on the step's logits
 (:mod:`vkc.modeltrace.serving`).  A step's result gains ``features`` (what vLLM chose: model
-runner, fused sampler; with ``lora`` the adapters and the LoRA index buffers' contents) and
-``features_s``.  ``lora`` changes the forward itself (:mod:`vkc.modeltrace.lora`); the sampling
-features run only when named.  The plain worker module is left as it is, so traces
+runner, fused sampler) and ``features_s``.  The plain worker module is left as it is, so traces
 without features keep their cache keys.
 """
 from __future__ import annotations
@@ -20,23 +18,6 @@ import traceback
 from typing import Any
 
 __all__ = ["main"]
-
-
-SAMPLING_FEATURES = ("bitmask", "sampler", "spec")     # the features run on the step's logits
-
-
-def _with_lora(real_run_step: Any) -> Any:
-    """The step under vLLM's dummy-LoRA warm-up (:func:`vkc.modeltrace.lora.lora_step`); the
-    step result gains ``lora`` (the adapters, the Punica buffers' contents)."""
-    def run_step(ctx: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]:
-        from vkc.modeltrace.lora import lora_step, step_result
-
-        with lora_step(ctx, step) as info:
-            res: dict[str, Any] = real_run_step(ctx, step)
-        res["lora"] = step_result(info)
-        return res
-
-    return run_step
 
 
 def _with_features(real_run_step: Any, features: tuple[str, ...]) -> Any:
@@ -58,13 +39,6 @@ def _with_features(real_run_step: Any, features: tuple[str, ...]) -> Any:
             del model.compute_logits
         t0 = time.perf_counter()
         info: dict[str, Any] = {}
-        lora = res.pop("lora", None)
-        if lora is not None:
-            info["runner"] = {"lora": lora["lora"], "contents": lora["contents"]}
-        if not any(f in features for f in SAMPLING_FEATURES):
-            res["features"] = info
-            res["features_s"] = round(time.perf_counter() - t0, 4)
-            return res
         events = res["events"]
         n_forward = len(events)
         try:
@@ -73,10 +47,9 @@ def _with_features(real_run_step: Any, features: tuple[str, ...]) -> Any:
                     ctx["sampler_state"] = {**sampler_state(ctx["vllm_config"]), "vllm_config": ctx["vllm_config"]}
                 st = ctx["sampler_state"]
                 contents = run_features(st, step, seen["logits"], features)
-            prior = info.get("runner", {})
-            info["runner"] = {**prior, "model_runner": "v2" if st["use_v2"] else "v1 (traced with v2's sampler)",
+            info["runner"] = {"model_runner": "v2" if st["use_v2"] else "v1 (traced with v2's sampler)",
                               "fused_sampler": "flashinfer" if st["use_flashinfer"] else "none",
-                              "contents": {**prior.get("contents", {}), **contents}}
+                              "contents": contents}
         except Exception as e:  # noqa: BLE001 -- the forward stays; the trace says the features failed
             del events[n_forward:]
             info["error"] = f"{type(e).__name__}: {e}".splitlines()[0][:400]
@@ -103,11 +76,6 @@ def main() -> int:
 
         install()
 
-    if "lora" in features:
-        from vkc.modeltrace.lora import install as install_lora
-
-        install_lora(int(req["options"]["lora_rank"]))
-        worker.run_step = _with_lora(worker.run_step)  # type: ignore[assignment]
     worker.run_step = _with_features(worker.run_step, features)  # type: ignore[assignment]
     sys.stdin = io.StringIO(raw)
     return worker.main()

@@ -24,7 +24,7 @@ from vkc.errors import InvocationError
 from vkc.records import ModelConfig, SourceTree
 
 from .checklist import CHECKLIST_VERSION, check_features, check_tree
-from .features import FEATURE_MODULES, features_of, lora_rank_of
+from .features import FEATURE_MODULES, LORA_MODULES, features_of, lora_rank_of
 from .layers import LayerPlan, plan_layers
 from .records import (
     ModelTrace,
@@ -94,7 +94,8 @@ def cache_key(tree: SourceTree, config: Mapping[str, Any], options: TraceOptions
 
 
 def _worker_modules(options: TraceOptions) -> tuple[str, ...]:
-    return _WORKER_MODULES + (FEATURE_MODULES if features_of(options) else ())
+    lora = LORA_MODULES if "lora" in features_of(options) else ()
+    return _WORKER_MODULES + (FEATURE_MODULES if features_of(options) else ()) + lora
 
 
 def _cache_path(key: str) -> Path:
@@ -171,7 +172,8 @@ def _run_worker(tree: SourceTree, plan: LayerPlan, options: TraceOptions,
     env["PYTHONPATH"] = os.pathsep.join(
         [str(Path(vkc.__file__).resolve().parent.parent)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
     try:
-        module = "vkc.modeltrace.serving_worker" if features_of(options) else "vkc.modeltrace.worker"
+        module = ("vkc.modeltrace.lora_worker" if "lora" in features_of(options)
+                  else "vkc.modeltrace.serving_worker" if features_of(options) else "vkc.modeltrace.worker")
         proc = subprocess.run([sys.executable, "-m", module], input=json.dumps(req), check=False,
                               capture_output=True, text=True, env=env, timeout=TIMEOUT_S, cwd=str(tree.root))
     except subprocess.TimeoutExpired as e:
