@@ -58,6 +58,9 @@ REACH_SOURCES: tuple[str, ...] = (
     "defaults:JambaForCausalLM",                            # Mamba1 selective scan
     "meta-llama/Llama-3.1-8B-Instruct@kv-cache-dtype=int4_per_token_head",  # int4 per-token-head KV cache
     "meta-llama/Llama-3.1-8B-Instruct@kv-cache-dtype=int8_per_token_head",  # int8 per-token-head KV cache write
+    "meta-llama/Llama-3.1-8B-Instruct@lora=16",             # LoRA (dummy adapters): Punica lora_shrink/lora_expand
+    "Qwen/Qwen3-30B-A3B@lora=16",                           # MoE LoRA: fused_moe_lora one-shot, moe_lora_align (CUDA)
+    "Qwen/Qwen3-30B-A3B@lora=256",                          # MoE LoRA past rank 128: fused_moe_lora shrink/expand
 )
 
 

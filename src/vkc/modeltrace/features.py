@@ -96,6 +96,7 @@ def with_lora(options: TraceOptions, rank: int) -> TraceOptions:
         raise UsageError(f"LoRA rank {rank} is not one vLLM accepts",
                          hint=f"--max-lora-rank: {', '.join(map(str, LORA_RANKS))}")
     out = with_features(options, (*features_of(options), "lora"))
+    assert isinstance(out, FeatureOptions)
     return dataclasses.replace(out, lora_rank=rank)
 
 

@@ -125,7 +125,8 @@ def _shared_memory_answer() -> list[str]:
     import torch
     from vllm.utils import mem_utils
 
-    optin = int(torch.cuda.get_device_properties(0).shared_memory_per_block_optin)
+    props = torch.cuda.get_device_properties(0)          # the fake H100's (the profile's) properties
+    optin = int(getattr(props, "shared_memory_per_block_optin"))  # noqa: B009 -- not in torch's stubs
 
     def get_max_shared_memory_bytes(gpu: int | None = 0) -> int:
         return optin
