@@ -141,6 +141,11 @@ FEATURE_STEPS: dict[str, tuple[Step, ...]] = {
         Step("lora-shared-memory", "vllm/utils/mem_utils.py: get_max_shared_memory_bytes",
              "the fake H100's cudaDevAttrMaxSharedMemoryPerBlockOptin for any device index (fused_moe_lora asks "
              "with a meta tensor's index, None)"),
+        Step("lora-ptr-luts", "vllm/lora/ops/triton_ops/utils.py: _get_lora_a_ptr",
+             "the weight-address LUTs keyed by data_ptr() (0 for every meta tensor): each call builds its own "
+             "entry, as each layer's own addresses do on a GPU (every *_PTR_DICT of vllm.lora.ops)"),
+        Step("lora-ptr-luts-b", "vllm/lora/ops/triton_ops/utils.py: _get_lora_b_ptr", "as lora-ptr-luts"),
+        Step("lora-ptr-luts-moe", "vllm/lora/ops/triton_ops/fused_moe_lora_op.py: _get_ptr", "as lora-ptr-luts"),
     ),
 }
 

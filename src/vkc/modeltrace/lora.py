@@ -85,7 +85,7 @@ def _load_lora_model(model: Any, vllm_config: Any) -> Any:
     runner = Runner(vllm_config)
     _STATE["rebound"] = _rebind_platform()
     _host_twin_metadata()       # vllm.lora imported here, after the fake platform and the op-body hooks
-    _STATE["rebound"] += _shared_memory_answer()
+    _STATE["rebound"] += _shared_memory_answer() + _fresh_pointer_luts()
     with set_current_vllm_config(vllm_config), torch.device("meta"):
         wrapped = runner.load_lora_model(model, vllm_config, torch.device("meta"))
     _STATE.update(runner=runner, vllm_config=vllm_config, named=False)
@@ -138,6 +138,32 @@ def _shared_memory_answer() -> list[str]:
         if ours and mod is not None and getattr(mod, "get_max_shared_memory_bytes", None) is real:
             setattr(mod, "get_max_shared_memory_bytes", get_max_shared_memory_bytes)  # noqa: B010
             out.append(f"{name}.get_max_shared_memory_bytes")
+    return out
+
+
+class FreshLut(dict):  # type: ignore[type-arg]
+    """A LoRA weight-address LUT (``_LORA_A_PTR_DICT`` ...: ``get`` miss, build, store, ``get``) where a
+    look-up takes out what is there: each call builds its own entry, as each layer's weights (their own
+    addresses) do on a GPU; on meta every ``data_ptr()`` is 0 and all layers would share the first's."""
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        return self.pop(key, default)
+
+
+def _fresh_pointer_luts() -> list[str]:
+    """vLLM's LoRA ops cache the weights' pointer tables and strides by ``data_ptr()`` tuples
+    (``vllm/lora/ops/triton_ops/utils.py: _get_lora_a_ptr``, ``fused_moe_lora_op.py: _get_ptr``, ...):
+    every ``*_PTR_DICT`` of ``vllm.lora.ops`` becomes a :class:`FreshLut`."""
+    import sys
+
+    out = []
+    for name, mod in sorted(sys.modules.items()):
+        if not name.startswith("vllm.lora.ops.") or mod is None:
+            continue
+        for attr, val in sorted(vars(mod).items()):
+            if attr.endswith("_PTR_DICT") and isinstance(val, dict) and not isinstance(val, FreshLut):
+                setattr(mod, attr, FreshLut(val))
+                out.append(f"{name}.{attr}")
     return out
 
 
