@@ -24,6 +24,13 @@ checklist feature step, :data:`vkc.modeltrace.checklist.FEATURE_STEPS` ``"lora"`
 The forward then launches vLLM's LoRA kernels (``lora_shrink``/``lora_expand``, ``fused_moe_lora``
 and the ``moe_lora_align`` op for MoE layers) from the wrapped layers.  The LoRA buffers are named
 for the recorder (``lora:<module>.<buffer>``, ``lora_meta:<buffer>``).
+
+What the worker adjusts for it, when the model is wrapped (each said in the step's
+``lora.rebound_at_load``): vLLM's LoRA modules are imported only then, after the fake H100 and the
+op-body hooks exist; ``PIN_MEMORY`` of ``vllm.lora`` modules is the worker's answer (no pinned host
+memory); fused_moe_lora's ``get_max_shared_memory_bytes(device.index)`` (None on meta) answers the fake
+H100's opt-in shared memory; the weight-address LUTs keyed by ``data_ptr()`` (0 for every meta tensor)
+build each call's own entry (:class:`FreshLut`), as each layer's own addresses do on a GPU.
 """
 from __future__ import annotations
 
@@ -31,7 +38,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["MAX_LORAS", "install", "lora_state", "step_result"]
+__all__ = ["MAX_LORAS", "FreshLut", "install", "lora_step", "step_result"]
 
 MAX_LORAS = 1           # vLLM's default --max-loras (LoRAConfig.max_loras)
 
@@ -261,10 +268,6 @@ def lora_step(ctx: dict[str, Any], step: dict[str, Any]) -> Iterator[dict[str, A
         mgr = runner.lora_manager._adapter_manager
         info["lora_index_to_id"] = list(mgr.lora_index_to_id)
         yield info
-
-
-def lora_state() -> dict[str, Any]:
-    return _STATE
 
 
 def step_result(info: dict[str, Any]) -> dict[str, Any]:
