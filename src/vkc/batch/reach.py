@@ -68,6 +68,9 @@ REACH_SOURCES: tuple[str, ...] = (
     "meta-llama/Llama-3.1-8B-Instruct@quantization=fp8_per_tensor",  # dynamic per-token fp8 quant of activations
     "meta-llama/Llama-3.1-8B-Instruct@quantization=mxfp4",  # MXFP4 weights on Hopper: the dense Marlin GEMM
     "Qwen/Qwen3-30B-A3B@quantization=fp8_per_tensor",       # fp8 MoE: dynamic per-tensor fp8 quant (absmax, quant)
+    "meta-llama/Llama-3.1-8B-Instruct@lora=16",             # LoRA (dummy adapters): Punica lora_shrink/lora_expand
+    "Qwen/Qwen3-30B-A3B@lora=16",                           # MoE LoRA: fused_moe_lora one-shot, moe_lora_align (CUDA)
+    "Qwen/Qwen3-30B-A3B@lora=256",                          # MoE LoRA past rank 128: fused_moe_lora shrink/expand
 )
 
 

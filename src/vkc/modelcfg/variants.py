@@ -44,7 +44,7 @@ DEFAULTS_PREFIX = "defaults:"
 COMPOSED_PREFIX = "composed:"
 SEP = "@"
 # key -> the values vkc traces (vLLM's flag: --kv-cache-dtype, --attention-backend, --speculative-config,
-# --quantization; sampling: the requests' SamplingParams, a named mix of per-request request options).
+# --quantization, --enable-lora with --max-lora-rank; sampling: the requests' SamplingParams, a named mix of per-request request options).
 # quantization: vLLM 0.33.0's online shorthands (vllm/config/quantization.py
 # _ONLINE_SHORTHANDS): a bf16 checkpoint quantized while it loads, so the config stays MODEL's.
 # ``fp8`` is not one: 0.33.0's Fp8Config refuses a checkpoint that is not fp8 ("no longer supports online
@@ -59,6 +59,8 @@ SERVING_KEYS: dict[str, tuple[str, ...]] = {
     "compute-nans": ("true",),      # VLLM_COMPUTE_NANS_IN_LOGITS=1 (vkc.modeltrace.engine_flags)
     "quantization": ("fp8_per_tensor", "fp8_per_block", "fp8_per_channel", "int8_per_channel_weight_only",
                      "mxfp8", "mxfp4"),
+    # --enable-lora --max-lora-rank VALUE (vLLM's MaxLoRARanks), --max-loras 1 (vkc.modeltrace.lora)
+    "lora": ("1", "8", "16", "32", "64", "128", "256", "320", "512"),
 }
 
 

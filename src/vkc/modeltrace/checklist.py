@@ -164,6 +164,33 @@ FEATURE_STEPS: dict[str, tuple[Step, ...]] = {
         Step("spec-propose-call", "vllm/v1/worker/gpu/model_runner.py: GPUModelRunner.sample_tokens",
              "the speculator.propose arguments (num_sampled, num_rejected, last_sampled_tokens, temperature, seeds)"),
     ),
+    "lora": (
+        Step("lora-config", "vllm/engine/arg_utils.py: EngineArgs.create_engine_config",
+             "EngineArgs(enable_lora=True, max_lora_rank=R, max_loras=1): VllmConfig.lora_config"),
+        Step("lora-load", "vllm/v1/worker/lora_model_runner_mixin.py: LoRAModelRunnerMixin.load_lora_model",
+             "after the model is built (GPUModelRunner.load_model): LRUCacheWorkerLoRAManager wraps it, device meta"),
+        Step("lora-runner-load", "vllm/v1/worker/gpu/model_runner.py: GPUModelRunner.load_model",
+             "load_lora_model right after the model loader, when lora_config is set"),
+        Step("lora-dummy-run", "vllm/v1/worker/gpu/model_runner.py: GPUModelRunner._dummy_run",
+             "each step under maybe_dummy_run_with_lora(num_active_loras=max_loras, remove_lora=True)"),
+        Step("lora-setup-dummy", "vllm/v1/worker/lora_model_runner_mixin.py: LoRAModelRunnerMixin.maybe_setup_dummy_loras",
+             "vLLM's dummy adapters (create_dummy_lora, warm-up rank min(R, 8)), ids 1..max_loras"),
+        Step("lora-select-dummy", "vllm/v1/worker/lora_model_runner_mixin.py: LoRAModelRunnerMixin.maybe_select_dummy_loras",
+             "the mapping: requests under LoRA ids 1..max_loras cyclically, every token under its request's"),
+        Step("lora-punica-metadata", "vllm/lora/punica_wrapper/punica_gpu.py: PunicaWrapperGPU.update_metadata",
+             "run on a host (CPU) twin of the wrapper; the meta wrapper gets its host flags, its buffers the "
+             "twin's values as contents"),
+        Step("lora-kernel-meta", "vllm/lora/ops/triton_ops/lora_kernel_metadata.py: LoRAKernelMeta.prepare_tensors",
+             "data-dependent (torch.unique, sort, no-LoRA flag): why the metadata is computed on the host twin"),
+        Step("lora-shared-memory", "vllm/utils/mem_utils.py: get_max_shared_memory_bytes",
+             "the fake H100's cudaDevAttrMaxSharedMemoryPerBlockOptin for any device index (fused_moe_lora asks "
+             "with a meta tensor's index, None)"),
+        Step("lora-ptr-luts", "vllm/lora/ops/triton_ops/utils.py: _get_lora_a_ptr",
+             "the weight-address LUTs keyed by data_ptr() (0 for every meta tensor): each call builds its own "
+             "entry, as each layer's own addresses do on a GPU (every *_PTR_DICT of vllm.lora.ops)"),
+        Step("lora-ptr-luts-b", "vllm/lora/ops/triton_ops/utils.py: _get_lora_b_ptr", "as lora-ptr-luts"),
+        Step("lora-ptr-luts-moe", "vllm/lora/ops/triton_ops/fused_moe_lora_op.py: _get_ptr", "as lora-ptr-luts"),
+    ),
 }
 
 
@@ -207,8 +234,10 @@ def fingerprints(tree_root: str | Path, steps: tuple[Step, ...] = STEPS) -> dict
 
 
 def _feature_steps(features: tuple[str, ...]) -> tuple[Step, ...]:
-    """Every feature builds the sampler's runner state (request slots, the batch): its steps too."""
-    return tuple(s for f in sorted({*features, "sampler"}) for s in FEATURE_STEPS.get(f, ()))
+    """Every sampling feature builds the sampler's runner state (request slots, the batch): its steps
+    too (``lora`` alone changes the forward and samples nothing)."""
+    names = set(features) | ({"sampler"} if set(features) - {"lora"} else set())
+    return tuple(s for f in sorted(names) for s in FEATURE_STEPS.get(f, ()))
 
 
 def check_features(tree_root: str | Path, version: str, features: tuple[str, ...],

@@ -25,7 +25,8 @@ def add_model_kernels_args(msub) -> argparse.ArgumentParser:
     p.add_argument("--kv-cache-dtype", choices=("auto", "fp8"), default="auto")
     p.add_argument("--features", action="append", default=[], metavar="NAMES",
                    help="serving features traced after the forward, comma-separated: sampler, bitmask "
-                        "(structured output), spec (n-gram speculative decoding, 3 drafts)")
+                        "(structured output), spec (n-gram speculative decoding, 3 drafts), lora (LoRA at "
+                        "--max-lora-rank 16 under vLLM's dummy adapters; MODEL@lora=RANK for another rank)")
     p.add_argument("--sampler", action="store_true", help="same as --features sampler")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--offline", action="store_true", help="do not contact the hub for the config")

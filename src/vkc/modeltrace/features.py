@@ -39,6 +39,12 @@ The requests' sampling parameters are a *mix* (:mod:`vkc.modeltrace.mixes`): the
 e.g. ``mixed``: per-request logit bias, min-p, bad words, logprobs, prompt logprobs, greedy and
 seeded requests.  A non-default mix is in the request (``options["sampling"]``) and the cache key;
 the default leaves both as they were.
+* ``lora`` -- LoRA serving (``--enable-lora --max-lora-rank R --max-loras 1``, R =
+  ``FeatureOptions.lora_rank``, :data:`DEFAULT_LORA_RANK` when unset): vLLM's LoRA manager wraps the
+  model, every step runs under vLLM's own dummy-LoRA warm-up (``maybe_dummy_run_with_lora``: dummy
+  adapters, every request under LoRA 1), :mod:`vkc.modeltrace.lora`; its worker is
+  :mod:`vkc.modeltrace.lora_worker` and its modules (:data:`LORA_MODULES`) join the key.  It changes the forward
+  (the LoRA kernels launch inside the wrapped layers); alone it adds no sampling.
 """
 from __future__ import annotations
 
@@ -52,17 +58,23 @@ from vkc.errors import UsageError
 from .mixes import DEFAULT_MIX, MIXES
 from .records import ModelTrace, TraceOptions
 
-__all__ = ["FEATURES", "FEATURE_MODULES", "SAMPLER_NOTE", "SPEC_NOTE", "FeatureOptions", "feature_groups", "features_of",
-           "parse_features", "sampling_of", "with_features", "with_sampling"]
+__all__ = ["DEFAULT_LORA_RANK", "FEATURES", "FEATURE_MODULES", "LORA_MODULES", "LORA_RANKS", "SAMPLER_NOTE", "SPEC_NOTE",
+           "FeatureOptions", "feature_groups", "features_of", "lora_note", "lora_rank_of", "parse_features", "sampling_of",
+           "with_features", "with_lora", "with_sampling"]
 
-FEATURES = ("bitmask", "nans", "sampler", "sampling-mask", "spec", "watermark")
+FEATURES = ("bitmask", "lora", "nans", "sampler", "sampling-mask", "spec", "watermark")
 # worker-side modules of the features (their sources are part of a featured trace's cache key)
 FEATURE_MODULES = ("vkc.modeltrace.serving_worker", "vkc.modeltrace.serving", "vkc.modeltrace.spec",
                    "vkc.modeltrace.mixes", "vkc.modeltrace.mix_worker", "vkc.modeltrace.watermark",
                    "vkc.modeltrace.engine_flags", "vkc.modeltrace.serving_host")
+# the ``lora`` feature's worker modules: in the key (and the worker) of a trace with ``lora`` only
+LORA_MODULES = ("vkc.modeltrace.lora_worker", "vkc.modeltrace.lora")
 SPEC_NOTE = ("speculative decoding: n-gram, 3 draft tokens per sequence; a decode step verifies 4 tokens "
              "per sequence (forward and RejectionSampler); after sampling, postprocess_sampled and the GPU "
              "n-gram drafter's propose")
+# vLLM's LoRAConfig.max_lora_rank values (MaxLoRARanks) and its default
+LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+DEFAULT_LORA_RANK = 16
 SAMPLER_NOTE = ("sampling: vLLM's default on an H100 for a top-k/top-p mix is FlashInfer's fused sampler, "
                 "compiled and external to the tree; traced with VLLM_USE_FLASHINFER_SAMPLER=0 "
                 "(Triton top-k/top-p + Gumbel sampling)")
@@ -76,6 +88,7 @@ class FeatureOptions(TraceOptions):
     features: tuple[str, ...] = ()
     sampling: str = DEFAULT_MIX
     speculative: str = "ngram"          # with ``spec``: the speculative config (vkc.modeltrace.spec.SPEC_CONFIGS)
+    lora_rank: int = 0          # --max-lora-rank of the ``lora`` feature (0: DEFAULT_LORA_RANK)
 
 
 def parse_features(values: Iterable[str]) -> tuple[str, ...]:
@@ -95,8 +108,9 @@ def with_features(options: TraceOptions, features: Iterable[str]) -> TraceOption
                                                 "quantization")}
     if not feats:
         return TraceOptions(**base)
+    rank = int(getattr(options, "lora_rank", 0) or 0) if "lora" in feats else 0
     return FeatureOptions(**base, features=feats, sampling=sampling_of(options),
-                          speculative=str(getattr(options, "speculative", "ngram")))
+                          speculative=str(getattr(options, "speculative", "ngram")), lora_rank=rank)
 
 
 def with_sampling(options: TraceOptions, mix: str) -> TraceOptions:
@@ -119,6 +133,35 @@ def feature_groups(options: TraceOptions) -> tuple[str, ...]:
     than the default (:data:`vkc.modeltrace.checklist.FEATURE_STEPS`)."""
     extra = ("sampling",) if sampling_of(options) != DEFAULT_MIX else ()
     return (*features_of(options), *extra)
+
+
+def with_lora(options: TraceOptions, rank: int) -> TraceOptions:
+    """``options`` with the ``lora`` feature at ``--max-lora-rank rank`` (one of :data:`LORA_RANKS`)."""
+    import dataclasses
+
+    if rank not in LORA_RANKS:
+        raise UsageError(f"LoRA rank {rank} is not one vLLM accepts",
+                         hint=f"--max-lora-rank: {', '.join(map(str, LORA_RANKS))}")
+    out = with_features(options, (*features_of(options), "lora"))
+    assert isinstance(out, FeatureOptions)
+    return dataclasses.replace(out, lora_rank=rank)
+
+
+def lora_rank_of(options: TraceOptions) -> int:
+    """The ``--max-lora-rank`` a trace with ``lora`` runs at (0 without the feature)."""
+    if "lora" not in features_of(options):
+        return 0
+    return int(getattr(options, "lora_rank", 0) or 0) or DEFAULT_LORA_RANK
+
+
+def lora_note(rank: int) -> str:
+    from .lora import MAX_LORAS
+
+    return (f"LoRA: --enable-lora --max-lora-rank {rank} --max-loras {MAX_LORAS}; every step under vLLM's "
+            "dummy-LoRA warm-up (maybe_dummy_run_with_lora, num_active_loras=max_loras): zero-weight dummy "
+            "adapters of warm-up rank min(rank, 8), requests mapped to LoRA ids 1..max_loras cyclically "
+            "(every token under LoRA 1); the Punica metadata computed by vLLM's update_metadata on a host "
+            "twin (its aten sort/unique on the mapping not recorded)")
 
 
 def features_of(obj: TraceOptions | ModelTrace) -> tuple[str, ...]:

@@ -24,7 +24,7 @@ from vkc.errors import InvocationError
 from vkc.records import ModelConfig, SourceTree
 
 from .checklist import CHECKLIST_VERSION, check_features, check_tree
-from .features import FEATURE_MODULES, feature_groups, features_of, sampling_of
+from .features import FEATURE_MODULES, LORA_MODULES, feature_groups, features_of, lora_rank_of, sampling_of
 from .layers import LayerPlan, plan_layers
 from .mixes import DEFAULT_MIX
 from .records import (
@@ -81,6 +81,8 @@ def _worker_options(options: TraceOptions, plan: LayerPlan) -> dict[str, Any]:
         out["sampling"] = sampling_of(options)
     if "spec" in features_of(options) and getattr(options, "speculative", "ngram") != "ngram":
         out["speculative"] = options.speculative  # type: ignore[attr-defined]
+    if lora_rank_of(options):
+        out["lora_rank"] = lora_rank_of(options)
     return out
 
 
@@ -101,7 +103,8 @@ def cache_key(tree: SourceTree, config: Mapping[str, Any], options: TraceOptions
 
 
 def _worker_modules(options: TraceOptions) -> tuple[str, ...]:
-    return _WORKER_MODULES + (FEATURE_MODULES if features_of(options) else ())
+    lora = LORA_MODULES if "lora" in features_of(options) else ()
+    return _WORKER_MODULES + (FEATURE_MODULES if features_of(options) else ()) + lora
 
 
 def _cache_path(key: str) -> Path:
@@ -178,7 +181,8 @@ def _run_worker(tree: SourceTree, plan: LayerPlan, options: TraceOptions,
     env["PYTHONPATH"] = os.pathsep.join(
         [str(Path(vkc.__file__).resolve().parent.parent)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
     try:
-        module = "vkc.modeltrace.serving_worker" if features_of(options) else "vkc.modeltrace.worker"
+        module = ("vkc.modeltrace.lora_worker" if "lora" in features_of(options)
+                  else "vkc.modeltrace.serving_worker" if features_of(options) else "vkc.modeltrace.worker")
         proc = subprocess.run([sys.executable, "-m", module], input=json.dumps(req), check=False,
                               capture_output=True, text=True, env=env, timeout=TIMEOUT_S, cwd=str(tree.root))
     except subprocess.TimeoutExpired as e:
@@ -253,7 +257,7 @@ def _to_trace(tree: SourceTree, model_cfg: ModelConfig, options: TraceOptions, p
 
 def _features_note(options: TraceOptions, resp: dict[str, Any]) -> dict[str, Any]:
     """``notes["features"]``: what was traced, the sampling mix, vLLM's choices and the time per step."""
-    from .features import SAMPLER_NOTE, SPEC_NOTE
+    from .features import SAMPLER_NOTE, SPEC_NOTE, lora_note
     from .mixes import mix_notes
 
     feats = features_of(options)
@@ -275,4 +279,7 @@ def _features_note(options: TraceOptions, resp: dict[str, Any]) -> dict[str, Any
         from .watermark import WATERMARK_CONFIG
 
         out["watermark_config"] = {k: v for k, v in WATERMARK_CONFIG.items() if k != "key"}   # the key stays out
+    if lora_rank_of(options):
+        out["lora_rank"] = lora_rank_of(options)
+        out["lora_note"] = lora_note(lora_rank_of(options))
     return out

@@ -6,6 +6,7 @@
 ``sampling=MIX`` sets ``FeatureOptions.sampling`` (the requests' sampling mix, :mod:`vkc.modeltrace.mixes`).
 ``quantization=METHOD`` sets ``TraceOptions.quantization`` (vLLM's ``--quantization``: the bf16
 checkpoint quantized online at load, e.g. ``fp8_per_tensor``).
+``lora=RANK`` is the ``lora`` serving feature at ``--max-lora-rank RANK`` (:mod:`vkc.modeltrace.lora`).
 Nothing else changes: a plain model id keeps its options (and its trace's cache key) as they are.
 """
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 
 from .engine_flags import FLAG_FEATURES
-from .features import FeatureOptions, features_of, with_features, with_sampling
+from .features import FeatureOptions, features_of, with_features, with_lora, with_sampling
 from .records import TraceOptions
 
 __all__ = ["serving_variant"]
@@ -38,6 +39,8 @@ def serving_variant(options: TraceOptions, model_id: str) -> TraceOptions:
             out = with_features(out, (*features_of(out), "sampler", feature))
     if (mix := v.option("sampling")) is not None:
         out = with_sampling(out, mix)
+    if (rank := v.option("lora")) is not None:
+        out = with_lora(out, int(rank))
     if (dtype := v.option("kv-cache-dtype")) is not None:
         out = dataclasses.replace(out, kv_cache_dtype=dtype)
     if (backend := v.option("attention-backend")) is not None:
