@@ -19,7 +19,7 @@ from typing import Any
 
 __all__ = ["SAMPLING_FEATURES", "main"]
 
-SAMPLING_FEATURES = ("bitmask", "sampler", "spec")     # the features run on the step's logits
+SAMPLING_FEATURES = ("bitmask", "nans", "sampler", "sampling-mask", "spec", "watermark")   # run on the logits
 
 
 def _with_lora(real_run_step: Any) -> Any:
@@ -36,9 +36,10 @@ def _with_lora(real_run_step: Any) -> Any:
 
 def _lora_then(real_with_features: Any) -> Any:
     """The serving worker's ``_with_features`` with the step under LoRA (innermost: the forward's)."""
-    def with_features(real_run_step: Any, features: tuple[str, ...]) -> Any:
+    def with_features(real_run_step: Any, features: tuple[str, ...], *args: Any, **kwargs: Any) -> Any:
         inner = _with_lora(real_run_step)
-        outer = real_with_features(inner, features) if set(features) & set(SAMPLING_FEATURES) else None
+        outer = real_with_features(inner, features, *args, **kwargs) if set(features) & set(SAMPLING_FEATURES) \
+            else None
 
         def run_step(ctx: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]:
             t0 = time.perf_counter()
