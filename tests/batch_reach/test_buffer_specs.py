@@ -65,6 +65,8 @@ def test_planted_bad_triton_specs_are_found():
         ("kv_cache_ptrs_ptr", "pointer table"), ("block_table_ptr", "index without a range")}   # not a real table either
     fixed = TRITON.replace("        'kv_cache_ptrs_ptr': ([16], 'int64', {ptrs}),\n", "")
     assert _problems("triton", fixed.format(table="('block_table', 64)")) == set()
+    real = TRITON.format(ptrs="('pointer_table', 2, 4096)", table="('block_table', 64)")
+    assert _problems("triton", real) == set()                 # a table of real allocations
     assert scan.mode_of(bad) == "synthesized"
 
 
@@ -120,9 +122,7 @@ def test_freshly_synthesized_index_buffers_have_ranges(fresh_rows, name):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", [
     "cp_gather_cache_page",
-    pytest.param("kv_cache_gather_kernel", marks=pytest.mark.xfail(
-        strict=True, reason="issue 12: its table of cache pointers is still zero-filled -- the Triton example "
-                            "template has no init kind that builds device addresses from real allocations")),
+    "kv_cache_gather_kernel",       # its table of cache pointers: real allocations (init kind pointer_table)
 ])
 def test_freshly_synthesized_examples_have_clean_buffer_specs(fresh_rows, name):
     assert fresh_rows[name]["findings"] == []

@@ -97,11 +97,13 @@ def test_expert_ids_without_experts_are_zero_only_through_a_range():
     assert got["expert_ids_ptr"] == ("randint", 0, 1)
 
 
-def test_pointer_table_stays_flagged_and_noted():
+def test_pointer_table_points_at_real_allocations_and_is_noted():
     params, cfg = _cfg(GATHER, scalars={"row_stride": 256})
     notes: list[str] = []
     out = index_inits(GATHER, "k", params, cfg, 8, notes)
-    assert out.buffer("kv_ptrs_ptr").init == ZEROS and any("kv_ptrs_ptr" in n for n in notes)
+    init = out.buffer("kv_ptrs_ptr").init
+    assert (init.kind, init.params) == ("pointer_table", (2, cfg.shapes["numel_per_pointer"] * 8))
+    assert any("kv_ptrs_ptr" in n and "zero-filled allocations" in n for n in notes)
 
 
 def test_the_scan_accepts_every_index_buffer_it_fills():
@@ -115,7 +117,7 @@ def test_the_scan_accepts_every_index_buffer_it_fills():
                              pointer_ok=spec[0] in scan.POINTER_KINDS)
         if why:
             found.add((b.name, why))
-    assert found == {("kv_ptrs_ptr", "pointer table")}       # no init kind builds addresses yet
+    assert found == set()                                    # the pointer table too: real allocations
 
 
 def test_index_named_int_data_and_non_zero_buffers_are_left_alone():
@@ -156,6 +158,26 @@ def test_int64_output_is_not_a_pointer_table():
     params, cfg = _cfg(src)
     notes: list[str] = []
     out = index_inits(src, "k", params, cfg, 8, notes)
-    assert out.buffer("send_ids_ptr").init.kind == "randint" and notes == [
-        ("pointer tables ['tables'] are zero-filled: the example template has no init kind that builds device "
-         "addresses (a GPU run would dereference null)")]
+    assert out.buffer("send_ids_ptr").init.kind == "randint"
+    numel = cfg.shapes["numel_per_pointer"]
+    assert out.buffer("tables").init.kind == "pointer_table" and out.buffer("tables").init.params == (2, numel * 8)
+    assert notes == [(f"pointer tables ['tables'] hold the addresses of 2 zero-filled allocations of {numel * 8} "
+                      "bytes each (synthesized: not the tensors vLLM's caller points them at)")]
+
+
+def test_the_template_builds_a_pointer_table_of_real_allocations():
+    """The script's ``pointer_table`` init (templates/invoke.py.j2): entries are live allocations' addresses."""
+    import math
+    import re
+    from importlib import resources
+
+    import torch
+
+    text = resources.files("vkc.invoke.triton").joinpath("templates/invoke.py.j2").read_text()
+    code = re.search(r"^_POINTER_TARGETS = .*?(?=^def _view)", text, re.M | re.S).group(0)
+    ns: dict = {"torch": torch, "math": math}
+    exec(compile(code, "invoke.py.j2", "exec"), ns)  # noqa: S102 -- vkc's own template code, no input
+    table = ns["_init_tensor"]((5,), "int64", ("pointer_table", 2, 64), "cpu")
+    targets = ns["_POINTER_TARGETS"]
+    assert len(targets) == 2 and all(t.numel() == 64 and not t.any() for t in targets)
+    assert table.tolist() == [targets[i % 2].data_ptr() for i in range(5)]

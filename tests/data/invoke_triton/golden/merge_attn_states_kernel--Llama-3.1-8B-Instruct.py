@@ -270,6 +270,9 @@ def _value(v):
     return v
 
 
+_POINTER_TARGETS = []      # the allocations pointer tables point at (init kind "pointer_table")
+
+
 def _init_tensor(shape, dtype_name, init, device):
     """Allocate one base buffer per its init spec (see vkc.invoke.triton.recipes.base)."""
     dtype = getattr(torch, dtype_name)
@@ -330,6 +333,15 @@ def _init_tensor(shape, dtype_name, init, device):
         if numel <= num_slots:
             return torch.randperm(num_slots, device=device)[:numel].to(dtype).reshape(shape)
         return torch.randint(0, num_slots, shape, device=device).to(dtype)
+    if kind == "pointer_table":
+        # a table of device addresses: entry i is the address of the (i % targets)-th of `targets`
+        # zero-filled allocations of `nbytes` bytes, kept alive as long as the script runs
+        targets, nbytes = params
+        bufs = [torch.zeros(nbytes, dtype=torch.uint8, device=device) for _ in range(targets)]
+        _POINTER_TARGETS.extend(bufs)
+        addrs = torch.tensor([b.data_ptr() for b in bufs], dtype=torch.int64, device=device)
+        return addrs.repeat(-(-numel // targets))[:numel].view(dtype).reshape(shape) if dtype.itemsize == 8 \
+            else addrs.repeat(-(-numel // targets))[:numel].to(dtype).reshape(shape)
     if kind == "topk_ids":
         rows, k = shape[0], shape[-1]
         return torch.rand(rows, params[0], device=device).argsort(dim=1)[:, :k].to(dtype).reshape(shape)

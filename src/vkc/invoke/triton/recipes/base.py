@@ -62,6 +62,10 @@ used, width)``                              entries: the first ``rows`` rows' fi
                                             null block: a row's tail, rows outside the batch)
 ``("slot_mapping", num_slots)``             distinct random slot ids in [0, num_slots)
 ``("topk_ids", num_experts)``               2-D [tokens, k]: each row k distinct expert ids
+``("pointer_table", targets, nbytes)``      a table of device addresses (int64): ``targets``
+                                            zero-filled allocations of ``nbytes`` bytes each,
+                                            entry i the address of allocation ``i % targets``
+                                            (kept alive by the script)
 ``("randn_scaled", scale)``                 normal(0, 1) * scale
 ``("uniform", low, high)``                  uniform [low, high)
 =========================================  ==================================================
@@ -91,6 +95,7 @@ INIT_KINDS: dict[str, int] = {
     "const": 1, "arange": 2, "randint": 2, "values": 1, "cumsum_lengths": 1,
     "block_table": 1, "block_rows": 4, "slot_mapping": 1, "topk_ids": 1, "randn_scaled": 1, "uniform": 2,
     "runs": 2,      # run-length values: (values, counts), e.g. a request's bitmask or penalty bins
+    "pointer_table": 2,   # (targets, nbytes): addresses of real allocations
 }
 
 DTYPE_BYTES: dict[str, int] = {

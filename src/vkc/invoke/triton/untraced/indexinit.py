@@ -16,8 +16,10 @@ model-traced rules of ``invoke/triton/modeltraced/inits.py`` reproduce them):
 * expert ids: ``("randint", 0, min(num_experts, reach))``;
 * any other index: ``("randint", 0, reach)``.
 
-Pointer tables (int64 addresses, ``*_ptrs``) need real allocations the template cannot make yet (no
-init kind builds device addresses), so they stay zero-filled and the example's notes say so.
+Pointer tables (int64 addresses, ``*_ptrs``, or values the kernel casts to pointers) get
+``("pointer_table", POINTER_TARGETS, numel * 8)``: real allocations, each as large as a flat buffer
+of ``numel`` 8-byte elements (so what the kernel reaches through an entry stays inside it); the
+example's notes say so (how many tables and targets vLLM's caller builds is not known here).
 """
 from __future__ import annotations
 
@@ -47,6 +49,7 @@ _SLOTS = re.compile(r"slot_mapping$|(^|_)slots?$|slot_ids?$|out_cache_loc$")
 # synchronisation state and packed data: zeros are their valid start, whatever their use
 _STATE = re.compile(r"lock|sem|counter|barrier|flag|count|histogram|bitmask|mask|qweight|qzeros|packed|done|ready")
 SEG_MAX = 128      # numel * seg stays inside int32 for the FULL numel (1 << 24)
+POINTER_TARGETS = 2   # distinct allocations a synthesized pointer table points at
 
 
 def _stem(name: str) -> str:
@@ -175,10 +178,10 @@ def index_inits(source: str, entry: str, params: list[Param], cfg: LaunchConfig,
             bufs.append(b)
         elif kind == "pointers":
             tables.append(b.name)
-            bufs.append(b)
+            bufs.append(replace(b, init=InitSpec("pointer_table", (POINTER_TARGETS, numel * 8))))
         else:
             bufs.append(replace(b, init=_init(kind, far.get(b.name, far["*"]), programs, num_experts)))
     if tables and notes is not None:
-        notes.append(f"pointer tables {tables} are zero-filled: the example template has no init kind that builds "
-                     "device addresses (a GPU run would dereference null)")
+        notes.append(f"pointer tables {tables} hold the addresses of {POINTER_TARGETS} zero-filled allocations of "
+                     f"{numel * 8} bytes each (synthesized: not the tensors vLLM's caller points them at)")
     return replace(cfg, buffers=tuple(bufs))
