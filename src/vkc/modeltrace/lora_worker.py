@@ -17,9 +17,12 @@ import sys
 import time
 from typing import Any
 
+from .features import FEATURES
+
 __all__ = ["SAMPLING_FEATURES", "main"]
 
-SAMPLING_FEATURES = ("bitmask", "nans", "sampler", "sampling-mask", "spec", "watermark")   # run on the logits
+# the features the serving worker runs on the step's logits: every feature but ``lora`` itself
+SAMPLING_FEATURES = tuple(f for f in FEATURES if f != "lora")
 
 
 def _with_lora(real_run_step: Any) -> Any:
