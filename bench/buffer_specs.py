@@ -83,7 +83,10 @@ def triton_buffers(code: str) -> list[tuple[str, str, str, str]]:
     out = []
     for cfg, body in sorted(configs.items()):
         for name, (_shape, dtype, init) in sorted(body["buffers"].items()):
-            out.append((cfg, name, dtype, init[0] if isinstance(init, (list, tuple)) else str(init)))
+            kind = init[0] if isinstance(init, (list, tuple)) else str(init)
+            if kind == "overlay":       # a base fill with constant views of another dtype: the base's kind
+                kind = init[1][0]
+            out.append((cfg, name, dtype, kind))
     return out
 
 

@@ -342,6 +342,13 @@ def _init_tensor(shape, dtype_name, init, device):
         addrs = torch.tensor([b.data_ptr() for b in bufs], dtype=torch.int64, device=device)
         return addrs.repeat(-(-numel // targets))[:numel].view(dtype).reshape(shape) if dtype.itemsize == 8 \
             else addrs.repeat(-(-numel // targets))[:numel].to(dtype).reshape(shape)
+    if kind == "overlay":
+        # a storage of two kinds of data: its base fill, then each listed view (its own dtype and
+        # element strides) set to a constant -- the float scales a KV cache keeps beside its int values
+        t = _init_tensor(shape, dtype_name, params[0], device)
+        for vshape, vstride, voffset, vdtype, value in params[1]:
+            _view(t, vshape, vstride, voffset, vdtype).fill_(value)
+        return t
     if kind == "topk_ids":
         rows, k = shape[0], shape[-1]
         return torch.rand(rows, params[0], device=device).argsort(dim=1)[:, :k].to(dtype).reshape(shape)

@@ -153,10 +153,36 @@ def _shrunk(a: TensorArg, num_blocks: int) -> TensorArg:
     return TensorArg(a.dtype, tuple(shape), a.stride, a.offset, a.itemsize, a.base, end * a.itemsize, a.producer, a.origin)
 
 
-def _pick_init(param_inits: list[tuple[str, TensorArg, InitSpec]]) -> InitSpec:
+# vLLM's int8/int4 per-token-head KV caches keep each token-head's float scale beside its integer values
+# (one storage, float views of it): the scales a cache write leaves there are absmax/qmax, positive and
+# finite; this one keeps the dequantised values of the integer fill inside [-2, 2]
+PACKED_SCALE = 0.015625
+
+
+def _packed_kv(param_inits: list[tuple[str, TensorArg, InitSpec]]) -> InitSpec | None:
+    """A KV-cache storage of integer values with float scale views: the integer fill, then each scale
+    view set to :data:`PACKED_SCALE` (init kind ``overlay``); None when the views are not that."""
+    ints = [(p, a, i) for p, a, i in param_inits if _is_int(a.dtype)]
+    floats = [(p, a) for p, a, _i in param_inits if not _is_int(a.dtype)]
+    if not ints or not floats or len({repr(i.to_literal()) for _p, _a, i in ints}) != 1:
+        return None
+    if not all("scale" in p.lower() for p, _a in floats):
+        return None
+    views = [[list(a.shape), list(a.stride), a.offset, a.dtype, PACKED_SCALE] for _p, a in floats]
+    return InitSpec("overlay", (ints[0][2].to_literal(), views))
+
+
+def _is_int(dtype: str) -> bool:
+    return dtype.startswith(("int", "uint", "bool"))
+
+
+def _pick_init(param_inits: list[tuple[str, TensorArg, InitSpec]], kv: bool = False) -> InitSpec:
     specs = {repr(i.to_literal()): i for _p, _a, i in param_inits}
     if len(specs) == 1:
         return next(iter(specs.values()))
+    packed = _packed_kv(param_inits) if kv else None
+    if packed is not None:
+        return packed
     floating = all(not a.dtype.startswith(("int", "uint", "bool")) for _p, a, _i in param_inits)
     if floating:   # an input and an output view of one buffer: the input's contents matter
         for _p, _a, i in param_inits:
@@ -185,7 +211,7 @@ def _config(ev: TracedEvent, facts: StepFacts, trace: ModelTrace, cut: bool) -> 
     for base, vs in views.items():
         first = vs[0][1]
         nbytes = max([first.base_nbytes] + [_extent(t.shape, t.stride, t.offset) * t.itemsize for _p, t in vs])
-        init = _pick_init([(p, t, init_for(p, t, ev, facts)) for p, t in vs])
+        init = _pick_init([(p, t, init_for(p, t, ev, facts)) for p, t in vs], kv=base in facts.kv_bases)
         buffers.append(Buffer(names[base], (-(-nbytes // first.itemsize),), first.dtype, init))
     live = sum(math.prod(b.shape) * next(t.itemsize for _p, t in views[k]) for k, b in
                zip(views, buffers))

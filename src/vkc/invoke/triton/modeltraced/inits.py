@@ -17,7 +17,8 @@ vLLM's own metadata made the traced tensors; the recorder says who made each sto
   step's context lengths, float metadata (split-KV ``softmax_segm_*``) -> ``"scratch"``;
   ``input:positions`` -> each token's position;
 * weights: ``*scale`` -> 1.0, biases -> randn*0.02, matrices -> randn/sqrt(K), vectors -> randn;
-  KV caches and activations -> randn; ``alloc`` (written by the kernel) -> ``"empty"``.
+  KV caches and activations -> randn (integer KV caches: any value of the dtype); ``alloc`` (written by
+  the kernel) -> ``"empty"``.
 
 An integer (index-like) tensor no rule covers is refused (:class:`Refused`), never guessed.
 """
@@ -255,6 +256,19 @@ def _weight(name: str, a: TensorArg) -> InitSpec:
     return InitSpec("randn")
 
 
+# integer KV caches hold quantised data (int8 per-token-head values, int4 pairs packed in a byte): any
+# value of the storage's dtype is a valid element; wider integer caches take small values
+_INT_KV_RANGE = {"int8": (-128, 128), "uint8": (0, 256)}
+
+
+def _kv_data(a: TensorArg) -> InitSpec:
+    """A KV cache's contents: randn (float caches), every value of the dtype (integer caches)."""
+    if not _is_int(a.dtype):
+        return InitSpec("randn")
+    lo, hi = _INT_KV_RANGE.get(a.dtype, (-4, 5))
+    return InitSpec("randint", (lo, hi))
+
+
 KNOWN_VALUES_MAX = 1 << 16     # a known storage up to this many elements is inlined, else its runs
 
 
@@ -290,8 +304,8 @@ def init_for(param: str, a: TensorArg, launch: TracedEvent, facts: StepFacts,
         if _is_int(a.dtype) and _index_like(leaf.rsplit(".", 1)[-1]):
             raise Refused(f"index-like weight {leaf} has no contents rule")
         return _weight(leaf, a)
-    if p.startswith("kv_cache:") or (a.base in facts.kv_bases and not _is_int(a.dtype)):
-        return InitSpec("randn")
+    if p.startswith("kv_cache:") or a.base in facts.kv_bases or a.origin.startswith("kv_cache:"):
+        return _kv_data(a)
     ev = facts.event(p)
     if ev is not None:
         moe = _moe(param, a, ev, launch, facts)
@@ -305,6 +319,10 @@ def init_for(param: str, a: TensorArg, launch: TracedEvent, facts: StepFacts,
                 # unit-scale rows, or the recurrent state overflows over a 2K-token sequence
                 return InitSpec("randn_scaled", (round(1.0 / math.sqrt(a.shape[-1]), 6),))
             return _float_output(param) or InitSpec("randn")
+        if ev.kind == "aten" and ev.name in SELECTING and depth < 8:
+            picked = _selected(param, ev, launch, facts, seen, depth)
+            if picked is not None:
+                return picked
         if ev.kind == "triton" and depth < 8:     # the recorder credits a launch with storages it only read
             prev = next((t for _n, t in ev.tensors() if t.base == a.base), None)
             if prev is not None and prev.producer != p:
@@ -321,6 +339,61 @@ def init_for(param: str, a: TensorArg, launch: TracedEvent, facts: StepFacts,
     raise Refused(f"{param}: index-like tensor of unknown contents (producer {p})")
 
 
+# aten ops whose result elements are elements of their ``self`` (or, for where, of ``self``/``other``):
+# a storage of one value stays that value (clamped by clamp)
+SELECTING = frozenset({"aten::gather", "aten::index", "aten::_to_copy", "aten::clone", "aten::where",
+                       "aten::clamp"})
+
+
+def _selected(param: str, ev: TracedEvent, launch: TracedEvent, facts: StepFacts,
+              seen: Mapping[str, InitSpec] | None, depth: int) -> InitSpec | None:
+    """The contents of an element-selecting aten op's result when its source holds one value: that
+    value (vLLM's sampled token ids are a gather of an earlier kernel's per-block argmax ids); None
+    otherwise.  ``where`` with an unrecorded 0-dim ``other`` (a pad constant the trace does not see)
+    takes ``self`` throughout, and the header says so."""
+    args = dict(ev.args)
+    src = args.get("self")
+    if not isinstance(src, TensorArg):
+        return None
+    if ev.name in ("aten::_to_copy", "aten::clone") and ev.outputs and len(ev.outputs) == 1:
+        sp = facts.event(src.producer)
+        if sp is not None and sp.name == "aten::topk":
+            return _topk_indices(src, sp, ev.outputs[0])
+    try:
+        spec = init_for(param, src, launch, facts, seen, depth + 1)
+    except Refused:
+        return None
+    if spec.kind != "const" or not isinstance(spec.params[0], (int, float)):
+        return None
+    value = spec.params[0]
+    if ev.name == "aten::clamp":
+        lo, hi = (getattr(args.get(k), "value", None) for k in ("min", "max"))
+        value = max(value, lo) if isinstance(lo, (int, float)) else value
+        value = min(value, hi) if isinstance(hi, (int, float)) else value
+    if ev.name == "aten::where":
+        other = args.get("other")
+        if not (isinstance(other, TensorArg) and other.producer == "alloc" and not other.shape):
+            return None
+        note = (f"{param}: {ev.name}(condition, self, other) taken as self throughout (other is a 0-dim "
+                "constant the trace does not record: the pad value)")
+        if note not in facts.notes:
+            facts.notes.append(note)
+    return InitSpec("const", (int(value) if _is_int(ev.outputs[0].dtype if ev.outputs else src.dtype) else value,))
+
+
+def _topk_indices(idx: TensorArg, topk: TracedEvent, out: TensorArg) -> InitSpec | None:
+    """``aten::topk(self, k)``'s indices (copied to ``out``): each row k distinct ids of the last
+    dimension (seeded), as any top-k leaves them."""
+    src = dict(topk.args).get("self")
+    dim = getattr(dict(topk.args).get("dim"), "value", -1)
+    if not isinstance(src, TensorArg) or len(idx.shape) != 2 or dim not in (-1, len(src.shape) - 1):
+        return None
+    rows, k = idx.shape
+    if idx.base not in {o.base for o in topk.outputs} or out.offset or _numel(out) != rows * k:
+        return None
+    return _padded([x for row in routing(rows, src.shape[-1], k, ROUTING_SEED) for x in row], out, 0)
+
+
 # outputs of an earlier launch of the step, read by this one: what vLLM's earlier kernel leaves there
 # (kernel leaf, its parameter) -> the contents; vllm/v1/worker/gpu/spec_decode/rejection_sampler_utils.py
 _WRITTEN: dict[tuple[str, str], InitSpec] = {
@@ -331,6 +404,8 @@ _WRITTEN: dict[tuple[str, str], InitSpec] = {
     ("_rejection_kernel", "rejected_steps_ptr"): InitSpec("const", (0,)),
     # sampled token ids: token 0 is inside every vocabulary
     ("_rejection_kernel", "sampled_ptr"): InitSpec("const", (0,)),
+    # vllm/v1/worker/gpu/sample/logprob.py: each row's sampled token, then its top-k / requested ids
+    ("_fill_logprob_token_ids_kernel", "out_token_ids_ptr"): InitSpec("const", (0,)),
 }
 # an earlier kernel's per-block argmax over the vocabulary is a token id: 0 is inside every vocabulary
 _TOKEN_ID_SUFFIXES = ("argmax_ptr",)

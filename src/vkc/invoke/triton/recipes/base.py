@@ -66,6 +66,10 @@ used, width)``                              entries: the first ``rows`` rows' fi
                                             zero-filled allocations of ``nbytes`` bytes each,
                                             entry i the address of allocation ``i % targets``
                                             (kept alive by the script)
+``("overlay", init, views)``                a storage of two kinds of data: filled by ``init``,
+                                            then each view ``[shape, stride, offset, dtype,
+                                            value]`` (element strides of its dtype) set to value
+                                            (the scales packed beside a KV cache's int values)
 ``("randn_scaled", scale)``                 normal(0, 1) * scale
 ``("uniform", low, high)``                  uniform [low, high)
 =========================================  ==================================================
@@ -96,6 +100,7 @@ INIT_KINDS: dict[str, int] = {
     "block_table": 1, "block_rows": 4, "slot_mapping": 1, "topk_ids": 1, "randn_scaled": 1, "uniform": 2,
     "runs": 2,      # run-length values: (values, counts), e.g. a request's bitmask or penalty bins
     "pointer_table": 2,   # (targets, nbytes): addresses of real allocations
+    "overlay": 2,         # (init, views): a base fill, then constant views of another dtype
 }
 
 DTYPE_BYTES: dict[str, int] = {
