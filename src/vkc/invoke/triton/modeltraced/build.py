@@ -28,6 +28,7 @@ from vkc.invoke.triton.plan import (
     Scalar,
     Site,
     TensorView,
+    Value,
     TritonPlan,
 )
 from vkc.modeltrace.contents import step_contents
@@ -168,7 +169,7 @@ def _packed_kv(param_inits: list[tuple[str, TensorArg, InitSpec]]) -> InitSpec |
         return None
     if not all("scale" in p.lower() for p, _a in floats):
         return None
-    views = [[list(a.shape), list(a.stride), a.offset, a.dtype, PACKED_SCALE] for _p, a in floats]
+    views: list[Value] = [[list(a.shape), list(a.stride), a.offset, a.dtype, PACKED_SCALE] for _p, a in floats]
     return InitSpec("overlay", (ints[0][2].to_literal(), views))
 
 
