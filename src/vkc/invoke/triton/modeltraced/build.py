@@ -28,8 +28,8 @@ from vkc.invoke.triton.plan import (
     Scalar,
     Site,
     TensorView,
-    Value,
     TritonPlan,
+    Value,
 )
 from vkc.modeltrace.contents import step_contents
 from vkc.modeltrace.records import ModelTrace, ScalarArg, StepSpec, StepTrace, TensorArg, TracedEvent
