@@ -406,6 +406,13 @@ _WRITTEN: dict[tuple[str, str], InitSpec] = {
     ("_rejection_kernel", "sampled_ptr"): InitSpec("const", (0,)),
     # vllm/v1/worker/gpu/sample/logprob.py: each row's sampled token, then its top-k / requested ids
     ("_fill_logprob_token_ids_kernel", "out_token_ids_ptr"): InitSpec("const", (0,)),
+    # vllm/v1/worker/gpu/input_batch.py: a request still in chunked prefill gets num_sampled = 0 and
+    # num_rejected = 0 (both rules above keep num_sampled 0, so the pair is one state vLLM writes)
+    ("_get_num_sampled_and_rejected_kernel", "num_rejected_ptr"): InitSpec("const", (0,)),
+    ("_get_num_sampled_and_rejected_kernel", "num_sampled_ptr"): InitSpec("const", (0,)),
+    # vllm/v1/worker/gpu/spec_decode/ngram/speculator.py: a block's best packed (n, pos) score, 0 where
+    # it has no match (ineligible rows and blocks past the last candidate write 0)
+    ("_ngram_scan_kernel", "scratch_ptr"): InitSpec("const", (0,)),
 }
 # an earlier kernel's per-block argmax over the vocabulary is a token id: 0 is inside every vocabulary
 _TOKEN_ID_SUFFIXES = ("argmax_ptr",)
