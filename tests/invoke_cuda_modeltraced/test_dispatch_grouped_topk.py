@@ -1,4 +1,4 @@
-"""Which grouped-top-k kernel DeepSeek-V3's router call launches (invokeNoAuxTc's multi-group branch)."""
+"""Which grouped-top-k kernel a router call launches (DeepSeek-V3: invokeNoAuxTc's multi-group branch)."""
 from __future__ import annotations
 
 from vkc.invoke.cuda.modeltraced import call_launches, launched_kernels
@@ -22,5 +22,6 @@ def test_too_many_experts_per_group_takes_the_general_kernel():
     assert launched_kernels(_call(512, 8, 4, 8)) == {"grouped_topk_fused_kernel"}
 
 
-def test_one_group_is_unknown():
-    assert launched_kernels(_call(384, 1, 1, 8)) is None
+def test_one_group_takes_single_group_topk():
+    # scoring_func left at the schema's default 0: the softmax-bias tiers, 384 experts in the 512 / 8 one
+    assert launched_kernels(_call(384, 1, 1, 8)) == {"single_group_topk_block_kernel"}

@@ -49,7 +49,27 @@ def _sigmoid(experts: int, *, rows: int = 32, dtype: str = "bfloat16") -> Traced
                renormalize=True, bias=ScalarArg(None), routed_scaling_factor=1.0, is_padding=ScalarArg(None))
 
 
+def _grouped(experts: int, topk: int, *, rows: int = 64, n_group: int = 1, topk_group: int = 1,
+             scoring_func: int = 1) -> TracedEvent:
+    return _ev("_moe_C::grouped_topk", scores=_t("bfloat16", (rows, experts)), n_group=n_group,
+               topk_group=topk_group, topk=topk, renormalize=True, routed_scaling_factor=1.0,
+               bias=_t("float32", (experts,)), scoring_func=scoring_func)
+
+
 CASES: list[tuple[str, TracedEvent, set[str] | None]] = [
+    # grouped_topk: single_group_topk's tiers, block kernel at >= 256 experts and <= 1024 tokens
+    ("grouped-kimi-k2-decode", _grouped(384, 8), {"single_group_topk_block_kernel"}),
+    ("grouped-256-prefill", _grouped(256, 8, rows=8192), {"single_group_topk_warp_kernel"}),
+    ("grouped-128-decode", _grouped(128, 8), {"single_group_topk_warp_kernel"}),
+    ("grouped-tuned-896", _grouped(896, 16, rows=8192), {"single_group_topk_block_kernel"}),
+    ("grouped-softmax-160", _grouped(160, 8, scoring_func=0), {"single_group_topk_warp_kernel"}),
+    ("grouped-sigmoid-160-top22", _grouped(160, 22, rows=8192), {"single_group_topk_warp_kernel"}),
+    ("grouped-top12-tier-512-22", _grouped(128, 12), {"single_group_topk_warp_kernel"}),
+    ("grouped-top24-no-tier", _grouped(128, 24), {"grouped_topk_fused_kernel"}),
+    ("grouped-deepseek-v3", _grouped(256, 8, n_group=8, topk_group=4), {"grouped_topk_fused_small_expert_count_kernel"}),
+    ("grouped-64-groups", _grouped(1024, 8, n_group=32, topk_group=4), {"grouped_topk_fused_kernel"}),
+    ("grouped-bad-scoring", _grouped(256, 8, scoring_func=2), set()),
+
     # persistent_topk: sampled for > 64 rows of long rows, FilteredTopK for > 32 rows, else persistent
     ("sampled", _persistent(128), {"sampled_topk_kernel"}),
     ("sampled-k512-needs-98304", _persistent(128, k=512, max_seq_len=98304), {"sampled_topk_kernel"}),

@@ -105,23 +105,6 @@ def _reshape_and_cache_flash(ev: TracedEvent) -> set[str] | None:
     return {"reshape_and_cache_nvfp4_kernel" if dt in ("nvfp4", "nvfp4_4over6") else "reshape_and_cache_flash_kernel"}
 
 
-def _grouped_topk(ev: TracedEvent) -> set[str] | None:
-    """csrc/moe/grouped_topk_kernels.cu: invokeNoAuxTc, the multi-group branch only (n_group > 1:
-    DeepSeek-V3/R1); one group tries single_group_topk::invoke first, which has no rule here."""
-    scores = tensor(ev, "scores")
-    n_group, topk_group, topk = scalar(ev, "n_group"), scalar(ev, "topk_group"), scalar(ev, "topk")
-    if scores is None or not all(isinstance(x, int) for x in (n_group, topk_group, topk)):
-        return None
-    assert isinstance(n_group, int) and isinstance(topk_group, int) and isinstance(topk, int)
-    if n_group <= 1:
-        return None
-    experts = scores.shape[-1]
-    per_group = experts // n_group
-    # NumDeepseekExperts 256, WARP_SIZE 32, MaxNumExpertsUnit 128, DefaultMaxNumTopExperts 8, MaxNumTopGroups 4
-    multi = experts <= 256 and per_group <= 32 and per_group * topk_group <= 128 and topk <= 8 and topk_group <= 4
-    return {"grouped_topk_fused_small_expert_count_kernel" if multi else "grouped_topk_fused_kernel"}
-
-
 def _fused_add_rms_norm(ev: TracedEvent) -> set[str] | None:
     """csrc/layernorm_kernels.cu fused_add_rms_norm: ``LAUNCH_FUSED_ADD_RMS_NORM(8, ...)`` when the
     pointers are 16-byte aligned and hidden size and both row strides are multiples of 8 (not batch
@@ -146,7 +129,6 @@ _OVERLOADS: dict[str, str] = {
 
 
 _RULES: dict[str, Callable[[TracedEvent], set[str] | None]] = {
-    "_moe_C::grouped_topk": _grouped_topk,
     "_moe_C::moe_sum": _moe_sum,
     "_moe_C::topk_softmax": _topk_softmax,
     "_C::per_token_group_fp8_quant": _group_quant,
@@ -157,7 +139,7 @@ _RULES: dict[str, Callable[[TracedEvent], set[str] | None]] = {
     "_C_cache_ops::reshape_and_cache_flash": _reshape_and_cache_flash,
     "_C::fused_add_rms_norm": _fused_add_rms_norm,
     **_QUANT_RULES,      # GPTQ gemm / shuffle, int8 and dynamic FP8 quant, situ_and_mul_quant, add-RMS-norm + FP8
-    **_TOPK_RULES,       # persistent_topk, cooperative_topk, topk_softplus_sqrt, topk_sigmoid
+    **_TOPK_RULES,       # grouped_topk, persistent_topk, cooperative_topk, topk_softplus_sqrt, topk_sigmoid
     **_FUSED_RULES,      # masked_moe_activation, fused_qk_norm_rope, DeepSeek-V4 KV insert, MiniMax QK norm
 }
 

@@ -124,7 +124,48 @@ def _topk_sigmoid(ev: TracedEvent) -> set[str] | None:
     return {"topkGating"} if gate.shape[-1] in _SIGMOID_EXPERTS else {"moeSigmoid", "moeTopK"}
 
 
+# csrc/moe/grouped_topk_kernels.cu: single_group_topk's (experts, top-k) tiers by scoring function,
+# and the expert counts of the fused kernels
+_SIGMOID_TIERS = ((128, 8), (256, 8), (384, 8), (512, 8), (512, 22), (768, 16), (896, 16), (1024, 16))
+_SOFTMAX_TIERS = ((128, 4), (128, 8), (160, 8), (256, 8), (256, 16), (512, 8), (512, 16), (512, 22), (512, 32),
+                  (576, 8), (768, 16), (896, 16), (1024, 16))
+_MAX_SUPPORTED_EXPERTS, _DEEPSEEK_EXPERTS, _EXPERTS_UNIT = 512, 256, 128
+_DEFAULT_MAX_TOP, _MAX_SUPPORTED_TOP, _MAX_TOP_GROUPS = 8, 22, 4
+
+
+def _grouped_topk(ev: TracedEvent) -> set[str] | None:
+    """csrc/moe/grouped_topk_kernels.cu grouped_topk -> invokeNoAuxTc: one group choosing one group
+    takes single_group_topk's first tier that holds (experts, top-k) (sigmoid / none tiers), the block
+    kernel when the tier is a tuned 16-of-896/1024 one, past 1024 experts, or at >= 256 experts with
+    <= 1024 tokens, else the warp kernel; without a tier, the small-expert-count fused kernel for the
+    single and multi-group shapes it takes, else grouped_topk_fused_kernel."""
+    scores = tensor(ev, "scores")
+    n_group, topk_group, topk = opt_int(ev, "n_group"), opt_int(ev, "topk_group"), opt_int(ev, "topk")
+    sf = opt_int(ev, "scoring_func", 0)
+    if scores is None or len(scores.shape) != 2 or None in (n_group, topk_group, topk, sf):
+        return None
+    assert n_group is not None and topk_group is not None and topk is not None
+    tokens, experts = scores.shape
+    if (n_group <= 0 or topk <= 0 or topk_group <= 0 or topk_group > n_group or experts % n_group or n_group > 32
+            or topk > 32 or topk > topk_group * (experts // n_group) or sf not in (0, 1)):
+        return set()
+    if n_group == 1 and topk_group == 1:
+        tier = next(((e, k) for e, k in (_SIGMOID_TIERS if sf == 1 else _SOFTMAX_TIERS)
+                     if experts <= e and topk <= k), None)
+        if tier is not None:
+            tuned = tier[1] == 16 and tier[0] in (896, 1024)
+            block = tuned or tier[0] > 1024 or experts >= 1024 or (experts >= 256 and tokens <= 1024)
+            return {"single_group_topk_block_kernel" if block else "single_group_topk_warp_kernel"}
+    single = (n_group == 1 and topk_group == 1 and experts <= _MAX_SUPPORTED_EXPERTS
+              and (topk <= _DEFAULT_MAX_TOP or topk == _MAX_SUPPORTED_TOP))
+    per_group = experts // n_group
+    multi = (n_group > 1 and experts <= _DEEPSEEK_EXPERTS and per_group <= 32 and per_group * topk_group <= _EXPERTS_UNIT
+             and topk <= _DEFAULT_MAX_TOP and topk_group <= _MAX_TOP_GROUPS)
+    return {"grouped_topk_fused_small_expert_count_kernel" if single or multi else "grouped_topk_fused_kernel"}
+
+
 RULES: dict[str, Callable[[TracedEvent], set[str] | None]] = {
+    "_moe_C::grouped_topk": _grouped_topk,
     "_C::cooperative_topk": _cooperative_topk,
     "_C::persistent_topk": _persistent_topk,
     "_moe_C::topk_softplus_sqrt": _topk_softplus_sqrt,
