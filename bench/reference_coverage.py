@@ -38,7 +38,7 @@ BUCKETS: tuple[tuple[str, str], ...] = (
     (r"no reference mapping for \S+ in vkc's table \(vkc\.reference\.table\)$", "kernel not in the index"),
     (r"no vLLM test calls a wrapper that launches it", "no test calls a launching wrapper"),
     (r"is not a direct kernel\[grid\]\(\.\.\.\) in a top-level function", "launch: not in a top-level function"),
-    (r"does not launch \S+ with plain positional arguments", "launch: not plain positional arguments"),
+    (r"does not launch \S+ (with plain positional arguments|as \S+\[grid\])", "launch: no kernel[grid](...) call"),
     (r"cannot read the wrapper", "launch: wrapper unreadable"),
     (r"compares nothing the kernel writes against a computation", "test: compares nothing the kernel writes"),
     (r"calls \S+ \d+ times at its top level", "test: calls the wrapper 0 or >1 times"),

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from vkc.reference.harvest_defs import body_stores, local_number, plain_defs, reaching_def, stable_between
+from vkc.reference.harvest_rules import CompareHelper, compare_helpers, const_number, fresh, mutations, returned_name
 from vkc.reference.records import Output, RefSpec
 from vkc.reference.wrapper_map import WrapperLaunch
 
@@ -39,6 +40,9 @@ DEVICE_NAMES = frozenset({"DEVICE", "device", "CUDA_DEVICE"})
 # torch.testing.assert_close's defaults by dtype, (atol, rtol)
 ASSERT_CLOSE_DEFAULTS = (("float16", 1e-5, 1e-3), ("bfloat16", 1e-5, 1.6e-2), ("float32", 1e-5, 1.3e-6),
                          ("float64", 1e-7, 1e-7), ("default", 0.0, 0.0))
+
+
+RESULT = "<wrapper result>"   # the wrapper's result compared where it is made: assert_close(W(...), want)
 
 
 class NoHarvest(Exception):
@@ -84,9 +88,12 @@ def _comprehension_locals(node: ast.AST) -> set[str]:
     return out
 
 
-def _got_name(expr: ast.expr) -> str | None:
+def _got_name(expr: ast.expr, wcall: ast.Call | None = None) -> str | None:
+    """The test name compared (``out.float()`` -> ``out``); :data:`RESULT` for the wrapper call itself."""
     while isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and expr.func.attr in GOT_METHODS:
         expr = expr.func.value
+    if wcall is not None and expr is wcall:
+        return RESULT
     return expr.id if isinstance(expr, ast.Name) else None
 
 
@@ -122,8 +129,13 @@ def _number(tree: ast.Module, node: ast.expr) -> float | None:
     return float(val) if isinstance(val, (int, float)) and not isinstance(val, bool) else None
 
 
+def _module_number(tree: ast.Module, name: str) -> float | None:
+    return _number(tree, ast.Name(id=name, ctx=ast.Load()))
+
+
 def _tolerance(tree: ast.Module, call: ast.Call, at: str, cast: bool,
-               local: Callable[[str], float | None] | None = None) -> tuple[tuple[tuple[str, float, float], ...], str]:
+               local: Callable[[str], float | None] | None = None, params: Mapping[str, str] | None = None,
+               ) -> tuple[tuple[tuple[str, float, float], ...], str]:
     """The comparison's (dtype, atol, rtol) rows and where from; ``local``: the number a name stands for
     at the comparison (a test local, else a module constant)."""
     fn = _leaf(call.func)
@@ -137,7 +149,8 @@ def _tolerance(tree: ast.Module, call: ast.Call, at: str, cast: bool,
     for name in ("atol", "rtol"):
         node = kw.get(name) or (call.args[pos[name]] if len(call.args) > pos[name] else None)
         if node is not None:
-            num = local(node.id) if isinstance(node, ast.Name) and local is not None else _number(tree, node)
+            # a literal, arithmetic of literals, a name, a choice on a test parameter of known value
+            num = const_number(node, local or functools.partial(_module_number, tree), params)
             if num is None:
                 raise NoHarvest(f"{at}: {name} is not a literal")
             vals[name] = num
@@ -221,18 +234,69 @@ def _results(t: _Test, index: int, call: ast.Call, w: WrapperLaunch) -> dict[str
         if len(elts) != len(names) or (isinstance(target, ast.Name) and isinstance(ret, ast.Tuple)):
             continue
         for tn, re_ in zip(names, elts):
-            if isinstance(tn, ast.Name) and isinstance(re_, ast.Name) and re_.id in w.to_kernel:
-                out.setdefault(tn.id, w.to_kernel[re_.id])
+            rname = returned_name(re_)
+            if isinstance(tn, ast.Name) and rname in w.to_kernel:
+                out.setdefault(tn.id, w.to_kernel[str(rname)])
     return out
 
 
+def _single_return(w: WrapperLaunch) -> str | None:
+    """The kernel parameter every ``return`` of W gives back (a buffer, or a view of it), else None."""
+    got = {w.to_kernel.get(returned_name(r) or "") if not isinstance(r, ast.Tuple) else None for r in w.returns}
+    return next(iter(got)) if len(got) == 1 else None
 
-def _compares(t: _Test, start: int) -> list[tuple[int, ast.Call, ast.expr, ast.expr]]:
+
+
+def _compares(t: _Test, start: int, wcall: ast.Call) -> list[tuple[int, ast.Call, ast.expr, ast.expr]]:
+    """The comparisons after W's call (also one that takes W's call itself as an argument), and the calls
+    of the test module's comparison helpers (:func:`.harvest_rules.compare_helpers`) as the comparison
+    they make, their tolerances bound to the call's arguments."""
+    helpers = compare_helpers(t.tree, COMPARES)
     out = []
-    for i in range(start + 1, len(t.body)):
+    for i in range(start, len(t.body)):
         for n in ast.walk(t.body[i]):
-            if isinstance(n, ast.Call) and _leaf(n.func) in COMPARES and len(n.args) >= 2:
-                out.append((i, n, n.args[0], n.args[1]))
+            if not isinstance(n, ast.Call) or len(n.args) < 2:
+                continue
+            leaf = _leaf(n.func)
+            if leaf in COMPARES:
+                cmp_ = n
+            elif isinstance(n.func, ast.Name) and leaf in helpers and leaf not in t.stores:
+                expanded = _expand_helper(helpers[leaf], n)
+                if expanded is None:
+                    continue
+                cmp_ = expanded
+            else:
+                continue
+            if i == start and RESULT not in (_got_name(cmp_.args[0], wcall), _got_name(cmp_.args[1], wcall)):
+                continue
+            out.append((i, cmp_, cmp_.args[0], cmp_.args[1]))
+    return out
+
+
+def _expand_helper(h: CompareHelper, call: ast.Call) -> ast.Call | None:
+    """``helper(got, want, ...)`` as the comparison the helper makes, its parameters replaced by the call's
+    arguments (or their defaults); None when the call does not pass both compared tensors."""
+    if any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords):
+        return None
+    bound: dict[str, ast.expr] = dict(h.defaults)
+    bound.update(zip(h.params, call.args))
+    bound.update({str(k.arg): k.value for k in call.keywords})
+    got, want = bound.get(h.params[h.got]), bound.get(h.params[h.want])
+    if got is None or want is None:
+        return None
+
+    def sub(e: ast.expr) -> ast.expr:
+        if isinstance(e, ast.Name) and e.id in h.params:
+            return bound.get(e.id, ast.Name(id="<unbound>", ctx=ast.Load()))
+        return e
+
+    if h.cast:
+        got = ast.Call(func=ast.Attribute(value=got, attr="float", ctx=ast.Load()), args=[], keywords=[])
+    inner = h.compare
+    out = ast.Call(func=inner.func, args=[got, want, *(sub(a) for a in inner.args[2:])],
+                   keywords=[ast.keyword(arg=k.arg, value=sub(k.value)) for k in inner.keywords
+                             if k.arg in ("atol", "rtol")])
+    out.lineno, out.col_offset = inner.lineno, inner.col_offset
     return out
 
 
@@ -243,7 +307,7 @@ def _slice(t: _Test, wants: list[ast.expr], upto: list[int], inputs: Mapping[str
     keep: set[int] = set()
     free: list[str] = []
     todo = [(n, at) for w, at in zip(wants, upto) for n in _names(w) if n not in _comprehension_locals(w)]
-    seen: set[tuple[str, int | None]] = set()
+    seen: set[tuple[str, int | None, int | None]] = set()
     params = {a.arg for a in t.fn.args.args + t.fn.args.kwonlyargs}
     while todo:
         name, reader = todo.pop(0)
@@ -252,14 +316,17 @@ def _slice(t: _Test, wants: list[ast.expr], upto: list[int], inputs: Mapping[str
         if name in inputs and not stable_between(t.body, t.stores, name, reader, call_index):
             raise NoHarvest(f"the expected value reads {name} bound otherwise than when the wrapper reads it")
         i = None if name in inputs or name in DEVICE_NAMES else reaching_def(t.body, t.stores, name, reader)
-        if (name, i) in seen:
+        if (name, i, reader if _mutated(t, name) else None) in seen:
             continue
-        seen.add((name, i))
+        seen.add((name, i, reader if _mutated(t, name) else None))
         if i is None and (name in inputs or name not in t.stores or name in DEVICE_NAMES or (
                 name in params and plain_defs(t.body, t.stores, name) is not None)):
             free.append(name)   # a test parameter read before the test rebinds it: its value
             continue
-        if i is None or _mutated(t, name):
+        writes: list[int] | None = []
+        if i is not None and _mutated(t, name):   # a fresh local written into by plain statements
+            writes = mutations(t.body, name, i, reader) if fresh(t.body[i].value) else None  # type: ignore[attr-defined]
+        if i is None or writes is None:
             raise NoHarvest(f"{name} is not assigned by plain top-level statements of the test only")
         value = t.body[i].value  # type: ignore[attr-defined]
         rnd = sorted({_leaf(n.func) or "" for n in ast.walk(value) if isinstance(n, ast.Call)} & RANDOM)
@@ -269,6 +336,9 @@ def _slice(t: _Test, wants: list[ast.expr], upto: list[int], inputs: Mapping[str
             raise NoHarvest(f"{name} is a tensor the test wrote out for its own inputs")
         keep.add(i)
         todo.extend((n, i) for n in _names(value) if n not in _comprehension_locals(value))
+        for j in writes:
+            keep.add(j)
+            todo.extend((n, j) for n in _names(t.body[j]) if n != name and n not in _comprehension_locals(t.body[j]))
     return [t.body[i] for i in sorted(keep)], free
 
 
@@ -307,11 +377,14 @@ def harvest(root: Path, kernel: str, w: WrapperLaunch, rel: str, function: str,
         elif params is None and not isinstance(expr, ast.Name):
             raise NoHarvest(f"the test passes {ast.unparse(expr)} as {wparam}, which does not reach the kernel as is")
     results = _results(t, index, call, w)
+    whole = _single_return(w)
+    if whole is not None:
+        results[RESULT] = whole
     outputs: dict[str, str] = {**inputs, **results}
     compared: list[tuple[str, ast.expr, ast.Call, int, bool, str]] = []   # kparam, want, call, line index, cast, got
-    for i, cmp_, a0, a1 in _compares(t, index):
+    for i, cmp_, a0, a1 in _compares(t, index, call):
         for got, want in ((a0, a1), (a1, a0)):
-            name = _got_name(got)
+            name = _got_name(got, call)
             if name is None or name not in outputs or name in _names(want):
                 continue
             if any(n in results for n in _names(want)):
@@ -371,7 +444,8 @@ def _assemble(t: _Test, kernel: str, compared: list[tuple[str, ast.expr, ast.Cal
         return _number(t.tree, ast.Name(id=name, ctx=ast.Load()))
 
     for k, (kparam, _want, cmp_, i, cast, got) in enumerate(compared):
-        table, origin = _tolerance(t.tree, cmp_, f"{t.rel}:{cmp_.lineno}", cast, functools.partial(_at, number, i))
+        table, origin = _tolerance(t.tree, cmp_, f"{t.rel}:{cmp_.lineno}", cast, functools.partial(_at, number, i),
+                                   values)
         # W's own torch.empty output (returned to the test), or a test tensor made by torch.empty
         poison = (got not in inputs and kparam in {w.to_kernel[n] for n in w.empty}) or (
             got in inputs and _made_empty(t, got))

@@ -1,7 +1,8 @@
 """Which kernel parameter each of a wrapper's tensors becomes: the mapping from wrapper-level names to
 kernel arguments, read statically from the wrapper's launch ``kernel[grid](...)``.
 
-A wrapper parameter (or a local the wrapper allocates, or an alias ``y = x.view(...)`` /
+A positional argument after the launch's first ``*args`` (``*x.stride()``) has no known position and
+is left out.  A wrapper parameter (or a local the wrapper allocates, or an alias ``y = x.view(...)`` /
 ``x.contiguous()`` of one) that the launch passes as a bare name (or ``n if n is not None else m``)
 is the kernel argument at that position or keyword.  A name the wrapper rebinds any other way is
 left out (its value at the launch is not the caller's).  ``returns``: the wrapper's ``return``
@@ -120,15 +121,17 @@ def wrapper_launch(root: Path, entry: KernelEntry, site: LaunchSite) -> WrapperL
     kparams = kernel_params(root, entry)
     if fn is None or kparams is None:
         return f"cannot read the wrapper {site.wrapper} or the kernel's parameters"
-    calls = [c for c in _launch_call(fn, entry.name) if not any(isinstance(a, ast.Starred) for a in c.args)]
+    calls = _launch_call(fn, entry.name)
     if not calls:
-        return f"{site.wrapper} does not launch {entry.name} with plain positional arguments"
+        return f"{site.wrapper} does not launch {entry.name} as {entry.name}[grid](...)"
     stores = _stores(fn)
     params = tuple(a.arg for a in fn.args.posonlyargs + fn.args.args)
     kwonly = tuple(a.arg for a in fn.args.kwonlyargs)
     passed: list[tuple[str, ast.expr]] = []
     for call in calls:   # ``**kwargs`` of the launch (options, PDL flags) are not tensors; left out
-        passed += [(kparams[i], a) for i, a in enumerate(call.args) if i < len(kparams)]
+        # positions are known up to the first ``*args`` (``*x.stride()``): the arguments after it are left out
+        star = next((i for i, a in enumerate(call.args) if isinstance(a, ast.Starred)), len(call.args))
+        passed += [(kparams[i], a) for i, a in enumerate(call.args[:star]) if i < len(kparams)]
         passed += [(k.arg, k.value) for k in call.keywords if k.arg in kparams]
     to_kernel: dict[str, str] = {}
     empty: set[str] = set()
