@@ -25,28 +25,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vkc.reference.harvest_compare import ASSERT_CLOSE_DEFAULTS, COMPARES, expand_helper, tolerance
+from vkc.reference.harvest_compare import number as module_number
 from vkc.reference.harvest_defs import body_stores, local_number, plain_defs, reaching_def, stable_between
-from vkc.reference.harvest_rules import CompareHelper, compare_helpers, const_number, fresh, mutations, returned_name
+from vkc.reference.harvest_rules import NoHarvest, compare_helpers, fresh, mutations, returned_name
 from vkc.reference.records import Output, RefSpec
 from vkc.reference.wrapper_map import WrapperLaunch
 
-COMPARES = frozenset({"assert_close", "assert_allclose", "allclose", "equal", "assert_equal"})
 GOT_METHODS = frozenset({"float", "to", "view", "reshape", "flatten", "contiguous", "cpu", "double", "squeeze"})
 RANDOM = frozenset({"randn", "rand", "randint", "randn_like", "rand_like", "randint_like", "randperm", "normal_",
                     "uniform_", "random_", "bernoulli", "multinomial", "exponential_", "empty", "empty_like",
                     "manual_seed", "set_random_seed", "seed_everything", "cauchy_", "geometric_"})
 LITERAL_TENSORS = frozenset({"tensor", "as_tensor", "from_numpy"})
 DEVICE_NAMES = frozenset({"DEVICE", "device", "CUDA_DEVICE"})
-# torch.testing.assert_close's defaults by dtype, (atol, rtol)
-ASSERT_CLOSE_DEFAULTS = (("float16", 1e-5, 1e-3), ("bfloat16", 1e-5, 1.6e-2), ("float32", 1e-5, 1.3e-6),
-                         ("float64", 1e-7, 1e-7), ("default", 0.0, 0.0))
-
-
 RESULT = "<wrapper result>"   # the wrapper's result compared where it is made: assert_close(W(...), want)
-
-
-class NoHarvest(Exception):
-    """The test holds no reference vkc can map; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -105,65 +97,6 @@ def param_value(text: str) -> str | None:
         return repr(ast.literal_eval(text))
     except (ValueError, SyntaxError):
         return None
-
-
-def _module_const(tree: ast.Module, name: str) -> Any:
-    for node in tree.body:
-        if (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
-                and node.targets[0].id == name):
-            try:
-                return ast.literal_eval(node.value)
-            except ValueError:
-                return None
-    return None
-
-
-def _number(tree: ast.Module, node: ast.expr) -> float | None:
-    if isinstance(node, ast.Name):
-        val = _module_const(tree, node.id)
-    else:
-        try:
-            val = ast.literal_eval(node)
-        except ValueError:
-            return None
-    return float(val) if isinstance(val, (int, float)) and not isinstance(val, bool) else None
-
-
-def _module_number(tree: ast.Module, name: str) -> float | None:
-    return _number(tree, ast.Name(id=name, ctx=ast.Load()))
-
-
-def _tolerance(tree: ast.Module, call: ast.Call, at: str, cast: bool,
-               local: Callable[[str], float | None] | None = None, params: Mapping[str, str] | None = None,
-               ) -> tuple[tuple[tuple[str, float, float], ...], str]:
-    """The comparison's (dtype, atol, rtol) rows and where from; ``local``: the number a name stands for
-    at the comparison (a test local, else a module constant)."""
-    fn = _leaf(call.func)
-    kw = {k.arg: k.value for k in call.keywords if k.arg}
-    if any(k.arg is None for k in call.keywords):
-        raise NoHarvest(f"{at}: tolerances passed as **kwargs")
-    if fn in ("equal", "assert_equal"):
-        return (("default", 0.0, 0.0),), f"test: {at} ({fn}: exact)"
-    pos = {"rtol": 2, "atol": 3}   # torch.allclose(input, other, rtol, atol); assert_close's are keywords
-    vals: dict[str, float] = {}
-    for name in ("atol", "rtol"):
-        node = kw.get(name) or (call.args[pos[name]] if len(call.args) > pos[name] else None)
-        if node is not None:
-            # a literal, arithmetic of literals, a name, a choice on a test parameter of known value
-            num = const_number(node, local or functools.partial(_module_number, tree), params)
-            if num is None:
-                raise NoHarvest(f"{at}: {name} is not a literal")
-            vals[name] = num
-    if fn == "allclose":
-        return (("default", vals.get("atol", 1e-8), vals.get("rtol", 1e-5)),), f"test: {at} (torch.allclose)"
-    if "atol" in vals and "rtol" in vals:
-        return (("default", vals["atol"], vals["rtol"]),), f"test: {at}"
-    if vals:
-        raise NoHarvest(f"{at}: only one of atol/rtol stated (assert_close needs both)")
-    table: tuple[tuple[str, float, float], ...] = ASSERT_CLOSE_DEFAULTS
-    if cast:   # got.float() against want: the float32 defaults apply
-        table = (("default", 1e-5, 1.3e-6),)
-    return table, f"torch.testing.assert_close defaults ({at})"
 
 
 @dataclass
@@ -261,7 +194,7 @@ def _compares(t: _Test, start: int, wcall: ast.Call) -> list[tuple[int, ast.Call
             if leaf in COMPARES:
                 cmp_ = n
             elif isinstance(n.func, ast.Name) and leaf in helpers and leaf not in t.stores:
-                expanded = _expand_helper(helpers[leaf], n)
+                expanded = expand_helper(helpers[leaf], n)
                 if expanded is None:
                     continue
                 cmp_ = expanded
@@ -270,33 +203,6 @@ def _compares(t: _Test, start: int, wcall: ast.Call) -> list[tuple[int, ast.Call
             if i == start and RESULT not in (_got_name(cmp_.args[0], wcall), _got_name(cmp_.args[1], wcall)):
                 continue
             out.append((i, cmp_, cmp_.args[0], cmp_.args[1]))
-    return out
-
-
-def _expand_helper(h: CompareHelper, call: ast.Call) -> ast.Call | None:
-    """``helper(got, want, ...)`` as the comparison the helper makes, its parameters replaced by the call's
-    arguments (or their defaults); None when the call does not pass both compared tensors."""
-    if any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords):
-        return None
-    bound: dict[str, ast.expr] = dict(h.defaults)
-    bound.update(zip(h.params, call.args))
-    bound.update({str(k.arg): k.value for k in call.keywords})
-    got, want = bound.get(h.params[h.got]), bound.get(h.params[h.want])
-    if got is None or want is None:
-        return None
-
-    def sub(e: ast.expr) -> ast.expr:
-        if isinstance(e, ast.Name) and e.id in h.params:
-            return bound.get(e.id, ast.Name(id="<unbound>", ctx=ast.Load()))
-        return e
-
-    if h.cast:
-        got = ast.Call(func=ast.Attribute(value=got, attr="float", ctx=ast.Load()), args=[], keywords=[])
-    inner = h.compare
-    out = ast.Call(func=inner.func, args=[got, want, *(sub(a) for a in inner.args[2:])],
-                   keywords=[ast.keyword(arg=k.arg, value=sub(k.value)) for k in inner.keywords
-                             if k.arg in ("atol", "rtol")])
-    out.lineno, out.col_offset = inner.lineno, inner.col_offset
     return out
 
 
@@ -441,10 +347,10 @@ def _assemble(t: _Test, kernel: str, compared: list[tuple[str, ast.expr, ast.Cal
     def number(name: str, at: int) -> float | None:   # a test local at the comparison, else a module constant
         if name in t.stores:
             return local_number(t.body, t.stores, name, at, values)
-        return _number(t.tree, ast.Name(id=name, ctx=ast.Load()))
+        return module_number(t.tree, ast.Name(id=name, ctx=ast.Load()))
 
     for k, (kparam, _want, cmp_, i, cast, got) in enumerate(compared):
-        table, origin = _tolerance(t.tree, cmp_, f"{t.rel}:{cmp_.lineno}", cast, functools.partial(_at, number, i),
+        table, origin = tolerance(t.tree, cmp_, f"{t.rel}:{cmp_.lineno}", cast, functools.partial(_at, number, i),
                                    values)
         # W's own torch.empty output (returned to the test), or a test tensor made by torch.empty
         poison = (got not in inputs and kparam in {w.to_kernel[n] for n in w.empty}) or (

@@ -18,7 +18,11 @@ import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-__all__ = ["CompareHelper", "compare_helpers", "const_number", "fresh", "mutations", "returned_name"]
+__all__ = ["CompareHelper", "NoHarvest", "compare_helpers", "const_number", "fresh", "mutations", "returned_name"]
+
+class NoHarvest(Exception):
+    """The test holds no reference vkc can map; the message says why."""
+
 
 _BINOPS: dict[type, Callable[[float, float], float]] = {
     ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
