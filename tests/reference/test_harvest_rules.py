@@ -3,7 +3,8 @@
 A miniature tree (one kernel, its wrappers, tests): a comparison made by a helper of the test
 module, the wrapper called inside the comparison, a fresh expected tensor written into by plain
 statements, tolerances written as expressions, a wrapper returning a view of its output, a launch
-with ``*x.stride()`` arguments -- and the refusals next to each rule.
+with ``*x.stride()`` arguments, ``W(*args)`` of a tuple literal, W handed a copy of the expected value's
+input -- and the refusals next to each rule.
 """
 from __future__ import annotations
 
@@ -16,7 +17,15 @@ import torch
 from vkc.records import KernelEntry, LaunchSite
 from vkc.reference.extract import extract_function
 from vkc.reference.harvest import NoHarvest, harvest
-from vkc.reference.harvest_rules import compare_helpers, const_number, fresh, mutations, returned_name
+from vkc.reference.harvest_rules import (
+    compare_helpers,
+    const_number,
+    copy_of,
+    fresh,
+    literal_star,
+    mutations,
+    returned_name,
+)
 from vkc.reference.wrapper_map import wrapper_launch
 
 KERNEL_PY = '''
@@ -99,6 +108,37 @@ def test_alias_write(n):
     expected[expected < 0] = 0
     out = pos_part(x, 1.0)
     torch.testing.assert_close(out, expected)
+
+
+def test_spread_args(n):
+    x = torch.randn(n)
+    args = (x, 1.0)
+    want = torch.relu(*args[:1])
+    out = pos_part(*args)
+    torch.testing.assert_close(out, want)
+
+
+def test_spread_rebound(n):
+    x = torch.randn(n)
+    args = (x, 1.0)
+    x = x + 1
+    out = pos_part(*args)
+    torch.testing.assert_close(out, torch.relu(x))
+
+
+def test_copy_in(n):
+    x = torch.randn(n)
+    x_in = x.clone()
+    out = pos_part(x_in, 1.0)
+    torch.testing.assert_close(out, torch.relu(x))
+
+
+def test_copy_in_mutated(n):
+    x = torch.randn(n)
+    x_in = x.clone()
+    x_in[0] = 1
+    out = pos_part(x_in, 1.0)
+    torch.testing.assert_close(out, torch.relu(x))
 
 
 def test_loop_write(n):
@@ -201,6 +241,23 @@ def test_writes_into_a_view_or_in_a_loop_refuse(tree, test):
         _harvest(tree, test)
 
 
+def test_spread_of_a_tuple_literal(tree):
+    h = _harvest(tree, "test_spread_args")
+    assert dict(h.spec.args) == {"x": "a['x_ptr']"} and h.spec.requires == (("s", 1.0),)
+    _ex, got = _run(tree, h, torch.tensor([-1.0, 3.0]))
+    assert torch.equal(got, torch.tensor([0.0, 3.0]))
+    # x rebound after the literal: the tuple holds the old x, not spread
+    with pytest.raises(NoHarvest, match=r"\*args/\*\*kwargs"):
+        _harvest(tree, "test_spread_rebound")
+
+
+def test_the_original_of_a_copy_the_wrapper_receives(tree):
+    h = _harvest(tree, "test_copy_in")
+    assert dict(h.spec.args) == {"x": "a['x_ptr']"}
+    with pytest.raises(NoHarvest, match="x is made by randn"):     # the copy is changed before the call
+        _harvest(tree, "test_copy_in_mutated")
+
+
 def test_rule_helpers():
     e = lambda text: ast.parse(text, mode="eval").body
     assert const_number(e("2**-7")) == 2 ** -7 and const_number(e("-1e-3 * 2")) == -2e-3
@@ -213,6 +270,9 @@ def test_rule_helpers():
     body = ast.parse("e = x.clone()\ne[0] = 1\ny = 2\ne.clamp_(min=0)\nfor i in r:\n    e[i] = 0\n").body
     assert mutations(body, "e", 0, 4) == [1, 3] and mutations(body, "e", 0, 5) is None
     assert returned_name(e("out.reshape(-1).contiguous()")) == "out" and returned_name(e("out.to(d)")) is None
+    assert copy_of(e("x.clone().detach()")) == "x" and copy_of(e("x")) is None and copy_of(e("x.float()")) is None
+    assert len(literal_star(e("(a, b)"), False) or []) == 2 and literal_star(e("{'k': a}"), True)
+    assert literal_star(e("(a, *b)"), False) is None and literal_star(e("{k: a}"), True) is None
 
 
 def test_a_launch_with_star_arguments_maps_the_positions_before_the_star(tree):

@@ -28,7 +28,15 @@ from typing import Any
 from vkc.reference.harvest_compare import ASSERT_CLOSE_DEFAULTS, COMPARES, expand_helper, tolerance
 from vkc.reference.harvest_compare import number as module_number
 from vkc.reference.harvest_defs import body_stores, local_number, plain_defs, reaching_def, stable_between
-from vkc.reference.harvest_rules import NoHarvest, compare_helpers, fresh, mutations, returned_name
+from vkc.reference.harvest_rules import (
+    NoHarvest,
+    compare_helpers,
+    copy_of,
+    fresh,
+    literal_star,
+    mutations,
+    returned_name,
+)
 from vkc.reference.records import Output, RefSpec
 from vkc.reference.wrapper_map import WrapperLaunch
 
@@ -154,6 +162,43 @@ def _bind(call: ast.Call, w: WrapperLaunch) -> dict[str, ast.expr]:
     return bound
 
 
+def _spread(t: _Test, call: ast.Call, index: int) -> ast.Call:
+    """W's call with ``*args`` / ``**kwargs`` spread when the name is a tuple / dict literal of the test whose
+    names hold the same values at the literal and at the call (else left as is: ``_bind`` refuses)."""
+    args: list[ast.expr] = []
+    keywords: list[ast.keyword] = []
+    for item in [*call.args, *call.keywords]:
+        star = item.value if isinstance(item, ast.Starred) or (isinstance(item, ast.keyword) and item.arg is None) \
+            else None
+        elts = None
+        if isinstance(star, ast.Name) and not _mutated(t, star.id):
+            i = reaching_def(t.body, t.stores, star.id, index)
+            value = t.body[i].value if i is not None else None  # type: ignore[attr-defined]
+            elts = literal_star(value, isinstance(item, ast.keyword))
+            if elts is not None and not all(stable_between(t.body, t.stores, n, i or 0, index)
+                                            for n in _names(value)):  # type: ignore[arg-type]
+                elts = None
+        if elts is None:
+            (keywords if isinstance(item, ast.keyword) else args).append(item)  # type: ignore[arg-type]
+        elif isinstance(item, ast.keyword):
+            keywords.extend(elts)  # type: ignore[arg-type]
+        else:
+            args.extend(elts)  # type: ignore[arg-type]
+    return ast.Call(func=call.func, args=args, keywords=keywords)
+
+
+def _copies(t: _Test, inputs: dict[str, str], index: int) -> None:
+    """A test tensor ``b`` whose copy ``a = b.clone()`` W receives holds the values the kernel reads: ``b`` maps
+    where ``a`` does (neither mutated, ``b`` the same at the copy and at W's call)."""
+    for a, kparam in list(inputs.items()):
+        i = reaching_def(t.body, t.stores, a, index)
+        b = copy_of(t.body[i].value) if i is not None else None  # type: ignore[attr-defined]
+        if (b is None or b in inputs or _mutated(t, a) or _mutated(t, b)
+                or not stable_between(t.body, t.stores, b, i or 0, index)):
+            continue
+        inputs[b] = kparam
+
+
 def _results(t: _Test, index: int, call: ast.Call, w: WrapperLaunch) -> dict[str, str]:
     """test name bound to W's result -> the kernel parameter W returned it from."""
     stmt = t.body[index]
@@ -271,7 +316,7 @@ def harvest(root: Path, kernel: str, w: WrapperLaunch, rel: str, function: str,
     the test's parameter values when the example is that test's own launch, else None."""
     t = _test(root, rel, function)
     index, call = _wrapper_call(t, w.function)
-    bound = _bind(call, w)
+    bound = _bind(_spread(t, call, index), w)
     inputs: dict[str, str] = {}        # test local -> kernel parameter
     requires: list[tuple[str, Any]] = []
     for wparam, expr in bound.items():
@@ -282,6 +327,7 @@ def harvest(root: Path, kernel: str, w: WrapperLaunch, rel: str, function: str,
             requires.append((kparam, expr.value))
         elif params is None and not isinstance(expr, ast.Name):
             raise NoHarvest(f"the test passes {ast.unparse(expr)} as {wparam}, which does not reach the kernel as is")
+    _copies(t, inputs, index)
     results = _results(t, index, call, w)
     whole = _single_return(w)
     if whole is not None:

@@ -10,6 +10,10 @@
   (``expected[~mask] = 0``): those statements belong to the expected value too.
 * :func:`returned_name`: a wrapper that returns its output through a value-preserving view
   (``return out.reshape(shape)``) still returns the kernel's buffer.
+* :func:`copy_of`: the test hands W a copy (``x_in = x.clone()``) and computes the expected value from
+  the original: the original holds the values the kernel reads.
+* :func:`literal_star`: ``W(*args)`` / ``W(**kw)`` with ``args`` a tuple literal / ``kw`` a dict literal
+  of the test is the call with those elements spelled out.
 """
 from __future__ import annotations
 
@@ -198,3 +202,30 @@ def returned_name(expr: ast.expr) -> str | None:
            and expr.func.attr in VIEW_METHODS):
         expr = expr.func.value
     return expr.id if isinstance(expr, ast.Name) else None
+
+
+VALUE_COPIES = frozenset({"clone", "contiguous", "detach"})
+
+
+def copy_of(value: ast.expr) -> str | None:
+    """``b.clone()`` / ``b.contiguous()`` / ``b.detach()`` (also chained): ``b``, whose values it holds."""
+    seen = False
+    while (isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr in VALUE_COPIES
+           and not value.args and not value.keywords):
+        value, seen = value.func.value, True
+    return value.id if seen and isinstance(value, ast.Name) else None
+
+
+def literal_star(value: ast.expr | None, double: bool) -> list[ast.expr] | list[ast.keyword] | None:
+    """The elements a ``*name`` (a tuple or list literal) or ``**name`` (a dict literal with string keys)
+    spreads into a call; None for anything else."""
+    if not double and isinstance(value, (ast.Tuple, ast.List)) and not any(
+            isinstance(e, ast.Starred) for e in value.elts):
+        return list(value.elts)
+    if double and isinstance(value, ast.Dict) and all(
+            isinstance(k, ast.Constant) and isinstance(k.value, str) for k in value.keys):
+        return [ast.keyword(arg=k.value, value=v) for k, v in zip(value.keys, value.values)]  # type: ignore[union-attr]
+    return None
+
+
+__all__ += ["VALUE_COPIES", "copy_of", "literal_star"]
