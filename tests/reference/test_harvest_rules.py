@@ -141,6 +141,12 @@ def test_copy_in_mutated(n):
     torch.testing.assert_close(out, torch.relu(x))
 
 
+def test_none_argument(n):
+    x = torch.randn(n)
+    out = pos_part(x, None)
+    torch.testing.assert_close(out, torch.relu(x))
+
+
 def test_loop_write(n):
     x = torch.randn(n)
     expected = x.clone()
@@ -256,6 +262,18 @@ def test_the_original_of_a_copy_the_wrapper_receives(tree):
     assert dict(h.spec.args) == {"x": "a['x_ptr']"}
     with pytest.raises(NoHarvest, match="x is made by randn"):     # the copy is changed before the call
         _harvest(tree, "test_copy_in_mutated")
+
+
+def test_a_none_argument_requires_none_in_the_launch(tree):
+    from vkc.reference.launch import LaunchFacts, check_launch
+
+    h = _harvest(tree, "test_none_argument")
+    assert h.spec.requires == (("s", None),)
+    tensors = frozenset({"x_ptr", "out_ptr"})
+    params = frozenset({"x_ptr", "out_ptr", "s", "N"})
+    assert check_launch(h.spec, [LaunchFacts("SMALL", {"s": None}, tensors, params)]) is None
+    assert "holds only for s=None" in (check_launch(h.spec, [LaunchFacts("SMALL", {"s": 1.0}, tensors, params)])
+                                       or "")
 
 
 def test_rule_helpers():

@@ -323,8 +323,9 @@ def harvest(root: Path, kernel: str, w: WrapperLaunch, rel: str, function: str,
         kparam = w.to_kernel.get(wparam)
         if isinstance(expr, ast.Name) and kparam is not None:
             inputs.setdefault(expr.id, kparam)
-        elif isinstance(expr, ast.Constant) and kparam is not None and isinstance(expr.value, (bool, int, float)):
-            requires.append((kparam, expr.value))
+        elif isinstance(expr, ast.Constant) and kparam is not None and (
+                expr.value is None or isinstance(expr.value, (bool, int, float, str))):
+            requires.append((kparam, expr.value))   # None: the launch passes None there too
         elif params is None and not isinstance(expr, ast.Name):
             raise NoHarvest(f"the test passes {ast.unparse(expr)} as {wparam}, which does not reach the kernel as is")
     _copies(t, inputs, index)
