@@ -45,6 +45,18 @@ def pos_part(x, s):
     return out.reshape(-1)
 
 
+def pos_part_opt(x, s=2.0, *, out=None):
+    out = torch.empty_like(x)
+    _relu_kernel[(1,)](x, out, s, x.numel(), BLOCK=128)
+    return out
+
+
+def pos_part_expr(x, s=SCALE * 2):
+    out = torch.empty_like(x)
+    _relu_kernel[(1,)](x, out, s, x.numel(), BLOCK=128)
+    return out
+
+
 def pos_part_strided(x, s):
     out = torch.empty_like(x)
     _relu_kernel[(1,)](x, out, *x.stride(), BLOCK=128)
@@ -147,6 +159,18 @@ def test_none_argument(n):
     torch.testing.assert_close(out, torch.relu(x))
 
 
+def test_default_left(n):
+    x = torch.randn(n)
+    out = pos_part_opt(x)
+    torch.testing.assert_close(out, torch.relu(x) * 2.0)
+
+
+def test_default_expr(n):
+    x = torch.randn(n)
+    out = pos_part_expr(x)
+    torch.testing.assert_close(out, torch.relu(x) * 2.0)
+
+
 def test_loop_write(n):
     x = torch.randn(n)
     expected = x.clone()
@@ -179,8 +203,8 @@ def _site(wrapper: str) -> tuple[KernelEntry, LaunchSite]:
                        launch_sites=(site,), qualified=KERNEL), site
 
 
-def _harvest(root: Path, test: str, params: dict[str, str] | None = None):
-    entry, site = _site("pos_part")
+def _harvest(root: Path, test: str, params: dict[str, str] | None = None, wrapper: str = "pos_part"):
+    entry, site = _site(wrapper)
     w = wrapper_launch(root, entry, site)
     assert not isinstance(w, str), w
     return harvest(root, KERNEL, w, "tests/kernels/test_k.py", test, params or {"n": "8"})
@@ -274,6 +298,13 @@ def test_a_none_argument_requires_none_in_the_launch(tree):
     assert check_launch(h.spec, [LaunchFacts("SMALL", {"s": None}, tensors, params)]) is None
     assert "holds only for s=None" in (check_launch(h.spec, [LaunchFacts("SMALL", {"s": 1.0}, tensors, params)])
                                        or "")
+
+
+def test_a_parameter_left_at_its_default_is_a_requirement(tree):
+    h = _harvest(tree, "test_default_left", wrapper="pos_part_opt")
+    assert h.spec.requires == (("s", 2.0),)      # out=None is rebound by the wrapper: not the launch's value
+    with pytest.raises(NoHarvest, match="at its default SCALE \\* 2"):
+        _harvest(tree, "test_default_expr", wrapper="pos_part_expr")
 
 
 def test_rule_helpers():

@@ -328,6 +328,15 @@ def harvest(root: Path, kernel: str, w: WrapperLaunch, rel: str, function: str,
             requires.append((kparam, expr.value))   # None: the launch passes None there too
         elif params is None and not isinstance(expr, ast.Name):
             raise NoHarvest(f"the test passes {ast.unparse(expr)} as {wparam}, which does not reach the kernel as is")
+    for wparam, default in w.defaults.items():   # a parameter the test leaves at its default: that value
+        kparam = w.to_kernel.get(wparam)
+        if wparam in bound or kparam is None:
+            continue
+        if not (isinstance(default, ast.Constant) and (default.value is None or isinstance(
+                default.value, (bool, int, float, str)))):
+            raise NoHarvest(f"the test leaves {w.function}'s {wparam} at its default {ast.unparse(default)}, "
+                            "which reaches the kernel as an expression")
+        requires.append((kparam, default.value))
     _copies(t, inputs, index)
     results = _results(t, index, call, w)
     whole = _single_return(w)

@@ -6,7 +6,8 @@ is left out.  A wrapper parameter (or a local the wrapper allocates, or an alias
 ``x.contiguous()`` of one) that the launch passes as a bare name (or ``n if n is not None else m``)
 is the kernel argument at that position or keyword.  A name the wrapper rebinds any other way is
 left out (its value at the launch is not the caller's).  ``returns``: the wrapper's ``return``
-values, for the caller's unpacking of its result.
+values, for the caller's unpacking of its result; ``defaults``: the defaults of the parameters the
+wrapper never rebinds (a caller that omits one launches with that value).
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ class WrapperLaunch:
     to_kernel: dict[str, str] = field(default_factory=dict)     # wrapper name -> kernel parameter
     empty: frozenset[str] = frozenset()           # wrapper locals allocated uninitialised (torch.empty...)
     returns: tuple[ast.expr, ...] = ()
+    defaults: dict[str, ast.expr] = field(default_factory=dict)  # parameter -> its default (a caller may omit it)
 
 
 def _parse(root: Path, rel: str) -> ast.Module | None:
@@ -165,7 +167,12 @@ def wrapper_launch(root: Path, entry: KernelEntry, site: LaunchSite) -> WrapperL
     for name in clash:   # several launches pass it as different parameters: not one mapping
         to_kernel.pop(name, None)
     returns = tuple(n.value for n in ast.walk(fn) if isinstance(n, ast.Return) and n.value is not None)
-    return WrapperLaunch(site.file, site.wrapper, params, kwonly, to_kernel, frozenset(empty), returns)
+    # a default reaches the kernel only where the wrapper never rebinds the parameter (``if out is None: out = ...``)
+    defaults = {p: d for p, d in zip(params[len(params) - len(fn.args.defaults):], fn.args.defaults)
+                if not stores.get(p)}
+    defaults.update({a.arg: d for a, d in zip(fn.args.kwonlyargs, fn.args.kw_defaults)
+                     if d is not None and not stores.get(a.arg)})
+    return WrapperLaunch(site.file, site.wrapper, params, kwonly, to_kernel, frozenset(empty), returns, defaults)
 
 
 __all__ = ["WrapperLaunch", "kernel_params", "wrapper_launch"]
