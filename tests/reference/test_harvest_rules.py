@@ -32,7 +32,9 @@ KERNEL_PY = '''
 import torch
 import triton
 import triton.language as tl
+from vllm.ops.consts import OTHER
 
+SCALE = 2.0
 
 @triton.jit
 def _relu_kernel(x_ptr, out_ptr, s, N, BLOCK: tl.constexpr):
@@ -54,6 +56,12 @@ def pos_part_opt(x, s=2.0, *, out=None):
 def pos_part_expr(x, s=SCALE * 2):
     out = torch.empty_like(x)
     _relu_kernel[(1,)](x, out, s, x.numel(), BLOCK=128)
+    return out
+
+
+def pos_part_const(x, s=SCALE, t=OTHER):
+    out = torch.empty_like(x)
+    _relu_kernel[(1,)](x, out, s, t, BLOCK=128)
     return out
 
 
@@ -165,6 +173,12 @@ def test_default_left(n):
     torch.testing.assert_close(out, torch.relu(x) * 2.0)
 
 
+def test_default_const(n):
+    x = torch.randn(n)
+    out = pos_part_const(x)
+    torch.testing.assert_close(out, torch.relu(x) * 2.0)
+
+
 def test_default_expr(n):
     x = torch.randn(n)
     out = pos_part_expr(x)
@@ -189,6 +203,7 @@ def tree(tmp_path: Path) -> Path:
     (tmp_path / "vllm" / "__init__.py").write_text("")
     (tmp_path / "vllm" / "ops" / "__init__.py").write_text("")
     (tmp_path / "vllm" / "ops" / "k.py").write_text(KERNEL_PY)
+    (tmp_path / "vllm" / "ops" / "consts.py").write_text("OTHER = 3\n")
     (tmp_path / "tests" / "kernels").mkdir(parents=True)
     (tmp_path / "tests" / "kernels" / "test_k.py").write_text(TEST_PY)
     return tmp_path
@@ -303,6 +318,8 @@ def test_a_none_argument_requires_none_in_the_launch(tree):
 def test_a_parameter_left_at_its_default_is_a_requirement(tree):
     h = _harvest(tree, "test_default_left", wrapper="pos_part_opt")
     assert h.spec.requires == (("s", 2.0),)      # out=None is rebound by the wrapper: not the launch's value
+    # module constants (the wrapper's own, or one imported from a vllm module) stand for their literal
+    assert _harvest(tree, "test_default_const", wrapper="pos_part_const").spec.requires == (("s", 2.0), ("N", 3))
     with pytest.raises(NoHarvest, match="at its default SCALE \\* 2"):
         _harvest(tree, "test_default_expr", wrapper="pos_part_expr")
 

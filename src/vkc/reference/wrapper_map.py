@@ -172,7 +172,28 @@ def wrapper_launch(root: Path, entry: KernelEntry, site: LaunchSite) -> WrapperL
                 if not stores.get(p)}
     defaults.update({a.arg: d for a, d in zip(fn.args.kwonlyargs, fn.args.kw_defaults)
                      if d is not None and not stores.get(a.arg)})
+    defaults = {p: _constant(root, tree, d) for p, d in defaults.items()}  # type: ignore[arg-type]
     return WrapperLaunch(site.file, site.wrapper, params, kwonly, to_kernel, frozenset(empty), returns, defaults)
+
+
+def _constant(root: Path, tree: ast.Module, node: ast.expr, hop: bool = True) -> ast.expr:
+    """A default naming a literal constant of the wrapper's module (or of the ``vllm`` module it imports the
+    name from, one import deep), as that literal; else as written."""
+    if not isinstance(node, ast.Name):
+        return node
+    for stmt in tree.body:
+        if (isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None
+                and [t.id for t in (stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target])
+                     if isinstance(t, ast.Name)] == [node.id] and isinstance(stmt.value, ast.Constant)):
+            return stmt.value
+        if (hop and isinstance(stmt, ast.ImportFrom) and not stmt.level and (stmt.module or "").startswith("vllm")
+                and any((a.asname or a.name) == node.id and a.name == node.id for a in stmt.names)):
+            base = str(stmt.module).replace(".", "/")
+            for rel in (f"{base}.py", f"{base}/__init__.py"):
+                other = _parse(root, rel)
+                if other is not None:
+                    return _constant(root, other, node, hop=False)
+    return node
 
 
 __all__ = ["WrapperLaunch", "kernel_params", "wrapper_launch"]
