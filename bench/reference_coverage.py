@@ -52,6 +52,7 @@ BUCKETS: tuple[tuple[str, str], ...] = (
     (r"reads no tensor the kernel receives", "slice: reads no kernel input"),
     (r"needs the test parameter", "slice: needs a test parameter value"),
     (r"reads attributes of the test parameter", "slice: reads a test parameter's attributes"),
+    (r"at its default .*, which reaches the kernel as an expression", "test: leaves a wrapper default that is an expression"),
     (r"(atol|rtol) is not a literal|only one of atol/rtol|tolerances passed as", "tolerance: not a literal"),
     (r"cannot be extracted self-contained", "extract: not self-contained"),
     (r"reaches vLLM objects vkc does not extract", "extract: reaches unextracted vLLM objects"),
