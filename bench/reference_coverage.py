@@ -32,6 +32,41 @@ from vkc.write.names import RESULT_FILES
 _REF = re.compile(r"^# reference: (\S+) (\S+)", re.M)
 _MODE = re.compile(r"^(?:#|//) invocation: (\S+)", re.M)
 _CONFIGS = re.compile(r"^CONFIGS = (.*?)\n\n", re.M | re.S)
+# find_reference's reason text -> its bucket (first match wins; the tally counts the first reason of each artifact)
+BUCKETS: tuple[tuple[str, str], ...] = (
+    (r"^CUDA: no reference side yet", "cuda: no reference side yet"),
+    (r"no reference mapping for \S+ in vkc's table \(vkc\.reference\.table\)$", "kernel not in the index"),
+    (r"no vLLM test calls a wrapper that launches it", "no test calls a launching wrapper"),
+    (r"is not a direct kernel\[grid\]\(\.\.\.\) in a top-level function", "launch: not in a top-level function"),
+    (r"does not launch \S+ (with plain positional arguments|as \S+\[grid\])", "launch: no kernel[grid](...) call"),
+    (r"cannot read the wrapper", "launch: wrapper unreadable"),
+    (r"compares nothing the kernel writes against a computation", "test: compares nothing the kernel writes"),
+    (r"calls \S+ \d+ times at its top level", "test: calls the wrapper 0 or >1 times"),
+    (r"the wrapper is called with \*args/\*\*kwargs", "test: wrapper called with *args/**kwargs"),
+    (r"which does not reach the kernel as is", "test: passes an expression that does not reach the kernel"),
+    (r"is not assigned by plain top-level statements", "slice: a name not bound by plain statements"),
+    (r"is made by \w+: data the kernel does not receive", "slice: random data the kernel does not receive"),
+    (r"is a tensor the test wrote out for its own inputs", "slice: a literal tensor of the test"),
+    (r"reads \S+ after the wrapper produced or wrote it", "slice: reads the wrapper's result"),
+    (r"bound otherwise than when the wrapper reads it", "slice: input rebound"),
+    (r"reads no tensor the kernel receives", "slice: reads no kernel input"),
+    (r"needs the test parameter", "slice: needs a test parameter value"),
+    (r"reads attributes of the test parameter", "slice: reads a test parameter's attributes"),
+    (r"at its default .*, which reaches the kernel as an expression", "test: leaves a wrapper default that is an expression"),
+    (r"(atol|rtol) is not a literal|only one of atol/rtol|tolerances passed as", "tolerance: not a literal"),
+    (r"cannot be extracted self-contained", "extract: not self-contained"),
+    (r"reaches vLLM objects vkc does not extract", "extract: reaches unextracted vLLM objects"),
+    (r"the mapping holds only for|the launch has no|is not a tensor in this launch|the kernel has no parameter",
+     "launch: mapping does not hold for this launch"),
+    (r"^the example is ", "synthesized"),
+)
+
+
+def bucket(reason: str) -> str:
+    for pattern, name in BUCKETS:
+        if re.search(pattern, reason):
+            return name
+    return "hand table: refused (vkc.reference.table.REFUSED)" if "not harvested" not in reason else "other"
 
 
 def _facts(code: str) -> list[LaunchFacts]:
@@ -106,6 +141,7 @@ def main(argv: list[str]) -> None:
     tree = resolve_source()
     by: collections.Counter = collections.Counter()
     checks: collections.Counter = collections.Counter()
+    refusals: collections.Counter = collections.Counter()
     lines = []
     for d in map(Path, dirs):
         runs = _runs(d)
@@ -128,6 +164,8 @@ def main(argv: list[str]) -> None:
                 if lookup and found.reference is not None:
                     kind = "would-ref"
             by[(lang, mode, ref.group(1) if ref else "none", kind)] += 1
+            if not ref and kind != "would-ref" and mode != "synthesized":
+                refusals[(lang, bucket(why))] += 1
             status = runs.get(p.name, "-")
             if check and ref and lang == "triton":
                 status = _check(art)
@@ -144,6 +182,9 @@ def main(argv: list[str]) -> None:
         would = sum(n for key, n in accurate.items() if key[0] == lang and key[3] == "would-ref")
         print(f"{lang}: {refs} of {total} model-accurate/test-traced artifacts carry a reference"
               + (f" (+{would} on re-collect)" if lookup else ""))
+    print("\nrefusal reasons (first reason; model-accurate/test-traced artifacts without a reference):")
+    for (lang, name), n in sorted(refusals.items(), key=lambda kv: (kv[0][0], -kv[1], kv[0][1])):
+        print(f"  {lang:6} {n:4}  {name}")
     if check:
         print("CPU interpreter checks (model-accurate/test-traced, verdict):",
               dict(sorted((v, n) for (acc, v), n in checks.items() if acc)),

@@ -224,7 +224,8 @@ def test_wrapper_mapping(tree):
 def test_harvest_maps_test_tensors_to_kernel_parameters(tree):
     h = _harvest(tree, "test_scale")
     assert h.spec.args == (("x", "a['x_ptr']"),)              # 2.0 is a literal of the reference call
-    assert h.spec.requires == (("s", 2.0),)                   # the test's constant reaches the kernel
+    # the test's constant reaches the kernel; neg, left at its default, reaches it as NEG=False
+    assert h.spec.requires == (("s", 2.0), ("NEG", False))
     (out,) = h.spec.outputs
     assert (out.param, out.index, out.poison) == ("out_ptr", None, True)
     assert h.tolerances == (("out_ptr", (("default", 1e-3, 1e-2),), "test: tests/kernels/test_k.py:23"),)

@@ -12,8 +12,11 @@ kernel.  The mapping is the chain of the three calls, by parameter names:
 output the same way.  Refused, with the reason: a ``want`` that needs a tensor the kernel does not
 receive (random data, a value read back from W's result), a statement that is not a plain
 assignment, a name rebound or mutated, a vLLM object left unextracted.  Constants of the test's
-``W`` call that reach the kernel become ``requires``; tolerances are the assertion's own literals,
-else the defaults of the comparison function used.
+``W`` call that reach the kernel become ``requires`` (so do the defaults of ``W``'s parameters the test
+leaves out); tolerances are the assertion's own (:mod:`.harvest_compare`), else the defaults of the
+comparison function used.  The less plain shapes of a test -- a comparison helper of the test module,
+``W`` called inside the comparison, a fresh expected tensor written into, ``W(*args)`` of a literal, a copy
+handed to ``W`` -- are the rules of :mod:`.harvest_rules`, each refusing where it does not hold.
 """
 from __future__ import annotations
 
@@ -25,24 +28,39 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vkc.reference.harvest_defs import body_stores, local_number, plain_defs, reaching_def, stable_between
+from vkc.reference.harvest_compare import ASSERT_CLOSE_DEFAULTS, tolerance
+from vkc.reference.harvest_compare import number as module_number
+from vkc.reference.harvest_defs import local_number, plain_defs, reaching_def, stable_between
+from vkc.reference.harvest_rules import (
+    NoHarvest,
+    fresh,
+    mutations,
+)
+from vkc.reference.harvest_test import (
+    RESULT,
+    ParsedTest,
+    bind,
+    compares,
+    comprehension_locals,
+    copies,
+    got_name,
+    leaf_name,
+    load_test,
+    mutated,
+    names,
+    results_of,
+    single_return,
+    spread,
+    wrapper_call,
+)
 from vkc.reference.records import Output, RefSpec
 from vkc.reference.wrapper_map import WrapperLaunch
 
-COMPARES = frozenset({"assert_close", "assert_allclose", "allclose", "equal", "assert_equal"})
-GOT_METHODS = frozenset({"float", "to", "view", "reshape", "flatten", "contiguous", "cpu", "double", "squeeze"})
 RANDOM = frozenset({"randn", "rand", "randint", "randn_like", "rand_like", "randint_like", "randperm", "normal_",
                     "uniform_", "random_", "bernoulli", "multinomial", "exponential_", "empty", "empty_like",
                     "manual_seed", "set_random_seed", "seed_everything", "cauchy_", "geometric_"})
 LITERAL_TENSORS = frozenset({"tensor", "as_tensor", "from_numpy"})
 DEVICE_NAMES = frozenset({"DEVICE", "device", "CUDA_DEVICE"})
-# torch.testing.assert_close's defaults by dtype, (atol, rtol)
-ASSERT_CLOSE_DEFAULTS = (("float16", 1e-5, 1e-3), ("bfloat16", 1e-5, 1.6e-2), ("float32", 1e-5, 1.3e-6),
-                         ("float64", 1e-7, 1e-7), ("default", 0.0, 0.0))
-
-
-class NoHarvest(Exception):
-    """The test holds no reference vkc can map; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -50,44 +68,6 @@ class Harvested:
     spec: RefSpec
     node: ast.FunctionDef            # the synthesized reference, resolved in ``spec.file``'s module
     tolerances: tuple[tuple[str, tuple[tuple[str, float, float], ...], str], ...]  # param, table, origin
-
-
-def _flat(body: list[ast.stmt]) -> list[ast.stmt]:
-    out: list[ast.stmt] = []
-    for s in body:
-        if isinstance(s, ast.With):
-            out.extend(_flat(s.body))
-        else:
-            out.append(s)
-    return out
-
-
-def _leaf(func: ast.expr) -> str | None:
-    return func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
-
-
-def _names(node: ast.AST) -> list[str]:
-    seen: list[str] = []
-    for n in ast.walk(node):
-        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and n.id not in seen:
-            seen.append(n.id)
-    return seen
-
-
-def _comprehension_locals(node: ast.AST) -> set[str]:
-    out: set[str] = set()
-    for n in ast.walk(node):
-        if isinstance(n, ast.comprehension):
-            out.update(x.id for x in ast.walk(n.target) if isinstance(x, ast.Name))
-        elif isinstance(n, ast.Lambda):
-            out.update(a.arg for a in n.args.args)
-    return out
-
-
-def _got_name(expr: ast.expr) -> str | None:
-    while isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and expr.func.attr in GOT_METHODS:
-        expr = expr.func.value
-    return expr.id if isinstance(expr, ast.Name) else None
 
 
 def param_value(text: str) -> str | None:
@@ -100,150 +80,14 @@ def param_value(text: str) -> str | None:
         return None
 
 
-def _module_const(tree: ast.Module, name: str) -> Any:
-    for node in tree.body:
-        if (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
-                and node.targets[0].id == name):
-            try:
-                return ast.literal_eval(node.value)
-            except ValueError:
-                return None
-    return None
-
-
-def _number(tree: ast.Module, node: ast.expr) -> float | None:
-    if isinstance(node, ast.Name):
-        val = _module_const(tree, node.id)
-    else:
-        try:
-            val = ast.literal_eval(node)
-        except ValueError:
-            return None
-    return float(val) if isinstance(val, (int, float)) and not isinstance(val, bool) else None
-
-
-def _tolerance(tree: ast.Module, call: ast.Call, at: str, cast: bool,
-               local: Callable[[str], float | None] | None = None) -> tuple[tuple[tuple[str, float, float], ...], str]:
-    """The comparison's (dtype, atol, rtol) rows and where from; ``local``: the number a name stands for
-    at the comparison (a test local, else a module constant)."""
-    fn = _leaf(call.func)
-    kw = {k.arg: k.value for k in call.keywords if k.arg}
-    if any(k.arg is None for k in call.keywords):
-        raise NoHarvest(f"{at}: tolerances passed as **kwargs")
-    if fn in ("equal", "assert_equal"):
-        return (("default", 0.0, 0.0),), f"test: {at} ({fn}: exact)"
-    pos = {"rtol": 2, "atol": 3}   # torch.allclose(input, other, rtol, atol); assert_close's are keywords
-    vals: dict[str, float] = {}
-    for name in ("atol", "rtol"):
-        node = kw.get(name) or (call.args[pos[name]] if len(call.args) > pos[name] else None)
-        if node is not None:
-            num = local(node.id) if isinstance(node, ast.Name) and local is not None else _number(tree, node)
-            if num is None:
-                raise NoHarvest(f"{at}: {name} is not a literal")
-            vals[name] = num
-    if fn == "allclose":
-        return (("default", vals.get("atol", 1e-8), vals.get("rtol", 1e-5)),), f"test: {at} (torch.allclose)"
-    if "atol" in vals and "rtol" in vals:
-        return (("default", vals["atol"], vals["rtol"]),), f"test: {at}"
-    if vals:
-        raise NoHarvest(f"{at}: only one of atol/rtol stated (assert_close needs both)")
-    table: tuple[tuple[str, float, float], ...] = ASSERT_CLOSE_DEFAULTS
-    if cast:   # got.float() against want: the float32 defaults apply
-        table = (("default", 1e-5, 1.3e-6),)
-    return table, f"torch.testing.assert_close defaults ({at})"
-
-
-@dataclass
-class _Test:
-    rel: str
-    tree: ast.Module
-    fn: ast.FunctionDef
-    body: list[ast.stmt]
-    stores: dict[str, list[ast.AST]]
-
-
-def _test(root: Path, rel: str, function: str) -> _Test:
-    try:
-        tree = ast.parse((root / rel).read_text(encoding="utf-8"))
-    except (OSError, SyntaxError, UnicodeDecodeError) as e:
-        raise NoHarvest(f"cannot read {rel}: {e}") from e
-    fn = next((n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == function), None)
-    if fn is None:
-        raise NoHarvest(f"no top-level test function {function} in {rel}")
-    return _Test(rel, tree, fn, _flat(fn.body), body_stores(fn))
-
-
-def _mutated(t: _Test, name: str) -> bool:
-    """``name[...] = ...``, ``name.x_(...)`` (an in-place method) or ``name += ...`` in the test."""
-    for node in ast.walk(t.fn):
-        if isinstance(node, (ast.Subscript, ast.Attribute)) and isinstance(node.ctx, ast.Store) and \
-                isinstance(node.value, ast.Name) and node.value.id == name:
-            return True
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name)
-                and node.func.value.id == name and node.func.attr.endswith("_") and not node.func.attr.startswith("_")):
-            return True
-        if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name) and node.target.id == name:
-            return True
-    return False
-
-
-def _wrapper_call(t: _Test, leaf: str) -> tuple[int, ast.Call]:
-    found = [(i, n) for i, s in enumerate(t.body) for n in ast.walk(s)
-             if isinstance(n, ast.Call) and _leaf(n.func) == leaf]
-    if len(found) != 1:
-        raise NoHarvest(f"{t.rel}::{t.fn.name} calls {leaf} {len(found)} times at its top level (one needed)")
-    return found[0]
-
-
-def _bind(call: ast.Call, w: WrapperLaunch) -> dict[str, ast.expr]:
-    if any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords):
-        raise NoHarvest("the wrapper is called with *args/**kwargs")
-    if len(call.args) > len(w.params):
-        raise NoHarvest("the wrapper call has more positional arguments than its parameters")
-    bound = {w.params[i]: a for i, a in enumerate(call.args)}
-    for k in call.keywords:
-        if k.arg not in (*w.params, *w.kwonly):
-            raise NoHarvest(f"the wrapper has no parameter {k.arg}")
-        bound[str(k.arg)] = k.value
-    return bound
-
-
-def _results(t: _Test, index: int, call: ast.Call, w: WrapperLaunch) -> dict[str, str]:
-    """test name bound to W's result -> the kernel parameter W returned it from."""
-    stmt = t.body[index]
-    if not isinstance(stmt, ast.Assign) or stmt.value is not call or len(stmt.targets) != 1:
-        return {}
-    target = stmt.targets[0]
-    names = [target] if isinstance(target, ast.Name) else list(target.elts) if isinstance(target, ast.Tuple) else []
-    out: dict[str, str] = {}
-    for ret in w.returns:
-        elts = [ret] if not isinstance(ret, ast.Tuple) else list(ret.elts)
-        if len(elts) != len(names) or (isinstance(target, ast.Name) and isinstance(ret, ast.Tuple)):
-            continue
-        for tn, re_ in zip(names, elts):
-            if isinstance(tn, ast.Name) and isinstance(re_, ast.Name) and re_.id in w.to_kernel:
-                out.setdefault(tn.id, w.to_kernel[re_.id])
-    return out
-
-
-
-def _compares(t: _Test, start: int) -> list[tuple[int, ast.Call, ast.expr, ast.expr]]:
-    out = []
-    for i in range(start + 1, len(t.body)):
-        for n in ast.walk(t.body[i]):
-            if isinstance(n, ast.Call) and _leaf(n.func) in COMPARES and len(n.args) >= 2:
-                out.append((i, n, n.args[0], n.args[1]))
-    return out
-
-
-def _slice(t: _Test, wants: list[ast.expr], upto: list[int], inputs: Mapping[str, str], call_index: int,
+def _slice(t: ParsedTest, wants: list[ast.expr], upto: list[int], inputs: Mapping[str, str], call_index: int,
            results: set[str], inplace: set[str]) -> tuple[list[ast.stmt], list[str]]:
     """The test statements (before each want's ``upto``) that compute ``wants``, and the free names left.  A name
     W produced (``results``), or an in-place output read after W's call, refuses."""
     keep: set[int] = set()
     free: list[str] = []
-    todo = [(n, at) for w, at in zip(wants, upto) for n in _names(w) if n not in _comprehension_locals(w)]
-    seen: set[tuple[str, int | None]] = set()
+    todo = [(n, at) for w, at in zip(wants, upto) for n in names(w) if n not in comprehension_locals(w)]
+    seen: set[tuple[str, int | None, int | None]] = set()
     params = {a.arg for a in t.fn.args.args + t.fn.args.kwonlyargs}
     while todo:
         name, reader = todo.pop(0)
@@ -252,23 +96,29 @@ def _slice(t: _Test, wants: list[ast.expr], upto: list[int], inputs: Mapping[str
         if name in inputs and not stable_between(t.body, t.stores, name, reader, call_index):
             raise NoHarvest(f"the expected value reads {name} bound otherwise than when the wrapper reads it")
         i = None if name in inputs or name in DEVICE_NAMES else reaching_def(t.body, t.stores, name, reader)
-        if (name, i) in seen:
+        if (name, i, reader if mutated(t, name) else None) in seen:
             continue
-        seen.add((name, i))
+        seen.add((name, i, reader if mutated(t, name) else None))
         if i is None and (name in inputs or name not in t.stores or name in DEVICE_NAMES or (
                 name in params and plain_defs(t.body, t.stores, name) is not None)):
             free.append(name)   # a test parameter read before the test rebinds it: its value
             continue
-        if i is None or _mutated(t, name):
+        writes: list[int] | None = []
+        if i is not None and mutated(t, name):   # a fresh local written into by plain statements
+            writes = mutations(t.body, name, i, reader) if fresh(t.body[i].value) else None  # type: ignore[attr-defined]
+        if i is None or writes is None:
             raise NoHarvest(f"{name} is not assigned by plain top-level statements of the test only")
         value = t.body[i].value  # type: ignore[attr-defined]
-        rnd = sorted({_leaf(n.func) or "" for n in ast.walk(value) if isinstance(n, ast.Call)} & RANDOM)
+        rnd = sorted({leaf_name(n.func) or "" for n in ast.walk(value) if isinstance(n, ast.Call)} & RANDOM)
         if rnd:
             raise NoHarvest(f"{name} is made by {rnd[0]}: data the kernel does not receive")
-        if any(isinstance(n, ast.Call) and _leaf(n.func) in LITERAL_TENSORS for n in ast.walk(value)):
+        if any(isinstance(n, ast.Call) and leaf_name(n.func) in LITERAL_TENSORS for n in ast.walk(value)):
             raise NoHarvest(f"{name} is a tensor the test wrote out for its own inputs")
         keep.add(i)
-        todo.extend((n, i) for n in _names(value) if n not in _comprehension_locals(value))
+        todo.extend((n, i) for n in names(value) if n not in comprehension_locals(value))
+        for j in writes:
+            keep.add(j)
+            todo.extend((n, j) for n in names(t.body[j]) if n != name and n not in comprehension_locals(t.body[j]))
     return [t.body[i] for i in sorted(keep)], free
 
 
@@ -293,28 +143,42 @@ def harvest(root: Path, kernel: str, w: WrapperLaunch, rel: str, function: str,
             params: Mapping[str, str] | None) -> Harvested:
     """The reference test ``rel::function`` holds for ``kernel`` launched through ``w``.  ``params``:
     the test's parameter values when the example is that test's own launch, else None."""
-    t = _test(root, rel, function)
-    index, call = _wrapper_call(t, w.function)
-    bound = _bind(call, w)
+    t = load_test(root, rel, function)
+    index, call = wrapper_call(t, w.function)
+    bound = bind(spread(t, call, index), w)
     inputs: dict[str, str] = {}        # test local -> kernel parameter
     requires: list[tuple[str, Any]] = []
     for wparam, expr in bound.items():
         kparam = w.to_kernel.get(wparam)
         if isinstance(expr, ast.Name) and kparam is not None:
             inputs.setdefault(expr.id, kparam)
-        elif isinstance(expr, ast.Constant) and kparam is not None and isinstance(expr.value, (bool, int, float)):
-            requires.append((kparam, expr.value))
+        elif isinstance(expr, ast.Constant) and kparam is not None and (
+                expr.value is None or isinstance(expr.value, (bool, int, float, str))):
+            requires.append((kparam, expr.value))   # None: the launch passes None there too
         elif params is None and not isinstance(expr, ast.Name):
             raise NoHarvest(f"the test passes {ast.unparse(expr)} as {wparam}, which does not reach the kernel as is")
-    results = _results(t, index, call, w)
+    for wparam, default in w.defaults.items():   # a parameter the test leaves at its default: that value
+        kparam = w.to_kernel.get(wparam)
+        if wparam in bound or kparam is None:
+            continue
+        if not (isinstance(default, ast.Constant) and (default.value is None or isinstance(
+                default.value, (bool, int, float, str)))):
+            raise NoHarvest(f"the test leaves {w.function}'s {wparam} at its default {ast.unparse(default)}, "
+                            "which reaches the kernel as an expression")
+        requires.append((kparam, default.value))
+    copies(t, inputs, index)
+    results = results_of(t, index, call, w)
+    whole = single_return(w)
+    if whole is not None:
+        results[RESULT] = whole
     outputs: dict[str, str] = {**inputs, **results}
     compared: list[tuple[str, ast.expr, ast.Call, int, bool, str]] = []   # kparam, want, call, line index, cast, got
-    for i, cmp_, a0, a1 in _compares(t, index):
+    for i, cmp_, a0, a1 in compares(t, index, call):
         for got, want in ((a0, a1), (a1, a0)):
-            name = _got_name(got)
-            if name is None or name not in outputs or name in _names(want):
+            name = got_name(got, call)
+            if name is None or name not in outputs or name in names(want):
                 continue
-            if any(n in results for n in _names(want)):
+            if any(n in results for n in names(want)):
                 continue
             if all(c[0] != outputs[name] for c in compared):
                 compared.append((outputs[name], want, cmp_, i, _cast(got), name))
@@ -331,7 +195,7 @@ def harvest(root: Path, kernel: str, w: WrapperLaunch, rel: str, function: str,
     return _assemble(t, kernel, compared, stmts, free, inputs, params, requires, w)
 
 
-def _assemble(t: _Test, kernel: str, compared: list[tuple[str, ast.expr, ast.Call, int, bool, str]],
+def _assemble(t: ParsedTest, kernel: str, compared: list[tuple[str, ast.expr, ast.Call, int, bool, str]],
               stmts: list[ast.stmt], free: list[str], inputs: Mapping[str, str],
               params: Mapping[str, str] | None, requires: list[tuple[str, Any]], w: WrapperLaunch) -> Harvested:
     test_params = {a.arg for a in t.fn.args.args + t.fn.args.kwonlyargs}
@@ -368,10 +232,11 @@ def _assemble(t: _Test, kernel: str, compared: list[tuple[str, ast.expr, ast.Cal
     def number(name: str, at: int) -> float | None:   # a test local at the comparison, else a module constant
         if name in t.stores:
             return local_number(t.body, t.stores, name, at, values)
-        return _number(t.tree, ast.Name(id=name, ctx=ast.Load()))
+        return module_number(t.tree, ast.Name(id=name, ctx=ast.Load()))
 
     for k, (kparam, _want, cmp_, i, cast, got) in enumerate(compared):
-        table, origin = _tolerance(t.tree, cmp_, f"{t.rel}:{cmp_.lineno}", cast, functools.partial(_at, number, i))
+        table, origin = tolerance(t.tree, cmp_, f"{t.rel}:{cmp_.lineno}", cast, functools.partial(_at, number, i),
+                                   values)
         # W's own torch.empty output (returned to the test), or a test tensor made by torch.empty
         poison = (got not in inputs and kparam in {w.to_kernel[n] for n in w.empty}) or (
             got in inputs and _made_empty(t, got))
@@ -389,7 +254,7 @@ def _at(number: Callable[[str, int], float | None], at: int, name: str) -> float
     return number(name, at)
 
 
-def _identity(t: _Test, want: ast.expr, got: str) -> bool:
+def _identity(t: ParsedTest, want: ast.expr, got: str) -> bool:
     """``want`` is a copy of ``got`` taken before the call (the test checks W left it alone)."""
     if isinstance(want, ast.Name):
         value = next((s.value for s in t.body if isinstance(s, ast.Assign) and len(s.targets) == 1
@@ -397,15 +262,15 @@ def _identity(t: _Test, want: ast.expr, got: str) -> bool:
         if value is None:
             return False
         want = value
-    return _got_name(want) == got or (isinstance(want, ast.Call) and isinstance(want.func, ast.Attribute)
-                                      and want.func.attr == "clone" and _got_name(want.func.value) == got)
+    return got_name(want) == got or (isinstance(want, ast.Call) and isinstance(want.func, ast.Attribute)
+                                      and want.func.attr == "clone" and got_name(want.func.value) == got)
 
 
-def _made_empty(t: _Test, name: str) -> bool:
+def _made_empty(t: ParsedTest, name: str) -> bool:
     for s in t.body:
         if (isinstance(s, ast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], ast.Name)
                 and s.targets[0].id == name and isinstance(s.value, ast.Call)
-                and _leaf(s.value.func) in ("empty", "empty_like", "new_empty")):
+                and leaf_name(s.value.func) in ("empty", "empty_like", "new_empty")):
             return True
     return False
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import ast
 
+from vkc.reference.harvest_rules import const_number
+
 __all__ = ["body_stores", "plain_defs", "reaching_def", "stable_between"]
 
 
@@ -109,8 +111,8 @@ def local_number(body: list[ast.stmt], stores: dict[str, list[ast.AST]], name: s
     assert isinstance(stmt, ast.Assign)
     names = _bound(stmt)
     value = stmt.value
-    if len(names) == 1 and _literal(value) is not None:
-        return _literal(value)
+    if len(names) == 1 and const_number(value, None, param) is not None:
+        return const_number(value, None, param)
     if not (isinstance(value, ast.Subscript) and isinstance(value.value, ast.Dict) and isinstance(value.slice, ast.Name)):
         return None
     key = param.get(value.slice.id)

@@ -1,11 +1,13 @@
 """Which kernel parameter each of a wrapper's tensors becomes: the mapping from wrapper-level names to
 kernel arguments, read statically from the wrapper's launch ``kernel[grid](...)``.
 
-A wrapper parameter (or a local the wrapper allocates, or an alias ``y = x.view(...)`` /
+A positional argument after the launch's first ``*args`` (``*x.stride()``) has no known position and
+is left out.  A wrapper parameter (or a local the wrapper allocates, or an alias ``y = x.view(...)`` /
 ``x.contiguous()`` of one) that the launch passes as a bare name (or ``n if n is not None else m``)
 is the kernel argument at that position or keyword.  A name the wrapper rebinds any other way is
 left out (its value at the launch is not the caller's).  ``returns``: the wrapper's ``return``
-values, for the caller's unpacking of its result.
+values, for the caller's unpacking of its result; ``defaults``: the defaults of the parameters the
+wrapper never rebinds (a caller that omits one launches with that value).
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ class WrapperLaunch:
     to_kernel: dict[str, str] = field(default_factory=dict)     # wrapper name -> kernel parameter
     empty: frozenset[str] = frozenset()           # wrapper locals allocated uninitialised (torch.empty...)
     returns: tuple[ast.expr, ...] = ()
+    defaults: dict[str, ast.expr] = field(default_factory=dict)  # parameter -> its default (a caller may omit it)
 
 
 def _parse(root: Path, rel: str) -> ast.Module | None:
@@ -120,15 +123,17 @@ def wrapper_launch(root: Path, entry: KernelEntry, site: LaunchSite) -> WrapperL
     kparams = kernel_params(root, entry)
     if fn is None or kparams is None:
         return f"cannot read the wrapper {site.wrapper} or the kernel's parameters"
-    calls = [c for c in _launch_call(fn, entry.name) if not any(isinstance(a, ast.Starred) for a in c.args)]
+    calls = _launch_call(fn, entry.name)
     if not calls:
-        return f"{site.wrapper} does not launch {entry.name} with plain positional arguments"
+        return f"{site.wrapper} does not launch {entry.name} as {entry.name}[grid](...)"
     stores = _stores(fn)
     params = tuple(a.arg for a in fn.args.posonlyargs + fn.args.args)
     kwonly = tuple(a.arg for a in fn.args.kwonlyargs)
     passed: list[tuple[str, ast.expr]] = []
     for call in calls:   # ``**kwargs`` of the launch (options, PDL flags) are not tensors; left out
-        passed += [(kparams[i], a) for i, a in enumerate(call.args) if i < len(kparams)]
+        # positions are known up to the first ``*args`` (``*x.stride()``): the arguments after it are left out
+        star = next((i for i, a in enumerate(call.args) if isinstance(a, ast.Starred)), len(call.args))
+        passed += [(kparams[i], a) for i, a in enumerate(call.args[:star]) if i < len(kparams)]
         passed += [(k.arg, k.value) for k in call.keywords if k.arg in kparams]
     to_kernel: dict[str, str] = {}
     empty: set[str] = set()
@@ -162,7 +167,33 @@ def wrapper_launch(root: Path, entry: KernelEntry, site: LaunchSite) -> WrapperL
     for name in clash:   # several launches pass it as different parameters: not one mapping
         to_kernel.pop(name, None)
     returns = tuple(n.value for n in ast.walk(fn) if isinstance(n, ast.Return) and n.value is not None)
-    return WrapperLaunch(site.file, site.wrapper, params, kwonly, to_kernel, frozenset(empty), returns)
+    # a default reaches the kernel only where the wrapper never rebinds the parameter (``if out is None: out = ...``)
+    defaults = {p: d for p, d in zip(params[len(params) - len(fn.args.defaults):], fn.args.defaults)
+                if not stores.get(p)}
+    defaults.update({a.arg: d for a, d in zip(fn.args.kwonlyargs, fn.args.kw_defaults)
+                     if d is not None and not stores.get(a.arg)})
+    defaults = {p: _constant(root, tree, d) for p, d in defaults.items()}  # type: ignore[arg-type]
+    return WrapperLaunch(site.file, site.wrapper, params, kwonly, to_kernel, frozenset(empty), returns, defaults)
+
+
+def _constant(root: Path, tree: ast.Module, node: ast.expr, hop: bool = True) -> ast.expr:
+    """A default naming a literal constant of the wrapper's module (or of the ``vllm`` module it imports the
+    name from, one import deep), as that literal; else as written."""
+    if not isinstance(node, ast.Name):
+        return node
+    for stmt in tree.body:
+        if (isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None
+                and [t.id for t in (stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target])
+                     if isinstance(t, ast.Name)] == [node.id] and isinstance(stmt.value, ast.Constant)):
+            return stmt.value
+        if (hop and isinstance(stmt, ast.ImportFrom) and not stmt.level and (stmt.module or "").startswith("vllm")
+                and any((a.asname or a.name) == node.id and a.name == node.id for a in stmt.names)):
+            base = str(stmt.module).replace(".", "/")
+            for rel in (f"{base}.py", f"{base}/__init__.py"):
+                other = _parse(root, rel)
+                if other is not None:
+                    return _constant(root, other, node, hop=False)
+    return node
 
 
 __all__ = ["WrapperLaunch", "kernel_params", "wrapper_launch"]
