@@ -162,3 +162,19 @@ def test_optional_steps_are_in_the_key_and_the_json_form():
     assert "optional_steps" not in trace_to_json(trace)["options"]
     o = dataclasses.replace(trace, options=dataclasses.replace(trace.options, optional_steps=(SMALL,)))
     assert trace_from_json(trace_to_json(o)).options.optional_steps == (SMALL,)
+
+
+def test_a_model_traced_example_without_its_small_step_falls_back_loudly(monkeypatch, capsys):
+    import vkc.invoke.triton.modeltraced.attempt as attempt_mod
+
+    trace = trace_from_json(json.loads((DATA / "llama-3.1-8b-instruct.trace.json").read_text()))   # FULL steps only
+    trace = dataclasses.replace(trace, notes={**trace.notes, "failed_steps": {SMALL: "ModuleNotFoundError: cutlass"}})
+    monkeypatch.setenv("VKC_MODEL_TRACE", "1")
+    monkeypatch.setattr(attempt_mod, "model_trace_for", lambda tree, m: trace)
+    kernel = next(e.name for e in trace.step(session.FULL_STEPS["decode"]).events if e.kind == "triton")
+    a = attempt_mod.attempt(None, load_model("meta-llama/Llama-3.1-8B-Instruct"), kernel, "decode", name="k",
+                            weaker="the recipe")
+    assert a.plan is None and a.trace is trace
+    assert a.fallback == f"model-traced: the model trace has no SMALL step {SMALL} (ModuleNotFoundError: cutlass)"
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"vkc: warning: k: the model trace has no SMALL step {SMALL} (ModuleNotFoundError: cutlass); using the recipe"]
