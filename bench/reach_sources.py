@@ -39,9 +39,12 @@ DEFAULTS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "DeepseekV4ForCausalLM": ("transformers", "DeepseekV4Config", {}),
     "Dots3NoteForCausalLM": ("vllm.transformers_utils.configs.dots3_note", "Dots3NoteConfig", {}),
     # Glm5Next: the config class has no ``mhc`` (the decoder layer reads it); False as vLLM's own test builds
-    # the model (tests/models/glm5next/test_sequence_parallel.py; True needs tilelang's mHC kernels)
+    # the model (tests/models/glm5next/test_sequence_parallel.py; True needs tilelang's mHC kernels); no
+    # ``mla_use_nope`` either (common/model.py reads it as the MLA's skip_rope): True, as the class's
+    # qk_rope_head_dim 0 has no rope part; nor ``indexer_rope_interleave`` (common/attention.py reads it): False,
+    # the default vLLM's DeepSeek-V2/V3.2 indexers take (deepseek_v2.py, deepseek_v32/attention.py: getattr ... False)
     "Glm5NextForCausalLM": ("transformers.models.glm5_next.configuration_glm5_next", "Glm5NextTextConfig",
-                            {"mhc": False}),
+                            {"mhc": False, "mla_use_nope": True, "indexer_rope_interleave": False}),
     "HYV4ForCausalLM": ("vllm.transformers_utils.configs.hy_v4", "HYV4Config", {}),
     # Inkling: InklingMoE asserts the served checkpoint's MoE (nvidia/moe.py: sigmoid gate, shared sink
     # experts); the class default has no routed experts.  Shared experts and top-k as vLLM's tests build the
@@ -80,8 +83,10 @@ DEFAULTS: dict[str, tuple[str, str, dict[str, Any]]] = {
                           # required by the DSA layers and Step5MoE (model.py raises without them)
                           "use_head_wise_attn_gate": True, "use_moe_router_bias": True, "need_fp32_gate": True}),
 }
-# the ones bundled (their model traces run; bench/results/reach_map_wide.md says why the others are not)
-BUNDLED = ("BeamForCausalLM", "HYV4ForCausalLM", "JambaForCausalLM", "MiniMaxM3SparseForCausalLM", "NemotronHForCausalLM")
+# the ones bundled (their model traces run; Glm5Next's reproduces its recorded blocker with
+# @kda-prefill-backend=triton; bench/results/reach_map_wide.md says why the others are not)
+BUNDLED = ("BeamForCausalLM", "Glm5NextForCausalLM", "HYV4ForCausalLM", "JambaForCausalLM", "MiniMaxM3SparseForCausalLM",
+           "NemotronHForCausalLM", "Qwen4ExpForCausalLM")
 # generic PretrainedConfig fields that say nothing about the model
 NOISE = {"output_hidden_states", "return_dict", "id2label", "label2id", "problem_type", "chunk_size_feed_forward",
          "is_encoder_decoder", "output_attentions", "_name_or_path", "architectures", "dtype", "torch_dtype"}

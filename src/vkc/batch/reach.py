@@ -71,6 +71,9 @@ REACH_SOURCES: tuple[str, ...] = (
     "meta-llama/Llama-3.1-8B-Instruct@lora=16",             # LoRA (dummy adapters): Punica lora_shrink/lora_expand
     "Qwen/Qwen3-30B-A3B@lora=16",                           # MoE LoRA: fused_moe_lora one-shot, moe_lora_align (CUDA)
     "Qwen/Qwen3-30B-A3B@lora=256",                          # MoE LoRA past rank 128: fused_moe_lora shrink/expand
+    # last, so no earlier source's assignment moves; its SMALL steps fail (vLLM takes the CuTe DSL hc_down_silu
+    # for 1..48 tokens), its FULL steps (64 and 8192 tokens) take the Linear path and stand
+    "defaults:Qwen4ExpForCausalLM",                         # Qwen4-Exp hyperconnection kernels (ops/hc.py), GDN
 )
 
 

@@ -44,7 +44,7 @@ DEFAULTS_PREFIX = "defaults:"
 COMPOSED_PREFIX = "composed:"
 SEP = "@"
 # key -> the values vkc traces (vLLM's flag: --kv-cache-dtype, --attention-backend, --speculative-config,
-# --quantization, --enable-lora with --max-lora-rank; sampling: the requests' SamplingParams, a named mix of per-request request options).
+# --quantization, --enable-lora with --max-lora-rank, --kda-prefill-backend; sampling: the requests' SamplingParams, a named mix of per-request request options).
 # quantization: vLLM 0.33.0's online shorthands (vllm/config/quantization.py
 # _ONLINE_SHORTHANDS): a bf16 checkpoint quantized while it loads, so the config stays MODEL's.
 # ``fp8`` is not one: 0.33.0's Fp8Config refuses a checkpoint that is not fp8 ("no longer supports online
@@ -61,6 +61,11 @@ SERVING_KEYS: dict[str, tuple[str, ...]] = {
                      "mxfp8", "mxfp4"),
     # --enable-lora --max-lora-rank VALUE (vLLM's MaxLoRARanks), --max-loras 1 (vkc.modeltrace.lora)
     "lora": ("1", "8", "16", "32", "64", "128", "256", "320", "512"),
+    # --kda-prefill-backend (EngineArgs.kda_prefill_backend -> additional_config["kda_prefill_backend"], read by
+    # the KDA layers: glm5next/common/kda.py, kimi_gdn_linear_attn.py): "triton" is the in-tree chunked Triton
+    # prefill that "auto" replaces by FlashKDA (vllm._flashkda_C, an optional extension) on SM 9.0 / bf16 /
+    # head_dim 128 / a bounded gate; "flashkda" and "flashinfer" run outside the tree, "fused" is ROCm-only
+    "kda-prefill-backend": ("triton",),
 }
 
 

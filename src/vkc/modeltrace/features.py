@@ -105,7 +105,7 @@ def with_features(options: TraceOptions, features: Iterable[str]) -> TraceOption
     """``options`` with ``features`` (the plain options when there are none; a sampling mix is kept)."""
     feats = parse_features(features)
     base = {k: getattr(options, k) for k in ("steps", "tp", "attention_backend", "kv_cache_dtype", "block_size",
-                                                "quantization")}
+                                                "quantization", "kda_prefill_backend", "optional_steps")}
     if not feats:
         return TraceOptions(**base)
     rank = int(getattr(options, "lora_rank", 0) or 0) if "lora" in feats else 0

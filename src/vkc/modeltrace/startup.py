@@ -213,6 +213,8 @@ def engine_config(model_dir: str, opts: dict[str, Any]) -> Any:
         kw["attention_backend"] = opts["attention_backend"]
     if opts.get("quantization"):        # --quantization (a variant's serving option; absent: the config's)
         kw["quantization"] = opts["quantization"]
+    if opts.get("kda_prefill_backend"):     # --kda-prefill-backend (a variant's serving option; absent: "auto")
+        kw["kda_prefill_backend"] = opts["kda_prefill_backend"]
     # linear-attention prefill: vLLM's H100 default is FlashInfer (external, JIT); take the in-tree
     # Triton/FLA kernels, as for attention (the table's header says so)
     kw["gdn_prefill_backend"] = "triton"

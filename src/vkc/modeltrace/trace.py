@@ -75,6 +75,8 @@ def _worker_options(options: TraceOptions, plan: LayerPlan) -> dict[str, Any]:
            "num_blocks": max(blocks, 16384) + 1}
     if options.quantization:            # absent without it: the plain trace's key stays
         out["quantization"] = options.quantization
+    if options.kda_prefill_backend:     # --kda-prefill-backend (a variant's serving option)
+        out["kda_prefill_backend"] = options.kda_prefill_backend
     if features_of(options):            # absent without features: the plain trace's key stays
         out["features"] = list(features_of(options))
     if sampling_of(options) != DEFAULT_MIX:     # absent for the default mix: its traces' keys stay
@@ -99,6 +101,8 @@ def cache_key(tree: SourceTree, config: Mapping[str, Any], options: TraceOptions
             "options": _worker_options(options, plan), "steps": _steps_json(options), "profile": H100_PROFILE,
             "vkc": vkc.__version__, "checklist": CHECKLIST_VERSION,
             "src": {m: module_source_hash(m) for m in _worker_modules(options)}}
+    if options.optional_steps:          # the parent's rule for a failed step (the worker runs the same)
+        blob["optional_steps"] = sorted(options.optional_steps)
     return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
@@ -193,7 +197,7 @@ def _run_worker(tree: SourceTree, plan: LayerPlan, options: TraceOptions,
         tail = " | ".join((proc.stderr or "").strip().splitlines()[-3:])
         raise InvocationError(f"model trace worker exited {proc.returncode} without a result: {tail[-400:]}",
                               hint="rerun with --debug; the worker's stderr has vLLM's log") from None
-    if not resp.get("ok"):
+    if not resp.get("ok") and not _optional_failures(resp, options):
         if os.environ.get("VKC_DEBUG", "") not in ("", "0"):
             tb = resp.get("traceback") or "".join(s.get("traceback") or "" for s in resp.get("steps", []))
             log = "\n".join((proc.stderr or "").splitlines()[-60:])
@@ -204,6 +208,19 @@ def _run_worker(tree: SourceTree, plan: LayerPlan, options: TraceOptions,
         raise InvocationError(f"model trace failed: {err}{where}",
                               hint="this model/option combination does not run under the CPU trace yet")
     return resp
+
+
+def _optional_failures(resp: dict[str, Any], options: TraceOptions) -> dict[str, str]:
+    """``{step id: error}`` when start-up and every step outside ``options.optional_steps`` ran and only
+    optional steps failed (the trace stands without them); else ``{}`` (the trace fails)."""
+    steps = resp.get("steps") or []
+    if resp.get("traceback") or len(steps) != len(options.steps):    # start-up failed: no step ran
+        return {}
+    failed = {str(s["id"]): f"{str(s.get('error')).splitlines()[0][:300]}{_where(s.get('traceback') or '')}"
+              for s in steps if not s.get("ok")}
+    if not failed or set(failed) - set(options.optional_steps) or len(failed) == len(steps):
+        return {}
+    return failed
 
 
 def _where(tb: str) -> str:
@@ -226,6 +243,10 @@ def _to_trace(tree: SourceTree, model_cfg: ModelConfig, options: TraceOptions, p
     if resp.get("guessed_outputs"):
         warnings.append(f"op results guessed (no fake in the tree): {', '.join(resp['guessed_outputs'])}")
     notes: dict[str, Any] = {}
+    if failed_steps := _optional_failures(resp, options):
+        notes["failed_steps"] = failed_steps
+        warnings += [f"step {sid} not traced (the trace has no such step; model-traced examples that need it fall "
+                     f"back): {why}" for sid, why in sorted(failed_steps.items())]
     if features_of(options):
         status, feat_warn, feat_fps = check_features(tree.root, tree.version, feature_groups(options), status)
         warnings += feat_warn
@@ -239,7 +260,7 @@ def _to_trace(tree: SourceTree, model_cfg: ModelConfig, options: TraceOptions, p
                                   hint="rerun with --debug; vkc.modeltrace.mix_worker mirrors the runner's steps")
     steps = tuple(StepTrace(spec, int(s["num_tokens"]), tuple(event_from_worker(e) for e in s["events"]),
                             float(s["forward_s"]))
-                  for spec, s in zip(options.steps, resp["steps"]))
+                  for spec, s in zip(options.steps, resp["steps"]) if s.get("ok"))
     return ModelTrace(
         model_id=model_cfg.model_id, vllm_version=tree.version, tree_sha256=tree.sha256, options=options,
         full_layers=plan.full_layers, traced_layers=plan.traced, layer_types=plan.types,

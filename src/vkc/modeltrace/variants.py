@@ -6,6 +6,7 @@
 ``sampling=MIX`` sets ``FeatureOptions.sampling`` (the requests' sampling mix, :mod:`vkc.modeltrace.mixes`).
 ``quantization=METHOD`` sets ``TraceOptions.quantization`` (vLLM's ``--quantization``: the bf16
 checkpoint quantized online at load, e.g. ``fp8_per_tensor``).
+``kda-prefill-backend=triton`` sets ``TraceOptions.kda_prefill_backend`` (vLLM's ``--kda-prefill-backend``).
 ``lora=RANK`` is the ``lora`` serving feature at ``--max-lora-rank RANK`` (:mod:`vkc.modeltrace.lora`).
 Nothing else changes: a plain model id keeps its options (and its trace's cache key) as they are.
 """
@@ -47,4 +48,6 @@ def serving_variant(options: TraceOptions, model_id: str) -> TraceOptions:
         out = dataclasses.replace(out, attention_backend=backend)
     if (quant := v.option("quantization")) is not None:
         out = dataclasses.replace(out, quantization=quant)
+    if (kda := v.option("kda-prefill-backend")) is not None:
+        out = dataclasses.replace(out, kda_prefill_backend=kda)
     return out

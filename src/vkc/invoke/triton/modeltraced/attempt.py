@@ -59,6 +59,11 @@ def attempt(tree: SourceTree, model: ModelConfig, kernel: str, workload: str, *,
     if not any(e.kind == "triton" and e.name == kernel for e in step.events):
         return Attempt(None, trace, note=f"model-traced: {model.model_id} {workload} step {full.id} does not launch "
                                          f"{kernel} (see `vkc model kernels {model.model_id} --workload {workload}`)")
+    if all(s.spec != small for s in trace.steps):    # an optional step that failed (the trace says why)
+        why = " ".join(str(trace.notes.get("failed_steps", {}).get(small.id, "not traced")).split())[:300]
+        print(f"vkc: warning: {name}: the model trace has no SMALL step {small.id} ({why}); using {weaker}",
+              file=sys.stderr)
+        return Attempt(None, trace, fallback=f"model-traced: the model trace has no SMALL step {small.id} ({why})")
     reasons: list[str] = []
     plan = modeltraced_plan(trace, full, kernel, small_step=small, params=params, reasons=reasons)
     if plan is None:   # the step launches the kernel but vkc cannot rebuild the launch: loud, like a failed trace

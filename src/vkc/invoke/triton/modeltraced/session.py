@@ -4,7 +4,9 @@ FULL is the workload's serving step (the ``vkc model kernels`` defaults: decode 
 4096 context, prefill 4 x 2048); SMALL a small step traced in the same process (decode 2 x 64,
 prefill 1 x 16) for the CPU interpreter.  :func:`model_trace_for` traces all four steps of both
 workloads in one worker run (cached on disk by :func:`vkc.modeltrace.trace_model`), so every kernel
-and both workloads of one model reuse it; batch code can call it too.  ``VKC_MODEL_TRACE=0``
+and both workloads of one model reuse it; batch code can call it too.  A SMALL step that fails leaves
+the trace standing without it (``TraceOptions.optional_steps``; the trace's warning and
+``notes["failed_steps"]`` say why).  ``VKC_MODEL_TRACE=0``
 disables model tracing (:func:`model_trace_enabled`).
 """
 from __future__ import annotations
@@ -43,7 +45,12 @@ def trace_options(model: ModelConfig) -> TraceOptions:
                    key=lambda s: (s.workload, s.batch, s.ctx, s.prompt_len))
     from vkc.modeltrace.variants import serving_variant
 
-    plain = TraceOptions(tuple(steps), attention_backend="TRITON_MLA" if model.is_mla else "TRITON_ATTN")
+    # a SMALL step is vkc's own (the CPU interpreter's size): where vLLM takes a path there that the
+    # worker cannot run (e.g. a CuTe DSL kernel for few tokens), the FULL steps still stand
+    # (the trace says which step failed; a model-traced example that needs it falls back loudly)
+    small = tuple(sorted(s.id for s in SMALL_STEPS.values()))
+    plain = TraceOptions(tuple(steps), attention_backend="TRITON_MLA" if model.is_mla else "TRITON_ATTN",
+                         optional_steps=small)
     return serving_variant(with_features(plain, FEATURES), model.model_id)   # MODEL@OPTIONS: its serving options
 
 
