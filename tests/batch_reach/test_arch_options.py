@@ -164,17 +164,20 @@ def test_optional_steps_are_in_the_key_and_the_json_form():
     assert trace_from_json(trace_to_json(o)).options.optional_steps == (SMALL,)
 
 
-def test_a_model_traced_example_without_its_small_step_falls_back_loudly(monkeypatch, capsys):
+def test_a_model_traced_example_without_its_small_step_runs_the_full_launch_at_small(monkeypatch, capsys):
     import vkc.invoke.triton.modeltraced.attempt as attempt_mod
 
     trace = trace_from_json(json.loads((DATA / "llama-3.1-8b-instruct.trace.json").read_text()))   # FULL steps only
     trace = dataclasses.replace(trace, notes={**trace.notes, "failed_steps": {SMALL: "ModuleNotFoundError: cutlass"}})
     monkeypatch.setenv("VKC_MODEL_TRACE", "1")
     monkeypatch.setattr(attempt_mod, "model_trace_for", lambda tree, m: trace)
-    kernel = next(e.name for e in trace.step(session.FULL_STEPS["decode"]).events if e.kind == "triton")
+    full = session.FULL_STEPS["decode"]
+    kernel = next(e.name for e in trace.step(full).events if e.kind == "triton")
     a = attempt_mod.attempt(None, load_model("meta-llama/Llama-3.1-8B-Instruct"), kernel, "decode", name="k",
                             weaker="the recipe")
-    assert a.plan is None and a.trace is trace
-    assert a.fallback == f"model-traced: the model trace has no SMALL step {SMALL} (ModuleNotFoundError: cutlass)"
-    assert capsys.readouterr().err.strip().splitlines() == [
-        f"vkc: warning: k: the model trace has no SMALL step {SMALL} (ModuleNotFoundError: cutlass); using the recipe"]
+    assert a.plan is not None and a.fallback is None and a.trace is trace
+    assert a.plan.small_step_id == full.id == a.plan.step_id
+    assert a.plan.small.grid == a.plan.full.grid
+    assert (f"SMALL is the FULL launch (step {full.id}): the model trace has no SMALL step {SMALL} "
+            "(ModuleNotFoundError: cutlass)") in a.plan.notes
+    assert capsys.readouterr().err == ""

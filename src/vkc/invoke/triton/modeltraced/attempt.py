@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from vkc.errors import VkcError
 from vkc.modeltrace.records import ModelTrace
@@ -59,13 +59,18 @@ def attempt(tree: SourceTree, model: ModelConfig, kernel: str, workload: str, *,
     if not any(e.kind == "triton" and e.name == kernel for e in step.events):
         return Attempt(None, trace, note=f"model-traced: {model.model_id} {workload} step {full.id} does not launch "
                                          f"{kernel} (see `vkc model kernels {model.model_id} --workload {workload}`)")
+    small_note = None
     if all(s.spec != small for s in trace.steps):    # an optional step that failed (the trace says why)
+        # the FULL launch is vLLM's either way: SMALL becomes the FULL launch itself (the CPU interpreter
+        # runs the model's shapes), and the header says why
         why = " ".join(str(trace.notes.get("failed_steps", {}).get(small.id, "not traced")).split())[:300]
-        print(f"vkc: warning: {name}: the model trace has no SMALL step {small.id} ({why}); using {weaker}",
-              file=sys.stderr)
-        return Attempt(None, trace, fallback=f"model-traced: the model trace has no SMALL step {small.id} ({why})")
+        small_note = (f"SMALL is the FULL launch (step {full.id}): the model trace has no SMALL step {small.id} "
+                      f"({why})")
+        small = full
     reasons: list[str] = []
     plan = modeltraced_plan(trace, full, kernel, small_step=small, params=params, reasons=reasons)
+    if plan is not None and small_note:
+        plan = replace(plan, notes=(*plan.notes, small_note))
     if plan is None:   # the step launches the kernel but vkc cannot rebuild the launch: loud, like a failed trace
         why = " ".join("; ".join(reasons).split())[:300]
         print(f"vkc: warning: {name}: model-traced launch not reproducible ({why}); using {weaker}", file=sys.stderr)
