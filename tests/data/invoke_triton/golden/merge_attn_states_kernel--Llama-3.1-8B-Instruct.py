@@ -59,6 +59,18 @@ import triton  # noqa: E402
 import triton.testing  # noqa: E402,F401
 import triton.language as tl  # noqa: E402,F401
 
+if os.environ.get("TRITON_INTERPRET") == "1":
+    # Programmatic dependent launch (gdc_wait / gdc_launch_dependents) only orders a launch against its
+    # neighbours on a GPU stream; the CPU interpreter runs one launch alone and has no implementation of
+    # either hint, so they are no-ops here (the GPU run keeps them)
+    try:
+        import triton.language.extra.cuda as _tl_cuda  # noqa: E402
+    except ImportError:
+        _tl_cuda = None
+    for _hint in ("gdc_wait", "gdc_launch_dependents"):
+        if _tl_cuda is not None and hasattr(_tl_cuda, _hint):
+            setattr(_tl_cuda, _hint, lambda *args, **kwargs: None)
+
 # Problem configurations captured from vLLM's own wrapper (see the header).
 # buffers: name -> (shape, dtype, init spec); args: kernel parameters in signature order,
 # ("tensor", base, shape, stride, storage_offset, dtype) views (element strides) or ("scalar", value).
