@@ -47,7 +47,8 @@ def extract_cuda(tree: SourceTree, kernel: KernelEntry) -> Extraction:
     # ``Idx_t stride_x = ...;`` left at namespace scope by a broken parse must not be pulled in)
     params = _kernel_params(tree, kernel)
     ptype_ids = {t for ty, _n in params for t in re.findall(r"[A-Za-z_]\w*", ty)}
-    kit.refs -= {n for _t, n in params if n and n not in ptype_ids}
+    # (a typeless "parameter" is a macro standing for the list, MARLIN_KERNEL_PARAMS: a reference)
+    kit.refs -= {n for t, n in params if n and t and n not in ptype_ids}
     fm, la = _choose_launch(tree, kernel)
     lf = launch_facts(tree, fm, la, kernel)
     known_defs = set().union(*(it.defines for it in unit.items)) if unit.items else set()

@@ -37,6 +37,10 @@ class Unit:
     system_includes: list[tuple[str, str]] = field(default_factory=list)   # (header, from file)
     missing_includes: list[tuple[str, str]] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    # headers vLLM's build generates that the unit includes (tree-relative path -> generator command),
+    # and the items whose text inlines one (an #include inside a function body)
+    generated: dict[str, str] = field(default_factory=dict)
+    generated_in: dict[str, set[int]] = field(default_factory=dict)
 
 
 _DEVICE_MARK = re.compile(r"\b(__device__|__global__|constexpr|DINLINE|HOST_DEVICE_INLINE|DEVICE_INLINE|"

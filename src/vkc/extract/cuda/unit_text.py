@@ -12,7 +12,7 @@ from vkc.records import KernelEntry, SourceTree
 from vkc.templating import render
 from vkc.toolchain.cutlass import pinned_cutlass
 
-__all__ = ["check_external", "includes", "render_items", "render_unit"]
+__all__ = ["check_external", "generated_notes", "includes", "render_items", "render_unit"]
 
 
 _STD = {"algorithm", "array", "cassert", "cfloat", "climits", "cmath", "cstddef", "cstdint", "cstdio",
@@ -53,6 +53,18 @@ def check_external(unit: Unit, kept: list[Item], body: str, kernel: KernelEntry)
                 f"{kernel.qualname} needs headers missing from the source tree ({', '.join(miss)}); "
                 "they are generated at build time",
                 hint="these headers come from vLLM's build (e.g. generate_kernels.py); pick another kernel")
+
+
+def generated_notes(unit: Unit, kept: list[Item]) -> list[str]:
+    """One note per header vLLM's build generates that the unit's files include: whether the kept code
+    holds its text, and the generator command that wrote it."""
+    ids, files = {id(it) for it in kept}, {it.file for it in kept}
+    out = []
+    for rel, cmd in sorted(unit.generated.items()):
+        used = rel in files or bool(unit.generated_in.get(rel, set()) & ids)
+        out.append(f"{rel} is generated at build time ({'inlined here' if used else 'not needed by this kernel'}); "
+                   f"vkc generated it with vLLM's own generator: {cmd}")
+    return out
 
 
 def render_items(kept: list[Item]) -> list[str]:
@@ -132,6 +144,7 @@ def render_unit(tree: SourceTree, kernel: KernelEntry, unit: Unit, kept: list[It
         notes.append(f"CUTLASS/CuTe headers: vLLM's CMake fetches CUTLASS {'v' + pin if pin else '(pin not found)'} at "
                      "build time; $CUTLASS_INCLUDE is a folder holding cutlass/cutlass.h (vkc verify: --cutlass "
                      "PATH, else the nvidia-cutlass wheel's cutlass_library/source/include)")
+    notes += generated_notes(unit, kept)
     unit_text = render("vkc.extract.cuda/unit.cu.j2", notes=notes,
         vkc_version=vkc.__version__, vllm_label=tree.label, qualname=kernel.qualname,
         kernel_file=kernel.file, kernel_line=kernel.line, flags_text="".join(" " + f for f in flags), includes=incs,

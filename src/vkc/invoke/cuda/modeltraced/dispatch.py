@@ -8,18 +8,24 @@ modules :mod:`.dispatch_quant`, :mod:`.dispatch_topk`, :mod:`.dispatch_fused`); 
 rule answers None (unknown).
 Overloads that share a name (``fused_add_rms_norm_kernel``'s two ``enable_if`` forms) are told apart
 by a text their declaration holds (:data:`_OVERLOADS`), read from the tree when the caller passes the
-kernel's index entry.  ``vkc collect --all-used`` uses it to skip kernels the step's calls never launch.
+kernel's index entry; definitions that share a name under ``__CUDA_ARCH__`` guards (``Marlin``'s
+pre-Turing stub and the real kernel) by which one the SM 9.0 device pass compiles (:data:`_DEVICE_LIVE`).
+``vkc collect --all-used`` uses it to skip kernels the step's calls never launch.
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from pathlib import Path
 
 from vkc.modeltrace.records import TensorArg, TracedEvent
 from vkc.records import KernelEntry, SourceTree
 
 from .binding import register_path, scalar, tensor
-from .dispatch_args import GENERIC_DECL, VECTORIZED_DECL
+from .dispatch_args import GENERIC_DECL, SM_VERSION, VECTORIZED_DECL
 from .dispatch_fused import RULES as _FUSED_RULES
+from .dispatch_marlin import MARLIN_DEVICE
+from .dispatch_marlin import RULES as _MARLIN_RULES
 from .dispatch_quant import OVERLOADS as _QUANT_OVERLOADS
 from .dispatch_quant import RULES as _QUANT_RULES
 from .dispatch_topk import RULES as _TOPK_RULES
@@ -141,7 +147,11 @@ _RULES: dict[str, Callable[[TracedEvent], set[str] | None]] = {
     **_QUANT_RULES,      # GPTQ gemm / shuffle, int8 and dynamic FP8 quant, situ_and_mul_quant, add-RMS-norm + FP8
     **_TOPK_RULES,       # grouped_topk, persistent_topk, cooperative_topk, topk_softplus_sqrt, topk_sigmoid
     **_FUSED_RULES,      # masked_moe_activation, fused_qk_norm_rope, DeepSeek-V4 KV insert, MiniMax QK norm
+    **_MARLIN_RULES,     # marlin_gemm, moe_wna16_marlin_gemm
 }
+
+# labels resolved by the arch guards around the definition: the one live when __CUDA_ARCH__ is the H100's
+_DEVICE_LIVE = frozenset({MARLIN_DEVICE})
 
 
 def launched_kernels(ev: TracedEvent) -> frozenset[str] | None:
@@ -164,13 +174,33 @@ def call_launches(kernel: str, ev: TracedEvent, *, entry: KernelEntry | None = N
     name = bare.split("@", 1)[0]
     if bare in got or name in got:
         return True
-    labels = [g for g in got if g.split("@", 1)[0] == name and g in _OVERLOADS]
+    labels = [g for g in got if g.split("@", 1)[0] == name and (g in _OVERLOADS or g in _DEVICE_LIVE)]
     if not labels:
         return False
     if entry is None or tree is None:
         return None
     decl = _declaration(tree, entry)
-    return any(_OVERLOADS[g] in decl for g in labels)
+    return any(_live_on_device(tree, entry) if g in _DEVICE_LIVE else _OVERLOADS[g] in decl for g in labels)
+
+
+def _live_on_device(tree: SourceTree, entry: KernelEntry) -> bool:
+    """Whether the definition survives the device pass for vkc's H100 (``__CUDA_ARCH__`` = SM_VERSION x 10)
+    under the CUDA build configuration (:mod:`vkc.cxx.pp`)."""
+    live = _device_live_lines(str(tree.root / entry.file))
+    return 0 < entry.line <= len(live) and live[entry.line - 1]
+
+
+@functools.lru_cache(maxsize=64)
+def _device_live_lines(path: str) -> tuple[bool, ...]:
+    from vkc.cxx.pp import CUDA, BuildConfig, evaluate_conditionals
+
+    try:
+        text = Path(path).read_text(errors="replace")
+    except OSError:
+        return ()
+    cfg = BuildConfig(defines={**CUDA.defines, "__CUDA_ARCH__": SM_VERSION * 10}, undefined=CUDA.undefined,
+                      undefined_patterns=CUDA.undefined_patterns)
+    return tuple(evaluate_conditionals(text, cfg)[1])
 
 
 def _declaration(tree: SourceTree, entry: KernelEntry) -> str:

@@ -9,10 +9,11 @@ keeps the two in step: a name added to the stand-in is added here.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from vkc.cxx.pp import strip_comments
 
-__all__ = ["STANDIN_ACCELERATOR", "STANDIN_OPS", "STANDIN_TYPES", "param_problem", "unsupported"]
+__all__ = ["STANDIN_ACCELERATOR", "STANDIN_OPS", "STANDIN_TYPES", "param_problem", "type_aliases", "unsupported"]
 
 # torch::stable::<name> the stand-in defines
 STANDIN_OPS = frozenset({
@@ -70,12 +71,39 @@ _SCALARS = ("int64_t", "int", "int32_t", "double", "float", "bool", "long", "siz
             "torch::headeronly::HeaderOnlyArrayRef<torch::stable::Tensor>")
 
 
-def param_problem(ctype: str, schema_type: str) -> str | None:
-    """Why the program cannot pass a ``schema_type`` argument to a parameter of type ``ctype`` (None: it can)."""
+_ALIAS = re.compile(r"\busing\s+([A-Za-z_]\w*)\s*=\s*([A-Za-z_][\w:]*)\s*;")
+
+
+def type_aliases(text: str) -> dict[str, str]:
+    """``using NAME = TYPE;`` declarations of ``text`` by unqualified name (a name aliased to two different
+    types is left out: which one a parameter means would need C++ name lookup)."""
+    seen: dict[str, set[str]] = {}
+    for m in _ALIAS.finditer(text):
+        seen.setdefault(m.group(1), set()).add(m.group(2))
+    return {n: next(iter(ts)) for n, ts in seen.items() if len(ts) == 1}
+
+
+def _resolve(base: str, aliases: Mapping[str, str]) -> str:
+    """``vllm::ScalarTypeId`` -> ``ScalarType::Id`` -> ``int64_t`` through ``aliases`` (last name component)."""
+    for _ in range(8):
+        if base in _SCALARS:
+            return base
+        nxt = aliases.get(base.rsplit("::", 1)[-1])
+        if nxt is None or nxt == base:
+            return base
+        base = nxt
+    return base
+
+
+def param_problem(ctype: str, schema_type: str, aliases: Mapping[str, str] | None = None) -> str | None:
+    """Why the program cannot pass a ``schema_type`` argument to a parameter of type ``ctype`` (None: it can).
+
+    ``aliases`` (:func:`type_aliases` of the inlined code) resolves a parameter type that names a
+    scalar through ``using`` declarations (marlin_gemm's ``vllm::ScalarTypeId const&``: ``int64_t``)."""
     t = " ".join(ctype.replace("&", " ").split())
     t = re.sub(r"^const\s+|\s+const$", "", t).replace("const ", "").strip()
     inner = re.fullmatch(r"std::optional\s*<\s*(.+?)\s*>", t)
-    base = inner.group(1) if inner else t
+    base = _resolve(inner.group(1) if inner else t, aliases or {})
     if base not in _SCALARS:
         return f"parameter type {ctype} ({schema_type}) is not one the program can construct"
     tensor_param = "Tensor" in base

@@ -82,6 +82,40 @@ def _definitions(unit: Unit, rel: str, function: str) -> list[Item]:
             and not _DEVICE.search(strip_comments(it.text).split("{", 1)[0])]
 
 
+def _generated_instantiations(root: Path, rel: str, names: list[str], host_text: str) -> str:
+    """``; vLLM's build instantiates ...`` when generated sources next to ``rel`` (:mod:`vkc.extract.cuda.
+    generated`) hold explicit instantiations of ``names`` (Marlin's sm80_kernel_*.cu), else ''."""
+    from vkc.extract.cuda.generated import generated_files
+
+    here = rel.rsplit("/", 1)[0] + "/"
+    pat = re.compile(r"^\s*template\s+[^;]*?\b(" + "|".join(map(re.escape, names)) + r")\s*<", re.M)
+    files, count, cmd = [], 0, ""
+    for grel, g in sorted(generated_files(root).files.items()):
+        if grel.startswith(here) and "/" not in grel[len(here):]:
+            n = len(pat.findall(g.path.read_text(encoding="utf-8", errors="replace")))
+            if n:
+                files.append(grel)
+                count += n
+                cmd = cmd or g.command.split(" (", 1)[0]
+    if not files:
+        return ""
+    named = len(re.findall(r"\b(?:" + "|".join(map(re.escape, names)) + r")\s*<", strip_comments(host_text)))
+    return (f"; vLLM's build instantiates it {count} times in {len(files)} generated files ({files[0]}, ...; "
+            f"{cmd}) and the host code names {named} instantiations, so the program would compile them all: "
+            "not done")
+
+
+@lru_cache(maxsize=32)
+def _host_pass_lines(root: str, rel: str) -> tuple[bool, ...]:
+    """Which lines of ``rel`` nvcc's host pass compiles (``__CUDA_ARCH__`` undefined, vkc's CUDA build)."""
+    from vkc.cxx.pp import CUDA, BuildConfig, evaluate_conditionals
+
+    cfg = BuildConfig(defines=dict(CUDA.defines), undefined=CUDA.undefined | {"__CUDA_ARCH__"},
+                      undefined_patterns=CUDA.undefined_patterns)
+    text = (Path(root) / rel).read_text(encoding="utf-8", errors="replace")
+    return tuple(evaluate_conditionals(text, cfg)[1])
+
+
 def params_of(text: str, function: str) -> tuple[tuple[str, str], ...]:
     """(type, name) of each parameter of ``function``'s definition in ``text``."""
     code = strip_comments(text)
@@ -241,6 +275,9 @@ def host_code(root: str, rel: str, function: str, unit_source: str, nargs: int |
     defs = _definitions(unit, rel, function)
     if nargs is not None and len(defs) > 1:
         defs = [d for d in defs if len(params_of(d.text, function)) == nargs]
+    if len(defs) > 1:      # marlin.cu's ``#if __CUDA_ARCH__ < 750`` stub: not what the host pass compiles
+        live = _host_pass_lines(str(root), rel)
+        defs = [d for d in defs if 0 < d.line <= len(live) and live[d.line - 1]]
     if len(defs) != 1:
         raise WrapRefused(f"{rel} defines {len(defs)} host functions named {function}"
                           + (f" with {nargs} parameters" if nargs is not None else ""))
@@ -249,7 +286,8 @@ def host_code(root: str, rel: str, function: str, unit_source: str, nargs: int |
     elsewhere = _defined_elsewhere(unit, kept)
     if elsewhere:
         raise WrapRefused(f"{function} calls {', '.join(elsewhere)}, which vLLM defines in another translation "
-                          "unit (the program holds one: the host function's file and its headers)")
+                          "unit (the program holds one: the host function's file and its headers)"
+                          + _generated_instantiations(Path(root), rel, elsewhere, "\n".join(it.text for it in kept)))
     host = next(it for it in kept if it.file == defs[0].file and it.line == defs[0].line)
     text = "\n".join(it.text for it in kept)
     used = {it.file for it in kept}

@@ -29,7 +29,7 @@ from vkc.templating import render
 from vkc.toolchain.nvcc import instantiation_line
 
 from .args import Bound, bind
-from .check import param_problem, unsupported
+from .check import param_problem, type_aliases, unsupported
 from .fills import StorageFill
 from .header import HeaderInputs, header_fields
 from .host import HostCode, NotLaunched, WrapRefused, host_code
@@ -102,8 +102,9 @@ def _host(tree: SourceTree, ex: Extraction, entry: Any, schema: tuple[SchemaArg,
                           + ", ".join(problems[:6]) + (f" (+{len(problems) - 6} more)" if len(problems) > 6 else ""))
     if len(host.params) != len(schema):
         raise WrapRefused(f"the schema has {len(schema)} arguments, {entry.host} {len(host.params)} parameters")
+    aliases = type_aliases(host.text + "\n" + ex.source_code)
     for (ctype, pname), a in zip(host.params, schema):
-        why = param_problem(ctype, a.type)
+        why = param_problem(ctype, a.type, aliases)
         if why:
             raise WrapRefused(f"{entry.host}'s parameter {pname}: {why}")
     return host
