@@ -36,7 +36,9 @@ DEFAULTS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "JambaForCausalLM": ("transformers", "JambaConfig", {"attn_layer_period": 2, "attn_layer_offset": 1}),
     "BeamForCausalLM": ("vllm.transformers_utils.configs.beam", "BeamConfig", {}),
     "DeepseekV32ForCausalLM": ("transformers", "DeepseekV32Config", {}),
-    "DeepseekV4ForCausalLM": ("transformers", "DeepseekV4Config", {}),
+    # topk_method noaux_tc: the V4 gate's score-correction bias (models/deepseek_v4/nvidia/model.py reads it);
+    # without it the router is FusedTopKRouter, which raises for the class's scoring_func sqrtsoftplus
+    "DeepseekV4ForCausalLM": ("transformers", "DeepseekV4Config", {"topk_method": "noaux_tc"}),
     "Dots3NoteForCausalLM": ("vllm.transformers_utils.configs.dots3_note", "Dots3NoteConfig", {}),
     # Glm5Next: the config class has no ``mhc`` (the decoder layer reads it); False as vLLM's own test builds
     # the model (tests/models/glm5next/test_sequence_parallel.py; True needs tilelang's mHC kernels)

@@ -45,6 +45,7 @@ class TraceOptions:
     kv_cache_dtype: str = "auto"
     block_size: int = 16
     quantization: str | None = None   # vLLM's --quantization (online: a bf16 checkpoint quantized at load)
+    recorded: tuple[str, ...] = ()    # recording stand-ins the variant asks for (vkc.modeltrace.recorded.RECORDED)
 
 
 @dataclass(frozen=True)
@@ -193,7 +194,8 @@ def trace_to_json(t: ModelTrace) -> dict[str, Any]:
         "schema": SCHEMA, "model_id": t.model_id, "vllm_version": t.vllm_version, "tree_sha256": t.tree_sha256,
         "options": {"steps": [_spec_to(s) for s in o.steps], "tp": o.tp, "attention_backend": o.attention_backend,
                     "kv_cache_dtype": o.kv_cache_dtype, "block_size": o.block_size,
-                    **({"quantization": o.quantization} if o.quantization else {})},
+                    **({"quantization": o.quantization} if o.quantization else {}),
+                    **({"recorded": list(o.recorded)} if o.recorded else {})},
         "full_layers": t.full_layers, "traced_layers": t.traced_layers, "layer_types": list(t.layer_types),
         "layer_weights": {str(k): v for k, v in sorted(t.layer_weights.items())},
         "steps": [{"spec": _spec_to(s.spec), "num_tokens": s.num_tokens, "forward_s": s.forward_s,
@@ -208,7 +210,8 @@ def trace_to_json(t: ModelTrace) -> dict[str, Any]:
 def trace_from_json(d: Mapping[str, Any]) -> ModelTrace:
     o = d["options"]
     opts = TraceOptions(tuple(StepSpec(**s) for s in o["steps"]), int(o["tp"]), o["attention_backend"],
-                        o["kv_cache_dtype"], int(o["block_size"]), o.get("quantization"))
+                        o["kv_cache_dtype"], int(o["block_size"]), o.get("quantization"),
+                        tuple(o.get("recorded", ())))
     steps = tuple(StepTrace(StepSpec(**s["spec"]), int(s["num_tokens"]),
                             tuple(event_from_worker(e) for e in s["events"]), float(s["forward_s"]))
                   for s in d["steps"])

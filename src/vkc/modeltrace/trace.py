@@ -27,6 +27,7 @@ from .checklist import CHECKLIST_VERSION, check_features, check_tree
 from .features import FEATURE_MODULES, LORA_MODULES, feature_groups, features_of, lora_rank_of, sampling_of
 from .layers import LayerPlan, plan_layers
 from .mixes import DEFAULT_MIX
+from .recorded import RECORDED
 from .records import (
     ModelTrace,
     StepTrace,
@@ -75,6 +76,8 @@ def _worker_options(options: TraceOptions, plan: LayerPlan) -> dict[str, Any]:
            "num_blocks": max(blocks, 16384) + 1}
     if options.quantization:            # absent without it: the plain trace's key stays
         out["quantization"] = options.quantization
+    if options.recorded:                # absent without them: the plain trace's key stays
+        out["recorded"] = list(options.recorded)
     if features_of(options):            # absent without features: the plain trace's key stays
         out["features"] = list(features_of(options))
     if sampling_of(options) != DEFAULT_MIX:     # absent for the default mix: its traces' keys stay
@@ -104,7 +107,8 @@ def cache_key(tree: SourceTree, config: Mapping[str, Any], options: TraceOptions
 
 def _worker_modules(options: TraceOptions) -> tuple[str, ...]:
     lora = LORA_MODULES if "lora" in features_of(options) else ()
-    return _WORKER_MODULES + (FEATURE_MODULES if features_of(options) else ()) + lora
+    rec = ("vkc.modeltrace.recorded", *(RECORDED[r][0] for r in options.recorded)) if options.recorded else ()
+    return _WORKER_MODULES + (FEATURE_MODULES if features_of(options) else ()) + lora + rec
 
 
 def _cache_path(key: str) -> Path:

@@ -6,6 +6,10 @@
 ``sampling=MIX`` sets ``FeatureOptions.sampling`` (the requests' sampling mix, :mod:`vkc.modeltrace.mixes`).
 ``quantization=METHOD`` sets ``TraceOptions.quantization`` (vLLM's ``--quantization``: the bf16
 checkpoint quantized online at load, e.g. ``fp8_per_tensor``).
+``deep-gemm=recorded`` (``flash-mla=recorded``, ``tilelang=recorded``) adds to ``TraceOptions.recorded``: the
+worker installs that recording stand-in (:mod:`vkc.modeltrace.recorded`) before vLLM probes for the package;
+``block-size=N`` sets
+``TraceOptions.block_size`` (vLLM's ``--block-size``).
 ``lora=RANK`` is the ``lora`` serving feature at ``--max-lora-rank RANK`` (:mod:`vkc.modeltrace.lora`).
 Nothing else changes: a plain model id keeps its options (and its trace's cache key) as they are.
 """
@@ -15,6 +19,7 @@ import dataclasses
 
 from .engine_flags import FLAG_FEATURES
 from .features import FeatureOptions, features_of, with_features, with_lora, with_sampling
+from .recorded import RECORDED
 from .records import TraceOptions
 
 __all__ = ["serving_variant"]
@@ -47,4 +52,8 @@ def serving_variant(options: TraceOptions, model_id: str) -> TraceOptions:
         out = dataclasses.replace(out, attention_backend=backend)
     if (quant := v.option("quantization")) is not None:
         out = dataclasses.replace(out, quantization=quant)
+    if recorded := tuple(sorted(k for k in RECORDED if v.option(k) == "recorded")):
+        out = dataclasses.replace(out, recorded=recorded)
+    if (bs := v.option("block-size")) is not None:
+        out = dataclasses.replace(out, block_size=int(bs))
     return out
