@@ -71,6 +71,10 @@ REACH_SOURCES: tuple[str, ...] = (
     "meta-llama/Llama-3.1-8B-Instruct@lora=16",             # LoRA (dummy adapters): Punica lora_shrink/lora_expand
     "Qwen/Qwen3-30B-A3B@lora=16",                           # MoE LoRA: fused_moe_lora one-shot, moe_lora_align (CUDA)
     "Qwen/Qwen3-30B-A3B@lora=256",                          # MoE LoRA past rank 128: fused_moe_lora shrink/expand
+    # DeepSeek-V3.2 as on an H100 install (recorded DeepGEMM + CuTe DSL stand-ins; vLLM's first sparse MLA
+    # backend there, FA3 MLA sparse, at its block size): the sparse indexer, fused q/norm-rope kernels
+    ("defaults:DeepseekV32ForCausalLM@deep-gemm=recorded,cute-dsl=recorded,attention-backend=FLASH_ATTN_MLA_SPARSE,"
+     "block-size=64"),
 )
 
 

@@ -20,6 +20,7 @@ Nothing of a kernel is compiled or emulated.
 """
 from __future__ import annotations
 
+import importlib.abc
 import sys
 from typing import Any
 
@@ -122,7 +123,7 @@ def _name(full: str) -> Any:
     return _Placeholder(full)
 
 
-class _Finder:
+class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """Serves every module under :data:`PREFIXES` as a placeholder module."""
 
     @staticmethod

@@ -26,7 +26,7 @@ import dataclasses
 import sys
 from typing import Any
 
-__all__ = ["FlashMLASchedMeta", "INTERFACE", "install_recorded_flashmla"]
+__all__ = ["INTERFACE", "FlashMLASchedMeta", "install_recorded_flashmla"]
 
 INTERFACE = "vllm.third_party.flashmla.flash_mla_interface"
 EXTENSIONS = ("vllm._flashmla_C", "vllm._flashmla_extension_C")

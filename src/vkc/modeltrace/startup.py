@@ -192,6 +192,7 @@ def fake_streams_after_import() -> None:
     torch_utils._current_stream_tls.value = FakeStream()
     torch.cuda.Stream = FakeStream          # type: ignore[misc,assignment]
     torch.cuda.Event = FakeStream           # type: ignore[misc,assignment]
+    torch.Event = FakeStream                # type: ignore[misc,assignment]   # device-generic (index_group.py)
     torch.cuda.stream = lambda s=None: FakeStream()  # type: ignore[assignment,misc]
     torch.cuda.set_stream = lambda s: None  # type: ignore[assignment,misc]
 
