@@ -36,7 +36,9 @@ DEFAULTS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "JambaForCausalLM": ("transformers", "JambaConfig", {"attn_layer_period": 2, "attn_layer_offset": 1}),
     "BeamForCausalLM": ("vllm.transformers_utils.configs.beam", "BeamConfig", {}),
     "DeepseekV32ForCausalLM": ("transformers", "DeepseekV32Config", {}),
-    "DeepseekV4ForCausalLM": ("transformers", "DeepseekV4Config", {}),
+    # topk_method noaux_tc: the V4 gate's score-correction bias (models/deepseek_v4/nvidia/model.py reads it);
+    # without it the router is FusedTopKRouter, which raises for the class's scoring_func sqrtsoftplus
+    "DeepseekV4ForCausalLM": ("transformers", "DeepseekV4Config", {"topk_method": "noaux_tc"}),
     "Dots3NoteForCausalLM": ("vllm.transformers_utils.configs.dots3_note", "Dots3NoteConfig", {}),
     # Glm5Next: the config class has no ``mhc`` (the decoder layer reads it); False as vLLM's own test builds
     # the model (tests/models/glm5next/test_sequence_parallel.py; True needs tilelang's mHC kernels); no
@@ -85,8 +87,8 @@ DEFAULTS: dict[str, tuple[str, str, dict[str, Any]]] = {
 }
 # the ones bundled (their model traces run; Glm5Next's reproduces its recorded blocker with
 # @kda-prefill-backend=triton; bench/results/reach_map_wide.md says why the others are not)
-BUNDLED = ("BeamForCausalLM", "Glm5NextForCausalLM", "HYV4ForCausalLM", "JambaForCausalLM", "MiniMaxM3SparseForCausalLM",
-           "NemotronHForCausalLM", "Qwen4ExpForCausalLM")
+BUNDLED = ("BeamForCausalLM", "DeepseekV32ForCausalLM", "DeepseekV4ForCausalLM", "Glm5NextForCausalLM", "HYV4ForCausalLM",
+           "JambaForCausalLM", "MiniMaxM3SparseForCausalLM", "NemotronHForCausalLM", "Qwen4ExpForCausalLM")
 # generic PretrainedConfig fields that say nothing about the model
 NOISE = {"output_hidden_states", "return_dict", "id2label", "label2id", "problem_type", "chunk_size_feed_forward",
          "is_encoder_decoder", "output_attentions", "_name_or_path", "architectures", "dtype", "torch_dtype"}

@@ -71,9 +71,17 @@ REACH_SOURCES: tuple[str, ...] = (
     "meta-llama/Llama-3.1-8B-Instruct@lora=16",             # LoRA (dummy adapters): Punica lora_shrink/lora_expand
     "Qwen/Qwen3-30B-A3B@lora=16",                           # MoE LoRA: fused_moe_lora one-shot, moe_lora_align (CUDA)
     "Qwen/Qwen3-30B-A3B@lora=256",                          # MoE LoRA past rank 128: fused_moe_lora shrink/expand
+    # DeepSeek-V3.2 as on an H100 install (recorded DeepGEMM + CuTe DSL stand-ins; vLLM's first sparse MLA
+    # backend there, FA3 MLA sparse, at its block size): the sparse indexer, fused q/norm-rope kernels
+    ("defaults:DeepseekV32ForCausalLM@deep-gemm=recorded,cute-dsl=recorded,attention-backend=FLASH_ATTN_MLA_SPARSE,"
+     "block-size=64"),
     # last, so no earlier source's assignment moves; its SMALL steps fail (vLLM takes the CuTe DSL hc_down_silu
     # for 1..48 tokens), its FULL steps (64 and 8192 tokens) take the Linear path and stand
     "defaults:Qwen4ExpForCausalLM",                         # Qwen4-Exp hyperconnection kernels (ops/hc.py), GDN
+    # DeepSeek-V4 as on an H100 install (recorded DeepGEMM, FlashMLA, TileLang, CuTe DSL; its sparse MLA's only
+    # block size): its FULL steps stand, its SMALL steps take the CuTe DSL low-latency router (M <= 16) and fail
+    ("defaults:DeepseekV4ForCausalLM@deep-gemm=recorded,flash-mla=recorded,tilelang=recorded,cute-dsl=recorded,"
+     "block-size=256"),
 )
 
 

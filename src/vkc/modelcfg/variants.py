@@ -51,7 +51,8 @@ SEP = "@"
 # quantization"); ``nvfp4_per_token`` is Blackwell-only (vkc traces an H100).
 SERVING_KEYS: dict[str, tuple[str, ...]] = {
     "kv-cache-dtype": ("fp8", "int4_per_token_head", "int8_per_token_head", "fp8_per_token_head"),
-    "attention-backend": ("FLASH_ATTN", "TRITON_ATTN", "TRITON_MLA"),
+    # FLASH_ATTN_MLA_SPARSE: vLLM's first sparse MLA backend on SM 9.0 (platforms/cuda.py, DeepSeek-V3.2's 576 head)
+    "attention-backend": ("FLASH_ATTN", "TRITON_ATTN", "TRITON_MLA", "FLASH_ATTN_MLA_SPARSE"),
     "speculative": ("ngram", "ngram-block"),
     "sampling": ("mixed",),         # vkc's sampling mixes other than the default (vkc.modeltrace.mixes.MIXES)
     "watermark": ("gumbel",),       # --watermark-config (vkc.modeltrace.watermark.WATERMARK_CONFIGS)
@@ -66,6 +67,17 @@ SERVING_KEYS: dict[str, tuple[str, ...]] = {
     # prefill that "auto" replaces by FlashKDA (vllm._flashkda_C, an optional extension) on SM 9.0 / bf16 /
     # head_dim 128 / a bounded gate; "flashkda" and "flashinfer" run outside the tree, "fused" is ROCm-only
     "kda-prefill-backend": ("triton",),
+    # recording stand-ins of libraries an H100 install of vLLM has and the worker lacks (vkc.modeltrace.recorded):
+    # DeepGEMM (vendored by vLLM's CUDA wheel; the DeepSeek-V3.2/V4 sparse indexer requires it), FlashMLA
+    # (built into the wheel; V4's attention), TileLang (requirements/cuda.txt; V4's hyper-connection ops)
+    "deep-gemm": ("recorded",),
+    "flash-mla": ("recorded",),
+    "tilelang": ("recorded",),
+    "cute-dsl": ("recorded",),      # nvidia-cutlass-dsl + quack (requirements/cuda.txt); V3.2/V4 import CuTe DSL ops
+    # --block-size (vkc's default is 16): the DeepSeek-V4 family's sparse MLA takes only 256
+    # (models/deepseek_v4/sparse_mla.py get_supported_kernel_block_sizes), FLASH_ATTN_MLA_SPARSE multiples of 64
+    # (v1/attention/backends/mla/flashattn_mla_sparse.py): the sizes vLLM picks for them unasked
+    "block-size": ("64", "256"),
 }
 
 

@@ -46,7 +46,8 @@ STEPS: tuple[Step, ...] = (
     Step("meta-placements", "vllm/platforms/cuda.py: CudaPlatformBase",
          "a tensor placed on current_platform.device_type ('cuda') by name goes to meta (a TorchFunctionMode)"),
     Step("fa-versions", "vllm/v1/attention/backends/fa_utils.py: get_flash_attn_version",
-         "attention backend FLASH_ATTN only: the vllm_flash_attn stand-in supports FA2/FA3 as its SM 9.0 build"),
+         "attention backends FLASH_ATTN and FLASH_ATTN_MLA_SPARSE only: the vllm_flash_attn stand-in supports FA2/FA3 "
+         "as its SM 9.0 build"),
     Step("arch-inspection", "vllm/model_executor/models/registry.py: _run_in_subprocess",
          "inspect the architecture in-process"),
     Step("engine-config", "vllm/engine/arg_utils.py: EngineArgs.create_engine_config",

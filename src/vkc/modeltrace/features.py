@@ -104,8 +104,7 @@ def parse_features(values: Iterable[str]) -> tuple[str, ...]:
 def with_features(options: TraceOptions, features: Iterable[str]) -> TraceOptions:
     """``options`` with ``features`` (the plain options when there are none; a sampling mix is kept)."""
     feats = parse_features(features)
-    base = {k: getattr(options, k) for k in ("steps", "tp", "attention_backend", "kv_cache_dtype", "block_size",
-                                                "quantization", "kda_prefill_backend", "optional_steps")}
+    base = {f.name: getattr(options, f.name) for f in dataclasses.fields(TraceOptions)}   # every plain option
     if not feats:
         return TraceOptions(**base)
     rank = int(getattr(options, "lora_rank", 0) or 0) if "lora" in feats else 0

@@ -25,7 +25,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-__all__ = ["IN_PLACE", "PACKAGES", "RESULTS", "Recorded", "install_recording_packages"]
+__all__ = ["IN_PLACE", "PACKAGES", "RESULTS", "Recorded", "install_recording_packages", "record_call"]
 
 # package -> (its submodules model files import by name, the vLLM availability check to cache first)
 PACKAGES: dict[str, tuple[tuple[str, ...], str]] = {
@@ -42,6 +42,14 @@ IN_PLACE: dict[str, tuple[int, ...]] = {"flashinfer.norm.fused_add_rmsnorm": (0,
 
 
 def _record(name: str, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any = None) -> None:
+    record_call(name, args, kwargs, result, IN_PLACE.get(name, ()))
+
+
+def record_call(name: str, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any = None,
+                in_place: tuple[int, ...] = ()) -> None:
+    """Record one call of a stand-in package's entry point as an ``external`` event (while the recorder
+    is active): its tensors (tuples of tensors element by element) and scalars; written: the ``out=`` /
+    ``output=`` tensor, the arguments of ``in_place`` and a returned tensor."""
     import torch
 
     from vkc.modeltrace.external import USED
@@ -61,7 +69,7 @@ def _record(name: str, args: tuple[Any, ...], kwargs: dict[str, Any], result: An
             ev_args.append([k, _arg_json(v)])
     idx = RECORDER.add({"kind": "external", "name": name, "args": ev_args})
     outs = [v for k, v in sorted(kwargs.items()) if k in ("out", "output") and isinstance(v, torch.Tensor)]
-    outs += [args[i] for i in IN_PLACE.get(name, ()) if i < len(args) and isinstance(args[i], torch.Tensor)]
+    outs += [args[i] for i in in_place if i < len(args) and isinstance(args[i], torch.Tensor)]
     outs += [result] if isinstance(result, torch.Tensor) else []
     outs = list({id(o): o for o in outs}.values())
     for o in outs:

@@ -135,7 +135,9 @@ def serving_notes(trace: ModelTrace) -> list[str]:
     ext = trace.notes.get("external_stand_ins") or []
     if ext:
         out.append(f"recorded, not reproduced (outside the tree): {', '.join(ext)}")
-    out += [w for w in trace.warnings if w.startswith("not installed, imported as stand-ins")]
+    # which packages were stood in: import-only ones, and recording ones (a variant's deep-gemm=recorded, ...)
+    out += [w for w in trace.warnings if w.startswith(("not installed, imported as stand-ins",
+                                                       "not installed, recording stand-ins"))]
     return out
 
 

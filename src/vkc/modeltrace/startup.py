@@ -179,6 +179,8 @@ def _fake_stream() -> None:
     import torch
 
     torch.cuda.current_stream = lambda device=None: FakeStream()  # type: ignore[assignment,return-value]
+    # the trace runs eagerly (enforce_eager): no stream is ever capturing a CUDA graph (DeepSeek-V4's compressor asks)
+    torch.cuda.is_current_stream_capturing = lambda: False  # type: ignore[assignment]
 
 
 def fake_streams_after_import() -> None:
@@ -190,6 +192,7 @@ def fake_streams_after_import() -> None:
     torch_utils._current_stream_tls.value = FakeStream()
     torch.cuda.Stream = FakeStream          # type: ignore[misc,assignment]
     torch.cuda.Event = FakeStream           # type: ignore[misc,assignment]
+    torch.Event = FakeStream                # type: ignore[misc,assignment]   # device-generic (index_group.py)
     torch.cuda.stream = lambda s=None: FakeStream()  # type: ignore[assignment,misc]
     torch.cuda.set_stream = lambda s: None  # type: ignore[assignment,misc]
 
@@ -200,7 +203,7 @@ def engine_config(model_dir: str, opts: dict[str, Any]) -> Any:
     from vllm.model_executor.models import registry
 
     registry._run_in_subprocess = lambda fn: fn()
-    if opts.get("attention_backend") == "FLASH_ATTN":
+    if opts.get("attention_backend") in ("FLASH_ATTN", "FLASH_ATTN_MLA_SPARSE"):   # the FlashAttention backends
         from vkc.modeltrace.startup_steps import flash_attn_versions
 
         flash_attn_versions()
@@ -386,9 +389,21 @@ def builders(vllm_config: Any, kv_cfg: Any, layers: dict[str, Any]) -> list[tupl
                 spec = getattr(spec, "kv_cache_specs", {}).get(n, spec)
                 by.setdefault((layers[n].get_attn_backend(), spec), []).append(n)
             for (backend, spec), names in by.items():
-                b = backend.get_builder_cls()(spec, names, vllm_config, torch.device("meta"))
+                cls = backend.get_builder_cls()
+                b = cls(spec, names, vllm_config, torch.device("meta"), **_builder_kwargs(cls, spec, vllm_config))
                 out.append((b, names, gi))
     return out
+
+
+def _builder_kwargs(cls: Any, spec: Any, vllm_config: Any) -> dict[str, Any]:
+    """``vllm/v1/worker/utils.py: AttentionGroup.create_metadata_builders``: a builder class that declares
+    ``requires_block_table_width`` gets the group's block-table width (no kernel block splitting here)."""
+    if not getattr(cls, "requires_block_table_width", False):
+        return {}
+    from vllm.v1.worker.block_table import get_block_table_width
+
+    blocks = spec.max_num_blocks_per_req(vllm_config, vllm_config.model_config.max_model_len)
+    return {"block_table_width": get_block_table_width(blocks, spec.block_size)}
 
 
 def block_tables(vllm_config: Any, kv_cfg: Any) -> list[Any]:

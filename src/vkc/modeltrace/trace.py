@@ -27,6 +27,7 @@ from .checklist import CHECKLIST_VERSION, check_features, check_tree
 from .features import FEATURE_MODULES, LORA_MODULES, feature_groups, features_of, lora_rank_of, sampling_of
 from .layers import LayerPlan, plan_layers
 from .mixes import DEFAULT_MIX
+from .recorded import RECORDED
 from .records import (
     ModelTrace,
     StepTrace,
@@ -77,6 +78,8 @@ def _worker_options(options: TraceOptions, plan: LayerPlan) -> dict[str, Any]:
         out["quantization"] = options.quantization
     if options.kda_prefill_backend:     # --kda-prefill-backend (a variant's serving option)
         out["kda_prefill_backend"] = options.kda_prefill_backend
+    if options.recorded:                # absent without them: the plain trace's key stays
+        out["recorded"] = list(options.recorded)
     if features_of(options):            # absent without features: the plain trace's key stays
         out["features"] = list(features_of(options))
     if sampling_of(options) != DEFAULT_MIX:     # absent for the default mix: its traces' keys stay
@@ -108,7 +111,8 @@ def cache_key(tree: SourceTree, config: Mapping[str, Any], options: TraceOptions
 
 def _worker_modules(options: TraceOptions) -> tuple[str, ...]:
     lora = LORA_MODULES if "lora" in features_of(options) else ()
-    return _WORKER_MODULES + (FEATURE_MODULES if features_of(options) else ()) + lora
+    rec = ("vkc.modeltrace.recorded", *(RECORDED[r][0] for r in options.recorded)) if options.recorded else ()
+    return _WORKER_MODULES + (FEATURE_MODULES if features_of(options) else ()) + lora + rec
 
 
 def _cache_path(key: str) -> Path:

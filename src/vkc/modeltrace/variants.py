@@ -7,6 +7,10 @@
 ``quantization=METHOD`` sets ``TraceOptions.quantization`` (vLLM's ``--quantization``: the bf16
 checkpoint quantized online at load, e.g. ``fp8_per_tensor``).
 ``kda-prefill-backend=triton`` sets ``TraceOptions.kda_prefill_backend`` (vLLM's ``--kda-prefill-backend``).
+``deep-gemm=recorded`` (``flash-mla=recorded``, ``tilelang=recorded``) adds to ``TraceOptions.recorded``: the
+worker installs that recording stand-in (:mod:`vkc.modeltrace.recorded`) before vLLM probes for the package;
+``block-size=N`` sets
+``TraceOptions.block_size`` (vLLM's ``--block-size``).
 ``lora=RANK`` is the ``lora`` serving feature at ``--max-lora-rank RANK`` (:mod:`vkc.modeltrace.lora`).
 Nothing else changes: a plain model id keeps its options (and its trace's cache key) as they are.
 """
@@ -16,6 +20,7 @@ import dataclasses
 
 from .engine_flags import FLAG_FEATURES
 from .features import FeatureOptions, features_of, with_features, with_lora, with_sampling
+from .recorded import RECORDED
 from .records import TraceOptions
 
 __all__ = ["serving_variant"]
@@ -50,4 +55,8 @@ def serving_variant(options: TraceOptions, model_id: str) -> TraceOptions:
         out = dataclasses.replace(out, quantization=quant)
     if (kda := v.option("kda-prefill-backend")) is not None:
         out = dataclasses.replace(out, kda_prefill_backend=kda)
+    if recorded := tuple(sorted(k for k in RECORDED if v.option(k) == "recorded")):
+        out = dataclasses.replace(out, recorded=recorded)
+    if (bs := v.option("block-size")) is not None:
+        out = dataclasses.replace(out, block_size=int(bs))
     return out

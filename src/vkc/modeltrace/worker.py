@@ -167,6 +167,9 @@ def _startup(req: dict[str, Any], resp: dict[str, Any]) -> dict[str, Any]:
     from vkc.modeltrace.release_stubs import install_release_stubs
 
     resp["stand_ins"] = stand_in_missing_packages()     # import-only (multimodal files' image libraries)
+    if opts.get("recorded"):        # MODEL@deep-gemm=recorded,...: before vLLM probes for the packages
+        from vkc.modeltrace.recorded import install_recorded
+        resp["recording_packages"] = install_recorded(opts["recorded"], req["profile"])
     resp["stand_ins"] += install_release_stubs(Path(req["tree_root"]))   # a release's module-level imports
     resp["schemas"] = st.pre_import(req["tree_root"], req["profile"])
     model_dir = tempfile.mkdtemp(prefix="vkc-model-")
@@ -177,7 +180,7 @@ def _startup(req: dict[str, Any], resp: dict[str, Any]) -> dict[str, Any]:
     st.init_parallel(vc, int(opts.get("tp", 1)), tuple(req.get("skip_steps", ())))
     from vkc.modeltrace.recording_packages import install_recording_packages
 
-    resp["recording_packages"] = install_recording_packages()   # model files that import flashinfer
+    resp["recording_packages"] = resp.get("recording_packages", []) + install_recording_packages()  # flashinfer
     t = time.perf_counter()
     model = st.build_model(vc)
     timings["build_model_s"] = time.perf_counter() - t

@@ -1,0 +1,171 @@
+"""A recording CuTe DSL for the traces that ask for it (``MODEL@cute-dsl=recorded``; runs only inside the worker).
+
+``nvidia-cutlass-dsl[cu13]==4.8.0`` and ``quack-kernels==0.6.5`` are vLLM 0.33.0's CUDA requirements
+(``requirements/cuda.txt``: "QuACK and Cutlass DSL"), so an H100 install has ``cutlass``, ``cutlass.cute``,
+``cuda.bindings`` and ``quack``; the DeepSeek-V3.2 / V4 family imports CuTe DSL kernel modules on CUDA
+unconditionally (``models/deepseek_v32/nvidia/ops/fused_q_cutedsl.py``, ``models/deepseek_v4/nvidia/ops/
+sparse_attn_compress_cutedsl.py``: "head=512 on CUDA always uses cutedsl").  The worker has none, so the
+option installs this stand-in for every module under :data:`PREFIXES` (with FlashAttention-4's CuTe
+sources, ``vllm.vllm_flash_attn.cute``) before vLLM probes for them.  It is
+never installed without the option: vLLM probes the CuTe DSL by import in many places, and a stand-in
+visible to every trace changed other models' choices (``bench/results/reach_map_wide.md``, "Tried and
+reverted").
+
+What it does: every name of those packages is a placeholder; a placeholder called with one function or
+class (a decorator: ``@cute.jit``, ``@dsl_user_op``) returns it unchanged; ``cute.compile(entry, ...)``
+returns an executor named after ``entry``'s class or function, and calling the executor records one
+``external`` event ``cute_dsl.<entry>`` (its tensors and scalars; no outputs: which tensors a CuTe kernel
+writes is in its DSL body, which never runs) and returns None; any other call returns a placeholder.
+Nothing of a kernel is compiled or emulated.
+"""
+from __future__ import annotations
+
+import importlib.abc
+import sys
+from typing import Any
+
+__all__ = ["PREFIXES", "install_recorded_cute_dsl"]
+
+# the DSL, its CUDA driver bindings, QuACK, and FlashAttention-4's CuTe sources that vLLM's wheel ships with
+# vllm_flash_attn (fused_indexer_q_cutedsl.py imports their utils)
+PREFIXES = ("cutlass", "cuda", "quack", "vllm.vllm_flash_attn.cute")
+
+
+class _Executor:
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __call__(self, *args: Any, **kwargs: Any) -> None:
+        from vkc.modeltrace.recording_packages import record_call
+
+        record_call(f"cute_dsl.{self._name}", tuple(a for a in args if not isinstance(a, _Placeholder)),
+                    {k: v for k, v in kwargs.items() if not isinstance(v, _Placeholder)}, None)
+
+
+def _entry_name(entry: Any) -> str:
+    if isinstance(entry, _Placeholder):
+        return entry._name
+    fn = getattr(entry, "__func__", entry)
+    if hasattr(fn, "__qualname__") and not isinstance(entry, type) and callable(fn) and hasattr(fn, "__code__"):
+        return f"{fn.__module__}:{fn.__qualname__}"
+    cls = entry if isinstance(entry, type) else type(entry)
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+class _Placeholder:
+    """Any name of the stand-in packages (see the module docstring)."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        return _name(f"{self._name}.{attr}")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if len(args) == 1 and not kwargs and (isinstance(args[0], type) or hasattr(args[0], "__code__")
+                                              or hasattr(getattr(args[0], "__func__", None), "__code__")):
+            return args[0]                       # a decorator
+        if self._name.endswith(".compile") and args:
+            return _Executor(_entry_name(args[0]))
+        return _Placeholder(f"{self._name}()")
+
+    def __getitem__(self, key: Any) -> _Placeholder:
+        return _Placeholder(f"{self._name}[]")
+
+    def __mro_entries__(self, bases: tuple[Any, ...]) -> tuple[type, ...]:
+        return (object,)
+
+    def __iter__(self) -> Any:
+        return iter(())
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __repr__(self) -> str:
+        return f"<recorded {self._name}>"
+
+
+class _Meta(type):
+    def __getattr__(cls, attr: str) -> _Placeholder:
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        return _Placeholder(f"{cls.__qualname__}.{attr}")
+
+    def __getitem__(cls, key: Any) -> Any:
+        return cls
+
+
+class _Instance(metaclass=_Meta):
+    """Base of the stand-in's CamelCase names: real classes (``isinstance`` checks, base classes, dtypes
+    called as constructors) whose instances answer any attribute with a placeholder."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def __getattr__(self, attr: str) -> _Placeholder:
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        return _Placeholder(f"{type(self).__qualname__}().{attr}")
+
+
+_CLASSES: dict[str, type] = {}
+
+
+def _name(full: str) -> Any:
+    """A placeholder for ``full`` (``module.Name``); a CamelCase leaf is a class, one per name."""
+    leaf = full.rsplit(".", 1)[-1]
+    if leaf[:1].isupper():
+        if full not in _CLASSES:
+            _CLASSES[full] = _Meta(leaf, (_Instance,), {"__qualname__": full, "__module__": full.rsplit(".", 1)[0]})
+        return _CLASSES[full]
+    return _Placeholder(full)
+
+
+class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Serves every module under :data:`PREFIXES` as a placeholder module."""
+
+    @staticmethod
+    def _ours(name: str) -> bool:
+        return any(name == p or name.startswith(p + ".") for p in PREFIXES)
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        import importlib.machinery
+
+        if not self._ours(name):
+            return None
+        return importlib.machinery.ModuleSpec(name, self, is_package=True)
+
+    def create_module(self, spec: Any) -> Any:
+        return _module(spec.name)
+
+    def exec_module(self, module: Any) -> None:
+        return None
+
+
+def _module(name: str) -> Any:
+    import importlib.machinery
+    import types
+
+    mod = types.ModuleType(name, "vkc's recording stand-in for the CuTe DSL (vkc.modeltrace.recorded_cute_dsl)")
+    mod.__spec__ = importlib.machinery.ModuleSpec(name, _FINDER, is_package=True)
+    mod.__path__ = []  # type: ignore[attr-defined]
+
+    def getattr_(attr: str) -> Any:
+        if attr.startswith("_") and not attr.startswith("_mlir"):
+            raise AttributeError(attr)
+        return _name(f"{name}.{attr}")
+    mod.__getattr__ = getattr_  # type: ignore[attr-defined,method-assign]
+    return mod
+
+
+_FINDER = _Finder()
+
+
+def install_recorded_cute_dsl() -> list[str]:
+    """Serve the CuTe DSL packages from the stand-in (a meta path finder, first; before vLLM probes)."""
+    if _FINDER in sys.meta_path:
+        return []
+    sys.meta_path.insert(0, _FINDER)
+    return ["cutlass-dsl", "quack", "cuda-python"]
