@@ -68,8 +68,12 @@ STEPS: tuple[Step, ...] = (
     Step("weights-post", "vllm/model_executor/model_loader/utils.py: process_weights_after_loading",
          "quantization repacking and MoE backend choice; its Triton launches (online weight quantization) "
          "captured by name, not run, not a step's"),
+    Step("block-size", "vllm/v1/executor/uniproc_executor.py: UniProcExecutor._init_executor",
+         "after load_model: current_platform.update_block_size_for_backend(vllm_config) (vLLM's own code: the "
+         "block size the model's attention backends support, the hybrid/mixed-dtype page alignment); no "
+         "--block-size unless the trace asks for one; the choice recorded (vllm_config, notes.block_size)"),
     Step("kv-spec", "vllm/v1/worker/gpu_model_runner.py: GPUModelRunner.get_kv_cache_spec",
-         "layer.get_kv_cache_spec() of every attention layer"),
+         "layer.get_kv_cache_spec() of every attention layer, an AttentionSpec through customize_attention_spec"),
     Step("kv-layout", "vllm/v1/attention/backends/utils.py: resolve_kv_cache_layout", "as the engine core"),
     Step("kv-groups", "vllm/v1/core/kv_cache_planning.py: get_kv_cache_config_from_groups",
          "get_kv_cache_groups + get_kv_cache_config_from_groups"),

@@ -181,7 +181,10 @@ def _startup(req: dict[str, Any], resp: dict[str, Any]) -> dict[str, Any]:
     t = time.perf_counter()
     model = st.build_model(vc)
     timings["build_model_s"] = time.perf_counter() - t
-    caches, layers, kv_cfg = st.kv_cache(vc, int(opts["num_blocks"]))
+    from vkc.modeltrace.startup_steps import update_block_size
+
+    resp["block_size"] = update_block_size(vc)          # checklist step block-size (after load_model)
+    caches, layers, kv_cfg = st.kv_cache(vc, _num_blocks(req, vc.cache_config.block_size))
     ctx = {"vllm_config": vc, "model": model, "block_size": vc.cache_config.block_size,
            "builders": st.builders(vc, kv_cfg, layers), "block_tables": st.block_tables(vc, kv_cfg)}
     _install_recorders(model)
@@ -205,6 +208,14 @@ def _startup(req: dict[str, Any], resp: dict[str, Any]) -> dict[str, Any]:
     resp["attention_layers"] = {n: type(l.impl).__name__ if hasattr(l, "impl") else type(l).__name__
                                 for n, l in sorted(layers.items())}
     return ctx
+
+
+def _num_blocks(req: dict[str, Any], block_size: int) -> int:
+    """The KV-cache blocks to allocate: the request's count (sized at block 16), or more where the block
+    size vLLM chose is smaller and the steps' sequences need more."""
+    need = sum(int(s["batch"]) * -(-max(int(s["ctx"]), int(s["prompt_len"])) // int(block_size))
+               for s in req["steps"])
+    return max(int(req["options"]["num_blocks"]), need + 1)
 
 
 def main() -> int:
