@@ -62,6 +62,9 @@ STEPS: tuple[Step, ...] = (
     Step("workspace", "vllm/v1/worker/workspace.py: init_workspace_manager", "on the meta device"),
     Step("model-init", "vllm/model_executor/model_loader/utils.py: initialize_model",
          "under torch.device('meta') and the model dtype"),
+    Step("cute-dsl-gates", "vllm/model_executor/kernels/linear/cute_dsl/gemm_rs_ar.py: maybe_init_gemm_rs_ar",
+         "CuTe DSL not installed: the gated module imports partially (modeltrace/gates.py), its gate runs as "
+         "written (False on SM 9.0: not SM100-family)"),
     Step("dummy-scalars", "vllm/model_executor/model_loader/weight_utils.py: initialize_single_dummy_weight",
          "parameters/buffers of <= 1024 elements get host shadows filled by this function (the dummy load); "
          "host reads in process_weights_after_loading are answered from them (modeltrace/dummy_scalars.py)"),
@@ -88,6 +91,9 @@ STEPS: tuple[Step, ...] = (
          "spec.max_num_blocks_per_req and get_block_table_width); each builder gets its first num_reqs rows"),
     Step("metadata", "vllm/v1/attention/backend.py: CommonAttentionMetadata",
          "the step's batch through the backend's own builder"),
+    Step("metadata-host-reads", "vllm/third_party/flash_linear_attention/ops/index.py: prepare_chunk_indices",
+         "the step's query start offsets and sequence lengths carry their host values through aten ops "
+         "(dummy_scalars.metadata_shadows); a host read derived from them only (this .tolist()) is answered"),
     Step("forward", "vllm/forward_context.py: set_forward_context", "model(input_ids, positions), compute_logits"),
 )
 

@@ -32,11 +32,17 @@ def meta_placements() -> Any:
     by name -- ``device="cuda"``, ``.to("cuda")``, ``.cuda()`` -- goes to the meta device like every
     other (newer model files create buffers so; CPU-only torch would refuse).  Pinned host memory
     (``.pin_memory()``, ``pin_memory=True``: CPU-only torch refuses it too) is plain host memory, the same
-    values (Step5's DSA metadata uploads).  A call without either is untouched."""
+    values (Step5's DSA metadata uploads).  ``Tensor.is_cuda`` of a meta tensor is True: it stands for a
+    tensor on the H100 (a host tensor stays False).  A call without any of these is untouched."""
+    import torch
     from torch.overrides import TorchFunctionMode
+
+    is_cuda = getattr(torch.Tensor.is_cuda, "__get__")  # noqa: B009 -- the property's getter (mypy types it bool)
 
     class _MetaPlacements(TorchFunctionMode):
         def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+            if func == is_cuda and args and args[0].device.type == "meta":
+                return True     # a meta tensor stands for the H100's tensor (vLLM asserts ``state.is_cuda``)
             kwargs = dict(kwargs or {})
             if "device" in kwargs:
                 kwargs["device"] = _meta(kwargs["device"])

@@ -46,7 +46,7 @@ _WORKER_MODULES = ("vkc.modeltrace.worker", "vkc.modeltrace.startup", "vkc.model
                    "vkc.modeltrace.opschema", "vkc.modeltrace.launches", "vkc.modeltrace.records",
                    "vkc.invoke.triton.traced.capture", "vkc.invoke.triton.traced.platform",
                    "vkc.modeltrace.release_stubs", "vkc.modeltrace.external",
-                   "vkc.modeltrace.recording_packages")
+                   "vkc.modeltrace.recording_packages", "vkc.modeltrace.gates")
 _memo: dict[str, ModelTrace] = {}
 
 
@@ -224,6 +224,9 @@ def _to_trace(tree: SourceTree, model_cfg: ModelConfig, options: TraceOptions, p
     if resp.get("recording_packages"):
         warnings.append("not installed, recording stand-ins (every call an external event): "
                         + ", ".join(resp["recording_packages"]))
+    for mod, left in sorted((resp.get("gated_imports") or {}).items()):
+        warnings.append(f"CuTe DSL not installed: {mod} imported partially (its gate decides as vLLM's code; "
+                        f"{len(left)} top-level statements that need the DSL left out)")
     if resp.get("guessed_outputs"):
         warnings.append(f"op results guessed (no fake in the tree): {', '.join(resp['guessed_outputs'])}")
     notes: dict[str, Any] = {}
@@ -254,6 +257,7 @@ def _to_trace(tree: SourceTree, model_cfg: ModelConfig, options: TraceOptions, p
                **({"dummy_scalars": resp["dummy_scalars"]} if resp.get("dummy_scalars", {}).get("answered") else {}),
                **({"weight_launches": resp["weight_launches"]} if resp.get("weight_launches") else {}),
                **({"block_size": resp["block_size"]} if resp.get("block_size") else {}),
+               **({"gated_imports": resp["gated_imports"]} if resp.get("gated_imports") else {}),
                **notes})
 
 

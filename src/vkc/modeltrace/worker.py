@@ -126,7 +126,10 @@ def run_step(ctx: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]:
         is_prefilling=torch.full((md["num_reqs"],), step["workload"] == "prefill", dtype=torch.bool))
     attn_metadata: dict[str, Any] = {}
     t0 = time.perf_counter()
-    with set_current_vllm_config(vc):
+    from vkc.modeltrace.dummy_scalars import metadata_shadows
+
+    host = [(md["query_start_loc"], md["query_start_loc_cpu"]), (md["seq_lens"], md["seq_lens_cpu_upper_bound"])]
+    with set_current_vllm_config(vc), metadata_shadows(host) as shadows:
         for builder, names, group in ctx["builders"]:
             m = builder.build(common_prefix_len=0, common_attn_metadata=dataclasses.replace(
                 cam, block_table_tensor=tables[min(group, len(tables) - 1)]))
@@ -145,7 +148,9 @@ def run_step(ctx: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]:
                 model.compute_logits(hidden[md["logits_indices"]])
         finally:
             RECORDER.active = False
+    answered = sorted(set(shadows.answered))
     return {"id": step["id"], "ok": True, "error": None, "events": RECORDER.events,
+            **({"metadata_host_reads": answered} if answered else {}),
             "forward_s": round(time.perf_counter() - t0, 4), "num_tokens": md["num_tokens"]}
 
 
@@ -178,6 +183,9 @@ def _startup(req: dict[str, Any], resp: dict[str, Any]) -> dict[str, Any]:
     from vkc.modeltrace.recording_packages import install_recording_packages
 
     resp["recording_packages"] = install_recording_packages()   # model files that import flashinfer
+    from vkc.modeltrace.gates import LEFT_OUT, install_gated_imports
+
+    install_gated_imports(req["tree_root"])            # checklist step cute-dsl-gates
     t = time.perf_counter()
     model = st.build_model(vc)
     timings["build_model_s"] = time.perf_counter() - t
@@ -197,6 +205,7 @@ def _startup(req: dict[str, Any], resp: dict[str, Any]) -> dict[str, Any]:
     from vkc.modeltrace.dummy_scalars import answered
     resp["dummy_scalars"] = answered()
     resp["weight_launches"] = sorted(set(st.S.weight_launches))
+    resp["gated_imports"] = {m: list(v) for m, v in sorted(LEFT_OUT.items())}
     resp["timings"] = {k: round(v, 3) for k, v in timings.items()}
     resp["vllm_config"] = {"dtype": str(vc.model_config.dtype).replace("torch.", ""),
                            "quantization": vc.model_config.quantization,
