@@ -82,7 +82,7 @@ DEFAULTS: dict[str, tuple[str, str, dict[str, Any]]] = {
 }
 # the ones bundled (their model traces run; bench/results/reach_map_wide.md says why the others are not)
 BUNDLED = ("BeamForCausalLM", "HYV4ForCausalLM", "JambaForCausalLM", "KimiK3ForConditionalGeneration",
-           "MiniMaxM3SparseForCausalLM", "NemotronHForCausalLM", "Step5ForCausalLM")
+           "MiniMaxM3SparseForCausalLM", "NemotronHForCausalLM")
 # generic PretrainedConfig fields that say nothing about the model
 NOISE = {"output_hidden_states", "return_dict", "id2label", "label2id", "problem_type", "chunk_size_feed_forward",
          "is_encoder_decoder", "output_attentions", "_name_or_path", "architectures", "dtype", "torch_dtype"}

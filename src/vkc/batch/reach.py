@@ -71,9 +71,8 @@ REACH_SOURCES: tuple[str, ...] = (
     "meta-llama/Llama-3.1-8B-Instruct@lora=16",             # LoRA (dummy adapters): Punica lora_shrink/lora_expand
     "Qwen/Qwen3-30B-A3B@lora=16",                           # MoE LoRA: fused_moe_lora one-shot, moe_lora_align (CUDA)
     "Qwen/Qwen3-30B-A3B@lora=256",                          # MoE LoRA past rank 128: fused_moe_lora shrink/expand
-    # architectures whose KV-cache block size vLLM's start-up chooses (checklist step block-size)
-    "defaults:Step5ForCausalLM",                            # Step5's DSA: sparse indexer, summary pages, decode
-    "defaults:KimiK3ForConditionalGeneration",              # Kimi-K3: KDA chunked prefill, attn-res (block 5760)
+    # vLLM's start-up picks its KV-cache block size, 5760 (checklist step block-size; reach_map_wide.md)
+    "defaults:KimiK3ForConditionalGeneration",              # Kimi-K3: KDA chunked prefill/decode, attn-res, MLA insert
 )
 
 
