@@ -78,6 +78,8 @@ REACH_SOURCES: tuple[str, ...] = (
     # last, so no earlier source's assignment moves; its SMALL steps fail (vLLM takes the CuTe DSL hc_down_silu
     # for 1..48 tokens), its FULL steps (64 and 8192 tokens) take the Linear path and stand
     "defaults:Qwen4ExpForCausalLM",                         # Qwen4-Exp hyperconnection kernels (ops/hc.py), GDN
+    # vLLM's start-up picks its KV-cache block size, 5760 (checklist step block-size; reach_map_wide.md)
+    "defaults:KimiK3ForConditionalGeneration",              # Kimi-K3: KDA chunked prefill/decode, attn-res, MLA insert
     # DeepSeek-V4 as on an H100 install (recorded DeepGEMM, FlashMLA, TileLang, CuTe DSL; its sparse MLA's only
     # block size): its FULL steps stand, its SMALL steps take the CuTe DSL low-latency router (M <= 16) and fail
     ("defaults:DeepseekV4ForCausalLM@deep-gemm=recorded,flash-mla=recorded,tilelang=recorded,cute-dsl=recorded,"

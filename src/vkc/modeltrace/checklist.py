@@ -63,14 +63,21 @@ STEPS: tuple[Step, ...] = (
     Step("workspace", "vllm/v1/worker/workspace.py: init_workspace_manager", "on the meta device"),
     Step("model-init", "vllm/model_executor/model_loader/utils.py: initialize_model",
          "under torch.device('meta') and the model dtype"),
+    Step("cute-dsl-gates", "vllm/model_executor/kernels/linear/cute_dsl/gemm_rs_ar.py: maybe_init_gemm_rs_ar",
+         "CuTe DSL not installed: the gated module imports partially (modeltrace/gates.py), its gate runs as "
+         "written (False on SM 9.0: not SM100-family)"),
     Step("dummy-scalars", "vllm/model_executor/model_loader/weight_utils.py: initialize_single_dummy_weight",
          "parameters/buffers of <= 1024 elements get host shadows filled by this function (the dummy load); "
          "host reads in process_weights_after_loading are answered from them (modeltrace/dummy_scalars.py)"),
     Step("weights-post", "vllm/model_executor/model_loader/utils.py: process_weights_after_loading",
          "quantization repacking and MoE backend choice; its Triton launches (online weight quantization) "
          "captured by name, not run, not a step's"),
+    Step("block-size", "vllm/v1/executor/uniproc_executor.py: UniProcExecutor._init_executor",
+         "after load_model: current_platform.update_block_size_for_backend(vllm_config) (vLLM's own code: the "
+         "block size the model's attention backends support, the hybrid/mixed-dtype page alignment); no "
+         "--block-size unless the trace asks for one; the choice recorded (vllm_config, notes.block_size)"),
     Step("kv-spec", "vllm/v1/worker/gpu_model_runner.py: GPUModelRunner.get_kv_cache_spec",
-         "layer.get_kv_cache_spec() of every attention layer"),
+         "layer.get_kv_cache_spec() of every attention layer, an AttentionSpec through customize_attention_spec"),
     Step("kv-layout", "vllm/v1/attention/backends/utils.py: resolve_kv_cache_layout", "as the engine core"),
     Step("kv-groups", "vllm/v1/core/kv_cache_planning.py: get_kv_cache_config_from_groups",
          "get_kv_cache_groups + get_kv_cache_config_from_groups"),
@@ -85,6 +92,9 @@ STEPS: tuple[Step, ...] = (
          "spec.max_num_blocks_per_req and get_block_table_width); each builder gets its first num_reqs rows"),
     Step("metadata", "vllm/v1/attention/backend.py: CommonAttentionMetadata",
          "the step's batch through the backend's own builder"),
+    Step("metadata-host-reads", "vllm/third_party/flash_linear_attention/ops/index.py: prepare_chunk_indices",
+         "the step's query start offsets and sequence lengths carry their host values through aten ops "
+         "(dummy_scalars.metadata_shadows); a host read derived from them only (this .tolist()) is answered"),
     Step("forward", "vllm/forward_context.py: set_forward_context", "model(input_ids, positions), compute_logits"),
 )
 

@@ -31,7 +31,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["SMALL_NUMEL", "ShadowTable", "answered", "shadow_small_tensors"]
+__all__ = ["SMALL_NUMEL", "ShadowTable", "answered", "metadata_shadows", "shadow_small_tensors"]
 
 SMALL_NUMEL = 1024
 # ops whose meta call cannot answer (a host value or a host copy): answered from the shadows
@@ -169,5 +169,20 @@ def shadow_small_tensors(model: Any) -> Iterator[ShadowTable]:
     table = ShadowTable()
     _TABLE.append(table)
     _seed(model, table)
+    with _mode(table):
+        yield table
+
+
+@contextlib.contextmanager
+def metadata_shadows(pairs: list[tuple[Any, Any]]) -> Iterator[ShadowTable]:
+    """Checklist step ``metadata-host-reads``: around a step's metadata build and forward, the step's own
+    metadata tensors (``pairs``: the meta tensor and the host tensor vLLM's runner copies into it -- the
+    query start offsets and sequence lengths of the batch) carry their host values through every aten op, as
+    the dummy-scalar shadows do; a host read of a value derived from them only (vLLM syncs there itself: FLA's
+    ``prepare_chunk_indices`` ``.tolist()`` of the chunk counts) is answered from them.  Kernels see the same
+    meta tensors; a host read of anything else fails as before.  Enter it below the recorder's mode."""
+    table = ShadowTable()
+    for meta, cpu in pairs:
+        table.put(meta, cpu)
     with _mode(table):
         yield table

@@ -42,7 +42,8 @@ def parse_schemas(tree_root: str | Path, files: tuple[str, ...] = BINDING_FILES)
             ns, var = m.group(1), m.group(2)
             body = _block_text(text, m.end())
             for d in re.finditer(rf"\b{var}\.def\(\s*((?:\"(?:[^\"\\]|\\.)*\"\s*)+)", body):
-                schema = "".join(_LIT.findall(d.group(1)))
+                # the C++ literals' text: their escapes (\"auto\" in a default) unescaped
+                schema = re.sub(r"\\(.)", r"\1", "".join(_LIT.findall(d.group(1))))
                 if "(" in schema and "->" in schema:
                     out.append((ns, " ".join(schema.split())))
     return out

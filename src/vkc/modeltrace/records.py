@@ -43,7 +43,7 @@ class TraceOptions:
     tp: int = 1
     attention_backend: str = "TRITON_ATTN"
     kv_cache_dtype: str = "auto"
-    block_size: int = 16
+    block_size: int | None = None     # vLLM's --block-size; None: vLLM's start-up chooses it (ModelTrace.block_size)
     quantization: str | None = None   # vLLM's --quantization (online: a bf16 checkpoint quantized at load)
     kda_prefill_backend: str | None = None   # vLLM's --kda-prefill-backend (None: vLLM's default, "auto")
     # ids of steps whose failure leaves the trace standing: it lacks them and says why (notes["failed_steps"])
@@ -133,6 +133,13 @@ class ModelTrace:
                 return s
         raise KeyError(spec.id)
 
+    @property
+    def block_size(self) -> int:
+        """The KV-cache block size the trace ran with: what vLLM's start-up chose (``vllm_config``), else the
+        requested ``--block-size``, else vLLM's default 16 (traces made before the choice was recorded)."""
+        chosen = self.vllm_config.get("block_size") or self.options.block_size
+        return int(chosen) if chosen else 16
+
     def weight(self, ev: TracedEvent) -> float:
         return 1.0 if ev.layer is None else float(self.layer_weights.get(ev.layer, 1.0))
 
@@ -215,8 +222,8 @@ def trace_to_json(t: ModelTrace) -> dict[str, Any]:
 def trace_from_json(d: Mapping[str, Any]) -> ModelTrace:
     o = d["options"]
     opts = TraceOptions(tuple(StepSpec(**s) for s in o["steps"]), int(o["tp"]), o["attention_backend"],
-                        o["kv_cache_dtype"], int(o["block_size"]), o.get("quantization"),
-                        o.get("kda_prefill_backend"), tuple(o.get("optional_steps", ())),
+                        o["kv_cache_dtype"], None if o.get("block_size") is None else int(o["block_size"]),
+                        o.get("quantization"), o.get("kda_prefill_backend"), tuple(o.get("optional_steps", ())),
                         tuple(o.get("recorded", ())))
     steps = tuple(StepTrace(StepSpec(**s["spec"]), int(s["num_tokens"]),
                             tuple(event_from_worker(e) for e in s["events"]), float(s["forward_s"]))

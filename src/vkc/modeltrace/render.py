@@ -132,6 +132,9 @@ def serving_notes(trace: ModelTrace) -> list[str]:
                    f"traced with {o.attention_backend}")
     if any("GDN prefill kernel" in b for b in trace.backends):
         out.append(GDN_NOTE)
+    if trace.block_size != 16:          # vLLM's default; another one is vLLM's start-up's choice, said
+        how = (trace.notes.get("block_size") or {}).get("how") or "the trace's vLLM configuration"
+        out.append(f"KV-cache block size {trace.block_size} tokens (not vLLM's default 16): {how}")
     ext = trace.notes.get("external_stand_ins") or []
     if ext:
         out.append(f"recorded, not reproduced (outside the tree): {', '.join(ext)}")
@@ -156,7 +159,7 @@ def header(trace: ModelTrace, spec: StepSpec) -> dict[str, Any]:
     return {"model": trace.model_id, "vllm_version": trace.vllm_version, "step": spec.id,
             "workload": spec.workload, "batch": spec.batch, "ctx": spec.ctx, "prompt_len": spec.prompt_len,
             "tp": o.tp, "attention_backend": backend, "attention_note": note, "kv_cache_dtype": o.kv_cache_dtype,
-            "block_size": o.block_size, "eager": bool(trace.vllm_config.get("enforce_eager", True)),
+            "block_size": trace.block_size, "eager": bool(trace.vllm_config.get("enforce_eager", True)),
             "quantization": trace.vllm_config.get("quantization"), "dtype": trace.vllm_config.get("dtype"),
             "layers": f"{trace.traced_layers} of {trace.full_layers} traced",
             "layer_types": sorted(set(trace.layer_types)), "backends": list(trace.backends),
@@ -194,6 +197,8 @@ def render_table(trace: ModelTrace, spec: StepSpec, *, width: int | None = None)
         lines.append(f"serving features: {', '.join(h['features'])}")
         if h.get("features_note"):
             lines.append(f"note: {h['features_note']}")
+    if h["block_size"] != 16:
+        lines.append(f"KV-cache block size: {h['block_size']} tokens (vLLM's start-up's choice; its default is 16)")
     lines.append("backends: " + ("; ".join(h["backends"]) or "(none logged)"))
     lines.append("importable: " + ", ".join(f"{k}={'yes' if v else 'no'}" for k, v in sorted(h["importable"].items())))
     lines.append(f"checklist: {h['checklist']}")

@@ -175,7 +175,8 @@ def _host_only_platform_answers() -> None:
 
 
 def _fake_stream() -> None:
-    """``torch.cuda.current_stream()`` (Marlin workspace, vllm/utils/torch_utils.py)."""
+    """``torch.cuda.current_stream()`` (Marlin workspace, vllm/utils/torch_utils.py) and
+    ``is_current_stream_capturing()`` (Step5's DSA prefill planner: False, as in an eager step)."""
     import torch
 
     torch.cuda.current_stream = lambda device=None: FakeStream()  # type: ignore[assignment,return-value]
@@ -359,7 +360,10 @@ def kv_cache(vllm_config: Any, num_blocks: int) -> tuple[dict[str, Any], dict[st
 
     with set_current_vllm_config(vllm_config):
         layers = get_layers_from_vllm_config(vllm_config, AttentionLayerBase)
-        specs = {n: s for n, layer in layers.items() if (s := layer.get_kv_cache_spec(vllm_config))}
+        from vkc.modeltrace.startup_steps import customized_spec
+
+        specs = {n: customized_spec(layer, s) for n, layer in layers.items()
+                 if (s := layer.get_kv_cache_spec(vllm_config))}
         backends = {layers[n].get_attn_backend() for n in specs}
         names = [m.name for m in get_supported_kv_cache_layouts(backends)]
         layout = resolve_kv_cache_layout(vllm_config, [names], specs.values())

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["FA_VERSIONS", "WeightLaunches", "enter_meta_placements", "flash_attn_versions", "mamba_ssu_backend",
-           "meta_placements"]
+__all__ = ["FA_VERSIONS", "WeightLaunches", "customized_spec", "enter_meta_placements", "flash_attn_versions", "mamba_ssu_backend",
+           "meta_placements", "update_block_size"]
 
 # the FlashAttention versions a vllm-flash-attn wheel built for SM 9.0 supports (FA4 is built for SM 10.x)
 FA_VERSIONS = (2, 3)
@@ -30,17 +30,26 @@ def _meta(d: Any) -> Any:
 def meta_placements() -> Any:
     """A mode (enter it) in which a tensor vLLM places on ``current_platform.device_type`` (``"cuda"``)
     by name -- ``device="cuda"``, ``.to("cuda")``, ``.cuda()`` -- goes to the meta device like every
-    other (newer model files create buffers so; CPU-only torch would refuse).  A call without a CUDA
-    placement is untouched."""
+    other (newer model files create buffers so; CPU-only torch would refuse).  Pinned host memory
+    (``.pin_memory()``, ``pin_memory=True``: CPU-only torch refuses it too) is plain host memory, the same
+    values (Step5's DSA metadata uploads).  ``Tensor.is_cuda`` of a meta tensor is True: it stands for a
+    tensor on the H100 (a host tensor stays False).  A call without any of these is untouched."""
+    import torch
     from torch.overrides import TorchFunctionMode
+
+    is_cuda = getattr(torch.Tensor.is_cuda, "__get__")  # noqa: B009 -- the property's getter (mypy types it bool)
 
     class _MetaPlacements(TorchFunctionMode):
         def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+            if func == is_cuda and args and args[0].device.type == "meta":
+                return True     # a meta tensor stands for the H100's tensor (vLLM asserts ``state.is_cuda``)
             kwargs = dict(kwargs or {})
             if "device" in kwargs:
                 kwargs["device"] = _meta(kwargs["device"])
+            if kwargs.get("pin_memory"):        # page-locked host memory: none without a GPU; same values
+                kwargs["pin_memory"] = False
             name = getattr(func, "__name__", "")
-            if name == "cuda" and args:
+            if name in ("cuda", "pin_memory") and args:
                 return args[0]
             if name == "to":
                 args = tuple(_meta(a) for a in args)
@@ -65,6 +74,45 @@ def mamba_ssu_backend(vllm_config: Any, kv_cfg: Any) -> None:
         return
     initialize_mamba_ssu_backend(vllm_config.mamba_config, kv_cfg,
                                  use_replayssm=vllm_config.cache_config.use_replayssm)
+
+
+def customized_spec(layer: Any, spec: Any) -> Any:
+    """Checklist step ``kv-spec``: ``GPUModelRunner.get_kv_cache_spec`` passes every layer's ``AttentionSpec``
+    through ``customize_attention_spec(layer.get_attn_backend(), spec)`` (the backend's own packing and block
+    stride alignment: Step5's DSA pages); a release without that function takes the layer's spec as it is."""
+    try:
+        from vllm.v1.kv_cache_interface import AttentionSpec
+        from vllm.v1.worker.utils import customize_attention_spec
+    except ImportError:
+        return spec
+    return customize_attention_spec(layer.get_attn_backend(), spec) if isinstance(spec, AttentionSpec) else spec
+
+
+def update_block_size(vllm_config: Any) -> dict[str, Any]:
+    """Checklist step ``block-size``: ``UniProcExecutor._init_executor`` (and the multiprocess worker) call
+    ``current_platform.update_block_size_for_backend(vllm_config)`` right after ``load_model``: the KV-cache
+    block size every attention backend of the built model supports (unless ``--block-size`` was given), then
+    the hybrid attention/Mamba page alignment and the mixed-KV-dtype alignment (which may override it).
+    Returns what it chose: ``{"block_size", "before", "user_specified", "how"}`` (``how``: why it is not
+    vLLM's default 16, or ``""``)."""
+    from vllm.platforms import current_platform
+
+    cc = vllm_config.cache_config
+    before = int(cc.block_size)
+    user = bool(getattr(cc, "user_specified_block_size", False))
+    update = getattr(current_platform, "update_block_size_for_backend", None)
+    if update is None:       # older releases choose it in check_and_update_config (inside create_engine_config)
+        how = "" if before == 16 else "chosen by the platform's check_and_update_config"
+        return {"block_size": before, "before": before, "user_specified": user, "how": how}
+    update(vllm_config)
+    after = int(cc.block_size)
+    phases = ([] if user else ["the attention backends' block sizes"]) \
+        + (["the hybrid attention/Mamba page alignment"] if vllm_config.model_config.is_hybrid else []) \
+        + (["the mixed KV-dtype page alignment"] if getattr(cc, "kv_cache_dtype_skip_layers", None) else [])
+    how = "" if after == before == 16 and not user else (
+        f"Platform.update_block_size_for_backend ({', '.join(phases) or 'no phase'}): {before} -> {after}"
+        + (" (--block-size given)" if user else ""))
+    return {"block_size": after, "before": before, "user_specified": user, "how": how}
 
 
 def flash_attn_versions() -> None:

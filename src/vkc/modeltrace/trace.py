@@ -47,7 +47,7 @@ _WORKER_MODULES = ("vkc.modeltrace.worker", "vkc.modeltrace.startup", "vkc.model
                    "vkc.modeltrace.opschema", "vkc.modeltrace.launches", "vkc.modeltrace.records",
                    "vkc.invoke.triton.traced.capture", "vkc.invoke.triton.traced.platform",
                    "vkc.modeltrace.release_stubs", "vkc.modeltrace.external",
-                   "vkc.modeltrace.recording_packages")
+                   "vkc.modeltrace.recording_packages", "vkc.modeltrace.gates")
 _memo: dict[str, ModelTrace] = {}
 
 
@@ -69,7 +69,8 @@ def _worker_options(options: TraceOptions, plan: LayerPlan) -> dict[str, Any]:
     max_batch = max(s.batch for s in steps)
     q = 1 + NUM_SPECULATIVE_TOKENS if "spec" in features_of(options) else 1   # decode tokens per sequence
     max_tokens = max(s.batch * (q if s.workload == "decode" else s.prompt_len) for s in steps)
-    blocks = sum(s.batch * -(-max(s.ctx, s.prompt_len) // options.block_size) for s in steps)
+    # sized at the requested block size or vLLM's default 16 (the worker allocates more if vLLM picks less)
+    blocks = sum(s.batch * -(-max(s.ctx, s.prompt_len) // (options.block_size or 16)) for s in steps)
     out = {"tp": options.tp, "attention_backend": options.attention_backend,
            "kv_cache_dtype": options.kv_cache_dtype, "block_size": options.block_size,
            "max_model_len": None, "max_batch": max_batch, "max_tokens": max_tokens,
@@ -244,6 +245,9 @@ def _to_trace(tree: SourceTree, model_cfg: ModelConfig, options: TraceOptions, p
     if resp.get("recording_packages"):
         warnings.append("not installed, recording stand-ins (every call an external event): "
                         + ", ".join(resp["recording_packages"]))
+    for mod, left in sorted((resp.get("gated_imports") or {}).items()):
+        warnings.append(f"CuTe DSL not installed: {mod} imported partially (its gate decides as vLLM's code; "
+                        f"{len(left)} top-level statements that need the DSL left out)")
     if resp.get("guessed_outputs"):
         warnings.append(f"op results guessed (no fake in the tree): {', '.join(resp['guessed_outputs'])}")
     notes: dict[str, Any] = {}
@@ -277,6 +281,8 @@ def _to_trace(tree: SourceTree, model_cfg: ModelConfig, options: TraceOptions, p
                "external_stand_ins": resp.get("external_stand_ins", []), "stand_ins": resp.get("stand_ins", []),
                **({"dummy_scalars": resp["dummy_scalars"]} if resp.get("dummy_scalars", {}).get("answered") else {}),
                **({"weight_launches": resp["weight_launches"]} if resp.get("weight_launches") else {}),
+               **({"block_size": resp["block_size"]} if resp.get("block_size") else {}),
+               **({"gated_imports": resp["gated_imports"]} if resp.get("gated_imports") else {}),
                **notes})
 
 

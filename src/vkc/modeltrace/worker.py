@@ -126,7 +126,10 @@ def run_step(ctx: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]:
         is_prefilling=torch.full((md["num_reqs"],), step["workload"] == "prefill", dtype=torch.bool))
     attn_metadata: dict[str, Any] = {}
     t0 = time.perf_counter()
-    with set_current_vllm_config(vc):
+    from vkc.modeltrace.dummy_scalars import metadata_shadows
+
+    host = [(md["query_start_loc"], md["query_start_loc_cpu"]), (md["seq_lens"], md["seq_lens_cpu_upper_bound"])]
+    with set_current_vllm_config(vc), metadata_shadows(host) as shadows:
         for builder, names, group in ctx["builders"]:
             m = builder.build(common_prefix_len=0, common_attn_metadata=dataclasses.replace(
                 cam, block_table_tensor=tables[min(group, len(tables) - 1)]))
@@ -145,7 +148,9 @@ def run_step(ctx: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]:
                 model.compute_logits(hidden[md["logits_indices"]])
         finally:
             RECORDER.active = False
+    answered = sorted(set(shadows.answered))
     return {"id": step["id"], "ok": True, "error": None, "events": RECORDER.events,
+            **({"metadata_host_reads": answered} if answered else {}),
             "forward_s": round(time.perf_counter() - t0, 4), "num_tokens": md["num_tokens"]}
 
 
@@ -181,10 +186,16 @@ def _startup(req: dict[str, Any], resp: dict[str, Any]) -> dict[str, Any]:
     from vkc.modeltrace.recording_packages import install_recording_packages
 
     resp["recording_packages"] = resp.get("recording_packages", []) + install_recording_packages()  # flashinfer
+    from vkc.modeltrace.gates import LEFT_OUT, install_gated_imports
+
+    install_gated_imports(req["tree_root"])            # checklist step cute-dsl-gates
     t = time.perf_counter()
     model = st.build_model(vc)
     timings["build_model_s"] = time.perf_counter() - t
-    caches, layers, kv_cfg = st.kv_cache(vc, int(opts["num_blocks"]))
+    from vkc.modeltrace.startup_steps import update_block_size
+
+    resp["block_size"] = update_block_size(vc)          # checklist step block-size (after load_model)
+    caches, layers, kv_cfg = st.kv_cache(vc, _num_blocks(req, vc.cache_config.block_size))
     ctx = {"vllm_config": vc, "model": model, "block_size": vc.cache_config.block_size,
            "builders": st.builders(vc, kv_cfg, layers), "block_tables": st.block_tables(vc, kv_cfg)}
     _install_recorders(model)
@@ -197,6 +208,7 @@ def _startup(req: dict[str, Any], resp: dict[str, Any]) -> dict[str, Any]:
     from vkc.modeltrace.dummy_scalars import answered
     resp["dummy_scalars"] = answered()
     resp["weight_launches"] = sorted(set(st.S.weight_launches))
+    resp["gated_imports"] = {m: list(v) for m, v in sorted(LEFT_OUT.items())}
     resp["timings"] = {k: round(v, 3) for k, v in timings.items()}
     resp["vllm_config"] = {"dtype": str(vc.model_config.dtype).replace("torch.", ""),
                            "quantization": vc.model_config.quantization,
@@ -208,6 +220,14 @@ def _startup(req: dict[str, Any], resp: dict[str, Any]) -> dict[str, Any]:
     resp["attention_layers"] = {n: type(l.impl).__name__ if hasattr(l, "impl") else type(l).__name__
                                 for n, l in sorted(layers.items())}
     return ctx
+
+
+def _num_blocks(req: dict[str, Any], block_size: int) -> int:
+    """The KV-cache blocks to allocate: the request's count (sized at block 16), or more where the block
+    size vLLM chose is smaller and the steps' sequences need more."""
+    need = sum(int(s["batch"]) * -(-max(int(s["ctx"]), int(s["prompt_len"])) // int(block_size))
+               for s in req["steps"])
+    return max(int(req["options"]["num_blocks"]), need + 1)
 
 
 def main() -> int:

@@ -34,7 +34,7 @@ def step_call(trace: ModelTrace, step: StepTrace, ev: TracedEvent, where: str) -
     from vkc.invoke.triton.modeltraced.inits import StepFacts
     from vkc.modeltrace.contents import step_contents
 
-    bs = trace.options.block_size
+    bs = trace.block_size
     tokens = step.spec.ctx if step.spec.workload == "decode" else step.spec.prompt_len
     used = step.spec.batch * -(-max(tokens, 1) // bs) + 1
     kv = kv_bases(step)

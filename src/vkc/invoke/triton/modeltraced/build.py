@@ -268,7 +268,7 @@ def _step_configs(trace: ModelTrace, step: StepTrace, kernel: str, small: bool
     groups = _groups(step, kernel)
     if not groups:
         raise Refused(f"{kernel} is not launched in step {step.spec.id}")
-    bs = trace.options.block_size
+    bs = trace.block_size
     used = _blocks_used(step.spec, bs) + 1
     traced_nb = kv_blocks(step) or 0
     # SMALL: the KV cache cut to the blocks the step's sequences use (+1).  FULL keeps the traced
