@@ -76,7 +76,8 @@ def test_plain_request_and_key_are_unchanged():
 
 
 def test_plain_key_blob_is_the_old_one(monkeypatch):
-    """The key's blob without features, rebuilt here the way it was before features existed."""
+    """The key's blob without features, rebuilt here the way it was before features existed (block_size
+    None since vLLM's start-up picks it: checklist step block-size)."""
     import hashlib
 
     import vkc
@@ -84,7 +85,7 @@ def test_plain_key_blob_is_the_old_one(monkeypatch):
     from vkc.modeltrace.checklist import CHECKLIST_VERSION
 
     plan = plan_layers(CONFIG)
-    old_options = {"tp": 1, "attention_backend": "TRITON_ATTN", "kv_cache_dtype": "auto", "block_size": 16,
+    old_options = {"tp": 1, "attention_backend": "TRITON_ATTN", "kv_cache_dtype": "auto", "block_size": None,
                    "max_model_len": None, "max_batch": 64, "max_tokens": 8192,
                    "num_blocks": max(64 * 256 + 4 * 128, 16384) + 1}
     blob = {"tree": [str(TREE.root), TREE.sha256, TREE.version], "config": plan.config, "options": old_options,
