@@ -16,6 +16,9 @@ vLLM's own metadata made the traced tensors; the recorder says who made each sto
   ``query_start_loc`` -> the step's per-sequence query lengths, prefix-summed, ``seq_lens`` -> the
   step's context lengths, float metadata (split-KV ``softmax_segm_*``) -> ``"scratch"``;
   ``input:positions`` -> each token's position;
+* host-built tables of device addresses (the LoRA ops' weight-pointer tables; the trace says what
+  each entry points at, :func:`vkc.modeltrace.contents.step_pointers`) -> ``("pointer_targets", ...)``:
+  real allocations of each target's size and dtype, weight-filled;
 * weights: ``*scale`` -> 1.0, biases -> randn*0.02, matrices -> randn/sqrt(K), vectors -> randn;
   KV caches and activations -> randn; ``alloc`` (written by the kernel) -> ``"empty"``.
 
@@ -29,13 +32,13 @@ from dataclasses import dataclass, field
 
 from vkc.invoke.triton.plan import InitSpec, Value
 from vkc.invoke.triton.recipes.moe import ROUTING_SEED, align_block_size, routing
-from vkc.modeltrace.contents import Contents
+from vkc.modeltrace.contents import Contents, PointerTarget
 from vkc.modeltrace.records import StepSpec, StepTrace, TensorArg, TracedEvent
 
 from .mamba_meta import FIELDS as MAMBA_FIELDS
 from .mamba_meta import mamba_chunk_field
 
-__all__ = ["MOE_ALIGN", "TOPK_OPS", "Refused", "StepFacts", "init_for"]
+__all__ = ["MOE_ALIGN", "TOPK_OPS", "Refused", "StepFacts", "init_for", "pointer_targets"]
 
 MOE_ALIGN = "_moe_C::moe_align_block_size"
 TOPK_OPS = ("_moe_C::topk_softmax", "_moe_C::topk_sigmoid", "_moe_C::grouped_topk")
@@ -58,6 +61,7 @@ class StepFacts:
     notes: list[str] = field(default_factory=list)   # what the rules did that the header should say
     kv_bases: frozenset[str] = frozenset()            # storages of the step's KV caches
     known: Mapping[str, Contents] = field(default_factory=dict)   # storage -> contents vLLM's host wrote
+    pointers: Mapping[str, tuple[PointerTarget, ...]] = field(default_factory=dict)  # address tables' targets
 
     def route(self, M: int, E: int, k: int) -> list[list[int]]:
         """The step's top-k routing: seeded over all E experts (FULL); SMALL routes every token to
@@ -271,9 +275,27 @@ def _known(a: TensorArg, facts: StepFacts) -> InitSpec | None:
     return None
 
 
+def pointer_targets(table: Sequence[PointerTarget], a: TensorArg) -> InitSpec:
+    """A host-built table of device addresses: ``("pointer_targets", entries)``, one real allocation per
+    entry as large as the storage it pointed at, of its dtype, filled as a weight matrix (randn/sqrt(K),
+    K its last dimension), the entry its address plus the traced element offset."""
+    if a.itemsize != 8 or not a.dtype.startswith(("int", "uint")):
+        raise Refused(f"a table of addresses traced as {a.dtype} (8-byte integers expected)")
+    if len(table) != _numel(a):
+        raise Refused(f"the address table holds {len(table)} entries, its buffer {_numel(a)} elements")
+    entries = []
+    for t in table:
+        k = t.shape[-1] if t.shape and t.shape[-1] > 1 else 1
+        entries.append((t.nbytes, t.dtype, t.offset, round(1.0 / math.sqrt(k), 6)))
+    return InitSpec("pointer_targets", (tuple(entries),))
+
+
 def init_for(param: str, a: TensorArg, launch: TracedEvent, facts: StepFacts,
              seen: Mapping[str, InitSpec] | None = None, depth: int = 0) -> InitSpec:
     """The init spec of the storage ``a`` views (raises :class:`Refused`)."""
+    table = facts.pointers.get(a.base)
+    if table is not None:
+        return pointer_targets(table, a)
     known = _known(a, facts)
     if known is not None:
         return known

@@ -66,6 +66,11 @@ used, width)``                              entries: the first ``rows`` rows' fi
                                             zero-filled allocations of ``nbytes`` bytes each,
                                             entry i the address of allocation ``i % targets``
                                             (kept alive by the script)
+``("pointer_targets", entries)``           a table of device addresses (8-byte ints), one entry
+                                            per ``(nbytes, dtype, offset, scale)``: a real
+                                            allocation of ``nbytes`` bytes of ``dtype`` filled
+                                            randn*scale, the entry its address + ``offset``
+                                            elements (kept alive by the script)
 ``("randn_scaled", scale)``                 normal(0, 1) * scale
 ``("uniform", low, high)``                  uniform [low, high)
 =========================================  ==================================================
@@ -96,6 +101,7 @@ INIT_KINDS: dict[str, int] = {
     "block_table": 1, "block_rows": 4, "slot_mapping": 1, "topk_ids": 1, "randn_scaled": 1, "uniform": 2,
     "runs": 2,      # run-length values: (values, counts), e.g. a request's bitmask or penalty bins
     "pointer_table": 2,   # (targets, nbytes): addresses of real allocations
+    "pointer_targets": 1,  # ((nbytes, dtype, offset, scale), ...): one real allocation per entry
 }
 
 DTYPE_BYTES: dict[str, int] = {
