@@ -342,6 +342,20 @@ def _init_tensor(shape, dtype_name, init, device):
         addrs = torch.tensor([b.data_ptr() for b in bufs], dtype=torch.int64, device=device)
         return addrs.repeat(-(-numel // targets))[:numel].view(dtype).reshape(shape) if dtype.itemsize == 8 \
             else addrs.repeat(-(-numel // targets))[:numel].to(dtype).reshape(shape)
+    if kind == "pointer_targets":
+        # a table of device addresses: entry i points at its own allocation (nbytes of dtype, randn*scale),
+        # `offset` elements in, kept alive as long as the script runs
+        addrs = []
+        for nbytes, target_dtype, offset, scale in params[0]:
+            tdt = getattr(torch, target_dtype)
+            gen = torch.float16 if (tdt.is_floating_point and tdt.itemsize == 1) else tdt
+            n = max(1, nbytes // tdt.itemsize)
+            buf = ((torch.randn(n, dtype=gen, device=device) * scale).to(tdt) if tdt.is_floating_point
+                   else torch.randint(-4, 5, (n,), dtype=tdt, device=device))
+            _POINTER_TARGETS.append(buf)
+            addrs.append(buf.data_ptr() + offset * tdt.itemsize)
+        table = torch.tensor(addrs, dtype=torch.int64, device=device)
+        return (table.view(dtype) if dtype.itemsize == 8 else table.to(dtype)).reshape(shape)
     if kind == "topk_ids":
         rows, k = shape[0], shape[-1]
         return torch.rand(rows, params[0], device=device).argsort(dim=1)[:, :k].to(dtype).reshape(shape)
