@@ -303,6 +303,9 @@ def _name_buffers(model: Any) -> None:
 
     for mname, mod in model.named_modules():
         for attr, val in sorted(vars(mod).items()):
+            if attr == "adapter_enabled" and isinstance(val, torch.Tensor) and val.device.type == "meta":
+                RECORDER.name_storage(val, f"lora:{mname}.{attr}")
+                _STATE.setdefault("enabled", []).append(val)
             if "lora" not in attr:
                 continue
             items = val if isinstance(val, (tuple, list)) else (val,)
@@ -356,6 +359,14 @@ def step_result(info: dict[str, Any]) -> dict[str, Any]:
         st = RECORDER.storages.get(RECORDER._key(t))
         if st is not None:
             contents[st["id"]] = {"runs": _runs(host)}
+    # the MoE LoRA layers' adapter_enabled (vllm/lora/layers/fused_moe.py: zeros of max_loras + 1, set_lora
+    # sets a slot's 1, reset_lora its 0): 1 for each slot holding an adapter
+    slots = [int(i is not None) for i in info.get("lora_index_to_id", [])]
+    for t in _STATE.get("enabled", []):
+        st = RECORDER.storages.get(RECORDER._key(t))
+        n = int(t.numel())
+        if st is not None:
+            contents[st["id"]] = {"runs": _runs((slots + [0] * n)[:n])}
     pointers: dict[str, Any] = {}
     for t, vals in info.get("h2d", []):
         st = RECORDER.storages.get(RECORDER._key(t))

@@ -6,7 +6,8 @@ vLLM's own metadata made the traced tensors; the recorder says who made each sto
 * known contents (serving-feature steps: the sampler's index and parameter buffers as vLLM's runner
   wrote them on the host, :func:`vkc.modeltrace.contents.step_contents`): one value -> ``const``, up
   to 64 Ki elements -> ``values``, larger ones (a grammar bitmask, penalty bins) -> ``runs``;
-* fused-MoE routing (``_moe_C::moe_align_block_size`` / ``_moe_C::topk_softmax`` outputs, and the
+* fused-MoE routing (``_moe_C::moe_align_block_size`` / ``_moe_C::topk_softmax`` outputs,
+  ``_moe_C::moe_lora_align_block_size``'s when the step's tokens are all under one LoRA slot, and the
   ``torch.full`` of ``num_tokens_post_padded`` on vLLM's naive-assignment path): valid routing
   tables as :mod:`vkc.invoke.triton.recipes.moe` lays them out (one seeded top-k routing, so the
   sorted ids, expert ids and top-k ids agree);
@@ -38,9 +39,10 @@ from vkc.modeltrace.records import StepSpec, StepTrace, TensorArg, TracedEvent
 from .mamba_meta import FIELDS as MAMBA_FIELDS
 from .mamba_meta import mamba_chunk_field
 
-__all__ = ["MOE_ALIGN", "TOPK_OPS", "Refused", "StepFacts", "init_for", "pointer_targets"]
+__all__ = ["MOE_ALIGN", "MOE_LORA_ALIGN", "TOPK_OPS", "Refused", "StepFacts", "init_for", "pointer_targets"]
 
 MOE_ALIGN = "_moe_C::moe_align_block_size"
+MOE_LORA_ALIGN = "_moe_C::moe_lora_align_block_size"
 TOPK_OPS = ("_moe_C::topk_softmax", "_moe_C::topk_sigmoid", "_moe_C::grouped_topk")
 _INDEX_WORDS = ("id", "idx", "index", "indices", "table", "slot", "offset", "loc", "lens", "map", "post_pad",
                 "count", "start")
@@ -224,6 +226,10 @@ def _moe(param: str, a: TensorArg, ev: TracedEvent, launch: TracedEvent, facts: 
         if role == "num_tokens_post_pad":
             return _padded([total], a, 0)
         raise Refused(f"{MOE_ALIGN}: unknown output {role!r}")
+    if ev.name == MOE_LORA_ALIGN:
+        from .lora_align import moe_lora_align  # it uses this module's rules
+
+        return moe_lora_align(role, a, ev, facts)
     if ev.name in TOPK_OPS:
         M, E, k = _topk_dims(ev)
         if role in ("topk_indices", "topk_ids"):
