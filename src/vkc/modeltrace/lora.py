@@ -29,8 +29,12 @@ What the worker adjusts for it, when the model is wrapped (each said in the step
 ``lora.rebound_at_load``): vLLM's LoRA modules are imported only then, after the fake H100 and the
 op-body hooks exist; ``PIN_MEMORY`` of ``vllm.lora`` modules is the worker's answer (no pinned host
 memory); fused_moe_lora's ``get_max_shared_memory_bytes(device.index)`` (None on meta) answers the fake
-H100's opt-in shared memory; the weight-address LUTs keyed by ``data_ptr()`` (0 for every meta tensor)
-build each call's own entry (:class:`FreshLut`), as each layer's own addresses do on a GPU.
+H100's opt-in shared memory; the weight-address LUTs keyed by ``data_ptr()`` build each call's own
+entry (:class:`FreshLut`), as each layer's own addresses do on a GPU; a meta tensor's ``data_ptr()``
+is a distinct fake address per storage (meta answers 0), remembered, and the host-to-device copies
+of ``vllm.lora.ops`` (``async_tensor_h2d``: the weight-pointer tables, slice starts, strides) keep
+their values: a table of those addresses becomes ``pointers`` (what each entry points at), the
+others contents, as do the MoE LoRA layers' ``adapter_enabled`` flags (checklist ``lora-ptr-tables``).
 """
 from __future__ import annotations
 

@@ -59,6 +59,11 @@ import triton  # noqa: E402
 import triton.testing  # noqa: E402,F401
 import triton.language as tl  # noqa: E402,F401
 
+if _HAS_CUDA and hasattr(triton, "set_allocator"):
+    # the scratch allocator vLLM installs for its kernels that make TMA descriptors on the device
+    # (vllm/triton_utils/allocation.py: set_triton_allocator); unused by every other kernel
+    triton.set_allocator(lambda size, alignment, stream: torch.empty(size, device="cuda", dtype=torch.int8))
+
 # Problem configurations captured from vLLM's own wrapper (see the header).
 # buffers: name -> (shape, dtype, init spec); args: kernel parameters in signature order,
 # ("tensor", base, shape, stride, storage_offset, dtype) views (element strides) or ("scalar", value).
