@@ -43,7 +43,7 @@ _INT_CUDA = ("int", "int8_t", "int16_t", "int32_t", "int64_t", "uint8_t", "uint1
 RANGED = frozenset({"arange", "randint", "values", "runs", "cumsum_lengths", "block_table", "block_rows", "slot_mapping", "topk_ids",
                     "const", "uniform"})
 OUTPUT_KINDS = frozenset({"empty", "scratch"})
-POINTER_KINDS: frozenset[str] = frozenset({"pointer_table"})   # a table of real allocations
+POINTER_KINDS: frozenset[str] = frozenset({"pointer_table", "pointer_targets"})   # tables of real allocations
 _CUDA_BUF = re.compile(r"^\s*// (\w+): ([A-Za-z_][\w: ]*?\**) [^\n]*$", re.M)
 
 

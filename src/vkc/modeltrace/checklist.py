@@ -197,10 +197,14 @@ FEATURE_STEPS: dict[str, tuple[Step, ...]] = {
              "the fake H100's cudaDevAttrMaxSharedMemoryPerBlockOptin for any device index (fused_moe_lora asks "
              "with a meta tensor's index, None)"),
         Step("lora-ptr-luts", "vllm/lora/ops/triton_ops/utils.py: _get_lora_a_ptr",
-             "the weight-address LUTs keyed by data_ptr() (0 for every meta tensor): each call builds its own "
-             "entry, as each layer's own addresses do on a GPU (every *_PTR_DICT of vllm.lora.ops)"),
+             "the weight-address LUTs keyed by data_ptr(): each call builds its own "
+             "entry, as each layer's own addresses do on a GPU, and each step records its tables (every *_PTR_DICT of vllm.lora.ops)"),
         Step("lora-ptr-luts-b", "vllm/lora/ops/triton_ops/utils.py: _get_lora_b_ptr", "as lora-ptr-luts"),
         Step("lora-ptr-luts-moe", "vllm/lora/ops/triton_ops/fused_moe_lora_op.py: _get_ptr", "as lora-ptr-luts"),
+        Step("lora-ptr-tables", "vllm/utils/torch_utils.py: async_tensor_h2d",
+             "the LoRA ops' host-built tables (weight addresses, slice starts, strides): each copy's values "
+             "kept as the step's contents; a meta tensor's data_ptr() is a distinct fake address per storage "
+             "(remembered), so each weight-pointer table entry names the allocation it points at"),
     ),
 }
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from .records import ModelTrace, ScalarArg, StepSpec, TensorArg, TracedEvent
 
-__all__ = ["Contents", "step_contents"]
+__all__ = ["Contents", "PointerTarget", "step_contents", "step_pointers"]
 
 _MAX_EXPAND = 1 << 20       # propagate through views of at most this many elements
 
@@ -137,6 +137,30 @@ def _gather_draft_sampled(ev: TracedEvent, known: Mapping[str, Contents]) -> dic
 # vLLM kernels whose outputs are index data a later launch reads, with their semantics
 _KERNEL_OUTPUTS = {"vllm.v1.worker.gpu.spec_decode.rejection_sampler:_gather_draft_sampled_kernel":
                    _gather_draft_sampled}
+
+
+@dataclass(frozen=True)
+class PointerTarget:
+    """One entry of a device table of addresses vLLM's host built (the LoRA ops' weight-pointer
+    tables): the allocation it points at (``storage``, the recorder's id, and where it came from),
+    that storage's size, the tensor's dtype/shape and its element offset in the storage."""
+
+    storage: str | None
+    origin: str | None
+    nbytes: int
+    dtype: str
+    shape: tuple[int, ...]
+    offset: int
+
+
+def step_pointers(trace: ModelTrace, spec: StepSpec) -> dict[str, tuple[PointerTarget, ...]]:
+    """Storage id of a host-built address table -> what each entry points at, in ``spec``'s step
+    (``runner["pointers"]``, :func:`vkc.modeltrace.lora.step_result`; {} without)."""
+    note: Any = (trace.notes.get("features") or {}).get("steps", {}).get(spec.id, {})
+    raw = (note.get("runner") or {}).get("pointers") or {}
+    return {b: tuple(PointerTarget(e.get("storage"), e.get("origin"), int(e["nbytes"]), str(e["dtype"]),
+                                   tuple(int(x) for x in e["shape"]), int(e["offset"])) for e in entries)
+            for b, entries in sorted(raw.items())}
 
 
 def step_contents(trace: ModelTrace, spec: StepSpec) -> dict[str, Contents]:

@@ -29,8 +29,12 @@ What the worker adjusts for it, when the model is wrapped (each said in the step
 ``lora.rebound_at_load``): vLLM's LoRA modules are imported only then, after the fake H100 and the
 op-body hooks exist; ``PIN_MEMORY`` of ``vllm.lora`` modules is the worker's answer (no pinned host
 memory); fused_moe_lora's ``get_max_shared_memory_bytes(device.index)`` (None on meta) answers the fake
-H100's opt-in shared memory; the weight-address LUTs keyed by ``data_ptr()`` (0 for every meta tensor)
-build each call's own entry (:class:`FreshLut`), as each layer's own addresses do on a GPU.
+H100's opt-in shared memory; the weight-address LUTs keyed by ``data_ptr()`` build each call's own
+entry (:class:`FreshLut`), as each layer's own addresses do on a GPU; a meta tensor's ``data_ptr()``
+is a distinct fake address per storage (meta answers 0), remembered, and the host-to-device copies
+of ``vllm.lora.ops`` (``async_tensor_h2d``: the weight-pointer tables, slice starts, strides) keep
+their values: a table of those addresses becomes ``pointers`` (what each entry points at), the
+others contents, as do the MoE LoRA layers' ``adapter_enabled`` flags (checklist ``lora-ptr-tables``).
 """
 from __future__ import annotations
 
@@ -92,7 +96,7 @@ def _load_lora_model(model: Any, vllm_config: Any) -> Any:
     runner = Runner(vllm_config)
     _STATE["rebound"] = _rebind_platform()
     _host_twin_metadata()       # vllm.lora imported here, after the fake platform and the op-body hooks
-    _STATE["rebound"] += _shared_memory_answer() + _fresh_pointer_luts()
+    _STATE["rebound"] += _shared_memory_answer() + _fresh_pointer_luts() + _distinct_addresses() + _record_h2d()
     with set_current_vllm_config(vllm_config), torch.device("meta"):
         wrapped = runner.load_lora_model(model, vllm_config, torch.device("meta"))
     _STATE.update(runner=runner, vllm_config=vllm_config, named=False)
@@ -174,6 +178,80 @@ def _fresh_pointer_luts() -> list[str]:
     return out
 
 
+FAKE_BASE = 1 << 44         # the first fake address of a meta storage (far from 0: a null pointer stays 0)
+_ALIGN = 1 << 12
+
+
+def _distinct_addresses() -> list[str]:
+    """``data_ptr()`` of a meta tensor: a distinct fake address per storage (+ the view's byte offset)
+    where meta answers 0 for all, as a GPU's allocations have their own; each address handed out
+    is remembered (:data:`_STATE` ``"addresses"``: address -> the tensor asked), so a table of them
+    that vLLM's host builds (the LoRA ops' weight-pointer tables) says which allocation each entry is."""
+    import torch
+
+    real = torch.Tensor.data_ptr
+    bases: dict[int, int] = {}
+    addresses: dict[int, Any] = _STATE.setdefault("addresses", {})
+    keep: list[Any] = _STATE.setdefault("address_keep", [])
+
+    def data_ptr(self: Any) -> int:
+        if self.device.type != "meta":
+            return int(real(self))
+        st = self.untyped_storage()
+        key = int(st._cdata)
+        if key not in bases:
+            base = _STATE.setdefault("next_address", FAKE_BASE)
+            bases[key] = base
+            _STATE["next_address"] = -(-(base + max(int(st.nbytes()), 1)) // _ALIGN) * _ALIGN
+            keep.append(self)          # the storage stays alive: its address is never reused
+        addr = bases[key] + int(self.storage_offset()) * self.element_size()
+        addresses.setdefault(addr, self)
+        return addr
+
+    torch.Tensor.data_ptr = data_ptr  # type: ignore[method-assign]
+    return ["torch.Tensor.data_ptr (meta: distinct fake addresses)"]
+
+
+def _record_h2d() -> list[str]:
+    """vLLM's LoRA ops copy host-built tables to the device (``async_tensor_h2d``: the weight-pointer
+    tables, slice starts, strides): each copy's values are kept for the step's contents."""
+    import sys
+
+    from vllm.utils import torch_utils
+
+    real = torch_utils.async_tensor_h2d
+
+    def async_tensor_h2d(data: Any, *args: Any, **kwargs: Any) -> Any:
+        out = real(data, *args, **kwargs)
+        vals = data.tolist() if hasattr(data, "tolist") else list(data)
+        _STATE.setdefault("h2d", []).append((out, vals))
+        return out
+
+    out = []
+    for name, mod in sorted(sys.modules.items()):
+        if name.startswith("vllm.lora.ops.") and mod is not None and getattr(mod, "async_tensor_h2d", None) is real:
+            setattr(mod, "async_tensor_h2d", async_tensor_h2d)  # noqa: B010 -- a module's global
+            out.append(f"{name}.async_tensor_h2d")
+    return out
+
+
+def _table_entries(vals: list[Any]) -> list[dict[str, Any]] | None:
+    """The allocations a host-built table of fake addresses points at (None: not such a table)."""
+    from vkc.modeltrace.recorder import RECORDER
+
+    addresses = _STATE.get("addresses", {})
+    if not vals or not all(isinstance(v, int) and v in addresses for v in vals):
+        return None
+    entries = []
+    for v in vals:
+        t = addresses[v]
+        st = RECORDER.storages.get(RECORDER._key(t))
+        entries.append({"storage": st["id"] if st else None, "origin": st["first"] if st else None,
+                        "nbytes": int(t.untyped_storage().nbytes()), "offset": int(t.storage_offset()),
+                        "dtype": str(t.dtype).replace("torch.", ""), "shape": list(t.shape)})
+    return entries
+
+
 def _host_twin_metadata() -> None:
     """``PunicaWrapperGPU.update_metadata`` on a host (CPU) twin of the wrapper; the device wrapper
     keeps the twin's host-side flags and lengths, its buffers' values are kept for the contents."""
@@ -229,6 +307,9 @@ def _name_buffers(model: Any) -> None:
 
     for mname, mod in model.named_modules():
         for attr, val in sorted(vars(mod).items()):
+            if attr == "adapter_enabled" and isinstance(val, torch.Tensor) and val.device.type == "meta":
+                RECORDER.name_storage(val, f"lora:{mname}.{attr}")
+                _STATE.setdefault("enabled", []).append(val)
             if "lora" not in attr:
                 continue
             items = val if isinstance(val, (tuple, list)) else (val,)
@@ -265,6 +346,8 @@ def lora_step(ctx: dict[str, Any], step: dict[str, Any]) -> Iterator[dict[str, A
             _name_buffers(ctx["model"])
             _STATE["named"] = True
         info["host"] = _STATE.get("host", [])   # unchanged mapping: vLLM skips the update
+        _STATE["h2d"] = []
+        info["h2d"] = _STATE["h2d"]
         mgr = runner.lora_manager._adapter_manager
         info["lora_index_to_id"] = list(mgr.lora_index_to_id)
         yield info
@@ -280,10 +363,28 @@ def step_result(info: dict[str, Any]) -> dict[str, Any]:
         st = RECORDER.storages.get(RECORDER._key(t))
         if st is not None:
             contents[st["id"]] = {"runs": _runs(host)}
+    # the MoE LoRA layers' adapter_enabled (vllm/lora/layers/fused_moe.py: zeros of max_loras + 1, set_lora
+    # sets a slot's 1, reset_lora its 0): 1 for each slot holding an adapter
+    slots = [int(i is not None) for i in info.get("lora_index_to_id", [])]
+    for t in _STATE.get("enabled", []):
+        st = RECORDER.storages.get(RECORDER._key(t))
+        n = int(t.numel())
+        if st is not None:
+            contents[st["id"]] = {"runs": _runs((slots + [0] * n)[:n])}
+    pointers: dict[str, Any] = {}
+    for t, vals in info.get("h2d", []):
+        st = RECORDER.storages.get(RECORDER._key(t))
+        if st is None:          # no recorded launch or op read it
+            continue
+        entries = _table_entries(vals) if "int" in str(t.dtype) else None
+        if entries is not None:
+            pointers[st["id"]] = entries
+        else:
+            contents[st["id"]] = {"runs": _runs(vals)}
     vc = _STATE["vllm_config"]
     lc = vc.lora_config
     return {"lora": {"max_lora_rank": int(lc.max_lora_rank), "max_loras": int(lc.max_loras),
                      "lora_index_to_id": info.get("lora_index_to_id", []),
                      "rebound_at_load": list(_STATE.get("rebound", [])),
                      "punica_wrapper": type(next(iter(_STATE.get("wrappers", {}).values()), None)).__name__},
-            "contents": dict(sorted(contents.items()))}
+            "contents": dict(sorted(contents.items())), "pointers": dict(sorted(pointers.items()))}

@@ -52,6 +52,7 @@ def _lora_then(real_with_features: Any) -> Any:
             runner = info.setdefault("runner", {})
             runner["lora"] = lora["lora"]
             runner["contents"] = dict(sorted({**runner.get("contents", {}), **lora["contents"]}.items()))
+            runner["pointers"] = lora["pointers"]
             res.setdefault("features_s", round(time.perf_counter() - t0 - float(res.get("forward_s", 0.0)), 4))
             return res
 

@@ -59,17 +59,10 @@ import triton  # noqa: E402
 import triton.testing  # noqa: E402,F401
 import triton.language as tl  # noqa: E402,F401
 
-if os.environ.get("TRITON_INTERPRET") == "1":
-    # Programmatic dependent launch (gdc_wait / gdc_launch_dependents) only orders a launch against its
-    # neighbours on a GPU stream; the CPU interpreter runs one launch alone and has no implementation of
-    # either hint, so they are no-ops here (the GPU run keeps them)
-    try:
-        import triton.language.extra.cuda as _tl_cuda  # noqa: E402
-    except ImportError:
-        _tl_cuda = None
-    for _hint in ("gdc_wait", "gdc_launch_dependents"):
-        if _tl_cuda is not None and hasattr(_tl_cuda, _hint):
-            setattr(_tl_cuda, _hint, lambda *args, **kwargs: None)
+if _HAS_CUDA and hasattr(triton, "set_allocator"):
+    # the scratch allocator vLLM installs for its kernels that make TMA descriptors on the device
+    # (vllm/triton_utils/allocation.py: set_triton_allocator); unused by every other kernel
+    triton.set_allocator(lambda size, alignment, stream: torch.empty(size, device="cuda", dtype=torch.int8))
 
 # Problem configurations captured from vLLM's own wrapper (see the header).
 # buffers: name -> (shape, dtype, init spec); args: kernel parameters in signature order,
@@ -354,13 +347,20 @@ def _init_tensor(shape, dtype_name, init, device):
         addrs = torch.tensor([b.data_ptr() for b in bufs], dtype=torch.int64, device=device)
         return addrs.repeat(-(-numel // targets))[:numel].view(dtype).reshape(shape) if dtype.itemsize == 8 \
             else addrs.repeat(-(-numel // targets))[:numel].to(dtype).reshape(shape)
-    if kind == "overlay":
-        # a storage of two kinds of data: its base fill, then each listed view (its own dtype and
-        # element strides) set to a constant -- the float scales a KV cache keeps beside its int values
-        t = _init_tensor(shape, dtype_name, params[0], device)
-        for vshape, vstride, voffset, vdtype, value in params[1]:
-            _view(t, vshape, vstride, voffset, vdtype).fill_(value)
-        return t
+    if kind == "pointer_targets":
+        # a table of device addresses: entry i points at its own allocation (nbytes of dtype, randn*scale),
+        # `offset` elements in, kept alive as long as the script runs
+        addrs = []
+        for nbytes, target_dtype, offset, scale in params[0]:
+            tdt = getattr(torch, target_dtype)
+            gen = torch.float16 if (tdt.is_floating_point and tdt.itemsize == 1) else tdt
+            n = max(1, nbytes // tdt.itemsize)
+            buf = ((torch.randn(n, dtype=gen, device=device) * scale).to(tdt) if tdt.is_floating_point
+                   else torch.randint(-4, 5, (n,), dtype=tdt, device=device))
+            _POINTER_TARGETS.append(buf)
+            addrs.append(buf.data_ptr() + offset * tdt.itemsize)
+        table = torch.tensor(addrs, dtype=torch.int64, device=device)
+        return (table.view(dtype) if dtype.itemsize == 8 else table.to(dtype)).reshape(shape)
     if kind == "topk_ids":
         rows, k = shape[0], shape[-1]
         return torch.rand(rows, params[0], device=device).argsort(dim=1)[:, :k].to(dtype).reshape(shape)

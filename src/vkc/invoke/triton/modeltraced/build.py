@@ -31,7 +31,7 @@ from vkc.invoke.triton.plan import (
     TritonPlan,
     Value,
 )
-from vkc.modeltrace.contents import step_contents
+from vkc.modeltrace.contents import step_contents, step_pointers
 from vkc.modeltrace.records import ModelTrace, ScalarArg, StepSpec, StepTrace, TensorArg, TracedEvent
 
 from .inits import Refused, StepFacts, init_for
@@ -277,7 +277,8 @@ def _step_configs(trace: ModelTrace, step: StepTrace, kernel: str, small: bool
     # A cache vkc cannot see keeps its size, and the block ids still stay below the blocks used.
     for cut in ((True,) if small else (False, True)):
         nb = (min(traced_nb, used) if cut else traced_nb) if traced_nb else used
-        facts = StepFacts(step, nb, bs, small=small, kv_bases=kv_bases(step), known=step_contents(trace, step.spec))
+        facts = StepFacts(step, nb, bs, small=small, kv_bases=kv_bases(step), known=step_contents(trace, step.spec),
+                          pointers=step_pointers(trace, step.spec))
         configs = [(_config(g[0], facts, trace, cut), g) for g in groups]
         if cut or max(c.live_bytes for c, _g in configs) <= FULL_LIVE_LIMIT:
             break

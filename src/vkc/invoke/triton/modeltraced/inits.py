@@ -6,7 +6,8 @@ vLLM's own metadata made the traced tensors; the recorder says who made each sto
 * known contents (serving-feature steps: the sampler's index and parameter buffers as vLLM's runner
   wrote them on the host, :func:`vkc.modeltrace.contents.step_contents`): one value -> ``const``, up
   to 64 Ki elements -> ``values``, larger ones (a grammar bitmask, penalty bins) -> ``runs``;
-* fused-MoE routing (``_moe_C::moe_align_block_size`` / ``_moe_C::topk_softmax`` outputs, and the
+* fused-MoE routing (``_moe_C::moe_align_block_size`` / ``_moe_C::topk_softmax`` outputs,
+  ``_moe_C::moe_lora_align_block_size``'s when the step's tokens are all under one LoRA slot, and the
   ``torch.full`` of ``num_tokens_post_padded`` on vLLM's naive-assignment path): valid routing
   tables as :mod:`vkc.invoke.triton.recipes.moe` lays them out (one seeded top-k routing, so the
   sorted ids, expert ids and top-k ids agree);
@@ -16,6 +17,9 @@ vLLM's own metadata made the traced tensors; the recorder says who made each sto
   ``query_start_loc`` -> the step's per-sequence query lengths, prefix-summed, ``seq_lens`` -> the
   step's context lengths, float metadata (split-KV ``softmax_segm_*``) -> ``"scratch"``;
   ``input:positions`` -> each token's position;
+* host-built tables of device addresses (the LoRA ops' weight-pointer tables; the trace says what
+  each entry points at, :func:`vkc.modeltrace.contents.step_pointers`) -> ``("pointer_targets", ...)``:
+  real allocations of each target's size and dtype, weight-filled;
 * weights: ``*scale`` -> 1.0, biases -> randn*0.02, matrices -> randn/sqrt(K), vectors -> randn;
   KV caches and activations -> randn (integer KV caches: any value of the dtype); ``alloc`` (written by
   the kernel) -> ``"empty"``.
@@ -30,15 +34,16 @@ from dataclasses import dataclass, field
 
 from vkc.invoke.triton.plan import InitSpec, Value
 from vkc.invoke.triton.recipes.moe import ROUTING_SEED, align_block_size, routing
-from vkc.modeltrace.contents import Contents
+from vkc.modeltrace.contents import Contents, PointerTarget
 from vkc.modeltrace.records import StepSpec, StepTrace, TensorArg, TracedEvent
 
 from .mamba_meta import FIELDS as MAMBA_FIELDS
 from .mamba_meta import mamba_chunk_field
 
-__all__ = ["MOE_ALIGN", "TOPK_OPS", "Refused", "StepFacts", "init_for"]
+__all__ = ["MOE_ALIGN", "MOE_LORA_ALIGN", "TOPK_OPS", "Refused", "StepFacts", "init_for", "pointer_targets"]
 
 MOE_ALIGN = "_moe_C::moe_align_block_size"
+MOE_LORA_ALIGN = "_moe_C::moe_lora_align_block_size"
 TOPK_OPS = ("_moe_C::topk_softmax", "_moe_C::topk_sigmoid", "_moe_C::grouped_topk")
 _INDEX_WORDS = ("id", "idx", "index", "indices", "table", "slot", "offset", "loc", "lens", "map", "post_pad",
                 "count", "start")
@@ -59,6 +64,7 @@ class StepFacts:
     notes: list[str] = field(default_factory=list)   # what the rules did that the header should say
     kv_bases: frozenset[str] = frozenset()            # storages of the step's KV caches
     known: Mapping[str, Contents] = field(default_factory=dict)   # storage -> contents vLLM's host wrote
+    pointers: Mapping[str, tuple[PointerTarget, ...]] = field(default_factory=dict)  # address tables' targets
 
     def route(self, M: int, E: int, k: int) -> list[list[int]]:
         """The step's top-k routing: seeded over all E experts (FULL); SMALL routes every token to
@@ -221,6 +227,10 @@ def _moe(param: str, a: TensorArg, ev: TracedEvent, launch: TracedEvent, facts: 
         if role == "num_tokens_post_pad":
             return _padded([total], a, 0)
         raise Refused(f"{MOE_ALIGN}: unknown output {role!r}")
+    if ev.name == MOE_LORA_ALIGN:
+        from .lora_align import moe_lora_align  # it uses this module's rules
+
+        return moe_lora_align(role, a, ev, facts)
     if ev.name in TOPK_OPS:
         M, E, k = _topk_dims(ev)
         if role in ("topk_indices", "topk_ids"):
@@ -285,9 +295,27 @@ def _known(a: TensorArg, facts: StepFacts) -> InitSpec | None:
     return None
 
 
+def pointer_targets(table: Sequence[PointerTarget], a: TensorArg) -> InitSpec:
+    """A host-built table of device addresses: ``("pointer_targets", entries)``, one real allocation per
+    entry as large as the storage it pointed at, of its dtype, filled as a weight matrix (randn/sqrt(K),
+    K its last dimension), the entry its address plus the traced element offset."""
+    if a.itemsize != 8 or not a.dtype.startswith(("int", "uint")):
+        raise Refused(f"a table of addresses traced as {a.dtype} (8-byte integers expected)")
+    if len(table) != _numel(a):
+        raise Refused(f"the address table holds {len(table)} entries, its buffer {_numel(a)} elements")
+    entries = []
+    for t in table:
+        k = t.shape[-1] if t.shape and t.shape[-1] > 1 else 1
+        entries.append((t.nbytes, t.dtype, t.offset, round(1.0 / math.sqrt(k), 6)))
+    return InitSpec("pointer_targets", (tuple(entries),))
+
+
 def init_for(param: str, a: TensorArg, launch: TracedEvent, facts: StepFacts,
              seen: Mapping[str, InitSpec] | None = None, depth: int = 0) -> InitSpec:
     """The init spec of the storage ``a`` views (raises :class:`Refused`)."""
+    table = facts.pointers.get(a.base)
+    if table is not None:
+        return pointer_targets(table, a)
     known = _known(a, facts)
     if known is not None:
         return known

@@ -70,6 +70,11 @@ used, width)``                              entries: the first ``rows`` rows' fi
                                             then each view ``[shape, stride, offset, dtype,
                                             value]`` (element strides of its dtype) set to value
                                             (the scales packed beside a KV cache's int values)
+``("pointer_targets", entries)``           a table of device addresses (8-byte ints), one entry
+                                            per ``(nbytes, dtype, offset, scale)``: a real
+                                            allocation of ``nbytes`` bytes of ``dtype`` filled
+                                            randn*scale, the entry its address + ``offset``
+                                            elements (kept alive by the script)
 ``("randn_scaled", scale)``                 normal(0, 1) * scale
 ``("uniform", low, high)``                  uniform [low, high)
 =========================================  ==================================================
@@ -101,6 +106,7 @@ INIT_KINDS: dict[str, int] = {
     "runs": 2,      # run-length values: (values, counts), e.g. a request's bitmask or penalty bins
     "pointer_table": 2,   # (targets, nbytes): addresses of real allocations
     "overlay": 2,         # (init, views): a base fill, then constant views of another dtype
+    "pointer_targets": 1,  # ((nbytes, dtype, offset, scale), ...): one real allocation per entry
 }
 
 DTYPE_BYTES: dict[str, int] = {
