@@ -67,6 +67,10 @@ def attempt(tree: SourceTree, model: ModelConfig, kernel: str, workload: str, *,
         small_note = (f"SMALL is the FULL launch (step {full.id}): the model trace has no SMALL step {small.id} "
                       f"({why})")
         small = full
+    elif not any(e.kind == "triton" and e.name == kernel for e in trace.step(small).events):
+        small_note = (f"SMALL is the FULL launch (step {full.id}): vLLM's SMALL step {small.id} does not launch "
+                      "the kernel (it takes another path at that size)")
+        small = full
     reasons: list[str] = []
     plan = modeltraced_plan(trace, full, kernel, small_step=small, params=params, reasons=reasons)
     if plan is not None and small_note:

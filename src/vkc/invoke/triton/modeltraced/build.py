@@ -194,6 +194,9 @@ def _pick_init(param_inits: list[tuple[str, TensorArg, InitSpec]], kv: bool = Fa
     raise Refused(f"views of one index buffer need different contents ({names})")
 
 
+_TAGS = frozenset({"__float__", "__tl_dtype__", "__torch_dtype__"})   # the tagged values CONFIGS decodes
+
+
 def _config(ev: TracedEvent, facts: StepFacts, trace: ModelTrace, cut: bool) -> LaunchConfig:
     names: dict[str, str] = {}
     views: dict[str, list[tuple[str, TensorArg]]] = {}
@@ -202,6 +205,8 @@ def _config(ev: TracedEvent, facts: StepFacts, trace: ModelTrace, cut: bool) -> 
         if isinstance(a, tuple):
             raise Refused(f"{p}: a list/tuple argument ({len(a)} items) is not reproduced")
         if isinstance(a, ScalarArg):
+            if isinstance(a.value, dict) and not set(a.value) <= _TAGS:
+                raise Refused(f"{p}: a host object argument ({sorted(a.value)[:3]}) is not reproduced")
             args.append(Scalar(p, a.value))
             continue
         t = _shrunk(a, facts.num_blocks) if cut and a.base in facts.kv_bases else a
@@ -279,7 +284,7 @@ def _step_configs(trace: ModelTrace, step: StepTrace, kernel: str, small: bool
         nb = (min(traced_nb, used) if cut else traced_nb) if traced_nb else used
         facts = StepFacts(step, nb, bs, small=small, kv_bases=kv_bases(step), known=step_contents(trace, step.spec),
                           pointers=step_pointers(trace, step.spec))
-        configs = [(_config(g[0], facts, trace, cut), g) for g in groups]
+        configs = _group_configs(groups, facts, trace, cut)
         if cut or max(c.live_bytes for c, _g in configs) <= FULL_LIVE_LIMIT:
             break
     if cut and not small and traced_nb > nb:
@@ -287,6 +292,22 @@ def _step_configs(trace: ModelTrace, step: StepTrace, kernel: str, small: bool
                            f"sequences use (+1), so the launch fits {FULL_LIVE_LIMIT >> 30} GiB; the block table "
                            "and slots index inside it")
     return configs, facts
+
+
+def _group_configs(groups: list[list[TracedEvent]], facts: StepFacts, trace: ModelTrace, cut: bool
+                   ) -> list[tuple[LaunchConfig, list[TracedEvent]]]:
+    """The configuration of each launch group; the first must build (else :class:`Refused`), a later one
+    that cannot is left out and the header says why."""
+    out = [(_config(groups[0][0], facts, trace, cut), groups[0])]
+    for g in groups[1:]:
+        try:
+            out.append((_config(g[0], facts, trace, cut), g))
+        except Refused as e:
+            layers = ",".join(str(x.layer) for x in g if x.layer is not None) or "-"
+            note = f"the launch of layer(s) {layers} (events {[x.index for x in g]}) left out: {e}"
+            if note not in facts.notes:
+                facts.notes.append(note)
+    return out
 
 
 FULL_LIVE_LIMIT = 100 << 30   # bytes a FULL launch may hold live (an H200 has 141 GB)
