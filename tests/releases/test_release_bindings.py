@@ -70,3 +70,33 @@ def test_the_dummy_fill_is_called_as_the_release_calls_it():
 
     assert _takes_name(fill_033) and _takes_name(fill_kw)
     assert not _takes_name(fill_032)
+
+
+def test_the_structured_output_worker_gets_the_arguments_its_release_takes():
+    import pytest
+
+    from vkc.modeltrace.serving import release_kwargs
+
+    known = {"max_num_logits": 64, "vocab_size": 32, "device": "meta", "mask_stride": 1, "num_bonus_tokens": 1}
+
+    class W033:
+        def __init__(self, max_num_logits, vocab_size, device, mask_stride):
+            pass
+
+    class W032(W033):
+        def __init__(self, max_num_logits, vocab_size, device, mask_stride, num_bonus_tokens):
+            pass
+
+    class W025:
+        def __init__(self, max_num_logits, vocab_size, device):
+            pass
+
+    class Unknown:
+        def __init__(self, max_num_logits, grammar_cache):
+            pass
+
+    assert set(release_kwargs(W033, known)) == {"max_num_logits", "vocab_size", "device", "mask_stride"}
+    assert release_kwargs(W032, known) == known
+    assert set(release_kwargs(W025, known)) == {"max_num_logits", "vocab_size", "device"}
+    with pytest.raises(TypeError, match="grammar_cache"):
+        release_kwargs(Unknown, known)

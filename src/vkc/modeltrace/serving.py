@@ -224,6 +224,21 @@ def _batch(state: dict[str, Any], num_reqs: int, tokens: int) -> Any:
     return state["batch"]
 
 
+def release_kwargs(cls: Any, known: dict[str, Any]) -> dict[str, Any]:
+    """``known`` cut to the parameters ``cls.__init__`` takes; a required one vkc does not know is a TypeError."""
+    import inspect
+
+    params = [p for p in inspect.signature(cls.__init__).parameters.values() if p.name != "self"]
+    missing = [p.name for p in params if p.default is inspect.Parameter.empty and p.name not in known
+               and p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)]
+    if missing:
+        raise TypeError(f"{cls.__name__}.__init__ takes {', '.join(missing)}, which vkc's serving step does not "
+                        "know how to set for this vLLM release")
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return dict(known)
+    return {p.name: known[p.name] for p in params if p.name in known}
+
+
 def _bitmask_worker(state: dict[str, Any]) -> Any:
     """``GPUModelRunner.load_model``'s ``StructuredOutputsWorker`` (decode query length 1)."""
     import torch
@@ -234,9 +249,13 @@ def _bitmask_worker(state: dict[str, Any]) -> Any:
     if "bitmask_worker" not in state:
         vc = state["vllm_config"]
         q = int(state["decode_query_len"])
-        w = StructuredOutputsWorker(max_num_logits=vc.scheduler_config.max_num_seqs * q,
-                                    vocab_size=vc.model_config.get_vocab_size(), device=torch.device("meta"),
-                                    mask_stride=q)
+        # the arguments load_model passes, as far as the release's worker takes them (issue 14): 0.25.0's
+        # takes no mask_stride, 0.30.0 - 0.32.0's a num_bonus_tokens (the model state's new sampled tokens
+        # per step: 1 without drafts); an argument vkc cannot answer fails the feature, loudly
+        known = {"max_num_logits": vc.scheduler_config.max_num_seqs * q,
+                 "vocab_size": vc.model_config.get_vocab_size(), "device": torch.device("meta"),
+                 "mask_stride": q, "num_bonus_tokens": 1}
+        w = StructuredOutputsWorker(**release_kwargs(StructuredOutputsWorker, known))
         RECORDER.name_storage(w.grammar_bitmask, "structured_output:grammar_bitmask")
         RECORDER.name_storage(w.logits_indices, "structured_output:logits_indices")
         state["bitmask_worker"] = w
@@ -251,7 +270,7 @@ def _apply_bitmask(state: dict[str, Any], logits: Any, batch: Any) -> None:
 
     w = _bitmask_worker(state)
     n = batch.num_reqs
-    q = w.mask_stride
+    q = int(getattr(w, "mask_stride", 1))      # 0.25.0's worker has one logit row per request
     bitmask = np.full((n * q, cdiv(logits.shape[-1], 32)), -1, dtype=np.int32)
     w.apply_grammar_bitmask(logits, batch, list(batch.req_ids), bitmask)
     # the host arrays it copied to the device: the bitmask rows and each row's logit (req * stride + pos)
