@@ -75,7 +75,7 @@ def test_the_dummy_fill_is_called_as_the_release_calls_it():
 def test_the_structured_output_worker_gets_the_arguments_its_release_takes():
     import pytest
 
-    from vkc.modeltrace.serving import release_kwargs
+    from vkc.modeltrace.release_stubs import release_kwargs
 
     known = {"max_num_logits": 64, "vocab_size": 32, "device": "meta", "mask_stride": 1, "num_bonus_tokens": 1}
 
