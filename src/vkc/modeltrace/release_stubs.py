@@ -174,7 +174,7 @@ def release_kwargs(cls: Any, known: dict[str, Any]) -> dict[str, Any]:
     the release's class or method takes, by name."""
     import inspect
 
-    fn = cls.__init__ if isinstance(cls, type) else cls
+    fn = getattr(cls, "__init__") if isinstance(cls, type) else cls  # noqa: B009  (mypy: no unsound instance access)
     params = [p for p in inspect.signature(fn).parameters.values() if p.name != "self"]
     name = getattr(cls, "__qualname__", type(cls).__name__)
     missing = [p.name for p in params if p.default is inspect.Parameter.empty and p.name not in known
