@@ -8,6 +8,7 @@ instantiation it did not check.
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -124,3 +125,17 @@ def test_a_cited_file_kept_in_another_folder_is_found_once(tmp_path):
     assert ctx.at("csrc/custom_all_reduce.cu", "int x = 1;") == "csrc/libtorch_stable/custom_all_reduce.cu:1"
     two = _tree(tmp_path / "two", {"csrc/libtorch_stable/custom_all_reduce.cu": "\n", "csrc/rocm/custom_all_reduce.cu": "\n"})
     assert relocated(two.root, "csrc/custom_all_reduce.cu") is None       # two candidates: none
+
+
+def test_more_launch_arguments_than_the_kernel_takes_refuses(tmp_path):
+    """0.25.0-style: ``topkGating`` takes 11 parameters where 0.33.0's recipe passes 13 -- nvcc found no match."""
+    tree = _tree(tmp_path, {"csrc/libtorch_stable/activation_kernels.cu": _WRAPPER})
+    moved = find_moved_file(tree.root, NEW)
+    assert moved is not None
+    ctx = _ctx(tree, NEW)
+    three = [{"type": "scalar_t*", "name": "out"}, {"type": "const scalar_t*", "name": "input"},
+             {"type": "const int", "name": "d"}]
+    short = Ctx(ctx.tree, dataclasses.replace(ctx.extraction, facts={**ctx.extraction.facts, "params": three}),
+                ctx.dims, ctx.workload, ctx.kernel, moved_prefixes=ctx.moved_prefixes)
+    with pytest.raises(InvocationError, match=r"with 6 argument\(s\), but .* takes 3"):
+        build_recipe_plan(moved.recipe, short)

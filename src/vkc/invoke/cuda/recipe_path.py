@@ -64,6 +64,14 @@ def build_recipe_plan(recipe: Recipe, ctx: Ctx) -> Plan:
     declared = ctx.extraction.facts.get("template_params")
     if declared is not None:           # what the extractor read of the tree's kernel (hand-made extractions: none)
         check_template(recipe, plan, tuple(str(p) for p in declared), ctx.kernel)
+    params = ctx.extraction.facts.get("params")
+    # more arguments than the kernel has parameters is always a changed signature (fewer may be defaulted ones)
+    if params is not None and plan.args and len(plan.args) > len(params):
+        listed = ", ".join(f"{p.get('type', '')} {p.get('name', '')}".strip() for p in params)
+        raise InvocationError(
+            f"CUDA recipe {recipe.module or '?'} launches {plan.kernel_symbol} with {len(plan.args)} argument(s), but "
+            f"{ctx.kernel} takes {len(params)} ({listed})",
+            hint="the kernel's parameters changed in this vLLM tree; the recipe was written for vLLM 0.33.0's")
     qualname = ctx.extraction.kernel.qualname
     if qualname and qualname != plan.kernel_symbol:
         # the extractor knows the namespace the unit declares the kernel in
