@@ -258,11 +258,15 @@ def _spec_cell(s: dict[str, Any]) -> str:
     return f"{s.get('mode')}: {cfgs}{'' if s.get('correct') else ' **(not the expected launch)**'}"
 
 
-def _pins(v: str) -> str:
+def _pins(v: str, m: dict[str, Any] | None = None) -> str:
+    """The release's pins, read from its tree in the vkc cache; else what the measurement recorded."""
     from vkc.source import cache_dir
     from vkc.source.pins import release_pins
 
-    return release_pins(Path(cache_dir()) / f"vllm-{v}" / "src").describe()
+    root = Path(cache_dir()) / f"vllm-{v}" / "src"
+    if root.is_dir():
+        return release_pins(root).describe()
+    return str((m or {}).get("pins") or "tree not in the cache")
 
 
 def table(res: dict[str, dict[str, Any]]) -> str:
@@ -288,7 +292,8 @@ def table(res: dict[str, dict[str, Any]]) -> str:
     notes = ["", "Failures per release (error class: count), warnings, internal errors (exit 70), compile failures:", ""]
     for v in [r for r in RELEASES if r in res]:
         c, k = res[v].get("collect_all", {}), res[v].get("compile", {})
-        notes.append(f"* **{v}** (pins {_pins(v)}): failed {c.get('failed')}; "
+        res[v]["pins"] = _pins(v, res[v])
+        notes.append(f"* **{v}** (pins {res[v]['pins']}): failed {c.get('failed')}; "
                      f"{len(c.get('warnings', []))} warning lines; "
                      f"reach map {c.get('reach')}; exit-70 records: {c.get('internal') or 'none'}")
         for f in k.get("failures", [])[:12]:
@@ -322,6 +327,11 @@ def main(argv: list[str] | None = None) -> int:
         f = a.dir / v / "measure.json"
         if f.is_file():
             res[v] = json.loads(f.read_text())
+    try:        # rows measured earlier (maybe in another --dir, or on a machine whose /tmp is gone) are kept
+        for v, m in json.loads(RESULTS_JSON.read_text()).items():
+            res.setdefault(v, m)
+    except (OSError, ValueError):
+        pass
     if not a.table_only:
         code = None if a.live else freeze_code(a.dir / "code")
         env = _env(code)
@@ -333,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
                 res[v]["compile"] = compile_sample(a.dir / v / "all", a.compile_every, a.jobs, env)
                 (a.dir / v / "measure.json").write_text(json.dumps(res[v], indent=1, sort_keys=True))
                 continue
-            if v in res and not a.force:
+            if v in res and (a.dir / v / "measure.json").is_file() and not a.force:
                 print(f"[{v}] measured already ({a.dir / v / 'measure.json'}); --force to rerun", file=sys.stderr)
                 continue
             res[v] = measure(v, a.dir / v, a, env, codes)

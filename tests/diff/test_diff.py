@@ -148,6 +148,17 @@ def test_overload_line_suffix_is_not_a_move():
     assert kinds == {("unchanged", "csrc/x.cu:k@12"), ("moved", "csrc/y.cu:k@30")}
 
 
+def test_two_copies_kept_under_their_names_are_not_swapped_by_content():
+    """0.30.0's nvidia/ copy equals 0.33.0's amd/ copy (the nvidia/ one was edited since): both kernels still
+    live under their own names, so each is matched by name, never "moved" onto the other copy."""
+    old, new = "".join(f"line {i}\n" for i in range(10)), "".join(f"line {i}\n" for i in range(9)) + "edited\n"
+    a = [_unit("m.nvidia.f:k", old), _unit("m.amd.f:k", old.replace("line 0", "amd 0"))]
+    b = [_unit("m.nvidia.f:k", new), _unit("m.amd.f:k", old)]
+    kinds = {(c.kind, c.a.qualified if c.a else "", c.qualified, c.match) for c in match_units(a, b)}
+    assert kinds == {("changed", "m.nvidia.f:k", "m.nvidia.f:k", "name"),
+                     ("changed", "m.amd.f:k", "m.amd.f:k", "name")}
+
+
 def _run_cli(capsys, *argv: str) -> tuple[int, str, str]:
     rc = main(list(argv))
     out, err = capsys.readouterr()

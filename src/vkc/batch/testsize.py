@@ -44,7 +44,7 @@ def score(names: Iterable[str], dims: Mapping[str, object]) -> int:
 
 
 def _tests(index: KernelIndex, skip: Iterable[str]) -> dict[str, list[object]]:
-    from vkc.invoke.cuda.recipe_path import recipe_for
+    from vkc.invoke.cuda.recipe_path import recipe_in_tree
     from vkc.invoke.triton.recipes import get_recipe
     from vkc.invoke.triton.testtraced.attempt import jobs_for
     from vkc.testtrace import build_reach_index, op_tests
@@ -57,7 +57,7 @@ def _tests(index: KernelIndex, skip: Iterable[str]) -> dict[str, list[object]]:
     for k in live:
         if k.lang == "triton" and k.qualified in reached and get_recipe(k.qualified) is None:
             out[k.qualified] = [j.test for j in jobs_for(reach, k.qualified, k.line, {})]
-    cuda = [k.qualified for k in live if k.lang == "cuda" and recipe_for(k.qualified) is None]
+    cuda = [k.qualified for k in live if k.lang == "cuda" and recipe_in_tree(index.tree.root, k.qualified)[0] is None]
     for q, tests in op_tests(index.tree, cuda).items():
         if tests:
             out[q] = list(tests)

@@ -1,7 +1,8 @@
 """Match the kernels of two trees: content hash, then qualified name, then similarity of source.
 
 1. ``hash``: equal (language, unit status, sha256 of the normalised unit) -- the same kernel,
-   wherever it lives now (``moved`` when its qualified name or file differs);
+   wherever it lives now (``moved`` when its qualified name or file differs; not across names when either
+   name is still there on the other side: that kernel is matched by name);
 2. ``span-hash``: where either side's extraction fell back, equal kernel source lines;
 3. ``name``: the same qualified name (and language);
 4. ``similarity``: the line-based :class:`difflib.SequenceMatcher` ratio of the compared texts,
@@ -140,9 +141,16 @@ def match_units(units_a: Iterable[KernelUnit], units_b: Iterable[KernelUnit], *,
                 log: Callable[[str], None] = lambda s: None) -> tuple[KernelChange, ...]:
     left = {u.qualified: u for u in units_a}
     right = {u.qualified: u for u in units_b}
-    out = _pair_groups(left, right, lambda u: (u.lang, u.status, _sha(u.text)), "hash")
+    names_a, names_b = set(left), set(right)
+
+    def move_ok(a: KernelUnit, b: KernelUnit) -> bool:
+        # a content match across names is a move only when neither name lives on on the other side: a kernel
+        # kept under its own name (two copies, e.g. nvidia/ and amd/, one of them edited) is matched by name
+        return a.qualified == b.qualified or (a.qualified not in names_b and b.qualified not in names_a)
+
+    out = _pair_groups(left, right, lambda u: (u.lang, u.status, _sha(u.text)), "hash", ok=move_ok)
     out += _pair_groups(left, right, lambda u: (u.lang, _sha(u.span)), "span-hash",
-                        ok=lambda a, b: FALLBACK in (a.status, b.status))
+                        ok=lambda a, b: FALLBACK in (a.status, b.status) and move_ok(a, b))
     out += _pair_groups(left, right, lambda u: (u.lang, u.qualified), "name")
     out += _similar(left, right, threshold, True, log, unique_threshold)
     out += _similar(left, right, rename_threshold, False, log)

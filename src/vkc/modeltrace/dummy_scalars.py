@@ -89,8 +89,21 @@ def _dummy_fill(name: str, p: Any) -> Any | None:
     floating = torch.is_floating_point(cpu) or cpu.dtype in (torch.int8, torch.uint8)
     if not floating and getattr(p, "dummy_weight_value", None) is None:
         return None            # other integers: the dummy loader leaves them as allocated (no value to give)
-    initialize_single_dummy_weight(cpu, name=name.rsplit(".", 1)[-1])
+    # called as the release's dummy loader calls it: 0.33.0 passes the parameter's name (E8M0 scales are
+    # told apart by it); older releases' function takes no name (issue 14)
+    kwargs = {"name": name.rsplit(".", 1)[-1]} if _takes_name(initialize_single_dummy_weight) else {}
+    initialize_single_dummy_weight(cpu, **kwargs)
     return cpu
+
+
+def _takes_name(fn: Any) -> bool:
+    import inspect
+
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return True
+    return "name" in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
 
 
 def _seed(model: Any, table: ShadowTable) -> None:

@@ -61,8 +61,11 @@ def prompt_logprobs_worker(vllm_config: Any) -> Any:
     import torch
     from vllm.v1.worker.gpu.sample.prompt_logprob import PromptLogprobsWorker
 
-    return PromptLogprobsWorker(vllm_config.scheduler_config.max_num_seqs, torch.device("meta"),
-                                logprobs_mode=vllm_config.model_config.logprobs_mode)
+    from vkc.modeltrace.release_stubs import release_kwargs
+
+    known = {"max_num_reqs": vllm_config.scheduler_config.max_num_seqs, "device": torch.device("meta"),
+             "logprobs_mode": vllm_config.model_config.logprobs_mode}
+    return PromptLogprobsWorker(**release_kwargs(PromptLogprobsWorker, known))
 
 
 def add_request(state: dict[str, Any], req_id: str, params: Any) -> None:

@@ -13,9 +13,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BINDING_FILES", "faked_ops", "parse_schemas", "register_schemas"]
+__all__ = ["BINDING_FILES", "binding_files", "faked_ops", "parse_schemas", "register_schemas"]
 
 BINDING_FILES = ("csrc/torch_bindings.cpp", "csrc/moe/torch_bindings.cpp")
+# folders whose bindings vLLM's CMake builds only for another platform (CPU, ROCm/HIP)
+_PLATFORM_DIRS = ("cpu", "rocm")
 _BLOCK = re.compile(r"TORCH_LIBRARY_FRAGMENT\(\s*(\w+)\s*,\s*(\w+)\s*\)\s*\{")
 _LIT = re.compile(r'"((?:[^"\\]|\\.)*)"')
 _FAKE = re.compile(r'register_fake\(\s*"(\w+)::(\w+)"')
@@ -30,10 +32,21 @@ def _block_text(text: str, start: int) -> str:
     return text[start:i]
 
 
-def parse_schemas(tree_root: str | Path, files: tuple[str, ...] = BINDING_FILES) -> list[tuple[str, str]]:
-    """``(namespace, schema)`` for every ``<var>.def("...")`` in the binding files, in file order."""
+def binding_files(tree_root: str | Path) -> tuple[str, ...]:
+    """The CUDA build's ``torch_bindings.cpp`` files of a tree: :data:`BINDING_FILES` first, then every other
+    ``csrc/**/torch_bindings.cpp`` outside the CPU/ROCm folders, sorted (0.25.0 - 0.30.0 register the stable-ABI
+    ops in ``csrc/libtorch_stable/torch_bindings.cpp`` and ``csrc/libtorch_stable/moe/``; issue 14)."""
+    csrc = Path(tree_root) / "csrc"
+    found = sorted(p.relative_to(tree_root).as_posix() for p in csrc.rglob("torch_bindings.cpp")
+                   if not set(p.relative_to(csrc).parts[:-1]) & set(_PLATFORM_DIRS)) if csrc.is_dir() else []
+    return tuple(f for f in BINDING_FILES if f in found) + tuple(f for f in found if f not in BINDING_FILES)
+
+
+def parse_schemas(tree_root: str | Path, files: tuple[str, ...] | None = None) -> list[tuple[str, str]]:
+    """``(namespace, schema)`` for every ``<var>.def("...")`` in the binding files (default: :func:`binding_files`),
+    in file order."""
     out: list[tuple[str, str]] = []
-    for rel in files:
+    for rel in binding_files(tree_root) if files is None else files:
         path = Path(tree_root) / rel
         if not path.is_file():
             continue

@@ -27,7 +27,8 @@ import types
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RELEASE_DEPS", "compiled_extension_imports", "deps_for", "install_release_stubs", "version_key"]
+__all__ = ["RELEASE_DEPS", "compiled_extension_imports", "deps_for", "install_release_stubs", "release_kwargs",
+           "version_key"]
 
 # (first release, first release past the range, package, where the release imports it)
 RELEASE_DEPS: tuple[tuple[str, str, str, str], ...] = (
@@ -160,3 +161,28 @@ def _tree_version(root: Path) -> str:
             if line.startswith(("__version__", "version")) and "=" in line:
                 return line.split("=", 1)[1].strip().strip("'\"")
     return "local"
+
+
+def release_kwargs(cls: Any, known: dict[str, Any]) -> dict[str, Any]:
+    """``known`` cut to the parameters ``cls.__init__`` (a class) or ``cls`` (a function, a bound method) takes;
+    a required one vkc does not know is a TypeError.
+
+    The serving steps build vLLM's runner objects (``RequestState``, ``Sampler``, ``StructuredOutputsWorker``,
+    ``PromptLogprobsWorker``) with the arguments ``GPUModelRunner.load_model`` passes; older releases take fewer
+    or other ones (0.30.0 - 0.32.0's structured-output worker a ``num_bonus_tokens``, 0.25.0's prompt-logprob
+    worker only ``max_num_reqs``, 0.30.0's ``Sampler.add_request`` a ``prompt_len``), so each call passes what
+    the release's class or method takes, by name."""
+    import inspect
+
+    fn = getattr(cls, "__init__") if isinstance(cls, type) else cls  # noqa: B009  (mypy: no unsound instance access)
+    params = [p for p in inspect.signature(fn).parameters.values() if p.name != "self"]
+    name = getattr(cls, "__qualname__", type(cls).__name__)
+    missing = [p.name for p in params if p.default is inspect.Parameter.empty and p.name not in known
+               and p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)]
+    if missing:
+        raise TypeError(f"{name}{'.__init__' if isinstance(cls, type) else ''} takes {', '.join(missing)}, "
+                        "which vkc's serving step does not "
+                        "know how to set for this vLLM release")
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return dict(known)
+    return {p.name: known[p.name] for p in params if p.name in known}

@@ -111,23 +111,28 @@ def sampler_state(vllm_config: Any, mix: str = DEFAULT_MIX) -> dict[str, Any]:
     from vllm.v1.worker.gpu.sample.sampler import Sampler
     from vllm.v1.worker.gpu.states import RequestState
 
+    from vkc.modeltrace.release_stubs import release_kwargs
+
     _uva_like_h100()
     np.random.seed(0)       # SamplingStates draws a seed per request without one: same trace every run
     mc, sc, spec = vllm_config.model_config, vllm_config.scheduler_config, vllm_config.speculative_config
     steps = int(vllm_config.num_speculative_tokens or 0)     # GPUModelRunner.num_speculative_steps
     dev = torch.device("meta")
     with set_current_vllm_config(vllm_config):
-        req_states = RequestState(max_num_reqs=sc.max_num_seqs, max_model_len=mc.max_model_len,
-                                  max_num_batched_tokens=sc.max_num_batched_tokens, num_speculative_steps=steps,
-                                  vocab_size=mc.get_vocab_size(), device=dev, num_prefill_lookahead=1,
-                                  use_dense_all_token_ids=spec is not None and spec.use_ngram())
+        # load_model's arguments, as far as the release's classes take them (release_kwargs; issue 14)
+        req_states = RequestState(**release_kwargs(RequestState, {
+            "max_num_reqs": sc.max_num_seqs, "max_model_len": mc.max_model_len,
+            "max_num_batched_tokens": sc.max_num_batched_tokens, "num_speculative_steps": steps,
+            "vocab_size": mc.get_vocab_size(), "device": dev, "num_prefill_lookahead": 1,
+            "use_dense_all_token_ids": spec is not None and spec.use_ngram()}))
         buffers = InputBuffers(max_num_reqs=sc.max_num_seqs, max_num_tokens=sc.max_num_batched_tokens, device=dev)
         kwargs = {"max_num_reqs": sc.max_num_seqs, "vocab_size": mc.get_vocab_size(), "device": dev,
                   "req_states": req_states, "logprobs_mode": mc.logprobs_mode, "num_speculative_tokens": steps + 1,
-                  "use_fp64_gumbel": mc.use_fp64_gumbel, "enable_trace_replay": mc.enable_trace_replay,
-                  "return_sampling_mask": mc.return_sampling_mask, "custom_logits_processors": ()}
+                  "use_fp64_gumbel": getattr(mc, "use_fp64_gumbel", False),
+                  "enable_trace_replay": getattr(mc, "enable_trace_replay", False),
+                  "return_sampling_mask": getattr(mc, "return_sampling_mask", False), "custom_logits_processors": ()}
         if getattr(vllm_config, "watermark_config", None) is None:
-            sampler = Sampler(vllm_config=vllm_config, **kwargs)
+            sampler = Sampler(**release_kwargs(Sampler, {"vllm_config": vllm_config, **kwargs}))
         else:                           # --watermark-config: vLLM's watermarking sampler
             from .watermark import watermark_sampler
 
@@ -177,6 +182,7 @@ def _admit(state: dict[str, Any], num_reqs: int, prompt_len: int, computed: int)
     """``GPUModelRunner.add_requests`` for ``num_reqs`` requests of ``prompt_len`` prompt tokens,
     request ``i`` with its mix's sampling parameters (:func:`vkc.modeltrace.mixes.sampling_params`)."""
     from .mix_worker import add_request
+    from .release_stubs import release_kwargs
     from .watermark import resolve_watermarking
 
     rs, sampler = state["req_states"], state["sampler"]
@@ -188,7 +194,8 @@ def _admit(state: dict[str, Any], num_reqs: int, prompt_len: int, computed: int)
         params = resolve_watermarking(state["vllm_config"], sampling_params(state["mix"], i, vocab, 256))
         rs.add_request(req_id=req_id, prompt_len=prompt_len, all_token_ids=[0] * prompt_len,
                        num_computed_tokens=computed, max_tokens=256)
-        sampler.add_request(rs.req_id_to_index[req_id], params)
+        sampler.add_request(**release_kwargs(sampler.add_request, {
+            "req_idx": rs.req_id_to_index[req_id], "prompt_len": prompt_len, "sampling_params": params}))
         add_request(state, req_id, params)
     with _admit_host(state):
         rs.apply_staged_writes()
@@ -230,13 +237,18 @@ def _bitmask_worker(state: dict[str, Any]) -> Any:
     from vllm.v1.worker.gpu.structured_outputs import StructuredOutputsWorker
 
     from vkc.modeltrace.recorder import RECORDER
+    from vkc.modeltrace.release_stubs import release_kwargs
 
     if "bitmask_worker" not in state:
         vc = state["vllm_config"]
         q = int(state["decode_query_len"])
-        w = StructuredOutputsWorker(max_num_logits=vc.scheduler_config.max_num_seqs * q,
-                                    vocab_size=vc.model_config.get_vocab_size(), device=torch.device("meta"),
-                                    mask_stride=q)
+        # the arguments load_model passes, as far as the release's worker takes them (issue 14): 0.25.0's
+        # takes no mask_stride, 0.30.0 - 0.32.0's a num_bonus_tokens (the model state's new sampled tokens
+        # per step: 1 without drafts); an argument vkc cannot answer fails the feature, loudly
+        known = {"max_num_logits": vc.scheduler_config.max_num_seqs * q,
+                 "vocab_size": vc.model_config.get_vocab_size(), "device": torch.device("meta"),
+                 "mask_stride": q, "num_bonus_tokens": 1}
+        w = StructuredOutputsWorker(**release_kwargs(StructuredOutputsWorker, known))
         RECORDER.name_storage(w.grammar_bitmask, "structured_output:grammar_bitmask")
         RECORDER.name_storage(w.logits_indices, "structured_output:logits_indices")
         state["bitmask_worker"] = w
@@ -251,7 +263,7 @@ def _apply_bitmask(state: dict[str, Any], logits: Any, batch: Any) -> None:
 
     w = _bitmask_worker(state)
     n = batch.num_reqs
-    q = w.mask_stride
+    q = int(getattr(w, "mask_stride", 1))      # 0.25.0's worker has one logit row per request
     bitmask = np.full((n * q, cdiv(logits.shape[-1], 32)), -1, dtype=np.int32)
     w.apply_grammar_bitmask(logits, batch, list(batch.req_ids), bitmask)
     # the host arrays it copied to the device: the bitmask rows and each row's logit (req * stride + pos)

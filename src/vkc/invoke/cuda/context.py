@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from vkc.errors import InvocationError
 from vkc.invoke.core.dims import ModelDims
 from vkc.invoke.cuda.literals import cpp_float, cpp_int
 from vkc.invoke.cuda.plan import Stmt
-from vkc.invoke.cuda.srcref import origin
+from vkc.invoke.cuda.srcref import origin, relocated
 from vkc.records import Extraction, SourceTree
 
 __all__ = ["DECODE_MAX_BATCH", "PREFILL_MAX_TOKENS", "Ctx", "TracedMismatch"]
@@ -34,6 +35,8 @@ class Ctx:
     bound: Mapping[str, tuple[int, str]] = field(default_factory=dict)
     # constants whose recipe value is a vkc choice (e.g. fused_moe's BLOCK_SIZE_M): the traced value replaces it
     bound_choices: frozenset[str] = frozenset()
+    # a recipe that followed a moved file (vkc.invoke.cuda.moved): (recipe's folder prefix, this tree's)
+    moved_prefixes: tuple[str, str] | None = None
 
     @property
     def dtype(self) -> str:
@@ -42,13 +45,37 @@ class Ctx:
     def w(self, file: str, text: str, code: str | None = None, after: int = 0, note: str = "") -> Stmt:
         """A wrapper statement, copied verbatim (``code`` overrides the emitted text,
         e.g. to drop a torch call, and then ``text`` is only the anchor)."""
-        where = origin(self.tree, file, text, after)
+        where = self.at(file, text, after)
         if code is None:
             return Stmt(" ".join(text.split()), where, note)
         return Stmt(code, f"binds {where}: {' '.join(text.split())}", note)
 
     def at(self, file: str, text: str, after: int = 0) -> str:
-        return origin(self.tree, file, text, after)
+        """``file:line`` of ``text`` (found verbatim).  Where the file is looked for (issue 14): where a followed
+        move puts it (``moved_prefixes``), then as the recipe cites it, then -- only when the tree has no such
+        file -- the one file of that trailing path elsewhere in the tree (:func:`~vkc.invoke.cuda.srcref.relocated`)."""
+        root = Path(self.tree.root)
+        tried: list[str] = []
+        if self.moved_prefixes is not None and file.startswith(self.moved_prefixes[0]):
+            tried.append(self.moved_prefixes[1] + file[len(self.moved_prefixes[0]):])
+        tried.append(file)
+        if not (root / file).is_file():
+            other = relocated(root, file)
+            if other is not None and other not in tried:
+                tried.append(other)
+        present = [f for f in tried if (root / f).is_file()]
+        first: InvocationError | None = None
+        for f in present:
+            try:
+                return origin(self.tree, f, text, after)
+            except InvocationError as e:
+                first = first or e
+        if first is None:
+            return origin(self.tree, file, text, after)      # the recipe's own file, missing: its error
+        if present == [file]:
+            raise first
+        raise InvocationError(f"{first.message} (the recipe cites {file}; looked in {', '.join(present)})",
+                              hint=first.hint)
 
     def const_int(self, name: str, value: int | None, why: str, ctype: str = "int",
                   src: tuple[str, str] | None = None) -> Stmt:
@@ -72,7 +99,7 @@ class Ctx:
     def _replaces(self, src: tuple[str, str] | None) -> str:
         if src is None:
             return ""
-        return f"replaces {src[0]}:{origin(self.tree, *src).split(':')[-1]}: {' '.join(src[1].split())}"
+        return f"replaces {self.at(*src)}: {' '.join(src[1].split())}"
 
     def tokens_max(self) -> str:
         """Cap on the token/batch dimension for the workload."""

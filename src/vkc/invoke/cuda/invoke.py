@@ -28,7 +28,7 @@ from vkc.invoke.cuda.context import Ctx
 from vkc.invoke.cuda.header import header_fields
 from vkc.invoke.cuda.modeltraced.attempt import attempt, attempt_wrapped
 from vkc.invoke.cuda.plan import Plan
-from vkc.invoke.cuda.recipe_path import build_recipe_plan, recipe_for
+from vkc.invoke.cuda.recipe_path import build_recipe_plan, recipe_in_tree
 from vkc.invoke.cuda.render import (
     MARKER,
     instantiation_marker,
@@ -52,10 +52,11 @@ def invoke_cuda(tree: SourceTree, extraction: Extraction, model: ModelConfig, wo
     if extraction.kernel_type != "cuda":
         raise InvocationError(f"{name} is a {extraction.kernel_type} kernel, not CUDA")
     qual = qualified_name(extraction)
-    recipe = recipe_for(qual)
+    recipe, moved = recipe_in_tree(tree.root, qual)     # a recipe follows a moved file (issue 14)
     phase = None if recipe is not None else evident_phase(extraction)
     wl, why = choose_workload(workload, recipe, qual, phase)
-    ctx = Ctx(tree, extraction, ModelDims.from_config(model), wl, qual)
+    ctx = Ctx(tree, extraction, ModelDims.from_config(model), wl, qual,
+              moved_prefixes=(moved.old_prefix, moved.new_prefix) if moved is not None else None)
     # no recipe: vLLM's own host function compiled against vkc's Tensor stand-in, from the model's traced call
     wrapped = attempt_wrapped(tree, model, ctx, name=name, command=command, why=why) if recipe is None else None
     if recipe is None and (wrapped is None or wrapped.invocation is None):
@@ -66,6 +67,8 @@ def invoke_cuda(tree: SourceTree, extraction: Extraction, model: ModelConfig, wo
         inv = wrapped.invocation
         return dataclasses.replace(inv, facts={**inv.facts, "workload_inferred": workload is None})
     plan, prov, traced = _plan(tree, model, recipe, ctx, name)
+    if moved is not None:
+        plan = dataclasses.replace(plan, notes=(*plan.notes, moved.note()))
     if wrapped is not None and wrapped.fallback:
         prov = dataclasses.replace(prov, fallback_from=wrapped.fallback)
         plan = dataclasses.replace(plan, notes=(*plan.notes, f"fell back from {wrapped.fallback}"))

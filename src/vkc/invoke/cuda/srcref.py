@@ -50,5 +50,26 @@ def locate(tree: SourceTree, file: str, text: str, after: int = 0) -> int:
         start = pos + 1
 
 
+@lru_cache(maxsize=8)
+def _files_by_name(root: str) -> dict[str, tuple[str, ...]]:
+    out: dict[str, list[str]] = {}
+    base = Path(root)
+    for p in sorted((base / "csrc").rglob("*")) if (base / "csrc").is_dir() else []:
+        if p.is_file():
+            out.setdefault(p.name, []).append(p.relative_to(base).as_posix())
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def relocated(root: str | Path, file: str) -> str | None:
+    """The one file of the tree whose path ends with ``file`` less its first folder (``csrc/x/y.cu`` ->
+    ``.../x/y.cu``) when ``file`` itself is not there: a file another release keeps in another folder
+    (0.25.0 - 0.30.0: ``csrc/libtorch_stable/``).  None when there is no such file or more than one."""
+    if (Path(root) / file).is_file():
+        return None
+    tail = file.split("/", 1)[1] if "/" in file else file
+    found = [f for f in _files_by_name(str(root)).get(Path(file).name, ()) if f != file and f.endswith("/" + tail)]
+    return found[0] if len(found) == 1 else None
+
+
 def origin(tree: SourceTree, file: str, text: str, after: int = 0) -> str:
     return f"{file}:{locate(tree, file, text, after)}"

@@ -3,6 +3,7 @@ swigluoai_and_mul_kernel as launched by swigluoai_and_mul (LAUNCH_SIGLUOAI_AND_M
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from vkc.errors import NotApplicableError
 from vkc.invoke.cuda.literals import cpp_float, cpp_str
@@ -82,8 +83,9 @@ PAD_LIMIT = 256      # a MoE backend may pad the expert width by less than this 
 def _schema_default(c: Ctx, op: str, arg: str) -> tuple[float, str]:
     """A float argument's default in the op's schema string (``float alpha=1.702``), and where."""
     where = c.at(BINDINGS, f'"{op}(Tensor! out')
-    line = int(where.rsplit(":", 1)[1])
-    text = " ".join((c.tree.root / BINDINGS).read_text(errors="replace").splitlines()[line - 1:line + 3])
+    file, _, line_s = where.rpartition(":")       # the file the schema is in (a recipe may follow a moved file)
+    line = int(line_s)
+    text = " ".join((Path(c.tree.root) / file).read_text(errors="replace").splitlines()[line - 1:line + 3])
     m = re.search(rf"float\s+{arg}\s*=\s*([0-9.eE+-]+)", text.replace('" "', "").replace('"', ""))
     if m is None:
         raise NotApplicableError(f"{op}'s schema at {where} has no default for {arg}",

@@ -80,14 +80,14 @@ def prefetch(tree: SourceTree, kernels: Sequence[KernelEntry], model: ModelConfi
     :func:`wrapped_from_tests` would run for every CUDA kernel without a recipe (those in ``only``,
     when given), at ``model``'s sizes; the captures land in the disk cache.  Returns the number of
     kernels asked about."""
-    from vkc.invoke.cuda.recipe_path import recipe_for
+    from vkc.invoke.cuda.recipe_path import recipe_in_tree
     from vkc.invoke.triton.testtraced.attempt import model_dims
     from vkc.testtrace import op_captures, tests_enabled
 
     if not tests_enabled():
         return 0
     keep = None if only is None else set(only)
-    wanted = [k.qualified for k in kernels if k.lang == "cuda" and not k.rocm_only and recipe_for(k.qualified) is None
-              and (keep is None or k.qualified in keep)]
+    wanted = [k.qualified for k in kernels if k.lang == "cuda" and not k.rocm_only
+              and recipe_in_tree(tree.root, k.qualified)[0] is None and (keep is None or k.qualified in keep)]
     op_captures(tree, wanted, model_dims(model, workload), batch=batch, workers=workers)
     return len(wanted)
