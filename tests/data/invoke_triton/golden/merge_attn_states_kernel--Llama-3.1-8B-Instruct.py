@@ -59,6 +59,18 @@ import triton  # noqa: E402
 import triton.testing  # noqa: E402,F401
 import triton.language as tl  # noqa: E402,F401
 
+if os.environ.get("TRITON_INTERPRET") == "1":
+    # Programmatic dependent launch (gdc_wait / gdc_launch_dependents) only orders a launch against its
+    # neighbours on a GPU stream; the CPU interpreter runs one launch alone and has no implementation of
+    # either hint, so they are no-ops here (the GPU run keeps them)
+    try:
+        import triton.language.extra.cuda as _tl_cuda  # noqa: E402
+    except ImportError:
+        _tl_cuda = None
+    for _hint in ("gdc_wait", "gdc_launch_dependents"):
+        if _tl_cuda is not None and hasattr(_tl_cuda, _hint):
+            setattr(_tl_cuda, _hint, lambda *args, **kwargs: None)
+
 if _HAS_CUDA and hasattr(triton, "set_allocator"):
     # the scratch allocator vLLM installs for its kernels that make TMA descriptors on the device
     # (vllm/triton_utils/allocation.py: set_triton_allocator); unused by every other kernel
@@ -347,6 +359,13 @@ def _init_tensor(shape, dtype_name, init, device):
         addrs = torch.tensor([b.data_ptr() for b in bufs], dtype=torch.int64, device=device)
         return addrs.repeat(-(-numel // targets))[:numel].view(dtype).reshape(shape) if dtype.itemsize == 8 \
             else addrs.repeat(-(-numel // targets))[:numel].to(dtype).reshape(shape)
+    if kind == "overlay":
+        # a storage of two kinds of data: its base fill, then each listed view (its own dtype and
+        # element strides) set to a constant -- the float scales a KV cache keeps beside its int values
+        t = _init_tensor(shape, dtype_name, params[0], device)
+        for vshape, vstride, voffset, vdtype, value in params[1]:
+            _view(t, vshape, vstride, voffset, vdtype).fill_(value)
+        return t
     if kind == "pointer_targets":
         # a table of device addresses: entry i points at its own allocation (nbytes of dtype, randn*scale),
         # `offset` elements in, kept alive as long as the script runs
