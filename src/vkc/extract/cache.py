@@ -62,7 +62,8 @@ __all__ = ["CACHE_FORMAT", "ENV_OFF", "ExtractionCache", "digest_files", "enable
 CACHE_FORMAT = 2                 # 1: vkc diff's own cache (source code or error only)
 ENV_OFF = "VKC_NO_EXTRACT_CACHE"
 _PACKAGES = ("extract", "cxx", "index")
-_LEAVES = ("records.py", "errors.py", "dtypes.py", "naming.py", "pyliteral.py", "templating.py", "toolchain/cutlass.py")
+_LEAVES = ("records.py", "errors.py", "dtypes.py", "naming.py", "pyliteral.py", "templating.py", "toolchain/cutlass.py",
+           "source/fetch.py", "source/manifest.py")   # the generated-sources cache (extract/cuda/generated.py)
 _SUFFIXES = (".py", ".j2", ".scm", ".json")
 _DISTRIBUTIONS = ("tree-sitter", "tree-sitter-cuda", "triton", "torch")
 _LANGS = ("triton", "cuda")
