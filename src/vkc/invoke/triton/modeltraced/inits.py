@@ -32,25 +32,24 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from vkc.invoke.triton.plan import InitSpec, Value
+from vkc.invoke.triton.plan import InitSpec
 from vkc.invoke.triton.recipes.moe import ROUTING_SEED, align_block_size, routing
 from vkc.modeltrace.contents import Contents, PointerTarget
 from vkc.modeltrace.records import StepSpec, StepTrace, TensorArg, TracedEvent
 
+from .initbase import MOE_LORA_ALIGN, Refused
+from .initbase import numel as _numel
+from .initbase import padded as _padded
+from .lora_align import moe_lora_align
 from .mamba_meta import FIELDS as MAMBA_FIELDS
 from .mamba_meta import mamba_chunk_field
 
 __all__ = ["MOE_ALIGN", "MOE_LORA_ALIGN", "TOPK_OPS", "Refused", "StepFacts", "init_for", "pointer_targets"]
 
 MOE_ALIGN = "_moe_C::moe_align_block_size"
-MOE_LORA_ALIGN = "_moe_C::moe_lora_align_block_size"
 TOPK_OPS = ("_moe_C::topk_softmax", "_moe_C::topk_sigmoid", "_moe_C::grouped_topk")
 _INDEX_WORDS = ("id", "idx", "index", "indices", "table", "slot", "offset", "loc", "lens", "map", "post_pad",
                 "count", "start")
-
-
-class Refused(Exception):
-    """The launch cannot be reproduced with valid contents (the reason is the message)."""
 
 
 @dataclass(frozen=True)
@@ -96,18 +95,6 @@ def _is_int(dtype: str) -> bool:
 def _index_like(param: str) -> bool:
     p = param.lower().removesuffix("_ptr")
     return any(w in p.split("_") or p.endswith(w) for w in _INDEX_WORDS)
-
-
-def _numel(a: TensorArg) -> int:
-    return max(1, a.base_nbytes // a.itemsize)
-
-
-def _padded(values: Sequence[int], a: TensorArg, fill: int) -> InitSpec:
-    n = _numel(a)
-    if a.offset != 0 or len(values) > n:
-        raise Refused(f"{len(values)} values do not fit the traced buffer ({n} elements at offset {a.offset})")
-    full: list[Value] = [*values, *([fill] * (n - len(values)))]
-    return InitSpec("values", (full,))
 
 
 def _lengths(spec: StepSpec) -> tuple[list[int], list[int]]:
@@ -228,8 +215,6 @@ def _moe(param: str, a: TensorArg, ev: TracedEvent, launch: TracedEvent, facts: 
             return _padded([total], a, 0)
         raise Refused(f"{MOE_ALIGN}: unknown output {role!r}")
     if ev.name == MOE_LORA_ALIGN:
-        from .lora_align import moe_lora_align  # it uses this module's rules
-
         return moe_lora_align(role, a, ev, facts)
     if ev.name in TOPK_OPS:
         M, E, k = _topk_dims(ev)

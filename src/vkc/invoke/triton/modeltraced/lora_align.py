@@ -6,12 +6,13 @@ from vkc.invoke.triton.plan import InitSpec
 from vkc.invoke.triton.recipes.moe import align_block_size
 from vkc.modeltrace.records import TensorArg, TracedEvent
 
-from .inits import MOE_LORA_ALIGN, Refused, StepFacts, _padded
+from .initbase import MOE_LORA_ALIGN, Refused, RoutingFacts
+from .initbase import padded as _padded
 
 __all__ = ["moe_lora_align"]
 
 
-def moe_lora_align(role: str | None, a: TensorArg, ev: TracedEvent, facts: StepFacts) -> InitSpec:
+def moe_lora_align(role: str | None, a: TensorArg, ev: TracedEvent, facts: RoutingFacts) -> InitSpec:
     """``moe_lora_align_block_size`` (csrc/moe/moe_align_sum_kernels.cu): per LoRA slot ``l``, row ``l``
     of ``sorted_token_ids`` (``max_num_tokens_padded`` wide), ``experts_ids`` (``max_num_m_blocks``) and
     ``num_tokens_post_pad[l]`` are moe_align_block_size over the tokens ``token_lora_mapping`` puts

@@ -1,0 +1,40 @@
+"""What the contents rules share (:mod:`.inits` and :mod:`.lora_align`): the refusal, buffers padded to
+the traced storage, and the routing facts a rule reads."""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+from vkc.invoke.triton.plan import InitSpec, Value
+from vkc.modeltrace.contents import Contents
+from vkc.modeltrace.records import TensorArg
+
+__all__ = ["MOE_LORA_ALIGN", "Refused", "RoutingFacts", "numel", "padded"]
+
+MOE_LORA_ALIGN = "_moe_C::moe_lora_align_block_size"
+
+
+class Refused(Exception):
+    """The launch cannot be reproduced with valid contents (the reason is the message)."""
+
+
+class RoutingFacts(Protocol):
+    """The part of :class:`.inits.StepFacts` a routing rule reads."""
+
+    @property
+    def known(self) -> Mapping[str, Contents]: ...
+
+    def route(self, M: int, E: int, k: int) -> list[list[int]]: ...
+
+
+def numel(a: TensorArg) -> int:
+    return max(1, a.base_nbytes // a.itemsize)
+
+
+def padded(values: Sequence[int], a: TensorArg, fill: int) -> InitSpec:
+    """``values`` then ``fill`` over the whole traced storage (refused at an offset or when too many)."""
+    n = numel(a)
+    if a.offset != 0 or len(values) > n:
+        raise Refused(f"{len(values)} values do not fit the traced buffer ({n} elements at offset {a.offset})")
+    full: list[Value] = [*values, *([fill] * (n - len(values)))]
+    return InitSpec("values", (full,))
