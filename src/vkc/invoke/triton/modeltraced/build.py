@@ -34,6 +34,7 @@ from vkc.invoke.triton.plan import (
 from vkc.modeltrace.contents import step_contents, step_pointers
 from vkc.modeltrace.records import ModelTrace, ScalarArg, StepSpec, StepTrace, TensorArg, TracedEvent
 
+from .initbase import is_int as _is_int
 from .inits import Refused, StepFacts, init_for
 
 __all__ = ["ConfigRole", "ModelTracedPlan", "modeltraced_plan"]
@@ -173,10 +174,6 @@ def _packed_kv(param_inits: list[tuple[str, TensorArg, InitSpec]]) -> InitSpec |
     return InitSpec("overlay", (ints[0][2].to_literal(), views))
 
 
-def _is_int(dtype: str) -> bool:
-    return dtype.startswith(("int", "uint", "bool"))
-
-
 def _pick_init(param_inits: list[tuple[str, TensorArg, InitSpec]], kv: bool = False) -> InitSpec:
     specs = {repr(i.to_literal()): i for _p, _a, i in param_inits}
     if len(specs) == 1:
@@ -184,7 +181,7 @@ def _pick_init(param_inits: list[tuple[str, TensorArg, InitSpec]], kv: bool = Fa
     packed = _packed_kv(param_inits) if kv else None
     if packed is not None:
         return packed
-    floating = all(not a.dtype.startswith(("int", "uint", "bool")) for _p, a, _i in param_inits)
+    floating = all(not _is_int(a.dtype) for _p, a, _i in param_inits)
     if floating:   # an input and an output view of one buffer: the input's contents matter
         for _p, _a, i in param_inits:
             if i.kind in _RANDOMISH:

@@ -1,4 +1,4 @@
-"""What the contents rules share (:mod:`.inits` and :mod:`.lora_align`): the refusal, buffers padded to
+"""What the contents rules share (:mod:`.inits`, :mod:`.lora_align`, :mod:`.build`): the refusal, buffers padded to
 the traced storage, and the routing facts a rule reads."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from vkc.invoke.triton.plan import InitSpec, Value
 from vkc.modeltrace.contents import Contents
 from vkc.modeltrace.records import TensorArg
 
-__all__ = ["MOE_LORA_ALIGN", "Refused", "RoutingFacts", "numel", "padded"]
+__all__ = ["MOE_LORA_ALIGN", "Refused", "RoutingFacts", "is_int", "numel", "padded"]
 
 MOE_LORA_ALIGN = "_moe_C::moe_lora_align_block_size"
 
@@ -25,6 +25,11 @@ class RoutingFacts(Protocol):
     def known(self) -> Mapping[str, Contents]: ...
 
     def route(self, M: int, E: int, k: int) -> list[list[int]]: ...
+
+
+def is_int(dtype: str) -> bool:
+    """An integer (or bool) storage: index-like unless a rule says it is data."""
+    return dtype.startswith(("int", "uint")) or dtype == "bool"
 
 
 def numel(a: TensorArg) -> int:

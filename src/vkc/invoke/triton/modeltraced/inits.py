@@ -38,6 +38,7 @@ from vkc.modeltrace.contents import Contents, PointerTarget
 from vkc.modeltrace.records import StepSpec, StepTrace, TensorArg, TracedEvent
 
 from .initbase import MOE_LORA_ALIGN, Refused
+from .initbase import is_int as _is_int
 from .initbase import numel as _numel
 from .initbase import padded as _padded
 from .lora_align import moe_lora_align
@@ -86,10 +87,6 @@ class StepFacts:
         i = int(producer.split(":", 1)[1])
         ev = self.step.events[i] if 0 <= i < len(self.step.events) else None
         return ev if ev is not None and ev.index == i else next((e for e in self.step.events if e.index == i), None)
-
-
-def _is_int(dtype: str) -> bool:
-    return dtype.startswith(("int", "uint")) or dtype == "bool"
 
 
 def _index_like(param: str) -> bool:
