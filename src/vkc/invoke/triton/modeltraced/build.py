@@ -191,6 +191,21 @@ def _pick_init(param_inits: list[tuple[str, TensorArg, InitSpec]], kv: bool = Fa
     raise Refused(f"views of one index buffer need different contents ({names})")
 
 
+def _init_or_unread(param: str, a: TensorArg, ev: TracedEvent, facts: StepFacts) -> InitSpec:
+    """:func:`init_for`, except that a buffer the kernel only stores to (:mod:`.writeonly`) whose producer has
+    no contents rule is ``"empty"``: its prior contents cannot change the launch (the header says so)."""
+    try:
+        return init_for(param, a, ev, facts)
+    except Refused as e:
+        if param not in facts.write_only:
+            raise
+        note = (f"{param}: the kernel only stores to it (never loads it), so what vLLM's code left there "
+                f"does not matter: allocated empty ({e.args[0] if e.args else 'no contents rule'})")
+        if note not in facts.notes:
+            facts.notes.append(note)
+        return InitSpec("empty")
+
+
 _TAGS = frozenset({"__float__", "__tl_dtype__", "__torch_dtype__"})   # the tagged values CONFIGS decodes
 
 
@@ -214,7 +229,7 @@ def _config(ev: TracedEvent, facts: StepFacts, trace: ModelTrace, cut: bool) -> 
     for base, vs in views.items():
         first = vs[0][1]
         nbytes = max([first.base_nbytes] + [_extent(t.shape, t.stride, t.offset) * t.itemsize for _p, t in vs])
-        init = _pick_init([(p, t, init_for(p, t, ev, facts)) for p, t in vs], kv=base in facts.kv_bases)
+        init = _pick_init([(p, t, _init_or_unread(p, t, ev, facts)) for p, t in vs], kv=base in facts.kv_bases)
         buffers.append(Buffer(names[base], (-(-nbytes // first.itemsize),), first.dtype, init))
     live = sum(math.prod(b.shape) * next(t.itemsize for _p, t in views[k]) for k, b in
                zip(views, buffers))
@@ -265,7 +280,7 @@ def _info(ev: TracedEvent, step: StepTrace, kernel: str, params: Sequence[str] |
                            for e in all_evs))
 
 
-def _step_configs(trace: ModelTrace, step: StepTrace, kernel: str, small: bool
+def _step_configs(trace: ModelTrace, step: StepTrace, kernel: str, small: bool, write_only: frozenset[str] = frozenset()
                   ) -> tuple[list[tuple[LaunchConfig, list[TracedEvent]]], StepFacts]:
     groups = _groups(step, kernel)
     if not groups:
@@ -280,7 +295,7 @@ def _step_configs(trace: ModelTrace, step: StepTrace, kernel: str, small: bool
     for cut in ((True,) if small else (False, True)):
         nb = (min(traced_nb, used) if cut else traced_nb) if traced_nb else used
         facts = StepFacts(step, nb, bs, small=small, kv_bases=kv_bases(step), known=step_contents(trace, step.spec),
-                          pointers=step_pointers(trace, step.spec))
+                          pointers=step_pointers(trace, step.spec), write_only=write_only)
         configs = _group_configs(groups, facts, trace, cut)
         if cut or max(c.live_bytes for c, _g in configs) <= FULL_LIVE_LIMIT:
             break
@@ -311,15 +326,16 @@ FULL_LIVE_LIMIT = 100 << 30   # bytes a FULL launch may hold live (an H200 has 1
 
 
 def modeltraced_plan(trace: ModelTrace, step: StepSpec, kernel_qualified: str, *, small_step: StepSpec | None = None,
-                     params: Sequence[str] | None = None, reasons: list[str] | None = None) -> ModelTracedPlan | None:
+                     params: Sequence[str] | None = None, reasons: list[str] | None = None,
+                     write_only: frozenset[str] = frozenset()) -> ModelTracedPlan | None:
     """The plan of ``kernel_qualified``'s launches in ``step`` (SMALL from ``small_step``, default the
     same step); None when the step does not launch it or a launch cannot be reproduced with valid
     contents -- the reason is appended to ``reasons``."""
     try:
         full_step = trace.step(step)
         sm_step = trace.step(small_step or step)
-        fulls, ffacts = _step_configs(trace, full_step, kernel_qualified, small=False)
-        smalls, sfacts = _step_configs(trace, sm_step, kernel_qualified, small=True)
+        fulls, ffacts = _step_configs(trace, full_step, kernel_qualified, small=False, write_only=write_only)
+        smalls, sfacts = _step_configs(trace, sm_step, kernel_qualified, small=True, write_only=write_only)
     except (Refused, KeyError) as e:
         if reasons is not None:
             reasons.append(str(e.args[0]) if e.args else type(e).__name__)

@@ -16,7 +16,8 @@ vLLM's own metadata made the traced tensors; the recorder says who made each sto
   the KV cache), ``slot_mapping`` -> ``("slot_mapping", num_blocks*block_size)``,
   ``query_start_loc`` -> the step's per-sequence query lengths, prefix-summed, ``seq_lens`` -> the
   step's context lengths, float metadata (split-KV ``softmax_segm_*``) -> ``"scratch"``;
-  ``input:positions`` -> each token's position;
+  ``input:positions`` -> each token's position; ``input:input_ids`` -> token ids below the embedding
+  table's rows;
 * host-built tables of device addresses (the LoRA ops' weight-pointer tables; the trace says what
   each entry points at, :func:`vkc.modeltrace.contents.step_pointers`) -> ``("pointer_targets", ...)``:
   real allocations of each target's size and dtype, weight-filled;
@@ -65,6 +66,7 @@ class StepFacts:
     kv_bases: frozenset[str] = frozenset()            # storages of the step's KV caches
     known: Mapping[str, Contents] = field(default_factory=dict)   # storage -> contents vLLM's host wrote
     pointers: Mapping[str, tuple[PointerTarget, ...]] = field(default_factory=dict)  # address tables' targets
+    write_only: frozenset[str] = frozenset()          # the kernel's parameters it only stores to (.writeonly)
 
     def route(self, M: int, E: int, k: int) -> list[list[int]]:
         """The step's top-k routing: seeded over all E experts (FULL); SMALL routes every token to
@@ -162,6 +164,17 @@ def _positions(a: TensorArg, facts: StepFacts) -> InitSpec:
     q, ctx = _lengths(facts.spec)
     pos = [c - n + i for n, c in zip(q, ctx) for i in range(n)]
     return _padded(pos, a, 0)
+
+
+def _token_ids(param: str, a: TensorArg, launch: TracedEvent, facts: StepFacts) -> InitSpec:
+    """The step's input token ids: any ids of the vocabulary, ``randint(0, V)`` with V the rows of the
+    embedding table the step reads (``weight:*embed_tokens.weight``: this launch's, else the step's
+    first), as a prompt's tokens are."""
+    tables = [t for _n, t in launch.tensors() if t.producer.endswith("embed_tokens.weight")]
+    tables += [t for ev in facts.step.events for _n, t in ev.tensors() if t.producer.endswith("embed_tokens.weight")]
+    if not _is_int(a.dtype) or not tables or not tables[0].shape:
+        raise Refused(f"{param}: the step's input token ids, but no embedding table in the trace bounds them")
+    return InitSpec("randint", (0, int(tables[0].shape[0])))
 
 
 # Ops whose results (not written arguments) are the routing: the schema names no result, so the
@@ -309,6 +322,8 @@ def init_for(param: str, a: TensorArg, launch: TracedEvent, facts: StepFacts,
         return _metadata(p.split(":", 1)[1], a, facts)
     if p == "input:positions":
         return _positions(a, facts)
+    if p == "input:input_ids":
+        return _token_ids(param, a, launch, facts)
     if p.startswith("weight:"):
         leaf = p.split(":", 1)[1]
         if _is_int(a.dtype) and _index_like(leaf.rsplit(".", 1)[-1]):

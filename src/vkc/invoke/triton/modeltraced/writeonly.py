@@ -1,0 +1,117 @@
+"""Which pointer parameters a Triton kernel only writes (``ast`` over its module's source; nothing runs).
+
+A buffer the kernel never reads needs no contents: whatever vLLM's earlier code left there cannot change
+what the launch computes (``_fused_norm_rope_kernel``'s ``topk_indices_ptr``: one program fills the row
+with -1; an aligned block table's ``out_ptr``).  The model-traced plan gives such a buffer ``"empty"``
+where its producer has no contents rule, instead of refusing the launch, and the header says so.
+
+Conservative by construction: a parameter is write-only only when every use of it, and of every name
+derived from it by assignment (``p = p + off``, ``ptrs = base + idx[:, None]``; a name inside a call on the
+right-hand side is a use, not a derivation), is inside the pointer
+expression (the first argument or ``pointer=``) of ``tl.store``.  Any other use -- a ``tl.load``, an
+atomic (it reads), a block pointer or tensor descriptor, a call to a helper, a comparison, a return --
+counts as a read.  A kernel whose source is not found or does not parse: no parameter is write-only.
+"""
+from __future__ import annotations
+
+import ast
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["kernel_source", "write_only_params"]
+
+
+def _is_store(call: ast.Call) -> bool:
+    f = call.func
+    return isinstance(f, ast.Attribute) and f.attr == "store" and isinstance(f.value, ast.Name) \
+        and f.value.id in ("tl", "language")
+
+
+def _store_pointer(call: ast.Call) -> ast.expr | None:
+    if call.args:
+        return call.args[0]
+    return next((k.value for k in call.keywords if k.arg == "pointer"), None)
+
+
+def _names(node: ast.AST) -> set[str]:
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+
+
+def _derived(fn: ast.FunctionDef, params: Sequence[str]) -> dict[str, str]:
+    """name -> the parameter it is derived from (by plain assignment), to a fixed point."""
+    owner = {p: p for p in params}
+    changed = True
+    while changed:
+        changed = False
+        for node in ast.walk(fn):
+            if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)) and node.value is not None:
+                srcs = {owner[n] for n in _names(node.value) if n in owner}
+                if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name) and node.target.id in owner:
+                    srcs.add(owner[node.target.id])
+                if len(srcs) != 1:
+                    continue
+                src = next(iter(srcs))
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for t in targets:
+                    for n in ast.walk(t):
+                        if isinstance(n, ast.Name) and n.id not in owner:
+                            owner[n.id] = src
+                            changed = True
+    return owner
+
+
+def write_only_params(source: str, kernel: str, params: Sequence[str]) -> frozenset[str]:
+    """The parameters of ``kernel`` (a function name in ``source``, a module) that it only stores to."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return frozenset()
+    leaf = kernel.rsplit(".", 1)[-1]
+    fns = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == leaf]
+    if len(fns) != 1:
+        return frozenset()
+    fn = fns[0]
+    fparams = [a.arg for a in fn.args.args]
+    want = [p for p in params if p in fparams]
+    owner = _derived(fn, want)
+    stored: set[str] = set()
+    allowed: set[int] = set()       # ids of Name nodes inside a store's pointer expression
+    assign_lhs: set[int] = set()    # ids of Name nodes that are assignment targets or propagation sources
+    for node in ast.walk(fn):
+        if isinstance(node, ast.Call) and _is_store(node):
+            ptr = _store_pointer(node)
+            if ptr is not None:
+                nested = {id(x) for c in ast.walk(ptr) if isinstance(c, ast.Call) for x in ast.walk(c)}
+                for n in ast.walk(ptr):
+                    if isinstance(n, ast.Name) and n.id in owner and id(n) not in nested:
+                        allowed.add(id(n))
+                        stored.add(owner[n.id])
+        if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)) and node.value is not None:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            tnames = {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+            srcs = {owner[n] for n in _names(node.value) if n in owner}
+            if tnames and all(t in owner for t in tnames) and len(srcs) == 1:
+                for t in targets:
+                    assign_lhs.update(id(n) for n in ast.walk(t) if isinstance(n, ast.Name))
+                in_call = {id(n) for c in ast.walk(node.value) if isinstance(c, ast.Call) for n in ast.walk(c)}
+                assign_lhs.update(id(n) for n in ast.walk(node.value)
+                                  if isinstance(n, ast.Name) and n.id in owner and id(n) not in in_call)
+    read: set[str] = set()
+    for n in ast.walk(fn):
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and n.id in owner and id(n) not in allowed \
+                and id(n) not in assign_lhs:
+            read.add(owner[n.id])
+    return frozenset(p for p in want if p in stored and p not in read)
+
+
+def kernel_source(root: Path, qualified: str) -> str | None:
+    """The source of the module that defines ``module:qualname`` in the tree at ``root``, or None."""
+    module = qualified.split(":", 1)[0]
+    base = root.joinpath(*module.split("."))
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.is_file():
+            try:
+                return path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                return None
+    return None

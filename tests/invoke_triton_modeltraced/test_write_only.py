@@ -1,0 +1,81 @@
+"""Buffers a Triton kernel only stores to need no contents (:mod:`vkc.invoke.triton.modeltraced.writeonly`),
+and the step's input token ids are ids of the embedding table (:func:`...inits.init_for`)."""
+from __future__ import annotations
+
+import pytest
+
+from vkc.invoke.triton.modeltraced.build import _init_or_unread
+from vkc.invoke.triton.modeltraced.inits import Refused, StepFacts, init_for
+from vkc.invoke.triton.modeltraced.writeonly import kernel_source, write_only_params
+from vkc.invoke.triton.plan import InitSpec
+from vkc.modeltrace.records import StepSpec, StepTrace, TensorArg, TracedEvent
+
+SRC = '''
+import triton
+import triton.language as tl
+
+@triton.jit
+def k(out_ptr, ids_ptr, acc_ptr, desc_ptr, helper_ptr, n, BLOCK: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    ids = tl.load(ids_ptr + offs, mask=offs < n)
+    ptrs = out_ptr + offs
+    ptrs += 1
+    tl.store(ptrs, ids, mask=offs < n)
+    acc = acc_ptr + offs
+    tl.store(acc, tl.load(acc) + 1)
+    tl.atomic_add(desc_ptr, 1)
+    _helper(helper_ptr)
+'''
+
+
+def test_only_pointers_used_solely_as_store_targets_are_write_only():
+    assert write_only_params(SRC, "k", ["out_ptr", "ids_ptr", "acc_ptr", "desc_ptr", "helper_ptr"]) == {"out_ptr"}
+
+
+def test_a_load_inside_an_assignment_is_a_read_not_a_derivation():
+    src = "@triton.jit\ndef k(p, q):\n    x = tl.load(p)\n    tl.store(q, 0)\n    tl.store(p, 1)\n"
+    assert write_only_params(src, "k", ["p", "q"]) == {"q"}
+    gather = "@triton.jit\ndef k(out, idx):\n    tl.store(out + tl.load(idx), 1)\n"
+    assert write_only_params(gather, "k", ["out", "idx"]) == {"out"}
+
+
+def test_unparsable_or_ambiguous_sources_give_nothing():
+    assert write_only_params("def k(:", "k", ["p"]) == frozenset()
+    two = "def k(p):\n    tl.store(p, 1)\ndef k(p):\n    tl.store(p, 1)\n"
+    assert write_only_params(two, "k", ["p"]) == frozenset()
+
+
+def test_kernel_source_reads_the_module_file(tmp_path):
+    (tmp_path / "vllm" / "ops").mkdir(parents=True)
+    (tmp_path / "vllm" / "ops" / "m.py").write_text(SRC)
+    assert kernel_source(tmp_path, "vllm.ops.m:k") == SRC
+    assert kernel_source(tmp_path, "vllm.ops.missing:k") is None
+
+
+def _t(base: str, producer: str, dtype: str = "int32", shape: tuple[int, ...] = (64,)) -> TensorArg:
+    return TensorArg(dtype, shape, (1,) * len(shape), 0, 4, base, 4 * 64 * 2048, producer)
+
+
+def _facts(*events: TracedEvent, write_only: frozenset[str] = frozenset()) -> StepFacts:
+    return StepFacts(StepTrace(StepSpec("decode", 64, 4096), 64, events, 0.0), 1024, 16, write_only=write_only)
+
+
+def test_an_unread_buffer_of_unknown_contents_is_empty_and_the_header_says_why():
+    out = _t("s1", "unknown")
+    ev = TracedEvent(0, "triton", "m:k", None, None, (("out_ptr", out),), grid=(1,))
+    with pytest.raises(Refused):
+        _init_or_unread("out_ptr", out, ev, _facts(ev))
+    facts = _facts(ev, write_only=frozenset({"out_ptr"}))
+    assert _init_or_unread("out_ptr", out, ev, facts) == InitSpec("empty")
+    assert any("only stores to it" in n for n in facts.notes)
+
+
+def test_input_token_ids_are_below_the_embedding_rows():
+    ids = _t("s2", "input:input_ids")
+    table = TensorArg("bfloat16", (129280, 7168), (7168, 1), 0, 2, "s3", 129280 * 7168 * 2,
+                      "weight:model.embed_tokens.weight")
+    ev = TracedEvent(1, "triton", "m:embed", None, None, (("ids_ptr", ids), ("table_ptr", table)), grid=(64,))
+    assert init_for("ids_ptr", ids, ev, _facts(ev)) == InitSpec("randint", (0, 129280))
+    lone = TracedEvent(1, "triton", "m:embed", None, None, (("ids_ptr", ids),), grid=(64,))
+    with pytest.raises(Refused, match="no embedding table"):
+        init_for("ids_ptr", ids, lone, _facts(lone))
