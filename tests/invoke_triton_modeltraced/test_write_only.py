@@ -56,8 +56,8 @@ def _t(base: str, producer: str, dtype: str = "int32", shape: tuple[int, ...] = 
     return TensorArg(dtype, shape, (1,) * len(shape), 0, 4, base, 4 * 64 * 2048, producer)
 
 
-def _facts(*events: TracedEvent, write_only: frozenset[str] = frozenset()) -> StepFacts:
-    return StepFacts(StepTrace(StepSpec("decode", 64, 4096), 64, events, 0.0), 1024, 16, write_only=write_only)
+def _facts(*events: TracedEvent, source: str | None = None) -> StepFacts:
+    return StepFacts(StepTrace(StepSpec("decode", 64, 4096), 64, events, 0.0), 1024, 16, kernel_source=source)
 
 
 def test_an_unread_buffer_of_unknown_contents_is_empty_and_the_header_says_why():
@@ -65,9 +65,25 @@ def test_an_unread_buffer_of_unknown_contents_is_empty_and_the_header_says_why()
     ev = TracedEvent(0, "triton", "m:k", None, None, (("out_ptr", out),), grid=(1,))
     with pytest.raises(Refused):
         _init_or_unread("out_ptr", out, ev, _facts(ev))
-    facts = _facts(ev, write_only=frozenset({"out_ptr"}))
+    facts = _facts(ev, source=SRC)
     assert _init_or_unread("out_ptr", out, ev, facts) == InitSpec("empty")
     assert any("only stores to it" in n for n in facts.notes)
+
+
+BRANCHY = """
+@triton.jit
+def k(count_ptr, n, SINGLE: tl.constexpr):
+    if SINGLE:
+        tl.store(count_ptr, n)
+    else:
+        tl.atomic_add(count_ptr, n)
+"""
+
+
+def test_constexpr_branches_the_launch_does_not_take_are_pruned():
+    assert write_only_params(BRANCHY, "k", ["count_ptr", "n"], {"SINGLE": True}) == {"count_ptr"}
+    assert write_only_params(BRANCHY, "k", ["count_ptr", "n"], {"SINGLE": False}) == frozenset()
+    assert write_only_params(BRANCHY, "k", ["count_ptr", "n"]) == frozenset()
 
 
 def test_input_token_ids_are_below_the_embedding_rows():

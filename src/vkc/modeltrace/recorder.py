@@ -4,7 +4,8 @@ One ordered list of events per traced step.  Each event: ``kind`` ("triton" | "o
 "collective" | "vllm_op"), ``name``, ``layer`` (index of the outermost ``layers.N`` module on the
 module stack, or None), ``module`` (the innermost module's name) and, per tensor argument, its
 dtype/shape/stride/storage offset, the base storage it views and that storage's *producer*: the
-event that last wrote it (``"event:<i>"``) or where the worker made it (``"input:<name>"``,
+event of the step that last wrote it (``"event:<i>"``; ``"earlier-step:<name>"`` when an earlier traced step's
+launch did) or where the worker made it (``"input:<name>"``,
 ``"metadata:<field>"``, ``"weight:<param>"``, ``"kv_cache:<layer>"``, ``"alloc"``).
 Triton launches come from vkc's launch tracer (:mod:`vkc.invoke.triton.trace_worker`), whose
 ``STATE.launches``/``STATE.factory`` this module plugs into.
@@ -40,6 +41,14 @@ class Recorder:
 
     # ------------------------------------------------------------------ storages
     def reset_step(self) -> None:
+        """A new step's event list.  A storage an earlier step's launch wrote last (a persistent buffer: the
+        indexer's top-k table, a request-mapping buffer) keeps that as ``"earlier-step:<name>"``: its
+        ``event:<i>`` named the earlier step's list, not this one's."""
+        names = {int(e["index"]): str(e.get("name", "?")) for e in self.events if "index" in e}
+        for st in self.storages.values():
+            p = str(st.get("producer", ""))
+            if p.startswith("event:"):
+                st["producer"] = f"earlier-step:{names.get(int(p.split(':', 1)[1]), '?')}"
         self.events = []
 
     def _key(self, t: Any) -> int:
@@ -53,6 +62,13 @@ class Recorder:
             self.keep.append(t)
         else:
             self.storages[key]["producer"] = producer
+            self.storages[key].pop("fill", None)
+
+    def filled(self, t: Any, value: float | None) -> None:
+        """``t``'s storage was made by a constant factory (torch.zeros/ones/full) and not written since."""
+        st = self.storages.get(self._key(t))
+        if st is not None and value is not None:
+            st["fill"] = value
 
     def describe(self, t: Any, param: str = "") -> dict[str, Any]:
         key = self._key(t)
@@ -63,7 +79,7 @@ class Recorder:
         return {"kind": "tensor", "base": st["id"], "base_nbytes": st["nbytes"], "shape": list(t.shape),
                 "stride": list(t.stride()), "offset": int(t.storage_offset()),
                 "dtype": str(t.dtype).replace("torch.", ""), "itemsize": t.element_size(),
-                "producer": st["producer"], "origin": st["first"]}
+                "producer": st["producer"], "origin": st["first"], **({"fill": st["fill"]} if "fill" in st else {})}
 
     def wrote(self, t: Any, index: int) -> None:
         self.name_storage(t, f"event:{index}")
@@ -131,10 +147,14 @@ class LaunchList(list):
               "constexpr_defaulted": rec.get("constexpr_defaulted"), "specialize_error": rec["specialize_error"]}
         idx = RECORDER.add(ev)
         for _n, a in ev["args"]:
-            if a.get("kind") == "tensor" and a["producer"] in ("alloc", "unknown"):
+            # a fresh buffer, or one carried over from an earlier step: this step's first launch to take it
+            # is credited as its writer (a launch cannot tell reads from writes)
+            if a.get("kind") == "tensor" and (a["producer"] in ("alloc", "unknown")
+                                              or a["producer"].startswith("earlier-step:")):
                 for st in RECORDER.storages.values():
                     if st["id"] == a["base"]:
                         st["producer"] = f"event:{idx}"
+                        st.pop("fill", None)
 
 
 class FactoryAdapter:
@@ -142,6 +162,19 @@ class FactoryAdapter:
 
     def describe(self, t: Any, param: str) -> dict[str, Any]:
         return RECORDER.describe(t, param)
+
+
+def _factory_fill(base: str, args: Any, kwargs: Any) -> float | None:
+    """The constant an aten factory fills its result with (zeros 0, ones 1, full its fill value), else None."""
+    if base in ("zeros", "zeros_like", "new_zeros"):
+        return 0.0
+    if base in ("ones", "ones_like", "new_ones"):
+        return 1.0
+    pos = {"full": 1, "full_like": 1, "new_full": 2, "scalar_tensor": 0}.get(base)
+    if pos is None:
+        return None
+    v = kwargs.get("fill_value", args[pos] if len(args) > pos else None)
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
 
 def _arg_json(v: Any) -> Any:
@@ -177,6 +210,7 @@ def make_dispatch_mode():
                 out = func(*args, **kwargs)
                 if isinstance(out, torch.Tensor) and out.device.type == "meta":
                     RECORDER.name_storage(out, "alloc")
+                    RECORDER.filled(out, _factory_fill(base, args, kwargs))
                 return out
             if not RECORDER.active or (ns == "aten" and (base in _SKIP or func.is_view or not on_meta)):
                 return func(*args, **kwargs)

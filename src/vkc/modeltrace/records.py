@@ -60,8 +60,9 @@ class TensorArg:
     itemsize: int
     base: str                     # id of the storage it views ("s12"), shared by views of one buffer
     base_nbytes: int
-    producer: str                 # "event:<i>" | "input:<n>" | "metadata:<field>" | "weight:<param>" | "kv_cache:<layer>" | "alloc" | "unknown"
+    producer: str                 # "event:<i>" | "earlier-step:<name>" | "input:<n>" | "metadata:<field>" | "weight:<param>" | "kv_cache:<layer>" | "alloc" | "unknown"
     origin: str = ""              # where the worker first named the storage ("kv_cache:<layer>", ...); "" in older traces
+    fill: float | None = None     # producer "alloc" by torch.zeros/ones/full: that constant (None: empty, or unknown)
 
 
 @dataclass(frozen=True)
@@ -151,10 +152,15 @@ def _arg_to(a: Any) -> Any:
     if isinstance(a, TensorArg):
         return {"kind": "tensor", "dtype": a.dtype, "shape": list(a.shape), "stride": list(a.stride),
                 "offset": a.offset, "itemsize": a.itemsize, "base": a.base, "base_nbytes": a.base_nbytes,
-                "producer": a.producer, **({"origin": a.origin} if a.origin else {})}
+                "producer": a.producer, **({"origin": a.origin} if a.origin else {}),
+                **({"fill": a.fill} if a.fill is not None else {})}
     if isinstance(a, tuple):
         return [_arg_to(x) for x in a]
     return {"kind": "scalar", "value": a.value}
+
+
+def _fill(v: Any) -> float | None:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
 
 def _arg_from(d: Any) -> Any:
@@ -162,7 +168,8 @@ def _arg_from(d: Any) -> Any:
         return tuple(_arg_from(x) for x in d)
     if d.get("kind") == "tensor":
         return TensorArg(d["dtype"], tuple(d["shape"]), tuple(d["stride"]), int(d["offset"]), int(d["itemsize"]),
-                         d["base"], int(d.get("base_nbytes", 0)), d.get("producer", "unknown"), str(d.get("origin", "")))
+                         d["base"], int(d.get("base_nbytes", 0)), d.get("producer", "unknown"), str(d.get("origin", "")),
+                         _fill(d.get("fill")))
     return ScalarArg(d.get("value"))
 
 

@@ -18,7 +18,7 @@ from vkc.records import ModelConfig, SourceTree
 
 from .build import ModelTracedPlan, modeltraced_plan
 from .session import model_trace_enabled, model_trace_for, steps_for
-from .writeonly import kernel_source, write_only_params
+from .writeonly import kernel_source
 
 __all__ = ["Attempt", "attempt", "source_text"]
 
@@ -73,11 +73,8 @@ def attempt(tree: SourceTree, model: ModelConfig, kernel: str, workload: str, *,
                       "the kernel (it takes another path at that size)")
         small = full
     reasons: list[str] = []
-    src = kernel_source(tree.root, kernel)
-    names = tuple(params) if params else tuple(n for n, _a in next(e for e in step.events if e.name == kernel).args)
-    write_only = write_only_params(src, kernel.split(":", 1)[-1], names) if src is not None else frozenset()
     plan = modeltraced_plan(trace, full, kernel, small_step=small, params=params, reasons=reasons,
-                            write_only=write_only)
+                            kernel_source=kernel_source(tree.root, kernel))
     if plan is not None and small_note:
         plan = replace(plan, notes=(*plan.notes, small_note))
     if plan is None:   # the step launches the kernel but vkc cannot rebuild the launch: loud, like a failed trace

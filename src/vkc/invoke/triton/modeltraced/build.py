@@ -36,6 +36,7 @@ from vkc.modeltrace.records import ModelTrace, ScalarArg, StepSpec, StepTrace, T
 
 from .initbase import is_int as _is_int
 from .inits import Refused, StepFacts, init_for
+from .writeonly import write_only_params
 
 __all__ = ["ConfigRole", "ModelTracedPlan", "modeltraced_plan"]
 
@@ -197,7 +198,8 @@ def _init_or_unread(param: str, a: TensorArg, ev: TracedEvent, facts: StepFacts)
     try:
         return init_for(param, a, ev, facts)
     except Refused as e:
-        if param not in facts.write_only:
+        if facts.kernel_source is None or param not in write_only_params(
+                facts.kernel_source, ev.name.split(":", 1)[-1], [n for n, _a in ev.args], ev.constexprs):
             raise
         note = (f"{param}: the kernel only stores to it (never loads it), so what vLLM's code left there "
                 f"does not matter: allocated empty ({e.args[0] if e.args else 'no contents rule'})")
@@ -280,7 +282,7 @@ def _info(ev: TracedEvent, step: StepTrace, kernel: str, params: Sequence[str] |
                            for e in all_evs))
 
 
-def _step_configs(trace: ModelTrace, step: StepTrace, kernel: str, small: bool, write_only: frozenset[str] = frozenset()
+def _step_configs(trace: ModelTrace, step: StepTrace, kernel: str, small: bool, kernel_source: str | None = None
                   ) -> tuple[list[tuple[LaunchConfig, list[TracedEvent]]], StepFacts]:
     groups = _groups(step, kernel)
     if not groups:
@@ -295,7 +297,7 @@ def _step_configs(trace: ModelTrace, step: StepTrace, kernel: str, small: bool, 
     for cut in ((True,) if small else (False, True)):
         nb = (min(traced_nb, used) if cut else traced_nb) if traced_nb else used
         facts = StepFacts(step, nb, bs, small=small, kv_bases=kv_bases(step), known=step_contents(trace, step.spec),
-                          pointers=step_pointers(trace, step.spec), write_only=write_only)
+                          pointers=step_pointers(trace, step.spec), kernel_source=kernel_source)
         configs = _group_configs(groups, facts, trace, cut)
         if cut or max(c.live_bytes for c, _g in configs) <= FULL_LIVE_LIMIT:
             break
@@ -327,15 +329,15 @@ FULL_LIVE_LIMIT = 100 << 30   # bytes a FULL launch may hold live (an H200 has 1
 
 def modeltraced_plan(trace: ModelTrace, step: StepSpec, kernel_qualified: str, *, small_step: StepSpec | None = None,
                      params: Sequence[str] | None = None, reasons: list[str] | None = None,
-                     write_only: frozenset[str] = frozenset()) -> ModelTracedPlan | None:
+                     kernel_source: str | None = None) -> ModelTracedPlan | None:
     """The plan of ``kernel_qualified``'s launches in ``step`` (SMALL from ``small_step``, default the
     same step); None when the step does not launch it or a launch cannot be reproduced with valid
     contents -- the reason is appended to ``reasons``."""
     try:
         full_step = trace.step(step)
         sm_step = trace.step(small_step or step)
-        fulls, ffacts = _step_configs(trace, full_step, kernel_qualified, small=False, write_only=write_only)
-        smalls, sfacts = _step_configs(trace, sm_step, kernel_qualified, small=True, write_only=write_only)
+        fulls, ffacts = _step_configs(trace, full_step, kernel_qualified, small=False, kernel_source=kernel_source)
+        smalls, sfacts = _step_configs(trace, sm_step, kernel_qualified, small=True, kernel_source=kernel_source)
     except (Refused, KeyError) as e:
         if reasons is not None:
             reasons.append(str(e.args[0]) if e.args else type(e).__name__)

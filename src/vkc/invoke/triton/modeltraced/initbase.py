@@ -7,9 +7,9 @@ from typing import Protocol
 
 from vkc.invoke.triton.plan import InitSpec, Value
 from vkc.modeltrace.contents import Contents
-from vkc.modeltrace.records import TensorArg
+from vkc.modeltrace.records import StepSpec, TensorArg
 
-__all__ = ["MOE_LORA_ALIGN", "Refused", "RoutingFacts", "is_int", "numel", "padded"]
+__all__ = ["MOE_LORA_ALIGN", "Refused", "RoutingFacts", "is_int", "lengths", "numel", "padded"]
 
 MOE_LORA_ALIGN = "_moe_C::moe_lora_align_block_size"
 
@@ -43,3 +43,10 @@ def padded(values: Sequence[int], a: TensorArg, fill: int) -> InitSpec:
         raise Refused(f"{len(values)} values do not fit the traced buffer ({n} elements at offset {a.offset})")
     full: list[Value] = [*values, *([fill] * (n - len(values)))]
     return InitSpec("values", (full,))
+
+
+def lengths(spec: StepSpec) -> tuple[list[int], list[int]]:
+    """(query lengths, context lengths) per sequence of the step."""
+    if spec.workload == "decode":
+        return [1] * spec.batch, [spec.ctx] * spec.batch
+    return [spec.prompt_len] * spec.batch, [spec.prompt_len] * spec.batch

@@ -21,6 +21,8 @@ vLLM's own metadata made the traced tensors; the recorder says who made each sto
 * host-built tables of device addresses (the LoRA ops' weight-pointer tables; the trace says what
   each entry points at, :func:`vkc.modeltrace.contents.step_pointers`) -> ``("pointer_targets", ...)``:
   real allocations of each target's size and dtype, weight-filled;
+* an index-like buffer vLLM made with ``torch.zeros``/``torch.full`` that nothing wrote since -> that
+  constant (an atomic slot counter); a ``uint8`` workspace -> ``"scratch"``;
 * weights: ``*scale`` -> 1.0, biases -> randn*0.02, matrices -> randn/sqrt(K), vectors -> randn;
   KV caches and activations -> randn (integer KV caches: any value of the dtype); ``alloc`` (written by
   the kernel) -> ``"empty"``.
@@ -40,11 +42,13 @@ from vkc.modeltrace.records import StepSpec, StepTrace, TensorArg, TracedEvent
 
 from .initbase import MOE_LORA_ALIGN, Refused
 from .initbase import is_int as _is_int
+from .initbase import lengths as _lengths
 from .initbase import numel as _numel
 from .initbase import padded as _padded
 from .lora_align import moe_lora_align
 from .mamba_meta import FIELDS as MAMBA_FIELDS
 from .mamba_meta import mamba_chunk_field
+from .produced import produced_contents
 
 __all__ = ["MOE_ALIGN", "MOE_LORA_ALIGN", "TOPK_OPS", "Refused", "StepFacts", "init_for", "pointer_targets"]
 
@@ -66,7 +70,7 @@ class StepFacts:
     kv_bases: frozenset[str] = frozenset()            # storages of the step's KV caches
     known: Mapping[str, Contents] = field(default_factory=dict)   # storage -> contents vLLM's host wrote
     pointers: Mapping[str, tuple[PointerTarget, ...]] = field(default_factory=dict)  # address tables' targets
-    write_only: frozenset[str] = frozenset()          # the kernel's parameters it only stores to (.writeonly)
+    kernel_source: str | None = None                  # the kernel's module source (.writeonly: unread buffers)
 
     def route(self, M: int, E: int, k: int) -> list[list[int]]:
         """The step's top-k routing: seeded over all E experts (FULL); SMALL routes every token to
@@ -94,13 +98,6 @@ class StepFacts:
 def _index_like(param: str) -> bool:
     p = param.lower().removesuffix("_ptr")
     return any(w in p.split("_") or p.endswith(w) for w in _INDEX_WORDS)
-
-
-def _lengths(spec: StepSpec) -> tuple[list[int], list[int]]:
-    """(query lengths, context lengths) per sequence of the step."""
-    if spec.workload == "decode":
-        return [1] * spec.batch, [spec.ctx] * spec.batch
-    return [spec.prompt_len] * spec.batch, [spec.prompt_len] * spec.batch
 
 
 def _metadata(field: str, a: TensorArg, facts: StepFacts) -> InitSpec:
@@ -336,6 +333,9 @@ def init_for(param: str, a: TensorArg, launch: TracedEvent, facts: StepFacts,
         moe = _moe(param, a, ev, launch, facts)
         if moe is not None:
             return moe
+        left = produced_contents(a, ev, facts.spec)
+        if left is not None:
+            return left
         if not _is_int(a.dtype):
             if ev.name.endswith(CUMSUM_GATES):   # FLA's chunk-local cumulative log-decay: <= 0, exp() <= 1
                 return InitSpec("uniform", (-1.0, 0.0))
@@ -359,8 +359,14 @@ def init_for(param: str, a: TensorArg, launch: TracedEvent, facts: StepFacts,
             return _written_before(param, a, earlier)
     if p == "alloc" or not _is_int(a.dtype):
         if _is_int(a.dtype) and _index_like(param):
+            if p == "alloc" and a.fill is not None:   # torch.zeros/full: vLLM's constant, unwritten since
+                return InitSpec("const", (int(a.fill),))
             raise Refused(f"{param}: index-like tensor of unknown contents (producer {p})")
         return InitSpec("empty") if p == "alloc" else InitSpec("randn")
+    if a.dtype == "uint8" and "workspace" in param.lower():
+        # raw bytes of vLLM's workspace manager (vllm/v1/worker/workspace.py: views of one persistent
+        # torch.empty buffer every op reuses): uninitialised memory to the op that takes it
+        return InitSpec("scratch")
     raise Refused(f"{param}: index-like tensor of unknown contents (producer {p})")
 
 

@@ -10,13 +10,16 @@ derived from it by assignment (``p = p + off``, ``ptrs = base + idx[:, None]``; 
 right-hand side is a use, not a derivation), is inside the pointer
 expression (the first argument or ``pointer=``) of ``tl.store``.  Any other use -- a ``tl.load``, an
 atomic (it reads), a block pointer or tensor descriptor, a call to a helper, a comparison, a return --
-counts as a read.  A kernel whose source is not found or does not parse: no parameter is write-only.
+counts as a read.  ``if`` branches on a constexpr the launch fixes (``if SINGLE_TILE:``) are pruned first, as
+Triton compiles only the branch taken.  A kernel whose source is not found or does not parse: no parameter is
+write-only.
 """
 from __future__ import annotations
 
 import ast
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 __all__ = ["kernel_source", "write_only_params"]
 
@@ -60,8 +63,33 @@ def _derived(fn: ast.FunctionDef, params: Sequence[str]) -> dict[str, str]:
     return owner
 
 
-def write_only_params(source: str, kernel: str, params: Sequence[str]) -> frozenset[str]:
-    """The parameters of ``kernel`` (a function name in ``source``, a module) that it only stores to."""
+def _known_test(test: ast.expr, constexprs: Mapping[str, Any]) -> bool | None:
+    """The value of an ``if`` test that names one constexpr (``if FLAG:`` / ``if not FLAG:``), else None."""
+    neg = isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not)
+    node = test.operand if isinstance(test, ast.UnaryOp) and neg else test
+    if isinstance(node, ast.Name) and node.id in constexprs and isinstance(constexprs[node.id], (bool, int)):
+        return bool(constexprs[node.id]) != neg
+    return None
+
+
+class _Prune(ast.NodeTransformer):
+    """Replaces each ``if`` on a constexpr by the branch this launch takes (Triton compiles only that one)."""
+
+    def __init__(self, constexprs: Mapping[str, Any]) -> None:
+        self.constexprs = constexprs
+
+    def visit_If(self, node: ast.If) -> Any:
+        self.generic_visit(node)
+        taken = _known_test(node.test, self.constexprs)
+        if taken is None:
+            return node
+        return (node.body if taken else node.orelse) or ast.Pass()
+
+
+def write_only_params(source: str, kernel: str, params: Sequence[str],
+                      constexprs: Mapping[str, Any] | None = None) -> frozenset[str]:
+    """The parameters of ``kernel`` (a function name in ``source``, a module) that it only stores to, at a
+    launch with ``constexprs`` (branches on them pruned as Triton prunes them)."""
     try:
         tree = ast.parse(source)
     except SyntaxError:
@@ -71,6 +99,8 @@ def write_only_params(source: str, kernel: str, params: Sequence[str]) -> frozen
     if len(fns) != 1:
         return frozenset()
     fn = fns[0]
+    if constexprs:
+        fn = _Prune(constexprs).visit(fn)
     fparams = [a.arg for a in fn.args.args]
     want = [p for p in params if p in fparams]
     owner = _derived(fn, want)

@@ -75,6 +75,10 @@ used, width)``                              entries: the first ``rows`` rows' fi
                                             allocation of ``nbytes`` bytes of ``dtype`` filled
                                             randn*scale, the entry its address + ``offset``
                                             elements (kept alive by the script)
+``("topk_rows", width, lengths, k)``        rows of ``width`` entries, one per length ``L``: the first
+                                            ``min(k, L)`` distinct random ids in [0, L), then -1 (a
+                                            top-k index table, -1 where a row is shorter than k);
+                                            rows past the lengths -1
 ``("randn_scaled", scale)``                 normal(0, 1) * scale
 ``("uniform", low, high)``                  uniform [low, high)
 =========================================  ==================================================
@@ -107,6 +111,7 @@ INIT_KINDS: dict[str, int] = {
     "pointer_table": 2,   # (targets, nbytes): addresses of real allocations
     "overlay": 2,         # (init, views): a base fill, then constant views of another dtype
     "pointer_targets": 1,  # ((nbytes, dtype, offset, scale), ...): one real allocation per entry
+    "topk_rows": 3,       # (width, lengths, k): per row min(k, L) distinct ids below L, then -1
 }
 
 DTYPE_BYTES: dict[str, int] = {

@@ -1,0 +1,76 @@
+"""What an earlier vLLM kernel of the step leaves in a buffer a later launch reads, computed from the step.
+
+The trace records launches, it does not run them; a buffer one of them wrote has the contents that
+kernel's code computes from the step's metadata.  Each rule here is one vLLM kernel's output, cited:
+
+* ``vllm/v1/attention/ops/metadata.py: _token_request_mapping_kernel(query_start_loc, output, num_reqs,
+  num_mapped, num_tokens)`` -- ``output[t]`` = the request whose query holds token ``t`` for ``t <
+  num_mapped``, 0 for ``num_mapped <= t < num_tokens`` (``tl.where(token < num_mapped, req, 0)``); the
+  query lengths are the step's (decode: 1 per sequence, prefill: the prompt);
+* ``csrc/cooperative_topk.cu: cooperative_topk(logits, lengths, output, workspace, k, max_seq_len)``
+  (``vllm/model_executor/layers/indexer_topk.py``: "writing into topk_indices (int32, -1 fill for rows
+  shorter than topk_tokens)") -- each of the ``logits`` rows keeps ``min(k, L)`` distinct positions below
+  its length ``L`` (``lengths``: the step's context lengths, one per row), then -1;
+* ``vllm/models/deepseek_v32/common/kernels.py: _fused_norm_rope_kernel`` -- with ``HAS_INDEXER`` its
+  program 3 fills each token's row of ``topk_indices_ptr`` (``TOPK`` entries) with -1 ("Fill top k
+  indices buffer with -1"); without it the program returns and the buffer keeps the previous indexer
+  layer's top-k, so no rule.
+
+:func:`produced_contents` answers None for any other (kernel, parameter): the caller's rules go on.
+"""
+from __future__ import annotations
+
+from vkc.invoke.triton.plan import InitSpec
+from vkc.modeltrace.records import ScalarArg, StepSpec, TensorArg, TracedEvent
+
+from .initbase import Refused, lengths, padded
+
+__all__ = ["produced_contents"]
+
+
+def _param_of(a: TensorArg, ev: TracedEvent) -> str | None:
+    return next((n for n, t in ev.tensors() if t.base == a.base), None)
+
+
+def _scalar(ev: TracedEvent, name: str) -> int | None:
+    v = dict(ev.args).get(name)
+    return v.value if isinstance(v, ScalarArg) and isinstance(v.value, int) else None
+
+
+def _token_requests(a: TensorArg, ev: TracedEvent, spec: StepSpec) -> InitSpec | None:
+    q, _ctx = lengths(spec)
+    mapped, tokens = _scalar(ev, "num_mapped"), _scalar(ev, "num_tokens")
+    if mapped is None or tokens is None:
+        return None
+    reqs = [r for r, n in enumerate(q) for _ in range(n)]
+    if mapped > len(reqs):
+        raise Refused(f"_token_request_mapping_kernel maps {mapped} tokens; the step has {len(reqs)}")
+    return padded(reqs[:mapped] + [0] * max(0, tokens - mapped), a, 0)
+
+
+def _topk_rows(a: TensorArg, ev: TracedEvent, spec: StepSpec) -> InitSpec | None:
+    args = dict(ev.args)
+    out, lens, k = args.get("output"), args.get("lengths"), _scalar(ev, "k")
+    if not isinstance(out, TensorArg) or not isinstance(lens, TensorArg) or k is None or len(out.shape) != 2:
+        return None
+    if lens.producer != "metadata:seq_lens" or out.offset != 0 or out.stride[-1] != 1:
+        return None
+    _q, ctx = lengths(spec)
+    rows = out.shape[0]
+    if rows != len(ctx):
+        return None
+    return InitSpec("topk_rows", (out.stride[0], list(ctx), k))
+
+
+def produced_contents(a: TensorArg, ev: TracedEvent, spec: StepSpec) -> InitSpec | None:
+    """The contents ``ev`` (the launch that last wrote ``a``'s storage) leaves there, or None."""
+    if ev.kind == "op" and ev.name == "_C::cooperative_topk" and _param_of(a, ev) == "output":
+        return _topk_rows(a, ev, spec)
+    if ev.kind != "triton":
+        return None
+    leaf, param = ev.name.rsplit(":", 1)[-1], _param_of(a, ev)
+    if leaf == "_token_request_mapping_kernel" and param == "output":
+        return _token_requests(a, ev, spec)
+    if leaf == "_fused_norm_rope_kernel" and param == "topk_indices_ptr" and ev.constexprs.get("HAS_INDEXER") is True:
+        return InitSpec("const", (-1,))
+    return None

@@ -1,0 +1,59 @@
+"""Contents an earlier vLLM kernel of the step leaves (:mod:`vkc.invoke.triton.modeltraced.produced`), buffers
+vLLM made with torch.zeros, and the recorder's hand-over of producers between steps."""
+from __future__ import annotations
+
+from vkc.invoke.triton.modeltraced.inits import StepFacts, init_for
+from vkc.invoke.triton.plan import InitSpec
+from vkc.modeltrace.recorder import Recorder
+from vkc.modeltrace.records import ScalarArg, StepSpec, StepTrace, TensorArg, TracedEvent
+
+DECODE = StepSpec("decode", 4, 100)
+
+
+def _t(base: str, shape: tuple[int, ...], producer: str, fill: float | None = None) -> TensorArg:
+    n = 1
+    for d in shape:
+        n *= d
+    stride = (shape[1], 1) if len(shape) == 2 else (1,)
+    return TensorArg("int32", shape, stride, 0, 4, base, 4 * n, producer, fill=fill)
+
+
+def _facts(*events: TracedEvent) -> StepFacts:
+    return StepFacts(StepTrace(DECODE, 4, events, 0.0), 64, 16)
+
+
+def test_token_request_mapping_output_is_each_tokens_request():
+    out = _t("s1", (8,), "unknown")
+    mapping = TracedEvent(0, "triton", "vllm.v1.attention.ops.metadata:_token_request_mapping_kernel", None, None,
+                          (("query_start_loc", _t("s0", (5,), "metadata:query_start_loc")), ("output", out),
+                           ("num_reqs", ScalarArg(4)), ("num_mapped", ScalarArg(3)), ("num_tokens", ScalarArg(4))))
+    reader = TracedEvent(1, "triton", "m:remap", None, None, (("req_id_ptr", _t("s1", (4,), "event:0")),))
+    got = init_for("req_id_ptr", _t("s1", (4,), "event:0"), reader, _facts(mapping, reader))
+    assert got == InitSpec("values", ([0, 1, 2, 0],))   # 3 mapped, the 4th token 0
+
+
+def test_cooperative_topk_rows_hold_distinct_ids_below_each_length():
+    out = _t("s2", (4, 8), "event:0")
+    topk = TracedEvent(1, "op", "_C::cooperative_topk", None, None,
+                       (("logits", TensorArg("float32", (4, 200), (200, 1), 0, 4, "s3", 3200, "event:0")),
+                        ("lengths", _t("s4", (4, 1), "metadata:seq_lens")), ("output", out),
+                        ("k", ScalarArg(8)), ("max_seq_len", ScalarArg(100))))
+    reader = TracedEvent(2, "triton", "m:remap", None, None, (("token_indices_ptr", _t("s2", (4, 8), "event:1")),))
+    got = init_for("token_indices_ptr", _t("s2", (4, 8), "event:1"), reader, _facts(topk, reader))
+    assert got == InitSpec("topk_rows", (8, [100, 100, 100, 100], 8))
+
+
+def test_a_zeros_buffer_unwritten_since_is_its_constant():
+    counts = _t("s5", (4,), "alloc", fill=0.0)
+    ev = TracedEvent(0, "triton", "m:k", None, None, (("valid_count_ptr", counts),))
+    assert init_for("valid_count_ptr", counts, ev, _facts(ev)) == InitSpec("const", (0,))
+
+
+def test_a_new_step_hands_earlier_writers_over_by_name():
+    rec = Recorder()
+    rec.storages[1] = {"id": "s0", "nbytes": 4, "producer": "event:0", "first": "alloc"}
+    rec.storages[2] = {"id": "s1", "nbytes": 4, "producer": "metadata:seq_lens", "first": "metadata:seq_lens"}
+    rec.events = [{"index": 0, "name": "_C::cooperative_topk"}]
+    rec.reset_step()
+    assert rec.storages[1]["producer"] == "earlier-step:_C::cooperative_topk"
+    assert rec.storages[2]["producer"] == "metadata:seq_lens" and rec.events == []
