@@ -94,6 +94,11 @@ DEFAULTS: dict[str, tuple[str, str, dict[str, Any]]] = {
                                  "indexer_kv_heads": 1, "indexer_budget": 2048, "indexer_compress_ratio": 4,
                                  "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0,
                                                      "partial_rotary_factor": 0.25}}),
+    # Qwen4Exp with PLE on layer 0 (``ple_layer_ids`` counts layers from 1) and the EOS token the config requires
+    # for it: ple_layer_ids [1], eos_token_id 1, as vLLM's Qwen4Exp config test (tests/models/qwen4_exp/
+    # test_config.py _text_config: "Qwen4ExpTextConfig requires an EOS token whenever PLE is enabled")
+    "Qwen4ExpForCausalLM+ple": ("transformers.models.qwen4_exp.configuration_qwen4_exp", "Qwen4ExpTextConfig",
+                                {"output_gate_type": "silu", "ple_layer_ids": [1], "eos_token_id": 1}),
     # Step5 (vllm/models/step5/nvidia/): a sparse_config is required (model.py: "requires a checkpoint with a
     # sparse_config section"); its fields are Step5SparseConfig's defaults (config.py) but index_tp_size, which
     # must equal the KV groups (num_attention_groups 8, _validate_step5_dsa_parallel_geometry); the DSA kernels
