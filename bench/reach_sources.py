@@ -44,9 +44,13 @@ DEFAULTS: dict[str, tuple[str, str, dict[str, Any]]] = {
     # the model (tests/models/glm5next/test_sequence_parallel.py; True needs tilelang's mHC kernels); no
     # ``mla_use_nope`` either (common/model.py reads it as the MLA's skip_rope): True, as the class's
     # qk_rope_head_dim 0 has no rope part; nor ``indexer_rope_interleave`` (common/attention.py reads it): False,
-    # the default vLLM's DeepSeek-V2/V3.2 indexers take (deepseek_v2.py, deepseek_v32/attention.py: getattr ... False)
+    # the default vLLM's DeepSeek-V2/V3.2 indexers take (deepseek_v2.py, deepseek_v32/attention.py: getattr ... False);
+    # nor ``topk_method`` / ``scoring_func`` (Glm5NextMoE reads both, common/model.py:256, :312): noaux_tc and
+    # sigmoid, as vLLM's own Glm5NextTextConfig test builds the MoE (tests/model_executor/layers/
+    # test_fused_shared_expert.py, the glm5_next case)
     "Glm5NextForCausalLM": ("transformers.models.glm5_next.configuration_glm5_next", "Glm5NextTextConfig",
-                            {"mhc": False, "mla_use_nope": True, "indexer_rope_interleave": False}),
+                            {"mhc": False, "mla_use_nope": True, "indexer_rope_interleave": False,
+                             "topk_method": "noaux_tc", "scoring_func": "sigmoid"}),
     "HYV4ForCausalLM": ("vllm.transformers_utils.configs.hy_v4", "HYV4Config", {}),
     # Inkling: InklingMoE asserts the served checkpoint's MoE (nvidia/moe.py: sigmoid gate, shared sink
     # experts); the class default has no routed experts.  Shared experts and top-k as vLLM's tests build the
@@ -76,6 +80,25 @@ DEFAULTS: dict[str, tuple[str, str, dict[str, Any]]] = {
     # ``config.output_gate_type or config.hidden_act``, silu); vLLM's GDN layer reads it literally
     "Qwen4ExpForCausalLM": ("transformers.models.qwen4_exp.configuration_qwen4_exp", "Qwen4ExpTextConfig",
                             {"output_gate_type": "silu"}),
+    # Qwen4Exp with QSA (an ARCH+TAG name: same architecture, its own defaults:ID): the class defaults leave
+    # indexer_n_heads None, so vLLM builds Qwen3NextAttention for the indexed_attention layer
+    # (nvidia/model.py: use_qsa).  Index heads x dim 4 x 128 (tests/models/qwen4_exp/test_qsa_prepare.py
+    # ``HQ, D = 4, 128``; test_qsa_reference.py ``heads, head_dim = 4, 128``); 1 index KV head
+    # (test_qsa_amd.py ``index_kv_heads = 1``; nvidia/low_latency_gemm.py's TP=2 plans: QKV/gate + indexer Q/K
+    # 7296 minus QKV/gate 6656 = (4 + 1) x 128); budget 2048 and compress ratio 4 (test_qsa_reference.py
+    # ``indexer_budget = 2048``, ``indexer_compress_ratio = 4``); partial_rotary_factor 0.25 with the class's
+    # head_dim 256 (test_qsa_prepare.py's rope: rotary_dim 64, what nvidia/indexer_qsa.py
+    # _supports_fused_pre_indexer takes), rope_theta the class default
+    "Qwen4ExpForCausalLM+qsa": ("transformers.models.qwen4_exp.configuration_qwen4_exp", "Qwen4ExpTextConfig",
+                                {"output_gate_type": "silu", "indexer_n_heads": 4, "indexer_head_dim": 128,
+                                 "indexer_kv_heads": 1, "indexer_budget": 2048, "indexer_compress_ratio": 4,
+                                 "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0,
+                                                     "partial_rotary_factor": 0.25}}),
+    # Qwen4Exp with PLE on layer 0 (``ple_layer_ids`` counts layers from 1) and the EOS token the config requires
+    # for it: ple_layer_ids [1], eos_token_id 1, as vLLM's Qwen4Exp config test (tests/models/qwen4_exp/
+    # test_config.py _text_config: "Qwen4ExpTextConfig requires an EOS token whenever PLE is enabled")
+    "Qwen4ExpForCausalLM+ple": ("transformers.models.qwen4_exp.configuration_qwen4_exp", "Qwen4ExpTextConfig",
+                                {"output_gate_type": "silu", "ple_layer_ids": [1], "eos_token_id": 1}),
     # Step5 (vllm/models/step5/nvidia/): a sparse_config is required (model.py: "requires a checkpoint with a
     # sparse_config section"); its fields are Step5SparseConfig's defaults (config.py) but index_tp_size, which
     # must equal the KV groups (num_attention_groups 8, _validate_step5_dsa_parallel_geometry); the DSA kernels
@@ -85,11 +108,11 @@ DEFAULTS: dict[str, tuple[str, str, dict[str, Any]]] = {
                           # required by the DSA layers and Step5MoE (model.py raises without them)
                           "use_head_wise_attn_gate": True, "use_moe_router_bias": True, "need_fp32_gate": True}),
 }
-# the ones bundled (their model traces run; Glm5Next's reproduces its recorded blocker with
-# @kda-prefill-backend=triton; bench/results/reach_map_wide.md says why the others are not)
+# the ones bundled (their model traces run, Glm5Next's with the options of its reach source;
+# bench/results/reach_map_wide.md says why the others are not)
 BUNDLED = ("BeamForCausalLM", "DeepseekV32ForCausalLM", "DeepseekV4ForCausalLM", "Glm5NextForCausalLM", "HYV4ForCausalLM",
            "JambaForCausalLM", "KimiK3ForConditionalGeneration", "MiniMaxM3SparseForCausalLM", "NemotronHForCausalLM",
-           "Qwen4ExpForCausalLM")
+           "Qwen4ExpForCausalLM", "Qwen4ExpForCausalLM+qsa")
 # generic PretrainedConfig fields that say nothing about the model
 NOISE = {"output_hidden_states", "return_dict", "id2label", "label2id", "problem_type", "chunk_size_feed_forward",
          "is_encoder_decoder", "output_attentions", "_name_or_path", "architectures", "dtype", "torch_dtype"}
@@ -115,8 +138,19 @@ def _clean(v: Any) -> Any:
     return v
 
 
-def _layer_lists(cfg: dict[str, Any], n: int) -> list[str]:
-    return sorted(k for k, v in cfg.items() if isinstance(v, list) and len(v) == n and n > KEEP_LAYERS)
+def _layer_lists(cfg: dict[str, Any], n: int) -> list[tuple[str, ...]]:
+    """Paths of the per-layer lists (length ``n``): top-level keys, and keys of a dict one level down
+    (MiniMax-M3's ``sparse_attention_config.sparse_attention_freq``, which picks its sparse layers)."""
+    if n <= KEEP_LAYERS:
+        return []
+    top = [(k,) for k, v in cfg.items() if isinstance(v, list) and len(v) == n]
+    nested = [(k, j) for k, d in cfg.items() if isinstance(d, dict) and "model_type" not in d
+              for j, v in d.items() if isinstance(v, list) and len(v) == n]
+    return sorted(top + nested)
+
+
+def _get(cfg: dict[str, Any], path: tuple[str, ...]) -> Any:
+    return cfg[path[0]] if len(path) == 1 else cfg[path[0]][path[1]]
 
 
 def _cut(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -129,14 +163,18 @@ def _cut(cfg: dict[str, Any]) -> dict[str, Any]:
     fk = cfg.get("first_k_dense_replace")
 
     def sig(i: int) -> tuple[Any, ...]:
-        return (*(json.dumps(cfg[k][i]) for k in lists), isinstance(fk, int) and i < fk)
+        return (*(json.dumps(_get(cfg, k)[i]) for k in lists), isinstance(fk, int) and i < fk)
 
     other = next((i for i in range(1, n) if sig(i) != sig(0)), 1)
     keep = [0, other]
     cut: dict[str, Any] = {"num_hidden_layers": len(keep), "kept_layers": keep, "of": n}
-    for k in lists:
-        cfg[k] = [cfg[k][i] for i in keep]
-        cut[k] = cfg[k]
+    for path in lists:
+        kept = [_get(cfg, path)[i] for i in keep]
+        if len(path) == 1:
+            cfg[path[0]] = kept
+        else:
+            cfg[path[0]] = {**cfg[path[0]], path[1]: kept}
+        cut[".".join(path)] = kept
     if isinstance(fk, int):
         cfg["first_k_dense_replace"] = cut["first_k_dense_replace"] = sum(1 for i in keep if i < fk)
     cfg["num_hidden_layers"] = len(keep)
@@ -156,7 +194,7 @@ def defaults_file(arch: str) -> dict[str, Any]:
     cfg = {k: _clean(v) for k, v in sorted(d.items()) if k not in NOISE and k not in omit and _jsonable(_clean(v))}
     text = cfg.get("text_config")
     cut = _cut(text if isinstance(text, dict) and "num_hidden_layers" in text else cfg)
-    cfg["architectures"] = [arch]
+    cfg["architectures"] = [arch.partition("+")[0]]      # ARCH+TAG: the architecture, its own defaults id
     cfg["torch_dtype"] = "bfloat16"
     return {"model_id": f"defaults:{arch}", "config_class": f"{mod}.{cls_name}", "constructor_kwargs": kwargs,
             "transformers_version": transformers.__version__, "cut": cut,

@@ -128,6 +128,9 @@ def test_minimax_m3_traces_through_the_flashinfer_recording_stand_in(vllm_tree, 
     decode = trace.step(FULL_STEPS["decode"])
     got = step_kernels(decode, known, op_map(index), tree=vllm_tree)
     assert "csrc/fused_minimax_m3_qknorm_rope_kv_insert_kernel.cu:fusedMiniMaxM3QNormRopeKVInsertKernel" in got
+    # the cut keeps sparse_attention_freq's layer 3: its layer 1 is sparse, vLLM's SM 9.0 Triton indexer/attention
+    assert "vllm.models.minimax_m3.common.ops.sparse_attn:_gqa_sparse_decode_kernel" in got
+    assert "vllm.models.minimax_m3.common.ops.index_topk:_decode_index_score_kernel" in got
     names = {e.name for e in decode.events if e.kind == "external"}
     assert {"flashinfer.norm.gemma_rmsnorm", "flashinfer.norm.gemma_fused_add_rmsnorm"} <= names
     assert any("recording stand-ins" in w and "flashinfer" in w for w in trace.warnings)

@@ -61,7 +61,9 @@ REACH_SOURCES: tuple[str, ...] = (
     "defaults:NemotronHForCausalLM",                        # Mamba2 (SSD chunked scan, state update), relu2
     "defaults:BeamForCausalLM",                             # Beam's own norms, qk-norm-rope, sigmoid routing
     "defaults:JambaForCausalLM",                            # Mamba1 selective scan
-    "defaults:MiniMaxM3SparseForCausalLM",                  # MiniMax-M3's fused q-norm/rope/KV insert (CUDA)
+    # MiniMax-M3's fused q-norm/rope/KV insert (CUDA); its sparse layer (the cut keeps sparse_attention_freq's
+    # layer 3): the Triton indexer top-k and block-sparse attention of minimax_m3/common/ops (SM 9.0: Triton impls)
+    "defaults:MiniMaxM3SparseForCausalLM",
     "meta-llama/Llama-3.1-8B-Instruct@kv-cache-dtype=int4_per_token_head",  # int4 per-token-head KV cache
     "meta-llama/Llama-3.1-8B-Instruct@kv-cache-dtype=int8_per_token_head",  # int8 per-token-head KV cache write
     # vLLM's --quantization (online: the bf16 checkpoint quantized at load; the config is the model's)
@@ -80,6 +82,16 @@ REACH_SOURCES: tuple[str, ...] = (
     "defaults:Qwen4ExpForCausalLM",                         # Qwen4-Exp hyperconnection kernels (ops/hc.py), GDN
     # vLLM's start-up picks its KV-cache block size, 5760 (checklist step block-size; reach_map_wide.md)
     "defaults:KimiK3ForConditionalGeneration",              # Kimi-K3: KDA chunked prefill/decode, attn-res, MLA insert
+    # Glm5Next (KDA + kpool sparse-indexed MLA): the in-tree Triton KDA prefill (FlashKDA is an external extension),
+    # the recorded DeepGEMM the kpool indexer requires on CUDA (nvidia/sparse_indexer.py:737), and the sparse MLA
+    # backend vLLM takes on SM 9.0 for its 512 head without flashinfer: FLASH_ATTN_MLA_SPARSE (with flashinfer
+    # >= 0.6.18 an H100 takes FLASHINFER_MLA_SPARSE_SM90 first, platforms/cuda.py; its attention call is external
+    # either way); block size 4608 from vLLM's start-up: KDA kernels, kpool compress/tail kernels, topKPerRowDecode
+    "defaults:Glm5NextForCausalLM@kda-prefill-backend=triton,deep-gemm=recorded,attention-backend=FLASH_ATTN_MLA_SPARSE",
+    # Qwen4-Exp with its QSA layer (config values from vLLM's QSA tests, bench/reach_sources.py DEFAULTS; like
+    # defaults:Qwen4ExpForCausalLM its SMALL steps fail in the CuTe DSL hc_down_silu, its FULL steps stand): QSA
+    # prepare, indexer MQA logits, split-K sparse GQA, QSA metadata, the persistent top-k (CUDA)
+    "defaults:Qwen4ExpForCausalLM+qsa",
     # not a source yet: defaults:DeepseekV4ForCausalLM@deep-gemm=recorded,flash-mla=recorded,tilelang=recorded,
     # cute-dsl=recorded,block-size=256 -- with meta tensors answering is_cuda like the H100 its FULL steps take the
     # CuTe DSL low-latency router too, whose host check wants device_type cuda (_ll_router_common.py:105); a failing

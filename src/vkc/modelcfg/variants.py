@@ -4,6 +4,8 @@ Grammar (any ``--model`` of ``vkc collect`` / ``vkc model kernels``)::
 
     MODEL@KEY=VALUE[,KEY=VALUE...]   MODEL (a hub id, a bundled snapshot, defaults:ARCH or composed:...) served with options
     defaults:ARCHITECTURE            the architecture's config class defaults (bundled, ``modelcfg/defaults/``)
+    defaults:ARCHITECTURE+TAG        the same class's defaults with the kwargs that switch on a part the defaults
+                                     leave off (bundled beside it; e.g. ``Qwen4ExpForCausalLM+qsa``: its QSA layers)
     composed:SCHEME:MODEL            MODEL's config with a quantization checkpoint format's quantization_config
                                      (bundled, ``modelcfg/composed/SCHEME.json``); COMPOSED, not a real checkpoint
 
@@ -179,7 +181,8 @@ def fetch_variant(model: str, fetch_base: Callable[[str], Any], make: Callable[.
         d = _defaults_file(v.defaults)
         what = (f"{d['config_class']}() defaults (transformers {d['transformers_version']}), cut to layers "
                 f"{d['cut'].get('kept_layers', 'all')} of {d['cut'].get('of', 'them')}; not a checkpoint")
-        note = f"{v.base}: {what} (architectures={v.defaults}, bfloat16)"
+        arch = ",".join(d["config"].get("architectures", [v.defaults]))    # ARCH+TAG ids: the file's ARCH
+        note = f"{v.base}: {what} (architectures={arch}, bfloat16)"
         return RawConfig(model, json.loads(json.dumps(d["config"])), "snapshot",
                          (f"vkc:modelcfg/defaults/{v.defaults}.json: {what}",), (note,))
     if v.composed is not None:
