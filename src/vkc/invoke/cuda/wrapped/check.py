@@ -18,7 +18,7 @@ __all__ = ["STANDIN_ACCELERATOR", "STANDIN_OPS", "STANDIN_TYPES", "param_problem
 # torch::stable::<name> the stand-in defines
 STANDIN_OPS = frozenset({
     "empty", "new_empty", "new_zeros", "empty_like", "fill_", "zero_", "copy_", "clone", "contiguous", "view",
-    "reshape", "flatten", "narrow", "select", "transpose", "unsqueeze", "squeeze", "from_blob",
+    "reshape", "flatten", "narrow", "select", "transpose", "unsqueeze", "squeeze", "from_blob", "pad",
 })
 STANDIN_TYPES = frozenset({"Tensor", "Device", "DeviceType", "DeviceIndex", "Layout", "MemoryFormat", "ScalarType",
                            "accelerator"})
