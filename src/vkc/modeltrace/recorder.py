@@ -5,7 +5,10 @@ One ordered list of events per traced step.  Each event: ``kind`` ("triton" | "o
 module stack, or None), ``module`` (the innermost module's name) and, per tensor argument, its
 dtype/shape/stride/storage offset, the base storage it views and that storage's *producer*: the
 event that last wrote it (``"event:<i>"``) or where the worker made it (``"input:<name>"``,
-``"metadata:<field>"``, ``"weight:<param>"``, ``"kv_cache:<layer>"``, ``"alloc"``).
+``"metadata:<field>"``, ``"weight:<param>"``, ``"kv_cache:<layer>"``, ``"alloc"``, ``"host:h2d"``: a
+copy of host values, :mod:`vkc.modeltrace.hostcopy`, which keeps those values for the step's
+``host_contents``).  While ``building`` (the attention-metadata builders run, before the forward) only
+allocations and host copies are noted, no event.
 Triton launches come from vkc's launch tracer (:mod:`vkc.invoke.triton.trace_worker`), whose
 ``STATE.launches``/``STATE.factory`` this module plugs into.
 """
@@ -13,6 +16,8 @@ from __future__ import annotations
 
 import re
 from typing import Any
+
+from .hostcopy import HostMirror
 
 __all__ = ["RECORDER", "Recorder"]
 
@@ -33,6 +38,8 @@ class Recorder:
         self.module_names: dict[int, str] = {}
         self.stack: list[str] = []
         self.active = False
+        self.building = False          # a metadata builder runs: name allocations and host copies only
+        self.host = HostMirror()
         self.warnings: list[str] = []
         self.norm_spans: list[tuple[str, int, int]] = []
         # vLLM IR op dispatches (vllm/ir/op.py: IrOp.dispatch): (op, chosen provider, priority set?)
@@ -67,6 +74,18 @@ class Recorder:
 
     def wrote(self, t: Any, index: int) -> None:
         self.name_storage(t, f"event:{index}")
+        self.host.forget(self._key(t))
+
+    def host_copy(self, dst: Any, src: Any) -> None:
+        """``src`` (a CPU tensor) was copied into the meta tensor ``dst``: keep the values; a storage no
+        recorded op made yet (a builder's fresh or persistent buffer) is named ``host:h2d``."""
+        key = self._key(dst)
+        if self.host.copied(key, dst, src) and self.storages.get(key, {}).get("producer", "alloc") == "alloc":
+            self.name_storage(dst, "host:h2d")
+
+    def host_contents(self) -> dict[str, Any]:
+        """The step's ``host_contents`` (:meth:`vkc.modeltrace.hostcopy.HostMirror.step_contents`)."""
+        return self.host.step_contents(self.storages, self.events)
 
     # ------------------------------------------------------------------ layers
     def layer(self) -> int | None:
@@ -170,13 +189,25 @@ def make_dispatch_mode():
             flat = [a for a in list(args) + list(kwargs.values()) if isinstance(a, torch.Tensor)]
             on_meta = any(a.device.type == "meta" for a in flat)
             if ns == "vllm" and base in REENTER:
-                RECORDER.add({"kind": "vllm_op", "name": f"vllm::{base}", "args": []})
+                if RECORDER.active:
+                    RECORDER.add({"kind": "vllm_op", "name": f"vllm::{base}", "args": []})
                 with self:
                     return REENTER[base](*args, **kwargs)
-            if RECORDER.active and ns == "aten" and base in _FACTORY:
+            noting = RECORDER.active or RECORDER.building
+            if noting and ns == "aten" and base in _FACTORY:
                 out = func(*args, **kwargs)
                 if isinstance(out, torch.Tensor) and out.device.type == "meta":
                     RECORDER.name_storage(out, "alloc")
+                return out
+            if noting and ns == "aten" and base == "_to_copy" and not on_meta and args \
+                    and kwargs.get("device") is not None and torch.device(kwargs["device"]).type == "meta":
+                out = func(*args, **kwargs)          # t.to(device): a fresh device tensor of host values
+                if isinstance(out, torch.Tensor) and isinstance(args[0], torch.Tensor):
+                    RECORDER.host_copy(out, args[0])
+                return out
+            if RECORDER.building and not RECORDER.active:
+                out = func(*args, **kwargs)
+                _noted_writes(func, args)
                 return out
             if not RECORDER.active or (ns == "aten" and (base in _SKIP or func.is_view or not on_meta)):
                 return func(*args, **kwargs)
@@ -190,6 +221,8 @@ def make_dispatch_mode():
             for a, v in zip(func._schema.arguments, args):
                 if a.alias_info is not None and a.alias_info.is_write and isinstance(v, torch.Tensor):
                     RECORDER.wrote(v, idx)
+            if base == "copy_":
+                _noted_writes(func, args)
             outs = out if isinstance(out, (tuple, list)) else [out]
             results = []
             for o in outs:
@@ -201,3 +234,18 @@ def make_dispatch_mode():
             return out
 
     return Mode()
+
+
+def _noted_writes(func: Any, args: Any) -> None:
+    """After an op: the meta storages it wrote lose their host contents, except a ``copy_`` from a CPU
+    tensor, whose values they now hold."""
+    import torch
+
+    for a, v in zip(func._schema.arguments, args):
+        if a.alias_info is not None and a.alias_info.is_write and isinstance(v, torch.Tensor) \
+                and v.device.type == "meta":
+            RECORDER.host.forget(RECORDER._key(v))
+    if func._schema.name.split("::")[-1] == "copy_" and len(args) >= 2 and all(
+            isinstance(x, torch.Tensor) for x in args[:2]) and args[0].device.type == "meta" \
+            and args[1].device.type == "cpu":
+        RECORDER.host_copy(args[0], args[1])

@@ -42,6 +42,7 @@ from .initbase import is_int as _is_int
 from .initbase import numel as _numel
 from .initbase import padded as _padded
 from .lora_align import moe_lora_align
+from .mamba_align import MAMBA_ALIGN, mamba_align_out
 from .mamba_meta import FIELDS as MAMBA_FIELDS
 from .mamba_meta import mamba_chunk_field
 
@@ -341,7 +342,7 @@ def init_for(param: str, a: TensorArg, launch: TracedEvent, facts: StepFacts,
     if p == "alloc":
         earlier = _earlier_writers(a, launch, facts)
         if earlier:
-            return _written_before(param, a, earlier)
+            return _written_before(param, a, earlier, facts)
     if p == "alloc" or not _is_int(a.dtype):
         if _is_int(a.dtype) and _index_like(param):
             raise Refused(f"{param}: index-like tensor of unknown contents (producer {p})")
@@ -424,6 +425,8 @@ _WRITTEN: dict[tuple[str, str], InitSpec] = {
     # it has no match (ineligible rows and blocks past the last candidate write 0)
     ("_ngram_scan_kernel", "scratch_ptr"): InitSpec("const", (0,)),
 }
+# (kernel leaf, its parameter) -> a rule computing what it wrote from the contents of its inputs
+_COMPUTED = {(MAMBA_ALIGN, "out_ptr"): mamba_align_out}
 # an earlier kernel's per-block argmax over the vocabulary is a token id: 0 is inside every vocabulary
 _TOKEN_ID_SUFFIXES = ("argmax_ptr",)
 
@@ -446,12 +449,15 @@ def _earlier_writers(a: TensorArg, launch: TracedEvent, facts: StepFacts) -> lis
             for name, t in ev.tensors() if t.base == a.base]
 
 
-def _written_before(param: str, a: TensorArg, earlier: list[tuple[TracedEvent, str]]) -> InitSpec:
+def _written_before(param: str, a: TensorArg, earlier: list[tuple[TracedEvent, str]], facts: StepFacts) -> InitSpec:
     """The contents the earlier launches leave: the rule of the latest one that has a rule."""
     for ev, name in earlier:
         rule = _WRITTEN.get((ev.name.rsplit(":", 1)[-1], name))
         if rule is not None:
             return rule
+        computed = _COMPUTED.get((ev.name.rsplit(":", 1)[-1], name))
+        if computed is not None:      # a metadata kernel's output, from the contents of its inputs
+            return computed(ev, a, lambda n, t, e: init_for(n, t, e, facts))
         if _is_int(a.dtype) and name.endswith(_TOKEN_ID_SUFFIXES):
             return InitSpec("const", (0,))
     if not _is_int(a.dtype):
