@@ -74,7 +74,6 @@ class Recorder:
 
     def wrote(self, t: Any, index: int) -> None:
         self.name_storage(t, f"event:{index}")
-        self.host.forget(self._key(t))
 
     def host_copy(self, dst: Any, src: Any) -> None:
         """``src`` (a CPU tensor) was copied into the meta tensor ``dst``: keep the values; a storage no
@@ -207,7 +206,7 @@ def make_dispatch_mode():
                 return out
             if RECORDER.building and not RECORDER.active:
                 out = func(*args, **kwargs)
-                _noted_writes(func, args)
+                _noted_writes(func, args, kwargs)
                 return out
             if not RECORDER.active or (ns == "aten" and (base in _SKIP or func.is_view or not on_meta)):
                 return func(*args, **kwargs)
@@ -221,8 +220,7 @@ def make_dispatch_mode():
             for a, v in zip(func._schema.arguments, args):
                 if a.alias_info is not None and a.alias_info.is_write and isinstance(v, torch.Tensor):
                     RECORDER.wrote(v, idx)
-            if base == "copy_":
-                _noted_writes(func, args)
+            _noted_writes(func, args, kwargs)
             outs = out if isinstance(out, (tuple, list)) else [out]
             results = []
             for o in outs:
@@ -236,16 +234,19 @@ def make_dispatch_mode():
     return Mode()
 
 
-def _noted_writes(func: Any, args: Any) -> None:
+def _noted_writes(func: Any, args: Any, kwargs: Any) -> None:
     """After an op: the meta storages it wrote lose their host contents, except a ``copy_`` from a CPU
     tensor, whose values they now hold."""
     import torch
 
-    for a, v in zip(func._schema.arguments, args):
-        if a.alias_info is not None and a.alias_info.is_write and isinstance(v, torch.Tensor) \
-                and v.device.type == "meta":
-            RECORDER.host.forget(RECORDER._key(v))
     if func._schema.name.split("::")[-1] == "copy_" and len(args) >= 2 and all(
             isinstance(x, torch.Tensor) for x in args[:2]) and args[0].device.type == "meta" \
             and args[1].device.type == "cpu":
         RECORDER.host_copy(args[0], args[1])
+        return
+    named = list(zip(func._schema.arguments, args)) + [(a, kwargs[a.name]) for a in func._schema.arguments
+                                                      if a.name in kwargs]
+    for a, v in named:
+        if a.alias_info is not None and a.alias_info.is_write and isinstance(v, torch.Tensor) \
+                and v.device.type == "meta":
+            RECORDER.host.forget(RECORDER._key(v))

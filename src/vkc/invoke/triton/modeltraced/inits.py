@@ -457,7 +457,11 @@ def _written_before(param: str, a: TensorArg, earlier: list[tuple[TracedEvent, s
             return rule
         computed = _COMPUTED.get((ev.name.rsplit(":", 1)[-1], name))
         if computed is not None:      # a metadata kernel's output, from the contents of its inputs
-            return computed(ev, a, lambda n, t, e: init_for(n, t, e, facts))
+            spec = computed(ev, a, lambda n, t, e: init_for(n, t, e, facts))
+            note = f"{param}: what {ev.name.rsplit(':', 1)[-1]} wrote, from the contents of its inputs ({spec.kind})"
+            if note not in facts.notes:
+                facts.notes.append(note)
+            return spec
         if _is_int(a.dtype) and name.endswith(_TOKEN_ID_SUFFIXES):
             return InitSpec("const", (0,))
     if not _is_int(a.dtype):
