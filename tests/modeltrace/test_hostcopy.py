@@ -7,8 +7,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from vkc.modeltrace import recorder as rec_mod  # noqa: E402
-from vkc.modeltrace.recorder import Recorder, make_dispatch_mode  # noqa: E402
+from vkc.modeltrace import recorder as rec_mod
+from vkc.modeltrace.recorder import Recorder, make_dispatch_mode
 
 META = torch.device("meta")
 
@@ -73,3 +73,19 @@ def test_step_contents_lists_the_storages_the_step_reads(rec):
     sid = rec.storages[rec._key(dev)]["id"]
     assert rec.host_contents() == {sid: {"runs": [[0, 2], [5, 1]]}}
     assert rec.storages[rec._key(unused)]["id"] not in rec.host_contents()
+
+
+def test_a_result_the_metadata_shadows_computed_is_kept(rec):
+    """FLA's ``prepare_chunk_offsets`` on the device: cat / cdiv / cumsum over the query start offsets, whose
+    host values the metadata shadows carry (checklist step ``metadata-host-reads``)."""
+    from vkc.modeltrace.dummy_scalars import metadata_shadows
+
+    qsl = torch.empty(3, dtype=torch.int32, device=META)
+    with metadata_shadows([(qsl, torch.tensor([0, 16, 200], dtype=torch.int32))]) as table:
+        rec.active, rec.shadows = True, table
+        with make_dispatch_mode():
+            lens = qsl[1:] - qsl[:-1]
+            offs = torch.cat([lens.new_zeros(1), (lens + 63) // 64]).cumsum(-1)
+            opaque = torch.empty(2, dtype=torch.int32, device=META) + 1     # no shadow: nothing kept
+    assert _contents(rec, offs) == [0, 1, 4]
+    assert _contents(rec, opaque) is None

@@ -7,7 +7,7 @@ dtype/shape/stride/storage offset, the base storage it views and that storage's 
 event that last wrote it (``"event:<i>"``) or where the worker made it (``"input:<name>"``,
 ``"metadata:<field>"``, ``"weight:<param>"``, ``"kv_cache:<layer>"``, ``"alloc"``, ``"host:h2d"``: a
 copy of host values, :mod:`vkc.modeltrace.hostcopy`, which keeps those values for the step's
-``host_contents``).  While ``building`` (the attention-metadata builders run, before the forward) only
+``host_contents``; so does an aten result the step's metadata shadows computed).  While ``building`` (the attention-metadata builders run, before the forward) only
 allocations and host copies are noted, no event.
 Triton launches come from vkc's launch tracer (:mod:`vkc.invoke.triton.trace_worker`), whose
 ``STATE.launches``/``STATE.factory`` this module plugs into.
@@ -40,6 +40,9 @@ class Recorder:
         self.active = False
         self.building = False          # a metadata builder runs: name allocations and host copies only
         self.host = HostMirror()
+        # the step's metadata shadows (vkc.modeltrace.dummy_scalars.metadata_shadows): host values an aten
+        # op computed from the batch's query offsets / sequence lengths, as vLLM's device op computes them
+        self.shadows: Any = None
         self.warnings: list[str] = []
         self.norm_spans: list[tuple[str, int, int]] = []
         # vLLM IR op dispatches (vllm/ir/op.py: IrOp.dispatch): (op, chosen provider, priority set?)
@@ -207,6 +210,8 @@ def make_dispatch_mode():
             if RECORDER.building and not RECORDER.active:
                 out = func(*args, **kwargs)
                 _noted_writes(func, args, kwargs)
+                for o in out if isinstance(out, (tuple, list)) else [out]:
+                    _shadowed(o)
                 return out
             if not RECORDER.active or (ns == "aten" and (base in _SKIP or func.is_view or not on_meta)):
                 return func(*args, **kwargs)
@@ -228,10 +233,20 @@ def make_dispatch_mode():
                     if RECORDER.storages.get(RECORDER._key(o), {}).get("producer") != f"event:{idx}":
                         RECORDER.wrote(o, idx)
                     results.append(RECORDER.describe(o))
+                    _shadowed(o)
             ev["outputs"] = results
             return out
 
     return Mode()
+
+
+def _shadowed(o: Any) -> None:
+    """A meta result the step's metadata shadows computed on the host: keep those values."""
+    import torch
+
+    shadow = RECORDER.shadows.get(o) if RECORDER.shadows is not None and isinstance(o, torch.Tensor) else None
+    if isinstance(shadow, torch.Tensor) and shadow.device.type == "cpu" and o.device.type == "meta":
+        RECORDER.host.copied(RECORDER._key(o), o, shadow)
 
 
 def _noted_writes(func: Any, args: Any, kwargs: Any) -> None:
