@@ -73,9 +73,21 @@ def test_the_gather_kernel_itself_writes_a_fresh_buffer(qwen):
 
 def test_gdn_builder_host_copies_are_kept(qwen):
     # gdn_attn.py copies the FLA chunk tables (prepare_chunk_indices / _offsets) host -> device: 16 tokens,
-    # one chunk of 64: chunk (sequence 0, chunk 0), offsets [0, 1]
+    # one chunk of 64: chunk (sequence 0, chunk 0), offsets [0, 1]; the prefill has no initial state
     known = step_contents(qwen, PREFILL)
-    assert {c.values().__repr__() for c in known.values()} == {"[0, 0]", "[0, 1]"}
+    by_field = {t.producer: known[t.base].values() for ev in qwen.step(PREFILL).events for _n, t in ev.tensors()
+                if t.base in known and t.producer.startswith("metadata:")}
+    assert by_field["metadata:chunk_indices"] == [0, 0] and by_field["metadata:chunk_offsets"] == [0, 1]
+    assert by_field["metadata:has_initial_state"] == [False]
+
+
+def test_device_chunk_offsets_take_the_shadowed_values(kimi):
+    # FLA's prepare_chunk_offsets runs on the device (cat, cdiv, cumsum over cu_seqlens): the metadata
+    # shadows computed the same ops on the host
+    inits, reasons, _ = _inits(kimi, PREFILL, "vllm.third_party.flash_linear_attention.ops.chunk_delta_h:"
+                               "chunk_gated_delta_rule_fwd_kernel_h_blockdim64")
+    assert inits is not None, reasons
+    assert inits["chunk_offsets"] == InitSpec("values", ([0, 1],))
 
 
 @pytest.mark.parametrize("kernel", [KDA + "chunk_gla_fwd_kernel_o", KDA + "kda_gate_chunk_cumsum_vector_kernel"])
