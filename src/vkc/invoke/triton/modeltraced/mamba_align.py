@@ -18,7 +18,7 @@ from vkc.modeltrace.records import TensorArg, TracedEvent
 
 from .initbase import Refused, numel
 
-__all__ = ["MAMBA_ALIGN", "mamba_align_out"]
+__all__ = ["MAMBA_ALIGN", "Init", "mamba_align_out"]
 
 MAMBA_ALIGN = "_mamba_align_block_table_kernel"
 
