@@ -48,9 +48,11 @@ class HostMirror:
 
     def __init__(self) -> None:
         self.mirrors: dict[int, Any] = {}
+        self.alive: dict[int, Any] = {}     # a view of each mirrored storage: its key is never reused
 
     def forget(self, key: int) -> None:
         self.mirrors.pop(key, None)
+        self.alive.pop(key, None)
 
     def copied(self, key: int, dst: Any, src: Any) -> bool:
         """``src`` (CPU) was copied into the meta view ``dst`` (storage ``key``): mirror it; True when the
@@ -75,6 +77,7 @@ class HostMirror:
             return False
         mirror.as_strided(tuple(dst.shape), tuple(dst.stride()), dst.storage_offset()).copy_(vals)
         self.mirrors[key] = mirror
+        self.alive[key] = dst
         return True
 
     def step_contents(self, storages: dict[int, dict[str, Any]], events: list[dict[str, Any]]) -> dict[str, Any]:
