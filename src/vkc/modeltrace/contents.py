@@ -163,13 +163,20 @@ def step_pointers(trace: ModelTrace, spec: StepSpec) -> dict[str, tuple[PointerT
             for b, entries in sorted(raw.items())}
 
 
+def _parse(raw: Mapping[str, Any]) -> dict[str, Contents]:
+    return {b: Contents(tuple((v, int(n)) for v, n in d["runs"])) for b, d in sorted(raw.items())}
+
+
 def step_contents(trace: ModelTrace, spec: StepSpec) -> dict[str, Contents]:
-    """Storage id -> known contents in ``spec``'s step ({} for a trace without features)."""
+    """Storage id -> known contents in ``spec``'s step: what vLLM's host code copied into device buffers
+    (``notes["host_contents"]``, every trace: :mod:`vkc.modeltrace.hostcopy`), then, over those, what a
+    serving feature's runner wrote ({} when neither)."""
+    known = _parse((trace.notes.get("host_contents") or {}).get(spec.id) or {})
     note: Any = (trace.notes.get("features") or {}).get("steps", {}).get(spec.id, {})
-    raw = (note.get("runner") or {}).get("contents") or {}
-    known = {b: Contents(tuple((v, int(n)) for v, n in d["runs"])) for b, d in sorted(raw.items())}
-    if not known:
-        return {}
+    featured = _parse((note.get("runner") or {}).get("contents") or {})
+    if not featured:
+        return known
+    known.update(featured)
     # the host contents are the buffers as the runner left them for the kernels (the ops that wrote
     # them -- make_dummy's fills and cumsum -- ran before); the sampler's kernels write only logits
     # and their own outputs, never an index buffer another launch reads

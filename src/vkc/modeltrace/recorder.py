@@ -6,7 +6,10 @@ module stack, or None), ``module`` (the innermost module's name) and, per tensor
 dtype/shape/stride/storage offset, the base storage it views and that storage's *producer*: the
 event of the step that last wrote it (``"event:<i>"``; ``"earlier-step:<name>"`` when an earlier traced step's
 launch did) or where the worker made it (``"input:<name>"``,
-``"metadata:<field>"``, ``"weight:<param>"``, ``"kv_cache:<layer>"``, ``"alloc"``).
+``"metadata:<field>"``, ``"weight:<param>"``, ``"kv_cache:<layer>"``, ``"alloc"``, ``"host:h2d"``: a
+copy of host values, :mod:`vkc.modeltrace.hostcopy`, which keeps those values for the step's
+``host_contents``; so does an aten result the step's metadata shadows computed).  While ``building`` (the
+attention-metadata builders run, before the forward) only allocations and host copies are noted, no event.
 Triton launches come from vkc's launch tracer (:mod:`vkc.invoke.triton.trace_worker`), whose
 ``STATE.launches``/``STATE.factory`` this module plugs into.
 """
@@ -14,6 +17,8 @@ from __future__ import annotations
 
 import re
 from typing import Any
+
+from .hostcopy import HostMirror
 
 __all__ = ["RECORDER", "Recorder"]
 
@@ -34,6 +39,11 @@ class Recorder:
         self.module_names: dict[int, str] = {}
         self.stack: list[str] = []
         self.active = False
+        self.building = False          # a metadata builder runs: name allocations and host copies only
+        self.host = HostMirror()
+        # the step's metadata shadows (vkc.modeltrace.dummy_scalars.metadata_shadows): host values an aten
+        # op computed from the batch's query offsets / sequence lengths, as vLLM's device op computes them
+        self.shadows: Any = None
         self.warnings: list[str] = []
         self.norm_spans: list[tuple[str, int, int]] = []
         # vLLM IR op dispatches (vllm/ir/op.py: IrOp.dispatch): (op, chosen provider, priority set?)
@@ -83,6 +93,17 @@ class Recorder:
 
     def wrote(self, t: Any, index: int) -> None:
         self.name_storage(t, f"event:{index}")
+
+    def host_copy(self, dst: Any, src: Any) -> None:
+        """``src`` (a CPU tensor) was copied into the meta tensor ``dst``: keep the values; a storage no
+        recorded op made yet (a builder's fresh or persistent buffer) is named ``host:h2d``."""
+        key = self._key(dst)
+        if self.host.copied(key, dst, src) and self.storages.get(key, {}).get("producer", "alloc") == "alloc":
+            self.name_storage(dst, "host:h2d")
+
+    def host_contents(self) -> dict[str, Any]:
+        """The step's ``host_contents`` (:meth:`vkc.modeltrace.hostcopy.HostMirror.step_contents`)."""
+        return self.host.step_contents(self.storages, self.events)
 
     # ------------------------------------------------------------------ layers
     def layer(self) -> int | None:
@@ -203,14 +224,28 @@ def make_dispatch_mode():
             flat = [a for a in list(args) + list(kwargs.values()) if isinstance(a, torch.Tensor)]
             on_meta = any(a.device.type == "meta" for a in flat)
             if ns == "vllm" and base in REENTER:
-                RECORDER.add({"kind": "vllm_op", "name": f"vllm::{base}", "args": []})
+                if RECORDER.active:
+                    RECORDER.add({"kind": "vllm_op", "name": f"vllm::{base}", "args": []})
                 with self:
                     return REENTER[base](*args, **kwargs)
-            if RECORDER.active and ns == "aten" and base in _FACTORY:
+            noting = RECORDER.active or RECORDER.building
+            if noting and ns == "aten" and base in _FACTORY:
                 out = func(*args, **kwargs)
                 if isinstance(out, torch.Tensor) and out.device.type == "meta":
                     RECORDER.name_storage(out, "alloc")
                     RECORDER.filled(out, _factory_fill(base, args, kwargs))
+                return out
+            if noting and ns == "aten" and base == "_to_copy" and not on_meta and args \
+                    and kwargs.get("device") is not None and torch.device(kwargs["device"]).type == "meta":
+                out = func(*args, **kwargs)          # t.to(device): a fresh device tensor of host values
+                if isinstance(out, torch.Tensor) and isinstance(args[0], torch.Tensor):
+                    RECORDER.host_copy(out, args[0])
+                return out
+            if RECORDER.building and not RECORDER.active:
+                out = func(*args, **kwargs)
+                _noted_writes(func, args, kwargs)
+                for o in out if isinstance(out, (tuple, list)) else [out]:
+                    _shadowed(o)
                 return out
             if not RECORDER.active or (ns == "aten" and (base in _SKIP or func.is_view or not on_meta)):
                 return func(*args, **kwargs)
@@ -224,6 +259,7 @@ def make_dispatch_mode():
             for a, v in zip(func._schema.arguments, args):
                 if a.alias_info is not None and a.alias_info.is_write and isinstance(v, torch.Tensor):
                     RECORDER.wrote(v, idx)
+            _noted_writes(func, args, kwargs)
             outs = out if isinstance(out, (tuple, list)) else [out]
             results = []
             for o in outs:
@@ -231,7 +267,35 @@ def make_dispatch_mode():
                     if RECORDER.storages.get(RECORDER._key(o), {}).get("producer") != f"event:{idx}":
                         RECORDER.wrote(o, idx)
                     results.append(RECORDER.describe(o))
+                    _shadowed(o)
             ev["outputs"] = results
             return out
 
     return Mode()
+
+
+def _shadowed(o: Any) -> None:
+    """A meta result the step's metadata shadows computed on the host: keep those values."""
+    import torch
+
+    shadow = RECORDER.shadows.get(o) if RECORDER.shadows is not None and isinstance(o, torch.Tensor) else None
+    if isinstance(shadow, torch.Tensor) and shadow.device.type == "cpu" and o.device.type == "meta":
+        RECORDER.host.copied(RECORDER._key(o), o, shadow)
+
+
+def _noted_writes(func: Any, args: Any, kwargs: Any) -> None:
+    """After an op: the meta storages it wrote lose their host contents, except a ``copy_`` from a CPU
+    tensor, whose values they now hold."""
+    import torch
+
+    if func._schema.name.split("::")[-1] == "copy_" and len(args) >= 2 and all(
+            isinstance(x, torch.Tensor) for x in args[:2]) and args[0].device.type == "meta" \
+            and args[1].device.type == "cpu":
+        RECORDER.host_copy(args[0], args[1])
+        return
+    named = list(zip(func._schema.arguments, args)) + [(a, kwargs[a.name]) for a in func._schema.arguments
+                                                      if a.name in kwargs]
+    for a, v in named:
+        if a.alias_info is not None and a.alias_info.is_write and isinstance(v, torch.Tensor) \
+                and v.device.type == "meta":
+            RECORDER.host.forget(RECORDER._key(v))

@@ -43,7 +43,7 @@ __all__ = ["TIMEOUT_S", "cache_key", "module_source_hash", "trace_model"]
 TIMEOUT_S = 900
 _WORKER_MODULES = ("vkc.modeltrace.worker", "vkc.modeltrace.startup", "vkc.modeltrace.startup_steps",
                    "vkc.modeltrace.dummy_scalars",
-                   "vkc.modeltrace.recorder",
+                   "vkc.modeltrace.recorder", "vkc.modeltrace.hostcopy",
                    "vkc.modeltrace.opschema", "vkc.modeltrace.launches", "vkc.modeltrace.records",
                    "vkc.invoke.triton.traced.capture", "vkc.invoke.triton.traced.platform",
                    "vkc.modeltrace.release_stubs", "vkc.modeltrace.external",
@@ -266,6 +266,9 @@ def _to_trace(tree: SourceTree, model_cfg: ModelConfig, options: TraceOptions, p
         if failed and sampling_of(options) != DEFAULT_MIX:     # the mix is what such a trace is for
             raise InvocationError(f"sampling mix {sampling_of(options)!r} not traced: {failed[0]}",
                                   hint="rerun with --debug; vkc.modeltrace.mix_worker mirrors the runner's steps")
+    host = {str(s["id"]): s["host_contents"] for s in resp["steps"] if s.get("ok") and s.get("host_contents")}
+    if host:                            # what vLLM's host code copied into device buffers, per step
+        notes["host_contents"] = host
     steps = tuple(StepTrace(spec, int(s["num_tokens"]), tuple(event_from_worker(e) for e in s["events"]),
                             float(s["forward_s"]))
                   for spec, s in zip(options.steps, resp["steps"]) if s.get("ok"))

@@ -131,14 +131,11 @@ def run_step(ctx: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]:
     host = [(md["query_start_loc"], md["query_start_loc_cpu"]), (md["seq_lens"], md["seq_lens_cpu_upper_bound"])]
     with set_current_vllm_config(vc), metadata_shadows(host) as shadows:
         for builder, names, group in ctx["builders"]:
-            m = builder.build(common_prefix_len=0, common_attn_metadata=dataclasses.replace(
-                cam, block_table_tensor=tables[min(group, len(tables) - 1)]))
-            for f, v in _fields(m):
-                if isinstance(v, torch.Tensor) and v.device.type == "meta":
-                    RECORDER.name_storage(v, f"metadata:{f}") if RECORDER._key(v) not in RECORDER.storages else None
+            m = _build(builder, dataclasses.replace(cam, block_table_tensor=tables[min(group, len(tables) - 1)]),
+                       shadows)
             attn_metadata.update({n: m for n in names})
         slots = {n: md["slot_mapping"] for n in attn_metadata}
-        RECORDER.active = True
+        RECORDER.active, RECORDER.shadows = True, shadows
         try:
             with make_dispatch_mode(), set_forward_context(attn_metadata, vc, num_tokens=md["num_tokens"],
                                                            slot_mapping=slots):
@@ -147,11 +144,39 @@ def run_step(ctx: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]:
                     hidden = hidden[0]
                 model.compute_logits(hidden[md["logits_indices"]])
         finally:
-            RECORDER.active = False
+            RECORDER.active, RECORDER.shadows = False, None
     answered = sorted(set(shadows.answered))
+    host_contents = RECORDER.host_contents()
     return {"id": step["id"], "ok": True, "error": None, "events": RECORDER.events,
             **({"metadata_host_reads": answered} if answered else {}),
+            **({"host_contents": host_contents} if host_contents else {}),
             "forward_s": round(time.perf_counter() - t0, 4), "num_tokens": md["num_tokens"]}
+
+
+def _build(builder: Any, cam: Any, shadows: Any) -> Any:
+    """One metadata builder's ``build`` under the recorder's dispatch mode in its ``building`` state: its
+    allocations and host-to-device copies are noted (a Triton launch of the builder -- the Mamba block-table
+    gather -- writes a buffer the trace knows; a copied host array, or a result the metadata ``shadows`` computed,
+    keeps its values), no op is an event.  A
+    field whose storage no recorded launch or op wrote is named ``metadata:<field>``."""
+    import torch
+
+    from vkc.modeltrace.recorder import RECORDER, make_dispatch_mode
+
+    RECORDER.building, RECORDER.shadows = True, shadows
+    try:
+        with make_dispatch_mode():
+            m = builder.build(common_prefix_len=0, common_attn_metadata=cam)
+    finally:
+        RECORDER.building, RECORDER.shadows = False, None
+    for f, v in _fields(m):
+        if isinstance(v, torch.Tensor) and v.device.type == "meta":
+            st = RECORDER.storages.get(RECORDER._key(v))
+            if st is None or st["producer"] in ("alloc", "host:h2d"):
+                RECORDER.name_storage(v, f"metadata:{f}")
+                st = RECORDER.storages[RECORDER._key(v)]
+                st["first"] = f"metadata:{f}" if st["first"] in ("alloc", "host:h2d") else st["first"]
+    return m
 
 
 def _fields(m: Any) -> list[tuple[str, Any]]:

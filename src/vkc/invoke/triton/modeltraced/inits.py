@@ -3,9 +3,11 @@
 vLLM's own metadata made the traced tensors; the recorder says who made each storage
 (:attr:`vkc.modeltrace.records.TensorArg.producer`).  The rules, in order:
 
-* known contents (serving-feature steps: the sampler's index and parameter buffers as vLLM's runner
-  wrote them on the host, :func:`vkc.modeltrace.contents.step_contents`): one value -> ``const``, up
-  to 64 Ki elements -> ``values``, larger ones (a grammar bitmask, penalty bins) -> ``runs``;
+* known contents (:func:`vkc.modeltrace.contents.step_contents`: what vLLM's host code copied into a
+  device buffer -- the metadata builders' chunk tables, FLA's ``prepare_chunk_indices`` -- or the metadata
+  shadows computed, every trace; serving-feature steps: the sampler's index and parameter buffers as vLLM's
+  runner wrote them on the host): one value -> ``const``, up to 64 Ki elements -> ``values``, larger ones
+  (a grammar bitmask, penalty bins) -> ``runs``;
 * fused-MoE routing (``_moe_C::moe_align_block_size`` / ``_moe_C::topk_softmax`` outputs,
   ``_moe_C::moe_lora_align_block_size``'s when the step's tokens are all under one LoRA slot, and the
   ``torch.full`` of ``num_tokens_post_padded`` on vLLM's naive-assignment path): valid routing
@@ -23,6 +25,9 @@ vLLM's own metadata made the traced tensors; the recorder says who made each sto
   real allocations of each target's size and dtype, weight-filled;
 * an index-like buffer vLLM made with ``torch.zeros``/``torch.full`` that nothing wrote since -> that
   constant (an atomic slot counter); a ``uint8`` workspace -> ``"scratch"``;
+* a buffer an earlier launch of the step wrote (:mod:`.written`): the rejection sampler's counts; the
+  Mamba state indices ``_mamba_align_block_table_kernel`` gathers from the block table (:mod:`.mamba_align`);
+  what other vLLM kernels leave (:mod:`.produced`);
 * weights: ``*scale`` -> 1.0, biases -> randn*0.02, matrices -> randn/sqrt(K), vectors -> randn;
   KV caches and activations -> randn (integer KV caches: any value of the dtype); ``alloc`` (written by
   the kernel) -> ``"empty"``.
@@ -49,6 +54,7 @@ from .lora_align import moe_lora_align
 from .mamba_meta import FIELDS as MAMBA_FIELDS
 from .mamba_meta import mamba_chunk_field
 from .produced import produced_contents
+from .written import earlier_writers, float_output, written_before
 
 __all__ = ["MOE_ALIGN", "MOE_LORA_ALIGN", "TOPK_OPS", "Refused", "StepFacts", "init_for", "pointer_targets"]
 
@@ -343,7 +349,7 @@ def init_for(param: str, a: TensorArg, launch: TracedEvent, facts: StepFacts,
                 # FLA's delta-rule inputs are L2-normalised keys and the WY factors made from them:
                 # unit-scale rows, or the recurrent state overflows over a 2K-token sequence
                 return InitSpec("randn_scaled", (round(1.0 / math.sqrt(a.shape[-1]), 6),))
-            return _float_output(param) or InitSpec("randn")
+            return float_output(param) or InitSpec("randn")
         if ev.kind == "aten" and ev.name in SELECTING and depth < 8:
             picked = _selected(param, ev, launch, facts, seen, depth)
             if picked is not None:
@@ -354,9 +360,9 @@ def init_for(param: str, a: TensorArg, launch: TracedEvent, facts: StepFacts,
                 return init_for(param, prev, launch, facts, seen, depth + 1)
         raise Refused(f"{param}: index-like tensor produced by {ev.name} (no contents rule)")
     if p == "alloc":
-        earlier = _earlier_writers(a, launch, facts)
+        earlier = earlier_writers(a, launch, facts.step.events)
         if earlier:
-            return _written_before(param, a, earlier)
+            return written_before(param, a, earlier, lambda n, t, e: init_for(n, t, e, facts), facts.notes)
     if p == "alloc" or not _is_int(a.dtype):
         if _is_int(a.dtype) and _index_like(param):
             if p == "alloc" and a.fill is not None:   # torch.zeros/full: vLLM's constant, unwritten since
@@ -423,60 +429,3 @@ def _topk_indices(idx: TensorArg, topk: TracedEvent, out: TensorArg) -> InitSpec
     if idx.base not in {o.base for o in topk.outputs} or out.offset or _numel(out) != rows * k:
         return None
     return _padded([x for row in routing(rows, src.shape[-1], k, ROUTING_SEED) for x in row], out, 0)
-
-
-# outputs of an earlier launch of the step, read by this one: what vLLM's earlier kernel leaves there
-# (kernel leaf, its parameter) -> the contents; vllm/v1/worker/gpu/spec_decode/rejection_sampler_utils.py
-_WRITTEN: dict[tuple[str, str], InitSpec] = {
-    # _rejection_kernel stores each request's accepted draft count (0..num_draft_tokens); 0 (every draft
-    # rejected) is one state it writes, and keeps start + num_sampled inside the request's logits
-    ("_rejection_kernel", "num_sampled_ptr"): InitSpec("const", (0,)),
-    # the step index of the first rejection (0..num_draft_tokens): 0 is the same state
-    ("_rejection_kernel", "rejected_steps_ptr"): InitSpec("const", (0,)),
-    # sampled token ids: token 0 is inside every vocabulary
-    ("_rejection_kernel", "sampled_ptr"): InitSpec("const", (0,)),
-    # vllm/v1/worker/gpu/sample/logprob.py: each row's sampled token, then its top-k / requested ids
-    ("_fill_logprob_token_ids_kernel", "out_token_ids_ptr"): InitSpec("const", (0,)),
-    # vllm/v1/worker/gpu/input_batch.py: a request still in chunked prefill gets num_sampled = 0 and
-    # num_rejected = 0 (both rules above keep num_sampled 0, so the pair is one state vLLM writes)
-    ("_get_num_sampled_and_rejected_kernel", "num_rejected_ptr"): InitSpec("const", (0,)),
-    ("_get_num_sampled_and_rejected_kernel", "num_sampled_ptr"): InitSpec("const", (0,)),
-    # vllm/v1/worker/gpu/spec_decode/ngram/speculator.py: a block's best packed (n, pos) score, 0 where
-    # it has no match (ineligible rows and blocks past the last candidate write 0)
-    ("_ngram_scan_kernel", "scratch_ptr"): InitSpec("const", (0,)),
-}
-# an earlier kernel's per-block argmax over the vocabulary is a token id: 0 is inside every vocabulary
-_TOKEN_ID_SUFFIXES = ("argmax_ptr",)
-
-
-def _float_output(param: str) -> InitSpec | None:
-    """A float a vLLM kernel made: a block's sum of exp(x - block max) is at least 1 (its max term)."""
-    if "sumexp" in param.lower():
-        return InitSpec("uniform", (1.0, 4.0))
-    return None
-
-
-def _earlier_writers(a: TensorArg, launch: TracedEvent, facts: StepFacts) -> list[tuple[TracedEvent, str]]:
-    """The launches before ``launch`` in the step that took ``a``'s storage (vLLM allocated it empty, so
-    one of them wrote it), latest first, each with its parameter name; [] when this launch is the first."""
-    events = facts.step.events
-    at = next((i for i, e in enumerate(events) if e is launch or e.index == launch.index), None)
-    if at is None:
-        return []
-    return [(ev, name) for ev in reversed(events[:at]) if ev.kind == "triton"
-            for name, t in ev.tensors() if t.base == a.base]
-
-
-def _written_before(param: str, a: TensorArg, earlier: list[tuple[TracedEvent, str]]) -> InitSpec:
-    """The contents the earlier launches leave: the rule of the latest one that has a rule."""
-    for ev, name in earlier:
-        rule = _WRITTEN.get((ev.name.rsplit(":", 1)[-1], name))
-        if rule is not None:
-            return rule
-        if _is_int(a.dtype) and name.endswith(_TOKEN_ID_SUFFIXES):
-            return InitSpec("const", (0,))
-    if not _is_int(a.dtype):
-        return _float_output(param) or InitSpec("randn")
-    ev, name = earlier[0]
-    raise Refused(f"{param}: written by an earlier launch of the step ({ev.name.rsplit(':', 1)[-1]}, as {name}) "
-                  "before this one reads it; vkc has no rule for that kernel's output")

@@ -1,0 +1,91 @@
+"""Host-to-device copies in the worker's dispatch mode (torch on CPU, meta tensors; no vLLM): the host values
+a copy gives a device buffer are kept, a later write forgets them, and the metadata builders' state (``building``)
+names allocations and copies without making events."""
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from vkc.modeltrace import recorder as rec_mod
+from vkc.modeltrace.recorder import Recorder, make_dispatch_mode
+
+META = torch.device("meta")
+
+
+@pytest.fixture
+def rec(monkeypatch):
+    r = Recorder()
+    monkeypatch.setattr(rec_mod, "RECORDER", r)
+    return r
+
+
+def _contents(r: Recorder, t) -> list | None:
+    m = r.host.mirrors.get(r._key(t))
+    return None if m is None else m.tolist()
+
+
+def test_to_device_keeps_the_host_values_and_names_the_storage(rec):
+    rec.active = True
+    with make_dispatch_mode():
+        host = torch.stack([torch.zeros(3, dtype=torch.int64), torch.arange(3)], 1)   # prepare_chunk_indices
+        dev = host.to(device=META, dtype=torch.int32, non_blocking=True)
+        floats = torch.ones(4).to(META)                        # float data: not index data, not kept
+    assert _contents(rec, dev) == [0, 0, 0, 1, 0, 2]
+    assert rec.storages[rec._key(dev)]["producer"] == "host:h2d"
+    assert _contents(rec, floats) is None
+    assert rec.events == []                                   # a host copy is no event
+
+
+def test_a_partial_copy_updates_a_known_storage_and_a_write_forgets_it(rec):
+    rec.active = True
+    with make_dispatch_mode():
+        buf = torch.empty(4, dtype=torch.int32, device=META)
+        buf.copy_(torch.tensor([1, 2, 3, 4], dtype=torch.int32))     # the whole storage: known
+        buf[1:3].copy_(torch.tensor([7, 8]))                          # part of it: updated
+        assert _contents(rec, buf) == [1, 7, 8, 4]
+        other = torch.empty(4, dtype=torch.int32, device=META)
+        other[:2].copy_(torch.tensor([5, 6]))                         # part of an unknown storage: not kept
+        assert _contents(rec, other) is None
+        buf.fill_(0)                                                   # a device write: no longer the host's
+    assert _contents(rec, buf) is None
+
+
+def test_building_names_allocations_and_copies_without_events(rec):
+    rec.building = True
+    with make_dispatch_mode():
+        out = torch.empty((2, 1), dtype=torch.int32, device=META)     # a builder's new_empty
+        idx = torch.as_tensor(torch.tensor([3, 4]), device=META)
+        summed = idx + 1                                               # unrecorded builder math
+    assert rec.events == []
+    assert rec.storages[rec._key(out)]["producer"] == "alloc"
+    assert rec.storages[rec._key(idx)]["producer"] == "host:h2d" and _contents(rec, idx) == [3, 4]
+    assert rec._key(summed) not in rec.storages
+
+
+def test_step_contents_lists_the_storages_the_step_reads(rec):
+    rec.active = True
+    with make_dispatch_mode():
+        dev = torch.tensor([0, 0, 5]).to(META)
+        unused = torch.tensor([1, 2]).to(META)
+    ev = {"kind": "triton", "name": "k", "args": [["x", rec.describe(dev)]]}
+    rec.add(ev)
+    sid = rec.storages[rec._key(dev)]["id"]
+    assert rec.host_contents() == {sid: {"runs": [[0, 2], [5, 1]]}}
+    assert rec.storages[rec._key(unused)]["id"] not in rec.host_contents()
+
+
+def test_a_result_the_metadata_shadows_computed_is_kept(rec):
+    """FLA's ``prepare_chunk_offsets`` on the device: cat / cdiv / cumsum over the query start offsets, whose
+    host values the metadata shadows carry (checklist step ``metadata-host-reads``)."""
+    from vkc.modeltrace.dummy_scalars import metadata_shadows
+
+    qsl = torch.empty(3, dtype=torch.int32, device=META)
+    with metadata_shadows([(qsl, torch.tensor([0, 16, 200], dtype=torch.int32))]) as table:
+        rec.active, rec.shadows = True, table
+        with make_dispatch_mode():
+            lens = qsl[1:] - qsl[:-1]
+            offs = torch.cat([lens.new_zeros(1), (lens + 63) // 64]).cumsum(-1)
+            opaque = torch.empty(2, dtype=torch.int32, device=META) + 1     # no shadow: nothing kept
+    assert _contents(rec, offs) == [0, 1, 4]
+    assert _contents(rec, opaque) is None
