@@ -74,7 +74,7 @@ def attempt(tree: SourceTree, model: ModelConfig, kernel: str, workload: str, *,
         small = full
     reasons: list[str] = []
     plan = modeltraced_plan(trace, full, kernel, small_step=small, params=params, reasons=reasons,
-                            kernel_source=kernel_source(tree.root, kernel))
+                            kernel_source=kernel_source(tree.root, kernel) if tree is not None else None)
     if plan is not None and small_note:
         plan = replace(plan, notes=(*plan.notes, small_note))
     if plan is None:   # the step launches the kernel but vkc cannot rebuild the launch: loud, like a failed trace
