@@ -3,10 +3,10 @@ rows and hidden size from the traced call, the azp kernel's calls and non-contig
 built by hand (the layout composed:w8a8-int8:meta-llama/Llama-3.1-8B-Instruct's decode step records); no vLLM run."""
 from __future__ import annotations
 
+from dispatch_events import op_event, tensor
+
 from vkc.invoke.cuda.modeltraced import bind_call
 from vkc.modeltrace.records import ScalarArg
-
-from dispatch_events import op_event, tensor
 
 KERNEL = "csrc/quantization/w8a8/int8/scaled_quant.cu:dynamic_scaled_int8_quant_kernel"
 OP = "_C::dynamic_scaled_int8_quant"
