@@ -89,6 +89,9 @@ REACH_SOURCES: tuple[str, ...] = (
     # dynamic per-token int8 quant of each Linear's input; the MoE's int8 fused_moe quantizes per token in Triton
     "composed:w8a8-int8:meta-llama/Llama-3.1-8B-Instruct",  # dynamic_scaled_int8_quant (CUDA)
     "composed:w8a8-int8:Qwen/Qwen3-30B-A3B",                # int8 MoE: _per_token_quant_int8 (Triton)
+    # vLLM's --quantization moe_wna16 on a GPTQ checkpoint (modelcfg/composed/gptq.json): the MoE experts in Triton
+    # (MoeWNA16; "auto" takes Marlin MoE, whose AWQ/GPTQ weight repack reads qzeros on the host), Linears Machete
+    "composed:gptq:Qwen/Qwen3-30B-A3B@quantization=moe_wna16",  # fused_moe_kernel_gptq_awq (Triton)
 )
 
 
