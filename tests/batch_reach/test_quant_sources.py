@@ -45,6 +45,18 @@ def test_bad_quantization_values_are_model_errors(model):
     assert e.value.hint
 
 
+def test_moe_wna16_is_a_quantization_value_for_a_composed_gptq_moe():
+    assert "moe_wna16" in SERVING_KEYS["quantization"]
+    model = f"composed:gptq:{QWEN_MOE}@quantization=moe_wna16"
+    v = parse_variant(model)
+    assert v is not None and v.composed == "gptq" and v.options == (("quantization", "moe_wna16"),)
+    opts = session.trace_options(load_model(model))
+    assert opts.quantization == "moe_wna16"
+    assert opts == dataclasses.replace(session.trace_options(load_model(f"composed:gptq:{QWEN_MOE}")),
+                                       quantization="moe_wna16")
+    assert fetch_config(model).config["quantization_config"]["quant_method"] == "gptq"
+
+
 def test_the_quantization_key_sets_the_trace_option_and_nothing_else():
     plain = session.trace_options(load_model(LLAMA))
     assert plain.quantization is None

@@ -96,6 +96,14 @@ REACH_SOURCES: tuple[str, ...] = (
     # cute-dsl=recorded,block-size=256 -- with meta tensors answering is_cuda like the H100 its FULL steps take the
     # CuTe DSL low-latency router too, whose host check wants device_type cuda (_ll_router_common.py:105); a failing
     # source would also keep the reach map from being cached (bench/results/reach_map_wide.md)
+    # compressed-tensors int8 W8A8 (a real checkpoint's quantization_config on a bundled model; COMPOSED, not a
+    # checkpoint: modelcfg/composed/w8a8-int8.json cites it): CUTLASS int8 scaled_mm (no tree kernel) after the
+    # dynamic per-token int8 quant of each Linear's input; the MoE's int8 fused_moe quantizes per token in Triton
+    "composed:w8a8-int8:meta-llama/Llama-3.1-8B-Instruct",  # dynamic_scaled_int8_quant (CUDA)
+    "composed:w8a8-int8:Qwen/Qwen3-30B-A3B",                # int8 MoE: _per_token_quant_int8 (Triton)
+    # vLLM's --quantization moe_wna16 on a GPTQ checkpoint (modelcfg/composed/gptq.json): the MoE experts in Triton
+    # (MoeWNA16; "auto" takes Marlin MoE, whose AWQ/GPTQ weight repack reads qzeros on the host), Linears Machete
+    "composed:gptq:Qwen/Qwen3-30B-A3B@quantization=moe_wna16",  # fused_moe_kernel_gptq_awq (Triton)
 )
 
 

@@ -50,7 +50,11 @@ SEP = "@"
 # quantization: vLLM 0.33.0's online shorthands (vllm/config/quantization.py
 # _ONLINE_SHORTHANDS): a bf16 checkpoint quantized while it loads, so the config stays MODEL's.
 # ``fp8`` is not one: 0.33.0's Fp8Config refuses a checkpoint that is not fp8 ("no longer supports online
-# quantization"); ``nvfp4_per_token`` is Blackwell-only (vkc traces an H100).
+# quantization"); ``nvfp4_per_token`` is Blackwell-only (vkc traces an H100).  ``moe_wna16`` is not online: it
+# takes a GPTQ/AWQ checkpoint's MoE experts to vLLM's MoeWNA16 method (MoeWNA16Config.override_quantization_method:
+# only when the config's quantization_config is gptq 4/8-bit without act order, or awq 4-bit), whose experts vLLM
+# runs in Triton (fused_moe_kernel_gptq_awq; Marlin is not allowed for a MoeWNA16Config); its Linears stay the
+# checkpoint's method (AutoGPTQ / AutoAWQ) -- so it is for a composed:gptq: / composed:awq: MoE model.
 SERVING_KEYS: dict[str, tuple[str, ...]] = {
     "kv-cache-dtype": ("fp8", "int4_per_token_head", "int8_per_token_head", "fp8_per_token_head"),
     # FLASH_ATTN_MLA_SPARSE: vLLM's first sparse MLA backend on SM 9.0 (platforms/cuda.py, DeepSeek-V3.2's 576 head)
@@ -61,7 +65,7 @@ SERVING_KEYS: dict[str, tuple[str, ...]] = {
     "return-sampling-mask": ("true",),   # --return-sampling-mask (vkc.modeltrace.engine_flags)
     "compute-nans": ("true",),      # VLLM_COMPUTE_NANS_IN_LOGITS=1 (vkc.modeltrace.engine_flags)
     "quantization": ("fp8_per_tensor", "fp8_per_block", "fp8_per_channel", "int8_per_channel_weight_only",
-                     "mxfp8", "mxfp4"),
+                     "mxfp8", "mxfp4", "moe_wna16"),
     # --enable-lora --max-lora-rank VALUE (vLLM's MaxLoRARanks), --max-loras 1 (vkc.modeltrace.lora)
     "lora": ("1", "8", "16", "32", "64", "128", "256", "320", "512"),
     # --kda-prefill-backend (EngineArgs.kda_prefill_backend -> additional_config["kda_prefill_backend"], read by

@@ -1,5 +1,5 @@
-"""Binders for the MoE reduction, the MLA cache write, the block-FP8 quants, grouped top-k and
-Qwen3's split q/k rope.
+"""Binders for the MoE reduction, the MLA cache write, the block-FP8 quants, the dynamic int8 quant,
+grouped top-k and Qwen3's split q/k rope.
 
 Each reads one traced op call as its C++ wrapper receives it (:mod:`.bind` has the others; :mod:`.binding` the
 :class:`~.binding.Binding` record); a call the recipe cannot reproduce is refused with the reason, and
@@ -162,7 +162,28 @@ def _grouped_topk(ev: TracedEvent, kernel: str) -> Binding:
                     "topk_group": (tg, "topk_group"), "topk": (k, "topk")})
 
 
+def _int8_quant(ev: TracedEvent, kernel: str) -> Binding:
+    """scaled_quant.cu dynamic_scaled_int8_quant: contiguous input/out (the wrapper checks), one block per
+    token (num_tokens = input.numel() / hidden_size); no azp (else the azp kernel)."""
+    inp, out, scales = _t(ev, "input"), _t(ev, "result"), _t(ev, "scale")
+    if inp is None or out is None or scales is None or not inp.shape:
+        return Binding(refused="the call lacks input, result or scale")
+    if _t(ev, "azp") is not None:
+        return Binding(not_launched="the call passes azp: it launches dynamic_scaled_int8_azp_quant_kernel")
+    if not (contiguous(inp) and contiguous(out) and contiguous(scales)):
+        return Binding(refused=f"input {list(inp.shape)} stride {list(inp.stride)}: the wrapper requires contiguous "
+                               "input, result and scale")
+    hidden = inp.shape[-1]
+    numel = 1
+    for n in inp.shape:
+        numel *= n
+    if hidden == 0:
+        return Binding(refused="hidden_size 0: the wrapper divides by it")
+    return Binding(numel // hidden, "input.numel() / input.size(-1)", {"hidden_size": (hidden, "input.size(-1)")})
+
+
 EXTRA_BINDERS: dict[str, tuple[tuple[str, ...], Binder]] = {
+    "dynamic_scaled_int8_quant_kernel": (("_C::dynamic_scaled_int8_quant",), _int8_quant),
     "moe_sum_vec_kernel": (("_moe_C::moe_sum",), _moe_sum),
     "concat_and_cache_mla_kernel": (("_C_cache_ops::concat_and_cache_mla",), _concat_mla),
     "per_token_group_quant_8bit_register_kernel": (("_C::per_token_group_fp8_quant",), _quant_group),
