@@ -29,7 +29,7 @@ import re
 import sys
 from typing import Any
 
-__all__ = ["PREFIXES", "install_recorded_cute_dsl"]
+__all__ = ["FA4_ENTRIES", "PREFIXES", "host_device_mode", "install_recorded_cute_dsl"]
 
 # the DSL, its CUDA driver bindings, QuACK, and FlashAttention-4's CuTe sources that vLLM's wheel ships with
 # vllm_flash_attn (fused_indexer_q_cutedsl.py imports their utils)
@@ -243,6 +243,56 @@ def _module(name: str) -> Any:
 
 _FINDER = _Finder()
 
+# vLLM code that imports the DSL (anywhere in its file) is a CuTe kernel's host code
+_DSL_IMPORT = re.compile(r"^[ \t]*(?:import|from)[ \t]+(?:cutlass|quack|cuda\.bindings|vllm\.vllm_flash_attn\.cute)\b", re.M)
+_HOST: dict[str, bool] = {}          # module name -> does its source import the DSL
+
+
+def _dsl_host(frame: Any) -> bool:
+    """Whether the code that asked (the first frame that is neither a torch function mode's handler nor
+    torch's own) is vLLM code that imports the CuTe DSL."""
+    f = frame
+    while f is not None and (f.f_code.co_name == "__torch_function__"
+                             or str(f.f_globals.get("__name__", "")).split(".")[0] == "torch"):
+        f = f.f_back
+    if f is None:
+        return False
+    name = str(f.f_globals.get("__name__", ""))
+    if name not in _HOST:
+        path = f.f_globals.get("__file__")
+        try:
+            text = open(path, encoding="utf-8").read() if path else ""
+        except OSError:
+            text = ""
+        _HOST[name] = name.startswith("vllm") and bool(_DSL_IMPORT.search(text))
+    return _HOST[name]
+
+
+def host_device_mode() -> Any:
+    """A mode in which a meta tensor's ``.device`` is ``cuda:0`` to a CuTe kernel's host code (vLLM modules
+    that import the DSL, :func:`_dsl_host`): those tensors stand for the H100's (``is_cuda`` is True
+    everywhere, checklist ``meta-placements``), and the host wrappers check the device type before they
+    launch (``_ll_router_common.validate_common_gemm_inputs``: "must have device_type=cuda").  A placement
+    they derive from it (``device=hidden_states.device``) goes to meta (``meta-placements``).  Any other
+    code, and every other call, is untouched."""
+    import torch
+    from torch.overrides import TorchFunctionMode
+
+    get_device = getattr(torch.Tensor.device, "__get__")  # noqa: B009 -- the property's getter
+    cuda0 = torch.device("cuda", 0)
+
+    class _HostDevice(TorchFunctionMode):
+        def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+            out = func(*args, **(kwargs or {}))
+            if func == get_device and out.type == "meta" and _dsl_host(sys._getframe(1)):
+                return cuda0
+            return out
+
+    return _HostDevice()
+
+
+_MODES: list[Any] = []
+
 
 def install_recorded_cute_dsl() -> list[str]:
     """Serve the CuTe DSL packages from the stand-in (a meta path finder, first; before vLLM probes)."""
@@ -253,4 +303,7 @@ def install_recorded_cute_dsl() -> list[str]:
     sys.meta_path.insert(0, _FINDER)
     if "addresses" not in lora._STATE:      # a kernel takes make_ptr(dtype, t.data_ptr()): which tensor is it
         lora._distinct_addresses()
+    mode = host_device_mode()               # for the worker's lifetime, under every mode entered later
+    mode.__enter__()
+    _MODES.append(mode)
     return ["cutlass-dsl", "quack", "cuda-python"]
