@@ -29,7 +29,7 @@ import re
 import sys
 from typing import Any
 
-__all__ = ["FA4_ENTRIES", "PREFIXES", "host_device_mode", "install_recorded_cute_dsl"]
+__all__ = ["FA4_ENTRIES", "PREFIXES", "H100Device", "install_host_device", "install_recorded_cute_dsl"]
 
 # the DSL, its CUDA driver bindings, QuACK, and FlashAttention-4's CuTe sources that vLLM's wheel ships with
 # vllm_flash_attn (fused_indexer_q_cutedsl.py imports their utils)
@@ -192,11 +192,16 @@ class _Instance(metaclass=_Meta):
 
 
 _CLASSES: dict[str, type] = {}
+# the DSL's constants vLLM's host code computes with (cutlass/cute/arch: WARP_SIZE = 32; the only upper-case
+# constant vLLM 0.33.0 reads)
+CONSTANTS: dict[str, Any] = {"WARP_SIZE": 32}
 
 
 def _name(full: str) -> Any:
     """A placeholder for ``full`` (``module.Name``); a CamelCase leaf is a class, one per name."""
     leaf = full.rsplit(".", 1)[-1]
+    if leaf in CONSTANTS:
+        return CONSTANTS[leaf]
     if leaf[:1].isupper():
         if full not in _CLASSES:
             _CLASSES[full] = _Meta(leaf, (_Instance,), {"__qualname__": full, "__module__": full.rsplit(".", 1)[0]})
@@ -249,49 +254,49 @@ _HOST: dict[str, bool] = {}          # module name -> does its source import the
 
 
 def _dsl_host(frame: Any) -> bool:
-    """Whether the code that asked (the first frame that is neither a torch function mode's handler nor
-    torch's own) is vLLM code that imports the CuTe DSL."""
-    f = frame
-    while f is not None and (f.f_code.co_name == "__torch_function__"
-                             or str(f.f_globals.get("__name__", "")).split(".")[0] == "torch"):
-        f = f.f_back
-    if f is None:
-        return False
-    name = str(f.f_globals.get("__name__", ""))
+    """Whether ``frame`` (the code that asked) is vLLM code that imports the CuTe DSL."""
+    name = str(frame.f_globals.get("__name__", "")) if frame is not None else ""
     if name not in _HOST:
-        path = f.f_globals.get("__file__")
+        path = frame.f_globals.get("__file__") if frame is not None else None
         try:
-            text = open(path, encoding="utf-8").read() if path else ""
+            text = open(path, encoding="utf-8").read() if path and name.startswith("vllm") else ""
         except OSError:
             text = ""
-        _HOST[name] = name.startswith("vllm") and bool(_DSL_IMPORT.search(text))
+        _HOST[name] = bool(_DSL_IMPORT.search(text))
     return _HOST[name]
 
 
-def host_device_mode() -> Any:
-    """A mode in which a meta tensor's ``.device`` is ``cuda:0`` to a CuTe kernel's host code (vLLM modules
-    that import the DSL, :func:`_dsl_host`): those tensors stand for the H100's (``is_cuda`` is True
-    everywhere, checklist ``meta-placements``), and the host wrappers check the device type before they
-    launch (``_ll_router_common.validate_common_gemm_inputs``: "must have device_type=cuda").  A placement
-    they derive from it (``device=hidden_states.device``) goes to meta (``meta-placements``).  Any other
-    code, and every other call, is untouched."""
+class H100Device(str):
+    """The device a CuTe kernel's host code sees for a meta tensor: its ``type`` is ``"cuda"`` and its index
+    0, as the H100's tensor it stands for; to torch it is the string ``"meta"``, so a tensor placed on it
+    (``torch.empty(..., device=hidden_states.device)``, also inside a custom op's body, where no torch
+    function mode runs) is a meta tensor like every other."""
+
+    type = "cuda"
+    index = 0
+
+    def __repr__(self) -> str:
+        return "device(type='cuda', index=0)"
+
+
+def install_host_device() -> None:
+    """``Tensor.device`` of a meta tensor is :class:`H100Device` to a CuTe kernel's host code (vLLM modules
+    that import the DSL, :func:`_dsl_host`; asked there directly): those tensors stand for the H100's
+    (``is_cuda`` is True everywhere, checklist ``meta-placements``), and the host wrappers check the device
+    type before they launch (``_ll_router_common.validate_common_gemm_inputs``: "must have device_type=cuda").
+    Any other code (torch's, vkc's, the rest of vLLM) sees the meta device."""
     import torch
-    from torch.overrides import TorchFunctionMode
 
-    get_device = getattr(torch.Tensor.device, "__get__")  # noqa: B009 -- the property's getter
-    cuda0 = torch.device("cuda", 0)
+    real = torch._C.TensorBase.device
+    if isinstance(vars(torch.Tensor).get("device"), property):
+        return
+    h100 = H100Device("meta")
 
-    class _HostDevice(TorchFunctionMode):
-        def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
-            out = func(*args, **(kwargs or {}))
-            if func == get_device and out.type == "meta" and _dsl_host(sys._getframe(1)):
-                return cuda0
-            return out
+    def device(self: Any) -> Any:
+        d = real.__get__(self)
+        return h100 if d.type == "meta" and _dsl_host(sys._getframe(1)) else d
 
-    return _HostDevice()
-
-
-_MODES: list[Any] = []
+    torch.Tensor.device = property(device)  # type: ignore[method-assign,assignment]
 
 
 def install_recorded_cute_dsl() -> list[str]:
@@ -303,7 +308,5 @@ def install_recorded_cute_dsl() -> list[str]:
     sys.meta_path.insert(0, _FINDER)
     if "addresses" not in lora._STATE:      # a kernel takes make_ptr(dtype, t.data_ptr()): which tensor is it
         lora._distinct_addresses()
-    mode = host_device_mode()               # for the worker's lifetime, under every mode entered later
-    mode.__enter__()
-    _MODES.append(mode)
+    install_host_device()
     return ["cutlass-dsl", "quack", "cuda-python"]
