@@ -80,10 +80,14 @@ REACH_SOURCES: tuple[str, ...] = (
     "defaults:Qwen4ExpForCausalLM",                         # Qwen4-Exp hyperconnection kernels (ops/hc.py), GDN
     # vLLM's start-up picks its KV-cache block size, 5760 (checklist step block-size; reach_map_wide.md)
     "defaults:KimiK3ForConditionalGeneration",              # Kimi-K3: KDA chunked prefill/decode, attn-res, MLA insert
-    # not a source yet: defaults:DeepseekV4ForCausalLM@deep-gemm=recorded,flash-mla=recorded,tilelang=recorded,
-    # cute-dsl=recorded,block-size=256 -- with meta tensors answering is_cuda like the H100 its FULL steps take the
-    # CuTe DSL low-latency router too, whose host check wants device_type cuda (_ll_router_common.py:105); a failing
-    # source would also keep the reach map from being cached (bench/results/reach_map_wide.md)
+    # the recording CuTe DSL stand-in (cute-dsl=recorded: the DSL is in vLLM's CUDA requirements, so an H100
+    # install takes its kernels; each compiled launch an external event; bench/results/reach_map_wide.md)
+    "defaults:Step5ForCausalLM@cute-dsl=recorded",           # Step5: DSA sparse attention, indexer, summary ring
+    "defaults:InklingForCausalLM@cute-dsl=recorded",         # Inkling: gate select, qkvr prep, short conv, sink
+    # DeepSeek-V4 (recorded DeepGEMM, FlashMLA, TileLang, CuTe DSL; its sparse MLA's block size 256): the
+    # compressor / indexer / sparse-SWA metadata kernels, fused q-norm/rope/KV insert (CUDA), hash top-k
+    ("defaults:DeepseekV4ForCausalLM@deep-gemm=recorded,flash-mla=recorded,tilelang=recorded,cute-dsl=recorded,"
+     "block-size=256"),
 )
 
 
