@@ -95,3 +95,16 @@ def test_a_where_with_an_unrecorded_pad_takes_self_and_says_so():
                          (("condition", cond), ("self", ids), ("other", recorded)), outputs=(out,))
     with pytest.raises(Refused, match="produced by aten::where"):
         init_for("contexts_ptr", out, user, _facts(src, where2, user))
+
+
+def test_the_steps_token_ids_are_vllms_dummy_batch_zeros_with_a_note():
+    """DeepSeek-V4's hash router reads input_ids (a table look-up): the trace has no ids (meta), so vLLM's own
+    dummy batch's (zero_()), which every vocabulary holds; the header says so."""
+    from vkc.invoke.triton.modeltraced.inits import INPUT_IDS_NOTE
+
+    ids = _t("ids", "int32", (64,), producer="input:input_ids")
+    user = TracedEvent(0, "triton", "vllm.model_executor.layers.fused_moe.router.dsv4_topk:_dsv4_topk_kernel", None,
+                       None, (("input_ids_ptr", ids),))
+    facts = _facts(user)
+    assert init_for("input_ids_ptr", ids, user, facts) == InitSpec("const", (0,))
+    assert facts.notes == [INPUT_IDS_NOTE]

@@ -16,7 +16,7 @@ vLLM's own metadata made the traced tensors; the recorder says who made each sto
   the KV cache), ``slot_mapping`` -> ``("slot_mapping", num_blocks*block_size)``,
   ``query_start_loc`` -> the step's per-sequence query lengths, prefix-summed, ``seq_lens`` -> the
   step's context lengths, float metadata (split-KV ``softmax_segm_*``) -> ``"scratch"``;
-  ``input:positions`` -> each token's position;
+  ``input:positions`` -> each token's position; ``input:input_ids`` -> 0 (vLLM's dummy batch's ids);
 * host-built tables of device addresses (the LoRA ops' weight-pointer tables; the trace says what
   each entry points at, :func:`vkc.modeltrace.contents.step_pointers`) -> ``("pointer_targets", ...)``:
   real allocations of each target's size and dtype, weight-filled;
@@ -164,6 +164,18 @@ def _positions(a: TensorArg, facts: StepFacts) -> InitSpec:
     return _padded(pos, a, 0)
 
 
+INPUT_IDS_NOTE = ("input_ids: token id 0 for every token, as vLLM's dummy batch fills them (vllm/v1/worker/gpu/"
+                  "input_batch.py: make_dummy, input_ids zero_()); a served request's ids are its prompt's")
+
+
+def _input_ids(facts: StepFacts) -> InitSpec:
+    """The step's token ids: the trace has none (meta), so vLLM's own dummy batch's, all 0 (a valid id
+    of every vocabulary: a kernel that looks them up, e.g. a hash router's table, stays in bounds)."""
+    if INPUT_IDS_NOTE not in facts.notes:
+        facts.notes.append(INPUT_IDS_NOTE)
+    return InitSpec("const", (0,))
+
+
 # Ops whose results (not written arguments) are the routing: the schema names no result, so the
 # names are the C++ function's return order (csrc/moe/grouped_topk_kernels.cu: grouped_topk returns
 # {topk_values, topk_indices})
@@ -309,6 +321,8 @@ def init_for(param: str, a: TensorArg, launch: TracedEvent, facts: StepFacts,
         return _metadata(p.split(":", 1)[1], a, facts)
     if p == "input:positions":
         return _positions(a, facts)
+    if p == "input:input_ids":
+        return _input_ids(facts)
     if p.startswith("weight:"):
         leaf = p.split(":", 1)[1]
         if _is_int(a.dtype) and _index_like(leaf.rsplit(".", 1)[-1]):
