@@ -108,3 +108,17 @@ def test_the_steps_token_ids_are_vllms_dummy_batch_zeros_with_a_note():
     facts = _facts(user)
     assert init_for("input_ids_ptr", ids, user, facts) == InitSpec("const", (0,))
     assert facts.notes == [INPUT_IDS_NOTE]
+
+
+def test_a_storage_filled_whole_with_one_value_holds_it_and_a_partial_fill_is_refused():
+    """DeepSeek-V4's combined top-k indices are torch.full/fill_(-1) before the kernel writes them."""
+    buf = _t("idx", "int32", (64, 8), producer="event:0")
+    fill = TracedEvent(0, "aten", "aten::fill_", None, None, (("self", buf), ("value", ScalarArg(-1))))
+    user = TracedEvent(1, "triton", "m:CombineTopkSwaIndicesKernel.kernel", None, None, (("combined_indices_ptr", buf),))
+    assert init_for("combined_indices_ptr", buf, user, _facts(fill, user)) == InitSpec("const", (-1,))
+    zero = TracedEvent(0, "aten", "aten::zero_", None, None, (("self", buf),))
+    assert init_for("combined_indices_ptr", buf, user, _facts(zero, user)) == InitSpec("const", (0,))
+    half = TensorArg("int32", (32, 8), (8, 1), 0, 4, "idx", buf.base_nbytes, "event:0", "event:0")
+    part = TracedEvent(0, "aten", "aten::fill_", None, None, (("self", half), ("value", ScalarArg(-1))))
+    with pytest.raises(Refused):
+        init_for("combined_indices_ptr", buf, user, _facts(part, user))

@@ -343,6 +343,8 @@ def init_for(param: str, a: TensorArg, launch: TracedEvent, facts: StepFacts,
                 # unit-scale rows, or the recurrent state overflows over a 2K-token sequence
                 return InitSpec("randn_scaled", (round(1.0 / math.sqrt(a.shape[-1]), 6),))
             return _float_output(param) or InitSpec("randn")
+        if ev.kind == "aten" and ev.name in FILLS and (filled := _filled(ev, a)) is not None:
+            return filled
         if ev.kind == "aten" and ev.name in SELECTING and depth < 8:
             picked = _selected(param, ev, launch, facts, seen, depth)
             if picked is not None:
@@ -367,6 +369,29 @@ def init_for(param: str, a: TensorArg, launch: TracedEvent, facts: StepFacts,
 # a storage of one value stays that value (clamped by clamp)
 SELECTING = frozenset({"aten::gather", "aten::index", "aten::_to_copy", "aten::clone", "aten::where",
                        "aten::clamp"})
+
+
+# aten ops that set every element of ``self`` to one value
+FILLS = frozenset({"aten::fill_", "aten::zero_"})
+
+
+def _filled(ev: TracedEvent, a: TensorArg) -> InitSpec | None:
+    """A storage whose last writer filled all of it with one scalar (``fill_(value)``, ``zero_()``: e.g.
+    DeepSeek-V4's index buffers pre-filled with -1) holds that value; None for a partial view, a tensor
+    value or another storage."""
+    args = dict(ev.args)
+    dst = args.get("self")
+    if not isinstance(dst, TensorArg) or dst.base != a.base or dst.offset:
+        return None
+    n = 1
+    for d in dst.shape:
+        n *= d
+    if n * dst.itemsize != dst.base_nbytes:
+        return None
+    value = 0 if ev.name == "aten::zero_" else getattr(args.get("value"), "value", None)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return InitSpec("const", (int(value) if _is_int(a.dtype) else value,))
 
 
 def _selected(param: str, ev: TracedEvent, launch: TracedEvent, facts: StepFacts,
