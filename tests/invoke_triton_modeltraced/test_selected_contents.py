@@ -110,7 +110,7 @@ def test_the_steps_token_ids_are_vllms_dummy_batch_zeros_with_a_note():
     assert facts.notes == [INPUT_IDS_NOTE]
 
 
-def test_a_storage_filled_whole_with_one_value_holds_it_and_a_partial_fill_is_refused():
+def test_a_view_inside_a_range_filled_with_one_value_holds_it_and_one_outside_is_refused():
     """DeepSeek-V4's combined top-k indices are torch.full/fill_(-1) before the kernel writes them."""
     buf = _t("idx", "int32", (64, 8), producer="event:0")
     fill = TracedEvent(0, "aten", "aten::fill_", None, None, (("self", buf), ("value", ScalarArg(-1))))
@@ -120,5 +120,10 @@ def test_a_storage_filled_whole_with_one_value_holds_it_and_a_partial_fill_is_re
     assert init_for("combined_indices_ptr", buf, user, _facts(zero, user)) == InitSpec("const", (0,))
     half = TensorArg("int32", (32, 8), (8, 1), 0, 4, "idx", buf.base_nbytes, "event:0", "event:0")
     part = TracedEvent(0, "aten", "aten::fill_", None, None, (("self", half), ("value", ScalarArg(-1))))
-    with pytest.raises(Refused):
+    with pytest.raises(Refused):                      # the fill misses half of what the kernel reads
         init_for("combined_indices_ptr", buf, user, _facts(part, user))
+    tail = TensorArg("int32", (16, 8), (8, 1), 40 * 8, 4, "idx", buf.base_nbytes, "event:0", "event:0")
+    slot = TracedEvent(1, "triton", "m:CombineTopkSwaIndicesKernel.kernel", None, None, (("combined_indices_ptr", tail),))
+    with pytest.raises(Refused):                      # a workspace slice past the filled range
+        init_for("combined_indices_ptr", tail, slot, _facts(part, slot))
+    assert init_for("combined_indices_ptr", tail, slot, _facts(fill, slot)) == InitSpec("const", (-1,))

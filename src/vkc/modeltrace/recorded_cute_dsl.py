@@ -27,6 +27,7 @@ from __future__ import annotations
 import importlib.abc
 import re
 import sys
+from pathlib import Path
 from typing import Any
 
 __all__ = ["FA4_ENTRIES", "PREFIXES", "H100Device", "install_host_device", "install_recorded_cute_dsl"]
@@ -68,7 +69,7 @@ def _launch_args(values: tuple[Any, ...]) -> tuple[list[Any], tuple[int, ...]]:
 
     flat: list[Any] = []
     for v in values:
-        if isinstance(v, torch.Tensor) or isinstance(v, _SCALARS) or v is None:
+        if isinstance(v, (torch.Tensor, *_SCALARS)) or v is None:
             flat.append(v)
         elif isinstance(v, (_Placeholder, _Instance)):
             inner = vars(v).get("_args", ())
@@ -259,7 +260,7 @@ def _dsl_host(frame: Any) -> bool:
     if name not in _HOST:
         path = frame.f_globals.get("__file__") if frame is not None else None
         try:
-            text = open(path, encoding="utf-8").read() if path and name.startswith("vllm") else ""
+            text = Path(path).read_text(encoding="utf-8") if path and name.startswith("vllm") else ""
         except OSError:
             text = ""
         _HOST[name] = bool(_DSL_IMPORT.search(text))
@@ -273,7 +274,7 @@ class H100Device(str):
     function mode runs) is a meta tensor like every other."""
 
     type = "cuda"
-    index = 0
+    index = 0  # type: ignore[assignment]   # torch.device.index (str.index is shadowed: never called on it)
 
     def __repr__(self) -> str:
         return "device(type='cuda', index=0)"

@@ -376,22 +376,29 @@ FILLS = frozenset({"aten::fill_", "aten::zero_"})
 
 
 def _filled(ev: TracedEvent, a: TensorArg) -> InitSpec | None:
-    """A storage whose last writer filled all of it with one scalar (``fill_(value)``, ``zero_()``: e.g.
-    DeepSeek-V4's index buffers pre-filled with -1) holds that value; None for a partial view, a tensor
-    value or another storage."""
+    """The elements ``a`` views, when its storage's last writer filled a contiguous range holding all of
+    them with one scalar (``fill_(value)``, ``zero_()``: e.g. DeepSeek-V4's top-k index workspace slices,
+    pre-filled with -1): that value; None for a range that misses some, a tensor value or another storage."""
     args = dict(ev.args)
     dst = args.get("self")
-    if not isinstance(dst, TensorArg) or dst.base != a.base or dst.offset:
-        return None
-    n = 1
-    for d in dst.shape:
-        n *= d
-    if n * dst.itemsize != dst.base_nbytes:
+    lo, hi = (_span(dst), _span(a)) if isinstance(dst, TensorArg) and dst.base == a.base else (None, None)
+    if lo is None or hi is None or not (lo[0] <= hi[0] and hi[1] <= lo[1]):
         return None
     value = 0 if ev.name == "aten::zero_" else getattr(args.get("value"), "value", None)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     return InitSpec("const", (int(value) if _is_int(a.dtype) else value,))
+
+
+def _span(t: TensorArg) -> tuple[int, int] | None:
+    """[first, end) element range of a contiguous (row-major) view; None for a strided one."""
+    want, n = 1, 1
+    for d, st in reversed(list(zip(t.shape, t.stride))):
+        if d > 1 and st != want:
+            return None
+        want *= d
+        n *= d
+    return (t.offset, t.offset + n)
 
 
 def _selected(param: str, ev: TracedEvent, launch: TracedEvent, facts: StepFacts,
