@@ -68,6 +68,8 @@ def test_only_a_trace_that_asks_sends_them_to_the_worker_and_keys_their_modules(
     assert _worker_options(asked, plan)["recorded"] == ["cute-dsl", "deep-gemm", "flash-mla", "tilelang"]
     assert not any("recorded" in m for m in _worker_modules(plain))
     assert {RECORDED[k][0] for k in RECORDED} < set(_worker_modules(asked))
+    assert "vkc.modeltrace.lora" in _worker_modules(asked)       # the CuTe DSL's fake addresses are its
+    assert "vkc.modeltrace.lora" not in _worker_modules(plain)
     assert "recorded" not in _worker_options(session.trace_options(load_model(LLAMA)), plan)
 
 
@@ -240,6 +242,28 @@ def test_flash_attention_4_entry_points_write_out_and_return_it():
         assert first["name"] == second["name"] == "vllm_flash_attn.cute.flash_attn_varlen_func"
         assert [o["base"] for o in first["outputs"]] == [RECORDER.describe(o)["base"]]
         assert "aux_tensors[0]" in [k for k, _a in first["args"]]
+        print("ok")
+    """)
+    assert out.strip() == "ok"
+
+
+def test_vllm_code_that_imports_the_dsl_sees_a_meta_tensor_on_cuda_and_places_on_meta(tmp_path):
+    """DeepSeek-V4's router host check (``device.type != "cuda"`` raises) in a module that imports the DSL;
+    another module, torch and vkc see the meta device; a tensor placed on the answer is a meta tensor."""
+    (tmp_path / "vllm_dsl_host.py").write_text(
+        "def check(t):\n    import cutlass  # noqa\n    d = t.device\n"
+        "    import torch\n    return d.type, d == t.device, torch.empty(2, device=d).is_meta\n")
+    (tmp_path / "vllm_plain.py").write_text("def check(t):\n    return t.device.type\n")
+    out = _run(f"""
+        import sys, torch
+        sys.path.insert(0, {str(tmp_path)!r})
+        from vkc.modeltrace.recorded import install_recorded
+        install_recorded(["cute-dsl"], {{"multi_processor_count": 132}})
+        import vllm_dsl_host, vllm_plain
+        x = torch.empty(4, device="meta")
+        assert vllm_dsl_host.check(x) == ("cuda", True, True), vllm_dsl_host.check(x)
+        assert vllm_plain.check(x) == "meta" and x.device.type == "meta"
+        assert vllm_dsl_host.check.__module__ == "vllm_dsl_host" and torch.empty(1).device.type == "cpu"
         print("ok")
     """)
     assert out.strip() == "ok"
