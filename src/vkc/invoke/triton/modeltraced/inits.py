@@ -37,6 +37,7 @@ from vkc.invoke.triton.recipes.moe import ROUTING_SEED, align_block_size, routin
 from vkc.modeltrace.contents import Contents, PointerTarget
 from vkc.modeltrace.records import StepSpec, StepTrace, TensorArg, TracedEvent
 
+from .constfill import FILLS, INPUT_IDS_NOTE, filled_value, input_ids
 from .initbase import MOE_LORA_ALIGN, Refused
 from .initbase import is_int as _is_int
 from .initbase import numel as _numel
@@ -45,7 +46,7 @@ from .lora_align import moe_lora_align
 from .mamba_meta import FIELDS as MAMBA_FIELDS
 from .mamba_meta import mamba_chunk_field
 
-__all__ = ["MOE_ALIGN", "MOE_LORA_ALIGN", "TOPK_OPS", "Refused", "StepFacts", "init_for", "pointer_targets"]
+__all__ = ["FILLS", "INPUT_IDS_NOTE", "MOE_ALIGN", "MOE_LORA_ALIGN", "TOPK_OPS", "Refused", "StepFacts", "init_for", "pointer_targets"]
 
 MOE_ALIGN = "_moe_C::moe_align_block_size"
 TOPK_OPS = ("_moe_C::topk_softmax", "_moe_C::topk_sigmoid", "_moe_C::grouped_topk")
@@ -162,18 +163,6 @@ def _positions(a: TensorArg, facts: StepFacts) -> InitSpec:
     q, ctx = _lengths(facts.spec)
     pos = [c - n + i for n, c in zip(q, ctx) for i in range(n)]
     return _padded(pos, a, 0)
-
-
-INPUT_IDS_NOTE = ("input_ids: token id 0 for every token, as vLLM's dummy batch fills them (vllm/v1/worker/gpu/"
-                  "input_batch.py: make_dummy, input_ids zero_()); a served request's ids are its prompt's")
-
-
-def _input_ids(facts: StepFacts) -> InitSpec:
-    """The step's token ids: the trace has none (meta), so vLLM's own dummy batch's, all 0 (a valid id
-    of every vocabulary: a kernel that looks them up, e.g. a hash router's table, stays in bounds)."""
-    if INPUT_IDS_NOTE not in facts.notes:
-        facts.notes.append(INPUT_IDS_NOTE)
-    return InitSpec("const", (0,))
 
 
 # Ops whose results (not written arguments) are the routing: the schema names no result, so the
@@ -322,7 +311,7 @@ def init_for(param: str, a: TensorArg, launch: TracedEvent, facts: StepFacts,
     if p == "input:positions":
         return _positions(a, facts)
     if p == "input:input_ids":
-        return _input_ids(facts)
+        return input_ids(facts.notes)
     if p.startswith("weight:"):
         leaf = p.split(":", 1)[1]
         if _is_int(a.dtype) and _index_like(leaf.rsplit(".", 1)[-1]):
@@ -343,7 +332,7 @@ def init_for(param: str, a: TensorArg, launch: TracedEvent, facts: StepFacts,
                 # unit-scale rows, or the recurrent state overflows over a 2K-token sequence
                 return InitSpec("randn_scaled", (round(1.0 / math.sqrt(a.shape[-1]), 6),))
             return _float_output(param) or InitSpec("randn")
-        if ev.kind == "aten" and ev.name in FILLS and (filled := _filled(ev, a)) is not None:
+        if ev.kind == "aten" and ev.name in FILLS and (filled := filled_value(ev, a)) is not None:
             return filled
         if ev.kind == "aten" and ev.name in SELECTING and depth < 8:
             picked = _selected(param, ev, launch, facts, seen, depth)
@@ -369,36 +358,6 @@ def init_for(param: str, a: TensorArg, launch: TracedEvent, facts: StepFacts,
 # a storage of one value stays that value (clamped by clamp)
 SELECTING = frozenset({"aten::gather", "aten::index", "aten::_to_copy", "aten::clone", "aten::where",
                        "aten::clamp"})
-
-
-# aten ops that set every element of ``self`` to one value
-FILLS = frozenset({"aten::fill_", "aten::zero_"})
-
-
-def _filled(ev: TracedEvent, a: TensorArg) -> InitSpec | None:
-    """The elements ``a`` views, when its storage's last writer filled a contiguous range holding all of
-    them with one scalar (``fill_(value)``, ``zero_()``: e.g. DeepSeek-V4's top-k index workspace slices,
-    pre-filled with -1): that value; None for a range that misses some, a tensor value or another storage."""
-    args = dict(ev.args)
-    dst = args.get("self")
-    lo, hi = (_span(dst), _span(a)) if isinstance(dst, TensorArg) and dst.base == a.base else (None, None)
-    if lo is None or hi is None or not (lo[0] <= hi[0] and hi[1] <= lo[1]):
-        return None
-    value = 0 if ev.name == "aten::zero_" else getattr(args.get("value"), "value", None)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return InitSpec("const", (int(value) if _is_int(a.dtype) else value,))
-
-
-def _span(t: TensorArg) -> tuple[int, int] | None:
-    """[first, end) element range of a contiguous (row-major) view; None for a strided one."""
-    want, n = 1, 1
-    for d, st in reversed(list(zip(t.shape, t.stride))):
-        if d > 1 and st != want:
-            return None
-        want *= d
-        n *= d
-    return (t.offset, t.offset + n)
 
 
 def _selected(param: str, ev: TracedEvent, launch: TracedEvent, facts: StepFacts,
