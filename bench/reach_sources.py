@@ -111,8 +111,9 @@ DEFAULTS: dict[str, tuple[str, str, dict[str, Any]]] = {
 # the ones bundled (their model traces run, Glm5Next's with the options of its reach source;
 # bench/results/reach_map_wide.md says why the others are not)
 BUNDLED = ("BeamForCausalLM", "DeepseekV32ForCausalLM", "DeepseekV4ForCausalLM", "Glm5NextForCausalLM", "HYV4ForCausalLM",
+           "InklingForCausalLM",
            "JambaForCausalLM", "KimiK3ForConditionalGeneration", "MiniMaxM3SparseForCausalLM", "NemotronHForCausalLM",
-           "Qwen4ExpForCausalLM", "Qwen4ExpForCausalLM+qsa")
+           "Qwen4ExpForCausalLM", "Qwen4ExpForCausalLM+qsa", "Step5ForCausalLM")
 # generic PretrainedConfig fields that say nothing about the model
 NOISE = {"output_hidden_states", "return_dict", "id2label", "label2id", "problem_type", "chunk_size_feed_forward",
          "is_encoder_decoder", "output_attentions", "_name_or_path", "architectures", "dtype", "torch_dtype"}

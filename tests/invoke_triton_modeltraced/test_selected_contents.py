@@ -95,3 +95,34 @@ def test_a_where_with_an_unrecorded_pad_takes_self_and_says_so():
                          (("condition", cond), ("self", ids), ("other", recorded)), outputs=(out,))
     with pytest.raises(Refused, match="produced by aten::where"):
         init_for("contexts_ptr", out, user, _facts(src, where2, user))
+
+
+def test_the_steps_token_ids_are_ids_of_the_embedding_table_the_step_reads():
+    """DeepSeek-V4's hash router reads input_ids (a table look-up) without the embedding table among its own
+    arguments: the ids are bounded by the step's embedding table."""
+    ids = _t("ids", "int32", (64,), producer="input:input_ids")
+    table = TensorArg("bfloat16", (129280, 4096), (4096, 1), 0, 2, "emb", 129280 * 4096 * 2,
+                      "weight:model.embed_tokens.weight")
+    embed = TracedEvent(0, "aten", "aten::embedding", None, None, (("weight", table), ("indices", ids)))
+    user = TracedEvent(1, "triton", "vllm.model_executor.layers.fused_moe.router.dsv4_topk:_dsv4_topk_kernel", None,
+                       None, (("input_ids_ptr", ids),))
+    assert init_for("input_ids_ptr", ids, user, _facts(embed, user)) == InitSpec("randint", (0, 129280))
+
+
+def test_a_view_inside_a_range_filled_with_one_value_holds_it_and_one_outside_is_refused():
+    """DeepSeek-V4's combined top-k indices are torch.full/fill_(-1) before the kernel writes them."""
+    buf = _t("idx", "int32", (64, 8), producer="event:0")
+    fill = TracedEvent(0, "aten", "aten::fill_", None, None, (("self", buf), ("value", ScalarArg(-1))))
+    user = TracedEvent(1, "triton", "m:CombineTopkSwaIndicesKernel.kernel", None, None, (("combined_indices_ptr", buf),))
+    assert init_for("combined_indices_ptr", buf, user, _facts(fill, user)) == InitSpec("const", (-1,))
+    zero = TracedEvent(0, "aten", "aten::zero_", None, None, (("self", buf),))
+    assert init_for("combined_indices_ptr", buf, user, _facts(zero, user)) == InitSpec("const", (0,))
+    half = TensorArg("int32", (32, 8), (8, 1), 0, 4, "idx", buf.base_nbytes, "event:0", "event:0")
+    part = TracedEvent(0, "aten", "aten::fill_", None, None, (("self", half), ("value", ScalarArg(-1))))
+    with pytest.raises(Refused):                      # the fill misses half of what the kernel reads
+        init_for("combined_indices_ptr", buf, user, _facts(part, user))
+    tail = TensorArg("int32", (16, 8), (8, 1), 40 * 8, 4, "idx", buf.base_nbytes, "event:0", "event:0")
+    slot = TracedEvent(1, "triton", "m:CombineTopkSwaIndicesKernel.kernel", None, None, (("combined_indices_ptr", tail),))
+    with pytest.raises(Refused):                      # a workspace slice past the filled range
+        init_for("combined_indices_ptr", tail, slot, _facts(part, slot))
+    assert init_for("combined_indices_ptr", tail, slot, _facts(fill, slot)) == InitSpec("const", (-1,))

@@ -68,6 +68,8 @@ def test_only_a_trace_that_asks_sends_them_to_the_worker_and_keys_their_modules(
     assert _worker_options(asked, plan)["recorded"] == ["cute-dsl", "deep-gemm", "flash-mla", "tilelang"]
     assert not any("recorded" in m for m in _worker_modules(plain))
     assert {RECORDED[k][0] for k in RECORDED} < set(_worker_modules(asked))
+    assert "vkc.modeltrace.lora" in _worker_modules(asked)       # the CuTe DSL's fake addresses are its
+    assert "vkc.modeltrace.lora" not in _worker_modules(plain)
     assert "recorded" not in _worker_options(session.trace_options(load_model(LLAMA)), plan)
 
 
@@ -175,6 +177,93 @@ def test_tilelang_and_the_cute_dsl_record_launches_and_compile_nothing():
         assert ran == [] and T.prim_func is not None
         assert [e["name"] for e in RECORDER.events] == ["tilelang.mhc_post", "cute_dsl.__main__:host_entrypoint"]
         assert RECORDER.events[0]["outputs"] == []
+        print("ok")
+    """)
+    assert out.strip() == "ok"
+
+
+def test_a_compiled_cute_kernel_finds_its_tensors_and_scalars_and_counts_them_written_but_weights():
+    """Step5's RMSNorm hands its compiled kernel make_ptr(dtype, t.data_ptr()) and DSL scalars: the event names
+    the tensors (meta tensors' distinct fake addresses) and the values; every tensor but the weight is written
+    (the DSL body never runs: a later launch must not take the buffer for its earlier contents)."""
+    out = _run("""
+        import torch
+        from vkc.modeltrace.recorded import install_recorded
+        from vkc.modeltrace.recorder import RECORDER
+        install_recorded(["cute-dsl"], {"multi_processor_count": 132})
+        import cutlass, cutlass.cute as cute
+        from cutlass import Float32, Int32
+        from cutlass.cute.runtime import make_ptr, from_dlpack
+        from cuda.bindings.driver import CUstream
+        class RMSNormKernel:
+            @cute.jit
+            def __call__(self, x, w, y, rows, eps, stream): pass
+        x = torch.empty(4, 8, dtype=torch.bfloat16, device="meta"); w = torch.empty(8, device="meta")
+        y = torch.empty_like(x)
+        assert len({x.data_ptr(), w.data_ptr(), y.data_ptr()}) == 3 and x[1].data_ptr() == x.data_ptr() + 16
+        RECORDER.reset_step(); RECORDER.active = True
+        RECORDER.name_storage(w, "weight:norm.weight"); RECORDER.name_storage(x, "input:x")
+        f = cute.compile(RMSNormKernel(), make_ptr(cutlass.BFloat16, 16, cute.AddressSpace.gmem), Int32(1), CUstream(0))
+        assert f(make_ptr(cutlass.BFloat16, x.data_ptr(), assumed_align=16), make_ptr(Float32, w.data_ptr()),
+                 from_dlpack(y), Int32(4), Float32(1e-5), CUstream(0)) is None
+        RECORDER.active = False
+        (ev,) = RECORDER.events
+        assert ev["name"] == "cute_dsl.__main__:RMSNormKernel"
+        args = [a["base"] if a["kind"] == "tensor" else a["value"] for _k, a in ev["args"]]
+        base = {id(t): RECORDER.describe(t)["base"] for t in (x, w, y)}
+        assert args == [base[id(x)], base[id(w)], base[id(y)], 4, 1e-05]          # CUstream(0) is no scalar
+        assert sorted(o["base"] for o in ev["outputs"]) == sorted([base[id(x)], base[id(y)]])
+        assert RECORDER.describe(y)["producer"] == f"event:{ev['index']}"
+        assert RECORDER.describe(w)["producer"] == "weight:norm.weight"
+        print("ok")
+    """)
+    assert out.strip() == "ok"
+
+
+def test_flash_attention_4_entry_points_write_out_and_return_it():
+    """Inkling's Hopper attention calls FA4's flash_attn_varlen_func(out=...) with a CuTe score_mod: an event
+    that writes out; without out a new tensor like q, with return_lse also the fp32 log-sum-exp."""
+    out = _run("""
+        import sys, types, torch
+        from vkc.modeltrace.recorded import install_recorded
+        from vkc.modeltrace.recorder import RECORDER
+        for n in ("vllm", "vllm.vllm_flash_attn"):      # the tree's packages (not imported in a fast test)
+            m = types.ModuleType(n); m.__path__ = []; sys.modules[n] = m
+        install_recorded(["cute-dsl"], {"multi_processor_count": 132})
+        from vllm.vllm_flash_attn.cute import flash_attn_varlen_func
+        q = torch.empty(6, 4, 64, dtype=torch.bfloat16, device="meta"); o = torch.empty_like(q)
+        rel = torch.empty(6, 4, 16, dtype=torch.bfloat16, device="meta")
+        RECORDER.reset_step(); RECORDER.active = True
+        assert flash_attn_varlen_func(q=q, k=q, v=q, out=o, score_mod=lambda *a: a, aux_tensors=[rel]) is o
+        new, lse = flash_attn_varlen_func(q, q, q, return_lse=True)
+        RECORDER.active = False
+        assert new.shape == q.shape and lse.shape == (4, 6) and lse.dtype == torch.float32
+        first, second = RECORDER.events
+        assert first["name"] == second["name"] == "vllm_flash_attn.cute.flash_attn_varlen_func"
+        assert [o["base"] for o in first["outputs"]] == [RECORDER.describe(o)["base"]]
+        assert "aux_tensors[0]" in [k for k, _a in first["args"]]
+        print("ok")
+    """)
+    assert out.strip() == "ok"
+
+
+def test_vllm_code_that_imports_the_dsl_sees_a_meta_tensor_on_cuda_and_places_on_meta(tmp_path):
+    """DeepSeek-V4's router host check (``device.type != "cuda"`` raises) in a module that imports the DSL;
+    another module, torch and vkc see the meta device; a tensor placed on the answer is a meta tensor."""
+    (tmp_path / "vllm_dsl_host.py").write_text(
+        "def check(t):\n    import cutlass  # noqa\n    d = t.device\n"
+        "    import torch\n    return d.type, d == t.device, torch.empty(2, device=d).is_meta\n")
+    (tmp_path / "vllm_plain.py").write_text("def check(t):\n    return t.device.type\n")
+    out = _run(f"""
+        import sys, torch
+        sys.path.insert(0, {str(tmp_path)!r})
+        from vkc.modeltrace.recorded import install_recorded
+        install_recorded(["cute-dsl"], {{"multi_processor_count": 132}})
+        import vllm_dsl_host, vllm_plain
+        x = torch.empty(4, device="meta")
+        assert vllm_dsl_host.check(x) == ("cuda", True, True), vllm_dsl_host.check(x)
+        assert vllm_plain.check(x) == "meta" and x.device.type == "meta"
+        assert vllm_dsl_host.check.__module__ == "vllm_dsl_host" and torch.empty(1).device.type == "cpu"
         print("ok")
     """)
     assert out.strip() == "ok"

@@ -92,10 +92,6 @@ REACH_SOURCES: tuple[str, ...] = (
     # defaults:Qwen4ExpForCausalLM its SMALL steps fail in the CuTe DSL hc_down_silu, its FULL steps stand): QSA
     # prepare, indexer MQA logits, split-K sparse GQA, QSA metadata, the persistent top-k (CUDA)
     "defaults:Qwen4ExpForCausalLM+qsa",
-    # not a source yet: defaults:DeepseekV4ForCausalLM@deep-gemm=recorded,flash-mla=recorded,tilelang=recorded,
-    # cute-dsl=recorded,block-size=256 -- with meta tensors answering is_cuda like the H100 its FULL steps take the
-    # CuTe DSL low-latency router too, whose host check wants device_type cuda (_ll_router_common.py:105); a failing
-    # source would also keep the reach map from being cached (bench/results/reach_map_wide.md)
     # compressed-tensors int8 W8A8 (a real checkpoint's quantization_config on a bundled model; COMPOSED, not a
     # checkpoint: modelcfg/composed/w8a8-int8.json cites it): CUTLASS int8 scaled_mm (no tree kernel) after the
     # dynamic per-token int8 quant of each Linear's input; the MoE's int8 fused_moe quantizes per token in Triton
@@ -104,6 +100,14 @@ REACH_SOURCES: tuple[str, ...] = (
     # vLLM's --quantization moe_wna16 on a GPTQ checkpoint (modelcfg/composed/gptq.json): the MoE experts in Triton
     # (MoeWNA16; "auto" takes Marlin MoE, whose AWQ/GPTQ weight repack reads qzeros on the host), Linears Machete
     "composed:gptq:Qwen/Qwen3-30B-A3B@quantization=moe_wna16",  # fused_moe_kernel_gptq_awq (Triton)
+    # the recording CuTe DSL stand-in (cute-dsl=recorded: the DSL is in vLLM's CUDA requirements, so an H100
+    # install takes its kernels; each compiled launch an external event; bench/results/reach_map_wide.md)
+    "defaults:Step5ForCausalLM@cute-dsl=recorded",           # Step5: DSA sparse attention, indexer, summary ring
+    "defaults:InklingForCausalLM@cute-dsl=recorded",         # Inkling: gate select, qkvr prep, short conv, sink
+    # DeepSeek-V4 (recorded DeepGEMM, FlashMLA, TileLang, CuTe DSL; its sparse MLA's block size 256): the
+    # compressor / indexer / sparse-SWA metadata kernels, fused q-norm/rope/KV insert (CUDA), hash top-k
+    ("defaults:DeepseekV4ForCausalLM@deep-gemm=recorded,flash-mla=recorded,tilelang=recorded,cute-dsl=recorded,"
+     "block-size=256"),
 )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["RECORDED", "install_recorded"]
+__all__ = ["RECORDED", "RECORDED_USES", "install_recorded"]
 
 # variant key -> (worker module, its installer)
 RECORDED: dict[str, tuple[str, str]] = {
@@ -21,6 +21,10 @@ RECORDED: dict[str, tuple[str, str]] = {
     "tilelang": ("vkc.modeltrace.recorded_tilelang", "install_recorded_tilelang"),
     "cute-dsl": ("vkc.modeltrace.recorded_cute_dsl", "install_recorded_cute_dsl"),
 }
+
+# worker modules a stand-in uses beyond its own (they join the trace key with it): the CuTe DSL's kernels take
+# make_ptr(dtype, t.data_ptr()), so it installs the meta tensors' distinct fake addresses (the LoRA module's)
+RECORDED_USES: dict[str, tuple[str, ...]] = {"cute-dsl": ("vkc.modeltrace.lora",)}
 
 
 def install_recorded(names: list[str] | tuple[str, ...], profile: dict[str, Any]) -> list[str]:

@@ -27,7 +27,7 @@ from .checklist import CHECKLIST_VERSION, check_features, check_tree
 from .features import FEATURE_MODULES, LORA_MODULES, feature_groups, features_of, lora_rank_of, sampling_of
 from .layers import LayerPlan, plan_layers
 from .mixes import DEFAULT_MIX
-from .recorded import RECORDED
+from .recorded import RECORDED, RECORDED_USES
 from .records import (
     ModelTrace,
     StepTrace,
@@ -112,7 +112,8 @@ def cache_key(tree: SourceTree, config: Mapping[str, Any], options: TraceOptions
 
 def _worker_modules(options: TraceOptions) -> tuple[str, ...]:
     lora = LORA_MODULES if "lora" in features_of(options) else ()
-    rec = ("vkc.modeltrace.recorded", *(RECORDED[r][0] for r in options.recorded)) if options.recorded else ()
+    rec = ("vkc.modeltrace.recorded", *(m for r in options.recorded for m in (RECORDED[r][0], *RECORDED_USES.get(r, ())))
+           ) if options.recorded else ()
     return _WORKER_MODULES + (FEATURE_MODULES if features_of(options) else ()) + lora + rec
 
 

@@ -356,4 +356,4 @@ def modeltraced_plan(trace: ModelTrace, step: StepSpec, kernel_qualified: str, *
         full=fulls[0][0], small=smalls[0][0], path="traced", launch=_info(first, full_step, kernel_qualified, params),
         versions=dict(trace.versions), extra=tuple(sorted(extra, key=lambda x: (x[0].split(".")[0], len(x[0]), x[0]))),
         roles=tuple(roles), model_id=trace.model_id, step_id=full_step.spec.id, small_step_id=sm_step.spec.id,
-        notes=tuple(ffacts.notes + sfacts.notes))
+        notes=tuple(dict.fromkeys(ffacts.notes + sfacts.notes)))   # a note FULL and SMALL share, once

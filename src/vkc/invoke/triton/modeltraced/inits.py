@@ -45,6 +45,7 @@ from vkc.invoke.triton.recipes.moe import ROUTING_SEED, align_block_size, routin
 from vkc.modeltrace.contents import Contents, PointerTarget
 from vkc.modeltrace.records import StepSpec, StepTrace, TensorArg, TracedEvent
 
+from .constfill import FILLS, filled_value
 from .initbase import MOE_LORA_ALIGN, Refused
 from .initbase import is_int as _is_int
 from .initbase import lengths as _lengths
@@ -56,7 +57,7 @@ from .mamba_meta import mamba_chunk_field
 from .produced import produced_contents
 from .written import earlier_writers, float_output, written_before
 
-__all__ = ["MOE_ALIGN", "MOE_LORA_ALIGN", "TOPK_OPS", "Refused", "StepFacts", "init_for", "pointer_targets"]
+__all__ = ["FILLS", "MOE_ALIGN", "MOE_LORA_ALIGN", "TOPK_OPS", "Refused", "StepFacts", "init_for", "pointer_targets"]
 
 MOE_ALIGN = "_moe_C::moe_align_block_size"
 TOPK_OPS = ("_moe_C::topk_softmax", "_moe_C::topk_sigmoid", "_moe_C::grouped_topk")
@@ -350,6 +351,8 @@ def init_for(param: str, a: TensorArg, launch: TracedEvent, facts: StepFacts,
                 # unit-scale rows, or the recurrent state overflows over a 2K-token sequence
                 return InitSpec("randn_scaled", (round(1.0 / math.sqrt(a.shape[-1]), 6),))
             return float_output(param) or InitSpec("randn")
+        if ev.kind == "aten" and ev.name in FILLS and (filled := filled_value(ev, a)) is not None:
+            return filled
         if ev.kind == "aten" and ev.name in SELECTING and depth < 8:
             picked = _selected(param, ev, launch, facts, seen, depth)
             if picked is not None:
