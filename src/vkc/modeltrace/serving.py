@@ -43,9 +43,10 @@ class FeatureStorages(dict):  # type: ignore[type-arg]
     numbered ``s1000000`` on, so the forward's storage ids (``s<n>``, counted from the table's
     length) are the plain trace's in every step; look-ups fall through to the forward's table."""
 
-    def __init__(self, forward: dict[int, Any], own: dict[int, Any]) -> None:
+    def __init__(self, forward: dict[int, Any], own: dict[int, Any], offset: int = FEATURE_STORAGE_OFFSET) -> None:
         super().__init__(own)
         self.forward = forward
+        self.offset = offset
 
     def __contains__(self, key: object) -> bool:
         return dict.__contains__(self, key) or key in self.forward
@@ -57,31 +58,32 @@ class FeatureStorages(dict):  # type: ignore[type-arg]
         return self[key] if key in self else default  # noqa: SIM401 -- dict.get would skip the forward table
 
     def __len__(self) -> int:
-        return FEATURE_STORAGE_OFFSET + dict.__len__(self)
+        return self.offset + dict.__len__(self)
 
     def values(self) -> list[Any]:  # type: ignore[override]
         return list(self.forward.values()) + list(dict.values(self))
 
 
 class feature_storages:
-    """Swap :class:`FeatureStorages` in for the recorder's table (kept in ``ctx`` across steps)."""
+    """Swap :class:`FeatureStorages` in for the recorder's table (kept in ``ctx[key]`` across steps); a
+    nested one (the runner's steps, :mod:`vkc.modeltrace.runner_prepare`) numbers its own from ``offset``."""
 
-    def __init__(self, ctx: dict[str, Any]) -> None:
-        self.ctx = ctx
+    def __init__(self, ctx: dict[str, Any], key: str = "feature_storages", offset: int = FEATURE_STORAGE_OFFSET) -> None:
+        self.ctx, self.key, self.offset = ctx, key, offset
 
     def __enter__(self) -> None:
         from vkc.modeltrace.recorder import RECORDER
 
         self.forward = RECORDER.storages
-        own = self.ctx.get("feature_storages", {})
+        own = self.ctx.get(self.key, {})
         for st in own.values():     # a producer named in an earlier step ("event:<i>") is not this step's
             st["producer"] = st["first"]
-        RECORDER.storages = FeatureStorages(self.forward, own)
+        RECORDER.storages = FeatureStorages(self.forward, own, self.offset)
 
     def __exit__(self, *exc: object) -> None:
         from vkc.modeltrace.recorder import RECORDER
 
-        self.ctx["feature_storages"] = {k: dict.__getitem__(RECORDER.storages, k) for k in dict.keys(RECORDER.storages)}
+        self.ctx[self.key] = {k: dict.__getitem__(RECORDER.storages, k) for k in dict.keys(RECORDER.storages)}
         RECORDER.storages = self.forward
 
 
@@ -270,12 +272,15 @@ def _apply_bitmask(state: dict[str, Any], logits: Any, batch: Any) -> None:
     state["bitmask_host"] = (w, bitmask, list(range(n * q)))
 
 
-def run_features(state: dict[str, Any], step: dict[str, Any], logits: Any,
-                 features: tuple[str, ...], forward: tuple[Any, Any] | None = None) -> dict[str, Any]:
+def run_features(state: dict[str, Any], step: dict[str, Any], logits: Any, features: tuple[str, ...],
+                 forward: tuple[Any, Any] | None = None,
+                 ctx: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """Admit the step's requests (recorded in a prefill step), then, as ``GPUModelRunner.sample``
     does, apply the grammar bitmask (``bitmask``) and sample (``sampler``) the step's ``logits``,
     then (``sample_tokens``) the prompt logprobs over ``forward`` = (hidden states, the model's
-    ``compute_logits``); returns :func:`host_contents`."""
+    ``compute_logits``); last, the runner's own per-step launches (:mod:`vkc.modeltrace.runner_prepare`,
+    with the worker's ``ctx``); returns (contents, pointers): :func:`host_contents` and the runner
+    steps' buffers by storage id, and the address tables' targets."""
     from vllm.config import set_current_vllm_config
 
     from vkc.modeltrace.launches import capture_module
@@ -328,8 +333,31 @@ def run_features(state: dict[str, Any], step: dict[str, Any], logits: Any,
                 RECORDER.stack = ["sampler.prompt_logprobs"]
                 prompt_logprobs(state, batch, *forward)
                 RECORDER.stack = ["sampler"]
-            return host_contents(state, state["idx_mapping_np"])
+            # the spec feature's after_sample ran postprocess_sampled already
+            runner = _runner_steps(ctx, state, step, batch, out if "spec" not in features else None, prefill, verify)
+            contents = host_contents(state, state["idx_mapping_np"])
+            return {**contents, **runner[0]}, runner[1]
         finally:
             tw.STATE.launches = launches
             RECORDER.active = False
             RECORDER.stack = []
+
+
+def _runner_steps(ctx: dict[str, Any] | None, state: dict[str, Any], step: dict[str, Any], batch: Any, out: Any,
+                  prefill: bool, verify: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+    """:func:`vkc.modeltrace.runner_prepare.prepare_and_update`; where it fails (a release or model whose
+    runner it cannot mirror) its events are dropped, the sampler's stay, and the trace's warnings say so."""
+    from vkc.modeltrace.recorder import RECORDER
+
+    from .runner_prepare import KV_CONFIG, prepare_and_update
+
+    if ctx is None or "config" not in KV_CONFIG:
+        return {}, {}
+    n = len(RECORDER.events)
+    try:
+        return prepare_and_update(ctx, state, batch, out, prefill, verify)
+    except Exception as e:  # noqa: BLE001 -- reported, the rest of the step stands
+        del RECORDER.events[n:]
+        RECORDER.warnings.append(f"the runner's per-step launches (prepare_inputs, prepare_attn, postprocess_sampled) "
+                                 f"not traced in step {step['id']}: {type(e).__name__}: {e}".splitlines()[0][:400])
+        return {}, {}

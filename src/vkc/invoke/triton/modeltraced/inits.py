@@ -33,6 +33,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from vkc.invoke.triton.plan import InitSpec
+from vkc.invoke.triton.recipes.base import DTYPE_BYTES
 from vkc.invoke.triton.recipes.moe import ROUTING_SEED, align_block_size, routing
 from vkc.modeltrace.contents import Contents, PointerTarget
 from vkc.modeltrace.records import StepSpec, StepTrace, TensorArg, TracedEvent
@@ -266,8 +267,11 @@ KNOWN_VALUES_MAX = 1 << 16     # a known storage up to this many elements is inl
 
 def _known(a: TensorArg, facts: StepFacts) -> InitSpec | None:
     c = facts.known.get(a.base)
-    if c is None:
-        return None
+    return None if c is None else _of_contents(c)
+
+
+def _of_contents(c: Contents) -> InitSpec | None:
+    """Known contents as an init spec: one value -> ``const``, few -> ``values``, else ``runs``."""
     if c.const is not None:
         return InitSpec("const", (c.const,))
     if c.numel <= KNOWN_VALUES_MAX:
@@ -277,10 +281,13 @@ def _known(a: TensorArg, facts: StepFacts) -> InitSpec | None:
     return None
 
 
-def pointer_targets(table: Sequence[PointerTarget], a: TensorArg) -> InitSpec:
+def pointer_targets(table: Sequence[PointerTarget], a: TensorArg,
+                    known: Mapping[str, Contents] | None = None) -> InitSpec:
     """A host-built table of device addresses: ``("pointer_targets", entries)``, one real allocation per
     entry as large as the storage it pointed at, of its dtype, filled as a weight matrix (randn/sqrt(K),
-    K its last dimension), the entry its address plus the traced element offset."""
+    K its last dimension), the entry its address plus the traced element offset.  A target whose
+    contents the trace knows (``known``: vLLM's block tables, the block ids its host staged) gets them
+    as a fifth element, its init spec."""
     if a.itemsize != 8 or not a.dtype.startswith(("int", "uint")):
         raise Refused(f"a table of addresses traced as {a.dtype} (8-byte integers expected)")
     if len(table) != _numel(a):
@@ -288,7 +295,11 @@ def pointer_targets(table: Sequence[PointerTarget], a: TensorArg) -> InitSpec:
     entries = []
     for t in table:
         k = t.shape[-1] if t.shape and t.shape[-1] > 1 else 1
-        entries.append((t.nbytes, t.dtype, t.offset, round(1.0 / math.sqrt(k), 6)))
+        entry: tuple[object, ...] = (t.nbytes, t.dtype, t.offset, round(1.0 / math.sqrt(k), 6))
+        c = (known or {}).get(t.storage) if t.storage else None
+        itemsize = DTYPE_BYTES.get(t.dtype, 0)
+        fill = _of_contents(c) if c is not None and itemsize and c.numel == max(1, t.nbytes // itemsize) else None
+        entries.append(entry + ((fill.to_literal(),) if fill is not None else ()))
     return InitSpec("pointer_targets", (tuple(entries),))
 
 
@@ -297,7 +308,7 @@ def init_for(param: str, a: TensorArg, launch: TracedEvent, facts: StepFacts,
     """The init spec of the storage ``a`` views (raises :class:`Refused`)."""
     table = facts.pointers.get(a.base)
     if table is not None:
-        return pointer_targets(table, a)
+        return pointer_targets(table, a, facts.known)
     known = _known(a, facts)
     if known is not None:
         return known

@@ -73,8 +73,9 @@ used, width)``                              entries: the first ``rows`` rows' fi
 ``("pointer_targets", entries)``           a table of device addresses (8-byte ints), one entry
                                             per ``(nbytes, dtype, offset, scale)``: a real
                                             allocation of ``nbytes`` bytes of ``dtype`` filled
-                                            randn*scale, the entry its address + ``offset``
-                                            elements (kept alive by the script)
+                                            randn*scale (an entry's optional fifth element: the
+                                            target's own init spec), the entry its address +
+                                            ``offset`` elements (kept alive by the script)
 ``("randn_scaled", scale)``                 normal(0, 1) * scale
 ``("uniform", low, high)``                  uniform [low, high)
 =========================================  ==================================================
