@@ -21,6 +21,7 @@ same rows (each request's blocks, then 0).  Events: ``module`` ``"sampler.prepar
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["KV_CONFIG", "RUNNER_STORAGE_OFFSET", "capture_kv_config", "prepare_and_update"]
@@ -110,9 +111,10 @@ def _admit_blocks(state: dict[str, Any], rt: dict[str, Any], batch: Any, seq_len
 
 
 def prepare_and_update(ctx: dict[str, Any], state: dict[str, Any], batch: Any, out: Any, prefill: bool,
-                       verify: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+                       verify: bool, host: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
     """The runner's per-step launches over ``batch`` (the sampled batch of :func:`~vkc.modeltrace.serving._batch`)
-    and the sampler's output ``out``; returns ``(contents, pointers)`` of their buffers by storage id.
+    and the sampler's output ``out``; returns ``(contents, pointers)``: ``host()`` (the feature's host
+    contents, taken in this table) and theirs by storage id, and the address tables' targets.
     With drafts (``verify``) ``combine_sampled_and_draft_tokens`` and ``post_update`` are the ``spec``
     feature's (:mod:`vkc.modeltrace.spec`), not run twice."""
     from .recorder import RECORDER
@@ -125,31 +127,34 @@ def prepare_and_update(ctx: dict[str, Any], state: dict[str, Any], batch: Any, o
         rs = state["req_states"]
         computed = rs.num_computed_tokens_np[batch.idx_mapping_np]
         q = batch.query_start_loc_np[1:] - batch.query_start_loc_np[:-1]
+        rt["batch_qsl"] = batch.query_start_loc_np
         _admit_blocks(state, rt, batch, int((computed + q).max()) if batch.num_reqs else 0)
         RECORDER.stack = ["sampler.prepare"]
-        _prepare_inputs(state, batch, prefill, verify)
+        rt["logits_indices"] = _prepare_inputs(state, batch, prefill, verify)
         _prepare_attn(rt, batch, rs)
         if out is not None and not verify:       # out None: the spec feature's after_sample did it
             RECORDER.stack = ["sampler.postprocess"]
             _postprocess(state, batch, out)
         RECORDER.stack = ["sampler"]
-        return _contents(state, rt)
+        contents, pointers = _contents(state, rt)
+        return {**host(), **contents}, pointers
 
 
-def _prepare_inputs(state: dict[str, Any], batch: Any, prefill: bool, verify: bool) -> None:
+def _prepare_inputs(state: dict[str, Any], batch: Any, prefill: bool, verify: bool) -> Any:
     """``GPUModelRunner.prepare_inputs``: ``prepare_prefill_inputs`` (a batch with prefill), then
     (after ``prepare_pos_seq_lens``, launched by ``sampler-prepare``) ``combine_sampled_and_draft_tokens``
-    with no drafts: one logit per request, ``cu_num_logits`` = 0..num_reqs."""
+    with no drafts: one logit per request, ``cu_num_logits`` = 0..num_reqs; returns its logits indices."""
     from vllm.v1.worker.gpu.input_batch import combine_sampled_and_draft_tokens, prepare_prefill_inputs
 
     rs, buffers = state["req_states"], state["buffers"]
     if prefill:
         prepare_prefill_inputs(buffers.input_ids, rs.next_prefill_tokens, batch.idx_mapping, batch.query_start_loc,
                                rs.all_token_ids.gpu, rs.prefill_len.gpu, rs.num_computed_tokens.gpu)
-    if not verify:
-        combine_sampled_and_draft_tokens(buffers.input_ids, batch.idx_mapping, rs.last_sampled_tokens,
-                                         batch.query_start_loc, batch.seq_lens, rs.prefill_len.gpu,
-                                         rs.draft_tokens, batch.cu_num_logits, batch.num_reqs, 1)
+    if verify:
+        return None
+    return combine_sampled_and_draft_tokens(buffers.input_ids, batch.idx_mapping, rs.last_sampled_tokens,
+                                            batch.query_start_loc, batch.seq_lens, rs.prefill_len.gpu,
+                                            rs.draft_tokens, batch.cu_num_logits, batch.num_reqs, 1)
 
 
 def _prepare_attn(rt: dict[str, Any], batch: Any, rs: Any) -> None:
@@ -201,7 +206,13 @@ def _contents(state: dict[str, Any], rt: dict[str, Any]) -> tuple[dict[str, Any]
         put(getattr(bt, name), host)
     put(bt.num_blocks.gpu, bt.num_blocks.np)
     put(bt.slot_mappings, np.zeros(tuple(bt.slot_mappings.shape), dtype=np.int64))   # torch.zeros
-    put(state["req_states"].next_prefill_tokens, np.zeros(tuple(state["req_states"].next_prefill_tokens.shape),
+    if rt.get("logits_indices") is not None:       # what the kernel writes: each request's last token
+        qsl = np.asarray(rt["batch_qsl"])
+        put(rt["logits_indices"], qsl[1:] - 1)
+    rs = state["req_states"]
+    if not rs.draft_tokens.numel():     # no speculation: [max_num_reqs, 0] (the spec feature puts its drafts)
+        put(rs.draft_tokens, np.zeros(0, dtype=np.int64))
+    put(rs.next_prefill_tokens, np.zeros(tuple(rs.next_prefill_tokens.shape),
                                                                     dtype=np.int64))
     pointers: dict[str, Any] = {}
     for table, targets in ((bt.block_table_ptrs, [b.gpu for b in bt.block_tables]),

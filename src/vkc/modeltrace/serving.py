@@ -334,9 +334,7 @@ def run_features(state: dict[str, Any], step: dict[str, Any], logits: Any, featu
                 prompt_logprobs(state, batch, *forward)
                 RECORDER.stack = ["sampler"]
             # the spec feature's after_sample ran postprocess_sampled already
-            runner = _runner_steps(ctx, state, step, batch, out if "spec" not in features else None, prefill, verify)
-            contents = host_contents(state, state["idx_mapping_np"])
-            return {**contents, **runner[0]}, runner[1]
+            return _runner_steps(ctx, state, step, batch, out if "spec" not in features else None, prefill, verify)
         finally:
             tw.STATE.launches = launches
             RECORDER.active = False
@@ -345,19 +343,24 @@ def run_features(state: dict[str, Any], step: dict[str, Any], logits: Any, featu
 
 def _runner_steps(ctx: dict[str, Any] | None, state: dict[str, Any], step: dict[str, Any], batch: Any, out: Any,
                   prefill: bool, verify: bool) -> tuple[dict[str, Any], dict[str, Any]]:
-    """:func:`vkc.modeltrace.runner_prepare.prepare_and_update`; where it fails (a release or model whose
-    runner it cannot mirror) its events are dropped, the sampler's stay, and the trace's warnings say so."""
+    """:func:`vkc.modeltrace.runner_prepare.prepare_and_update`, then :func:`host_contents` (inside its
+    storage table: a runner buffer first read there, ``last_sampled_tokens``, is found); where it fails (a
+    release or model whose runner it cannot mirror) its events are dropped, the sampler's stay, and the
+    trace's warnings say so."""
     from vkc.modeltrace.recorder import RECORDER
 
     from .runner_prepare import KV_CONFIG, prepare_and_update
 
+    def host() -> dict[str, Any]:
+        return host_contents(state, state["idx_mapping_np"])
+
     if ctx is None or "config" not in KV_CONFIG:
-        return {}, {}
+        return host(), {}
     n = len(RECORDER.events)
     try:
-        return prepare_and_update(ctx, state, batch, out, prefill, verify)
+        return prepare_and_update(ctx, state, batch, out, prefill, verify, host)
     except Exception as e:  # noqa: BLE001 -- reported, the rest of the step stands
         del RECORDER.events[n:]
         RECORDER.warnings.append(f"the runner's per-step launches (prepare_inputs, prepare_attn, postprocess_sampled) "
                                  f"not traced in step {step['id']}: {type(e).__name__}: {e}".splitlines()[0][:400])
-        return {}, {}
+        return host(), {}
