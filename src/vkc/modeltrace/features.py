@@ -66,7 +66,8 @@ FEATURES = ("bitmask", "lora", "nans", "sampler", "sampling-mask", "spec", "wate
 # worker-side modules of the features (their sources are part of a featured trace's cache key)
 FEATURE_MODULES = ("vkc.modeltrace.serving_worker", "vkc.modeltrace.serving", "vkc.modeltrace.spec",
                    "vkc.modeltrace.mixes", "vkc.modeltrace.mix_worker", "vkc.modeltrace.watermark",
-                   "vkc.modeltrace.engine_flags", "vkc.modeltrace.serving_host", "vkc.modeltrace.runner_prepare")
+                   "vkc.modeltrace.engine_flags", "vkc.modeltrace.serving_host", "vkc.modeltrace.runner_prepare",
+                   "vkc.modeltrace.storage_tables")
 # the ``lora`` feature's worker modules: in the key (and the worker) of a trace with ``lora`` only
 LORA_MODULES = ("vkc.modeltrace.lora_worker", "vkc.modeltrace.lora")
 SPEC_NOTE = ("speculative decoding: n-gram, 3 draft tokens per sequence; a decode step verifies 4 tokens "

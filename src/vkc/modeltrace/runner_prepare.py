@@ -118,7 +118,7 @@ def prepare_and_update(ctx: dict[str, Any], state: dict[str, Any], batch: Any, o
     With drafts (``verify``) ``combine_sampled_and_draft_tokens`` and ``post_update`` are the ``spec``
     feature's (:mod:`vkc.modeltrace.spec`), not run twice."""
     from .recorder import RECORDER
-    from .serving import feature_storages
+    from .storage_tables import feature_storages
 
     with feature_storages(ctx, key="runner_storages", offset=RUNNER_STORAGE_OFFSET):
         if "runner" not in state:

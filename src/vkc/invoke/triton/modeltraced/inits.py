@@ -32,7 +32,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from vkc.invoke.triton.plan import InitSpec
+from vkc.invoke.triton.plan import InitSpec, Value
 from vkc.invoke.triton.recipes.base import DTYPE_BYTES
 from vkc.invoke.triton.recipes.moe import ROUTING_SEED, align_block_size, routing
 from vkc.modeltrace.contents import Contents, PointerTarget
@@ -292,10 +292,10 @@ def pointer_targets(table: Sequence[PointerTarget], a: TensorArg,
         raise Refused(f"a table of addresses traced as {a.dtype} (8-byte integers expected)")
     if len(table) != _numel(a):
         raise Refused(f"the address table holds {len(table)} entries, its buffer {_numel(a)} elements")
-    entries = []
+    entries: list[Value] = []
     for t in table:
         k = t.shape[-1] if t.shape and t.shape[-1] > 1 else 1
-        entry: tuple[object, ...] = (t.nbytes, t.dtype, t.offset, round(1.0 / math.sqrt(k), 6))
+        entry: tuple[Value, ...] = (t.nbytes, t.dtype, t.offset, round(1.0 / math.sqrt(k), 6))
         c = (known or {}).get(t.storage) if t.storage else None
         itemsize = DTYPE_BYTES.get(t.dtype, 0)
         fill = _of_contents(c) if c is not None and itemsize and c.numel == max(1, t.nbytes // itemsize) else None
