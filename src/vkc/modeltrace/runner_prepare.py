@@ -76,38 +76,48 @@ def _block_tables(state: dict[str, Any], widths: list[int]) -> Any:
     for n in (*host, "block_table_ptrs", "input_block_table_ptrs", "slot_mappings"):
         if isinstance(getattr(bt, n, None), torch.Tensor):
             RECORDER.name_storage(getattr(bt, n), f"block_tables:{n}")
-    return {"tables": bt, "host": host, "rows": [None] * len(sizes)}
+    return {"tables": bt, "host": host, "rows": [None] * len(sizes), "reach": reach}
 
 
-def _admit_blocks(state: dict[str, Any], rt: dict[str, Any], batch: Any, seq_len: int) -> None:
+def _admit_blocks(state: dict[str, Any], rt: dict[str, Any], batch: Any, computed: Any, seq_lens: Any) -> None:
     """``GPUModelRunner.add_requests``: ``block_tables.append_block_ids(req_index, block_ids,
     overwrite=True)`` per request, then ``execute_model``'s ``block_tables.apply_staged_writes()``.  The
     block ids are a fresh KV cache manager's: 1, 2, ... in admission order (block 0 is the null block),
-    ``cdiv(seq_len, block_size)`` per request and group (at most the group's width).  The staged
-    write's launch (``_apply_write_kernel``, traced at the sampler's admission) is not recorded again."""
+    ``cdiv(seq_len, block_size)`` per request and group (at most the group's width); a sliding-window
+    group's leading blocks below the window are the null block, as its manager leaves them.  Ids past the
+    KV cache's block count are reused (said in the trace's warnings).  The staged write's launch
+    (``_apply_write_kernel``, traced at the sampler's admission) is not recorded again."""
     import numpy as np
 
     from .launches import capture_module
+    from .recorder import RECORDER
 
     bt = rt["tables"]
-    nxt = 1
+    limit = max(2, int(getattr(KV_CONFIG["config"], "num_blocks", 0) or 0))
+    nxt = 0
     rows = [np.zeros(tuple(t.gpu.shape), dtype=np.int32) for t in bt.block_tables]
     for i in range(batch.num_reqs):
         r = int(batch.idx_mapping_np[i])
         ids = []
         for g, t in enumerate(bt.block_tables):
-            n = min(-(-seq_len // int(bt.block_sizes[g])), int(t.gpu.shape[1]))
-            ids.append(list(range(nxt, nxt + n)))
+            size = int(bt.block_sizes[g])
+            n = min(-(-int(seq_lens[i]) // size), int(t.gpu.shape[1]))
+            null = min(n, max(int(computed[i]) - rt["reach"][g], 0) // size) if rt["reach"][g] > 0 else 0
+            fresh = [1 + (nxt + j) % (limit - 1) for j in range(n - null)]
+            ids.append([0] * null + fresh)
             rows[g][r, :n] = ids[-1]
-            nxt += n
+            nxt += n - null
         bt.append_block_ids(r, tuple(ids), overwrite=True)
+    if nxt > limit - 1:
+        RECORDER.warnings.append(f"the runner's block tables reuse block ids: the step's requests take {nxt} blocks, "
+                                 f"the traced KV cache holds {limit - 1} besides the null block")
     tw = capture_module()
     launches, tw.STATE.launches = tw.STATE.launches, []
     try:
         bt.apply_staged_writes()
     finally:
         tw.STATE.launches = launches
-    rt["rows"], rt["max_block"] = rows, nxt - 1
+    rt["rows"] = rows
 
 
 def prepare_and_update(ctx: dict[str, Any], state: dict[str, Any], batch: Any, out: Any, prefill: bool,
@@ -128,7 +138,7 @@ def prepare_and_update(ctx: dict[str, Any], state: dict[str, Any], batch: Any, o
         computed = rs.num_computed_tokens_np[batch.idx_mapping_np]
         q = batch.query_start_loc_np[1:] - batch.query_start_loc_np[:-1]
         rt["batch_qsl"] = batch.query_start_loc_np
-        _admit_blocks(state, rt, batch, int((computed + q).max()) if batch.num_reqs else 0)
+        _admit_blocks(state, rt, batch, computed, computed + q)
         RECORDER.stack = ["sampler.prepare"]
         rt["logits_indices"] = _prepare_inputs(state, batch, prefill, verify)
         _prepare_attn(rt, batch, rs)
