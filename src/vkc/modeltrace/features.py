@@ -14,7 +14,10 @@ Features:
   penalty 1.1, frequency penalty 0.2, no logprobs, no seed), with vLLM's in-tree Triton top-k/top-p
   + Gumbel path (``VLLM_USE_FLASHINFER_SAMPLER=0``; vLLM's H100 default for this mix is FlashInfer's
   fused sampler, compiled and outside the tree).  Events: ``module`` "sampler" (per step) and
-  "sampler.admit" (request admission; prefill steps only), ``layer`` None.
+  "sampler.admit" (request admission; prefill steps only), ``layer`` None.  Last in each step, the V2
+  runner's own per-step launches over the same batch (:mod:`vkc.modeltrace.runner_prepare`: block
+  tables, slot mappings, prefill inputs, sampled/draft token combine; ``post_update``): modules
+  "sampler.prepare" / "sampler.postprocess", their storages numbered from ``s2000000``.
 * ``bitmask`` -- structured output: vLLM's ``StructuredOutputsWorker.apply_grammar_bitmask`` on the
   step's logits before sampling, every request under a grammar (the host bitmask's bits are the
   grammar's; traced with all tokens allowed: the launch does not depend on them).  Events: ``module``
