@@ -29,11 +29,10 @@ An integer (index-like) tensor no rule covers is refused (:class:`Refused`), nev
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from vkc.invoke.triton.plan import InitSpec, Value
-from vkc.invoke.triton.recipes.base import DTYPE_BYTES
+from vkc.invoke.triton.plan import InitSpec
 from vkc.invoke.triton.recipes.moe import ROUTING_SEED, align_block_size, routing
 from vkc.modeltrace.contents import Contents, PointerTarget
 from vkc.modeltrace.records import StepSpec, StepTrace, TensorArg, TracedEvent
@@ -42,6 +41,8 @@ from .initbase import MOE_LORA_ALIGN, Refused
 from .initbase import is_int as _is_int
 from .initbase import numel as _numel
 from .initbase import padded as _padded
+from .known import of_contents as _of_contents
+from .known import pointer_targets
 from .lora_align import moe_lora_align
 from .mamba_meta import FIELDS as MAMBA_FIELDS
 from .mamba_meta import mamba_chunk_field
@@ -262,45 +263,9 @@ def _kv_data(a: TensorArg) -> InitSpec:
     return InitSpec("randint", (lo, hi))
 
 
-KNOWN_VALUES_MAX = 1 << 16     # a known storage up to this many elements is inlined, else its runs
-
-
 def _known(a: TensorArg, facts: StepFacts) -> InitSpec | None:
     c = facts.known.get(a.base)
     return None if c is None else _of_contents(c)
-
-
-def _of_contents(c: Contents) -> InitSpec | None:
-    """Known contents as an init spec: one value -> ``const``, few -> ``values``, else ``runs``."""
-    if c.const is not None:
-        return InitSpec("const", (c.const,))
-    if c.numel <= KNOWN_VALUES_MAX:
-        return InitSpec("values", (c.values(),))
-    if len(c.runs) <= KNOWN_VALUES_MAX:
-        return InitSpec("runs", ([v for v, _n in c.runs], [n for _v, n in c.runs]))
-    return None
-
-
-def pointer_targets(table: Sequence[PointerTarget], a: TensorArg,
-                    known: Mapping[str, Contents] | None = None) -> InitSpec:
-    """A host-built table of device addresses: ``("pointer_targets", entries)``, one real allocation per
-    entry as large as the storage it pointed at, of its dtype, filled as a weight matrix (randn/sqrt(K),
-    K its last dimension), the entry its address plus the traced element offset.  A target whose
-    contents the trace knows (``known``: vLLM's block tables, the block ids its host staged) gets them
-    as a fifth element, its init spec."""
-    if a.itemsize != 8 or not a.dtype.startswith(("int", "uint")):
-        raise Refused(f"a table of addresses traced as {a.dtype} (8-byte integers expected)")
-    if len(table) != _numel(a):
-        raise Refused(f"the address table holds {len(table)} entries, its buffer {_numel(a)} elements")
-    entries: list[Value] = []
-    for t in table:
-        k = t.shape[-1] if t.shape and t.shape[-1] > 1 else 1
-        entry: tuple[Value, ...] = (t.nbytes, t.dtype, t.offset, round(1.0 / math.sqrt(k), 6))
-        c = (known or {}).get(t.storage) if t.storage else None
-        itemsize = DTYPE_BYTES.get(t.dtype, 0)
-        fill = _of_contents(c) if c is not None and itemsize and c.numel == max(1, t.nbytes // itemsize) else None
-        entries.append(entry + ((fill.to_literal(),) if fill is not None else ()))
-    return InitSpec("pointer_targets", (tuple(entries),))
 
 
 def init_for(param: str, a: TensorArg, launch: TracedEvent, facts: StepFacts,
