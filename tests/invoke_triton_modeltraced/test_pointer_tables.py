@@ -86,3 +86,33 @@ def test_the_script_table_holds_the_addresses_of_live_allocations(tmp_path):
     assert (a.dtype, a.numel(), b.dtype, b.numel()) == (torch.bfloat16, 32, torch.float32, 8)
     assert t.view(torch.int64).tolist() == [a.data_ptr(), b.data_ptr() + 2 * 4]
     assert float(a.float().abs().sum()) > 0            # randn data, not zeros
+
+
+def test_a_target_whose_contents_the_trace_knows_gets_them():
+    """vLLM's block tables behind ``BlockTables.block_table_ptrs``: the staged block ids, not random data."""
+    from vkc.modeltrace.contents import Contents
+
+    raw = {"s9": [{"storage": "s2", "origin": "block_tables:block_table[0]", "nbytes": 32, "offset": 0,
+                   "dtype": "int32", "shape": [2, 4]}]}
+    table = _table(1)
+    launch = TracedEvent(0, "triton", "vllm.v1.worker.gpu.block_table:_gather_block_tables_kernel", None, None,
+                         (("src_block_table_ptrs", table),), grid=(1, 2))
+    known = {"s2": Contents(((1, 1), (2, 1), (0, 2), (3, 1), (4, 1), (0, 2)))}
+    facts = StepFacts(StepTrace(SPEC, 256, (launch,), 0.0), 1024, 16, known=known,
+                      pointers=step_pointers(_trace(raw), SPEC))  # type: ignore[arg-type]
+    got = init_for("src_block_table_ptrs", table, launch, facts)
+    (entry,) = got.params[0]
+    assert entry[:3] == (32, "int32", 0) and entry[4] == ("values", [1, 2, 0, 0, 3, 4, 0, 0])
+    wrong = {"s2": Contents(((0, 3),))}         # not the whole target: the entry keeps its plain fill
+    facts = StepFacts(StepTrace(SPEC, 256, (launch,), 0.0), 1024, 16, known=wrong,
+                      pointers=step_pointers(_trace(raw), SPEC))  # type: ignore[arg-type]
+    assert len(init_for("src_block_table_ptrs", table, launch, facts).params[0][0]) == 4
+
+
+def test_the_script_fills_a_target_from_its_init_spec(tmp_path):
+    ns = _template_init(tmp_path)
+    spec = ("pointer_targets", ((16, "int32", 0, 1.0, ("values", [5, 6, 7, 8])), (8, "int32", 1, 1.0, ("const", 3))))
+    t = ns["_init_tensor"]((2,), "uint64", spec, "cpu")
+    a, b = ns["_POINTER_TARGETS"][-2:]
+    assert a.tolist() == [5, 6, 7, 8] and b.tolist() == [3, 3]
+    assert t.view(torch.int64).tolist() == [a.data_ptr(), b.data_ptr() + 4]

@@ -21,9 +21,9 @@ def test_features_run_on_the_forwards_logits(monkeypatch):
     seen = {}
     monkeypatch.setattr(serving, "sampler_state", lambda vc, mix="serving": {"use_v2": True, "use_flashinfer": False})
 
-    def run_features(state, step, logits, features, forward=None):
+    def run_features(state, step, logits, features, forward=None, ctx=None):
         seen["logits"], seen["features"] = logits, features
-        return {"s1000000": {"runs": [[1, 2]]}}
+        return {"s1000000": {"runs": [[1, 2]]}}, {}
 
     monkeypatch.setattr(serving, "run_features", run_features)
     model = Model()
@@ -38,7 +38,7 @@ def test_a_failing_feature_keeps_the_forward_and_says_so(monkeypatch):
     events: list = []
     monkeypatch.setattr(serving, "sampler_state", lambda vc, mix="serving": {"use_v2": True, "use_flashinfer": False})
 
-    def run_features(state, step, logits, features, forward=None):
+    def run_features(state, step, logits, features, forward=None, ctx=None):
         events.append({"index": len(events), "name": "sampler-half-done"})
         raise RuntimeError("vLLM changed")
 
@@ -59,9 +59,9 @@ def test_the_forwards_hidden_states_reach_the_features(monkeypatch):
     monkeypatch.setattr(serving, "sampler_state", lambda vc, mix="serving": {"use_v2": True, "use_flashinfer": False,
                                                                            "mix": mix})
 
-    def run_features(state, step, logits, features, forward=None):
+    def run_features(state, step, logits, features, forward=None, ctx=None):
         seen["mix"], seen["forward"] = state["mix"], forward
-        return {}
+        return {}, {}
 
     def run_step(ctx, step):
         ctx["model"].compute_logits(ctx["model"].forward("x"))

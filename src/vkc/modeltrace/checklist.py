@@ -120,6 +120,23 @@ FEATURE_STEPS: dict[str, tuple[Step, ...]] = {
              "sampler(logits, input_batch) on the step's logits"),
         Step("sampler-flashinfer", "vllm/v1/sample/ops/topk_topp_sampler.py: flashinfer_sampler_supported",
              "VLLM_USE_FLASHINFER_SAMPLER=0: the in-tree Triton top-k/top-p path, not FlashInfer's"),
+        # the runner's own per-step launches (modeltrace/runner_prepare.py), at the end of the featured step
+        Step("runner-block-tables", "vllm/v1/worker/gpu/block_table.py: BlockTables.__init__",
+             "GPUModelRunner.initialize_kv_cache's BlockTables: per group its block size, the forward's table "
+             "width, uses_slot_mapping, dcp_sharded, the sliding-window reach; no context parallelism"),
+        Step("runner-admit-blocks", "vllm/v1/worker/gpu/block_table.py: BlockTables.append_block_ids",
+             "add_requests: each request's block ids (a fresh KV cache manager's 1, 2, ..., cdiv(seq_len, "
+             "block_size) per group), then apply_staged_writes (its staged-write launch not recorded again)"),
+        Step("runner-prepare-inputs", "vllm/v1/worker/gpu/model_runner.py: GPUModelRunner.prepare_inputs",
+             "prepare_prefill_inputs (a prefill batch) and combine_sampled_and_draft_tokens (no drafts: the "
+             "spec feature's own) over the step's batch: idx_mapping, query_start_loc, the request state"),
+        Step("runner-prepare-attn", "vllm/v1/worker/gpu/model_runner.py: GPUModelRunner.prepare_attn",
+             "gather_block_tables(idx_mapping, num_reqs, num_computed_tokens) and compute_slot_mappings("
+             "idx_mapping, query_start_loc, positions, num_tokens): eager, no padding"),
+        Step("runner-gather", "vllm/v1/worker/gpu/block_table.py: BlockTables.gather_block_tables",
+             "the rows a previous larger batch left are cleared too: the steady state, the previous batch this one"),
+        Step("runner-postprocess", "vllm/v1/worker/gpu/model_runner.py: GPUModelRunner.postprocess_sampled",
+             "post_update after sampling and the prompt logprobs (sample_tokens' order; the spec feature's own)"),
     ),
     "bitmask": (
         Step("bitmask-sample", "vllm/v1/worker/gpu/model_runner.py: GPUModelRunner.sample",

@@ -14,7 +14,10 @@ Features:
   penalty 1.1, frequency penalty 0.2, no logprobs, no seed), with vLLM's in-tree Triton top-k/top-p
   + Gumbel path (``VLLM_USE_FLASHINFER_SAMPLER=0``; vLLM's H100 default for this mix is FlashInfer's
   fused sampler, compiled and outside the tree).  Events: ``module`` "sampler" (per step) and
-  "sampler.admit" (request admission; prefill steps only), ``layer`` None.
+  "sampler.admit" (request admission; prefill steps only), ``layer`` None.  Last in each step, the V2
+  runner's own per-step launches over the same batch (:mod:`vkc.modeltrace.runner_prepare`: block
+  tables, slot mappings, prefill inputs, sampled/draft token combine; ``post_update``): modules
+  "sampler.prepare" / "sampler.postprocess", their storages numbered from ``s2000000``.
 * ``bitmask`` -- structured output: vLLM's ``StructuredOutputsWorker.apply_grammar_bitmask`` on the
   step's logits before sampling, every request under a grammar (the host bitmask's bits are the
   grammar's; traced with all tokens allowed: the launch does not depend on them).  Events: ``module``
@@ -66,7 +69,8 @@ FEATURES = ("bitmask", "lora", "nans", "sampler", "sampling-mask", "spec", "wate
 # worker-side modules of the features (their sources are part of a featured trace's cache key)
 FEATURE_MODULES = ("vkc.modeltrace.serving_worker", "vkc.modeltrace.serving", "vkc.modeltrace.spec",
                    "vkc.modeltrace.mixes", "vkc.modeltrace.mix_worker", "vkc.modeltrace.watermark",
-                   "vkc.modeltrace.engine_flags", "vkc.modeltrace.serving_host")
+                   "vkc.modeltrace.engine_flags", "vkc.modeltrace.serving_host", "vkc.modeltrace.runner_prepare",
+                   "vkc.modeltrace.storage_tables")
 # the ``lora`` feature's worker modules: in the key (and the worker) of a trace with ``lora`` only
 LORA_MODULES = ("vkc.modeltrace.lora_worker", "vkc.modeltrace.lora")
 SPEC_NOTE = ("speculative decoding: n-gram, 3 draft tokens per sequence; a decode step verifies 4 tokens "

@@ -30,60 +30,10 @@ from typing import Any
 
 from .mixes import DEFAULT_MIX, SERVING_MIX, sampling_params
 from .serving_host import _STATE_TENSORS, _admit_host, host_contents
+from .storage_tables import FEATURE_STORAGE_OFFSET, FeatureStorages, feature_storages
 
 __all__ = ["FEATURE_STORAGE_OFFSET", "SERVING_MIX", "FeatureStorages", "feature_storages", "host_contents",
            "run_features", "sampler_state"]
-
-
-FEATURE_STORAGE_OFFSET = 1_000_000
-
-
-class FeatureStorages(dict):  # type: ignore[type-arg]
-    """The recorder's storage table while a feature runs: storages the feature names are its own,
-    numbered ``s1000000`` on, so the forward's storage ids (``s<n>``, counted from the table's
-    length) are the plain trace's in every step; look-ups fall through to the forward's table."""
-
-    def __init__(self, forward: dict[int, Any], own: dict[int, Any]) -> None:
-        super().__init__(own)
-        self.forward = forward
-
-    def __contains__(self, key: object) -> bool:
-        return dict.__contains__(self, key) or key in self.forward
-
-    def __getitem__(self, key: int) -> Any:
-        return dict.__getitem__(self, key) if dict.__contains__(self, key) else self.forward[key]
-
-    def get(self, key: int, default: Any = None) -> Any:  # type: ignore[override]
-        return self[key] if key in self else default  # noqa: SIM401 -- dict.get would skip the forward table
-
-    def __len__(self) -> int:
-        return FEATURE_STORAGE_OFFSET + dict.__len__(self)
-
-    def values(self) -> list[Any]:  # type: ignore[override]
-        return list(self.forward.values()) + list(dict.values(self))
-
-
-class feature_storages:
-    """Swap :class:`FeatureStorages` in for the recorder's table (kept in ``ctx`` across steps)."""
-
-    def __init__(self, ctx: dict[str, Any]) -> None:
-        self.ctx = ctx
-
-    def __enter__(self) -> None:
-        from vkc.modeltrace.recorder import RECORDER
-
-        self.forward = RECORDER.storages
-        own = self.ctx.get("feature_storages", {})
-        for st in own.values():     # a producer named in an earlier step ("event:<i>") is not this step's
-            st["producer"] = st["first"]
-        RECORDER.storages = FeatureStorages(self.forward, own)
-
-    def __exit__(self, *exc: object) -> None:
-        from vkc.modeltrace.recorder import RECORDER
-
-        self.ctx["feature_storages"] = {k: dict.__getitem__(RECORDER.storages, k) for k in dict.keys(RECORDER.storages)}
-        RECORDER.storages = self.forward
-
 
 
 def _uva_like_h100() -> None:
@@ -270,12 +220,15 @@ def _apply_bitmask(state: dict[str, Any], logits: Any, batch: Any) -> None:
     state["bitmask_host"] = (w, bitmask, list(range(n * q)))
 
 
-def run_features(state: dict[str, Any], step: dict[str, Any], logits: Any,
-                 features: tuple[str, ...], forward: tuple[Any, Any] | None = None) -> dict[str, Any]:
+def run_features(state: dict[str, Any], step: dict[str, Any], logits: Any, features: tuple[str, ...],
+                 forward: tuple[Any, Any] | None = None,
+                 ctx: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """Admit the step's requests (recorded in a prefill step), then, as ``GPUModelRunner.sample``
     does, apply the grammar bitmask (``bitmask``) and sample (``sampler``) the step's ``logits``,
     then (``sample_tokens``) the prompt logprobs over ``forward`` = (hidden states, the model's
-    ``compute_logits``); returns :func:`host_contents`."""
+    ``compute_logits``); last, the runner's own per-step launches (:mod:`vkc.modeltrace.runner_prepare`,
+    with the worker's ``ctx``); returns (contents, pointers): :func:`host_contents` and the runner
+    steps' buffers by storage id, and the address tables' targets."""
     from vllm.config import set_current_vllm_config
 
     from vkc.modeltrace.launches import capture_module
@@ -328,8 +281,34 @@ def run_features(state: dict[str, Any], step: dict[str, Any], logits: Any,
                 RECORDER.stack = ["sampler.prompt_logprobs"]
                 prompt_logprobs(state, batch, *forward)
                 RECORDER.stack = ["sampler"]
-            return host_contents(state, state["idx_mapping_np"])
+            # the spec feature's after_sample ran postprocess_sampled already
+            return _runner_steps(ctx, state, step, batch, out if "spec" not in features else None, prefill, verify)
         finally:
             tw.STATE.launches = launches
             RECORDER.active = False
             RECORDER.stack = []
+
+
+def _runner_steps(ctx: dict[str, Any] | None, state: dict[str, Any], step: dict[str, Any], batch: Any, out: Any,
+                  prefill: bool, verify: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+    """:func:`vkc.modeltrace.runner_prepare.prepare_and_update`, then :func:`host_contents` (inside its
+    storage table: a runner buffer first read there, ``last_sampled_tokens``, is found); where it fails (a
+    release or model whose runner it cannot mirror) its events are dropped, the sampler's stay, and the
+    trace's warnings say so."""
+    from vkc.modeltrace.recorder import RECORDER
+
+    from .runner_prepare import KV_CONFIG, prepare_and_update
+
+    def host() -> dict[str, Any]:
+        return host_contents(state, state["idx_mapping_np"])
+
+    if ctx is None or "config" not in KV_CONFIG:
+        return host(), {}
+    n = len(RECORDER.events)
+    try:
+        return prepare_and_update(ctx, state, batch, out, prefill, verify, host)
+    except Exception as e:  # noqa: BLE001 -- reported, the rest of the step stands
+        del RECORDER.events[n:]
+        RECORDER.warnings.append(f"the runner's per-step launches (prepare_inputs, prepare_attn, postprocess_sampled) "
+                                 f"not traced in step {step['id']}: {type(e).__name__}: {e}".splitlines()[0][:400])
+        return host(), {}

@@ -61,11 +61,11 @@ def _with_features(real_run_step: Any, features: tuple[str, ...], mix: str = "se
                 st = ctx["sampler_state"]
                 hidden = seen.get("hidden")
                 hidden = hidden[0] if isinstance(hidden, tuple) else hidden
-                contents = run_features(st, step, seen["logits"], features,
-                                        (hidden, real) if hidden is not None else None)
+                contents, pointers = run_features(st, step, seen["logits"], features,
+                                                  (hidden, real) if hidden is not None else None, ctx)
             info["runner"] = {"model_runner": "v2" if st["use_v2"] else "v1 (traced with v2's sampler)",
                               "fused_sampler": "flashinfer" if st["use_flashinfer"] else "none",
-                              "contents": contents}
+                              "contents": contents, **({"pointers": pointers} if pointers else {})}
         except Exception as e:  # noqa: BLE001 -- the forward stays; the trace says the features failed
             del events[n_forward:]
             info["error"] = f"{type(e).__name__}: {e}".splitlines()[0][:400]
@@ -102,6 +102,10 @@ def main() -> int:
         install(str(req.get("options", {}).get("speculative") or "ngram"))
 
     worker.run_step = _with_features(worker.run_step, features, mix)  # type: ignore[assignment]
+    from vkc.modeltrace import startup
+    from vkc.modeltrace.runner_prepare import capture_kv_config
+
+    startup.kv_cache = capture_kv_config(startup.kv_cache)     # the runner's block tables are built from it
     sys.stdin = io.StringIO(raw)
     return worker.main()
 

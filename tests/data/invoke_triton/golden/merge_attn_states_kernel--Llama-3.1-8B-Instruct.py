@@ -367,14 +367,16 @@ def _init_tensor(shape, dtype_name, init, device):
             _view(t, vshape, vstride, voffset, vdtype).fill_(value)
         return t
     if kind == "pointer_targets":
-        # a table of device addresses: entry i points at its own allocation (nbytes of dtype, randn*scale),
-        # `offset` elements in, kept alive as long as the script runs
+        # a table of device addresses: entry i points at its own allocation (nbytes of dtype, randn*scale,
+        # or the init spec of a fifth element: contents vLLM's host gave it), `offset` elements in, kept
+        # alive as long as the script runs
         addrs = []
-        for nbytes, target_dtype, offset, scale in params[0]:
+        for nbytes, target_dtype, offset, scale, *fill in params[0]:
             tdt = getattr(torch, target_dtype)
             gen = torch.float16 if (tdt.is_floating_point and tdt.itemsize == 1) else tdt
             n = max(1, nbytes // tdt.itemsize)
-            buf = ((torch.randn(n, dtype=gen, device=device) * scale).to(tdt) if tdt.is_floating_point
+            buf = (_init_tensor((n,), target_dtype, fill[0], device) if fill
+                   else (torch.randn(n, dtype=gen, device=device) * scale).to(tdt) if tdt.is_floating_point
                    else torch.randint(-4, 5, (n,), dtype=tdt, device=device))
             _POINTER_TARGETS.append(buf)
             addrs.append(buf.data_ptr() + offset * tdt.itemsize)

@@ -37,7 +37,7 @@ An integer (index-like) tensor no rule covers is refused (:class:`Refused`), nev
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from vkc.invoke.triton.plan import InitSpec
@@ -51,6 +51,8 @@ from .initbase import is_int as _is_int
 from .initbase import lengths as _lengths
 from .initbase import numel as _numel
 from .initbase import padded as _padded
+from .known import of_contents as _of_contents
+from .known import pointer_targets
 from .lora_align import moe_lora_align
 from .mamba_meta import FIELDS as MAMBA_FIELDS
 from .mamba_meta import mamba_chunk_field
@@ -278,35 +280,9 @@ def _kv_data(a: TensorArg) -> InitSpec:
     return InitSpec("randint", (lo, hi))
 
 
-KNOWN_VALUES_MAX = 1 << 16     # a known storage up to this many elements is inlined, else its runs
-
-
 def _known(a: TensorArg, facts: StepFacts) -> InitSpec | None:
     c = facts.known.get(a.base)
-    if c is None:
-        return None
-    if c.const is not None:
-        return InitSpec("const", (c.const,))
-    if c.numel <= KNOWN_VALUES_MAX:
-        return InitSpec("values", (c.values(),))
-    if len(c.runs) <= KNOWN_VALUES_MAX:
-        return InitSpec("runs", ([v for v, _n in c.runs], [n for _v, n in c.runs]))
-    return None
-
-
-def pointer_targets(table: Sequence[PointerTarget], a: TensorArg) -> InitSpec:
-    """A host-built table of device addresses: ``("pointer_targets", entries)``, one real allocation per
-    entry as large as the storage it pointed at, of its dtype, filled as a weight matrix (randn/sqrt(K),
-    K its last dimension), the entry its address plus the traced element offset."""
-    if a.itemsize != 8 or not a.dtype.startswith(("int", "uint")):
-        raise Refused(f"a table of addresses traced as {a.dtype} (8-byte integers expected)")
-    if len(table) != _numel(a):
-        raise Refused(f"the address table holds {len(table)} entries, its buffer {_numel(a)} elements")
-    entries = []
-    for t in table:
-        k = t.shape[-1] if t.shape and t.shape[-1] > 1 else 1
-        entries.append((t.nbytes, t.dtype, t.offset, round(1.0 / math.sqrt(k), 6)))
-    return InitSpec("pointer_targets", (tuple(entries),))
+    return None if c is None else _of_contents(c)
 
 
 def init_for(param: str, a: TensorArg, launch: TracedEvent, facts: StepFacts,
@@ -314,7 +290,7 @@ def init_for(param: str, a: TensorArg, launch: TracedEvent, facts: StepFacts,
     """The init spec of the storage ``a`` views (raises :class:`Refused`)."""
     table = facts.pointers.get(a.base)
     if table is not None:
-        return pointer_targets(table, a)
+        return pointer_targets(table, a, facts.known)
     known = _known(a, facts)
     if known is not None:
         return known

@@ -73,8 +73,9 @@ used, width)``                              entries: the first ``rows`` rows' fi
 ``("pointer_targets", entries)``           a table of device addresses (8-byte ints), one entry
                                             per ``(nbytes, dtype, offset, scale)``: a real
                                             allocation of ``nbytes`` bytes of ``dtype`` filled
-                                            randn*scale, the entry its address + ``offset``
-                                            elements (kept alive by the script)
+                                            randn*scale (an entry's optional fifth element: the
+                                            target's own init spec), the entry its address +
+                                            ``offset`` elements (kept alive by the script)
 ``("topk_rows", width, lengths, k)``        rows of ``width`` entries, one per length ``L``: the first
                                             ``min(k, L)`` distinct random ids in [0, L), then -1 (a
                                             top-k index table, -1 where a row is shorter than k);
