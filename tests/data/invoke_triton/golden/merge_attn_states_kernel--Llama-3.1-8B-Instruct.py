@@ -385,6 +385,14 @@ def _init_tensor(shape, dtype_name, init, device):
     if kind == "topk_ids":
         rows, k = shape[0], shape[-1]
         return torch.rand(rows, params[0], device=device).argsort(dim=1)[:, :k].to(dtype).reshape(shape)
+    if kind == "topk_rows":
+        # a top-k index table: row r keeps min(k, L_r) distinct ids below its length L_r, then -1
+        width, lengths, k = params
+        table = torch.full((max(-(-numel // width), len(lengths)), width), -1, dtype=torch.int64, device=device)
+        for r, length in enumerate(lengths):
+            n = min(k, length, width)
+            table[r, :n] = torch.randperm(length, device=device)[:n]
+        return table.reshape(-1)[:numel].to(dtype).reshape(shape)
     raise ValueError(f"unknown init spec {init!r}")
 
 
