@@ -1,0 +1,108 @@
+"""The CUDA mapping table: a CUDA example's buffers -> vLLM's PyTorch reference (data only).
+
+Two kinds of row, by the example's path:
+
+* a **wrapper-compiled** example (``wrapped.cu.j2``: vLLM's host function of an op called with one traced
+  op call's tensors) is keyed by the op, ``_C::rms_norm``: ``a`` holds the op's arguments by schema name
+  -- tensors as the traced views (dtype, sizes, strides, storage offset) of the dumped storages, the rest
+  as their traced (or schema-default) Python values;
+* a **recipe** example (``host.cu.j2``: the kernel launched with the wrapper's own expressions) is keyed
+  by the kernel, ``csrc/layernorm_kernels.cu:rms_norm_kernel``, and holds only for ``wrapper`` (the
+  recipe's wrapper function, from the plan): ``a`` holds the device buffers by host variable name (flat,
+  typed by the element type) and ``v`` the scalars the row names in ``values`` (C++ expressions the program
+  writes to its dump manifest), so the shapes are spelled in the argument expressions.
+
+An :class:`~vkc.reference.records.Output` names the buffer (schema argument / host variable) compared
+against element ``index`` of the reference's result; ``view`` picks the compared part of it (``t``: the
+buffer after the launch).  Tolerances as for Triton: the test's own literals (``tolerance_at`` checked
+against the tree), else ``vllm/ir/tolerances.py``.
+"""
+from __future__ import annotations
+
+from vkc.reference.records import Output, RefSpec
+
+_ACT = "vllm/model_executor/layers/activation.py"
+_TQ = "tests/kernels/quant_utils.py"
+_TOPK = "tests/kernels/moe/test_fused_topk.py"
+_DEVICE = "'cuda' if torch.cuda.is_available() else 'cpu'"
+# what vLLM's platform answers on an H100 (CUDA, fp8 e4m3fn): the reference's only platform queries
+_H100 = ("types.SimpleNamespace(is_fp8_fnuz=lambda: False, fp8_dtype=lambda: torch.float8_e4m3fn, "
+         "device_type=" + _DEVICE + ")")
+_TOPK_TOL = (("topk_weights", (1e-2, 1e-2), f"{_TOPK}:87"), ("topk_indices", (0.0, 0.0), f"{_TOPK}:89"))
+
+CUDA_SPECS: tuple[RefSpec, ...] = (
+    # ---- recipe examples (host.cu.j2), keyed by kernel and wrapper
+    RefSpec(
+        kernel="csrc/activation_kernels.cu:act_and_mul_kernel", wrapper="silu_and_mul",
+        source="forward_native", file=_ACT, function="SiluAndMul.forward_native",
+        args=(("x", "a['input'].view(-1, 2 * v['d'])"),),
+        outputs=(Output("out"),), values=("d",),
+        note="SiluAndMul.forward_cuda calls torch.ops._C.silu_and_mul(out, x): the kernel's silu_and_mul "
+             "instantiation (ACT_FIRST, no clamp)"),
+    RefSpec(
+        kernel="csrc/activation_kernels.cu:swigluoai_and_mul_kernel", wrapper="swigluoai_and_mul",
+        source="forward_native", file=_ACT, function="SwigluOAIAndMul.forward_native",
+        args=(("self", "ns(alpha=v['alpha'], limit=v['limit'])"), ("x", "a['input'].view(-1, 2 * v['d'])")),
+        outputs=(Output("out"),), values=("d", "alpha", "limit"),
+        note="SwigluOAIAndMul.forward_cuda calls torch.ops._C.swigluoai_and_mul(out, x, alpha, limit)"),
+    RefSpec(
+        kernel="csrc/layernorm_kernels.cu:rms_norm_kernel", wrapper="rms_norm",
+        source="ir-native", file="vllm/ir/ops/layernorm.py", function="rms_norm", ir_op="rms_norm",
+        args=(("x", "a['input'].view(-1, int(v['hidden_size']))"), ("weight", "a['weight']"),
+              ("epsilon", "v['epsilon']")),
+        outputs=(Output("out"),), values=("hidden_size", "epsilon"),
+        note="the IR op rms_norm, whose CUDA implementation is torch.ops._C.rms_norm (this kernel)"),
+    *(RefSpec(
+        kernel=f"csrc/layernorm_kernels.cu:fused_add_rms_norm_kernel@{line}", wrapper="fused_add_rms_norm",
+        source="ir-native", file="vllm/ir/ops/layernorm.py", function="fused_add_rms_norm", ir_op="fused_add_rms_norm",
+        args=(("x", "a['input'].view(-1, int(v['hidden_size']))"),
+              ("x_residual", "a['residual'].view(-1, int(v['hidden_size']))"), ("weight", "a['weight']"),
+              ("epsilon", "v['epsilon']")),
+        outputs=(Output("input", 0, poison=False), Output("residual", 1, poison=False)),
+        values=("hidden_size", "epsilon"),
+        note="the IR op fused_add_rms_norm (CUDA: torch.ops._C.fused_add_rms_norm, in place on input and "
+             "residual: both compared, neither poisoned)") for line in (107, 180)),
+    RefSpec(
+        kernel="csrc/moe/topk_softmax_kernels.cu:topkGating", wrapper="topk_softmax",
+        source="test-reference", file=_TOPK, function="torch_topk",
+        args=(("gating_output", "a['gating_output'].view(-1, int(v['num_experts']))"), ("topk", "int(v['topk'])"),
+              ("renormalize", "bool(v['renormalize'])"), ("e_score_correction_bias", "None"),
+              ("scoring_func", "'softmax'")),
+        outputs=tuple(Output(p, i, tol=tol, tol_at=at) for i, (p, tol, at) in enumerate(_TOPK_TOL)),
+        values=("num_experts", "topk", "renormalize"),
+        note="torch_topk is what tests/kernels/moe/test_fused_topk.py compares fused_topk (topk_softmax) "
+             "against; token_expert_indices is not compared"),
+    # ---- wrapper-compiled examples (wrapped.cu.j2), keyed by op
+    RefSpec(
+        kernel="_C::relu_squared", source="forward_native", file=_ACT,
+        function="ReLUSquaredActivation.forward_native",
+        args=(("self", "ns()"), ("x", "a['input']")), outputs=(Output("out"),),
+        note="ReLUSquaredActivation.forward_cuda calls torch.ops._C.relu_squared(out, x)"),
+    RefSpec(
+        kernel="_C::dynamic_scaled_fp8_quant", source="test-reference", file=_TQ,
+        function="ref_dynamic_per_tensor_fp8_quant",
+        args=(("x", "a['input']"),), outputs=(Output("result", 0), Output("scale", 1)),
+        bind=(("current_platform", _H100), ("DEVICE", _DEVICE)),
+        note="tests/kernels/quantization/test_fp8_quant.py compares ops.scaled_fp8_quant against it with "
+             "assert_close's defaults (no literal atol/rtol): vLLM's per-dtype defaults apply; current_platform "
+             "bound to an H100's answers (fp8 e4m3fn, not fnuz)"),
+    RefSpec(
+        kernel="_C::dynamic_per_token_scaled_fp8_quant", source="test-reference", file=_TQ,
+        function="ref_dynamic_per_token_quant",
+        args=(("x", "a['input']"), ("quant_dtype", "a['result'].dtype"), ("scale_ub", "a['scale_ub']")),
+        outputs=(Output("result", 0), Output("scale", 1)),
+        bind=(("current_platform", _H100), ("DEVICE", _DEVICE)),
+        note="tests/kernels/quantization/test_fp8_quant.py compares against it with assert_close's defaults: "
+             "vLLM's per-dtype defaults apply; current_platform bound to an H100's answers"),
+    RefSpec(
+        kernel="_moe_C::topk_softmax", source="test-reference", file=_TOPK, function="torch_topk",
+        args=(("gating_output", "a['gating_output']"), ("topk", "a['topk_weights'].shape[-1]"),
+              ("renormalize", "a['renormalize']"), ("e_score_correction_bias", "a['bias']"),
+              ("scoring_func", "'softmax'")),
+        outputs=tuple(Output(p, i, tol=tol, tol_at=at) for i, (p, tol, at) in enumerate(_TOPK_TOL)),
+        requires=(("is_padding", None),),
+        note="torch_topk is what tests/kernels/moe/test_fused_topk.py compares fused_topk (topk_softmax) "
+             "against; token_expert_indices is not compared"),
+)
+
+__all__ = ["CUDA_SPECS"]
