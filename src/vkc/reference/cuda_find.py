@@ -27,9 +27,15 @@ VIEW_NAMES = frozenset({"t", "v", "torch", "int"})
 _ARG = re.compile(r"\ba\[['\"](\w+)['\"]\]")
 
 
+def _wrapper_matches(want: str, wrapper: str) -> bool:
+    """``want`` (a function name) is the recipe's wrapper: a whole word of the plan's ``wrapper`` text
+    (``csrc/activation_kernels.cu:299 (silu_and_mul via LAUNCH_ACTIVATION_GATE_KERNEL ...)``)."""
+    return re.search(rf"(?<![\w:]){re.escape(want)}(?![\w])", wrapper) is not None
+
+
 def cuda_spec_for(key: str, wrapper: str = "") -> RefSpec | None:
     for spec in CUDA_SPECS:
-        if spec.kernel == key and (not spec.wrapper or spec.wrapper == wrapper):
+        if spec.kernel == key and (not spec.wrapper or _wrapper_matches(spec.wrapper, wrapper)):
             return spec
     return None
 
