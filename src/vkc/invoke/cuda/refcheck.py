@@ -163,3 +163,68 @@ def script_of(program: str) -> str | None:
         out.append(_C_ESCAPE.sub(lambda m: chr(int(m.group(1), 8)) if m.group(1)[0] in "01234567" else m.group(1),
                                  body))
     return "".join(out)
+
+
+def _call_literals(ev: Any, schema: Sequence[Any], bound: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(views, values) of one op call: schema argument -> (storage, dtype, sizes, strides, offset) for each
+    argument that is one tensor, and the traced (or schema-default) value of every other argument."""
+    from vkc.invoke.cuda.wrapped.args import _default_value, _tensors
+    from vkc.modeltrace.records import ScalarArg, TensorArg
+
+    views: dict[str, Any] = {}
+    many: set[str] = set()
+    for (arg, t, _w), view in zip(_tensors(ev, schema), bound.views):
+        if arg in views:
+            many.add(arg)
+        views[arg] = (view.storage, t.dtype, list(t.shape), list(t.stride), t.offset)
+    for arg in many:
+        del views[arg]
+    passed = dict(ev.args)
+    values: dict[str, Any] = {}
+    for a in schema:
+        if a.name in views or a.name in many:
+            continue
+        raw = passed.get(a.name)
+        if a.name in passed:
+            values[a.name] = raw.value if isinstance(raw, ScalarArg) else (None if isinstance(raw, TensorArg) else raw)
+        elif a.default is not None:
+            values[a.name] = _default_value(a)
+    return views, values
+
+
+def wrapped_check(tree: Any, op: str, schema: Sequence[Any], calls: Sequence[tuple[str, Any, Any]], mode: str,
+                  name: str) -> tuple[ReferenceLookup, dict[str, Any], dict[str, list[dict[str, Any]]],
+                                      list[tuple[str, str]]]:
+    """A wrapper-compiled example's reference (keyed by op): the lookup, the template's check context, the
+    storages each configuration poisons, and the header fields.  ``calls``: (config, event, Bound)."""
+    from vkc.reference.cuda_find import find_cuda_reference
+
+    lits = {cname: _call_literals(ev, schema, bound) for cname, ev, bound in calls}
+    first = next(iter(lits.values()))
+    found = ReferenceLookup(None, "no op call")
+    for cname, (views, values) in lits.items():
+        found = find_cuda_reference(tree, op, mode=mode, names={*views, *values}, values=values)
+        if found.reference is None:
+            return found, {"reference": False}, {}, []
+        missing = [o.param for o in found.reference.spec.outputs if o.param not in views]
+        if missing:
+            return (ReferenceLookup(None, f"{cname}: output(s) {missing} are not one tensor of the call"),
+                    {"reference": False}, {}, [])
+    ref = found.reference
+    assert ref is not None
+    dtypes = {o.param: sorted({lits[c][0][o.param][1] for c in lits}) for o in ref.spec.outputs}
+    storages = {cname: {s.name: s for s in bound.storages} for cname, _ev, bound in calls}
+    poison: dict[str, list[dict[str, Any]]] = {}
+    for cname, (views, _values) in lits.items():
+        rows: list[dict[str, Any]] = []
+        for o in ref.spec.outputs:
+            storage, dtype = views[o.param][0], views[o.param][1]
+            pat = poison_pattern(dtype) if o.poison else None
+            if pat is not None and storage not in {r["name"] for r in rows}:
+                rows.append({"name": storage, "nbytes": storages[cname][storage].nbytes,
+                             "pattern": pattern_literal(pat[0]), "size": pat[1]})
+        poison[cname] = rows
+    ctx = check_context(found, name=name, mode="wrapped", out_dtypes=dtypes,
+                        views={c: v for c, (v, _x) in lits.items()}, values={c: x for c, (_v, x) in lits.items()})
+    del first
+    return found, ctx, poison, reference_header(ref, dtypes)
