@@ -1,0 +1,131 @@
+"""CUDA references (issue 13): every row of vkc.reference.cuda_table resolves on the real tree, and the check
+script a CUDA program embeds passes a right output and catches a wrong or an unwritten one -- on CPU tensors at
+small sizes, over dumps written as the host program writes them (manifest.txt, NAME.in.bin / NAME.out.bin)."""
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from vkc.invoke.cuda.refcheck import check_context, poison_pattern, script_of, torch_dtype
+from vkc.reference.cuda_find import cuda_spec_for, find_cuda_reference
+from vkc.reference.cuda_table import CUDA_SPECS
+
+
+@pytest.mark.parametrize("spec", CUDA_SPECS, ids=[f"{s.kernel}:{s.wrapper}" for s in CUDA_SPECS])
+def test_every_row_resolves(vllm_tree, spec):
+    found = find_cuda_reference(vllm_tree, spec.kernel, mode="model-traced", wrapper=spec.wrapper)
+    assert found.reference is not None, found.reason
+    assert "vllm" not in " ".join(found.reference.imports)
+    ast.parse(found.reference.code)
+
+
+def test_refusals(vllm_tree):
+    assert find_cuda_reference(vllm_tree, "_C::rms_norm", mode="model-traced").reference is None
+    got = find_cuda_reference(vllm_tree, "_C::relu_squared", mode="synthesized")
+    assert got.reference is None and "synthesized" in got.reason
+    host = "csrc/activation_kernels.cu:act_and_mul_kernel"
+    assert cuda_spec_for(host, "csrc/activation_kernels.cu:299 (silu_and_mul via LAUNCH_ACTIVATION_GATE_KERNEL)")
+    assert cuda_spec_for(host, "csrc/activation_kernels.cu:300 (gelu_and_mul via LAUNCH_ACTIVATION_GATE_KERNEL)") is None
+    assert cuda_spec_for(host, "x (silu_and_mul_quant)") is None
+    got = find_cuda_reference(vllm_tree, host, mode="recipe", wrapper="(silu_and_mul)", names={"out"})
+    assert got.reference is None and "input" in got.reason
+    got = find_cuda_reference(vllm_tree, "_moe_C::topk_softmax", mode="model-traced",
+                              values={"is_padding": True, "renormalize": True, "bias": None})
+    assert got.reference is None and "is_padding" in got.reason
+
+
+def test_poison_patterns():
+    assert poison_pattern("bfloat16") == (0x7FC0, 2)
+    assert poison_pattern("float8_e4m3fn") == (0x7F, 1)
+    assert poison_pattern("int32") == (0x80000000, 4)
+    assert poison_pattern("bool") is None
+    for dt in ("bfloat16", "float16", "float32", "float8_e4m3fn"):
+        bits, size = poison_pattern(dt)
+        t = torch.tensor(list(bits.to_bytes(size, "little")), dtype=torch.uint8).view(getattr(torch, dt))
+        assert torch.isnan(t.to(torch.float32)).all(), dt
+    assert torch_dtype("__nv_bfloat16") == "bfloat16" and torch_dtype("c10::Float8_e4m3fn") == "float8_e4m3fn"
+
+
+def _write(d, name, phase, t):
+    (d / f"{name}.{phase}.bin").write_bytes(t.contiguous().view(torch.uint8).numpy().tobytes())
+
+
+def _run(d, script):
+    (d / "vkc_check.py").write_text(script)
+    proc = subprocess.run([sys.executable, str(d / "vkc_check.py"), str(d)], capture_output=True, text=True,
+                          timeout=120)
+    last = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else proc.stderr[-400:]
+    return proc.returncode, last
+
+
+def _host_script(tree):
+    found = find_cuda_reference(tree, "csrc/activation_kernels.cu:act_and_mul_kernel", mode="model-traced",
+                                wrapper="(silu_and_mul)")
+    ctx = check_context(found, name="act_and_mul_kernel", mode="host", out_dtypes={"out": ["bfloat16"]})
+    return "".join(ctx["check_lines"])
+
+
+def test_host_check_passes_right_and_catches_wrong(vllm_tree, tmp_path):
+    script = _host_script(vllm_tree)
+    d_, t = 64, 4
+    x = (torch.rand(t, 2 * d_) * 4 - 2).to(torch.bfloat16)
+    right = torch.nn.functional.silu(x[:, :d_]) * x[:, d_:]
+    (tmp_path / "manifest.txt").write_text(f"scale num_tokens_ll {t}\nbuffer out out 2 {t * d_} c10::BFloat16\n"
+                                           f"buffer input in 2 {t * 2 * d_} c10::BFloat16\nvalue d {d_}\n")
+    _write(tmp_path, "input", "in", x)
+    _write(tmp_path, "out", "in", torch.full((t, d_), float("nan"), dtype=torch.bfloat16))
+    _write(tmp_path, "out", "out", right)
+    assert _run(tmp_path, script) == (0, "check=PASS max_abs_err=0 max_rel_err=0 written=all")
+    wrong = right.clone()
+    wrong[1, 3] += 1.0
+    _write(tmp_path, "out", "out", wrong)
+    rc, last = _run(tmp_path, script)
+    assert rc == 1 and last.startswith("check=FAIL") and "written=all" in last
+    short = right.clone()
+    short[-1] = float("nan")      # a short grid: the last row left as poisoned
+    _write(tmp_path, "out", "out", short)
+    rc, last = _run(tmp_path, script)
+    assert rc == 1 and last.startswith("check=FAIL") and "written=partial" in last
+
+
+def test_wrapped_check_views_and_fp8(vllm_tree, tmp_path):
+    """dynamic_scaled_fp8_quant: the op's arguments as views of storages (result fp8, input bf16, scale fp32[1]
+    in a 256-byte storage); the kernel's answer is computed here as the CUDA kernel does (x * (1/scale))."""
+    found = find_cuda_reference(vllm_tree, "_C::dynamic_scaled_fp8_quant", mode="model-traced",
+                                names={"result", "input", "scale"}, values={})
+    views = {"SMALL": {"result": ("s0", "float8_e4m3fn", [2, 64], [64, 1], 0),
+                       "input": ("s1", "bfloat16", [2, 64], [64, 1], 0),
+                       "scale": ("s2", "float32", [1], [1], 0)}}
+    ctx = check_context(found, name="absmax_reduction_flat", mode="wrapped",
+                        out_dtypes={"result": ["float8_e4m3fn"], "scale": ["float32"]}, views=views,
+                        values={"SMALL": {}})
+    script = "".join(ctx["check_lines"])
+    x = torch.randn(2, 64).to(torch.bfloat16)
+    scale = (x.float().abs().max() / torch.finfo(torch.float8_e4m3fn).max).view(1)
+    q = (x.float() * (1.0 / scale)).clamp(-448, 448).to(torch.float8_e4m3fn)
+    (tmp_path / "manifest.txt").write_text("config SMALL\nbuffer s0 out 1 128 c10::Float8_e4m3fn\n"
+                                           "buffer s1 in 2 128 c10::BFloat16\nbuffer s2 out 4 64 float\n")
+    nan_scale = torch.full((64,), float("nan"))
+    _write(tmp_path, "s0", "in", torch.full((128,), 0x7F, dtype=torch.uint8))
+    _write(tmp_path, "s1", "in", x)
+    _write(tmp_path, "s2", "in", nan_scale)
+    _write(tmp_path, "s0", "out", q.view(-1))
+    _write(tmp_path, "s2", "out", torch.cat([scale, nan_scale[1:]]))
+    rc, last = _run(tmp_path, script)
+    assert rc == 0 and last.startswith("check=PASS") and "written=all" in last, last
+    _write(tmp_path, "s2", "out", torch.cat([scale * 2, nan_scale[1:]]))
+    rc, last = _run(tmp_path, script)
+    assert rc == 1 and last.startswith("check=FAIL"), last
+
+
+def test_script_round_trips_through_the_program(vllm_tree):
+    from vkc.templating import render
+
+    script = _host_script(vllm_tree)
+    lines = [ln + "\n" for ln in script.splitlines()]
+    program = render("vkc.invoke.cuda/check.cuh.j2", check_lines=lines)
+    assert script_of(program) == "".join(lines)
