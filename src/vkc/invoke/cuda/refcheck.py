@@ -128,7 +128,7 @@ def host_check(tree: Any, key: str, plan: Any, mode: str, name: str
                     {"reference": False}, [])
         dtypes[o.param] = [dt]
     ctx = check_context(found, name=name, mode="host", out_dtypes=dtypes)
-    poison = []
+    poison: list[dict[str, Any]] = []
     for o in ref.spec.outputs:
         pat = poison_pattern(dtypes[o.param][0]) if o.poison else None
         if pat is not None and o.param not in {p["name"] for p in poison}:
@@ -173,7 +173,7 @@ def _call_literals(ev: Any, schema: Sequence[Any], bound: Any) -> tuple[dict[str
 
     views: dict[str, Any] = {}
     many: set[str] = set()
-    for (arg, t, _w), view in zip(_tensors(ev, schema), bound.views):
+    for (arg, t, _w), view in zip(_tensors(ev, tuple(schema)), bound.views):
         if arg in views:
             many.add(arg)
         views[arg] = (view.storage, t.dtype, list(t.shape), list(t.stride), t.offset)
@@ -200,7 +200,6 @@ def wrapped_check(tree: Any, op: str, schema: Sequence[Any], calls: Sequence[tup
     from vkc.reference.cuda_find import find_cuda_reference
 
     lits = {cname: _call_literals(ev, schema, bound) for cname, ev, bound in calls}
-    first = next(iter(lits.values()))
     found = ReferenceLookup(None, "no op call")
     for cname, (views, values) in lits.items():
         found = find_cuda_reference(tree, op, mode=mode, names={*views, *values}, values=values)
@@ -226,5 +225,4 @@ def wrapped_check(tree: Any, op: str, schema: Sequence[Any], calls: Sequence[tup
         poison[cname] = rows
     ctx = check_context(found, name=name, mode="wrapped", out_dtypes=dtypes,
                         views={c: v for c, (v, _x) in lits.items()}, values={c: x for c, (_v, x) in lits.items()})
-    del first
     return found, ctx, poison, reference_header(ref, dtypes)

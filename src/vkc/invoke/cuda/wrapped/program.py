@@ -20,8 +20,8 @@ from vkc.invoke.core.header import header_lines
 from vkc.invoke.core.provenance import InvocationMode, Provenance
 from vkc.invoke.cuda.build import build_command, main_file_name
 from vkc.invoke.cuda.literals import comment_text, cpp_str
-from vkc.invoke.cuda.refcheck import wrapped_check, with_reference
 from vkc.invoke.cuda.modeltraced.bind import describe_args
+from vkc.invoke.cuda.refcheck import with_reference, wrapped_check
 from vkc.modeltrace.contents import Contents
 from vkc.modeltrace.records import TracedEvent
 from vkc.naming import safe_stem
