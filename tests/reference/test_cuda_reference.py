@@ -129,3 +129,21 @@ def test_script_round_trips_through_the_program(vllm_tree):
     lines = [ln + "\n" for ln in script.splitlines()]
     program = render("vkc.invoke.cuda/check.cuh.j2", check_lines=lines)
     assert script_of(program) == "".join(lines)
+
+
+def test_class_used_for_its_static_methods_is_extracted(vllm_tree):
+    """RotaryEmbedding.forward_static calls ApplyRotaryEmb.forward_static: the class becomes a namespace of its
+    extracted static methods, not a raising stub."""
+    from vkc.reference.extract import extract_reference
+
+    ex = extract_reference(vllm_tree.root, "vllm/model_executor/layers/rotary_embedding/base.py",
+                           "RotaryEmbedding.forward_static", {})
+    assert ex.stubs == () and "import types" in ex.imports
+    assert "ApplyRotaryEmb = types.SimpleNamespace(forward_static=ApplyRotaryEmb_forward_static)" in ex.code
+    ns: dict = {}
+    exec("import torch\nimport types\n" + ex.code, ns)
+    q = torch.randn(3, 2 * 8)
+    k = torch.randn(3, 8)
+    cache = torch.randn(16, 8)
+    rq, rk = ns["RotaryEmbedding_forward_static"](torch.tensor([0, 5, 15]), q, k, 8, 8, cache, True)
+    assert rq.shape == q.shape and rk.shape == k.shape and not torch.equal(rq, q)

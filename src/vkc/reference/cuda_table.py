@@ -23,6 +23,11 @@ from vkc.reference.records import Output, RefSpec
 
 _ACT = "vllm/model_executor/layers/activation.py"
 _TQ = "tests/kernels/quant_utils.py"
+_ROPE = "vllm/model_executor/layers/rotary_embedding/base.py"
+# query / key of the recipe's fused qkv row [T, (H_q + 2 H_kv) * Dh]
+_Q = "{x}.view(-1, int(v['row']))[:, :int(v['num_heads']) * int(v['head_size'])]"
+_K = ("{x}.view(-1, int(v['row']))[:, int(v['num_heads']) * int(v['head_size']):"
+      "(int(v['num_heads']) + int(v['num_kv_heads'])) * int(v['head_size'])]")
 _TOPK = "tests/kernels/moe/test_fused_topk.py"
 _DEVICE = "'cuda' if torch.cuda.is_available() else 'cpu'"
 # what vLLM's platform answers on an H100 (CUDA, fp8 e4m3fn): the reference's only platform queries
@@ -72,7 +77,29 @@ CUDA_SPECS: tuple[RefSpec, ...] = (
         values=("num_experts", "topk", "renormalize"),
         note="torch_topk is what tests/kernels/moe/test_fused_topk.py compares fused_topk (topk_softmax) "
              "against; token_expert_indices is not compared"),
+    RefSpec(
+        kernel="csrc/pos_encoding_kernels.cu:rotary_embedding_kernel", wrapper="rotary_embedding",
+        source="forward_native", file=_ROPE, function="RotaryEmbedding.forward_static",
+        args=(("positions", "a['positions']"), ("query", _Q.format(x="a['qkv']")), ("key", _K.format(x="a['qkv']")),
+              ("head_size", "int(v['head_size'])"), ("rotary_dim", "int(v['rot_dim'])"),
+              ("cos_sin_cache", "a['cos_sin_cache'].view(-1, int(v['rot_dim']))"),
+              ("is_neox_style", "v['template_args'][2] == 'true'")),
+        outputs=(Output("qkv", 0, poison=False, view=_Q.format(x="t")), Output("qkv", 1, poison=False, view=_K.format(x="t"))),
+        values=("row", "num_heads", "num_kv_heads", "head_size", "rot_dim"),
+        note="RotaryEmbedding.forward_native is forward_static with the layer's attributes; the recipe launches "
+             "with rope_dim_offset=0 and inverse=false (the forward rotation forward_static computes), query and "
+             "key as views of one qkv row (in place: compared, not poisoned; the value part is not compared); "
+             "is_neox_style is the instantiation's third template argument"),
     # ---- wrapper-compiled examples (wrapped.cu.j2), keyed by op
+    RefSpec(
+        kernel="_C::rotary_embedding", source="forward_native", file=_ROPE, function="RotaryEmbedding.forward_static",
+        args=(("positions", "a['positions']"), ("query", "a['query']"), ("key", "a['key']"),
+              ("head_size", "a['head_size']"), ("rotary_dim", "a['cos_sin_cache'].shape[1]"),
+              ("cos_sin_cache", "a['cos_sin_cache']"), ("is_neox_style", "a['is_neox']")),
+        outputs=(Output("query", 0, poison=False), Output("key", 1, poison=False)),
+        requires=(("rope_dim_offset", 0), ("inverse", False)),
+        note="RotaryEmbedding.forward_cuda calls ops.rotary_embedding(positions, query, key, head_size, "
+             "cos_sin_cache, is_neox) in place (compared, not poisoned)"),
     RefSpec(
         kernel="_C::relu_squared", source="forward_native", file=_ACT,
         function="ReLUSquaredActivation.forward_native",

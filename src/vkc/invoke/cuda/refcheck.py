@@ -127,7 +127,8 @@ def host_check(tree: Any, key: str, plan: Any, mode: str, name: str
             return (ReferenceLookup(None, f"output {o.param}: no torch dtype for {bufs[o.param].ctype}"),
                     {"reference": False}, [])
         dtypes[o.param] = [dt]
-    ctx = check_context(found, name=name, mode="host", out_dtypes=dtypes)
+    ctx = check_context(found, name=name, mode="host", out_dtypes=dtypes,
+                        values={"host": {"template_args": list(plan.template_args)}})
     poison: list[dict[str, Any]] = []
     for o in ref.spec.outputs:
         pat = poison_pattern(dtypes[o.param][0]) if o.poison else None
