@@ -273,12 +273,12 @@ def _static_methods(node: ast.ClassDef, attrs: list[str]) -> list[ast.FunctionDe
     return [found[a] for a in dict.fromkeys(attrs)]
 
 
-def _piece(st: _State, mod: _Module, name: str, node: ast.stmt, attrs: list[str] | None = None) -> None:
+def _piece(st: _State, mod: _Module, name: str, node: ast.stmt, read: list[str] | None = None) -> None:
     if len(st.pieces) >= MAX_PIECES:
         raise Refused(f"more than {MAX_PIECES} pieces")
     where = f"{mod.rel}:{node.lineno}"
     if isinstance(node, ast.ClassDef):
-        statics = _static_methods(node, attrs or [])
+        statics = _static_methods(node, read or [])
         if statics is None:
             _stub(st, name, f"{mod.rel}:{node.lineno} class {name}")
             return
