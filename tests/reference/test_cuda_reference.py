@@ -147,3 +147,45 @@ def test_class_used_for_its_static_methods_is_extracted(vllm_tree):
     cache = torch.randn(16, 8)
     rq, rk = ns["RotaryEmbedding_forward_static"](torch.tensor([0, 5, 15]), q, k, 8, 8, cache, True)
     assert rq.shape == q.shape and rk.shape == k.shape and not torch.equal(rq, q)
+
+
+def test_host_row_view_reads_column_major_scales(vllm_tree, tmp_path):
+    """per_token_group_quant_8bit_register_kernel writes its scales column-major ([rows, groups] at stride
+    [1, rows]): the row's view reads them so; a row-major buffer is caught.  The row holds only for
+    SCALE_UE8M0=false (the 4th template argument)."""
+    import types
+
+    key = "csrc/quantization/w8a8/fp8/per_token_group_quant.cu:per_token_group_quant_8bit_register_kernel"
+    bufs = [types.SimpleNamespace(name="input", ctype="c10::BFloat16"),
+            types.SimpleNamespace(name="output_q", ctype="c10::Float8_e4m3fn"),
+            types.SimpleNamespace(name="output_s", ctype="float")]
+    targs = ("c10::BFloat16", "c10::Float8_e4m3fn", "true", "false")
+    from vkc.invoke.cuda.refcheck import host_check
+
+    plan = types.SimpleNamespace(buffers=bufs, wrapper="x.cu:352 (per_token_group_quant_8bit)", template_args=targs)
+    found, ctx, _fields = host_check(vllm_tree, key, plan, "model-traced", "k")
+    assert found.reference is not None, found.reason
+    assert [p["name"] for p in ctx["poison"]] == ["output_q", "output_s"]
+    ue8m0 = types.SimpleNamespace(**{**vars(plan), "template_args": targs[:3] + ("true",)})
+    assert host_check(vllm_tree, key, ue8m0, "model-traced", "k")[0].reference is None
+    rows, hidden, group = 4, 256, 128
+    x = (torch.rand(rows, hidden) * 6 - 3).to(torch.bfloat16)
+    xg = x.float().reshape(-1, group)
+    s = (xg.abs().amax(-1, keepdim=True).clamp(min=1e-10) / 448.0)
+    q = (xg / s).clamp(-448, 448).to(torch.float8_e4m3fn).reshape(rows, hidden)
+    s = s.reshape(rows, hidden // group)
+    (tmp_path / "manifest.txt").write_text(
+        f"scale num_tokens_ll {rows}\nbuffer input in 2 {rows * hidden} c10::BFloat16\n"
+        f"buffer output_q out 1 {rows * hidden} c10::Float8_e4m3fn\nbuffer output_s out 4 {s.numel()} float\n"
+        f"value hidden_size {hidden}\nvalue group_size {group}\nvalue eps 1e-10\nvalue groups_per_row {hidden // group}\n")
+    _write(tmp_path, "input", "in", x)
+    _write(tmp_path, "output_q", "in", torch.zeros(rows * hidden, dtype=torch.uint8))
+    _write(tmp_path, "output_s", "in", torch.zeros(s.numel()))
+    _write(tmp_path, "output_q", "out", q)
+    _write(tmp_path, "output_s", "out", s.t().contiguous())     # column-major, as the kernel writes it
+    script = "".join(ctx["check_lines"])
+    rc, last = _run(tmp_path, script)
+    assert rc == 0 and last.startswith("check=PASS"), last
+    _write(tmp_path, "output_s", "out", s.contiguous())          # row-major: the wrong layout
+    rc, last = _run(tmp_path, script)
+    assert rc == 1 and last.startswith("check=FAIL"), last

@@ -23,6 +23,7 @@ from vkc.reference.records import Output, RefSpec
 
 _ACT = "vllm/model_executor/layers/activation.py"
 _TQ = "tests/kernels/quant_utils.py"
+_BF8 = "tests/kernels/quantization/test_block_fp8.py"
 _ROPE = "vllm/model_executor/layers/rotary_embedding/base.py"
 # query / key of the recipe's fused qkv row [T, (H_q + 2 H_kv) * Dh]
 _Q = "{x}.view(-1, int(v['row']))[:, :int(v['num_heads']) * int(v['head_size'])]"
@@ -90,6 +91,22 @@ CUDA_SPECS: tuple[RefSpec, ...] = (
              "with rope_dim_offset=0 and inverse=false (the forward rotation forward_static computes), query and "
              "key as views of one qkv row (in place: compared, not poisoned; the value part is not compared); "
              "is_neox_style is the instantiation's third template argument"),
+    RefSpec(
+        kernel="csrc/quantization/w8a8/fp8/per_token_group_quant.cu:per_token_group_quant_8bit_register_kernel",
+        wrapper="per_token_group_quant_8bit", source="test-reference", file=_TQ,
+        function="native_per_token_group_quant_fp8",
+        args=(("x", "a['input'].view(-1, int(v['hidden_size']))"), ("group_size", "int(v['group_size'])"),
+              ("eps", "v['eps']"), ("dtype", "a['output_q'].dtype")),
+        outputs=(Output("output_q", 0, tol=(1e-8, 0.15), tol_at=f"{_BF8}:120"),
+                 Output("output_s", 1, tol=(1e-8, 1e-5), tol_at=f"{_BF8}:122",
+                        view="t.view(int(v['groups_per_row']), -1).t() if v['template_args'][2] == 'true' "
+                             "else t.view(-1, int(v['groups_per_row']))")),
+        values=("hidden_size", "group_size", "eps", "groups_per_row"),
+        requires=(("template_arg3", "false"),),
+        bind=(("is_deep_gemm_e8m0_used", "lambda: False"),),
+        note="the reference tests/kernels/quantization/test_block_fp8.py compares per_token_group_quant_fp8 against; "
+             "the instantiation's SCALE_UE8M0 (4th template argument) is false, so is_deep_gemm_e8m0_used() is "
+             "bound to False; output_s is read column-major when IS_COLUMN_MAJOR (3rd) is true"),
     # ---- wrapper-compiled examples (wrapped.cu.j2), keyed by op
     RefSpec(
         kernel="_C::rotary_embedding", source="forward_native", file=_ROPE, function="RotaryEmbedding.forward_static",

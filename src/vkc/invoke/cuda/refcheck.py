@@ -116,7 +116,8 @@ def host_check(tree: Any, key: str, plan: Any, mode: str, name: str
     from vkc.reference.cuda_find import find_cuda_reference
 
     bufs = {b.name: b for b in plan.buffers}
-    found = find_cuda_reference(tree, key, mode=mode, wrapper=plan.wrapper, names=set(bufs))
+    targs = {f"template_arg{i}": a for i, a in enumerate(plan.template_args)}   # a host row's ``requires``
+    found = find_cuda_reference(tree, key, mode=mode, wrapper=plan.wrapper, names=set(bufs), values=targs)
     ref = found.reference
     if ref is None:
         return found, {"reference": False}, []
