@@ -23,6 +23,7 @@ from vkc.reference.records import Output, RefSpec
 
 _ACT = "vllm/model_executor/layers/activation.py"
 _TQ = "tests/kernels/quant_utils.py"
+_I8 = "tests/kernels/quantization/test_int8_quant.py"
 _BF8 = "tests/kernels/quantization/test_block_fp8.py"
 _ROPE = "vllm/model_executor/layers/rotary_embedding/base.py"
 # query / key of the recipe's fused qkv row [T, (H_q + 2 H_kv) * Dh]
@@ -107,7 +108,23 @@ CUDA_SPECS: tuple[RefSpec, ...] = (
         note="the reference tests/kernels/quantization/test_block_fp8.py compares per_token_group_quant_fp8 against; "
              "the instantiation's SCALE_UE8M0 (4th template argument) is false, so is_deep_gemm_e8m0_used() is "
              "bound to False; output_s is read column-major when IS_COLUMN_MAJOR (3rd) is true"),
+    RefSpec(
+        kernel="csrc/quantization/w8a8/int8/scaled_quant.cu:dynamic_scaled_int8_quant_kernel",
+        wrapper="dynamic_scaled_int8_quant", source="test-reference", file=_TQ, function="ref_dynamic_per_token_quant",
+        args=(("x", "a['input'].view(-1, int(v['hidden_size']))"), ("quant_dtype", "torch.int8")),
+        outputs=(Output("output", 0, tol=(1.0, 0.0), tol_at=f"{_I8}:60"), Output("scale_out", 1)),
+        values=("hidden_size",), bind=(("current_platform", _H100), ("DEVICE", _DEVICE)),
+        note="tests/kernels/quantization/test_int8_quant.py:test_dynamic_scaled_int8_quant compares the int8 "
+             "output at atol=1 (rounding) and the scales with assert_close's defaults (vLLM's float32 defaults)"),
     # ---- wrapper-compiled examples (wrapped.cu.j2), keyed by op
+    RefSpec(
+        kernel="_C::dynamic_scaled_int8_quant", source="test-reference", file=_TQ,
+        function="ref_dynamic_per_token_quant",
+        args=(("x", "a['input']"), ("quant_dtype", "torch.int8")),
+        outputs=(Output("result", 0, tol=(1.0, 0.0), tol_at=f"{_I8}:60"), Output("scale", 1)),
+        requires=(("azp", None),), bind=(("current_platform", _H100), ("DEVICE", _DEVICE)),
+        note="symmetric calls only (azp None): tests/kernels/quantization/test_int8_quant.py:"
+             "test_dynamic_scaled_int8_quant"),
     RefSpec(
         kernel="_C::rotary_embedding", source="forward_native", file=_ROPE, function="RotaryEmbedding.forward_static",
         args=(("positions", "a['positions']"), ("query", "a['query']"), ("key", "a['key']"),
