@@ -34,6 +34,7 @@ _REF = re.compile(r"^(?:#|//) reference: (\S+) (\S+)", re.M)
 _OP = re.compile(r"^// WRAPPER: .*registers for (\S+)$", re.M)
 _CUDA_KERNEL = re.compile(r"^// KERNEL: \S+ at (\S+):\d+$", re.M)
 _CUDA_WRAPPER = re.compile(r"^// WRAPPER: (.*)$", re.M)
+_INVOCATION = re.compile(r"^// invocation: (.*)$", re.M)
 _MODE = re.compile(r"^(?:#|//) invocation: (\S+)", re.M)
 _CONFIGS = re.compile(r"^CONFIGS = (.*?)\n\n", re.M | re.S)
 # find_reference's reason text -> its bucket (first match wins; the tally counts the first reason of each artifact)
@@ -87,12 +88,29 @@ def _facts(code: str) -> list[LaunchFacts]:
     return out
 
 
+def _call_values(code: str, op: str) -> dict:
+    """The non-tensor arguments the header's ``invocation:`` line shows for the op call (``azp=None``), for a
+    row's ``requires``; a tensor argument is absent, and so is every argument of a call the line does not show
+    (a test's): a row that requires one refuses, as a re-collect may."""
+    line = _INVOCATION.search(code)
+    at = line.group(1).find(op + "(") if line else -1
+    if at < 0:
+        return {}
+    out = {}
+    for key, text in re.findall(r"(\w+)=([^,()\s]+)", line.group(1)[at:].split(")", 1)[0]):
+        try:
+            out[key] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            out[key] = text
+    return out
+
+
 def _cuda_lookup(tree, code: str, mode: str, stem: str):
     """find_cuda_reference from the header: the op of a wrapper-compiled example, else kernel + wrapper (the
     buffer names and traced values are not rechecked here: a re-collect does that)."""
     op = _OP.search(code)
     if op:
-        return find_cuda_reference(tree, op.group(1), mode=mode)
+        return find_cuda_reference(tree, op.group(1), mode=mode, values=_call_values(code, op.group(1)))
     kfile = _CUDA_KERNEL.search(code)
     name = re.sub(r"^csrc\.[\w.]+\.cu--", "", stem)
     kernel = f"{kfile.group(1)}:{name}" if kfile else name
