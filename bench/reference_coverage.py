@@ -61,8 +61,8 @@ BUCKETS: tuple[tuple[str, str], ...] = (
     (r"(atol|rtol) is not a literal|only one of atol/rtol|tolerances passed as", "tolerance: not a literal"),
     (r"cannot be extracted self-contained", "extract: not self-contained"),
     (r"reaches vLLM objects vkc does not extract", "extract: reaches unextracted vLLM objects"),
-    (r"the mapping holds only for|the launch has no|is not a tensor in this launch|the kernel has no parameter"
-     r"|the call has no argument",
+    ((r"the mapping holds only for|the launch has no|is not a tensor in this launch|the kernel has no parameter"
+      r"|the call has no argument"),
      "launch: mapping does not hold for this launch"),
     (r"^the example is ", "synthesized"),
 )
