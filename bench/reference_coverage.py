@@ -26,15 +26,20 @@ import tempfile
 from pathlib import Path
 
 from vkc.reference import LaunchFacts, find_reference
+from vkc.reference.cuda_find import find_cuda_reference
 from vkc.source import resolve_source
 from vkc.write.names import RESULT_FILES
 
-_REF = re.compile(r"^# reference: (\S+) (\S+)", re.M)
+_REF = re.compile(r"^(?:#|//) reference: (\S+) (\S+)", re.M)
+_OP = re.compile(r"^// WRAPPER: .*registers for (\S+)$", re.M)
+_CUDA_KERNEL = re.compile(r"^// KERNEL: \S+ at (\S+):\d+$", re.M)
+_CUDA_WRAPPER = re.compile(r"^// WRAPPER: (.*)$", re.M)
+_INVOCATION = re.compile(r"^// invocation: (.*)$", re.M)
 _MODE = re.compile(r"^(?:#|//) invocation: (\S+)", re.M)
 _CONFIGS = re.compile(r"^CONFIGS = (.*?)\n\n", re.M | re.S)
 # find_reference's reason text -> its bucket (first match wins; the tally counts the first reason of each artifact)
 BUCKETS: tuple[tuple[str, str], ...] = (
-    (r"^CUDA: no reference side yet", "cuda: no reference side yet"),
+    (r"^no CUDA reference mapping for", "cuda: no row in vkc.reference.cuda_table"),
     (r"no reference mapping for \S+ in vkc's table \(vkc\.reference\.table\)$", "kernel not in the index"),
     (r"no vLLM test calls a wrapper that launches it", "no test calls a launching wrapper"),
     (r"is not a direct kernel\[grid\]\(\.\.\.\) in a top-level function", "launch: not in a top-level function"),
@@ -56,7 +61,8 @@ BUCKETS: tuple[tuple[str, str], ...] = (
     (r"(atol|rtol) is not a literal|only one of atol/rtol|tolerances passed as", "tolerance: not a literal"),
     (r"cannot be extracted self-contained", "extract: not self-contained"),
     (r"reaches vLLM objects vkc does not extract", "extract: reaches unextracted vLLM objects"),
-    (r"the mapping holds only for|the launch has no|is not a tensor in this launch|the kernel has no parameter",
+    ((r"the mapping holds only for|the launch has no|is not a tensor in this launch|the kernel has no parameter"
+      r"|the call has no argument"),
      "launch: mapping does not hold for this launch"),
     (r"^the example is ", "synthesized"),
 )
@@ -81,6 +87,36 @@ def _facts(code: str) -> list[LaunchFacts]:
         out.append(LaunchFacts(name, values, tensors, frozenset(p for p, _s in cfg["args"]),
                                frozenset(cfg["constexprs"]), dict(cfg.get("shapes") or {})))
     return out
+
+
+def _call_values(code: str, op: str) -> dict:
+    """The non-tensor arguments the header's ``invocation:`` line shows for the op call (``azp=None``), for a
+    row's ``requires``; a tensor argument is absent, and so is every argument of a call the line does not show
+    (a test's): a row that requires one refuses, as a re-collect may."""
+    line = _INVOCATION.search(code)
+    at = line.group(1).find(op + "(") if line else -1
+    if at < 0:
+        return {}
+    out = {}
+    for key, text in re.findall(r"(\w+)=([^,()\s]+)", line.group(1)[at:].split(")", 1)[0]):
+        try:
+            out[key] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            out[key] = text
+    return out
+
+
+def _cuda_lookup(tree, code: str, mode: str, stem: str):
+    """find_cuda_reference from the header: the op of a wrapper-compiled example, else kernel + wrapper (the
+    buffer names and traced values are not rechecked here: a re-collect does that)."""
+    op = _OP.search(code)
+    if op:
+        return find_cuda_reference(tree, op.group(1), mode=mode, values=_call_values(code, op.group(1)))
+    kfile = _CUDA_KERNEL.search(code)
+    name = re.sub(r"^csrc\.[\w.]+\.cu--", "", stem)
+    kernel = f"{kfile.group(1)}:{name}" if kfile else name
+    wrapper = _CUDA_WRAPPER.search(code)
+    return find_cuda_reference(tree, kernel, mode=mode, wrapper=wrapper.group(1) if wrapper else "")
 
 
 def _qualified(code: str) -> str:
@@ -154,10 +190,15 @@ def main(argv: list[str]) -> None:
             mode = (_MODE.search(code) or [None, "unknown"])[1]
             ref = _REF.search(code)
             kind = ("harvested" if "vkc.reference.harvest" in code else "table") if ref else "none"
+            if ref and lang == "cuda":
+                kind = "cuda-table"
             if ref:
                 why = ref.group(2)
             elif lang == "cuda":
-                why = "CUDA: no reference side yet"
+                found = _cuda_lookup(tree, code, mode, p.stem)
+                why = found.reason
+                if lookup and found.reference is not None:
+                    kind = "would-ref"
             else:
                 found = find_reference(tree, _qualified(code), mode=mode, configs=_facts(code))
                 why = found.reason

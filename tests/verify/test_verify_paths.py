@@ -78,3 +78,17 @@ def test_hooks_skipped_for_unloadable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "vkc.verify.triton_compile", None)
     res = verify_paths([DATA / "bad" / "json" / "truncated" / "rms_norm_kernel.json"], compile=True)
     assert [r.check for r in res] == ["json"]
+
+
+def test_cuda_run_records_the_reference_check(tmp_path):
+    """A CUDA program's RESULT line with check fields (issue 13): recorded in the details; FAIL fails the run."""
+    from vkc.verify.cuda_compile import _run_prog
+
+    prog = tmp_path / "prog"
+    line = ("RESULT kernel=k model=m workload=decode config=SMALL time_ms=0.1 GB/s=1 bytes=1 dtype=float gpu=G "
+            "stat=median warmup=1 reps=5 l2_flush_MiB=120 check={v} max_abs_err=0.5 max_rel_err=0.1 written=all")
+    for verdict, ok in (("PASS", True), ("FAIL", False)):
+        prog.write_text(f"#!/bin/sh\necho '{line.format(v=verdict)}'\n")
+        prog.chmod(0o755)
+        got = _run_prog([str(prog)], "a.json", "reference-check", tmp_path, 30, {}, sandboxed=False)
+        assert got.ok is ok and got.details["check"] == verdict and got.details["max_abs_err"] == 0.5

@@ -224,7 +224,7 @@ def _resolve(st: _State, mod: _Module, name: str, attrs: list[str], depth: int =
         _stub(st, name, f"{mod.rel}: {name}")
         return
     if name in mod.defs:
-        _piece(st, mod, name, mod.defs[name])
+        _piece(st, mod, name, mod.defs[name], attrs)
         return
     if name not in mod.imports:
         raise Refused(f"{name!r} does not resolve in {mod.rel}")
@@ -263,12 +263,39 @@ def _resolve(st: _State, mod: _Module, name: str, attrs: list[str], depth: int =
     _stub(st, name, f"{module}.{member}")
 
 
-def _piece(st: _State, mod: _Module, name: str, node: ast.stmt) -> None:
+def _static_methods(node: ast.ClassDef, attrs: list[str]) -> list[ast.FunctionDef] | None:
+    """The ``@staticmethod`` defs of ``node`` that ``attrs`` name, when every attribute read off the class is
+    one (``ApplyRotaryEmb.forward_static(...)``); else None."""
+    found = {n.name: n for n in node.body if isinstance(n, ast.FunctionDef)
+             and any(isinstance(d, ast.Name) and d.id == "staticmethod" for d in n.decorator_list)}
+    if not attrs or any(a not in found for a in attrs):
+        return None
+    return [found[a] for a in dict.fromkeys(attrs)]
+
+
+def _piece(st: _State, mod: _Module, name: str, node: ast.stmt, read: list[str] | None = None) -> None:
     if len(st.pieces) >= MAX_PIECES:
         raise Refused(f"more than {MAX_PIECES} pieces")
     where = f"{mod.rel}:{node.lineno}"
     if isinstance(node, ast.ClassDef):
-        _stub(st, name, f"{mod.rel}:{node.lineno} class {name}")
+        statics = _static_methods(node, read or [])
+        if statics is None:
+            _stub(st, name, f"{mod.rel}:{node.lineno} class {name}")
+            return
+        # a class used only for its static methods: each extracted as ``Class_method``, the class a namespace
+        st.emitted[name] = where
+        members = []
+        for fn in statics:
+            entry = f"{name}_{fn.name}"
+            if entry in mod.defs or entry in st.emitted:
+                raise Refused(f"{entry} already names something in {mod.rel}")
+            _piece(st, mod, entry, ast.FunctionDef(name=entry, args=fn.args, body=fn.body, decorator_list=[],
+                                                   returns=None, type_comment=None, lineno=fn.lineno, col_offset=0))
+            members.append(f"{fn.name}={entry}")
+        st.imports.add("import types")
+        st.pieces.append(f"{name} {where}")
+        text = f"# from {where} (class {name}: its static methods)\n{name} = types.SimpleNamespace({', '.join(members)})"
+        st.order.append((name, text))
         return
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and _custom_op(node):
         _stub(st, name, f"{where} {name}: calls the vLLM custom op torch.ops.{_custom_op(node)}")

@@ -30,6 +30,9 @@ class Output:
     poison: bool = True
     tol: tuple[float, float] | None = None    # this output's own (atol, rtol) from the test, at ``tol_at``
     tol_at: str | None = None
+    # CUDA rows: the compared part of the dumped buffer, a Python expression over ``t`` (the buffer after the
+    # launch, as the row's ``a`` shows it) and ``v`` (the manifest's values); "" = the whole of ``t``
+    view: str = ""
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,10 @@ class RefSpec:
     tolerance_at: tuple[str, ...] = ()
     ir_op: str | None = None
     note: str = ""
+    # CUDA rows (vkc.reference.cuda_table): the C++ scalar expressions a recipe's host program writes to its dump
+    # manifest for ``v`` (``value NAME V``), and the wrapper function the row holds for ("" = any)
+    values: tuple[str, ...] = ()
+    wrapper: str = ""
 
 
 @dataclass(frozen=True)

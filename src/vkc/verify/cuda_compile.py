@@ -19,9 +19,11 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
+from vkc.result_line import check_fields
 from vkc.toolchain.cutlass import find_cutlass, uses_cutlass
 from vkc.toolchain.nvcc import BLACKWELL_ONLY, first_error, instantiation_source, instantiations, nvcc_flags
 from vkc.verify.result import CheckResult
@@ -187,6 +189,12 @@ def run_artifact(path: str, artifact: dict, timeout: int = 300, *, sanitizer: bo
     with tempfile.TemporaryDirectory(prefix="vkc-run-") as td:
         wd = Path(td)
         results = [_run_prog([str(prog)], path, "run", wd, timeout, {}, sandboxed)]
+        if "static const char* const kScript[]" in inv:     # the example carries a reference: its check at SMALL
+            dump = wd / "check"
+            dump.mkdir()
+            results.append(_run_prog([str(prog)], path, "reference-check", wd, timeout,
+                                     {"SMALL_SANITY": "1", "VKC_DUMP_DIR": str(dump), "VKC_PYTHON": sys.executable},
+                                     sandboxed))
         if sanitizer:
             tool = shutil.which("compute-sanitizer") or "compute-sanitizer"
             results.append(_run_prog([tool, "--tool", "memcheck", "--error-exitcode", "99", str(prog)],
@@ -205,8 +213,11 @@ def _run_prog(cmd: list[str], path: str, check: str, wd: Path, timeout: int, env
     except subprocess.TimeoutExpired:
         return CheckResult(path, check, False, f"timed out after {timeout}s")
     lines = [ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")]
+    fields = check_fields(lines[-1]) if lines else {}
+    if fields.get("check") in ("FAIL", "ERROR"):     # the reference check's verdict (issue 13)
+        return CheckResult(path, check, False, lines[-1][:300], {"stdout": p.stdout[-4000:], **fields})
     if p.returncode == 0 and lines:
-        return CheckResult(path, check, True, lines[-1][:300], {"stdout": p.stdout[-4000:]})
+        return CheckResult(path, check, True, lines[-1][:300], {"stdout": p.stdout[-4000:], **fields})
     tail = " | ".join((p.stderr + "\n" + p.stdout).strip().splitlines()[-4:])[:400]
     return CheckResult(path, check, False, f"exit {p.returncode}: {tail}",
                        {"stdout": p.stdout[-4000:], "stderr": p.stderr[-4000:]})

@@ -29,6 +29,7 @@ from vkc.invoke.cuda.header import header_fields
 from vkc.invoke.cuda.modeltraced.attempt import attempt, attempt_wrapped
 from vkc.invoke.cuda.plan import Plan
 from vkc.invoke.cuda.recipe_path import build_recipe_plan, recipe_in_tree
+from vkc.invoke.cuda.refcheck import host_check, with_reference
 from vkc.invoke.cuda.render import (
     MARKER,
     instantiation_marker,
@@ -38,6 +39,7 @@ from vkc.invoke.cuda.render import (
 from vkc.invoke.cuda.untraced import build_untraced, evident_phase
 from vkc.naming import safe_stem
 from vkc.records import Extraction, Invocation, ModelConfig, SourceTree
+from vkc.reference import ReferenceLookup
 
 __all__ = ["MARKER", "build_command", "instantiation_marker", "invoke_cuda", "main_file_name", "qualified_name"]
 
@@ -76,12 +78,17 @@ def invoke_cuda(tree: SourceTree, extraction: Extraction, model: ModelConfig, wo
     include_flags = tuple(str(f) for f in extraction.facts.get("include_flags", ()) or ()
                           if "TORCH_INCLUDE" not in str(f))  # the torch include is always given
     build = build_command(stem, include_flags)
-    header = header_lines(header_fields(tree, extraction, model, ctx.dims, wl, why, plan, command, build, stem,
-                                        prov, traced), "//")
-    code = render_program(plan, header, recipe=recipe, stem=stem, name=name, model_id=model.model_id, workload=wl)
+    fields = header_fields(tree, extraction, model, ctx.dims, wl, why, plan, command, build, stem, prov, traced)
+    found, check, ref_fields = host_check(tree, qual, plan, prov.mode.value, name)
+    if recipe is not None and recipe.template:     # a recipe's own template (multi-GPU) has no check
+        found, check, ref_fields = ReferenceLookup(None, "the recipe's own template has no reference check"), {}, []
+    header = header_lines(with_reference(fields, ref_fields), "//")
+    code = render_program(plan, header, recipe=recipe, stem=stem, name=name, model_id=model.model_id, workload=wl,
+                          check=check)
     return Invocation(code=code, handoff=_handoff(extraction, plan), workload=wl, model_id=model.model_id,
                       header="\n".join(header),
-                      facts={**_facts(plan, stem, qual, build, workload is None), "provenance": prov})
+                      facts={**_facts(plan, stem, qual, build, workload is None), "provenance": prov,
+                             "reference": found.to_json()})
 
 
 def _tested(tree: SourceTree, model: ModelConfig, ctx: Ctx, *, name: str, command: str, why: str,

@@ -8,6 +8,7 @@ after rendering; a syntax error is a vkc bug (InvocationError).
 from __future__ import annotations
 
 import zlib
+from collections.abc import Mapping
 from typing import Any
 
 import jinja2
@@ -42,15 +43,16 @@ def type_includes(plan: Plan) -> list[str]:
 
 
 def render_program(plan: Plan, header: list[str], *, recipe: Recipe | None, stem: str, name: str, model_id: str,
-                   workload: str) -> str:
-    """The host program: ``header`` (comment lines), the unit include, the marker, the launch."""
+                   workload: str, check: Mapping[str, Any] | None = None) -> str:
+    """The host program: ``header`` (comment lines), the unit include, the marker, the launch; ``check``: the
+    reference check's context (:func:`vkc.invoke.cuda.refcheck.check_context`), host template only."""
     ctx = _common_context(plan, header, stem=stem, name=name, model_id=model_id, workload=workload)
     if recipe is not None and recipe.template:
         template = recipe.template
         ctx.update(recipe_template_context(recipe, plan))
     else:
         template = HOST_TEMPLATE
-        ctx.update(_host_context(plan))
+        ctx.update(_host_context(plan, check or {}))
     try:
         code = render(template, **ctx)
     except jinja2.UndefinedError as e:  # a recipe bug, not a user error
@@ -69,13 +71,18 @@ def _common_context(plan: Plan, header: list[str], *, stem: str, name: str, mode
     }
 
 
-def _host_context(plan: Plan) -> dict[str, Any]:
+def _host_context(plan: Plan, check: Mapping[str, Any]) -> dict[str, Any]:
     buffers = [_buffer(b) for b in plan.buffers]
     dump_names = set(plan.dump) if plan.dump else {b.name for b in plan.buffers}
+    if check.get("reference"):    # the check reads every buffer's dump
+        dump_names = {b.name for b in plan.buffers}
+    values = list(plan.dump_values) + [v for v in check.get("reference_values", ()) if v not in plan.dump_values]
     return {
+        "reference": bool(check.get("reference")), "check_lines": list(check.get("check_lines", ())),
+        "poison": list(check.get("poison", ())),
         "instantiation": plan.instantiation, "type_includes": type_includes(plan), "min_gpus": plan.min_gpus,
         "scale": plan.scale, "derived": [_stmt(s) for s in plan.derived], "buffers": buffers,
-        "dump_buffers": [b for b in buffers if b["name"] in dump_names], "dump_values": list(plan.dump_values),
+        "dump_buffers": [b for b in buffers if b["name"] in dump_names], "dump_values": values,
         "checks": plan.checks, "set_attributes": [_stmt(s) for s in plan.set_attributes],
         "grid": plan.grid, "block": plan.block, "smem": plan.smem, "args": list(plan.args),
         "bytes_moved": _bytes_moved(plan),

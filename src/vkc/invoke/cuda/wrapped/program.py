@@ -21,6 +21,7 @@ from vkc.invoke.core.provenance import InvocationMode, Provenance
 from vkc.invoke.cuda.build import build_command, main_file_name
 from vkc.invoke.cuda.literals import comment_text, cpp_str
 from vkc.invoke.cuda.modeltraced.bind import describe_args
+from vkc.invoke.cuda.refcheck import with_reference, wrapped_check
 from vkc.modeltrace.contents import Contents
 from vkc.modeltrace.records import TracedEvent
 from vkc.naming import safe_stem
@@ -252,23 +253,29 @@ def invoke_wrapped(tree: SourceTree, ex: Extraction, full: OpCall, small: OpCall
     h = HeaderInputs(op, schema_text, host, bind_file, inst, launches or (), told, tuple(entry.kernels),
                      tuple(describe_args(full.event)), tuple(configs), BYTES_RULE, tuple(notes))
     dims = ModelDims.from_config(model) if model is not None else None
-    header = header_lines(header_fields(tree, ex, model, dims, workload, why, prov, h, command=command, build=build,
-                                        stem=stem), "//")
+    fields = header_fields(tree, ex, model, dims, workload, why, prov, h, command=command, build=build, stem=stem)
+    header = header_lines(fields, "//")
+    calls = [("FULL", full.event, bfull)] + ([("SMALL", small.event, bsmall)] if small and bsmall else [])
+    found, check, poison, ref_fields = wrapped_check(tree, op, schema, calls, mode.value, name)
+    if ref_fields:
+        header = header_lines(with_reference(fields, ref_fields), "//")
     cfgs = [_config("FULL", "FULL", full, bfull)]
     if small is not None and bsmall is not None:
         cfgs.append(_config("SMALL", "SMALL", small, bsmall))
+    for c in cfgs:
+        c["poison"] = poison.get(c["name"], [])
     code = render(TEMPLATE, header=header, unit=f"{stem}.cu", markers=[_marker(inst)], includes=list(host.includes),
                   host_function=host.function, host_where=host.where, chunks=list(host.chunks), configs=cfgs,
                   call=host.qualified, small_config="SMALL" if len(cfgs) > 1 else "FULL",
                   kernel_name_lit=cpp_str(name), model_lit=cpp_str(model.model_id if model else "none"),
-                  workload_lit=cpp_str(workload))
+                  workload_lit=cpp_str(workload), **check)
     handoff = dataclasses.replace(ex.handoff, grid_expr=f"computed by {host.function} ({host.where})",
                                   meta_params={**dict(ex.handoff.meta_params), "instantiation": inst,
                                                "launch": "wrapper-compiled"})
     facts = {"unit_file": f"{stem}.cu", "main_file": main_file_name(stem), "binary": stem, "build_command": build,
              "instantiation": inst, "marker": _marker(inst), "recipe": "wrapper-compiled", "untraced": False,
              "wrapper_compiled": True, "host_function": host.where, "host_name": host.function, "op": op, "min_gpus": 1,
-             "workload_inferred": False, "provenance": prov}
+             "workload_inferred": False, "provenance": prov, "reference": found.to_json()}
     return Invocation(code=code, handoff=handoff, workload=workload, model_id=model.model_id if model else "none",
                       header="\n".join(header), facts=facts)
 
