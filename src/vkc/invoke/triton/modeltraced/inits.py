@@ -333,7 +333,7 @@ def init_for(param: str, a: TensorArg, launch: TracedEvent, facts: StepFacts,
         moe = _moe(param, a, ev, launch, facts)
         if moe is not None:
             return moe
-        left = produced_contents(a, ev, facts.spec)
+        left = produced_contents(a, ev, facts)
         if left is not None:
             return left
         if not _is_int(a.dtype):
@@ -394,6 +394,8 @@ def _selected(param: str, ev: TracedEvent, launch: TracedEvent, facts: StepFacts
         spec = init_for(param, src, launch, facts, seen, depth + 1)
     except Refused:
         return None
+    if spec.kind == "values" and ev.name in ("aten::_to_copy", "aten::clone"):
+        return _copied_values(spec, src, ev)
     if spec.kind != "const" or not isinstance(spec.params[0], (int, float)):
         return None
     value = spec.params[0]
@@ -410,6 +412,29 @@ def _selected(param: str, ev: TracedEvent, launch: TracedEvent, facts: StepFacts
         if note not in facts.notes:
             facts.notes.append(note)
     return InitSpec("const", (int(value) if _is_int(ev.outputs[0].dtype if ev.outputs else src.dtype) else value,))
+
+
+def _contiguous(a: TensorArg) -> bool:
+    want: list[int] = []
+    step = 1
+    for d in reversed(a.shape):
+        want.insert(0, step)
+        step *= d
+    return all(st == w for st, w, d in zip(a.stride, want, a.shape) if d > 1)
+
+
+def _copied_values(spec: InitSpec, src: TensorArg, ev: TracedEvent) -> InitSpec | None:
+    """``_to_copy``/``clone`` of a whole contiguous storage of exact values (positions cast to int32):
+    the same values in the result's storage (an integer cast keeps them: they are ids and positions)."""
+    values = spec.params[0]
+    out = ev.outputs[0] if len(ev.outputs) == 1 else None
+    if out is None or not isinstance(values, list) or src.offset or out.offset:
+        return None
+    if not (_contiguous(src) and _contiguous(out)) or _numel(src) != len(values) or _numel(out) != len(values):
+        return None
+    if not (_is_int(src.dtype) and _is_int(out.dtype)):
+        return None
+    return InitSpec("values", (list(values),))
 
 
 def _topk_indices(idx: TensorArg, topk: TracedEvent, out: TensorArg) -> InitSpec | None:

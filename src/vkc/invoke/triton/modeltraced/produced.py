@@ -14,7 +14,9 @@ kernel's code computes from the step's metadata.  Each rule here is one vLLM ker
 * ``vllm/models/deepseek_v32/common/kernels.py: _fused_norm_rope_kernel`` -- with ``HAS_INDEXER`` its
   program 3 fills each token's row of ``topk_indices_ptr`` (``TOPK`` entries) with -1 ("Fill top k
   indices buffer with -1"); without it the program returns and the buffer keeps the previous indexer
-  layer's top-k, so no rule.
+  layer's top-k, so no rule;
+* MiniMax-M3's index top-k tables (:mod:`.produced_topk`), Qwen4-Exp's QSA metadata
+  (:mod:`.produced_qsa`) and the MLA compressed / kpool-tail slot mappings (:mod:`.produced_slots`).
 
 :func:`produced_contents` answers None for any other (kernel, parameter): the caller's rules go on.
 """
@@ -23,7 +25,10 @@ from __future__ import annotations
 from vkc.invoke.triton.plan import InitSpec
 from vkc.modeltrace.records import ScalarArg, StepSpec, TensorArg, TracedEvent
 
-from .initbase import Refused, lengths, padded
+from .initbase import Refused, StepView, lengths, padded
+from .produced_qsa import qsa_metadata_contents
+from .produced_slots import slot_mapping_contents
+from .produced_topk import index_topk_contents
 
 __all__ = ["produced_contents"]
 
@@ -62,8 +67,9 @@ def _topk_rows(a: TensorArg, ev: TracedEvent, spec: StepSpec) -> InitSpec | None
     return InitSpec("topk_rows", (out.stride[0], list(ctx), k))
 
 
-def produced_contents(a: TensorArg, ev: TracedEvent, spec: StepSpec) -> InitSpec | None:
+def produced_contents(a: TensorArg, ev: TracedEvent, facts: StepView) -> InitSpec | None:
     """The contents ``ev`` (the launch that last wrote ``a``'s storage) leaves there, or None."""
+    spec = facts.spec
     if ev.kind == "op" and ev.name == "_C::cooperative_topk" and _param_of(a, ev) == "output":
         return _topk_rows(a, ev, spec)
     if ev.kind != "triton":
@@ -73,4 +79,8 @@ def produced_contents(a: TensorArg, ev: TracedEvent, spec: StepSpec) -> InitSpec
         return _token_requests(a, ev, spec)
     if leaf == "_fused_norm_rope_kernel" and param == "topk_indices_ptr" and ev.constexprs.get("HAS_INDEXER") is True:
         return InitSpec("const", (-1,))
+    for rule in (index_topk_contents, qsa_metadata_contents, slot_mapping_contents):
+        got = rule(a, ev, param, facts)
+        if got is not None:
+            return got
     return None
