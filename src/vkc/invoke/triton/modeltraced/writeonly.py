@@ -38,7 +38,10 @@ def _store_pointer(call: ast.Call) -> ast.expr | None:
 
 
 def _names(node: ast.AST) -> set[str]:
-    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+    """The names ``node`` reads directly: not those inside a call (``tl.load(p + i)`` is data, no pointer
+    derived from ``p``; the call itself is a use of ``p``)."""
+    inner = {id(x) for c in ast.walk(node) if isinstance(c, ast.Call) for x in ast.walk(c)}
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and id(n) not in inner}
 
 
 def _derived(fn: ast.FunctionDef, params: Sequence[str]) -> dict[str, str]:
