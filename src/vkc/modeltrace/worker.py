@@ -136,6 +136,8 @@ def run_step(ctx: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]:
             for f, v in _fields(m):
                 if isinstance(v, torch.Tensor) and v.device.type == "meta":
                     RECORDER.name_storage(v, f"metadata:{f}") if RECORDER._key(v) not in RECORDER.storages else None
+                elif dataclasses.is_dataclass(v) and not isinstance(v, type):
+                    _name_nested(v)
             attn_metadata.update({n: m for n in names})
         slots = {n: md["slot_mapping"] for n in attn_metadata}
         RECORDER.active = True
@@ -152,6 +154,23 @@ def run_step(ctx: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]:
     return {"id": step["id"], "ok": True, "error": None, "events": RECORDER.events,
             **({"metadata_host_reads": answered} if answered else {}),
             "forward_s": round(time.perf_counter() - t0, 4), "num_tokens": md["num_tokens"]}
+
+
+_INT_DTYPES = ("torch.int32", "torch.int64")
+
+
+def _name_nested(m: Any) -> None:
+    """Name the integer tensors of a per-phase metadata object inside a builder's metadata (MiniMax-M3's
+    ``prefill_metadata.cu_seqlens_q``, ``.context_lens``) by their field, as the top-level fields are; a
+    storage the recorder knows already (a view of ``seq_lens``) keeps its name."""
+    import torch
+
+    from vkc.modeltrace.recorder import RECORDER
+
+    for f, v in _fields(m):
+        if isinstance(v, torch.Tensor) and v.device.type == "meta" and str(v.dtype) in _INT_DTYPES \
+                and RECORDER._key(v) not in RECORDER.storages:
+            RECORDER.name_storage(v, f"metadata:{f}")
 
 
 def _fields(m: Any) -> list[tuple[str, Any]]:

@@ -119,6 +119,19 @@ def _metadata(field: str, a: TensorArg, facts: StepFacts) -> InitSpec:
         return _padded(sums, a, sums[-1])
     if field in ("seq_lens", "seq_lens_cpu_upper_bound"):
         return _padded(ctx, a, 0)
+    # a backend's per-phase metadata (MiniMax-M3's prefill_metadata, minimax_m3/common/indexer.py and
+    # sparse_attention.py): cu_seqlens_q = query_start_loc[num_decodes:] - num_decode_tokens (the step is
+    # one phase, so query_start_loc itself), context_lens = the tokens computed before this step's
+    # (compute_num_computed_tokens), cu_seqlens_k = [0, cumsum(seq_lens)]
+    if field == "cu_seqlens_q":
+        return _metadata("query_start_loc", a, facts)
+    if field == "context_lens":
+        return _padded([c - n for n, c in zip(q, ctx)], a, 0)
+    if field == "cu_seqlens_k":
+        ks = [0]
+        for c in ctx:
+            ks.append(ks[-1] + c)
+        return _padded(ks, a, ks[-1])
     # GDN (linear attention) prefill, vllm/v1/attention/backends/gdn_attn.py: the FLA chunk tables of
     # third_party/flash_linear_attention/ops/index.py over the prefill query lengths (FLA_CHUNK_SIZE
     # 64), and each request's state slot = its block table's first entry
