@@ -188,3 +188,41 @@ def test_topk_rows_puts_the_forced_blocks_first():
     assert rows[0][0] == 0 and sorted(rows[0][1:3]) == [8, 9] and 0 <= rows[0][3] < 10
     assert sorted(rows[1][:3]) == [0, 1, 2] and rows[1][3] == -1
     assert rows[2] == [-1] * 4 and rows[3] == [1, 0, -1, -1]
+
+
+def test_per_phase_metadata_fields_query_starts_context_and_key_starts():
+    spec = StepSpec("prefill", 2, prompt_len=3)
+    ev = _ev(0, "m:k", ("cu_seqlens", _t("a", (3,), "metadata:cu_seqlens_q")),
+             ("prefix_lens", _t("b", (4,), "metadata:context_lens")), ("cu_k", _t("c", (3,), "metadata:cu_seqlens_k")))
+    facts = _facts(spec, ev)
+    got = [init_for(n, t, ev, facts) for n, t in ev.tensors()]
+    assert got == [InitSpec("values", ([0, 3, 6],)), InitSpec("values", ([0, 0, 0, 0],)),
+                   InitSpec("values", ([0, 3, 6],))]
+    dec = _facts(StepSpec("decode", 2, 5), ev)
+    assert init_for("prefix_lens", ev.args[1][1], ev, dec) == InitSpec("values", ([4, 4, 0, 0],))  # type: ignore[arg-type]
+
+
+def test_a_builders_nested_metadata_names_its_new_integer_tensors():
+    from dataclasses import dataclass
+
+    from vkc.modeltrace.recorder import RECORDER
+    from vkc.modeltrace.worker import _name_nested
+
+    @dataclass
+    class Prefill:
+        cu_seqlens_q: torch.Tensor
+        seq_lens: torch.Tensor
+        scale: torch.Tensor
+
+    known = torch.empty(4, dtype=torch.int32, device="meta")
+    saved, kept = RECORDER.storages, RECORDER.keep
+    RECORDER.storages, RECORDER.keep = {}, []
+    try:
+        RECORDER.name_storage(known, "metadata:seq_lens")
+        m = Prefill(torch.empty(5, dtype=torch.int32, device="meta"), known[1:],
+                    torch.empty(2, dtype=torch.float32, device="meta"))
+        _name_nested(m)
+        producers = {st["producer"] for st in RECORDER.storages.values()}
+        assert producers == {"metadata:seq_lens", "metadata:cu_seqlens_q"}   # the float one stays unnamed
+    finally:
+        RECORDER.storages, RECORDER.keep = saved, kept
