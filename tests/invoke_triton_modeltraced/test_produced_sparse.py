@@ -6,10 +6,11 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import pytest
 import torch
 
 from vkc.invoke.triton.modeltraced.build import _init_or_unread
-from vkc.invoke.triton.modeltraced.inits import StepFacts, init_for
+from vkc.invoke.triton.modeltraced.inits import Refused, StepFacts, init_for
 from vkc.invoke.triton.modeltraced.writeonly import write_only_params
 from vkc.invoke.triton.plan import InitSpec
 from vkc.modeltrace.records import ScalarArg, StepSpec, StepTrace, TensorArg, TracedEvent
@@ -192,14 +193,18 @@ def test_topk_rows_puts_the_forced_blocks_first():
 
 def test_per_phase_metadata_fields_query_starts_context_and_key_starts():
     spec = StepSpec("prefill", 2, prompt_len=3)
-    ev = _ev(0, "m:k", ("cu_seqlens", _t("a", (3,), "metadata:cu_seqlens_q")),
-             ("prefix_lens", _t("b", (4,), "metadata:context_lens")), ("cu_k", _t("c", (3,), "metadata:cu_seqlens_k")))
+    ev = _ev(0, "m:k", ("cu_seqlens", _t("a", (3,), "metadata:MiniMaxM3SparsePrefillMetadata.cu_seqlens_q")),
+             ("prefix_lens", _t("b", (4,), "metadata:MiniMaxM3SparsePrefillMetadata.context_lens")),
+             ("cu_k", _t("c", (3,), "metadata:MiniMaxM3SparsePrefillMetadata.cu_seqlens_k")))
     facts = _facts(spec, ev)
     got = [init_for(n, t, ev, facts) for n, t in ev.tensors()]
     assert got == [InitSpec("values", ([0, 3, 6],)), InitSpec("values", ([0, 0, 0, 0],)),
                    InitSpec("values", ([0, 3, 6],))]
     dec = _facts(StepSpec("decode", 2, 5), ev)
     assert init_for("prefix_lens", ev.args[1][1], ev, dec) == InitSpec("values", ([4, 4, 0, 0],))  # type: ignore[arg-type]
+    other = _t("d", (2,), "metadata:SomeDecodeMetadata.seq_lens")    # pool-granular, say: no rule
+    with pytest.raises(Refused):
+        init_for("seq_lens", other, ev, facts)
 
 
 def test_a_builders_nested_metadata_names_its_new_integer_tensors():
@@ -223,6 +228,7 @@ def test_a_builders_nested_metadata_names_its_new_integer_tensors():
                     torch.empty(2, dtype=torch.float32, device="meta"))
         _name_nested(m)
         producers = {st["producer"] for st in RECORDER.storages.values()}
-        assert producers == {"metadata:seq_lens", "metadata:cu_seqlens_q"}   # the float one stays unnamed
+        # the field's class named; the float one stays unnamed
+        assert producers == {"metadata:seq_lens", "metadata:Prefill.cu_seqlens_q"}
     finally:
         RECORDER.storages, RECORDER.keep = saved, kept

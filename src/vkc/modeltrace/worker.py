@@ -160,9 +160,10 @@ _INT_DTYPES = ("torch.int32", "torch.int64")
 
 
 def _name_nested(m: Any) -> None:
-    """Name the integer tensors of a per-phase metadata object inside a builder's metadata (MiniMax-M3's
-    ``prefill_metadata.cu_seqlens_q``, ``.context_lens``) by their field, as the top-level fields are; a
-    storage the recorder knows already (a view of ``seq_lens``) keeps its name."""
+    """Name the integer tensors of a per-phase metadata object inside a builder's metadata
+    ``metadata:<its class>.<field>`` (MiniMax-M3's ``MiniMaxM3IndexerPrefillMetadata.cu_seqlens_q``): the
+    class says what a field holds (a decode ``seq_lens`` may be pool-granular, Glm5Next's kpool indexer);
+    a storage the recorder knows already (a view of ``seq_lens``) keeps its name."""
     import torch
 
     from vkc.modeltrace.recorder import RECORDER
@@ -170,7 +171,7 @@ def _name_nested(m: Any) -> None:
     for f, v in _fields(m):
         if isinstance(v, torch.Tensor) and v.device.type == "meta" and str(v.dtype) in _INT_DTYPES \
                 and RECORDER._key(v) not in RECORDER.storages:
-            RECORDER.name_storage(v, f"metadata:{f}")
+            RECORDER.name_storage(v, f"metadata:{type(m).__name__}.{f}")
 
 
 def _fields(m: Any) -> list[tuple[str, Any]]:

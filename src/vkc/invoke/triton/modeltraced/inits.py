@@ -119,19 +119,8 @@ def _metadata(field: str, a: TensorArg, facts: StepFacts) -> InitSpec:
         return _padded(sums, a, sums[-1])
     if field in ("seq_lens", "seq_lens_cpu_upper_bound"):
         return _padded(ctx, a, 0)
-    # a backend's per-phase metadata (MiniMax-M3's prefill_metadata, minimax_m3/common/indexer.py and
-    # sparse_attention.py): cu_seqlens_q = query_start_loc[num_decodes:] - num_decode_tokens (the step is
-    # one phase, so query_start_loc itself), context_lens = the tokens computed before this step's
-    # (compute_num_computed_tokens), cu_seqlens_k = [0, cumsum(seq_lens)]
-    if field == "cu_seqlens_q":
-        return _metadata("query_start_loc", a, facts)
-    if field == "context_lens":
-        return _padded([c - n for n, c in zip(q, ctx)], a, 0)
-    if field == "cu_seqlens_k":
-        ks = [0]
-        for c in ctx:
-            ks.append(ks[-1] + c)
-        return _padded(ks, a, ks[-1])
+    if "." in field:                  # a backend's per-phase metadata object: <its class>.<field>
+        return _phase_field(field, a, facts)
     # GDN (linear attention) prefill, vllm/v1/attention/backends/gdn_attn.py: the FLA chunk tables of
     # third_party/flash_linear_attention/ops/index.py over the prefill query lengths (FLA_CHUNK_SIZE
     # 64), and each request's state slot = its block table's first entry
@@ -162,6 +151,31 @@ def _metadata(field: str, a: TensorArg, facts: StepFacts) -> InitSpec:
     if field in ("state_indices_tensor_d", "state_indices_tensor_p"):   # rows of the Mamba group's block table
         return InitSpec("block_table", (facts.num_blocks,))
     raise Refused(f"no rule for the contents of index-like metadata {field!r}")
+
+
+# per-phase metadata fields whose contents follow from the step (the step is one phase, so the phase's
+# requests are all of them): vllm/models/minimax_m3/common/indexer.py and sparse_attention.py build
+# cu_seqlens_q = query_start_loc[num_decodes:] - num_decode_tokens, context_lens = the tokens computed
+# before this step (compute_num_computed_tokens), cu_seqlens_k = [0, cumsum(seq_lens[num_decodes:])]
+PHASE_FIELDS = {
+    "MiniMaxM3IndexerPrefillMetadata": ("cu_seqlens_q", "context_lens"),
+    "MiniMaxM3SparsePrefillMetadata": ("cu_seqlens_q", "cu_seqlens_k", "context_lens"),
+}
+
+
+def _phase_field(field: str, a: TensorArg, facts: StepFacts) -> InitSpec:
+    cls, name = field.split(".", 1)
+    if name not in PHASE_FIELDS.get(cls, ()):
+        raise Refused(f"no rule for the contents of index-like metadata {field!r}")
+    q, ctx = _lengths(facts.spec)
+    if name == "cu_seqlens_q":
+        return _metadata("query_start_loc", a, facts)
+    if name == "context_lens":
+        return _padded([c - n for n, c in zip(q, ctx)], a, 0)
+    ks = [0]
+    for c in ctx:
+        ks.append(ks[-1] + c)
+    return _padded(ks, a, ks[-1])
 
 
 FLA_CHUNK = 64      # vllm/third_party/flash_linear_attention/ops/utils.py: FLA_CHUNK_SIZE
