@@ -93,7 +93,9 @@ def _prefill_final(a: TensorArg, ev: TracedEvent, facts: StepView) -> InitSpec:
     sc = _scalars(ev)
     q, ctx = lengths(facts.spec)
     bs, si = sc["block_size"], sc.get("sample_interval", 1)
-    init, local = sc.get("init_blocks", 0), sc.get("local_blocks", 0)
+    # MASK_INIT / MASK_LOCAL push those blocks down (score - 1e29 / - 1e28) instead of forcing them in
+    init = 0 if ev.constexprs.get("MASK_INIT") else sc.get("init_blocks", 0)
+    local = 0 if ev.constexprs.get("MASK_LOCAL") else sc.get("local_blocks", 0)
     per = []
     for n, c in zip(q, ctx):
         for i in range(-(-n // si)):
