@@ -176,7 +176,28 @@ def _build(builder: Any, cam: Any, shadows: Any) -> Any:
                 RECORDER.name_storage(v, f"metadata:{f}")
                 st = RECORDER.storages[RECORDER._key(v)]
                 st["first"] = f"metadata:{f}" if st["first"] in ("alloc", "host:h2d") else st["first"]
+        elif dataclasses.is_dataclass(v) and not isinstance(v, type):
+            _name_nested(v)
     return m
+
+
+_INT_DTYPES = ("torch.int32", "torch.int64")
+
+
+def _name_nested(m: Any) -> None:
+    """Name the integer tensors of a per-phase metadata object inside a builder's metadata
+    ``metadata:<its class>.<field>`` (MiniMax-M3's ``MiniMaxM3IndexerPrefillMetadata.cu_seqlens_q``): the
+    class says what a field holds (a decode ``seq_lens`` may be pool-granular, Glm5Next's kpool indexer);
+    a storage a recorded launch or op wrote, or one named already (a view of ``seq_lens``), keeps its name."""
+    import torch
+
+    from vkc.modeltrace.recorder import RECORDER
+
+    for f, v in _fields(m):
+        if isinstance(v, torch.Tensor) and v.device.type == "meta" and str(v.dtype) in _INT_DTYPES:
+            st = RECORDER.storages.get(RECORDER._key(v))
+            if st is None or st["producer"] in ("alloc", "host:h2d"):
+                RECORDER.name_storage(v, f"metadata:{type(m).__name__}.{f}")
 
 
 def _fields(m: Any) -> list[tuple[str, Any]]:

@@ -192,6 +192,12 @@ def _pick_init(param_inits: list[tuple[str, TensorArg, InitSpec]], kv: bool = Fa
     raise Refused(f"views of one index buffer need different contents ({names})")
 
 
+def _tensor_params(ev: TracedEvent) -> list[str]:
+    """The launch's tensor parameters: a scalar (a stride, a size) is no storage, so ``ptrs = out_ptr +
+    row * stride_row`` still derives from ``out_ptr`` alone in the write-only analysis."""
+    return [n for n, a in ev.args if isinstance(a, TensorArg)]
+
+
 def _init_or_unread(param: str, a: TensorArg, ev: TracedEvent, facts: StepFacts) -> InitSpec:
     """:func:`init_for`, except that a buffer the kernel only stores to (:mod:`.writeonly`) whose producer has
     no contents rule is ``"empty"``: its prior contents cannot change the launch (the header says so)."""
@@ -199,7 +205,7 @@ def _init_or_unread(param: str, a: TensorArg, ev: TracedEvent, facts: StepFacts)
         return init_for(param, a, ev, facts)
     except Refused as e:
         if facts.kernel_source is None or param not in write_only_params(
-                facts.kernel_source, ev.name.split(":", 1)[-1], [n for n, _a in ev.args], ev.constexprs):
+                facts.kernel_source, ev.name.split(":", 1)[-1], _tensor_params(ev), ev.constexprs):
             raise
         note = (f"{param}: the kernel only stores to it (never loads it), so what vLLM's code left there "
                 f"does not matter: allocated empty ({e.args[0] if e.args else 'no contents rule'})")

@@ -7,9 +7,9 @@ from typing import Protocol
 
 from vkc.invoke.triton.plan import InitSpec, Value
 from vkc.modeltrace.contents import Contents
-from vkc.modeltrace.records import StepSpec, TensorArg
+from vkc.modeltrace.records import StepSpec, TensorArg, TracedEvent
 
-__all__ = ["MOE_LORA_ALIGN", "Refused", "RoutingFacts", "is_int", "lengths", "numel", "padded"]
+__all__ = ["MOE_LORA_ALIGN", "Refused", "RoutingFacts", "StepView", "is_int", "lengths", "numel", "padded"]
 
 MOE_LORA_ALIGN = "_moe_C::moe_lora_align_block_size"
 
@@ -25,6 +25,19 @@ class RoutingFacts(Protocol):
     def known(self) -> Mapping[str, Contents]: ...
 
     def route(self, M: int, E: int, k: int) -> list[list[int]]: ...
+
+
+class StepView(Protocol):
+    """The part of :class:`.inits.StepFacts` a produced-contents rule reads: the step, its KV-cache block
+    count and the event a ``producer`` names."""
+
+    @property
+    def spec(self) -> StepSpec: ...
+
+    @property
+    def num_blocks(self) -> int: ...
+
+    def event(self, producer: str) -> TracedEvent | None: ...
 
 
 def is_int(dtype: str) -> bool:

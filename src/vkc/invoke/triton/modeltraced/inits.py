@@ -128,6 +128,8 @@ def _metadata(field: str, a: TensorArg, facts: StepFacts) -> InitSpec:
         return _padded(sums, a, sums[-1])
     if field in ("seq_lens", "seq_lens_cpu_upper_bound"):
         return _padded(ctx, a, 0)
+    if "." in field:                  # a backend's per-phase metadata object: <its class>.<field>
+        return _phase_field(field, a, facts)
     # GDN (linear attention) prefill, vllm/v1/attention/backends/gdn_attn.py: the FLA chunk tables of
     # third_party/flash_linear_attention/ops/index.py over the prefill query lengths (FLA_CHUNK_SIZE
     # 64), and each request's state slot = its block table's first entry
@@ -158,6 +160,31 @@ def _metadata(field: str, a: TensorArg, facts: StepFacts) -> InitSpec:
     if field in ("state_indices_tensor_d", "state_indices_tensor_p"):   # rows of the Mamba group's block table
         return InitSpec("block_table", (facts.num_blocks,))
     raise Refused(f"no rule for the contents of index-like metadata {field!r}")
+
+
+# per-phase metadata fields whose contents follow from the step (the step is one phase, so the phase's
+# requests are all of them): vllm/models/minimax_m3/common/indexer.py and sparse_attention.py build
+# cu_seqlens_q = query_start_loc[num_decodes:] - num_decode_tokens, context_lens = the tokens computed
+# before this step (compute_num_computed_tokens), cu_seqlens_k = [0, cumsum(seq_lens[num_decodes:])]
+PHASE_FIELDS = {
+    "MiniMaxM3IndexerPrefillMetadata": ("cu_seqlens_q", "context_lens"),
+    "MiniMaxM3SparsePrefillMetadata": ("cu_seqlens_q", "cu_seqlens_k", "context_lens"),
+}
+
+
+def _phase_field(field: str, a: TensorArg, facts: StepFacts) -> InitSpec:
+    cls, name = field.split(".", 1)
+    if name not in PHASE_FIELDS.get(cls, ()):
+        raise Refused(f"no rule for the contents of index-like metadata {field!r}")
+    q, ctx = _lengths(facts.spec)
+    if name == "cu_seqlens_q":
+        return _metadata("query_start_loc", a, facts)
+    if name == "context_lens":
+        return _padded([c - n for n, c in zip(q, ctx)], a, 0)
+    ks = [0]
+    for c in ctx:
+        ks.append(ks[-1] + c)
+    return _padded(ks, a, ks[-1])
 
 
 FLA_CHUNK = 64      # vllm/third_party/flash_linear_attention/ops/utils.py: FLA_CHUNK_SIZE
@@ -316,7 +343,7 @@ def init_for(param: str, a: TensorArg, launch: TracedEvent, facts: StepFacts,
         moe = _moe(param, a, ev, launch, facts)
         if moe is not None:
             return moe
-        left = produced_contents(a, ev, facts.spec)
+        left = produced_contents(a, ev, facts)
         if left is not None:
             return left
         if not _is_int(a.dtype):
@@ -379,6 +406,8 @@ def _selected(param: str, ev: TracedEvent, launch: TracedEvent, facts: StepFacts
         spec = init_for(param, src, launch, facts, seen, depth + 1)
     except Refused:
         return None
+    if spec.kind == "values" and ev.name in ("aten::_to_copy", "aten::clone"):
+        return _copied_values(spec, src, ev)
     if spec.kind != "const" or not isinstance(spec.params[0], (int, float)):
         return None
     value = spec.params[0]
@@ -395,6 +424,29 @@ def _selected(param: str, ev: TracedEvent, launch: TracedEvent, facts: StepFacts
         if note not in facts.notes:
             facts.notes.append(note)
     return InitSpec("const", (int(value) if _is_int(ev.outputs[0].dtype if ev.outputs else src.dtype) else value,))
+
+
+def _contiguous(a: TensorArg) -> bool:
+    want: list[int] = []
+    step = 1
+    for d in reversed(a.shape):
+        want.insert(0, step)
+        step *= d
+    return all(st == w for st, w, d in zip(a.stride, want, a.shape) if d > 1)
+
+
+def _copied_values(spec: InitSpec, src: TensorArg, ev: TracedEvent) -> InitSpec | None:
+    """``_to_copy``/``clone`` of a whole contiguous storage of exact values (positions cast to int32):
+    the same values in the result's storage (an integer cast keeps them: they are ids and positions)."""
+    values = spec.params[0]
+    out = ev.outputs[0] if len(ev.outputs) == 1 else None
+    if out is None or not isinstance(values, list) or src.offset or out.offset:
+        return None
+    if not (_contiguous(src) and _contiguous(out)) or _numel(src) != len(values) or _numel(out) != len(values):
+        return None
+    if not (_is_int(src.dtype) and _is_int(out.dtype)):
+        return None
+    return InitSpec("values", (list(values),))
 
 
 def _topk_indices(idx: TensorArg, topk: TracedEvent, out: TensorArg) -> InitSpec | None:

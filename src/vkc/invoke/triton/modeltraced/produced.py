@@ -7,25 +7,37 @@ kernel's code computes from the step's metadata.  Each rule here is one vLLM ker
   num_mapped, num_tokens)`` -- ``output[t]`` = the request whose query holds token ``t`` for ``t <
   num_mapped``, 0 for ``num_mapped <= t < num_tokens`` (``tl.where(token < num_mapped, req, 0)``); the
   query lengths are the step's (decode: 1 per sequence, prefill: the prompt);
-* ``csrc/cooperative_topk.cu: cooperative_topk(logits, lengths, output, workspace, k, max_seq_len)``
+* ``csrc/cooperative_topk.cu: cooperative_topk(logits, lengths, output, workspace, k, max_seq_len)`` and
+  ``csrc/topk.cu: persistent_topk`` (the same arguments)
   (``vllm/model_executor/layers/indexer_topk.py``: "writing into topk_indices (int32, -1 fill for rows
   shorter than topk_tokens)") -- each of the ``logits`` rows keeps ``min(k, L)`` distinct positions below
-  its length ``L`` (``lengths``: the step's context lengths, one per row), then -1;
+  its length ``L`` (``lengths``: the step's context lengths, one per row, or an earlier kernel's output a
+  rule here knows -- QSA's visible compressed blocks), then -1;
 * ``vllm/models/deepseek_v32/common/kernels.py: _fused_norm_rope_kernel`` -- with ``HAS_INDEXER`` its
   program 3 fills each token's row of ``topk_indices_ptr`` (``TOPK`` entries) with -1 ("Fill top k
   indices buffer with -1"); without it the program returns and the buffer keeps the previous indexer
-  layer's top-k, so no rule.
+  layer's top-k, so no rule;
+* MiniMax-M3's index top-k tables (:mod:`.produced_topk`), Qwen4-Exp's QSA metadata
+  (:mod:`.produced_qsa`) and the MLA compressed / kpool-tail slot mappings (:mod:`.produced_slots`).
 
 :func:`produced_contents` answers None for any other (kernel, parameter): the caller's rules go on.
 """
 from __future__ import annotations
 
-from vkc.invoke.triton.plan import InitSpec
+from vkc.invoke.triton.plan import InitSpec, Value
 from vkc.modeltrace.records import ScalarArg, StepSpec, TensorArg, TracedEvent
 
-from .initbase import Refused, lengths, padded
+from .initbase import Refused, StepView, lengths, padded
+from .produced_qsa import qsa_metadata_contents
+from .produced_slots import slot_mapping_contents
+from .produced_topk import index_topk_contents
 
-__all__ = ["produced_contents"]
+__all__ = ["TOPK_LENGTH_OPS", "produced_contents"]
+
+# top-k ops over rows of given lengths, one schema (csrc/torch_bindings.cpp: "cooperative_topk(Tensor logits,
+# Tensor lengths, Tensor! output, ...)", "persistent_topk(...)" the same; persistent_topk.cuh: a row no
+# longer than k is 0..L-1 then -1)
+TOPK_LENGTH_OPS = ("_C::cooperative_topk", "_C::persistent_topk")
 
 
 def _param_of(a: TensorArg, ev: TracedEvent) -> str | None:
@@ -48,24 +60,39 @@ def _token_requests(a: TensorArg, ev: TracedEvent, spec: StepSpec) -> InitSpec |
     return padded(reqs[:mapped] + [0] * max(0, tokens - mapped), a, 0)
 
 
-def _topk_rows(a: TensorArg, ev: TracedEvent, spec: StepSpec) -> InitSpec | None:
+def _row_lengths(lens: TensorArg, rows: int, facts: StepView) -> list[int] | None:
+    """The ``lengths`` of a top-k op, one per row: the step's context lengths (``seq_lens``), or what an
+    earlier kernel with a rule here left (QSA's ``visible_blocks``)."""
+    if lens.producer == "metadata:seq_lens":
+        _q, ctx = lengths(facts.spec)
+        return list(ctx) if rows == len(ctx) else None
+    src = facts.event(lens.producer)
+    got = produced_contents(lens, src, facts) if src is not None and src.kind == "triton" else None
+    if got is None or got.kind != "values" or lens.offset != 0 or len(lens.shape) != 1 or lens.shape[0] < rows:
+        return None
+    values = got.params[0]
+    return [int(v) for v in values[:rows]] if isinstance(values, list) else None   # type: ignore[arg-type]
+
+
+def _topk_rows(a: TensorArg, ev: TracedEvent, facts: StepView) -> InitSpec | None:
     args = dict(ev.args)
     out, lens, k = args.get("output"), args.get("lengths"), _scalar(ev, "k")
     if not isinstance(out, TensorArg) or not isinstance(lens, TensorArg) or k is None or len(out.shape) != 2:
         return None
-    if lens.producer != "metadata:seq_lens" or out.offset != 0 or out.stride[-1] != 1:
+    if out.offset != 0 or out.stride[-1] != 1:
         return None
-    _q, ctx = lengths(spec)
-    rows = out.shape[0]
-    if rows != len(ctx):
+    lens_rows = _row_lengths(lens, out.shape[0], facts)
+    if lens_rows is None:
         return None
-    return InitSpec("topk_rows", (out.stride[0], list(ctx), k))
+    row_lengths: list[Value] = list(lens_rows)
+    return InitSpec("topk_rows", (out.stride[0], row_lengths, k))
 
 
-def produced_contents(a: TensorArg, ev: TracedEvent, spec: StepSpec) -> InitSpec | None:
+def produced_contents(a: TensorArg, ev: TracedEvent, facts: StepView) -> InitSpec | None:
     """The contents ``ev`` (the launch that last wrote ``a``'s storage) leaves there, or None."""
-    if ev.kind == "op" and ev.name == "_C::cooperative_topk" and _param_of(a, ev) == "output":
-        return _topk_rows(a, ev, spec)
+    spec = facts.spec
+    if ev.kind == "op" and ev.name in TOPK_LENGTH_OPS and _param_of(a, ev) == "output":
+        return _topk_rows(a, ev, facts)
     if ev.kind != "triton":
         return None
     leaf, param = ev.name.rsplit(":", 1)[-1], _param_of(a, ev)
@@ -73,4 +100,8 @@ def produced_contents(a: TensorArg, ev: TracedEvent, spec: StepSpec) -> InitSpec
         return _token_requests(a, ev, spec)
     if leaf == "_fused_norm_rope_kernel" and param == "topk_indices_ptr" and ev.constexprs.get("HAS_INDEXER") is True:
         return InitSpec("const", (-1,))
+    for rule in (index_topk_contents, qsa_metadata_contents, slot_mapping_contents):
+        got = rule(a, ev, param, facts)
+        if got is not None:
+            return got
     return None

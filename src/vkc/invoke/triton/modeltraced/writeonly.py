@@ -10,7 +10,8 @@ derived from it by assignment (``p = p + off``, ``ptrs = base + idx[:, None]``; 
 right-hand side is a use, not a derivation), is inside the pointer
 expression (the first argument or ``pointer=``) of ``tl.store``.  Any other use -- a ``tl.load``, an
 atomic (it reads), a block pointer or tensor descriptor, a call to a helper, a comparison, a return --
-counts as a read.  ``if`` branches on a constexpr the launch fixes (``if SINGLE_TILE:``) are pruned first, as
+counts as a read, except reading the pointer's element type (``tl.store(p, x.to(p.dtype.element_ty))``:
+the ``dtype`` attribute is compile-time metadata, no memory access).  ``if`` branches on a constexpr the launch fixes (``if SINGLE_TILE:``) are pruned first, as
 Triton compiles only the branch taken.  A kernel whose source is not found or does not parse: no parameter is
 write-only.
 """
@@ -37,7 +38,10 @@ def _store_pointer(call: ast.Call) -> ast.expr | None:
 
 
 def _names(node: ast.AST) -> set[str]:
-    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+    """The names ``node`` reads directly: not those inside a call (``tl.load(p + i)`` is data, no pointer
+    derived from ``p``; the call itself is a use of ``p``)."""
+    inner = {id(x) for c in ast.walk(node) if isinstance(c, ast.Call) for x in ast.walk(c)}
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and id(n) not in inner}
 
 
 def _derived(fn: ast.FunctionDef, params: Sequence[str]) -> dict[str, str]:
@@ -126,10 +130,13 @@ def write_only_params(source: str, kernel: str, params: Sequence[str],
                 in_call = {id(n) for c in ast.walk(node.value) if isinstance(c, ast.Call) for n in ast.walk(c)}
                 assign_lhs.update(id(n) for n in ast.walk(node.value)
                                   if isinstance(n, ast.Name) and n.id in owner and id(n) not in in_call)
+    # ``p.dtype`` (``p.dtype.element_ty``): the pointer's type, known at compile time, not a load
+    typed = {id(n.value) for n in ast.walk(fn) if isinstance(n, ast.Attribute) and n.attr == "dtype"
+             and isinstance(n.value, ast.Name)}
     read: set[str] = set()
     for n in ast.walk(fn):
         if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and n.id in owner and id(n) not in allowed \
-                and id(n) not in assign_lhs:
+                and id(n) not in assign_lhs and id(n) not in typed:
             read.add(owner[n.id])
     return frozenset(p for p in want if p in stored and p not in read)
 

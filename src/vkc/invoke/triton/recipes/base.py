@@ -79,7 +79,9 @@ used, width)``                              entries: the first ``rows`` rows' fi
 ``("topk_rows", width, lengths, k)``        rows of ``width`` entries, one per length ``L``: the first
                                             ``min(k, L)`` distinct random ids in [0, L), then -1 (a
                                             top-k index table, -1 where a row is shorter than k);
-                                            rows past the lengths -1
+                                            rows past the lengths -1; a length ``[L, head, tail]``
+                                            puts ids 0..head-1 first, then L-tail..L-1 (blocks the
+                                            scores force in), then random ones
 ``("randn_scaled", scale)``                 normal(0, 1) * scale
 ``("uniform", low, high)``                  uniform [low, high)
 =========================================  ==================================================
