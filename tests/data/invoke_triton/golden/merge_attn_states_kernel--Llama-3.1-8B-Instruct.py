@@ -386,12 +386,23 @@ def _init_tensor(shape, dtype_name, init, device):
         rows, k = shape[0], shape[-1]
         return torch.rand(rows, params[0], device=device).argsort(dim=1)[:, :k].to(dtype).reshape(shape)
     if kind == "topk_rows":
-        # a top-k index table: row r keeps min(k, L_r) distinct ids below its length L_r, then -1
+        # a top-k index table: row r keeps min(k, L_r) distinct ids below its length L_r, then -1; a length
+        # given as [L, head, tail] puts ids 0..head-1 first, then L-tail..L-1 (blocks a score forces in)
         width, lengths, k = params
-        table = torch.full((max(-(-numel // width), len(lengths)), width), -1, dtype=torch.int64, device=device)
-        for r, length in enumerate(lengths):
-            n = min(k, length, width)
-            table[r, :n] = torch.randperm(length, device=device)[:n]
+        spec = [(int(x), 0, 0) if isinstance(x, (int, float)) else tuple(int(v) for v in x) for x in lengths]
+        table = torch.full((max(-(-numel // width), len(spec)), width), -1, dtype=torch.int64, device=device)
+        if spec:
+            L = torch.tensor([s[0] for s in spec], device=device)
+            head = torch.tensor([s[1] for s in spec], device=device)[:, None]
+            tail = (L - torch.tensor([s[2] for s in spec], device=device))[:, None]
+            col = torch.arange(max(1, int(L.max())), device=device)[None, :]
+            keys = torch.rand(len(spec), col.shape[1], device=device)
+            keys = torch.where(col >= tail, keys - 1.0, keys)
+            keys = torch.where(col < head, keys - 2.0, keys)
+            keys = torch.where(col < L[:, None], keys, 2.0)
+            ids = keys.argsort(dim=1)[:, :width]
+            keep = torch.arange(ids.shape[1], device=device)[None, :] < torch.clamp(L, max=min(k, width))[:, None]
+            table[:len(spec), :ids.shape[1]] = torch.where(keep, ids, -1)
         return table.reshape(-1)[:numel].to(dtype).reshape(shape)
     raise ValueError(f"unknown init spec {init!r}")
 
