@@ -2,7 +2,8 @@
 ids and weights as results, not written arguments)."""
 from __future__ import annotations
 
-from vkc.invoke.triton.modeltraced.inits import _role, _topk_dims
+from vkc.invoke.triton.modeltraced.moe_rules import role_of as _role
+from vkc.invoke.triton.modeltraced.moe_rules import topk_dims as _topk_dims
 from vkc.modeltrace.records import ScalarArg, TensorArg, TracedEvent
 
 

@@ -41,7 +41,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from vkc.invoke.triton.plan import InitSpec
-from vkc.invoke.triton.recipes.moe import ROUTING_SEED, align_block_size, routing
+from vkc.invoke.triton.recipes.moe import ROUTING_SEED, routing
 from vkc.modeltrace.contents import Contents, PointerTarget
 from vkc.modeltrace.records import StepSpec, StepTrace, TensorArg, TracedEvent
 
@@ -53,16 +53,14 @@ from .initbase import numel as _numel
 from .initbase import padded as _padded
 from .known import of_contents as _of_contents
 from .known import pointer_targets
-from .lora_align import moe_lora_align
 from .mamba_meta import FIELDS as MAMBA_FIELDS
 from .mamba_meta import mamba_chunk_field
+from .moe_rules import MOE_ALIGN, TOPK_OPS, moe_contents, naive_post_padded
 from .produced import produced_contents
 from .written import earlier_writers, float_output, written_before
 
 __all__ = ["FILLS", "MOE_ALIGN", "MOE_LORA_ALIGN", "TOPK_OPS", "Refused", "StepFacts", "init_for", "pointer_targets"]
 
-MOE_ALIGN = "_moe_C::moe_align_block_size"
-TOPK_OPS = ("_moe_C::topk_softmax", "_moe_C::topk_sigmoid", "_moe_C::grouped_topk")
 _INDEX_WORDS = ("id", "idx", "index", "indices", "table", "slot", "offset", "loc", "lens", "map", "post_pad",
                 "count", "start")
 
@@ -210,77 +208,6 @@ def _token_ids(param: str, a: TensorArg, launch: TracedEvent, facts: StepFacts) 
     return InitSpec("randint", (0, int(tables[0].shape[0])))
 
 
-# Ops whose results (not written arguments) are the routing: the schema names no result, so the
-# names are the C++ function's return order (csrc/moe/grouped_topk_kernels.cu: grouped_topk returns
-# {topk_values, topk_indices})
-RESULT_NAMES = {"_moe_C::grouped_topk": ("topk_weights", "topk_ids")}
-
-
-def _named_tensors(ev: TracedEvent) -> list[tuple[str, TensorArg]]:
-    names = RESULT_NAMES.get(ev.name, ())
-    return ev.tensors() + [(n, t) for n, t in zip(names, ev.outputs)]
-
-
-def _role(ev: TracedEvent, a: TensorArg) -> str | None:
-    """Which argument (or named result) of the producing op the storage is (same base)."""
-    for n, t in _named_tensors(ev):
-        if t.base == a.base:
-            return n
-    return None
-
-
-def _topk_dims(ev: TracedEvent) -> tuple[int, int, int]:
-    """(tokens M, experts E, top_k) of a top-k router op."""
-    args = dict(_named_tensors(ev))
-    ids = args.get("topk_indices") or args.get("topk_ids")
-    gate = args.get("gating_output") or args.get("scores")
-    if ids is None or gate is None or len(ids.shape) != 2:
-        raise Refused(f"{ev.name}: cannot read the routing shape (topk ids / gating output)")
-    return ids.shape[0], gate.shape[-1], ids.shape[1]
-
-
-def _moe(param: str, a: TensorArg, ev: TracedEvent, launch: TracedEvent, facts: StepFacts) -> InitSpec | None:
-    role = _role(ev, a)
-    if ev.name == MOE_ALIGN:
-        args = dict(ev.args)
-        ids = dict(ev.tensors()).get("topk_ids")
-        E = getattr(args.get("num_experts"), "value", None)
-        bs = getattr(args.get("block_size"), "value", None)
-        if ids is None or not isinstance(E, int) or not isinstance(bs, int) or len(ids.shape) != 2:
-            raise Refused(f"{MOE_ALIGN}: cannot read topk_ids / num_experts / block_size")
-        M, k = ids.shape
-        s, e, total = align_block_size(facts.route(M, E, k), bs, E)
-        if role == "sorted_token_ids":
-            return _padded(s, a, M * k)
-        if role == "experts_ids":
-            return _padded(e, a, -1)
-        if role == "num_tokens_post_pad":
-            return _padded([total], a, 0)
-        raise Refused(f"{MOE_ALIGN}: unknown output {role!r}")
-    if ev.name == MOE_LORA_ALIGN:
-        return moe_lora_align(role, a, ev, facts)
-    if ev.name in TOPK_OPS:
-        M, E, k = _topk_dims(ev)
-        if role in ("topk_indices", "topk_ids"):
-            return _padded([x for row in facts.route(M, E, k) for x in row], a, 0)
-        if role == "topk_weights":
-            return InitSpec("const", (round(1.0 / k, 8),))
-        if role == "token_expert_indices":
-            return _padded(list(range(M * k)), a, 0)
-        raise Refused(f"{ev.name}: unknown output {role!r}")
-    return None
-
-
-def _naive_post_padded(param: str, launch: TracedEvent) -> InitSpec | None:
-    """vLLM's naive block assignment (``sorted_token_ids is None``): ``torch.full((1,),
-    topk_ids.numel() * BLOCK_SIZE_M)`` (fused_moe.py, ``_prepare_expert_assignment``), i.e. EM."""
-    args = dict(launch.args)
-    if param != "num_tokens_post_padded_ptr" or not launch.constexprs.get("naive_block_assignment"):
-        return None
-    em = getattr(args.get("EM"), "value", None)
-    return InitSpec("values", ([int(em)],)) if isinstance(em, int) else None
-
-
 def _weight(name: str, a: TensorArg) -> InitSpec:
     leaf = name.rsplit(".", 1)[-1].lower()
     if _is_int(a.dtype):
@@ -322,7 +249,7 @@ def init_for(param: str, a: TensorArg, launch: TracedEvent, facts: StepFacts,
     if known is not None:
         return known
     p = a.producer
-    naive = _naive_post_padded(param, launch)
+    naive = naive_post_padded(param, launch)
     if naive is not None:
         return naive
     if p.startswith("metadata:"):
@@ -340,7 +267,7 @@ def init_for(param: str, a: TensorArg, launch: TracedEvent, facts: StepFacts,
         return _kv_data(a)
     ev = facts.event(p)
     if ev is not None:
-        moe = _moe(param, a, ev, launch, facts)
+        moe = moe_contents(a, ev, facts)
         if moe is not None:
             return moe
         left = produced_contents(a, ev, facts)
