@@ -7,9 +7,10 @@ from typing import Protocol
 
 from vkc.invoke.triton.plan import InitSpec, Value
 from vkc.modeltrace.contents import Contents
-from vkc.modeltrace.records import StepSpec, TensorArg, TracedEvent
+from vkc.modeltrace.records import ScalarArg, StepSpec, TensorArg, TracedEvent
 
-__all__ = ["MOE_LORA_ALIGN", "Refused", "RoutingFacts", "StepView", "is_int", "lengths", "numel", "padded"]
+__all__ = ["MOE_LORA_ALIGN", "Refused", "RoutingFacts", "StepView", "int_scalars", "is_int", "lengths", "numel", "padded",
+           "role_of"]
 
 MOE_LORA_ALIGN = "_moe_C::moe_lora_align_block_size"
 
@@ -63,3 +64,18 @@ def lengths(spec: StepSpec) -> tuple[list[int], list[int]]:
     if spec.workload == "decode":
         return [1] * spec.batch, [spec.ctx] * spec.batch
     return [spec.prompt_len] * spec.batch, [spec.prompt_len] * spec.batch
+
+
+def int_scalars(ev: TracedEvent) -> dict[str, int]:
+    """The launch's integer scalars and integer constexprs, by name (what a contents rule reads of its producer)."""
+    out = {n: v.value for n, v in ev.args if isinstance(v, ScalarArg) and isinstance(v.value, int)}
+    out.update({n: v for n, v in ev.constexprs.items() if isinstance(v, int) and not isinstance(v, bool)})
+    return out
+
+
+def role_of(ev: TracedEvent, a: TensorArg, results: Sequence[str] = ()) -> str | None:
+    """Which argument of ``ev`` (or which of its results, named ``results`` in order) views ``a``'s storage."""
+    for n, t in [*ev.tensors(), *zip(results, ev.outputs)]:
+        if t.base == a.base:
+            return n
+    return None

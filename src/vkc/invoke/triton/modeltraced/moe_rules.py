@@ -9,6 +9,7 @@ from vkc.invoke.triton.recipes.moe import align_block_size
 from vkc.modeltrace.records import TensorArg, TracedEvent
 
 from .initbase import MOE_LORA_ALIGN, Refused, RoutingFacts, padded
+from .initbase import role_of as base_role_of
 from .lora_align import moe_lora_align
 
 __all__ = ["MOE_ALIGN", "RESULT_NAMES", "TOPK_OPS", "moe_contents", "naive_post_padded", "role_of", "topk_dims"]
@@ -30,10 +31,7 @@ def _named_tensors(ev: TracedEvent) -> list[tuple[str, TensorArg]]:
 
 def role_of(ev: TracedEvent, a: TensorArg) -> str | None:
     """Which argument (or named result) of the producing op the storage is (same base)."""
-    for n, t in _named_tensors(ev):
-        if t.base == a.base:
-            return n
-    return None
+    return base_role_of(ev, a, RESULT_NAMES.get(ev.name, ()))
 
 
 def topk_dims(ev: TracedEvent) -> tuple[int, int, int]:

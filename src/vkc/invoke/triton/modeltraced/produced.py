@@ -25,9 +25,9 @@ kernel's code computes from the step's metadata.  Each rule here is one vLLM ker
 from __future__ import annotations
 
 from vkc.invoke.triton.plan import InitSpec, Value
-from vkc.modeltrace.records import ScalarArg, StepSpec, TensorArg, TracedEvent
+from vkc.modeltrace.records import StepSpec, TensorArg, TracedEvent
 
-from .initbase import Refused, StepView, lengths, padded
+from .initbase import Refused, StepView, int_scalars, lengths, padded, role_of
 from .produced_qsa import qsa_metadata_contents
 from .produced_slots import slot_mapping_contents
 from .produced_topk import index_topk_contents
@@ -40,18 +40,9 @@ __all__ = ["TOPK_LENGTH_OPS", "produced_contents"]
 TOPK_LENGTH_OPS = ("_C::cooperative_topk", "_C::persistent_topk")
 
 
-def _param_of(a: TensorArg, ev: TracedEvent) -> str | None:
-    return next((n for n, t in ev.tensors() if t.base == a.base), None)
-
-
-def _scalar(ev: TracedEvent, name: str) -> int | None:
-    v = dict(ev.args).get(name)
-    return v.value if isinstance(v, ScalarArg) and isinstance(v.value, int) else None
-
-
 def _token_requests(a: TensorArg, ev: TracedEvent, spec: StepSpec) -> InitSpec | None:
     q, _ctx = lengths(spec)
-    mapped, tokens = _scalar(ev, "num_mapped"), _scalar(ev, "num_tokens")
+    mapped, tokens = int_scalars(ev).get("num_mapped"), int_scalars(ev).get("num_tokens")
     if mapped is None or tokens is None:
         return None
     reqs = [r for r, n in enumerate(q) for _ in range(n)]
@@ -76,7 +67,7 @@ def _row_lengths(lens: TensorArg, rows: int, facts: StepView) -> list[int] | Non
 
 def _topk_rows(a: TensorArg, ev: TracedEvent, facts: StepView) -> InitSpec | None:
     args = dict(ev.args)
-    out, lens, k = args.get("output"), args.get("lengths"), _scalar(ev, "k")
+    out, lens, k = args.get("output"), args.get("lengths"), int_scalars(ev).get("k")
     if not isinstance(out, TensorArg) or not isinstance(lens, TensorArg) or k is None or len(out.shape) != 2:
         return None
     if out.offset != 0 or out.stride[-1] != 1:
@@ -91,11 +82,11 @@ def _topk_rows(a: TensorArg, ev: TracedEvent, facts: StepView) -> InitSpec | Non
 def produced_contents(a: TensorArg, ev: TracedEvent, facts: StepView) -> InitSpec | None:
     """The contents ``ev`` (the launch that last wrote ``a``'s storage) leaves there, or None."""
     spec = facts.spec
-    if ev.kind == "op" and ev.name in TOPK_LENGTH_OPS and _param_of(a, ev) == "output":
+    if ev.kind == "op" and ev.name in TOPK_LENGTH_OPS and role_of(ev, a) == "output":
         return _topk_rows(a, ev, facts)
     if ev.kind != "triton":
         return None
-    leaf, param = ev.name.rsplit(":", 1)[-1], _param_of(a, ev)
+    leaf, param = ev.name.rsplit(":", 1)[-1], role_of(ev, a)
     if leaf == "_token_request_mapping_kernel" and param == "output":
         return _token_requests(a, ev, spec)
     if leaf == "_fused_norm_rope_kernel" and param == "topk_indices_ptr" and ev.constexprs.get("HAS_INDEXER") is True:

@@ -25,9 +25,9 @@ Buffer entries past ``num_tokens`` are left as found: 0 here.
 from __future__ import annotations
 
 from vkc.invoke.triton.plan import InitSpec
-from vkc.modeltrace.records import ScalarArg, TensorArg, TracedEvent
+from vkc.modeltrace.records import TensorArg, TracedEvent
 
-from .initbase import Refused, StepView, lengths, padded
+from .initbase import Refused, StepView, int_scalars, lengths, padded
 from .produced_slots import BlockIds
 
 __all__ = ["qsa_metadata_contents"]
@@ -35,12 +35,6 @@ __all__ = ["qsa_metadata_contents"]
 KERNEL = "vllm.models.qwen4_exp.common.qsa_cache:_build_qsa_metadata_kernel"
 OUTPUTS = ("token_to_req_ptr", "logical_positions_ptr", "visible_blocks_ptr", "slot_mapping_ptr",
            "k_work_metadata_ptr")
-
-
-def _scalars(ev: TracedEvent) -> dict[str, int]:
-    out = {n: v.value for n, v in ev.args if isinstance(v, ScalarArg) and isinstance(v.value, int)}
-    out.update({n: v for n, v in ev.constexprs.items() if isinstance(v, int) and not isinstance(v, bool)})
-    return out
 
 
 def _tokens(facts: StepView, sc: dict[str, int]) -> list[tuple[int, int, int, int]]:
@@ -83,7 +77,7 @@ def qsa_metadata_contents(a: TensorArg, ev: TracedEvent, param: str | None, fact
     """What ``_build_qsa_metadata_kernel`` (``ev``) leaves in its output ``param``, or None."""
     if ev.name != KERNEL or param not in OUTPUTS:
         return None
-    sc = _scalars(ev)
+    sc = int_scalars(ev)
     a = dict(ev.tensors()).get(param, a)
     try:
         if param == "k_work_metadata_ptr":

@@ -18,9 +18,9 @@ block 0, distinct per (request, logical block) while they fit.  Rules:
 from __future__ import annotations
 
 from vkc.invoke.triton.plan import InitSpec
-from vkc.modeltrace.records import ScalarArg, TensorArg, TracedEvent
+from vkc.modeltrace.records import TensorArg, TracedEvent
 
-from .initbase import Refused, StepView, lengths, padded
+from .initbase import Refused, StepView, int_scalars, lengths, padded
 
 __all__ = ["BlockIds", "slot_mapping_contents"]
 
@@ -40,14 +40,8 @@ class BlockIds:
         return self.ids.setdefault((req, logical), 1 + len(self.ids) % self.span)
 
 
-def _scalars(ev: TracedEvent) -> dict[str, int]:
-    out = {n: v.value for n, v in ev.args if isinstance(v, ScalarArg) and isinstance(v.value, int)}
-    out.update({n: v for n, v in ev.constexprs.items() if isinstance(v, int) and not isinstance(v, bool)})
-    return out
-
-
 def _compressed(ev: TracedEvent, facts: StepView) -> list[int]:
-    sc = _scalars(ev)
+    sc = int_scalars(ev)
     if sc.get("dcp_world_size", 1) != 1:
         raise Refused("CompressedSlotMappingKernel under decode context parallelism (dcp_world_size > 1)")
     cr, bs, pad = sc["COMPRESS_RATIO"], sc["block_size"], sc.get("PAD_ID", -1)
@@ -63,7 +57,7 @@ def _compressed(ev: TracedEvent, facts: StepView) -> list[int]:
 
 
 def _kpool_tail(ev: TracedEvent, facts: StepView) -> list[int]:
-    sc = _scalars(ev)
+    sc = int_scalars(ev)
     if sc["num_tokens"] > sc["num_actual_tokens"]:
         raise Refused("_kpool_tail_slot_mapping_kernel pads tokens past num_actual_tokens with slot_mapping")
     kpool = sc["kpool"]

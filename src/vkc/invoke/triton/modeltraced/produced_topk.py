@@ -25,20 +25,14 @@ from __future__ import annotations
 import random
 
 from vkc.invoke.triton.plan import InitSpec, Value
-from vkc.modeltrace.records import ScalarArg, TensorArg, TracedEvent
+from vkc.modeltrace.records import TensorArg, TracedEvent
 
-from .initbase import Refused, StepView, lengths, numel, padded
+from .initbase import Refused, StepView, int_scalars, lengths, numel, padded
 
 __all__ = ["index_topk_contents"]
 
 INDEX_TOPK = "vllm.models.minimax_m3.common.ops.index_topk:"
 SHUFFLE_SEED = 20240917      # the partial rows' non-forced blocks: a fixed shuffle (vkc's choice)
-
-
-def _scalars(ev: TracedEvent) -> dict[str, int]:
-    out = {n: v.value for n, v in ev.args if isinstance(v, ScalarArg) and isinstance(v.value, int)}
-    out.update({n: v for n, v in ev.constexprs.items() if isinstance(v, int) and not isinstance(v, bool)})
-    return out
 
 
 def _forced(ev: TracedEvent, facts: StepView, scores: str = "s_ptr") -> tuple[int, int]:
@@ -47,7 +41,7 @@ def _forced(ev: TracedEvent, facts: StepView, scores: str = "s_ptr") -> tuple[in
     src = facts.event(s.producer) if isinstance(s, TensorArg) else None
     if src is None or not src.name.endswith(":_decode_index_score_kernel"):
         return 0, 0
-    sc = _scalars(src)
+    sc = int_scalars(src)
     return sc.get("init_blocks", 0), sc.get("local_blocks", 0)
 
 
@@ -81,7 +75,7 @@ def _decode_rows(ev: TracedEvent, facts: StepView, sc: dict[str, int]) -> list[i
 
 
 def _merge_final(a: TensorArg, ev: TracedEvent, facts: StepView) -> InitSpec:
-    sc = _scalars(ev)
+    sc = int_scalars(ev)
     part = dict(ev.args).get("ti_partial_ptr")
     pev = facts.event(part.producer) if isinstance(part, TensorArg) else None
     init, local = _forced(pev, facts) if pev is not None else (0, 0)
@@ -90,7 +84,7 @@ def _merge_final(a: TensorArg, ev: TracedEvent, facts: StepView) -> InitSpec:
 
 
 def _prefill_final(a: TensorArg, ev: TracedEvent, facts: StepView) -> InitSpec:
-    sc = _scalars(ev)
+    sc = int_scalars(ev)
     q, ctx = lengths(facts.spec)
     bs, si = sc["block_size"], sc.get("sample_interval", 1)
     # MASK_INIT / MASK_LOCAL push those blocks down (score - 1e29 / - 1e28) instead of forcing them in
@@ -105,7 +99,7 @@ def _prefill_final(a: TensorArg, ev: TracedEvent, facts: StepView) -> InitSpec:
 
 
 def _partial(a: TensorArg, ev: TracedEvent, facts: StepView) -> InitSpec:
-    sc = _scalars(ev)
+    sc = int_scalars(ev)
     if len(a.shape) != 4 or a.offset != 0:
         raise Refused(f"_topk_index_partial_kernel ti_partial_ptr of shape {a.shape}: [chunks, heads, tokens, T]")
     chunks, heads, tokens, width = a.shape

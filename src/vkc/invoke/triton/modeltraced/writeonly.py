@@ -143,12 +143,12 @@ def write_only_params(source: str, kernel: str, params: Sequence[str],
 
 def kernel_source(root: Path, qualified: str) -> str | None:
     """The source of the module that defines ``module:qualname`` in the tree at ``root``, or None."""
-    module = qualified.split(":", 1)[0]
-    base = root.joinpath(*module.split("."))
-    for path in (base.with_suffix(".py"), base / "__init__.py"):
-        if path.is_file():
-            try:
-                return path.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError):
-                return None
-    return None
+    from vkc.extract.triton.modinfo import module_file
+
+    found = module_file(root, qualified.split(":", 1)[0])
+    if found is None:
+        return None
+    try:
+        return found[0].read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
