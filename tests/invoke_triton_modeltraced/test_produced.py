@@ -57,3 +57,47 @@ def test_a_new_step_hands_earlier_writers_over_by_name():
     rec.reset_step()
     assert rec.storages[1]["producer"] == "earlier-step:_C::cooperative_topk"
     assert rec.storages[2]["producer"] == "metadata:seq_lens" and rec.events == []
+
+
+def _seq_metadata(seq_idx: TensorArg, query_start: TensorArg, actual: int, pad: int) -> TracedEvent:
+    return TracedEvent(0, "triton", "vllm.models.inkling.nvidia.ops.sconv:_seq_metadata_kernel", None, None,
+                       (("qsl_ptr", _t("s0", (5,), "metadata:query_start_loc")), ("seq_idx_ptr", seq_idx),
+                        ("query_start_ptr", query_start), ("num_reqs", ScalarArg(4)),
+                        ("num_actual_tokens", ScalarArg(actual)), ("num_padded_tokens", ScalarArg(pad))))
+
+
+def test_inkling_seq_metadata_is_each_tokens_request_and_its_first_row():
+    seq_idx, starts = _t("s1", (8,), "unknown"), _t("s2", (8,), "unknown")
+    meta = _seq_metadata(seq_idx, starts, 4, 6)
+    reader = TracedEvent(1, "triton", "m:sconv", None, None,
+                         (("seq_idx_ptr", _t("s1", (6,), "event:0")), ("query_start_ptr", _t("s2", (6,), "event:0"))))
+    facts = _facts(meta, reader)
+    # decode: one token per request; padded tokens 4, 5 are 0; the rest of the 8-element buffer 0 as well
+    assert init_for("seq_idx_ptr", _t("s1", (6,), "event:0"), reader, facts) == InitSpec(
+        "values", ([0, 1, 2, 3, 0, 0, 0, 0],))
+    assert init_for("query_start_ptr", _t("s2", (6,), "event:0"), reader, facts) == InitSpec(
+        "values", ([0, 1, 2, 3, 0, 0, 0, 0],))
+
+
+def test_inkling_seq_metadata_of_another_batch_is_no_rule():
+    seq_idx, starts = _t("s1", (8,), "unknown"), _t("s2", (8,), "unknown")
+    meta = _seq_metadata(seq_idx, starts, 3, 3)       # 3 tokens: not this 4-sequence decode step's
+    reader = TracedEvent(1, "triton", "m:sconv", None, None, (("seq_idx_ptr", _t("s1", (3,), "event:0")),))
+    import pytest
+
+    from vkc.invoke.triton.modeltraced.initbase import Refused
+    with pytest.raises(Refused):
+        init_for("seq_idx_ptr", _t("s1", (3,), "event:0"), reader, _facts(meta, reader))
+
+
+def test_inkling_seq_metadata_prefill_query_start_is_the_requests_first_row():
+    from vkc.invoke.triton.modeltraced.produced import produced_contents
+
+    seq_idx, starts = _t("s1", (6,), "unknown"), _t("s2", (6,), "unknown")
+    meta = TracedEvent(0, "triton", "vllm.models.inkling.nvidia.ops.sconv:_seq_metadata_kernel", None, None,
+                       (("qsl_ptr", _t("s0", (3,), "metadata:query_start_loc")), ("seq_idx_ptr", seq_idx),
+                        ("query_start_ptr", starts), ("num_reqs", ScalarArg(2)),
+                        ("num_actual_tokens", ScalarArg(6)), ("num_padded_tokens", ScalarArg(6))))
+    facts = StepFacts(StepTrace(StepSpec("prefill", 2, 0, 3), 4, (meta,), 0.0), 64, 16)
+    assert produced_contents(seq_idx, meta, facts) == InitSpec("values", ([0, 0, 0, 1, 1, 1],))
+    assert produced_contents(starts, meta, facts) == InitSpec("values", ([0, 0, 0, 3, 3, 3],))

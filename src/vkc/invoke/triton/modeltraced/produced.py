@@ -17,6 +17,11 @@ kernel's code computes from the step's metadata.  Each rule here is one vLLM ker
   program 3 fills each token's row of ``topk_indices_ptr`` (``TOPK`` entries) with -1 ("Fill top k
   indices buffer with -1"); without it the program returns and the buffer keeps the previous indexer
   layer's top-k, so no rule;
+* ``vllm/models/inkling/nvidia/ops/sconv.py: _seq_metadata_kernel(qsl_ptr, seq_idx_ptr, query_start_ptr,
+  num_reqs, num_actual_tokens, num_padded_tokens, ...)`` (launched by ``InklingSconvMetadataBuilder.build``,
+  ``sconv_swa_attn.py``) -- for ``t < num_actual_tokens`` ``seq_idx[t]`` = the request ``j`` whose query holds
+  token ``t`` (the largest ``j`` with ``qsl[j] <= t``) and ``query_start[t] = qsl[j]``; both 0 for
+  ``num_actual_tokens <= t < num_padded_tokens`` (``tl.where(actual, ..., 0)``, stored under ``mask=padded``);
 * MiniMax-M3's index top-k tables (:mod:`.produced_topk`), Qwen4-Exp's QSA metadata
   (:mod:`.produced_qsa`) and the MLA compressed / kpool-tail slot mappings (:mod:`.produced_slots`).
 
@@ -49,6 +54,18 @@ def _token_requests(a: TensorArg, ev: TracedEvent, spec: StepSpec) -> InitSpec |
     if mapped > len(reqs):
         raise Refused(f"_token_request_mapping_kernel maps {mapped} tokens; the step has {len(reqs)}")
     return padded(reqs[:mapped] + [0] * max(0, tokens - mapped), a, 0)
+
+
+def _seq_metadata(a: TensorArg, ev: TracedEvent, param: str, spec: StepSpec) -> InitSpec | None:
+    sc = int_scalars(ev)
+    actual, pad, reqs = sc.get("num_actual_tokens"), sc.get("num_padded_tokens"), sc.get("num_reqs")
+    q, _ctx = lengths(spec)
+    if actual is None or pad is None or reqs != len(q) or actual != sum(q) or pad < actual:
+        return None
+    starts = [sum(q[:r]) for r in range(len(q))]
+    owner = [r for r, n in enumerate(q) for _ in range(n)]
+    values = owner if param == "seq_idx_ptr" else [starts[r] for r in owner]
+    return padded(values + [0] * (pad - actual), a, 0)
 
 
 def _row_lengths(lens: TensorArg, rows: int, facts: StepView) -> list[int] | None:
@@ -89,6 +106,8 @@ def produced_contents(a: TensorArg, ev: TracedEvent, facts: StepView) -> InitSpe
     leaf, param = ev.name.rsplit(":", 1)[-1], role_of(ev, a)
     if leaf == "_token_request_mapping_kernel" and param == "output":
         return _token_requests(a, ev, spec)
+    if leaf == "_seq_metadata_kernel" and param in ("seq_idx_ptr", "query_start_ptr"):
+        return _seq_metadata(dict(ev.tensors()).get(param, a), ev, param, spec)
     if leaf == "_fused_norm_rope_kernel" and param == "topk_indices_ptr" and ev.constexprs.get("HAS_INDEXER") is True:
         return InitSpec("const", (-1,))
     for rule in (index_topk_contents, qsa_metadata_contents, slot_mapping_contents):
