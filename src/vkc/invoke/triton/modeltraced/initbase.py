@@ -9,8 +9,8 @@ from vkc.invoke.triton.plan import InitSpec, Value
 from vkc.modeltrace.contents import Contents
 from vkc.modeltrace.records import ScalarArg, StepSpec, TensorArg, TracedEvent
 
-__all__ = ["MOE_LORA_ALIGN", "Refused", "RoutingFacts", "StepView", "int_scalars", "is_int", "lengths", "numel", "padded",
-           "role_of"]
+__all__ = ["MOE_LORA_ALIGN", "Refused", "RoutingFacts", "StepView", "float_bits", "int_scalars", "is_int", "lengths",
+           "numel", "padded", "role_of"]
 
 MOE_LORA_ALIGN = "_moe_C::moe_lora_align_block_size"
 
@@ -37,6 +37,9 @@ class StepView(Protocol):
 
     @property
     def num_blocks(self) -> int: ...
+
+    @property
+    def known(self) -> Mapping[str, Contents]: ...
 
     def event(self, producer: str) -> TracedEvent | None: ...
 
@@ -78,4 +81,19 @@ def role_of(ev: TracedEvent, a: TensorArg, results: Sequence[str] = ()) -> str |
     for n, t in [*ev.tensors(), *zip(results, ev.outputs)]:
         if t.base == a.base:
             return n
+    return None
+
+
+_FLOATS = ("float16", "bfloat16", "float32", "float64")
+
+
+def float_bits(a: TensorArg, ev: TracedEvent) -> InitSpec | None:
+    """``a`` is an integer view of floating data: the producer ``ev`` made (or took) the storage as floats of
+    the same width (Step5's compacted query: bf16 rows copied as int16); its contents are random values of
+    that float dtype reinterpreted (``randn_as``), not indices.  None when ``ev`` saw no such view."""
+    if not is_int(a.dtype) or a.dtype == "bool":
+        return None
+    for t in [*(t for _n, t in ev.tensors()), *ev.outputs]:
+        if t.base == a.base and t.dtype in _FLOATS and t.itemsize == a.itemsize:
+            return InitSpec("randn_as", (t.dtype,))
     return None

@@ -46,7 +46,7 @@ from vkc.modeltrace.contents import Contents, PointerTarget
 from vkc.modeltrace.records import StepSpec, StepTrace, TensorArg, TracedEvent
 
 from .constfill import FILLS, filled_value
-from .initbase import MOE_LORA_ALIGN, Refused
+from .initbase import MOE_LORA_ALIGN, Refused, float_bits
 from .initbase import is_int as _is_int
 from .initbase import lengths as _lengths
 from .initbase import numel as _numel
@@ -291,6 +291,8 @@ def init_for(param: str, a: TensorArg, launch: TracedEvent, facts: StepFacts,
             prev = next((t for _n, t in ev.tensors() if t.base == a.base), None)
             if prev is not None and prev.producer != p:
                 return init_for(param, prev, launch, facts, seen, depth + 1)
+        if (bits := float_bits(a, ev)) is not None:
+            return bits
         raise Refused(f"{param}: index-like tensor produced by {ev.name} (no contents rule)")
     if p == "alloc":
         earlier = earlier_writers(a, launch, facts.step.events)

@@ -19,10 +19,11 @@ KNOWN_VALUES_MAX = 1 << 16     # a known storage up to this many elements is inl
 
 
 def of_contents(c: Contents) -> InitSpec | None:
-    """Known contents as an init spec: one value -> ``const``, few -> ``values``, else ``runs``."""
+    """Known contents as an init spec: one value -> ``const``; ``runs`` when they take at most half the
+    elements (a request-owner map, a block table's zero tail) or there are too many to inline; else ``values``."""
     if c.const is not None:
         return InitSpec("const", (c.const,))
-    if c.numel <= KNOWN_VALUES_MAX:
+    if c.numel <= KNOWN_VALUES_MAX and 2 * len(c.runs) > c.numel:
         return InitSpec("values", (c.values(),))
     if len(c.runs) <= KNOWN_VALUES_MAX:
         return InitSpec("runs", ([v for v, _n in c.runs], [n for _v, n in c.runs]))

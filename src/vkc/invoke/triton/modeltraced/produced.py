@@ -23,7 +23,8 @@ kernel's code computes from the step's metadata.  Each rule here is one vLLM ker
   token ``t`` (the largest ``j`` with ``qsl[j] <= t``) and ``query_start[t] = qsl[j]``; both 0 for
   ``num_actual_tokens <= t < num_padded_tokens`` (``tl.where(actual, ..., 0)``, stored under ``mask=padded``);
 * MiniMax-M3's index top-k tables (:mod:`.produced_topk`), Qwen4-Exp's QSA metadata
-  (:mod:`.produced_qsa`) and the MLA compressed / kpool-tail slot mappings (:mod:`.produced_slots`).
+  (:mod:`.produced_qsa`), the MLA compressed / kpool-tail slot mappings (:mod:`.produced_slots`) and Step5's
+  sparse-indexer metadata (:mod:`.produced_step5`).
 
 :func:`produced_contents` answers None for any other (kernel, parameter): the caller's rules go on.
 """
@@ -35,6 +36,7 @@ from vkc.modeltrace.records import StepSpec, TensorArg, TracedEvent
 from .initbase import Refused, StepView, int_scalars, lengths, padded, role_of
 from .produced_qsa import qsa_metadata_contents
 from .produced_slots import slot_mapping_contents
+from .produced_step5 import step5_contents
 from .produced_topk import index_topk_contents
 
 __all__ = ["TOPK_LENGTH_OPS", "produced_contents"]
@@ -110,7 +112,7 @@ def produced_contents(a: TensorArg, ev: TracedEvent, facts: StepView) -> InitSpe
         return _seq_metadata(dict(ev.tensors()).get(param, a), ev, param, spec)
     if leaf == "_fused_norm_rope_kernel" and param == "topk_indices_ptr" and ev.constexprs.get("HAS_INDEXER") is True:
         return InitSpec("const", (-1,))
-    for rule in (index_topk_contents, qsa_metadata_contents, slot_mapping_contents):
+    for rule in (index_topk_contents, qsa_metadata_contents, slot_mapping_contents, step5_contents):
         got = rule(a, ev, param, facts)
         if got is not None:
             return got

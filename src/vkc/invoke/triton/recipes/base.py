@@ -82,6 +82,13 @@ used, width)``                              entries: the first ``rows`` rows' fi
                                             rows past the lengths -1; a length ``[L, head, tail]``
                                             puts ids 0..head-1 first, then L-tail..L-1 (blocks the
                                             scores force in), then random ones
+``("region_rows", width, values, counts)``  rows of ``width`` entries, one per current region ``c``
+                                            (run-length encoded: ``values`` repeated ``counts``):
+                                            -1, then the regions ``0..c`` in the last ``c + 1``
+                                            entries (Step5's region lists); rows past them -1
+``("randn_as", float_dtype)``               normal(0, 1) values of ``float_dtype`` reinterpreted as
+                                            the buffer's integer dtype of the same width (floating
+                                            data vLLM moves as integers)
 ``("randn_scaled", scale)``                 normal(0, 1) * scale
 ``("uniform", low, high)``                  uniform [low, high)
 =========================================  ==================================================
@@ -115,6 +122,8 @@ INIT_KINDS: dict[str, int] = {
     "overlay": 2,         # (init, views): a base fill, then constant views of another dtype
     "pointer_targets": 1,  # ((nbytes, dtype, offset, scale), ...): one real allocation per entry
     "topk_rows": 3,       # (width, lengths, k): per row min(k, L) distinct ids below L, then -1
+    "randn_as": 1,        # (float dtype): normal values of that dtype, reinterpreted as the buffer's
+    "region_rows": 3,     # (width, values, counts): per row -1 padding, then regions 0..current
 }
 
 DTYPE_BYTES: dict[str, int] = {

@@ -1,0 +1,109 @@
+"""Step5's sparse-indexer metadata rules (:mod:`vkc.invoke.triton.modeltraced.produced_step5`) and integer
+views of floating data (:func:`vkc.invoke.triton.modeltraced.initbase.float_bits`)."""
+from __future__ import annotations
+
+import pytest
+
+from vkc.invoke.triton.modeltraced.initbase import Refused
+from vkc.invoke.triton.modeltraced.inits import StepFacts, init_for
+from vkc.invoke.triton.plan import InitSpec
+from vkc.modeltrace.contents import Contents
+from vkc.modeltrace.records import ScalarArg, StepSpec, StepTrace, TensorArg, TracedEvent
+
+OPS = "vllm.models.step5.nvidia.ops."
+
+
+def _t(base: str, shape: tuple[int, ...], producer: str, dtype: str = "int64", offset: int = 0) -> TensorArg:
+    n = 1
+    for d in shape:
+        n *= d
+    size = {"int64": 8, "int32": 4, "bool": 1, "int16": 2, "bfloat16": 2}[dtype]
+    stride = (shape[1], 1) if len(shape) == 2 else (1,)
+    return TensorArg(dtype, shape, stride, offset, size, base, size * n, producer)
+
+
+def _direct(rows: int, groups: int) -> TracedEvent:
+    return TracedEvent(0, "triton", OPS + "sparse_indexer_scores:_direct_scores", None, None,
+                       (("SeqLens", _t("s0", (2,), "metadata:seq_lens", "int32")),
+                        ("Active", _t("s1", (rows,), "alloc", "bool")), ("Positions", _t("s2", (rows,), "alloc")),
+                        ("Current", _t("s3", (rows,), "alloc")), ("Lengths", _t("s4", (rows,), "alloc", "int32"))),
+                       constexprs={"QUERY_LEN": 1, "ROW_GROUPS": groups})
+
+
+def _facts(spec: StepSpec, *events: TracedEvent, known: dict[str, Contents] | None = None) -> StepFacts:
+    return StepFacts(StepTrace(spec, 2, events, 0.0), 64, 16, known=known or {})
+
+
+def test_direct_scores_rows_are_each_tokens_last_position_and_region():
+    spec = StepSpec("decode", 2, 20)                  # 2 requests of 20 tokens: position 19, region 2
+    direct = _direct(4, 2)
+    reader = TracedEvent(1, "triton", OPS + "x:y", None, None,
+                         (("Positions", _t("s2", (4,), "event:0")), ("Current", _t("s3", (4,), "event:0")),
+                          ("Active", _t("s1", (4,), "event:0", "bool"))))
+    facts = _facts(spec, direct, reader)
+    assert init_for("Positions", _t("s2", (4,), "event:0"), reader, facts) == InitSpec("values", ([19] * 4,))
+    assert init_for("Current", _t("s3", (4,), "event:0"), reader, facts) == InitSpec("values", ([2] * 4,))
+    assert init_for("Active", _t("s1", (4,), "event:0", "bool"), reader, facts) == InitSpec("values", ([1] * 4,))
+
+
+def test_all_regions_lists_every_region_up_to_the_current_one():
+    spec = StepSpec("decode", 2, 20)
+    direct = _direct(4, 2)
+    regions = TracedEvent(1, "triton", OPS + "sparse_indexer:_all_regions", None, None,
+                          (("Current", _t("s3", (4,), "event:0")), ("Output", _t("s5", (4, 4), "alloc"))),
+                          constexprs={"K": 3, "BLOCK": 4})
+    reader = TracedEvent(2, "triton", OPS + "sparse_decode_attention:_sparse_decode_split", None, None,
+                         (("Regions", _t("s5", (4, 4), "event:1")),))
+    got = init_for("Regions", _t("s5", (4, 4), "event:1"), reader, _facts(spec, direct, regions, reader))
+    assert got == InitSpec("region_rows", (4, [2], [4]))     # each row: -1, 0, 1, 2
+
+
+def test_prepare_prefill_indexer_regions_follow_the_host_positions():
+    spec = StepSpec("prefill", 1, 0, 16)
+    pos = _t("p", (16,), "host:h2d")
+    prep = TracedEvent(0, "triton", OPS + "prefill_indexer_metadata:_prepare_prefill_indexer", None, None,
+                       (("Positions", pos), ("Selected", _t("s6", (16, 3), "alloc")), ("ROWS", ScalarArg(16)),
+                        ("REGIONS", ScalarArg(2))),
+                       constexprs={"NEED_SCORES": False, "POSITION_STRIDE": 1})
+    reader = TracedEvent(1, "triton", OPS + "sparse_prefill_pages:_compact_prefill_pages", None, None,
+                         (("Regions", _t("s6", (16, 3), "event:0")),))
+    facts = _facts(spec, prep, reader, known={"p": Contents.of(list(range(16)))})
+    got = init_for("Regions", _t("s6", (16, 3), "event:0"), reader, facts)
+    assert got == InitSpec("region_rows", (3, [0, 1], [8, 8]))
+    # with NEED_SCORES the top-k fills Selected, not this kernel: refused with the reason
+    scored = TracedEvent(0, "triton", prep.name, None, None, prep.args, constexprs={"NEED_SCORES": True,
+                                                                                    "POSITION_STRIDE": 1})
+    with pytest.raises(Refused):
+        init_for("Regions", _t("s6", (16, 3), "event:0"), reader, _facts(spec, scored, reader, known=facts.known))
+
+
+def test_an_int16_view_of_bf16_rows_is_float_data():
+    spec = StepSpec("prefill", 1, 0, 16)
+    op = TracedEvent(0, "op", "_C::fused_qknorm_rope_cache", None, None, (("q", _t("q", (16, 8), "alloc", "bfloat16")),))
+    reader = TracedEvent(1, "triton", OPS + "sparse_prefill_pages:_compact_prefill_pages", None, None,
+                         (("Query", _t("q", (16, 8), "event:0", "int16")),))
+    got = init_for("Query", _t("q", (16, 8), "event:0", "int16"), reader, _facts(spec, op, reader))
+    assert got == InitSpec("randn_as", ("bfloat16",))
+
+
+def _template_init():
+    import math
+    from pathlib import Path
+
+    import torch
+
+    text = (Path(__file__).parents[2] / "src/vkc/invoke/triton/templates/invoke.py.j2").read_text()
+    body = text[text.index("def _init_tensor("):text.index("def _view(")]
+    ns: dict[str, object] = {"torch": torch, "math": math, "_POINTER_TARGETS": []}
+    exec(body, ns)   # noqa: S102 -- the template's own helper, no Jinja expressions inside it
+    return ns["_init_tensor"]
+
+
+def test_the_examples_region_rows_and_float_bits():
+    import torch
+
+    init = _template_init()
+    t = init([3, 4], "int64", ("region_rows", 4, [2, 0], [1, 1]), "cpu")   # type: ignore[operator]
+    assert t.tolist() == [[-1, 0, 1, 2], [-1, -1, -1, 0], [-1, -1, -1, -1]]
+    q = init([8, 4], "int16", ("randn_as", "bfloat16"), "cpu")              # type: ignore[operator]
+    assert q.dtype == torch.int16 and bool(torch.isfinite(q.view(torch.bfloat16)).all())
