@@ -404,6 +404,21 @@ def _init_tensor(shape, dtype_name, init, device):
             keep = torch.arange(ids.shape[1], device=device)[None, :] < torch.clamp(L, max=min(k, width))[:, None]
             table[:len(spec), :ids.shape[1]] = torch.where(keep, ids, -1)
         return table.reshape(-1)[:numel].to(dtype).reshape(shape)
+    if kind == "randn_as":
+        # integer storage of floating data (a bit copy of bf16 rows as int16): normal values of that float
+        # dtype, reinterpreted
+        return torch.randn(shape, device=device).to(getattr(torch, params[0])).view(dtype)
+    if kind == "region_rows":
+        # a region list per row (Step5's _emit_all_regions): `width` entries, -1 left padding, then regions
+        # 0..current of the row's current region (currents run-length encoded: values, counts)
+        width, values, counts = params
+        cur = torch.tensor(values, dtype=torch.int64, device=device).repeat_interleave(
+            torch.tensor(counts, device=device))
+        table = torch.full((max(-(-numel // width), cur.numel()), width), -1, dtype=torch.int64, device=device)
+        col = torch.arange(width, device=device)[None, :]
+        region = col - (width - 1 - cur[:, None])
+        table[:cur.numel()] = torch.where(region >= 0, region, -1)
+        return table.reshape(-1)[:numel].to(dtype).reshape(shape)
     raise ValueError(f"unknown init spec {init!r}")
 
 
