@@ -107,3 +107,10 @@ def test_the_examples_region_rows_and_float_bits():
     assert t.tolist() == [[-1, 0, 1, 2], [-1, -1, -1, 0], [-1, -1, -1, -1]]
     q = init([8, 4], "int16", ("randn_as", "bfloat16"), "cpu")              # type: ignore[operator]
     assert q.dtype == torch.int16 and bool(torch.isfinite(q.view(torch.bfloat16)).all())
+
+
+def test_gathered_block_table_entries_are_block_ids():
+    spec = StepSpec("prefill", 1, 0, 16)
+    pages = _t("pg", (3,), "gathered:metadata:block_table_tensor", "int32")
+    reader = TracedEvent(0, "triton", OPS + "sparse_prefill_pages:_stage_prefill_pages", None, None, (("Pages", pages),))
+    assert init_for("Pages", pages, reader, _facts(spec, reader)) == InitSpec("block_table", (64,))

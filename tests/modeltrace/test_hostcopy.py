@@ -89,3 +89,16 @@ def test_a_result_the_metadata_shadows_computed_is_kept(rec):
             opaque = torch.empty(2, dtype=torch.int32, device=META) + 1     # no shadow: nothing kept
     assert _contents(rec, offs) == [0, 1, 4]
     assert _contents(rec, opaque) is None
+
+
+def test_a_builders_gather_of_the_block_table_names_its_block_ids(rec):
+    """Step5's staged prefill pages: ``flat_table[upload(flat).long()]`` (sparse_prefill_pages.py) in a builder."""
+    table = torch.empty((2, 8), dtype=torch.int32, device=META)
+    rec.name_storage(table, "metadata:block_table_tensor")
+    rec.building = True
+    with make_dispatch_mode():
+        idx = torch.tensor([0, 1, 8], dtype=torch.int32).to(META).long()
+        pages = table.reshape(-1)[idx]
+        other = torch.empty(4, dtype=torch.int32, device=META)[idx]        # a gather of another buffer
+    assert rec.storages[rec._key(pages)]["producer"] == "gathered:metadata:block_table_tensor"
+    assert rec.storages.get(rec._key(other), {}).get("producer") != "gathered:metadata:block_table_tensor"

@@ -6,7 +6,8 @@ module stack, or None), ``module`` (the innermost module's name) and, per tensor
 dtype/shape/stride/storage offset, the base storage it views and that storage's *producer*: the
 event of the step that last wrote it (``"event:<i>"``; ``"earlier-step:<name>"`` when an earlier traced step's
 launch did) or where the worker made it (``"input:<name>"``,
-``"metadata:<field>"``, ``"weight:<param>"``, ``"kv_cache:<layer>"``, ``"alloc"``, ``"host:h2d"``: a
+``"metadata:<field>"``, ``"weight:<param>"``, ``"kv_cache:<layer>"``, ``"alloc"``,
+``"gathered:metadata:block_table_tensor"`` (a builder's gather of block-table entries), ``"host:h2d"``: a
 copy of host values, :mod:`vkc.modeltrace.hostcopy`, which keeps those values for the step's
 ``host_contents``; so does an aten result the step's metadata shadows computed).  While ``building`` (the
 attention-metadata builders run, before the forward) only allocations and host copies are noted, no event.
@@ -244,6 +245,8 @@ def make_dispatch_mode():
             if RECORDER.building and not RECORDER.active:
                 out = func(*args, **kwargs)
                 _noted_writes(func, args, kwargs)
+                if ns == "aten" and base in _GATHERS:
+                    _gathered(args, out)
                 for o in out if isinstance(out, (tuple, list)) else [out]:
                     _shadowed(o)
                 return out
@@ -272,6 +275,24 @@ def make_dispatch_mode():
             return out
 
     return Mode()
+
+
+# aten ops whose result elements are elements of their ``self``: a builder's gather of a named table
+_GATHERS = frozenset({"index", "index_select", "gather", "take"})
+_GATHERABLE = ("metadata:block_table_tensor",)
+
+
+def _gathered(args: Any, out: Any) -> None:
+    """A builder gathered entries of vLLM's block table (Step5's staged prefill pages: ``flat_table[idx]``,
+    ``sparse_prefill_pages.py``): its fresh result holds block ids, ``gathered:metadata:block_table_tensor``."""
+    import torch
+
+    if not args or not isinstance(args[0], torch.Tensor) or not isinstance(out, torch.Tensor) \
+            or out.device.type != "meta":
+        return
+    src = RECORDER.storages.get(RECORDER._key(args[0]), {}).get("producer", "")
+    if src in _GATHERABLE and RECORDER.storages.get(RECORDER._key(out)) is None:
+        RECORDER.name_storage(out, f"gathered:{src}")
 
 
 def _shadowed(o: Any) -> None:

@@ -60,7 +60,7 @@ class TensorArg:
     itemsize: int
     base: str                     # id of the storage it views ("s12"), shared by views of one buffer
     base_nbytes: int
-    producer: str                 # "event:<i>" | "earlier-step:<name>" | "input:<n>" | "metadata:<field>" | "weight:<param>" | "kv_cache:<layer>" | "alloc" | "unknown"
+    producer: str                 # "event:<i>" | "earlier-step:<name>" | "input:<n>" | "metadata:<field>" | "weight:<param>" | "kv_cache:<layer>" | "gathered:metadata:block_table_tensor" | "alloc" | "unknown"
     origin: str = ""              # where the worker first named the storage ("kv_cache:<layer>", ...); "" in older traces
     fill: float | None = None     # producer "alloc" by torch.zeros/ones/full: that constant (None: empty, or unknown)
 

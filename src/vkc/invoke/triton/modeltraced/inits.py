@@ -254,6 +254,8 @@ def init_for(param: str, a: TensorArg, launch: TracedEvent, facts: StepFacts,
         return naive
     if p.startswith("metadata:"):
         return _metadata(p.split(":", 1)[1], a, facts)
+    if p == "gathered:metadata:block_table_tensor" and _is_int(a.dtype):   # block-table entries: block ids
+        return InitSpec("block_table", (facts.num_blocks,))
     if p == "input:positions":
         return _positions(a, facts)
     if p == "input:input_ids":
