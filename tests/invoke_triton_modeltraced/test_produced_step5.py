@@ -114,3 +114,16 @@ def test_gathered_block_table_entries_are_block_ids():
     pages = _t("pg", (3,), "gathered:metadata:block_table_tensor", "int32")
     reader = TracedEvent(0, "triton", OPS + "sparse_prefill_pages:_stage_prefill_pages", None, None, (("Pages", pages),))
     assert init_for("Pages", pages, reader, _facts(spec, reader)) == InitSpec("block_table", (64,))
+
+
+def test_ring_metadata_keeps_the_last_capacity_positions_of_each_request():
+    spec = StepSpec("prefill", 2, 0, 4)                 # 2 prompts of 4 tokens, a ring of 2 rows per request
+    ring = TracedEvent(0, "triton", "vllm.models.step5.nvidia.csa_tail_ring:_ring_metadata_kernel", None, None,
+                       (("base_ptr", _t("b", (10,), "alloc")), ("slot_mapping_ptr", _t("sl", (10,), "alloc")),
+                        ("num_reqs", ScalarArg(2)), ("num_actual_tokens", ScalarArg(8)), ("num_tokens", ScalarArg(8))),
+                       constexprs={"CAPACITY": 2, "ROWS_PER_BLOCK": 10})
+    reader = TracedEvent(1, "triton", OPS + "summary_update:_write_ring", None, None,
+                         (("RingSlots", _t("sl", (8,), "event:0")),))
+    got = init_for("RingSlots", _t("sl", (8,), "event:0"), reader, _facts(spec, ring, reader))
+    # request 0 in block 1 (rows 10..), request 1 in block 2 (rows 20..): positions 2, 3 kept at pos % 2
+    assert got == InitSpec("values", ([-1, -1, 10, 11, -1, -1, 20, 21, -1, -1],))

@@ -15,6 +15,10 @@ current)`` where that is ``>= 0``).  Rules, cited (``vllm/models/step5/nvidia/op
   ``Positions[r * POSITION_STRIDE]`` (host values vLLM copied, the trace's known contents); ``Current``,
   ``Lengths``, ``TopKLengths`` as above, and without ``NEED_SCORES`` the region list into ``Selected`` (``REGIONS``
   regions per row).  With ``NEED_SCORES`` ``Selected`` is the top-k's, not this kernel's: no rule.
+* ``csa_tail_ring.py: _ring_metadata_kernel`` (the CSA tail ring's builder) -- token ``t`` of request ``r``:
+  ``base = block * ROWS_PER_BLOCK`` with ``block = block_table[r, 0]`` (a block id the KV-cache manager
+  handed out: :class:`.produced_slots.BlockIds`, never the null block, so ``valid``), ``slot = base + pos %
+  CAPACITY`` where ``pos >= seq_len - CAPACITY``, else -1; tokens past the scheduled ones -1 in both.
 
 Anything else about these kernels answers None (the caller refuses the launch with the reason).
 """
@@ -24,10 +28,11 @@ from vkc.invoke.triton.plan import InitSpec, Value
 from vkc.modeltrace.records import TensorArg, TracedEvent
 
 from .initbase import Refused, StepView, int_scalars, lengths, numel, padded
+from .produced_slots import BlockIds
 
 __all__ = ["step5_contents"]
 
-_DIRECT, _ALL, _PREP = "_direct_scores", "_all_regions", "_prepare_prefill_indexer"
+_DIRECT, _ALL, _PREP, _RING = "_direct_scores", "_all_regions", "_prepare_prefill_indexer", "_ring_metadata_kernel"
 _STEP5 = "vllm.models.step5."
 _ROW_OUTPUTS = ("Current", "Lengths", "TopKLengths")
 
@@ -96,11 +101,29 @@ def _row_values(name: str, positions: list[int]) -> list[int]:
             "Lengths": [c + 1 for c in current], "TopKLengths": current}[name]
 
 
+def _ring(ev: TracedEvent, param: str, facts: StepView) -> list[int] | None:
+    sc = int_scalars(ev)
+    cap, rows, n = sc.get("CAPACITY"), sc.get("ROWS_PER_BLOCK"), sc.get("num_tokens")
+    q, ctx = lengths(facts.spec)
+    if cap is None or rows is None or n is None or sc.get("num_actual_tokens") != sum(q) or sc.get("num_reqs") != len(q):
+        return None
+    block = BlockIds(facts.num_blocks)
+    out: list[int] = []
+    for r, (nq, c) in enumerate(zip(q, ctx)):
+        base = block(r, 0) * rows
+        for pos in range(c - nq, c):
+            out.append(base if param == "base_ptr" else (base + pos % cap if pos >= c - cap else -1))
+    return out[:n] + [-1] * max(0, n - len(out))
+
+
 def step5_contents(a: TensorArg, ev: TracedEvent, param: str | None, facts: StepView) -> InitSpec | None:
     """The contents a Step5 indexer-metadata launch ``ev`` leaves in its argument ``param``, or None."""
     if ev.kind != "triton" or not ev.name.startswith(_STEP5) or param is None:
         return None
     leaf, own = ev.name.rsplit(":", 1)[-1], dict(ev.tensors()).get(param, a)
+    if leaf == _RING and param in ("base_ptr", "slot_mapping_ptr"):
+        values = _ring(ev, param, facts)
+        return None if values is None else padded(values, own, -1)
     if leaf == _ALL and param == "Output":
         cur = dict(ev.tensors()).get("Current")
         src = facts.event(cur.producer) if cur is not None else None
