@@ -95,3 +95,37 @@ def test_input_token_ids_are_below_the_embedding_rows():
     lone = TracedEvent(1, "triton", "m:embed", None, None, (("ids_ptr", ids),), grid=(64,))
     with pytest.raises(Refused, match="no embedding table"):
         init_for("ids_ptr", ids, lone, _facts(lone))
+
+
+CLASSES = '''
+import triton
+import triton.language as tl
+
+class A:
+    @staticmethod
+    @triton.jit
+    def kernel(out_ptr, x_ptr):
+        tl.store(out_ptr, tl.load(x_ptr))
+
+class B:
+    @staticmethod
+    @triton.jit
+    def kernel(out_ptr, lens_ptr):
+        tl.store(lens_ptr, tl.load(out_ptr))
+'''
+
+
+def test_a_static_method_kernel_is_found_by_its_qualified_name():
+    """DeepSeek-V4's kernel classes (VllmTritonJitKernel) each define ``kernel``: the class picks it."""
+    assert write_only_params(CLASSES, "A.kernel", ["out_ptr", "x_ptr"]) == frozenset({"out_ptr"})
+    assert write_only_params(CLASSES, "B.kernel", ["out_ptr", "lens_ptr"]) == frozenset({"lens_ptr"})
+    assert write_only_params(CLASSES, "kernel", ["out_ptr"]) == frozenset()     # ambiguous: no answer
+
+
+def test_a_write_only_view_takes_the_contents_of_the_other_views():
+    from vkc.invoke.triton.modeltraced.build import _pick_init
+
+    a = TensorArg("int32", (4,), (1,), 0, 4, "s0", 64, "event:0")
+    b = TensorArg("int32", (4,), (1,), 4, 4, "s0", 64, "event:0")
+    got = _pick_init([("indices", a, InitSpec("const", (-1,))), ("lens", b, InitSpec("empty"))])
+    assert got == InitSpec("const", (-1,))

@@ -176,6 +176,10 @@ def _packed_kv(param_inits: list[tuple[str, TensorArg, InitSpec]]) -> InitSpec |
 
 
 def _pick_init(param_inits: list[tuple[str, TensorArg, InitSpec]], kv: bool = False) -> InitSpec:
+    # a view whose prior contents do not matter ("empty": the kernel only stores to it) takes the others'
+    # (DeepSeek-V4's combined top-k indices, filled with -1, and the lens the kernel writes beside them)
+    if any(i.kind != "empty" for _p, _a, i in param_inits):
+        param_inits = [(p, a, i) for p, a, i in param_inits if i.kind != "empty"]
     specs = {repr(i.to_literal()): i for _p, _a, i in param_inits}
     if len(specs) == 1:
         return next(iter(specs.values()))

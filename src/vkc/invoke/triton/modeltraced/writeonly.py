@@ -90,6 +90,23 @@ class _Prune(ast.NodeTransformer):
         return (node.body if taken else node.orelse) or ast.Pass()
 
 
+def _function(tree: ast.Module, kernel: str) -> ast.FunctionDef | None:
+    """The function ``kernel`` names: by its qualified name (``CombineTopkSwaIndicesKernel.kernel``, a
+    static method: DeepSeek-V4's kernel classes each have a ``kernel``), else the one function of its leaf name."""
+    body: list[ast.stmt] = list(tree.body)
+    found: ast.AST | None = None
+    for part in kernel.split("."):
+        found = next((n for n in body if isinstance(n, (ast.ClassDef, ast.FunctionDef)) and n.name == part), None)
+        if found is None:
+            break
+        body = list(found.body)
+    if isinstance(found, ast.FunctionDef):
+        return found
+    leaf = kernel.rsplit(".", 1)[-1]
+    fns = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == leaf]
+    return fns[0] if len(fns) == 1 else None
+
+
 def write_only_params(source: str, kernel: str, params: Sequence[str],
                       constexprs: Mapping[str, Any] | None = None) -> frozenset[str]:
     """The parameters of ``kernel`` (a function name in ``source``, a module) that it only stores to, at a
@@ -98,11 +115,9 @@ def write_only_params(source: str, kernel: str, params: Sequence[str],
         tree = ast.parse(source)
     except SyntaxError:
         return frozenset()
-    leaf = kernel.rsplit(".", 1)[-1]
-    fns = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == leaf]
-    if len(fns) != 1:
+    fn = _function(tree, kernel)
+    if fn is None:
         return frozenset()
-    fn = fns[0]
     if constexprs:
         fn = _Prune(constexprs).visit(fn)
     fparams = [a.arg for a in fn.args.args]
