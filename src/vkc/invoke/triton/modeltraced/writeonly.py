@@ -96,7 +96,10 @@ def _function(tree: ast.Module, kernel: str) -> ast.FunctionDef | None:
     body: list[ast.stmt] = list(tree.body)
     found: ast.AST | None = None
     for part in kernel.split("."):
-        found = next((n for n in body if isinstance(n, (ast.ClassDef, ast.FunctionDef)) and n.name == part), None)
+        named = [n for n in body if isinstance(n, (ast.ClassDef, ast.FunctionDef)) and n.name == part]
+        if len(named) > 1:              # defined twice: ambiguous, no answer
+            return None
+        found = named[0] if named else None
         if found is None:
             break
         body = list(found.body)
