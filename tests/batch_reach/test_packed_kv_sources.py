@@ -9,7 +9,7 @@ from vkc.errors import ModelError
 from vkc.invoke.traced_bytes import touched_bytes
 from vkc.invoke.triton.modeltraced.build import _shrunk, kv_block_bytes, kv_blocks
 from vkc.modelcfg.variants import SERVING_KEYS, parse_variant
-from vkc.modeltrace.records import StepSpec, StepTrace, TensorArg, TraceOptions, TracedEvent
+from vkc.modeltrace.records import StepSpec, StepTrace, TensorArg, TracedEvent, TraceOptions
 from vkc.modeltrace.variants import serving_variant
 
 QNEXT = "Qwen/Qwen3-Next-80B-A3B-Instruct"
