@@ -102,3 +102,24 @@ def test_a_builders_gather_of_the_block_table_names_its_block_ids(rec):
         other = torch.empty(4, dtype=torch.int32, device=META)[idx]        # a gather of another buffer
     assert rec.storages[rec._key(pages)]["producer"] == "gathered:metadata:block_table_tensor"
     assert rec.storages.get(rec._key(other), {}).get("producer") != "gathered:metadata:block_table_tensor"
+
+
+def test_torch_tensor_on_the_device_keeps_its_host_values(rec, monkeypatch):
+    """``torch.tensor(CONSTANTS, device=...)`` (UltraQuant's SORTED_TO_BITS table) with the worker's wrapped
+    ``torch.tensor``, under the meta-placements mode and without it (inside a vLLM op's body)."""
+    from vkc.modeltrace.startup_steps import keep_tensor_values, meta_placements
+
+    monkeypatch.setattr(torch, "tensor", torch.tensor)      # restored after the test
+    keep_tensor_values()
+    keep_tensor_values()                                    # once: not wrapped twice
+    assert torch.tensor._vkc_host_values
+    rec.active = True
+    with make_dispatch_mode():
+        table = torch.tensor((15, 14, 0, 7), device=META, dtype=torch.int32)
+        floats = torch.tensor([0.5, 1.5], device=META)                    # float data: not index data, not kept
+        host = torch.tensor([1, 2])                                        # a host tensor: nothing to mirror
+        with meta_placements():
+            placed = torch.tensor([1, 2], device="cuda")
+    assert table.device.type == "meta" and _contents(rec, table) == [15, 14, 0, 7]
+    assert _contents(rec, floats) is None and host.device.type == "cpu"
+    assert placed.device.type == "meta" and _contents(rec, placed) == [1, 2]

@@ -108,6 +108,17 @@ REACH_SOURCES: tuple[str, ...] = (
     # compressor / indexer / sparse-SWA metadata kernels, fused q-norm/rope/KV insert (CUDA), hash top-k
     ("defaults:DeepseekV4ForCausalLM@deep-gemm=recorded,flash-mla=recorded,tilelang=recorded,cute-dsl=recorded,"
      "block-size=256"),
+    # --- packed KV caches (h-kvq; bench/results/reach_attn_2026-12-04.md) ------------------------------------------
+    # TurboQuant / UltraQuant on a hybrid model: vLLM keeps no boundary layer at the native dtype there
+    # (TurboQuantConfig.get_boundary_skip_layers returns [] for a hybrid, quantization/turboquant/config.py:194), so
+    # every full-attention layer is packed and its one backend is the named one: TURBOQUANT is the only CUDA backend
+    # that takes a turboquant_* dtype (platforms/cuda.py's list ends in it), ULTRAQUANT the one for ultraquant_4bit
+    # (not in CUDA's auto list: --attention-backend ULTRAQUANT; no FlyDSL off gfx950, so its Triton kernels run).
+    # On a dense model the cut's two layers are both boundary layers (vLLM's rule at 2 layers), so no TQ kernel runs.
+    "Qwen/Qwen3-Next-80B-A3B-Instruct@kv-cache-dtype=turboquant_k8v4,attention-backend=TURBOQUANT",   # fp8-K store, decode
+    "Qwen/Qwen3-Next-80B-A3B-Instruct@kv-cache-dtype=turboquant_4bit_nc,attention-backend=TURBOQUANT",  # MSE-K store
+    "Qwen/Qwen3-Next-80B-A3B-Instruct@kv-cache-dtype=ultraquant_4bit,attention-backend=ULTRAQUANT",  # FP4 store, 3-D decode
+    # --- end h-kvq ------------------------------------------------------------------------------------------------------
 )
 
 

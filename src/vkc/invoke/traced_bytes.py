@@ -6,7 +6,9 @@ gpt-oss decode attention on a 4.8 TB/s H200).  The rules, per tensor argument:
 
 * a KV-cache view (producer ``kv_cache:...``, or a view whose first two dims are the step's
   ``[num_blocks, block_size]``) of a launch that takes a slot mapping: the slots written
-  (``slot_mapping.numel()`` tokens x the view's bytes per token);
+  (``slot_mapping.numel()`` tokens x the view's bytes per token; a flat 1-D view of a cache, as
+  vllm/v1/attention/ops/ultraquant/triton_store.py ``_kv_cache_flat`` passes it, has its bytes over the
+  step's ``num_blocks x block_size`` slots per token);
 * a KV-cache view of a launch that takes a block table (``block_table*``, ``Req_to_tokens``): the
   tokens the sequences' context covers (decode: batch x ctx, capped at a ``SLIDING_WINDOW``
   constexpr; prefill: batch x prompt_len) x the view's bytes per token;
@@ -66,8 +68,14 @@ def touched_bytes(ev: TracedEvent, args: Sequence[tuple[str, TensorArg]], spec: 
         if not is_kv_cache_view(t, num_blocks, block_size) or (slots is None and table is None):
             total += view_bytes(t)
             continue
-        per_block = math.prod(n for n, s in zip(t.shape[1:], t.stride[1:]) if s != 0) * t.itemsize
-        per_token = per_block / max(t.shape[1], 1)
+        if len(t.shape) >= 2:
+            per_block = math.prod(n for n, s in zip(t.shape[1:], t.stride[1:]) if s != 0) * t.itemsize
+            per_token = per_block / max(t.shape[1], 1)
+        elif num_blocks and block_size:     # a flat 1-D view of the cache (UltraQuant's _kv_cache_flat)
+            per_token = view_bytes(t) / (num_blocks * block_size)
+        else:
+            total += view_bytes(t)
+            continue
         if slots is not None:
             tokens = math.prod(slots.shape)
             cache_rule = f"cache write: the {tokens} slots written"

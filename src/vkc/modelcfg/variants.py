@@ -56,9 +56,16 @@ SEP = "@"
 # runs in Triton (fused_moe_kernel_gptq_awq; Marlin is not allowed for a MoeWNA16Config); its Linears stay the
 # checkpoint's method (AutoGPTQ / AutoAWQ) -- so it is for a composed:gptq: / composed:awq: MoE model.
 SERVING_KEYS: dict[str, tuple[str, ...]] = {
-    "kv-cache-dtype": ("fp8", "int4_per_token_head", "int8_per_token_head", "fp8_per_token_head"),
+    # turboquant_* / ultraquant_4bit (config/cache.py CacheDType): packed K|V caches, served by the TURBOQUANT /
+    # ULTRAQUANT backend (give it: vkc's default TRITON_ATTN takes neither dtype).  Not here: nvfp4 / nvfp4_4over6
+    # (FlashInfer only: TRT-LLM on SM 10.x, its FA2 path on SM 9.0 for nvfp4, flashinfer.py:114 and :654 -- kernels
+    # outside the tree, and a recording stand-in in the worker), nvfp4_ds_mla (Blackwell MLA)
+    "kv-cache-dtype": ("fp8", "int4_per_token_head", "int8_per_token_head", "fp8_per_token_head",
+                       "turboquant_k8v4", "turboquant_4bit_nc", "turboquant_k3v4_nc", "turboquant_3bit_nc",
+                       "ultraquant_4bit"),
     # FLASH_ATTN_MLA_SPARSE: vLLM's first sparse MLA backend on SM 9.0 (platforms/cuda.py, DeepSeek-V3.2's 576 head)
-    "attention-backend": ("FLASH_ATTN", "TRITON_ATTN", "TRITON_MLA", "FLASH_ATTN_MLA_SPARSE"),
+    "attention-backend": ("FLASH_ATTN", "TRITON_ATTN", "TRITON_MLA", "FLASH_ATTN_MLA_SPARSE", "TURBOQUANT",
+                          "ULTRAQUANT"),
     "speculative": ("ngram", "ngram-block"),
     "sampling": ("mixed",),         # vkc's sampling mixes other than the default (vkc.modeltrace.mixes.MIXES)
     "watermark": ("gumbel",),       # --watermark-config (vkc.modeltrace.watermark.WATERMARK_CONFIGS)

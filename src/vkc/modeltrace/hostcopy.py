@@ -10,7 +10,8 @@ storage as soon as any other recorded op writes it (its contents are then no lon
 and bool storages only (index data: what the plan refuses to guess), up to :data:`MAX_ELEMENTS` elements.
 A Triton launch that writes such a storage is not seen (launches do not say which arguments they write;
 vLLM's kernels read this metadata).  ``torch.tensor(list, device=...)`` builds its device tensor below the
-dispatcher and is not seen either.
+dispatcher: the worker's wrapped ``torch.tensor`` (:func:`vkc.modeltrace.startup_steps.keep_tensor_values`) hands
+its host values over as a copy's.
 
 :meth:`HostMirror.step_contents` gives the step's ``host_contents``: storage id -> ``{"runs": [[value,
 count], ...]}`` over the whole storage, for the storages the step's events read.

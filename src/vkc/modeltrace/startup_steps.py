@@ -58,8 +58,38 @@ def meta_placements() -> Any:
     return _MetaPlacements()
 
 
+def keep_tensor_values() -> None:
+    """``torch.tensor(data, device=...)`` builds its device tensor below the dispatcher (no copy the recorder
+    sees, and inside a ``torch.ops.vllm.*`` body no function mode either): ``torch.tensor`` wrapped so that a meta
+    integer result gets the values of the same call on the CPU, kept as a host copy's (an integer table of
+    constants, e.g. vllm/v1/attention/ops/ultraquant/triton_store.py:79 ``torch.tensor(SORTED_TO_BITS,
+    device=device)``); data the CPU cannot take (meta tensors inside a list) is left unknown.  Once per process."""
+    import torch
+
+    orig = torch.tensor
+    if getattr(orig, "_vkc_host_values", False):
+        return
+
+    def tensor(data: Any, *args: Any, **kwargs: Any) -> Any:
+        out = orig(data, *args, **kwargs)
+        if isinstance(out, torch.Tensor) and out.device.type == "meta" and not out.is_floating_point() \
+                and not isinstance(data, torch.Tensor):
+            try:
+                host = orig(data, *args, **{**kwargs, "device": "cpu"})
+            except (RuntimeError, TypeError, ValueError, NotImplementedError):
+                return out
+            from vkc.modeltrace.recorder import RECORDER
+
+            RECORDER.host_copy(out, host)
+        return out
+
+    tensor._vkc_host_values = True      # type: ignore[attr-defined]
+    torch.tensor = tensor               # type: ignore[assignment]
+
+
 def enter_meta_placements() -> None:
-    """Checklist step ``meta-placements``, for the worker's lifetime."""
+    """Checklist step ``meta-placements``, for the worker's lifetime (with :func:`keep_tensor_values`)."""
+    keep_tensor_values()
     mode = meta_placements()
     mode.__enter__()
     _ACTIVE.append(mode)

@@ -67,6 +67,7 @@ class Program(ExprEvaluator, HelperInterpreter):
         self.modules[name] = info
         if info is not None:
             modinfo.walk(info, info.tree.body, lambda t, _i=info: self._test(_i, t))
+            modinfo.lazy_globals(info)
             info.complete = True
         return info
 

@@ -167,6 +167,49 @@ def walk(info: ModuleInfo, stmts: list[ast.stmt], test_eval: TestEval, note: str
             walk(info, st.body, test_eval, note)
 
 
+def lazy_globals(info: ModuleInfo) -> None:
+    """A module constant bound to ``None`` and set, once, by the lazy-initialisation idiom of a module function
+    (``global X`` / ``if X is None: X = value``, e.g. vllm/v1/attention/ops/ultraquant/triton_store.py:56
+    ``_ensure_const_tables``, which its wrapper calls before the launch) is bound to that value: a kernel that
+    reads ``X`` (``_MIDPOINTS_C.value[i]``) only runs after the initialiser did.  Any other assignment of ``X``
+    in a function leaves ``X`` as it is."""
+    b = info.bindings
+    nones = {n for n, x in b.items() if x.kind == "assign" and not x.index and isinstance(x.value, ast.Constant)
+             and x.value.value is None}
+    sites: dict[str, int] = {}
+    inits: dict[str, tuple[ast.FunctionDef, ast.Assign]] = {}
+    for fn in (st for st in info.tree.body if isinstance(st, ast.FunctionDef)):
+        declared = {n for st in ast.walk(fn) if isinstance(st, ast.Global) for n in st.names} & nones
+        for st in ast.walk(fn):
+            name = _assigned(st)
+            if name in declared:
+                sites[name] = sites.get(name, 0) + 1
+            if isinstance(st, ast.If) and (name := _is_none_test(st.test)) in declared:
+                body = [x for x in st.body if _assigned(x) == name]
+                if len(body) == 1:
+                    inits[name] = (fn, body[0])      # type: ignore[assignment]
+    for name, (fn, st) in sorted(inits.items()):
+        if sites.get(name) == 1:
+            b[name] = Binding("assign", info.name, name, st, value=st.value,
+                              note=f"set lazily by {fn.name} at {info.file}:{st.lineno} (None until then)")
+
+
+def _assigned(st: ast.AST) -> str | None:
+    """The one name a plain ``X = value`` assigns, else None."""
+    if isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Name):
+        return st.targets[0].id
+    return None
+
+
+def _is_none_test(test: ast.expr) -> str | None:
+    """``X`` of an ``if X is None:`` test, else None."""
+    if isinstance(test, ast.Compare) and isinstance(test.left, ast.Name) and len(test.ops) == 1 \
+            and isinstance(test.ops[0], ast.Is) and isinstance(test.comparators[0], ast.Constant) \
+            and test.comparators[0].value is None:
+        return test.left.id
+    return None
+
+
 def _bind_target(info, tgt, st, value, index, note):
     if isinstance(tgt, ast.Name):
         info.bindings[tgt.id] = Binding("assign", info.name, tgt.id, st, value=value, index=index, note=note)

@@ -123,12 +123,13 @@ def kv_bases(step: StepTrace) -> frozenset[str]:
 
 
 def kv_blocks(step: StepTrace) -> int | None:
-    """num_blocks of the step's KV cache (the block dimension of its views), None without one."""
+    """num_blocks of the step's KV cache (the block dimension of its views of 2+ dims: a flat 1-D view has
+    no block dimension), None without one."""
     n: int | None = None
     kv = kv_bases(step)
     for ev in step.events:
         for _p, a in ev.tensors():
-            if a.base in kv and a.shape and (a.producer.startswith("kv_cache:") or ev.kind == "triton"):
+            if a.base in kv and len(a.shape) >= 2 and (a.producer.startswith("kv_cache:") or ev.kind == "triton"):
                 b = a.shape[_block_dim(a)]
                 n = b if n is None else min(n, b)
     return n
@@ -148,8 +149,30 @@ def _extent(shape: Sequence[int], stride: Sequence[int], offset: int) -> int:
     return offset + 1 + sum((s - 1) * abs(st) for s, st in zip(shape, stride))
 
 
-def _shrunk(a: TensorArg, num_blocks: int) -> TensorArg:
+def kv_block_bytes(step: StepTrace) -> dict[str, int]:
+    """Bytes per block of each KV-cache storage: the block stride of its views of 2+ dims (the largest)."""
+    out: dict[str, int] = {}
+    kv = kv_bases(step)
+    for ev in step.events:
+        for _p, a in ev.tensors():
+            if a.base in kv and len(a.shape) >= 2:
+                out[a.base] = max(out.get(a.base, 0), a.stride[_block_dim(a)] * a.itemsize)
+    return out
+
+
+def _shrunk(a: TensorArg, num_blocks: int, block_bytes: int | None = None) -> TensorArg:
+    """``a`` with its cache's block dimension cut to ``num_blocks``.  A flat 1-D view of the cache (UltraQuant's
+    ``_kv_cache_flat``, vllm/v1/attention/ops/ultraquant/triton_store.py:40, addressed by the block/position strides
+    its launch passes as scalars) keeps ``num_blocks`` blocks of ``block_bytes`` (the block stride of the storage's
+    other views), and all of itself where the step has none."""
     shape = list(a.shape)
+    if len(shape) == 1:
+        if not block_bytes:
+            return a
+        shape[0] = min(shape[0], a.offset + num_blocks * block_bytes // a.itemsize)
+        end = _extent(shape, a.stride, a.offset)
+        return TensorArg(a.dtype, tuple(shape), a.stride, a.offset, a.itemsize, a.base, end * a.itemsize, a.producer,
+                         a.origin)
     d = _block_dim(a)
     shape[d] = min(shape[d], num_blocks)
     end = _extent(shape, a.stride, a.offset)
@@ -233,7 +256,7 @@ def _config(ev: TracedEvent, facts: StepFacts, trace: ModelTrace, cut: bool) -> 
                 raise Refused(f"{p}: a host object argument ({sorted(a.value)[:3]}) is not reproduced")
             args.append(Scalar(p, a.value))
             continue
-        t = _shrunk(a, facts.num_blocks) if cut and a.base in facts.kv_bases else a
+        t = _shrunk(a, facts.num_blocks, facts.kv_block_bytes.get(a.base)) if cut and a.base in facts.kv_bases else a
         buf = names.setdefault(t.base, p)
         views.setdefault(t.base, []).append((p, t))
         args.append(TensorView(p, buf, t.shape, t.stride, t.offset, t.dtype))
@@ -306,7 +329,8 @@ def _step_configs(trace: ModelTrace, step: StepTrace, kernel: str, small: bool, 
     # A cache vkc cannot see keeps its size, and the block ids still stay below the blocks used.
     for cut in ((True,) if small else (False, True)):
         nb = (min(traced_nb, used) if cut else traced_nb) if traced_nb else used
-        facts = StepFacts(step, nb, bs, small=small, kv_bases=kv_bases(step), known=step_contents(trace, step.spec),
+        facts = StepFacts(step, nb, bs, small=small, kv_bases=kv_bases(step), kv_block_bytes=kv_block_bytes(step),
+                          known=step_contents(trace, step.spec),
                           pointers=step_pointers(trace, step.spec), kernel_source=kernel_source)
         configs = _group_configs(groups, facts, trace, cut)
         if cut or max(c.live_bytes for c, _g in configs) <= FULL_LIVE_LIMIT:

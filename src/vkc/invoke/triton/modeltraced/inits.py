@@ -75,6 +75,7 @@ class StepFacts:
     small: bool = False
     notes: list[str] = field(default_factory=list)   # what the rules did that the header should say
     kv_bases: frozenset[str] = frozenset()            # storages of the step's KV caches
+    kv_block_bytes: Mapping[str, int] = field(default_factory=dict)   # cache storage -> bytes per block
     known: Mapping[str, Contents] = field(default_factory=dict)   # storage -> contents vLLM's host wrote
     pointers: Mapping[str, tuple[PointerTarget, ...]] = field(default_factory=dict)  # address tables' targets
     kernel_source: str | None = None                  # the kernel's module source (.writeonly: unread buffers)
