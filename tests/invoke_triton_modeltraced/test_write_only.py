@@ -129,3 +129,15 @@ def test_a_write_only_view_takes_the_contents_of_the_other_views():
     b = TensorArg("int32", (4,), (1,), 4, 4, "s0", 64, "event:0")
     got = _pick_init([("indices", a, InitSpec("const", (-1,))), ("lens", b, InitSpec("empty"))])
     assert got == InitSpec("const", (-1,))
+
+
+def test_a_kv_storage_of_float_rows_and_raw_bytes_takes_the_float_fill():
+    """Step5's KV storage: bf16 ring rows and the uint8 (fp8) summaries beside them."""
+    from vkc.invoke.triton.modeltraced.build import _pick_init
+
+    mean = TensorArg("uint8", (4, 256), (256, 1), 0, 1, "kv", 8192, "kv_cache:l0")
+    ring = TensorArg("bfloat16", (4, 512), (512, 1), 0, 2, "kv", 8192, "kv_cache:l0")
+    got = _pick_init([("Mean", mean, InitSpec("randint", (0, 256))), ("Ring", ring, InitSpec("randn"))], kv=True)
+    assert got == InitSpec("randn")
+    with pytest.raises(Refused):      # not a KV cache: index data and floats in one buffer stay refused
+        _pick_init([("Mean", mean, InitSpec("randint", (0, 256))), ("Ring", ring, InitSpec("randn"))])

@@ -210,6 +210,12 @@ def _pick_init(param_inits: list[tuple[str, TensorArg, InitSpec]], kv: bool = Fa
     if packed is not None:
         return packed
     floating = all(not _is_int(a.dtype) for _p, a, _i in param_inits)
+    if kv and not floating and not all(_is_int(a.dtype) for _p, a, _i in param_inits):
+        # one KV-cache storage holding float rows and raw-byte data (Step5's bf16 ring and its uint8 fp8
+        # summaries): the float views' random values, whose bytes the integer views read -- as random as the
+        # every-value fill of an integer cache
+        floating = True
+        param_inits = [(p, a, i) for p, a, i in param_inits if not _is_int(a.dtype)]
     if floating:   # an input and an output view of one buffer: the input's contents matter
         for _p, _a, i in param_inits:
             if i.kind in _RANDOMISH:
