@@ -29,7 +29,9 @@ def test_refusals(vllm_tree):
     assert got.reference is None and "synthesized" in got.reason
     host = "csrc/activation_kernels.cu:act_and_mul_kernel"
     assert cuda_spec_for(host, "csrc/activation_kernels.cu:299 (silu_and_mul via LAUNCH_ACTIVATION_GATE_KERNEL)")
-    assert cuda_spec_for(host, "csrc/activation_kernels.cu:300 (gelu_and_mul via LAUNCH_ACTIVATION_GATE_KERNEL)") is None
+    gelu = cuda_spec_for(host, "csrc/activation_kernels.cu:326 (gelu_and_mul via LAUNCH_ACTIVATION_GATE_KERNEL)")
+    assert gelu and gelu.function == "GeluAndMul.forward_native" and "'none'" in dict(gelu.args)["self"]
+    assert cuda_spec_for(host, "csrc/activation_kernels.cu:306 (silu_and_mul_clamp via LAUNCH_ACTIVATION_GATE_KERNEL)") is None
     assert cuda_spec_for(host, "x (silu_and_mul_quant)") is None
     got = find_cuda_reference(vllm_tree, host, mode="recipe", wrapper="(silu_and_mul)", names={"out"})
     assert got.reference is None and "input" in got.reason
@@ -189,3 +191,42 @@ def test_host_row_view_reads_column_major_scales(vllm_tree, tmp_path):
     _write(tmp_path, "output_s", "out", s.contiguous())          # row-major: the wrong layout
     rc, last = _run(tmp_path, script)
     assert rc == 1 and last.startswith("check=FAIL"), last
+
+
+_F = torch.nn.functional
+# (kernel, wrapper, gated, the op's result computed here independently of the extracted reference)
+_ACTIVATIONS = (
+    ("act_and_mul_kernel", "mul_and_silu", True, lambda a, b: a * _F.silu(b)),
+    ("act_and_mul_kernel", "gelu_and_mul", True, lambda a, b: _F.gelu(a) * b),
+    ("act_and_mul_kernel", "gelu_tanh_and_mul", True, lambda a, b: _F.gelu(a, approximate="tanh") * b),
+    ("activation_kernel", "gelu_quick", False, lambda x: x * torch.sigmoid(1.702 * x)),
+    ("activation_kernel", "gelu_new", False, lambda x: _F.gelu(x, approximate="tanh")),
+    ("activation_kernel", "gelu_fast", False, lambda x: _F.gelu(x, approximate="tanh")),
+    ("activation_kernel", "relu_squared", False, lambda x: _F.relu(x) ** 2),
+)
+
+
+def _call_row(ref, a, v):
+    """The row's reference called as the check script calls it: its code run in a fresh namespace, the arguments
+    the row's expressions over ``a`` / ``v`` / ``ns``."""
+    import types
+
+    env: dict = {"torch": torch, "types": types}
+    exec("\n".join([*ref.imports, ref.code]), env)
+    names = {"a": a, "v": v, "ns": types.SimpleNamespace, "torch": torch}
+    return env[ref.entry](*(eval(expr, dict(names)) for _n, expr in ref.spec.args))
+
+
+@pytest.mark.parametrize(("kernel", "wrapper", "gated", "fn"), _ACTIVATIONS, ids=[w for _k, w, _g, _f in _ACTIVATIONS])
+def test_activation_rows_compute_the_op(vllm_tree, kernel, wrapper, gated, fn):
+    """Each activation row (recipe path) against the op computed here in float32: equal within vLLM's float32
+    defaults; the recipe's flat input is viewed as [tokens, (2 *) d] by the row."""
+    found = find_cuda_reference(vllm_tree, f"csrc/activation_kernels.cu:{kernel}", mode="model-traced",
+                                wrapper=f"csrc/activation_kernels.cu:1 ({wrapper} via LAUNCH)")
+    assert found.reference is not None, found.reason
+    d_, t = 64, 3
+    x = torch.rand(t, (2 if gated else 1) * d_) * 6 - 3
+    got = _call_row(found.reference, {"input": x.reshape(-1)}, {"d": d_})
+    want = fn(x[:, :d_], x[:, d_:]) if gated else fn(x)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1.3e-6)
+    assert not torch.allclose(got, fn(x[:, d_:], x[:, :d_]) if gated else -want)

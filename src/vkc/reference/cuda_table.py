@@ -37,6 +37,24 @@ _H100 = ("types.SimpleNamespace(is_fp8_fnuz=lambda: False, fp8_dtype=lambda: tor
          "device_type=" + _DEVICE + ")")
 _TOPK_TOL = (("topk_weights", (1e-2, 1e-2), f"{_TOPK}:87"), ("topk_indices", (0.0, 0.0), f"{_TOPK}:89"))
 
+# the CUDA platform's answer to the one query GeluAndMul.forward_native makes (activation.py:451)
+_NOT_ROCM = "types.SimpleNamespace(is_rocm=lambda: False)"
+# (host function, activation.py class, its forward_native's ``self``, bind) of the gated activations that launch
+# act_and_mul_kernel (csrc/activation_kernels.cu:299-339, LAUNCH_ACTIVATION_GATE_KERNEL) and the element-wise ones
+# that launch activation_kernel (csrc/activation_kernels.cu:1402-1423, LAUNCH_ACTIVATION_KERNEL); the CustomOp's
+# forward_cuda calls the host function (activation.py:137-146, 283-298, 436-462, 566-642, 662-672)
+_GATED: tuple[tuple[str, str, str, tuple[tuple[str, str], ...]], ...] = (
+    ("mul_and_silu", "MulAndSilu", "ns()", ()),
+    ("gelu_and_mul", "GeluAndMul", "ns(approximate='none')", (("current_platform", _NOT_ROCM),)),
+    ("gelu_tanh_and_mul", "GeluAndMul", "ns(approximate='tanh')", (("current_platform", _NOT_ROCM),)),
+)
+_ELEMENTWISE: tuple[tuple[str, str], ...] = (
+    ("gelu_new", "NewGELU"), ("gelu_fast", "FastGELU"), ("gelu_quick", "QuickGELU"),
+    ("relu_squared", "ReLUSquaredActivation"),
+)
+_ACT_NOTE = ("{cls}.forward_cuda calls torch.ops._C.{op}(out, x); tests/kernels/core/test_activation.py compares the "
+             "op against forward_native ({how}): vLLM's per-dtype defaults apply")
+
 CUDA_SPECS: tuple[RefSpec, ...] = (
     # ---- recipe examples (host.cu.j2), keyed by kernel and wrapper
     RefSpec(
@@ -52,6 +70,20 @@ CUDA_SPECS: tuple[RefSpec, ...] = (
         args=(("self", "ns(alpha=v['alpha'], limit=v['limit'])"), ("x", "a['input'].view(-1, 2 * v['d'])")),
         outputs=(Output("out"),), values=("d", "alpha", "limit"),
         note="SwigluOAIAndMul.forward_cuda calls torch.ops._C.swigluoai_and_mul(out, x, alpha, limit)"),
+    *(RefSpec(
+        kernel="csrc/activation_kernels.cu:act_and_mul_kernel", wrapper=op,
+        source="forward_native", file=_ACT, function=f"{cls}.forward_native",
+        args=(("self", slf), ("x", "a['input'].view(-1, 2 * v['d'])")),
+        outputs=(Output("out"),), values=("d",), bind=bind,
+        note=_ACT_NOTE.format(cls=cls, op=op, how="at atol=rtol=0, test_activation.py:210"))
+      for op, cls, slf, bind in _GATED),
+    *(RefSpec(
+        kernel="csrc/activation_kernels.cu:activation_kernel", wrapper=op,
+        source="forward_native", file=_ACT, function=f"{cls}.forward_native",
+        args=(("self", "ns()"), ("x", "a['input'].view(-1, v['d'])")),
+        outputs=(Output("out"),), values=("d",),
+        note=_ACT_NOTE.format(cls=cls, op=op, how="at the default atol/rtol, test_activation.py:492"))
+      for op, cls in _ELEMENTWISE),
     RefSpec(
         kernel="csrc/layernorm_kernels.cu:rms_norm_kernel", wrapper="rms_norm",
         source="ir-native", file="vllm/ir/ops/layernorm.py", function="rms_norm", ir_op="rms_norm",
@@ -134,11 +166,26 @@ CUDA_SPECS: tuple[RefSpec, ...] = (
         requires=(("rope_dim_offset", 0), ("inverse", False)),
         note="RotaryEmbedding.forward_cuda calls ops.rotary_embedding(positions, query, key, head_size, "
              "cos_sin_cache, is_neox) in place (compared, not poisoned)"),
-    RefSpec(
-        kernel="_C::relu_squared", source="forward_native", file=_ACT,
-        function="ReLUSquaredActivation.forward_native",
+    *(RefSpec(
+        kernel=f"_C::{op}", source="forward_native", file=_ACT, function=f"{cls}.forward_native",
+        args=(("self", slf), ("x", "a['input']")), outputs=(Output("out"),), bind=bind,
+        note=_ACT_NOTE.format(cls=cls, op=op, how="at atol=rtol=0, test_activation.py:210"))
+      for op, cls, slf, bind in (("silu_and_mul", "SiluAndMul", "ns()", ()), *_GATED)),
+    *(RefSpec(
+        kernel=f"_C::{op}", source="forward_native", file=_ACT, function=f"{cls}.forward_native",
         args=(("self", "ns()"), ("x", "a['input']")), outputs=(Output("out"),),
-        note="ReLUSquaredActivation.forward_cuda calls torch.ops._C.relu_squared(out, x)"),
+        note=_ACT_NOTE.format(cls=cls, op=op, how="at the default atol/rtol, test_activation.py:492"))
+      for op, cls in _ELEMENTWISE),
+    RefSpec(
+        kernel="_C::fatrelu_and_mul", source="forward_native", file=_ACT, function="FatreluAndMul.forward_native",
+        args=(("self", "ns(threshold=a['threshold'])"), ("x", "a['input']")), outputs=(Output("out"),),
+        note=_ACT_NOTE.format(cls="FatreluAndMul", op="fatrelu_and_mul(out, x, threshold); its launch is "
+                              "act_and_mul_kernel_with_param", how="at atol=rtol=0, test_activation.py:210")),
+    RefSpec(
+        kernel="_C::swigluoai_and_mul", source="forward_native", file=_ACT, function="SwigluOAIAndMul.forward_native",
+        args=(("self", "ns(alpha=a['alpha'], limit=a['limit'])"), ("x", "a['input']")), outputs=(Output("out"),),
+        note="SwigluOAIAndMul.forward_cuda calls torch.ops._C.swigluoai_and_mul(out, x, alpha, limit); vLLM's "
+             "per-dtype defaults (the test's own rtol table, test_activation.py:193, states no atol)"),
     RefSpec(
         kernel="_C::dynamic_scaled_fp8_quant", source="test-reference", file=_TQ,
         function="ref_dynamic_per_tensor_fp8_quant",
