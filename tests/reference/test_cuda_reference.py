@@ -230,3 +230,27 @@ def test_activation_rows_compute_the_op(vllm_tree, kernel, wrapper, gated, fn):
     want = fn(x[:, :d_], x[:, d_:]) if gated else fn(x)
     torch.testing.assert_close(got, want, atol=1e-5, rtol=1.3e-6)
     assert not torch.allclose(got, fn(x[:, d_:], x[:, :d_]) if gated else -want)
+
+
+def test_grouped_topk_row_is_the_sorted_native_path(vllm_tree):
+    """grouped_topk's native path as the row binds it (torch path, sorted): with one group it is the top-k of
+    sigmoid(x) + bias in descending order, the weights the unbiased sigmoids renormalised; with groups only the
+    best topk_group groups (by their two best biased scores) contribute."""
+    wrapper = "csrc/moe/grouped_topk_kernels.cu:1280 (invokeNoAuxTc, from grouped_topk at x)"
+    found = find_cuda_reference(vllm_tree, "csrc/moe/grouped_topk_kernels.cu:grouped_topk_fused_kernel",
+                                mode="recipe", wrapper=wrapper)
+    assert found.reference is not None, found.reason
+    torch.manual_seed(0)
+    x, bias = torch.randn(5, 16), torch.randn(16) * 0.1
+    v = {"num_experts": 16, "topk": 3, "renormalize": 1, "n_group": 1, "topk_group": 1, "routed_scaling_factor": 1.0}
+    w, ids = _call_row(found.reference, {"scores": x.reshape(-1), "bias": bias}, v)
+    want_ids = torch.topk(x.sigmoid() + bias, 3, dim=-1).indices
+    assert ids.dtype == torch.int32 and torch.equal(ids.long(), want_ids)
+    sig = x.sigmoid().gather(1, want_ids)
+    torch.testing.assert_close(w, sig / sig.sum(-1, keepdim=True))
+    w4, ids4 = _call_row(found.reference, {"scores": x.reshape(-1), "bias": bias}, {**v, "n_group": 4, "topk_group": 1})
+    best = ((x.sigmoid() + bias).view(5, 4, 4).topk(2, dim=-1).values.sum(-1)).argmax(-1)
+    assert torch.equal(ids4.long() // 4, best[:, None].expand(5, 3))
+    softmax = find_cuda_reference(vllm_tree, "csrc/moe/grouped_topk_kernels.cu:grouped_topk_fused_kernel",
+                                  mode="recipe", wrapper=wrapper, values={"template_arg3": "vllm::moe::SCORING_NONE"})
+    assert softmax.reference is None and "SCORING_SIGMOID" in softmax.reason

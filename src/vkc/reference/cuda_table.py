@@ -55,6 +55,14 @@ _ELEMENTWISE: tuple[tuple[str, str], ...] = (
 _ACT_NOTE = ("{cls}.forward_cuda calls torch.ops._C.{op}(out, x); tests/kernels/core/test_activation.py compares the "
              "op against forward_native ({how}): vLLM's per-dtype defaults apply")
 
+_GTK = "vllm/model_executor/layers/fused_moe/router/grouped_topk_router.py"
+_TGTK = "tests/kernels/moe/test_grouped_topk.py"
+# the environment tests/kernels/moe/test_grouped_topk.py:148-150 runs grouped_topk's native path under: the fused
+# kernel off (the torch path), VLLM_BATCH_INVARIANT on (topk sorted=True: the kernel's order); the platform queries
+# of its decorator (grouped_topk_router.py:76-80) answered as on CUDA
+_GTK_BIND = (("envs", "types.SimpleNamespace(VLLM_USE_FUSED_MOE_GROUPED_TOPK=False, VLLM_BATCH_INVARIANT=True)"),
+             ("fused_grouped_topk", "None"))   # the fused path, not taken with the flag off
+
 CUDA_SPECS: tuple[RefSpec, ...] = (
     # ---- recipe examples (host.cu.j2), keyed by kernel and wrapper
     RefSpec(
@@ -148,6 +156,25 @@ CUDA_SPECS: tuple[RefSpec, ...] = (
         values=("hidden_size",), bind=(("current_platform", _H100), ("DEVICE", _DEVICE)),
         note="tests/kernels/quantization/test_int8_quant.py:test_dynamic_scaled_int8_quant compares the int8 "
              "output at atol=1 (rounding) and the scales with assert_close's defaults (vLLM's float32 defaults)"),
+    *(RefSpec(
+        kernel=f"csrc/moe/grouped_topk_kernels.cu:{kernel}", wrapper="invokeNoAuxTc",
+        source="forward_native", file=_GTK, function="grouped_topk",
+        args=(("hidden_states", "a['scores'].view(-1, int(v['num_experts']))"),
+              ("gating_output", "a['scores'].view(-1, int(v['num_experts']))"), ("topk", "int(v['topk'])"),
+              ("renormalize", "bool(v['renormalize'])"), ("num_expert_group", "int(v['n_group'])"),
+              ("topk_group", "int(v['topk_group'])"), ("scoring_func", "'sigmoid'"),
+              ("routed_scaling_factor", "float(v['routed_scaling_factor'])"),
+              ("e_score_correction_bias", "a['bias']")),
+        outputs=(Output("topk_values", 0, tol=(2e-2, 0.0), tol_at=f"{_TGTK}:180"),
+                 Output("topk_indices", 1, tol=(0.0, 0.0), tol_at=f"{_TGTK}:182")),
+        values=("num_experts", "topk", "renormalize", "n_group", "topk_group", "routed_scaling_factor"),
+        requires=(("template_arg3", "vllm::moe::SCORING_SIGMOID"),), bind=_GTK_BIND,
+        note="grouped_topk (GroupedTopk.forward_native's native_impl) is what tests/kernels/moe/test_grouped_topk.py "
+             "compares fused_grouped_topk (_moe_C::grouped_topk -> invokeNoAuxTc) against; sigmoid scoring only "
+             "(fused_grouped_topk passes raw logits then, grouped_topk_router.py:42-53; with softmax it passes "
+             "scores it computed, which the native path would softmax again); the gating tensor stands for "
+             "hidden_states too (only its row count is read)")
+      for kernel in ("grouped_topk_fused_kernel", "grouped_topk_fused_small_expert_count_kernel")),
     # ---- wrapper-compiled examples (wrapped.cu.j2), keyed by op
     RefSpec(
         kernel="_C::dynamic_scaled_int8_quant", source="test-reference", file=_TQ,
