@@ -4,6 +4,7 @@ small sizes, over dumps written as the host program writes them (manifest.txt, N
 from __future__ import annotations
 
 import ast
+import types
 import subprocess
 import sys
 
@@ -254,3 +255,20 @@ def test_grouped_topk_row_is_the_sorted_native_path(vllm_tree):
     softmax = find_cuda_reference(vllm_tree, "csrc/moe/grouped_topk_kernels.cu:grouped_topk_fused_kernel",
                                   mode="recipe", wrapper=wrapper, values={"template_arg3": "vllm::moe::SCORING_NONE"})
     assert softmax.reference is None and "SCORING_SIGMOID" in softmax.reason
+
+
+def test_buffer_types_named_by_a_template_alias(vllm_tree):
+    """A recipe's buffers typed by its program's ``using IdxT = int32_t;`` (invokeNoAuxTc's template aliases): the
+    check reads them as their aliased type, not as bytes."""
+    from vkc.invoke.cuda.plan import Stmt
+    from vkc.invoke.cuda.refcheck import _aliases
+
+    plan = types.SimpleNamespace(consts=(Stmt("using T = __nv_bfloat16;"), Stmt("using IdxT = int32_t;"),
+                                         Stmt("const int64_t topk = 8;")), derived=(), launch_stmts=())
+    assert _aliases(plan) == {"T": "__nv_bfloat16", "IdxT": "int32_t"}
+    found = find_cuda_reference(vllm_tree, "csrc/moe/grouped_topk_kernels.cu:grouped_topk_fused_kernel",
+                                mode="recipe", wrapper="(invokeNoAuxTc)")
+    ctx = check_context(found, name="k", mode="host", out_dtypes={"topk_values": ["float32"], "topk_indices": ["int32"]},
+                        aliases=_aliases(plan))
+    script = "".join(ctx["check_lines"])
+    assert "'IdxT': 'int32'" in script and "'T': 'bfloat16'" in script
