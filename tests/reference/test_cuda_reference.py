@@ -4,9 +4,9 @@ small sizes, over dumps written as the host program writes them (manifest.txt, N
 from __future__ import annotations
 
 import ast
-import types
 import subprocess
 import sys
+import types
 
 import pytest
 import torch
@@ -210,10 +210,8 @@ _ACTIVATIONS = (
 def _call_row(ref, a, v):
     """The row's reference called as the check script calls it: its code run in a fresh namespace, the arguments
     the row's expressions over ``a`` / ``v`` / ``ns``."""
-    import types
-
     env: dict = {"torch": torch, "types": types}
-    exec("\n".join([*ref.imports, ref.code]), env)
+    exec("\n".join([*ref.imports, ref.code]), env)  # noqa: S102 -- the extracted reference, as the check runs it
     names = {"a": a, "v": v, "ns": types.SimpleNamespace, "torch": torch}
     return env[ref.entry](*(eval(expr, dict(names)) for _n, expr in ref.spec.args))
 
@@ -249,7 +247,7 @@ def test_grouped_topk_row_is_the_sorted_native_path(vllm_tree):
     assert ids.dtype == torch.int32 and torch.equal(ids.long(), want_ids)
     sig = x.sigmoid().gather(1, want_ids)
     torch.testing.assert_close(w, sig / sig.sum(-1, keepdim=True))
-    w4, ids4 = _call_row(found.reference, {"scores": x.reshape(-1), "bias": bias}, {**v, "n_group": 4, "topk_group": 1})
+    _w4, ids4 = _call_row(found.reference, {"scores": x.reshape(-1), "bias": bias}, {**v, "n_group": 4, "topk_group": 1})
     best = ((x.sigmoid() + bias).view(5, 4, 4).topk(2, dim=-1).values.sum(-1)).argmax(-1)
     assert torch.equal(ids4.long() // 4, best[:, None].expand(5, 3))
     softmax = find_cuda_reference(vllm_tree, "csrc/moe/grouped_topk_kernels.cu:grouped_topk_fused_kernel",
