@@ -236,7 +236,7 @@ def test_grouped_topk_row_is_the_sorted_native_path(vllm_tree):
     sigmoid(x) + bias in descending order, the weights the unbiased sigmoids renormalised; with groups only the
     best topk_group groups (by their two best biased scores) contribute."""
     wrapper = "csrc/moe/grouped_topk_kernels.cu:1280 (invokeNoAuxTc, from grouped_topk at x)"
-    found = find_cuda_reference(vllm_tree, "csrc/moe/grouped_topk_kernels.cu:grouped_topk_fused_kernel",
+    found = find_cuda_reference(vllm_tree, "csrc/moe/grouped_topk_kernels.cu:grouped_topk_fused_small_expert_count_kernel",
                                 mode="recipe", wrapper=wrapper)
     assert found.reference is not None, found.reason
     torch.manual_seed(0)
@@ -250,9 +250,11 @@ def test_grouped_topk_row_is_the_sorted_native_path(vllm_tree):
     _w4, ids4 = _call_row(found.reference, {"scores": x.reshape(-1), "bias": bias}, {**v, "n_group": 4, "topk_group": 1})
     best = ((x.sigmoid() + bias).view(5, 4, 4).topk(2, dim=-1).values.sum(-1)).argmax(-1)
     assert torch.equal(ids4.long() // 4, best[:, None].expand(5, 3))
-    softmax = find_cuda_reference(vllm_tree, "csrc/moe/grouped_topk_kernels.cu:grouped_topk_fused_kernel",
+    softmax = find_cuda_reference(vllm_tree, "csrc/moe/grouped_topk_kernels.cu:grouped_topk_fused_small_expert_count_kernel",
                                   mode="recipe", wrapper=wrapper, values={"template_arg3": "vllm::moe::SCORING_NONE"})
     assert softmax.reference is None and "SCORING_SIGMOID" in softmax.reason
+    general = "csrc/moe/grouped_topk_kernels.cu:grouped_topk_fused_kernel"   # ids differ on an H200: no row
+    assert find_cuda_reference(vllm_tree, general, mode="recipe", wrapper=wrapper).reference is None
 
 
 def test_buffer_types_named_by_a_template_alias(vllm_tree):
@@ -264,7 +266,7 @@ def test_buffer_types_named_by_a_template_alias(vllm_tree):
     plan = types.SimpleNamespace(consts=(Stmt("using T = __nv_bfloat16;"), Stmt("using IdxT = int32_t;"),
                                          Stmt("const int64_t topk = 8;")), derived=(), launch_stmts=())
     assert _aliases(plan) == {"T": "__nv_bfloat16", "IdxT": "int32_t"}
-    found = find_cuda_reference(vllm_tree, "csrc/moe/grouped_topk_kernels.cu:grouped_topk_fused_kernel",
+    found = find_cuda_reference(vllm_tree, "csrc/moe/grouped_topk_kernels.cu:grouped_topk_fused_small_expert_count_kernel",
                                 mode="recipe", wrapper="(invokeNoAuxTc)")
     ctx = check_context(found, name="k", mode="host", out_dtypes={"topk_values": ["float32"], "topk_indices": ["int32"]},
                         aliases=_aliases(plan))

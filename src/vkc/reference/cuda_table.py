@@ -160,7 +160,7 @@ CUDA_SPECS: tuple[RefSpec, ...] = (
         kernel=f"csrc/moe/grouped_topk_kernels.cu:{kernel}", wrapper="invokeNoAuxTc",
         source="forward_native", file=_GTK, function="grouped_topk",
         args=(("hidden_states", "a['scores'].view(-1, int(v['num_experts']))"),
-              ("gating_output", "a['scores'].view(-1, int(v['num_experts']))"), ("topk", "int(v['topk'])"),
+              ("gating_output", "a['scores'].view(-1, int(v['num_experts'])).float()"), ("topk", "int(v['topk'])"),
               ("renormalize", "bool(v['renormalize'])"), ("num_expert_group", "int(v['n_group'])"),
               ("topk_group", "int(v['topk_group'])"), ("scoring_func", "'sigmoid'"),
               ("routed_scaling_factor", "float(v['routed_scaling_factor'])"),
@@ -173,8 +173,14 @@ CUDA_SPECS: tuple[RefSpec, ...] = (
              "compares fused_grouped_topk (_moe_C::grouped_topk -> invokeNoAuxTc) against; sigmoid scoring only "
              "(fused_grouped_topk passes raw logits then, grouped_topk_router.py:42-53; with softmax it passes "
              "scores it computed, which the native path would softmax again); the gating tensor stands for "
-             "hidden_states too (only its row count is read)")
-      for kernel in ("grouped_topk_fused_kernel", "grouped_topk_fused_small_expert_count_kernel")),
+             "hidden_states too (only its row count is read); the scores are passed upcast to float32, as the "
+             "kernel reads them (static_cast<float>, grouped_topk_kernels.cu:690): with bf16 scores the native "
+             "path rounds sigmoid(x) to bf16 before adding the float bias, which reorders near-tied experts "
+             "(seen on an H200: DeepSeek-V3's 256 experts, bias within +-0.05, ids differed in most rows)")
+      # not grouped_topk_fused_kernel (invokeNoAuxTc's general path): on an H200 at DeepSeek-V3's sizes its
+      # topk_indices differ from the native path in most rows at SMALL and FULL (weights within 2e-2), so the
+      # mapping is not known to hold for it (the order or the set of its ids; not diagnosed)
+      for kernel in ("grouped_topk_fused_small_expert_count_kernel",)),
     # ---- wrapper-compiled examples (wrapped.cu.j2), keyed by op
     RefSpec(
         kernel="_C::dynamic_scaled_int8_quant", source="test-reference", file=_TQ,
