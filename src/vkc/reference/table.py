@@ -125,6 +125,22 @@ SPECS: tuple[RefSpec, ...] = (
              "against (its Triton copy in the FLA ops and RMSNormGated.forward_native); this kernel is the "
              "Mamba2 copy of the same op. Rstd (also written) is not compared"),
     RefSpec(
+        kernel="vllm.third_party.flash_linear_attention.ops.layernorm_guard:layer_norm_fwd_kernel",
+        source="test-reference", file="vllm/third_party/flash_linear_attention/ops/layernorm_guard.py",
+        function="rms_norm_ref",
+        args=(("x", "a['X']"), ("weight", "a['W']"), ("bias", "a['B'] if c['HAS_BIAS'] else None"),
+              ("z", "a['Z'] if c['HAS_Z'] else None"), ("eps", "a['eps']"),
+              ("group_size", "None if c['N'] == a['X'].shape[-1] else c['N']"),
+              ("norm_before_gate", "c['NORM_BEFORE_GATE']"), ("upcast", "True")),
+        outputs=(Output("Y"),),
+        requires=(("IS_RMS_NORM", True), ("ACTIVATION", "silu")),
+        tolerance=(("default", 1e-2, 1e-2),),
+        tolerance_at=("tests/kernels/fla/test_fla_layernorm_guard.py:501",),
+        note="rms_norm_ref (layernorm_guard.py:36, beside the kernel) is what tests/kernels/fla/"
+             "test_fla_layernorm_guard.py:491 compares layer_norm_fn (this kernel's launcher, layer_norm_fwd) "
+             "against; the gate is silu in rms_norm_ref, so ACTIVATION='silu' only. Rstd (also written) is not "
+             "compared"),
+    RefSpec(
         kernel="vllm.model_executor.layers.mamba.ops.mamba_ssm:_selective_scan_update_kernel",
         source="test-reference", file="tests/kernels/mamba/utils.py", function="selective_state_update_ref",
         args=(("state", "a['state_ptr'][a['state_batch_indices_ptr'].reshape(-1)[:a['N']].long()]"),
