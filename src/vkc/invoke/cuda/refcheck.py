@@ -119,7 +119,7 @@ def _aliases(plan: Any) -> dict[str, str]:
     """The element types a recipe names by a ``using X = T;`` statement of its program (a wrapper's template
     alias: ``using IdxT = int32_t;``, ``using scalar_t = c10::BFloat16;``), for its buffers' ctypes."""
     out: dict[str, str] = {}
-    for st in (*plan.consts, *plan.derived, *plan.launch_stmts):
+    for st in (*getattr(plan, "consts", ()), *getattr(plan, "derived", ()), *getattr(plan, "launch_stmts", ())):
         m = _USING.match(st.code.strip())
         if m:
             out[m.group(1)] = out.get(m.group(2).strip(), m.group(2).strip())
