@@ -2,7 +2,8 @@
 
 ``tolerance``: the (dtype, atol, rtol) rows of ``torch.testing.assert_close`` / ``torch.allclose`` /
 ``torch.equal`` as the test states them (a literal, arithmetic of literals, a module constant, a test
-local the caller resolves, a choice on a test parameter of known value), else the comparison's own
+local the caller resolves, a choice on a test parameter of known value; a choice on a dtype parameter of
+unknown value, ``A if dtype == torch.bfloat16 else B``, as a table by dtype), else the comparison's own
 defaults.  ``expand_helper``: ``helper(got, want, ...)`` as the one comparison the helper's body makes
 (:func:`.harvest_rules.compare_helpers`).
 """
