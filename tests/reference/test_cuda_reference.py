@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import subprocess
 import sys
+import types
 
 import pytest
 import torch
@@ -29,7 +30,9 @@ def test_refusals(vllm_tree):
     assert got.reference is None and "synthesized" in got.reason
     host = "csrc/activation_kernels.cu:act_and_mul_kernel"
     assert cuda_spec_for(host, "csrc/activation_kernels.cu:299 (silu_and_mul via LAUNCH_ACTIVATION_GATE_KERNEL)")
-    assert cuda_spec_for(host, "csrc/activation_kernels.cu:300 (gelu_and_mul via LAUNCH_ACTIVATION_GATE_KERNEL)") is None
+    gelu = cuda_spec_for(host, "csrc/activation_kernels.cu:326 (gelu_and_mul via LAUNCH_ACTIVATION_GATE_KERNEL)")
+    assert gelu and gelu.function == "GeluAndMul.forward_native" and "'none'" in dict(gelu.args)["self"]
+    assert cuda_spec_for(host, "csrc/activation_kernels.cu:306 (silu_and_mul_clamp via LAUNCH_ACTIVATION_GATE_KERNEL)") is None
     assert cuda_spec_for(host, "x (silu_and_mul_quant)") is None
     got = find_cuda_reference(vllm_tree, host, mode="recipe", wrapper="(silu_and_mul)", names={"out"})
     assert got.reference is None and "input" in got.reason
@@ -189,3 +192,83 @@ def test_host_row_view_reads_column_major_scales(vllm_tree, tmp_path):
     _write(tmp_path, "output_s", "out", s.contiguous())          # row-major: the wrong layout
     rc, last = _run(tmp_path, script)
     assert rc == 1 and last.startswith("check=FAIL"), last
+
+
+_F = torch.nn.functional
+# (kernel, wrapper, gated, the op's result computed here independently of the extracted reference)
+_ACTIVATIONS = (
+    ("act_and_mul_kernel", "mul_and_silu", True, lambda a, b: a * _F.silu(b)),
+    ("act_and_mul_kernel", "gelu_and_mul", True, lambda a, b: _F.gelu(a) * b),
+    ("act_and_mul_kernel", "gelu_tanh_and_mul", True, lambda a, b: _F.gelu(a, approximate="tanh") * b),
+    ("activation_kernel", "gelu_quick", False, lambda x: x * torch.sigmoid(1.702 * x)),
+    ("activation_kernel", "gelu_new", False, lambda x: _F.gelu(x, approximate="tanh")),
+    ("activation_kernel", "gelu_fast", False, lambda x: _F.gelu(x, approximate="tanh")),
+    ("activation_kernel", "relu_squared", False, lambda x: _F.relu(x) ** 2),
+)
+
+
+def _call_row(ref, a, v):
+    """The row's reference called as the check script calls it: its code run in a fresh namespace, the arguments
+    the row's expressions over ``a`` / ``v`` / ``ns``."""
+    env: dict = {"torch": torch, "types": types}
+    exec("\n".join([*ref.imports, ref.code]), env)  # noqa: S102 -- the extracted reference, as the check runs it
+    names = {"a": a, "v": v, "ns": types.SimpleNamespace, "torch": torch}
+    return env[ref.entry](*(eval(expr, dict(names)) for _n, expr in ref.spec.args))
+
+
+@pytest.mark.parametrize(("kernel", "wrapper", "gated", "fn"), _ACTIVATIONS, ids=[w for _k, w, _g, _f in _ACTIVATIONS])
+def test_activation_rows_compute_the_op(vllm_tree, kernel, wrapper, gated, fn):
+    """Each activation row (recipe path) against the op computed here in float32: equal within vLLM's float32
+    defaults; the recipe's flat input is viewed as [tokens, (2 *) d] by the row."""
+    found = find_cuda_reference(vllm_tree, f"csrc/activation_kernels.cu:{kernel}", mode="model-traced",
+                                wrapper=f"csrc/activation_kernels.cu:1 ({wrapper} via LAUNCH)")
+    assert found.reference is not None, found.reason
+    d_, t = 64, 3
+    x = torch.rand(t, (2 if gated else 1) * d_) * 6 - 3
+    got = _call_row(found.reference, {"input": x.reshape(-1)}, {"d": d_})
+    want = fn(x[:, :d_], x[:, d_:]) if gated else fn(x)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1.3e-6)
+    assert not torch.allclose(got, fn(x[:, d_:], x[:, :d_]) if gated else -want)
+
+
+def test_grouped_topk_row_is_the_sorted_native_path(vllm_tree):
+    """grouped_topk's native path as the row binds it (torch path, sorted): with one group it is the top-k of
+    sigmoid(x) + bias in descending order, the weights the unbiased sigmoids renormalised; with groups only the
+    best topk_group groups (by their two best biased scores) contribute."""
+    wrapper = "csrc/moe/grouped_topk_kernels.cu:1280 (invokeNoAuxTc, from grouped_topk at x)"
+    found = find_cuda_reference(vllm_tree, "csrc/moe/grouped_topk_kernels.cu:grouped_topk_fused_small_expert_count_kernel",
+                                mode="recipe", wrapper=wrapper)
+    assert found.reference is not None, found.reason
+    torch.manual_seed(0)
+    x, bias = torch.randn(5, 16), torch.randn(16) * 0.1
+    v = {"num_experts": 16, "topk": 3, "renormalize": 1, "n_group": 1, "topk_group": 1, "routed_scaling_factor": 1.0}
+    w, ids = _call_row(found.reference, {"scores": x.reshape(-1), "bias": bias}, v)
+    want_ids = torch.topk(x.sigmoid() + bias, 3, dim=-1).indices
+    assert ids.dtype == torch.int32 and torch.equal(ids.long(), want_ids)
+    sig = x.sigmoid().gather(1, want_ids)
+    torch.testing.assert_close(w, sig / sig.sum(-1, keepdim=True))
+    _w4, ids4 = _call_row(found.reference, {"scores": x.reshape(-1), "bias": bias}, {**v, "n_group": 4, "topk_group": 1})
+    best = ((x.sigmoid() + bias).view(5, 4, 4).topk(2, dim=-1).values.sum(-1)).argmax(-1)
+    assert torch.equal(ids4.long() // 4, best[:, None].expand(5, 3))
+    softmax = find_cuda_reference(vllm_tree, "csrc/moe/grouped_topk_kernels.cu:grouped_topk_fused_small_expert_count_kernel",
+                                  mode="recipe", wrapper=wrapper, values={"template_arg3": "vllm::moe::SCORING_NONE"})
+    assert softmax.reference is None and "SCORING_SIGMOID" in softmax.reason
+    general = "csrc/moe/grouped_topk_kernels.cu:grouped_topk_fused_kernel"   # ids differ on an H200: no row
+    assert find_cuda_reference(vllm_tree, general, mode="recipe", wrapper=wrapper).reference is None
+
+
+def test_buffer_types_named_by_a_template_alias(vllm_tree):
+    """A recipe's buffers typed by its program's ``using IdxT = int32_t;`` (invokeNoAuxTc's template aliases): the
+    check reads them as their aliased type, not as bytes."""
+    from vkc.invoke.cuda.plan import Stmt
+    from vkc.invoke.cuda.refcheck import _aliases
+
+    plan = types.SimpleNamespace(consts=(Stmt("using T = __nv_bfloat16;"), Stmt("using IdxT = int32_t;"),
+                                         Stmt("const int64_t topk = 8;")), derived=(), launch_stmts=())
+    assert _aliases(plan) == {"T": "__nv_bfloat16", "IdxT": "int32_t"}
+    found = find_cuda_reference(vllm_tree, "csrc/moe/grouped_topk_kernels.cu:grouped_topk_fused_small_expert_count_kernel",
+                                mode="recipe", wrapper="(invokeNoAuxTc)")
+    ctx = check_context(found, name="k", mode="host", out_dtypes={"topk_values": ["float32"], "topk_indices": ["int32"]},
+                        aliases=_aliases(plan))
+    script = "".join(ctx["check_lines"])
+    assert "'IdxT': 'int32'" in script and "'T': 'bfloat16'" in script

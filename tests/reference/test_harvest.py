@@ -147,6 +147,20 @@ def test_dtype_table(n, dtype):
     torch.testing.assert_close(out, _ref(x, 2.0), atol=atol, rtol=rtol)
 
 
+def test_dtype_choice(n, dtype):
+    x = torch.randn(n, dtype=dtype)
+    out = scale(x, 2.0)
+    torch.testing.assert_close(out, _ref(x, 2.0), rtol=0.008 if dtype == torch.bfloat16 else 1e-6,
+                               atol=1e-7 if dtype is not torch.float16 else 1e-3)
+
+
+def test_two_choices(n, dtype, other):
+    x = torch.randn(n, dtype=dtype)
+    out = scale(x, 2.0)
+    torch.testing.assert_close(out, _ref(x, 2.0), rtol=0.008 if dtype == torch.bfloat16 else 1e-6,
+                               atol=1e-7 if other == torch.float16 else 1e-3)
+
+
 def test_guarded_import(n):
     x = torch.randn(n)
     out = scale(x, 2.0)
@@ -254,6 +268,7 @@ def test_inplace_output_and_test_parameters(tree):
     ("test_branch_rebound", "not assigned by plain top-level statements"),
     ("test_input_rebound", "reads x bound otherwise than when the wrapper reads it"),
     ("test_dtype_table", "atol is not a literal"),     # no value for the test's dtype parameter
+    ("test_two_choices", "atol is not a literal"),     # choices on two parameters: no one dtype table
 ])
 def test_refusals(tree, test, why):
     with pytest.raises(NoHarvest, match=why):
@@ -313,3 +328,14 @@ def test_object_parameter_is_not_its_id_tuple(tree):
         _harvest(tree, "test_object_param", {"n": "8", "cfg": "(2.0, 1)"})
     h = _harvest(tree, "test_tuple_param", {"n": "8", "cfg": "(2.0, 1)"})
     assert dict(h.spec.args)["cfg"] == "(2.0, 1)"
+
+
+def test_tolerance_chosen_by_the_dtype_parameter(tree):
+    """``rtol=A if dtype == torch.bfloat16 else B`` with no value for ``dtype`` in this launch: one row per dtype the
+    choices name, ``default`` for the else branches (tests/models/test_beam_numerics.py:125 states its tolerances
+    so); a known value still picks its branch."""
+    h = _harvest(tree, "test_dtype_choice", {"n": "8"})
+    assert h.tolerances[0][1] == (("bfloat16", 1e-7, 0.008), ("float16", 1e-3, 1e-6), ("default", 1e-7, 1e-6))
+    assert "by the test parameter dtype" in h.tolerances[0][2]
+    h16 = _harvest(tree, "test_dtype_choice", {"n": "8", "dtype": "bfloat16"})
+    assert h16.tolerances[0][1] == (("default", 1e-7, 0.008),)

@@ -37,6 +37,32 @@ _H100 = ("types.SimpleNamespace(is_fp8_fnuz=lambda: False, fp8_dtype=lambda: tor
          "device_type=" + _DEVICE + ")")
 _TOPK_TOL = (("topk_weights", (1e-2, 1e-2), f"{_TOPK}:87"), ("topk_indices", (0.0, 0.0), f"{_TOPK}:89"))
 
+# the CUDA platform's answer to the one query GeluAndMul.forward_native makes (activation.py:451)
+_NOT_ROCM = "types.SimpleNamespace(is_rocm=lambda: False)"
+# (host function, activation.py class, its forward_native's ``self``, bind) of the gated activations that launch
+# act_and_mul_kernel (csrc/activation_kernels.cu:299-339, LAUNCH_ACTIVATION_GATE_KERNEL) and the element-wise ones
+# that launch activation_kernel (csrc/activation_kernels.cu:1402-1423, LAUNCH_ACTIVATION_KERNEL); the CustomOp's
+# forward_cuda calls the host function (activation.py:137-146, 283-298, 436-462, 566-642, 662-672)
+_GATED: tuple[tuple[str, str, str, tuple[tuple[str, str], ...]], ...] = (
+    ("mul_and_silu", "MulAndSilu", "ns()", ()),
+    ("gelu_and_mul", "GeluAndMul", "ns(approximate='none')", (("current_platform", _NOT_ROCM),)),
+    ("gelu_tanh_and_mul", "GeluAndMul", "ns(approximate='tanh')", (("current_platform", _NOT_ROCM),)),
+)
+_ELEMENTWISE: tuple[tuple[str, str], ...] = (
+    ("gelu_new", "NewGELU"), ("gelu_fast", "FastGELU"), ("gelu_quick", "QuickGELU"),
+    ("relu_squared", "ReLUSquaredActivation"),
+)
+_ACT_NOTE = ("{cls}.forward_cuda calls torch.ops._C.{op}(out, x); tests/kernels/core/test_activation.py compares the "
+             "op against forward_native ({how}): vLLM's per-dtype defaults apply")
+
+_GTK = "vllm/model_executor/layers/fused_moe/router/grouped_topk_router.py"
+_TGTK = "tests/kernels/moe/test_grouped_topk.py"
+# the environment tests/kernels/moe/test_grouped_topk.py:148-150 runs grouped_topk's native path under: the fused
+# kernel off (the torch path), VLLM_BATCH_INVARIANT on (topk sorted=True: the kernel's order); the platform queries
+# of its decorator (grouped_topk_router.py:76-80) answered as on CUDA
+_GTK_BIND = (("envs", "types.SimpleNamespace(VLLM_USE_FUSED_MOE_GROUPED_TOPK=False, VLLM_BATCH_INVARIANT=True)"),
+             ("fused_grouped_topk", "None"))   # the fused path, not taken with the flag off
+
 CUDA_SPECS: tuple[RefSpec, ...] = (
     # ---- recipe examples (host.cu.j2), keyed by kernel and wrapper
     RefSpec(
@@ -52,6 +78,20 @@ CUDA_SPECS: tuple[RefSpec, ...] = (
         args=(("self", "ns(alpha=v['alpha'], limit=v['limit'])"), ("x", "a['input'].view(-1, 2 * v['d'])")),
         outputs=(Output("out"),), values=("d", "alpha", "limit"),
         note="SwigluOAIAndMul.forward_cuda calls torch.ops._C.swigluoai_and_mul(out, x, alpha, limit)"),
+    *(RefSpec(
+        kernel="csrc/activation_kernels.cu:act_and_mul_kernel", wrapper=op,
+        source="forward_native", file=_ACT, function=f"{cls}.forward_native",
+        args=(("self", slf), ("x", "a['input'].view(-1, 2 * v['d'])")),
+        outputs=(Output("out"),), values=("d",), bind=bind,
+        note=_ACT_NOTE.format(cls=cls, op=op, how="at atol=rtol=0, test_activation.py:210"))
+      for op, cls, slf, bind in _GATED),
+    *(RefSpec(
+        kernel="csrc/activation_kernels.cu:activation_kernel", wrapper=op,
+        source="forward_native", file=_ACT, function=f"{cls}.forward_native",
+        args=(("self", "ns()"), ("x", "a['input'].view(-1, v['d'])")),
+        outputs=(Output("out"),), values=("d",),
+        note=_ACT_NOTE.format(cls=cls, op=op, how="at the default atol/rtol, test_activation.py:492"))
+      for op, cls in _ELEMENTWISE),
     RefSpec(
         kernel="csrc/layernorm_kernels.cu:rms_norm_kernel", wrapper="rms_norm",
         source="ir-native", file="vllm/ir/ops/layernorm.py", function="rms_norm", ir_op="rms_norm",
@@ -116,6 +156,31 @@ CUDA_SPECS: tuple[RefSpec, ...] = (
         values=("hidden_size",), bind=(("current_platform", _H100), ("DEVICE", _DEVICE)),
         note="tests/kernels/quantization/test_int8_quant.py:test_dynamic_scaled_int8_quant compares the int8 "
              "output at atol=1 (rounding) and the scales with assert_close's defaults (vLLM's float32 defaults)"),
+    *(RefSpec(
+        kernel=f"csrc/moe/grouped_topk_kernels.cu:{kernel}", wrapper="invokeNoAuxTc",
+        source="forward_native", file=_GTK, function="grouped_topk",
+        args=(("hidden_states", "a['scores'].view(-1, int(v['num_experts']))"),
+              ("gating_output", "a['scores'].view(-1, int(v['num_experts'])).float()"), ("topk", "int(v['topk'])"),
+              ("renormalize", "bool(v['renormalize'])"), ("num_expert_group", "int(v['n_group'])"),
+              ("topk_group", "int(v['topk_group'])"), ("scoring_func", "'sigmoid'"),
+              ("routed_scaling_factor", "float(v['routed_scaling_factor'])"),
+              ("e_score_correction_bias", "a['bias']")),
+        outputs=(Output("topk_values", 0, tol=(2e-2, 0.0), tol_at=f"{_TGTK}:180"),
+                 Output("topk_indices", 1, tol=(0.0, 0.0), tol_at=f"{_TGTK}:182")),
+        values=("num_experts", "topk", "renormalize", "n_group", "topk_group", "routed_scaling_factor"),
+        requires=(("template_arg3", "vllm::moe::SCORING_SIGMOID"),), bind=_GTK_BIND,
+        note="grouped_topk (GroupedTopk.forward_native's native_impl) is what tests/kernels/moe/test_grouped_topk.py "
+             "compares fused_grouped_topk (_moe_C::grouped_topk -> invokeNoAuxTc) against; sigmoid scoring only "
+             "(fused_grouped_topk passes raw logits then, grouped_topk_router.py:42-53; with softmax it passes "
+             "scores it computed, which the native path would softmax again); the gating tensor stands for "
+             "hidden_states too (only its row count is read); the scores are passed upcast to float32, as the "
+             "kernel reads them (static_cast<float>, grouped_topk_kernels.cu:690): with bf16 scores the native "
+             "path rounds sigmoid(x) to bf16 before adding the float bias, which reorders near-tied experts "
+             "(seen on an H200: DeepSeek-V3's 256 experts, bias within +-0.05, ids differed in most rows)")
+      # not grouped_topk_fused_kernel (invokeNoAuxTc's general path): on an H200 at DeepSeek-V3's sizes its
+      # topk_indices differ from the native path in most rows at SMALL and FULL (weights within 2e-2), so the
+      # mapping is not known to hold for it (the order or the set of its ids; not diagnosed)
+      for kernel in ("grouped_topk_fused_small_expert_count_kernel",)),
     # ---- wrapper-compiled examples (wrapped.cu.j2), keyed by op
     RefSpec(
         kernel="_C::dynamic_scaled_int8_quant", source="test-reference", file=_TQ,
@@ -134,11 +199,26 @@ CUDA_SPECS: tuple[RefSpec, ...] = (
         requires=(("rope_dim_offset", 0), ("inverse", False)),
         note="RotaryEmbedding.forward_cuda calls ops.rotary_embedding(positions, query, key, head_size, "
              "cos_sin_cache, is_neox) in place (compared, not poisoned)"),
-    RefSpec(
-        kernel="_C::relu_squared", source="forward_native", file=_ACT,
-        function="ReLUSquaredActivation.forward_native",
+    *(RefSpec(
+        kernel=f"_C::{op}", source="forward_native", file=_ACT, function=f"{cls}.forward_native",
+        args=(("self", slf), ("x", "a['input']")), outputs=(Output("out"),), bind=bind,
+        note=_ACT_NOTE.format(cls=cls, op=op, how="at atol=rtol=0, test_activation.py:210"))
+      for op, cls, slf, bind in (("silu_and_mul", "SiluAndMul", "ns()", ()), *_GATED)),
+    *(RefSpec(
+        kernel=f"_C::{op}", source="forward_native", file=_ACT, function=f"{cls}.forward_native",
         args=(("self", "ns()"), ("x", "a['input']")), outputs=(Output("out"),),
-        note="ReLUSquaredActivation.forward_cuda calls torch.ops._C.relu_squared(out, x)"),
+        note=_ACT_NOTE.format(cls=cls, op=op, how="at the default atol/rtol, test_activation.py:492"))
+      for op, cls in _ELEMENTWISE),
+    RefSpec(
+        kernel="_C::fatrelu_and_mul", source="forward_native", file=_ACT, function="FatreluAndMul.forward_native",
+        args=(("self", "ns(threshold=a['threshold'])"), ("x", "a['input']")), outputs=(Output("out"),),
+        note=_ACT_NOTE.format(cls="FatreluAndMul", op="fatrelu_and_mul(out, x, threshold); its launch is "
+                              "act_and_mul_kernel_with_param", how="at atol=rtol=0, test_activation.py:210")),
+    RefSpec(
+        kernel="_C::swigluoai_and_mul", source="forward_native", file=_ACT, function="SwigluOAIAndMul.forward_native",
+        args=(("self", "ns(alpha=a['alpha'], limit=a['limit'])"), ("x", "a['input']")), outputs=(Output("out"),),
+        note="SwigluOAIAndMul.forward_cuda calls torch.ops._C.swigluoai_and_mul(out, x, alpha, limit); vLLM's "
+             "per-dtype defaults (the test's own rtol table, test_activation.py:193, states no atol)"),
     RefSpec(
         kernel="_C::dynamic_scaled_fp8_quant", source="test-reference", file=_TQ,
         function="ref_dynamic_per_tensor_fp8_quant",

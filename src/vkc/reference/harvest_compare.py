@@ -2,7 +2,8 @@
 
 ``tolerance``: the (dtype, atol, rtol) rows of ``torch.testing.assert_close`` / ``torch.allclose`` /
 ``torch.equal`` as the test states them (a literal, arithmetic of literals, a module constant, a test
-local the caller resolves, a choice on a test parameter of known value), else the comparison's own
+local the caller resolves, a choice on a test parameter of known value; a choice on a dtype parameter of
+unknown value, ``A if dtype == torch.bfloat16 else B``, as a table by dtype), else the comparison's own
 defaults.  ``expand_helper``: ``helper(got, want, ...)`` as the one comparison the helper's body makes
 (:func:`.harvest_rules.compare_helpers`).
 """
@@ -65,15 +66,12 @@ def tolerance(tree: ast.Module, call: ast.Call, at: str, cast: bool,
     if fn in ("equal", "assert_equal"):
         return (("default", 0.0, 0.0),), f"test: {at} ({fn}: exact)"
     pos = {"rtol": 2, "atol": 3}   # torch.allclose(input, other, rtol, atol); assert_close's are keywords
-    vals: dict[str, float] = {}
-    for name in ("atol", "rtol"):
-        node = kw.get(name) or (call.args[pos[name]] if len(call.args) > pos[name] else None)
-        if node is not None:
-            # a literal, arithmetic of literals, a name, a choice on a test parameter of known value
-            num = const_number(node, local or functools.partial(_module_number, tree), params)
-            if num is None:
-                raise NoHarvest(f"{at}: {name} is not a literal")
-            vals[name] = num
+    nodes = {name: kw.get(name) or (call.args[pos[name]] if len(call.args) > pos[name] else None)
+             for name in ("atol", "rtol")}
+    by_dtype = _dtype_choice(nodes, params or {})
+    if by_dtype is not None:
+        return _dtype_table(tree, fn, nodes, at, local, params or {}, *by_dtype)
+    vals = _values(tree, nodes, at, local, params)
     if fn == "allclose":
         return (("default", vals.get("atol", 1e-8), vals.get("rtol", 1e-5)),), f"test: {at} (torch.allclose)"
     if "atol" in vals and "rtol" in vals:
@@ -84,6 +82,61 @@ def tolerance(tree: ast.Module, call: ast.Call, at: str, cast: bool,
     if cast:   # got.float() against want: the float32 defaults apply
         table = (("default", 1e-5, 1.3e-6),)
     return table, f"torch.testing.assert_close defaults ({at})"
+
+
+def _values(tree: ast.Module, nodes: Mapping[str, ast.expr | None], at: str,
+            local: Callable[[str], float | None] | None, params: Mapping[str, str] | None) -> dict[str, float]:
+    vals: dict[str, float] = {}
+    for name, node in nodes.items():
+        if node is not None:
+            # a literal, arithmetic of literals, a name, a choice on a test parameter of known value
+            num = const_number(node, local or functools.partial(_module_number, tree), params)
+            if num is None:
+                raise NoHarvest(f"{at}: {name} is not a literal")
+            vals[name] = num
+    return vals
+
+
+def _dtype_choice(nodes: Mapping[str, ast.expr | None], params: Mapping[str, str]) -> tuple[str, list[str]] | None:
+    """The test parameter ``p`` and the dtypes of every ``a if p == torch.X else b`` (also ``is``, ``!=``) the
+    tolerances choose by, when ``p`` has no known value in this launch (the test's ``dtype`` parametrisation,
+    ``rtol=0.008 if dtype == torch.bfloat16 else 1e-6``, tests/models/test_beam_numerics.py:125); None when the
+    tolerances make no such choice, or choose on more than one parameter."""
+    found: dict[str, list[str]] = {}
+    for node in nodes.values():
+        for n in ast.walk(node) if node is not None else ():
+            t = n.test if isinstance(n, ast.IfExp) else None
+            if not (isinstance(t, ast.Compare) and len(t.ops) == 1 and isinstance(t.left, ast.Name)
+                    and t.left.id not in params and isinstance(t.ops[0], (ast.Eq, ast.Is, ast.NotEq, ast.IsNot))):
+                continue
+            other = t.comparators[0]
+            if not (isinstance(other, ast.Attribute) and isinstance(other.value, ast.Name) and other.value.id == "torch"):
+                return None
+            names = found.setdefault(t.left.id, [])
+            if other.attr not in names:
+                names.append(other.attr)
+    if len(found) != 1:
+        return None
+    (param, dtypes), = found.items()
+    return param, sorted(dtypes)
+
+
+def _dtype_table(tree: ast.Module, fn: str | None, nodes: Mapping[str, ast.expr | None], at: str,
+                 local: Callable[[str], float | None] | None, params: Mapping[str, str], param: str,
+                 dtypes: list[str]) -> tuple[tuple[tuple[str, float, float], ...], str]:
+    """The (dtype, atol, rtol) rows of a choice on the test's dtype parameter: one row per dtype the choice names,
+    ``default`` for any other (the choices' else branches); the check picks the row by the output's dtype."""
+    rows: list[tuple[str, float, float]] = []
+    for dtype in [*dtypes, "default"]:
+        value = f"torch.{dtype}" if dtype != "default" else "torch.__vkc_other_dtype__"
+        vals = _values(tree, nodes, at, local, {**params, param: value})
+        if fn == "allclose":
+            rows.append((dtype, vals.get("atol", 1e-8), vals.get("rtol", 1e-5)))
+        elif "atol" in vals and "rtol" in vals:
+            rows.append((dtype, vals["atol"], vals["rtol"]))
+        else:
+            raise NoHarvest(f"{at}: only one of atol/rtol stated (assert_close needs both)")
+    return tuple(rows), f"test: {at} (by the test parameter {param})"
 
 
 def expand_helper(h: CompareHelper, call: ast.Call) -> ast.Call | None:

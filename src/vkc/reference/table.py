@@ -12,6 +12,7 @@ from __future__ import annotations
 from vkc.reference.records import Output, RefSpec
 
 _TQ = "tests/kernels/quant_utils.py"
+_CONV = "tests/kernels/mamba/test_causal_conv1d.py"
 _DEVICE = "'cuda' if torch.cuda.is_available() else 'cpu'"
 _UNIFIED_OFF = ("IS_3D", "USE_FP8", "Q_IS_FP8", "USE_SINKS", "USE_ALIBI_SLOPES", "USE_ALIBI_SQRT", "USE_QQ_BIAS",
                 "USE_MM_PREFIX", "USE_R_SWA", "USE_PER_SEQ_CAUSAL", "USE_TD", "USE_TD_QO")
@@ -124,6 +125,22 @@ SPECS: tuple[RefSpec, ...] = (
              "against (its Triton copy in the FLA ops and RMSNormGated.forward_native); this kernel is the "
              "Mamba2 copy of the same op. Rstd (also written) is not compared"),
     RefSpec(
+        kernel="vllm.third_party.flash_linear_attention.ops.layernorm_guard:layer_norm_fwd_kernel",
+        source="test-reference", file="vllm/third_party/flash_linear_attention/ops/layernorm_guard.py",
+        function="rms_norm_ref",
+        args=(("x", "a['X']"), ("weight", "a['W']"), ("bias", "a['B'] if c['HAS_BIAS'] else None"),
+              ("z", "a['Z'] if c['HAS_Z'] else None"), ("eps", "a['eps']"),
+              ("group_size", "None if c['N'] == a['X'].shape[-1] else c['N']"),
+              ("norm_before_gate", "c['NORM_BEFORE_GATE']"), ("upcast", "True")),
+        outputs=(Output("Y"),),
+        requires=(("IS_RMS_NORM", True), ("ACTIVATION", "silu")),
+        tolerance=(("default", 1e-2, 1e-2),),
+        tolerance_at=("tests/kernels/fla/test_fla_layernorm_guard.py:501",),
+        note="rms_norm_ref (layernorm_guard.py:36, beside the kernel) is what tests/kernels/fla/"
+             "test_fla_layernorm_guard.py:491 compares layer_norm_fn (this kernel's launcher, layer_norm_fwd) "
+             "against; the gate is silu in rms_norm_ref, so ACTIVATION='silu' only. Rstd (also written) is not "
+             "compared"),
+    RefSpec(
         kernel="vllm.model_executor.layers.mamba.ops.mamba_ssm:_selective_scan_update_kernel",
         source="test-reference", file="tests/kernels/mamba/utils.py", function="selective_state_update_ref",
         args=(("state", "a['state_ptr'][a['state_batch_indices_ptr'].reshape(-1)[:a['N']].long()]"),
@@ -139,6 +156,24 @@ SPECS: tuple[RefSpec, ...] = (
                       "tests/kernels/mamba/test_mamba_ssm.py:359"),
         note="the state is gathered by state_batch_indices for the reference; the kernel's in-place state update "
              "(written back at dst_state_batch_indices) is not compared, only out"),
+    RefSpec(
+        kernel="vllm.model_executor.layers.mamba.ops.causal_conv1d:_causal_conv1d_update_kernel",
+        source="test-reference", file=_CONV, function="causal_conv1d_update_ref",
+        args=(("x", "a['x_ptr']"),
+              ("conv_state", "a['conv_state_ptr'][a['conv_state_indices_ptr'].reshape(-1)[:a['batch']].long()]"),
+              ("weight", "a['w_ptr']"), ("bias", "a['bias_ptr'] if c['HAS_BIAS'] else None"),
+              ("activation", "'silu' if c['SILU_ACTIVATION'] else None"), ("cache_seqlens", "None")),
+        outputs=(Output("o_ptr", poison=False),),
+        requires=(("IS_VARLEN", False), ("IS_SPEC_DECODING", False), ("seqlen", 1)),
+        requires_tensor=("conv_state_indices_ptr",),
+        tolerance=(("float32", 1e-3, 3e-4), ("bfloat16", 5e-2, 1e-2), ("default", 5e-3, 3e-3)),
+        tolerance_at=(f"{_CONV}:133", f"{_CONV}:135", f"{_CONV}:133"),
+        note="causal_conv1d_update_ref is what tests/kernels/mamba/test_causal_conv1d.py:159 compares "
+             "causal_conv1d_update against (decode: one token per sequence, a linear state, cache_seqlens None); "
+             "the conv states are gathered by conv_state_indices for the reference (vLLM's batch indices are "
+             "never the null block, so the kernel skips no row); the in-place state update is not compared, "
+             "only the output, which aliases x in vLLM's call (compared, not poisoned: an unwritten row keeps "
+             "x and fails)"),
 )
 
 REFUSED: dict[str, str] = {

@@ -66,9 +66,11 @@ def _plain(v: Any) -> bool:
 
 
 def check_context(found: ReferenceLookup, *, name: str, mode: str, out_dtypes: Mapping[str, Sequence[str]],
-                  views: Mapping[str, Any] | None = None, values: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                  views: Mapping[str, Any] | None = None, values: Mapping[str, Any] | None = None,
+                  aliases: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The template variables of the check (``reference`` False when there is none): the rendered script's
-    lines and the reference's output rows."""
+    lines and the reference's output rows; ``aliases``: the program's type aliases (``IdxT`` -> ``int32_t``),
+    which the manifest's buffer lines name."""
     ref = found.reference
     if ref is None:
         return {"reference": False}
@@ -78,7 +80,8 @@ def check_context(found: ReferenceLookup, *, name: str, mode: str, out_dtypes: M
                     reference_imports=[i for i in ref.imports if i != "import torch"], reference_entry=ref.entry,
                     reference_args=list(ref.spec.args), mode=mode, views=dict(views or {}),
                     values={c: {k: x for k, x in vs.items() if _plain(x)} for c, vs in (values or {}).items()},
-                    reference_outputs=rows, ctypes=CTYPES)
+                    reference_outputs=rows,
+                    ctypes={**CTYPES, **{a: CTYPES[t] for a, t in sorted((aliases or {}).items()) if t in CTYPES}})
     return {"reference": True, "check_lines": [ln + "\n" for ln in script.splitlines()],
             "reference_values": list(ref.spec.values)}
 
@@ -109,6 +112,20 @@ def pattern_literal(bits: int) -> str:
     return f"0x{struct.pack('>Q', bits).hex().lstrip('0') or '0'}ULL"
 
 
+_USING = re.compile(r"^using (\w+) = ([\w:<> ]+);$")
+
+
+def _aliases(plan: Any) -> dict[str, str]:
+    """The element types a recipe names by a ``using X = T;`` statement of its program (a wrapper's template
+    alias: ``using IdxT = int32_t;``, ``using scalar_t = c10::BFloat16;``), for its buffers' ctypes."""
+    out: dict[str, str] = {}
+    for st in (*getattr(plan, "consts", ()), *getattr(plan, "derived", ()), *getattr(plan, "launch_stmts", ())):
+        m = _USING.match(st.code.strip())
+        if m:
+            out[m.group(1)] = out.get(m.group(2).strip(), m.group(2).strip())
+    return out
+
+
 def host_check(tree: Any, key: str, plan: Any, mode: str, name: str
                ) -> tuple[ReferenceLookup, dict[str, Any], list[tuple[str, str]]]:
     """A recipe example's reference (keyed by kernel, for the plan's wrapper): the lookup, the host template's
@@ -122,14 +139,15 @@ def host_check(tree: Any, key: str, plan: Any, mode: str, name: str
     if ref is None:
         return found, {"reference": False}, []
     dtypes: dict[str, list[str]] = {}
+    aliases = {a: t for a, t in _aliases(plan).items() if a in {b.ctype for b in plan.buffers}}
     for o in ref.spec.outputs:
-        dt = torch_dtype(bufs[o.param].ctype)
+        dt = torch_dtype(aliases.get(bufs[o.param].ctype, bufs[o.param].ctype))
         if dt is None:
             return (ReferenceLookup(None, f"output {o.param}: no torch dtype for {bufs[o.param].ctype}"),
                     {"reference": False}, [])
         dtypes[o.param] = [dt]
     ctx = check_context(found, name=name, mode="host", out_dtypes=dtypes,
-                        values={"host": {"template_args": list(plan.template_args)}})
+                        values={"host": {"template_args": list(plan.template_args)}}, aliases=aliases)
     poison: list[dict[str, Any]] = []
     for o in ref.spec.outputs:
         pat = poison_pattern(dtypes[o.param][0]) if o.poison else None
