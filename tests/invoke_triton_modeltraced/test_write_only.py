@@ -141,3 +141,22 @@ def test_a_kv_storage_of_float_rows_and_raw_bytes_takes_the_float_fill():
     assert got == InitSpec("randn")
     with pytest.raises(Refused):      # not a KV cache: index data and floats in one buffer stay refused
         _pick_init([("Mean", mean, InitSpec("randint", (0, 256))), ("Ring", ring, InitSpec("randn"))])
+
+
+def test_a_parameter_a_pruned_branch_alone_reads_is_unused_at_that_launch():
+    src = '''
+import triton
+import triton.language as tl
+
+@triton.jit
+def k(out_ptr, left_ptr, HAS_IMAGE: tl.constexpr):
+    x = 0
+    if HAS_IMAGE:
+        x = tl.load(left_ptr)
+    tl.store(out_ptr, x)
+'''
+    assert write_only_params(src, "k", ["out_ptr", "left_ptr"], {"HAS_IMAGE": False}) == frozenset({"out_ptr"})
+    assert write_only_params(src, "k", ["out_ptr", "left_ptr"], {"HAS_IMAGE": False}, unused=True) == frozenset(
+        {"out_ptr", "left_ptr"})
+    assert write_only_params(src, "k", ["out_ptr", "left_ptr"], {"HAS_IMAGE": True}, unused=True) == frozenset(
+        {"out_ptr"})

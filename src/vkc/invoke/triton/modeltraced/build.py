@@ -232,15 +232,20 @@ def _tensor_params(ev: TracedEvent) -> list[str]:
 
 
 def _init_or_unread(param: str, a: TensorArg, ev: TracedEvent, facts: StepFacts) -> InitSpec:
-    """:func:`init_for`, except that a buffer the kernel only stores to (:mod:`.writeonly`) whose producer has
-    no contents rule is ``"empty"``: its prior contents cannot change the launch (the header says so)."""
+    """:func:`init_for`, except that a buffer the kernel never loads at this launch (:mod:`.writeonly`: it only
+    stores to it, or, with the launch's constexprs, does not touch it) whose producer has no contents rule is
+    ``"empty"``: its prior contents cannot change the launch (the header says so)."""
     try:
         return init_for(param, a, ev, facts)
     except Refused as e:
-        if facts.kernel_source is None or param not in write_only_params(
-                facts.kernel_source, ev.name.split(":", 1)[-1], _tensor_params(ev), ev.constexprs):
+        if facts.kernel_source is None:
             raise
-        note = (f"{param}: the kernel only stores to it (never loads it), so what vLLM's code left there "
+        name, params = ev.name.split(":", 1)[-1], _tensor_params(ev)
+        if param not in write_only_params(facts.kernel_source, name, params, ev.constexprs, unused=True):
+            raise
+        how = ("the kernel only stores to it (never loads it)" if param in write_only_params(
+            facts.kernel_source, name, params, ev.constexprs) else "the kernel does not use it at this launch's constexprs")
+        note = (f"{param}: {how}, so what vLLM's code left there "
                 f"does not matter: allocated empty ({e.args[0] if e.args else 'no contents rule'})")
         if note not in facts.notes:
             facts.notes.append(note)

@@ -111,9 +111,10 @@ def _function(tree: ast.Module, kernel: str) -> ast.FunctionDef | None:
 
 
 def write_only_params(source: str, kernel: str, params: Sequence[str],
-                      constexprs: Mapping[str, Any] | None = None) -> frozenset[str]:
+                      constexprs: Mapping[str, Any] | None = None, *, unused: bool = False) -> frozenset[str]:
     """The parameters of ``kernel`` (a function name in ``source``, a module) that it only stores to, at a
-    launch with ``constexprs`` (branches on them pruned as Triton prunes them)."""
+    launch with ``constexprs`` (branches on them pruned as Triton prunes them); with ``unused``, also those it
+    does not touch at all there (DeepSeek-V4's ``left_visible_ptr`` without ``HAS_IMAGE``)."""
     try:
         tree = ast.parse(source)
     except SyntaxError:
@@ -156,7 +157,7 @@ def write_only_params(source: str, kernel: str, params: Sequence[str],
         if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and n.id in owner and id(n) not in allowed \
                 and id(n) not in assign_lhs and id(n) not in typed:
             read.add(owner[n.id])
-    return frozenset(p for p in want if p in stored and p not in read)
+    return frozenset(p for p in want if (p in stored or unused) and p not in read)
 
 
 def kernel_source(root: Path, qualified: str) -> str | None:
