@@ -67,7 +67,7 @@ __all__ = ["DEFAULT_LORA_RANK", "FEATURES", "FEATURE_MODULES", "LORA_MODULES", "
 
 FEATURES = ("bitmask", "lora", "nans", "sampler", "sampling-mask", "spec", "watermark")
 # worker-side modules of the features (their sources are part of a featured trace's cache key)
-FEATURE_MODULES = ("vkc.modeltrace.serving_worker", "vkc.modeltrace.serving", "vkc.modeltrace.spec",
+FEATURE_MODULES = ("vkc.modeltrace.serving_worker", "vkc.modeltrace.serving", "vkc.modeltrace.spec", "vkc.modeltrace.spec_draft",
                    "vkc.modeltrace.mixes", "vkc.modeltrace.mix_worker", "vkc.modeltrace.watermark",
                    "vkc.modeltrace.engine_flags", "vkc.modeltrace.serving_host", "vkc.modeltrace.runner_prepare",
                    "vkc.modeltrace.storage_tables")
