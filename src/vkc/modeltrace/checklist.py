@@ -192,6 +192,24 @@ FEATURE_STEPS: dict[str, tuple[Step, ...]] = {
         Step("spec-propose-call", "vllm/v1/worker/gpu/model_runner.py: GPUModelRunner.sample_tokens",
              "the speculator.propose arguments (num_sampled, num_rejected, last_sampled_tokens, temperature, seeds)"),
     ),
+    # a drafter model (speculative=mtp; vkc.modeltrace.spec_draft), with the "spec" steps
+    "spec-draft": (
+        Step("spec-draft-select", "vllm/config/speculative.py: SpeculativeConfig.use_multi_module_mtp",
+             "mtp with one MTP layer and 3 tokens: not multi-module; init_speculator takes MTPSpeculator"),
+        Step("spec-draft-load", "vllm/v1/worker/gpu/spec_decode/speculator.py: DraftModelSpeculator.load_model",
+             "after the target model (GPUModelRunner.load_model), before the KV cache is planned: the draft's "
+             "attention layers are in the KV-cache groups, caches and metadata builders"),
+        Step("spec-draft-model", "vllm/v1/worker/gpu/spec_decode/eagle/utils.py: load_eagle_model",
+             "the loader's get_model(vllm_config=, model_config=draft) as vkc builds the target (meta, dummy "
+             "weights); embed_tokens / lm_head shared with the target"),
+        Step("spec-draft-attn", "vllm/v1/worker/gpu/spec_decode/speculator.py: DraftModelSpeculator.set_attn",
+             "set_attn(model_state, kv_cache_config, the runner's BlockTables, input buffers, attn groups), then "
+             "init_cudagraph_manager(NONE) (eager)"),
+        Step("spec-draft-propose", "vllm/v1/worker/gpu/spec_decode/target_dependent_ar/speculator.py: "
+             "TargetDependentARSpeculator.propose",
+             "after postprocess_sampled: the target's hidden states (get_drafter_hidden_states) and its forward's "
+             "attention metadata and slot mappings (draft prefill), num_sampled/num_rejected from the sampler"),
+    ),
     "lora": (
         Step("lora-config", "vllm/engine/arg_utils.py: EngineArgs.create_engine_config",
              "EngineArgs(enable_lora=True, max_lora_rank=R, max_loras=1): VllmConfig.lora_config"),

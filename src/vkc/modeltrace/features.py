@@ -61,7 +61,7 @@ from vkc.errors import UsageError
 from .mixes import DEFAULT_MIX, MIXES
 from .records import ModelTrace, TraceOptions
 
-__all__ = ["DEFAULT_LORA_RANK", "FEATURES", "FEATURE_MODULES", "LORA_MODULES", "LORA_RANKS", "SAMPLER_NOTE", "SPEC_NOTE",
+__all__ = ["DEFAULT_LORA_RANK", "DRAFT_SPECS", "FEATURES", "FEATURE_MODULES", "LORA_MODULES", "LORA_RANKS", "SAMPLER_NOTE", "SPEC_DRAFT_NOTE", "SPEC_NOTE",
            "FeatureOptions", "feature_groups", "features_of", "lora_note", "lora_rank_of", "parse_features", "sampling_of",
            "with_features", "with_lora", "with_sampling"]
 
@@ -71,6 +71,12 @@ FEATURE_MODULES = ("vkc.modeltrace.serving_worker", "vkc.modeltrace.serving", "v
                    "vkc.modeltrace.mixes", "vkc.modeltrace.mix_worker", "vkc.modeltrace.watermark",
                    "vkc.modeltrace.engine_flags", "vkc.modeltrace.serving_host", "vkc.modeltrace.runner_prepare",
                    "vkc.modeltrace.storage_tables")
+# speculative values whose drafter is a model (vkc.modeltrace.spec_draft.DRAFT_METHODS): checklist group spec-draft
+DRAFT_SPECS = ("mtp",)
+SPEC_DRAFT_NOTE = {"mtp": ("speculative decoding: multi-token prediction with the target's own MTP layers "
+                           "(MTPSpeculator), 3 draft tokens per sequence; a decode step verifies 4 tokens per sequence "
+                           "(forward and RejectionSampler); after sampling, postprocess_sampled and the drafter's "
+                           "propose: draft prefill on the target's metadata, then 2 eager draft decode steps")}
 # the ``lora`` feature's worker modules: in the key (and the worker) of a trace with ``lora`` only
 LORA_MODULES = ("vkc.modeltrace.lora_worker", "vkc.modeltrace.lora")
 SPEC_NOTE = ("speculative decoding: n-gram, 3 draft tokens per sequence; a decode step verifies 4 tokens "
@@ -135,6 +141,8 @@ def feature_groups(options: TraceOptions) -> tuple[str, ...]:
     """The checklist feature groups a trace mirrors: its features, plus ``sampling`` for a mix other
     than the default (:data:`vkc.modeltrace.checklist.FEATURE_STEPS`)."""
     extra = ("sampling",) if sampling_of(options) != DEFAULT_MIX else ()
+    if "spec" in features_of(options) and getattr(options, "speculative", "ngram") in DRAFT_SPECS:
+        extra = (*extra, "spec-draft")
     return (*features_of(options), *extra)
 
 

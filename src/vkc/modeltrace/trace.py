@@ -292,7 +292,7 @@ def _to_trace(tree: SourceTree, model_cfg: ModelConfig, options: TraceOptions, p
 
 def _features_note(options: TraceOptions, resp: dict[str, Any]) -> dict[str, Any]:
     """``notes["features"]``: what was traced, the sampling mix, vLLM's choices and the time per step."""
-    from .features import SAMPLER_NOTE, SPEC_NOTE, lora_note
+    from .features import SAMPLER_NOTE, SPEC_DRAFT_NOTE, SPEC_NOTE, lora_note
     from .mixes import mix_notes
 
     feats = features_of(options)
@@ -308,8 +308,9 @@ def _features_note(options: TraceOptions, resp: dict[str, Any]) -> dict[str, Any
     if "spec" in feats:
         from .spec import SPEC_CONFIGS
 
-        out["spec_note"] = SPEC_NOTE
-        out["speculative_config"] = dict(SPEC_CONFIGS[str(getattr(options, "speculative", "ngram"))])
+        spec = str(getattr(options, "speculative", "ngram"))
+        out["spec_note"] = SPEC_DRAFT_NOTE.get(spec, SPEC_NOTE)
+        out["speculative_config"] = dict(SPEC_CONFIGS[spec])
     if "watermark" in feats:
         from .watermark import WATERMARK_CONFIG
 
