@@ -59,7 +59,9 @@ SERVING_KEYS: dict[str, tuple[str, ...]] = {
     "kv-cache-dtype": ("fp8", "int4_per_token_head", "int8_per_token_head", "fp8_per_token_head"),
     # FLASH_ATTN_MLA_SPARSE: vLLM's first sparse MLA backend on SM 9.0 (platforms/cuda.py, DeepSeek-V3.2's 576 head)
     "attention-backend": ("FLASH_ATTN", "TRITON_ATTN", "TRITON_MLA", "FLASH_ATTN_MLA_SPARSE"),
-    "speculative": ("ngram", "ngram-block", "mtp"),
+    "speculative": ("ngram", "ngram-block", "mtp", "draft-model"),
+    # --speculative-config's "model" for speculative=draft-model: a bundled model of the target's family
+    "draft-model": ("meta-llama/Llama-3.1-8B-Instruct",),
     "sampling": ("mixed",),         # vkc's sampling mixes other than the default (vkc.modeltrace.mixes.MIXES)
     "watermark": ("gumbel",),       # --watermark-config (vkc.modeltrace.watermark.WATERMARK_CONFIGS)
     "return-sampling-mask": ("true",),   # --return-sampling-mask (vkc.modeltrace.engine_flags)

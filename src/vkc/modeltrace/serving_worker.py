@@ -99,7 +99,7 @@ def main() -> int:
     if "spec" in features:
         from vkc.modeltrace.spec import install
 
-        install(str(req.get("options", {}).get("speculative") or "ngram"))
+        install(str(req.get("options", {}).get("speculative") or "ngram"), req.get("options", {}).get("draft_config"))
 
     worker.run_step = _with_features(worker.run_step, features, mix)  # type: ignore[assignment]
     from vkc.modeltrace import startup

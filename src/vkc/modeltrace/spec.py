@@ -35,10 +35,12 @@ SPEC_CONFIGS: dict[str, dict[str, Any]] = {
     "ngram-block": {**SPEC_CONFIG, "rejection_sample_method": "block"},
     # multi-token prediction with the target's own MTP layers (vkc.modeltrace.spec_draft): MTPSpeculator
     "mtp": {"method": "mtp", "num_speculative_tokens": NUM_SPECULATIVE_TOKENS},
+    # a separate draft model (its config the request's draft_config, written beside the target's): StandaloneAR
+    "draft-model": {"method": "draft_model", "num_speculative_tokens": NUM_SPECULATIVE_TOKENS},
 }
 
 
-def install(name: str = DEFAULT_SPEC) -> None:
+def install(name: str = DEFAULT_SPEC, draft_config: dict[str, Any] | None = None) -> None:
     """Before the worker starts: the engine config with speculation ``SPEC_CONFIGS[name]``, decode
     steps of ``1 + k`` tokens."""
     from vkc.modeltrace import startup, worker
@@ -50,8 +52,14 @@ def install(name: str = DEFAULT_SPEC) -> None:
 
         real_args = arg_utils.EngineArgs
 
+        spec = dict(SPEC_CONFIGS[name])
+        if draft_config is not None:        # --speculative-config's model: a directory with the drafter's config
+            from vkc.modeltrace.spec_draft import draft_dir
+
+            spec["model"] = draft_dir(draft_config)
+
         def with_spec(**kw: Any) -> Any:
-            return real_args(**kw, speculative_config=dict(SPEC_CONFIGS[name]))
+            return real_args(**kw, speculative_config=spec)
 
         arg_utils.EngineArgs = with_spec  # type: ignore[misc,assignment]
         try:

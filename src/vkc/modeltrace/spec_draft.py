@@ -23,9 +23,9 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["DRAFT", "DRAFT_METHODS", "install_draft", "propose"]
+__all__ = ["DRAFT", "DRAFT_METHODS", "draft_dir", "install_draft", "propose"]
 
-DRAFT_METHODS = ("mtp",)
+DRAFT_METHODS = ("mtp", "draft_model")
 DRAFT: dict[str, Any] = {}          # "speculator", "forward" (the target forward's attn metadata, slot mappings)
 
 
@@ -59,6 +59,7 @@ def install_draft() -> None:
                 RECORDER.name_storage(p, f"weight:drafter.{n}")
 
     worker._install_recorders = install_recorders  # type: ignore[assignment]
+    startup.builders = _split_by_heads(startup.builders)  # type: ignore[assignment]
     real_ctx = fc.set_forward_context
 
     def set_forward_context(attn_metadata: Any, vllm_config: Any, *args: Any, **kwargs: Any) -> Any:
@@ -68,6 +69,42 @@ def install_draft() -> None:
     fc.set_forward_context = set_forward_context  # type: ignore[assignment]
 
 
+def _split_by_heads(real: Any) -> Any:
+    """``startup.builders`` with each KV-cache group's layers split by their query-head count first, as
+    ``init_attn_backend`` keys its attention groups (``vllm/v1/worker/gpu/attn_utils.py``: "layers with
+    different Q-head counts (e.g. a spec-decode draft head and its target) get separate metadata builders");
+    checklist step ``spec-draft-groups``."""
+    import dataclasses
+
+    def builders(vllm_config: Any, kv_cfg: Any, layers: dict[str, Any]) -> list[tuple[Any, list[str], int]]:
+        heads = sorted({int(getattr(layer, "num_heads", 0) or 0) for layer in layers.values()})
+        if len(heads) < 2:
+            return list(real(vllm_config, kv_cfg, layers))
+        out: list[tuple[Any, list[str], int]] = []
+        for h in heads:
+            groups = [dataclasses.replace(g, layer_names=[n for n in g.layer_names
+                                                          if int(getattr(layers[n], "num_heads", 0) or 0) == h])
+                      for g in kv_cfg.kv_cache_groups]
+            part = dataclasses.replace(kv_cfg, kv_cache_groups=groups)
+            out += [(b, names, gi) for b, names, gi in real(vllm_config, part, layers) if names]
+        return out
+
+    return builders
+
+
+def draft_dir(config: dict[str, Any]) -> str:
+    """A directory holding the drafter's ``config.json`` (the request's ``draft_config``, cut as the target's),
+    what ``--speculative-config``'s ``model`` names (``speculative=draft-model``)."""
+    import json
+    import os
+    import tempfile
+
+    path = tempfile.mkdtemp(prefix="vkc-draft-")
+    with open(os.path.join(path, "config.json"), "w") as fh:
+        json.dump(config, fh)
+    return path
+
+
 def _load_speculator(vllm_config: Any, target: Any, build: Any) -> Any:
     """``init_speculator`` + ``speculator.load_model(target)`` (``GPUModelRunner.load_model``), the loader's
     ``get_model(vllm_config=, model_config=)`` as vkc builds the target (``initialize_model`` under meta)."""
@@ -75,21 +112,35 @@ def _load_speculator(vllm_config: Any, target: Any, build: Any) -> Any:
 
     import torch
     from vllm.config import set_current_vllm_config
+    from vllm.model_executor.model_loader import utils as loader_utils
     from vllm.v1.worker.gpu.spec_decode import init_speculator
     from vllm.v1.worker.gpu.spec_decode.eagle import utils as eagle_utils
+    from vllm.v1.worker.gpu.spec_decode.standalone_ar import speculator as standalone
 
-    def get_model(*, vllm_config: Any, model_config: Any = None) -> Any:
+    real_init = loader_utils.initialize_model
+
+    def get_model(*, vllm_config: Any, model_config: Any = None, prefix: str = "") -> Any:
+        """``get_model`` -> ``BaseModelLoader.load_model`` -> ``initialize_model(vllm_config, model_config=,
+        prefix=)``: the standalone drafter's layers are ``draft_model.*``, apart from the target's."""
         vc = vllm_config if model_config is None else dataclasses.replace(vllm_config, model_config=model_config)
-        return build(vc)
 
-    real = eagle_utils.get_model
-    eagle_utils.get_model = get_model  # type: ignore[assignment]
+        def initialize_model(config: Any, **kw: Any) -> Any:
+            return real_init(config, **({"prefix": prefix} if prefix else {}), **kw)
+
+        loader_utils.initialize_model = initialize_model  # type: ignore[assignment]
+        try:
+            return build(vc)
+        finally:
+            loader_utils.initialize_model = real_init  # type: ignore[assignment]
+
+    real = eagle_utils.get_model, standalone.get_model
+    eagle_utils.get_model = standalone.get_model = get_model  # type: ignore[assignment]
     try:
         with set_current_vllm_config(vllm_config):
             spec = init_speculator(vllm_config, torch.device("meta"), None)  # type: ignore[arg-type]
             spec.load_model(target)
     finally:
-        eagle_utils.get_model = real  # type: ignore[assignment]
+        eagle_utils.get_model, standalone.get_model = real  # type: ignore[assignment]
     return spec
 
 
