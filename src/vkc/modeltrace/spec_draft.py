@@ -163,9 +163,14 @@ def propose(state: dict[str, Any], ctx: dict[str, Any], batch: Any, out: Any, hi
         spec.init_cudagraph_manager(CUDAGraphMode.NONE)
         spec._vkc_attn = True
     attn_metadata, slots = DRAFT["forward"]
+    # propose's own @torch.inference_mode left off (its draft forward, _run_model, keeps its own): under inference
+    # mode a dtype cast (StandaloneAR's last_sampled.int()) reaches the recorder as the view-flagged aten::to, which
+    # it skips as a view, so the cast's result would have no producer; outside it is aten::_to_copy, recorded.
+    # Inference mode changes no launch (autograd bookkeeping only).
+    run = getattr(type(spec).propose, "__wrapped__", type(spec).propose)
     with set_current_vllm_config(state["vllm_config"]):
-        return spec.propose(
-            batch, attn_metadata, slots, get_drafter_hidden_states(DRAFT["model"], hidden), None,
+        return run(
+            spec, batch, attn_metadata, slots, get_drafter_hidden_states(DRAFT["model"], hidden), None,
             out.num_sampled, out.num_rejected, rs.last_sampled_tokens, rs.next_prefill_tokens,
             sampler.sampling_states.temperature.gpu, sampler.sampling_states.seeds.gpu,
             num_speculative_tokens=k)
