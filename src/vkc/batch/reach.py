@@ -108,6 +108,12 @@ REACH_SOURCES: tuple[str, ...] = (
     # compressor / indexer / sparse-SWA metadata kernels, fused q-norm/rope/KV insert (CUDA), hash top-k
     ("defaults:DeepseekV4ForCausalLM@deep-gemm=recorded,flash-mla=recorded,tilelang=recorded,cute-dsl=recorded,"
      "block-size=256"),
+    # speculative decoding with a drafter model (vkc.modeltrace.spec_draft; bench/results/reach_spec_2026-12-04.md):
+    # DeepSeek-V3's own MTP layer (num_nextn_predict_layers 1: MTPSpeculator, a TargetDependentARSpeculator):
+    # the draft prefill / decode input kernels and the draft-step update of target_dependent_ar
+    "deepseek-ai/DeepSeek-V3@speculative=mtp",
+    # a separate draft model, Llama-3.1-8B for Llama-3.1-70B (both bundled; StandaloneARSpeculator): its expanded prefill
+    "meta-llama/Llama-3.1-70B-Instruct@speculative=draft-model,draft-model=meta-llama/Llama-3.1-8B-Instruct",
 )
 
 
