@@ -87,10 +87,10 @@ def _worker_options(options: TraceOptions, plan: LayerPlan) -> dict[str, Any]:
         out["sampling"] = sampling_of(options)
     if "spec" in features_of(options) and getattr(options, "speculative", "ngram") != "ngram":
         out["speculative"] = options.speculative  # type: ignore[attr-defined]
-    if "spec" in features_of(options) and getattr(options, "draft_model", ""):
+    if "spec" in features_of(options) and (draft := str(getattr(options, "draft_model", "") or "")):
         from vkc.modelcfg.fetch import fetch_config  # the drafter's config, cut as the target's is
 
-        out["draft_config"] = plan_layers(dict(fetch_config(options.draft_model).config)).config  # type: ignore[attr-defined]
+        out["draft_config"] = plan_layers(dict(fetch_config(draft).config)).config
     if lora_rank_of(options):
         out["lora_rank"] = lora_rank_of(options)
     return out

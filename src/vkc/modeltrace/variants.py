@@ -44,6 +44,7 @@ def serving_variant(options: TraceOptions, model_id: str) -> TraceOptions:
 
             raise ModelError(f"draft-model={draft} in {model_id!r} needs speculative=draft-model",
                              hint="MODEL@speculative=draft-model,draft-model=DRAFT")
+        assert isinstance(out, FeatureOptions)
         out = dataclasses.replace(out, draft_model=draft)
     if v.option("watermark") is not None:                  # gumbel (vkc.modeltrace.watermark.WATERMARK_CONFIGS)
         out = with_features(out, (*features_of(out), "sampler", "watermark"))
