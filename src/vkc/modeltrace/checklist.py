@@ -192,6 +192,17 @@ FEATURE_STEPS: dict[str, tuple[Step, ...]] = {
         Step("spec-propose-call", "vllm/v1/worker/gpu/model_runner.py: GPUModelRunner.sample_tokens",
              "the speculator.propose arguments (num_sampled, num_rejected, last_sampled_tokens, temperature, seeds)"),
     ),
+    "thinking": (       # --reasoning-parser with thinking-token budgets (vkc.modeltrace.thinking)
+        Step("thinking-config", "vllm/engine/arg_utils.py: EngineArgs._set_default_reasoning_config_args",
+             "EngineArgs(reasoning_parser=qwen3): the engine config's ReasoningConfig(reasoning_parser=qwen3)"),
+        Step("thinking-token-ids", "vllm/config/reasoning.py: ReasoningConfig.initialize_token_ids",
+             "the parser's start/end strings as the tokenizer encodes them (no tokenizer: Qwen3's <think>/</think> "
+             "ids, 151667/151668); the natural end is the end string"),
+        Step("thinking-state", "vllm/v1/worker/gpu/sample/thinking_budget.py: ThinkingBudgetState.__init__",
+             "built by the V2 runner's Sampler from vllm_config.reasoning_config"),
+        Step("thinking-apply", "vllm/v1/worker/gpu/sample/thinking_budget.py: ThinkingBudgetState.apply",
+             "called by Sampler.__call__ when a request of the batch has a budget (the thinking mix)"),
+    ),
     # a drafter model (speculative=mtp; vkc.modeltrace.spec_draft), with the "spec" steps
     "spec-draft": (
         Step("spec-draft-select", "vllm/config/speculative.py: SpeculativeConfig.use_multi_module_mtp",

@@ -65,10 +65,10 @@ __all__ = ["DEFAULT_LORA_RANK", "DRAFT_SPECS", "FEATURES", "FEATURE_MODULES", "L
            "FeatureOptions", "feature_groups", "features_of", "lora_note", "lora_rank_of", "parse_features", "sampling_of",
            "with_features", "with_lora", "with_sampling"]
 
-FEATURES = ("bitmask", "lora", "nans", "sampler", "sampling-mask", "spec", "watermark")
+FEATURES = ("bitmask", "lora", "nans", "sampler", "sampling-mask", "spec", "thinking", "watermark")
 # worker-side modules of the features (their sources are part of a featured trace's cache key)
 FEATURE_MODULES = ("vkc.modeltrace.serving_worker", "vkc.modeltrace.serving", "vkc.modeltrace.spec", "vkc.modeltrace.spec_draft",
-                   "vkc.modeltrace.mixes", "vkc.modeltrace.mix_worker", "vkc.modeltrace.watermark",
+                   "vkc.modeltrace.mixes", "vkc.modeltrace.mix_worker", "vkc.modeltrace.watermark", "vkc.modeltrace.thinking",
                    "vkc.modeltrace.engine_flags", "vkc.modeltrace.serving_host", "vkc.modeltrace.runner_prepare",
                    "vkc.modeltrace.storage_tables")
 # speculative values whose drafter is a model (vkc.modeltrace.spec_draft.DRAFT_METHODS): checklist group spec-draft

@@ -96,6 +96,10 @@ def main() -> int:
         from vkc.modeltrace.watermark import install as install_watermark
 
         install_watermark()
+    if "thinking" in features:
+        from vkc.modeltrace.thinking import install as install_thinking
+
+        install_thinking(str(req.get("options", {}).get("reasoning_parser") or "qwen3"))
     if "spec" in features:
         from vkc.modeltrace.spec import install
 
