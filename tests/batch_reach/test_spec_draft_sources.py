@@ -1,6 +1,7 @@
-"""Drafter-model speculative sources (``speculative=mtp``, ``speculative=draft-model,draft-model=MODEL``): the ids,
-the trace options and worker options they give, their checklist group, and the worker's attention-group split
-(:mod:`vkc.modeltrace.spec_draft`); no vLLM run."""
+"""Drafter-model speculative sources (``speculative=mtp``, ``speculative=draft-model,draft-model=MODEL``) and the
+thinking-budget source (``reasoning-parser=qwen3,sampling=thinking``): the ids, the trace options and worker options
+they give, their checklist groups, and the worker's attention-group split (:mod:`vkc.modeltrace.spec_draft`); no
+vLLM run."""
 from __future__ import annotations
 
 import dataclasses
@@ -18,12 +19,15 @@ from vkc.modeltrace import spec, spec_draft
 from vkc.modeltrace.checklist import FEATURE_STEPS, check_features
 from vkc.modeltrace.features import DRAFT_SPECS, SPEC_DRAFT_NOTE, feature_groups, features_of
 from vkc.modeltrace.layers import plan_layers
+from vkc.modeltrace.mixes import mix_kinds
+from vkc.modeltrace.thinking import REASONING_PARSERS
 from vkc.modeltrace.trace import _worker_options, cache_key
 
 DSV3 = "deepseek-ai/DeepSeek-V3"
 MTP = f"{DSV3}@speculative=mtp"
 L70, L8 = "meta-llama/Llama-3.1-70B-Instruct", "meta-llama/Llama-3.1-8B-Instruct"
 DRAFT = f"{L70}@speculative=draft-model,draft-model={L8}"
+THINK = "Qwen/Qwen3-8B@reasoning-parser=qwen3,sampling=thinking"
 
 
 @pytest.fixture(autouse=True)
@@ -90,7 +94,31 @@ def test_0_33_0_spec_draft_steps_are_known(vllm_tree):
 
 
 def test_the_new_sources_come_last_in_reach_order():
-    assert reach_mod.REACH_SOURCES[-2:] == (MTP, DRAFT)
+    assert reach_mod.REACH_SOURCES[-3:] == (MTP, DRAFT, THINK)
+
+
+def test_thinking_is_a_reasoning_parser_and_a_budgeted_mix():
+    opts = session.trace_options(load_model(THINK))
+    assert {"sampler", "thinking"} <= set(features_of(opts)) and opts.sampling == "thinking"
+    assert "thinking" in feature_groups(opts) and "sampling" in feature_groups(opts)
+    assert mix_kinds("thinking")[0]["thinking_token_budget"] == 64
+    # Qwen3's <think> / </think>: one token each, inside the vocabulary
+    start, end = REASONING_PARSERS["qwen3"]
+    assert start == [151667] and end == [151668]
+    assert max(start + end) < fetch_config(THINK).config["vocab_size"]
+
+
+def test_a_thinking_budget_without_a_reasoning_parser_is_a_model_error():
+    with pytest.raises(ModelError) as e:
+        session.trace_options(load_model("Qwen/Qwen3-8B@sampling=thinking"))
+    assert "reasoning-parser" in e.value.hint
+
+
+@pytest.mark.sdist
+def test_0_33_0_thinking_steps_are_known(vllm_tree):
+    status, warnings, fps = check_features(vllm_tree.root, vllm_tree.version, ("sampler", "thinking"), "known")
+    assert status == "known" and warnings == ()
+    assert {s.id for s in FEATURE_STEPS["thinking"]} <= set(fps) and all(fps.values())
 
 
 @dataclasses.dataclass

@@ -36,6 +36,9 @@ EXPECT = {
                    "spec_decode.target_dependent_ar.speculator:_update_draft_inputs_kernel"}},
     "meta-llama/Llama-3.1-70B-Instruct@speculative=draft-model,draft-model=meta-llama/Llama-3.1-8B-Instruct": {
         "decode": {"spec_decode.standalone_ar.speculator:_prepare_prefill_inputs_kernel"}},
+    "Qwen/Qwen3-8B@reasoning-parser=qwen3,sampling=thinking": {
+        "decode": {"sample.thinking_budget:_update_committed_marker_cache_kernel",
+                   "sample.thinking_budget:_thinking_budget_kernel"}},
 }
 
 

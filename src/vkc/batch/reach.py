@@ -114,6 +114,8 @@ REACH_SOURCES: tuple[str, ...] = (
     "deepseek-ai/DeepSeek-V3@speculative=mtp",
     # a separate draft model, Llama-3.1-8B for Llama-3.1-70B (both bundled; StandaloneARSpeculator): its expanded prefill
     "meta-llama/Llama-3.1-70B-Instruct@speculative=draft-model,draft-model=meta-llama/Llama-3.1-8B-Instruct",
+    # --reasoning-parser qwen3 with thinking-token budgets (vkc.modeltrace.thinking): apply_thinking_budget's kernels
+    "Qwen/Qwen3-8B@reasoning-parser=qwen3,sampling=thinking",
 )
 
 
