@@ -213,6 +213,9 @@ FEATURE_STEPS: dict[str, tuple[Step, ...]] = {
         Step("spec-draft-model", "vllm/v1/worker/gpu/spec_decode/eagle/utils.py: load_eagle_model",
              "the loader's get_model(vllm_config=, model_config=draft) as vkc builds the target (meta, dummy "
              "weights); embed_tokens / lm_head shared with the target"),
+        Step("spec-draft-groups", "vllm/v1/worker/gpu/attn_utils.py: init_attn_backend",
+             "each KV-cache group's layers split by query-head count before backend and spec (a draft head and its "
+             "target get separate metadata builders)"),
         Step("spec-draft-attn", "vllm/v1/worker/gpu/spec_decode/speculator.py: DraftModelSpeculator.set_attn",
              "set_attn(model_state, kv_cache_config, the runner's BlockTables, input buffers, attn groups), then "
              "init_cudagraph_manager(NONE) (eager)"),

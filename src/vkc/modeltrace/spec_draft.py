@@ -13,6 +13,10 @@ own (``SpeculativeConfig.__post_init__``: ``model`` defaults to the target, ``hf
   as :func:`vkc.modeltrace.startup.build_model` builds a model (meta, dummy weights); the draft's attention
   layers register in the static forward context before the KV cache is planned, so the KV-cache groups,
   the caches and the metadata builders include them (``GPUModelRunner.initialize_kv_cache``);
+* ``speculative=draft-model`` (``--speculative-config '{"method": "draft_model", "model": ...}'``, the drafter a
+  bundled model whose config the request carries, cut as the target's): ``StandaloneARSpeculator``, its layers
+  built under vLLM's ``prefix="draft_model"``; ``spec-draft-groups``: each KV-cache group's builders split by
+  query-head count, as ``init_attn_backend`` does (the 70B's 64 heads, the 8B's 32);
 * ``spec-draft-attn`` (``GPUModelRunner.initialize_kv_cache``): ``speculator.set_attn`` with the runner's
   ``BlockTables`` (:mod:`vkc.modeltrace.runner_prepare`) and ``init_cudagraph_manager`` (eager: NONE);
 * ``spec-draft-propose`` (``GPUModelRunner.sample_tokens``): ``propose`` over the step's batch with the
