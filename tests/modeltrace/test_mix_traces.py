@@ -29,6 +29,16 @@ EXPECT = {
     f"{LLAMA}@watermark=gumbel": {"decode": {"sample.watermark:_repeated_context_mask_kernel"}},
     f"{LLAMA}@return-sampling-mask=true,compute-nans=true": {
         "decode": {"sample.output:_compact_sampling_mask_kernel", "metrics.logits:_num_nans_kernel"}},
+    # drafter models (vkc.modeltrace.spec_draft): DeepSeek-V3's MTP layer, a separate Llama-3.1-8B draft model
+    "deepseek-ai/DeepSeek-V3@speculative=mtp": {
+        "decode": {"spec_decode.target_dependent_ar.speculator:_prepare_prefill_inputs_kernel",
+                   "spec_decode.target_dependent_ar.speculator:_prepare_decode_inputs_kernel",
+                   "spec_decode.target_dependent_ar.speculator:_update_draft_inputs_kernel"}},
+    "meta-llama/Llama-3.1-70B-Instruct@speculative=draft-model,draft-model=meta-llama/Llama-3.1-8B-Instruct": {
+        "decode": {"spec_decode.standalone_ar.speculator:_prepare_prefill_inputs_kernel"}},
+    "Qwen/Qwen3-8B@reasoning-parser=qwen3,sampling=thinking": {
+        "decode": {"sample.thinking_budget:_update_committed_marker_cache_kernel",
+                   "sample.thinking_budget:_thinking_budget_kernel"}},
 }
 
 

@@ -119,6 +119,14 @@ REACH_SOURCES: tuple[str, ...] = (
     "Qwen/Qwen3-Next-80B-A3B-Instruct@kv-cache-dtype=turboquant_4bit_nc,attention-backend=TURBOQUANT",  # MSE-K store
     "Qwen/Qwen3-Next-80B-A3B-Instruct@kv-cache-dtype=ultraquant_4bit,attention-backend=ULTRAQUANT",  # FP4 store, 3-D decode
     # --- end h-kvq ------------------------------------------------------------------------------------------------------
+    # speculative decoding with a drafter model (vkc.modeltrace.spec_draft; bench/results/reach_spec_2026-12-04.md):
+    # DeepSeek-V3's own MTP layer (num_nextn_predict_layers 1: MTPSpeculator, a TargetDependentARSpeculator):
+    # the draft prefill / decode input kernels and the draft-step update of target_dependent_ar
+    "deepseek-ai/DeepSeek-V3@speculative=mtp",
+    # a separate draft model, Llama-3.1-8B for Llama-3.1-70B (both bundled; StandaloneARSpeculator): its expanded prefill
+    "meta-llama/Llama-3.1-70B-Instruct@speculative=draft-model,draft-model=meta-llama/Llama-3.1-8B-Instruct",
+    # --reasoning-parser qwen3 with thinking-token budgets (vkc.modeltrace.thinking): apply_thinking_budget's kernels
+    "Qwen/Qwen3-8B@reasoning-parser=qwen3,sampling=thinking",
 )
 
 

@@ -66,9 +66,12 @@ SERVING_KEYS: dict[str, tuple[str, ...]] = {
     # FLASH_ATTN_MLA_SPARSE: vLLM's first sparse MLA backend on SM 9.0 (platforms/cuda.py, DeepSeek-V3.2's 576 head)
     "attention-backend": ("FLASH_ATTN", "TRITON_ATTN", "TRITON_MLA", "FLASH_ATTN_MLA_SPARSE", "TURBOQUANT",
                           "ULTRAQUANT"),
-    "speculative": ("ngram", "ngram-block"),
-    "sampling": ("mixed",),         # vkc's sampling mixes other than the default (vkc.modeltrace.mixes.MIXES)
+    "speculative": ("ngram", "ngram-block", "mtp", "draft-model"),
+    # --speculative-config's "model" for speculative=draft-model: a bundled model of the target's family
+    "draft-model": ("meta-llama/Llama-3.1-8B-Instruct",),
+    "sampling": ("mixed", "thinking"),         # vkc's sampling mixes other than the default (vkc.modeltrace.mixes.MIXES)
     "watermark": ("gumbel",),       # --watermark-config (vkc.modeltrace.watermark.WATERMARK_CONFIGS)
+    "reasoning-parser": ("qwen3",),  # --reasoning-parser (vkc.modeltrace.thinking.REASONING_PARSERS)
     "return-sampling-mask": ("true",),   # --return-sampling-mask (vkc.modeltrace.engine_flags)
     "compute-nans": ("true",),      # VLLM_COMPUTE_NANS_IN_LOGITS=1 (vkc.modeltrace.engine_flags)
     "quantization": ("fp8_per_tensor", "fp8_per_block", "fp8_per_channel", "int8_per_channel_weight_only",

@@ -193,6 +193,38 @@ FEATURE_STEPS: dict[str, tuple[Step, ...]] = {
         Step("spec-propose-call", "vllm/v1/worker/gpu/model_runner.py: GPUModelRunner.sample_tokens",
              "the speculator.propose arguments (num_sampled, num_rejected, last_sampled_tokens, temperature, seeds)"),
     ),
+    "thinking": (       # --reasoning-parser with thinking-token budgets (vkc.modeltrace.thinking)
+        Step("thinking-config", "vllm/engine/arg_utils.py: EngineArgs._set_default_reasoning_config_args",
+             "EngineArgs(reasoning_parser=qwen3): the engine config's ReasoningConfig(reasoning_parser=qwen3)"),
+        Step("thinking-token-ids", "vllm/config/reasoning.py: ReasoningConfig.initialize_token_ids",
+             "the parser's start/end strings as the tokenizer encodes them (no tokenizer: Qwen3's <think>/</think> "
+             "ids, 151667/151668); the natural end is the end string"),
+        Step("thinking-state", "vllm/v1/worker/gpu/sample/thinking_budget.py: ThinkingBudgetState.__init__",
+             "built by the V2 runner's Sampler from vllm_config.reasoning_config"),
+        Step("thinking-apply", "vllm/v1/worker/gpu/sample/thinking_budget.py: ThinkingBudgetState.apply",
+             "called by Sampler.__call__ when a request of the batch has a budget (the thinking mix)"),
+    ),
+    # a drafter model (speculative=mtp; vkc.modeltrace.spec_draft), with the "spec" steps
+    "spec-draft": (
+        Step("spec-draft-select", "vllm/config/speculative.py: SpeculativeConfig.use_multi_module_mtp",
+             "mtp with one MTP layer and 3 tokens: not multi-module; init_speculator takes MTPSpeculator"),
+        Step("spec-draft-load", "vllm/v1/worker/gpu/spec_decode/speculator.py: DraftModelSpeculator.load_model",
+             "after the target model (GPUModelRunner.load_model), before the KV cache is planned: the draft's "
+             "attention layers are in the KV-cache groups, caches and metadata builders"),
+        Step("spec-draft-model", "vllm/v1/worker/gpu/spec_decode/eagle/utils.py: load_eagle_model",
+             "the loader's get_model(vllm_config=, model_config=draft) as vkc builds the target (meta, dummy "
+             "weights); embed_tokens / lm_head shared with the target"),
+        Step("spec-draft-groups", "vllm/v1/worker/gpu/attn_utils.py: init_attn_backend",
+             "each KV-cache group's layers split by query-head count before backend and spec (a draft head and its "
+             "target get separate metadata builders)"),
+        Step("spec-draft-attn", "vllm/v1/worker/gpu/spec_decode/speculator.py: DraftModelSpeculator.set_attn",
+             "set_attn(model_state, kv_cache_config, the runner's BlockTables, input buffers, attn groups), then "
+             "init_cudagraph_manager(NONE) (eager)"),
+        Step("spec-draft-propose", "vllm/v1/worker/gpu/spec_decode/target_dependent_ar/speculator.py: "
+             "TargetDependentARSpeculator.propose",
+             "after postprocess_sampled: the target's hidden states (get_drafter_hidden_states) and its forward's "
+             "attention metadata and slot mappings (draft prefill), num_sampled/num_rejected from the sampler"),
+    ),
     "lora": (
         Step("lora-config", "vllm/engine/arg_utils.py: EngineArgs.create_engine_config",
              "EngineArgs(enable_lora=True, max_lora_rank=R, max_loras=1): VllmConfig.lora_config"),

@@ -61,16 +61,26 @@ from vkc.errors import UsageError
 from .mixes import DEFAULT_MIX, MIXES
 from .records import ModelTrace, TraceOptions
 
-__all__ = ["DEFAULT_LORA_RANK", "FEATURES", "FEATURE_MODULES", "LORA_MODULES", "LORA_RANKS", "SAMPLER_NOTE", "SPEC_NOTE",
+__all__ = ["DEFAULT_LORA_RANK", "DRAFT_SPECS", "FEATURES", "FEATURE_MODULES", "LORA_MODULES", "LORA_RANKS", "SAMPLER_NOTE", "SPEC_DRAFT_NOTE", "SPEC_NOTE",
            "FeatureOptions", "feature_groups", "features_of", "lora_note", "lora_rank_of", "parse_features", "sampling_of",
            "with_features", "with_lora", "with_sampling"]
 
-FEATURES = ("bitmask", "lora", "nans", "sampler", "sampling-mask", "spec", "watermark")
+FEATURES = ("bitmask", "lora", "nans", "sampler", "sampling-mask", "spec", "thinking", "watermark")
 # worker-side modules of the features (their sources are part of a featured trace's cache key)
-FEATURE_MODULES = ("vkc.modeltrace.serving_worker", "vkc.modeltrace.serving", "vkc.modeltrace.spec",
-                   "vkc.modeltrace.mixes", "vkc.modeltrace.mix_worker", "vkc.modeltrace.watermark",
+FEATURE_MODULES = ("vkc.modeltrace.serving_worker", "vkc.modeltrace.serving", "vkc.modeltrace.spec", "vkc.modeltrace.spec_draft",
+                   "vkc.modeltrace.mixes", "vkc.modeltrace.mix_worker", "vkc.modeltrace.watermark", "vkc.modeltrace.thinking",
                    "vkc.modeltrace.engine_flags", "vkc.modeltrace.serving_host", "vkc.modeltrace.runner_prepare",
                    "vkc.modeltrace.storage_tables")
+# speculative values whose drafter is a model (vkc.modeltrace.spec_draft.DRAFT_METHODS): checklist group spec-draft
+DRAFT_SPECS = ("mtp", "draft-model")
+SPEC_DRAFT_NOTE = {"mtp": ("speculative decoding: multi-token prediction with the target's own MTP layers "
+                           "(MTPSpeculator), 3 draft tokens per sequence; a decode step verifies 4 tokens per sequence "
+                           "(forward and RejectionSampler); after sampling, postprocess_sampled and the drafter's "
+                           "propose: draft prefill on the target's metadata, then 2 eager draft decode steps"),
+                   "draft-model": ("speculative decoding with a separate draft model (StandaloneARSpeculator), 3 draft "
+                                   "tokens per sequence; a decode step verifies 4 tokens per sequence (forward and "
+                                   "RejectionSampler); after sampling, postprocess_sampled and the drafter's propose: "
+                                   "its expanded prefill, then 2 eager draft decode steps")}
 # the ``lora`` feature's worker modules: in the key (and the worker) of a trace with ``lora`` only
 LORA_MODULES = ("vkc.modeltrace.lora_worker", "vkc.modeltrace.lora")
 SPEC_NOTE = ("speculative decoding: n-gram, 3 draft tokens per sequence; a decode step verifies 4 tokens "
@@ -92,6 +102,7 @@ class FeatureOptions(TraceOptions):
     features: tuple[str, ...] = ()
     sampling: str = DEFAULT_MIX
     speculative: str = "ngram"          # with ``spec``: the speculative config (vkc.modeltrace.spec.SPEC_CONFIGS)
+    draft_model: str = ""               # with speculative=draft-model: the drafter's model id (a bundled model)
     lora_rank: int = 0          # --max-lora-rank of the ``lora`` feature (0: DEFAULT_LORA_RANK)
 
 
@@ -113,7 +124,8 @@ def with_features(options: TraceOptions, features: Iterable[str]) -> TraceOption
         return TraceOptions(**base)
     rank = int(getattr(options, "lora_rank", 0) or 0) if "lora" in feats else 0
     return FeatureOptions(**base, features=feats, sampling=sampling_of(options),
-                          speculative=str(getattr(options, "speculative", "ngram")), lora_rank=rank)
+                          speculative=str(getattr(options, "speculative", "ngram")),
+                          draft_model=str(getattr(options, "draft_model", "")), lora_rank=rank)
 
 
 def with_sampling(options: TraceOptions, mix: str) -> TraceOptions:
@@ -135,6 +147,8 @@ def feature_groups(options: TraceOptions) -> tuple[str, ...]:
     """The checklist feature groups a trace mirrors: its features, plus ``sampling`` for a mix other
     than the default (:data:`vkc.modeltrace.checklist.FEATURE_STEPS`)."""
     extra = ("sampling",) if sampling_of(options) != DEFAULT_MIX else ()
+    if "spec" in features_of(options) and getattr(options, "speculative", "ngram") in DRAFT_SPECS:
+        extra = (*extra, "spec-draft")
     return (*features_of(options), *extra)
 
 

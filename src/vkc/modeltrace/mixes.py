@@ -22,6 +22,10 @@ Mixes (each parameter written down here once; :func:`mix_notes` is what a trace'
   2. plain random sampling (temperature 1) asking for prompt logprobs (a prefill step's
      ``PromptLogprobsWorker.compute_prompt_logprobs``: ``_prompt_logprobs_token_ids_kernel``).
 
+* ``thinking`` -- one kind: Qwen3's thinking-mode sampling (temperature 0.6, top-p 0.95, top-k 20) with a
+  thinking-token budget of 64 (``ThinkingBudgetState``: ``apply_thinking_budget``; needs
+  ``reasoning-parser=qwen3``, :mod:`vkc.modeltrace.thinking`).
+
 Every token id a mix names is below :data:`MAX_TOKEN_ID` (checked against the model's vocabulary
 when the requests are made: a mix a model cannot take fails the trace loudly).
 """
@@ -48,6 +52,9 @@ MIXES: dict[str, tuple[dict[str, Any], ...]] = {
          "logprob_token_ids": [10, 20, 30]},
         {"temperature": 1.0, "prompt_logprobs": 1},
     ),
+    # a thinking-token budget (vLLM needs --reasoning-parser for it: variant option reasoning-parser=qwen3), with
+    # the sampling parameters Qwen3's generation_config.json gives (temperature 0.6, top-p 0.95, top-k 20)
+    "thinking": ({"temperature": 0.6, "top_p": 0.95, "top_k": 20, "thinking_token_budget": 64},),
 }
 # kind keys that are not SamplingParams arguments: what the engine's input processing sets
 _PROCESSED = {"bad_words_token_ids": "_bad_words_token_ids"}

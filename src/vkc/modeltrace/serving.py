@@ -273,7 +273,7 @@ def run_features(state: dict[str, Any], step: dict[str, Any], logits: Any, featu
                 from .spec import after_sample
 
                 RECORDER.stack = ["sampler.propose"]
-                after_sample(state, batch, out)
+                after_sample(state, batch, out, ctx, forward[0] if forward is not None else None)
                 RECORDER.stack = ["sampler"]
             if forward is not None:
                 from .mix_worker import prompt_logprobs

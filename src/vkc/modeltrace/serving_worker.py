@@ -96,10 +96,14 @@ def main() -> int:
         from vkc.modeltrace.watermark import install as install_watermark
 
         install_watermark()
+    if "thinking" in features:
+        from vkc.modeltrace.thinking import install as install_thinking
+
+        install_thinking(str(req.get("options", {}).get("reasoning_parser") or "qwen3"))
     if "spec" in features:
         from vkc.modeltrace.spec import install
 
-        install(str(req.get("options", {}).get("speculative") or "ngram"))
+        install(str(req.get("options", {}).get("speculative") or "ngram"), req.get("options", {}).get("draft_config"))
 
     worker.run_step = _with_features(worker.run_step, features, mix)  # type: ignore[assignment]
     from vkc.modeltrace import startup

@@ -33,10 +33,14 @@ DEFAULT_SPEC = "ngram"
 SPEC_CONFIGS: dict[str, dict[str, Any]] = {
     "ngram": SPEC_CONFIG,
     "ngram-block": {**SPEC_CONFIG, "rejection_sample_method": "block"},
+    # multi-token prediction with the target's own MTP layers (vkc.modeltrace.spec_draft): MTPSpeculator
+    "mtp": {"method": "mtp", "num_speculative_tokens": NUM_SPECULATIVE_TOKENS},
+    # a separate draft model (its config the request's draft_config, written beside the target's): StandaloneAR
+    "draft-model": {"method": "draft_model", "num_speculative_tokens": NUM_SPECULATIVE_TOKENS},
 }
 
 
-def install(name: str = DEFAULT_SPEC) -> None:
+def install(name: str = DEFAULT_SPEC, draft_config: dict[str, Any] | None = None) -> None:
     """Before the worker starts: the engine config with speculation ``SPEC_CONFIGS[name]``, decode
     steps of ``1 + k`` tokens."""
     from vkc.modeltrace import startup, worker
@@ -48,8 +52,14 @@ def install(name: str = DEFAULT_SPEC) -> None:
 
         real_args = arg_utils.EngineArgs
 
+        spec = dict(SPEC_CONFIGS[name])
+        if draft_config is not None:        # --speculative-config's model: a directory with the drafter's config
+            from vkc.modeltrace.spec_draft import draft_dir
+
+            spec["model"] = draft_dir(draft_config)
+
         def with_spec(**kw: Any) -> Any:
-            return real_args(**kw, speculative_config=dict(SPEC_CONFIGS[name]))
+            return real_args(**kw, speculative_config=spec)
 
         arg_utils.EngineArgs = with_spec  # type: ignore[misc,assignment]
         try:
@@ -58,6 +68,10 @@ def install(name: str = DEFAULT_SPEC) -> None:
             arg_utils.EngineArgs = real_args  # type: ignore[misc]
 
     startup.engine_config = engine_config  # type: ignore[assignment]
+    from vkc.modeltrace.spec_draft import DRAFT_METHODS, install_draft
+
+    if SPEC_CONFIGS[name]["method"] in DRAFT_METHODS:
+        install_draft()
     real_metadata = worker._metadata
 
     def metadata(step: dict[str, Any], block_size: int) -> dict[str, Any]:
@@ -126,7 +140,8 @@ def spec_batch(state: dict[str, Any], batch: Any) -> Any:
                                logits_indices=logits_indices, cu_num_logits=cu, cu_num_logits_np=cu_np)
 
 
-def after_sample(state: dict[str, Any], batch: Any, out: Any) -> None:
+def after_sample(state: dict[str, Any], batch: Any, out: Any, ctx: dict[str, Any] | None = None,
+                 hidden: Any = None) -> None:
     """The tail of ``GPUModelRunner.sample_tokens`` after sampling, in every step of a speculative
     trace: ``postprocess_sampled`` (``post_update``: computed tokens, last sampled tokens, output
     counts, all_token_ids) and the drafter's ``propose`` (``init_speculator``'s
@@ -136,12 +151,20 @@ def after_sample(state: dict[str, Any], batch: Any, out: Any) -> None:
     from vllm.v1.worker.gpu.input_batch import post_update
     from vllm.v1.worker.gpu.spec_decode import init_speculator
 
+    from vkc.modeltrace.spec_draft import DRAFT
+
     rs, sampler = state["req_states"], state["sampler"]
-    if "speculator" not in state:
+    if "speculator" not in state and "speculator" not in DRAFT:
         state["speculator"] = init_speculator(state["vllm_config"], torch.device("meta"), rs)
     post_update(batch.idx_mapping, rs.num_computed_tokens.gpu, rs.last_sampled_tokens,
                 sampler.penalties_state.output_bin_counts, out.sampled_token_ids, out.num_sampled, out.num_rejected,
                 batch.query_start_loc, rs.all_token_ids.gpu, rs.total_len.gpu, None, rs.draft_tokens)
+    if "speculator" in DRAFT:           # a drafter model (vkc.modeltrace.spec_draft)
+        from vkc.modeltrace.spec_draft import propose
+
+        assert ctx is not None and hidden is not None
+        rs.draft_tokens[batch.idx_mapping] = propose(state, ctx, batch, out, hidden, NUM_SPECULATIVE_TOKENS)
+        return
     drafts = state["speculator"].propose(
         batch, None, None, None, None, out.num_sampled, out.num_rejected, rs.last_sampled_tokens,
         rs.next_prefill_tokens, sampler.sampling_states.temperature.gpu, sampler.sampling_states.seeds.gpu,

@@ -87,6 +87,10 @@ def _worker_options(options: TraceOptions, plan: LayerPlan) -> dict[str, Any]:
         out["sampling"] = sampling_of(options)
     if "spec" in features_of(options) and getattr(options, "speculative", "ngram") != "ngram":
         out["speculative"] = options.speculative  # type: ignore[attr-defined]
+    if "spec" in features_of(options) and (draft := str(getattr(options, "draft_model", "") or "")):
+        from vkc.modelcfg.fetch import fetch_config  # the drafter's config, cut as the target's is
+
+        out["draft_config"] = plan_layers(dict(fetch_config(draft).config)).config
     if lora_rank_of(options):
         out["lora_rank"] = lora_rank_of(options)
     return out
@@ -292,7 +296,7 @@ def _to_trace(tree: SourceTree, model_cfg: ModelConfig, options: TraceOptions, p
 
 def _features_note(options: TraceOptions, resp: dict[str, Any]) -> dict[str, Any]:
     """``notes["features"]``: what was traced, the sampling mix, vLLM's choices and the time per step."""
-    from .features import SAMPLER_NOTE, SPEC_NOTE, lora_note
+    from .features import SAMPLER_NOTE, SPEC_DRAFT_NOTE, SPEC_NOTE, lora_note
     from .mixes import mix_notes
 
     feats = features_of(options)
@@ -308,8 +312,9 @@ def _features_note(options: TraceOptions, resp: dict[str, Any]) -> dict[str, Any
     if "spec" in feats:
         from .spec import SPEC_CONFIGS
 
-        out["spec_note"] = SPEC_NOTE
-        out["speculative_config"] = dict(SPEC_CONFIGS[str(getattr(options, "speculative", "ngram"))])
+        spec = str(getattr(options, "speculative", "ngram"))
+        out["spec_note"] = SPEC_DRAFT_NOTE.get(spec, SPEC_NOTE)
+        out["speculative_config"] = dict(SPEC_CONFIGS[spec])
     if "watermark" in feats:
         from .watermark import WATERMARK_CONFIG
 

@@ -38,6 +38,21 @@ def serving_variant(options: TraceOptions, model_id: str) -> TraceOptions:
         out = with_features(out, (*features_of(out), "spec"))
         assert isinstance(out, FeatureOptions)
         out = dataclasses.replace(out, speculative=spec)
+    if (draft := v.option("draft-model")) is not None:     # --speculative-config's model (speculative=draft-model)
+        if v.option("speculative") != "draft-model":
+            from vkc.errors import ModelError
+
+            raise ModelError(f"draft-model={draft} in {model_id!r} needs speculative=draft-model",
+                             hint="MODEL@speculative=draft-model,draft-model=DRAFT")
+        assert isinstance(out, FeatureOptions)
+        out = dataclasses.replace(out, draft_model=draft)
+    if v.option("reasoning-parser") is not None:           # qwen3 (vkc.modeltrace.thinking.REASONING_PARSERS)
+        out = with_features(out, (*features_of(out), "sampler", "thinking"))
+    if v.option("sampling") == "thinking" and v.option("reasoning-parser") is None:
+        from vkc.errors import ModelError  # vLLM's InputProcessor refuses a budget without a reasoning config
+
+        raise ModelError(f"sampling=thinking in {model_id!r} needs a reasoning parser",
+                         hint="MODEL@reasoning-parser=qwen3,sampling=thinking")
     if v.option("watermark") is not None:                  # gumbel (vkc.modeltrace.watermark.WATERMARK_CONFIGS)
         out = with_features(out, (*features_of(out), "sampler", "watermark"))
     for feature, (key, _value) in sorted(FLAG_FEATURES.items()):   # engine flags (vkc.modeltrace.engine_flags)
