@@ -137,7 +137,8 @@ TEXT_BASES: dict[str, tuple[str, str, dict[str, Any], tuple[str, ...]]] = {
 }
 # the ones bundled (their model traces run, Glm5Next's with the options of its reach source;
 # bench/results/reach_map_wide.md says why the others are not)
-BUNDLED = ("BeamForCausalLM", "DeepseekV32ForCausalLM", "DeepseekV4ForCausalLM", "Glm5NextForCausalLM", "HYV4ForCausalLM",
+BUNDLED = ("BeamForCausalLM", "DeepseekV32ForCausalLM", "DeepseekV4ForCausalLM", "DeepseekV41ForCausalLM",
+           "Glm5NextForCausalLM", "HYV4ForCausalLM",
            "InklingForCausalLM",
            "JambaForCausalLM", "KimiK3ForConditionalGeneration", "MiniMaxM3SparseForCausalLM", "NemotronHForCausalLM",
            "Qwen4ExpForCausalLM", "Qwen4ExpForCausalLM+qsa", "Step5ForCausalLM")
