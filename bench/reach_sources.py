@@ -16,6 +16,7 @@ Set HF_HUB_OFFLINE=1 to use the bundled snapshots (as the recorded numbers did).
 from __future__ import annotations
 
 import argparse
+import copy
 import importlib
 import json
 import math
@@ -40,6 +41,25 @@ DEFAULTS: dict[str, tuple[str, str, dict[str, Any]]] = {
     # without it the router is FusedTopKRouter, which raises for the class's scoring_func sqrtsoftplus
     "DeepseekV4ForCausalLM": ("transformers", "DeepseekV4Config", {"topk_method": "noaux_tc"}),
     "Dots3NoteForCausalLM": ("vllm.transformers_utils.configs.dots3_note", "Dots3NoteConfig", {}),
+    # DeepSeek-V4.1: DeepseekV41Config (vllm/transformers_utils/configs/deepseek_v41.py) only flattens a
+    # text_config and has no text defaults; its text_config here is DeepseekV4Config's defaults (TEXT_BASES: the
+    # V4 text model V4.1's code is ported from) with V4.1's own layer topology in place of V4's layer lists
+    # (the model reads compress_ratios first, vllm/transformers_utils/deepseek_v4_utils.py; its MoE has no hash
+    # layers, nvidia/model.py:153 num_hash_layers=0): vLLM's five-layer V4.1 test config (tests/models/
+    # deepseek_v41/nvidia/specialized_decode/test_layers.py TRUNCATED, also tests/models/test_dsv41_mono_layers.py:
+    # 0 sliding window, 1 ratio-2 KV + index source, 2 ratio-2 consumer, 3 ratio-1 KV, index and candidate
+    # source, 4 ratio-1 index source over 3's candidates), its compress_ratios with the one MTP layer of the V4
+    # defaults (num_nextn_predict_layers 1; the test's MTP entries are 0, attention.py:320 reads a missing one as
+    # 0).  Without its Engram (the test's layer 2 Engram): EngramHashState builds its token map from the
+    # checkpoint's tokenizer (common/engram.py:450), which a defaults config has none of; without its DSpark
+    # draft (dspark_target_layer_ids: a speculative-decoding draft).  No vision tower (vision_config absent:
+    # vision_n_layers 0, configs/deepseek_v41.py)
+    "DeepseekV41ForCausalLM": ("vllm.transformers_utils.configs.deepseek_v41", "DeepseekV41Config", {"text_config": {
+        "num_hidden_layers": 5, "compress_ratios": [0, 2, 2, 1, 1, 0], "kv_source_layer_ids": [1, 3],
+        "index_source_layer_ids": [1, 3, 4], "candidate_source_layer_id": 3,
+        # the candidate blocks (published by layer 3, read by 4) as vLLM's NVIDIA V4.1 numerics test sizes them
+        # (tests/models/deepseek_v41/nvidia/specialized_decode/test_numerics.py: CANDIDATE_BLOCKS, _SIZE = 2048, 8)
+        "candidate_topk_blocks": 2048, "candidate_block_size": 8}}),
     # Glm5Next: the config class has no ``mhc`` (the decoder layer reads it); False as vLLM's own test builds
     # the model (tests/models/glm5next/test_sequence_parallel.py; True needs tilelang's mHC kernels); no
     # ``mla_use_nope`` either (common/model.py reads it as the MLA's skip_rope): True, as the class's
@@ -108,9 +128,17 @@ DEFAULTS: dict[str, tuple[str, str, dict[str, Any]]] = {
                           # required by the DSA layers and Step5MoE (model.py raises without them)
                           "use_head_wise_attn_gate": True, "use_moe_router_bias": True, "need_fp32_gate": True}),
 }
+# arch -> (module, config class, kwargs, keys left out): a class whose defaults are the ``text_config`` of an
+# architecture whose own class has no text defaults (DEFAULTS' text_config kwargs are applied over them)
+TEXT_BASES: dict[str, tuple[str, str, dict[str, Any], tuple[str, ...]]] = {
+    # V4's per-layer lists give way to V4.1's compress_ratios / source layer ids (DEFAULTS' comment)
+    "DeepseekV41ForCausalLM": ("transformers", "DeepseekV4Config", {"topk_method": "noaux_tc"},
+                               ("layer_types", "mlp_layer_types", "compress_rates", "num_hidden_layers")),
+}
 # the ones bundled (their model traces run, Glm5Next's with the options of its reach source;
 # bench/results/reach_map_wide.md says why the others are not)
-BUNDLED = ("BeamForCausalLM", "DeepseekV32ForCausalLM", "DeepseekV4ForCausalLM", "Glm5NextForCausalLM", "HYV4ForCausalLM",
+BUNDLED = ("BeamForCausalLM", "DeepseekV32ForCausalLM", "DeepseekV4ForCausalLM", "DeepseekV41ForCausalLM",
+           "Glm5NextForCausalLM", "HYV4ForCausalLM",
            "InklingForCausalLM",
            "JambaForCausalLM", "KimiK3ForConditionalGeneration", "MiniMaxM3SparseForCausalLM", "NemotronHForCausalLM",
            "Qwen4ExpForCausalLM", "Qwen4ExpForCausalLM+qsa", "Step5ForCausalLM")
@@ -186,6 +214,8 @@ def defaults_file(arch: str) -> dict[str, Any]:
     import transformers
 
     mod, cls_name, kwargs = DEFAULTS[arch]
+    if arch in TEXT_BASES:
+        return _text_based_file(arch)
     obj = getattr(importlib.import_module(mod), cls_name)(**kwargs)
     d = obj.to_dict()
     if "num_hidden_layers" not in d and isinstance(getattr(obj, "num_hidden_layers", None), int):
@@ -200,6 +230,29 @@ def defaults_file(arch: str) -> dict[str, Any]:
     return {"model_id": f"defaults:{arch}", "config_class": f"{mod}.{cls_name}", "constructor_kwargs": kwargs,
             "transformers_version": transformers.__version__, "cut": cut,
             "dropped_not_json": dropped, "omitted_class_sets_them": list(omit), "config": cfg}
+
+
+def _text_based_file(arch: str) -> dict[str, Any]:
+    """A config nested as the checkpoint's (``text_config``): the base class's defaults, less the keys
+    TEXT_BASES leaves out, under DEFAULTS' text_config kwargs; the class itself built from it as a check."""
+    import transformers
+
+    mod, cls_name, kwargs = DEFAULTS[arch]
+    bmod, bcls, bkwargs, drop = TEXT_BASES[arch]
+    base = getattr(importlib.import_module(bmod), bcls)(**bkwargs).to_dict()
+    text = {k: _clean(v) for k, v in sorted(base.items())
+            if k not in NOISE and k not in drop and k != "transformers_version" and _jsonable(_clean(v))}
+    text.update(kwargs.get("text_config", {}))
+    top = {k: v for k, v in kwargs.items() if k != "text_config"}
+    getattr(importlib.import_module(mod), cls_name)(text_config=copy.deepcopy(text), **top)   # it builds
+    model_type = getattr(importlib.import_module(mod), cls_name).model_type
+    cfg = {**top, "architectures": [arch.partition("+")[0]], "model_type": model_type,
+           "text_config": dict(sorted(text.items())), "torch_dtype": "bfloat16"}
+    return {"model_id": f"defaults:{arch}", "config_class": f"{mod}.{cls_name}", "constructor_kwargs": kwargs,
+            "text_config_base": {"config_class": f"{bmod}.{bcls}", "constructor_kwargs": bkwargs,
+                                 "left_out": list(drop)},
+            "transformers_version": transformers.__version__, "cut": {},
+            "dropped_not_json": [], "omitted_class_sets_them": [], "config": cfg}
 
 
 def cmd_defaults(a: argparse.Namespace) -> int:

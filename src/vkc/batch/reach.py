@@ -127,6 +127,13 @@ REACH_SOURCES: tuple[str, ...] = (
     "meta-llama/Llama-3.1-70B-Instruct@speculative=draft-model,draft-model=meta-llama/Llama-3.1-8B-Instruct",
     # --reasoning-parser qwen3 with thinking-token budgets (vkc.modeltrace.thinking): apply_thinking_budget's kernels
     "Qwen/Qwen3-8B@reasoning-parser=qwen3,sampling=thinking",
+    # --- h-arch (issue 12): DeepSeek-V4.1 ---
+    # DeepSeek-V4.1 (V4's class defaults as its text_config, vLLM's five-layer V4.1 test topology: sliding, ratio-2
+    # KV/index source and consumer, ratio-1 KV/index/candidate source, ratio-1 re-indexer; no Engram, which needs
+    # the checkpoint's tokenizer; bench/reach_sources.py DEFAULTS) with V4's recording stand-ins and block size:
+    # V4.1's compressor / KV-insert / indexer-K-store / top-k index kernels, the DSA candidate-block kernels
+    ("defaults:DeepseekV41ForCausalLM@deep-gemm=recorded,flash-mla=recorded,tilelang=recorded,cute-dsl=recorded,"
+     "block-size=256"),
 )
 
 

@@ -44,7 +44,8 @@ STEPS: tuple[Step, ...] = (
     Step("fake-platform", "vllm/platforms/cuda.py: NonNvmlCudaPlatform",
          "vkc's fake H100 (SM 9.0, 132 SMs) as current_platform"),
     Step("meta-placements", "vllm/platforms/cuda.py: CudaPlatformBase",
-         "a tensor placed on current_platform.device_type ('cuda') by name goes to meta (a TorchFunctionMode); "
+         "a tensor placed on current_platform.device_type ('cuda') by name goes to meta (a TorchFunctionMode, "
+         "entered again for the Python body of a torch.ops.vllm op the recorder runs); "
          "torch.tensor(host data) there keeps its values as a host copy's"),
     Step("fa-versions", "vllm/v1/attention/backends/fa_utils.py: get_flash_attn_version",
          "attention backends FLASH_ATTN and FLASH_ATTN_MLA_SPARSE only: the vllm_flash_attn stand-in supports FA2/FA3 "

@@ -1,6 +1,7 @@
 """Layer types of a model config, the few layers to trace, and the per-layer scale factors.
 
-A layer's type is ``<attention>/<mlp>``: attention from ``layer_types`` (gpt-oss sliding/full,
+A layer's type is ``<attention>/<mlp>``: attention from ``compress_ratios`` and the source layer ids
+(DeepSeek-V4.1), ``layer_types`` (gpt-oss sliding/full,
 Qwen3-Next linear/full), ``sliding_window_pattern`` (Gemma 3) or ``full_attention_interval``;
 mlp ``moe`` or ``dense`` from ``first_k_dense_replace``/``moe_layer_freq`` (DeepSeek, Kimi),
 ``mlp_only_layers``/``decoder_sparse_step`` (Qwen MoE) or the expert count.  Layer 0 is traced
@@ -34,7 +35,24 @@ def text_config(cfg: Mapping[str, Any]) -> Mapping[str, Any]:
     return inner if isinstance(inner, Mapping) and "num_hidden_layers" in inner else cfg
 
 
+def _compress_type(c: Mapping[str, Any], i: int) -> str | None:
+    """DeepSeek-V4.1's per-layer attention: its compress ratio (0 a sliding window only; a layer past the list
+    is one, vllm/models/deepseek_v41/attention.py:320) and whether it is a KV, index or candidate source
+    (attention.py:331-357, :469: a compressor, indexer or candidate publisher of its own)."""
+    ratios = c.get("compress_ratios")
+    if not isinstance(ratios, list) or "kv_source_layer_ids" not in c:
+        return None
+    roles = [r for r, key in (("kv", "kv_source_layer_ids"), ("index", "index_source_layer_ids"))
+             if i in (c.get(key) or ())]
+    if c.get("candidate_source_layer_id") == i:
+        roles.append("candidate")
+    return "".join([f"ratio{ratios[i] if i < len(ratios) else 0}", *(f"+{r}" for r in roles)])
+
+
 def _attn_type(c: Mapping[str, Any], i: int) -> str:
+    compressed = _compress_type(c, i)
+    if compressed is not None:
+        return compressed
     lt = c.get("layer_types")
     if isinstance(lt, list) and i < len(lt):
         return str(lt[i]).replace("_attention", "")

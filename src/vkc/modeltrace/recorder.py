@@ -227,7 +227,9 @@ def make_dispatch_mode():
             if ns == "vllm" and base in REENTER:
                 if RECORDER.active:
                     RECORDER.add({"kind": "vllm_op", "name": f"vllm::{base}", "args": []})
-                with self:
+                from .startup_steps import placements_again
+
+                with self, placements_again():
                     return REENTER[base](*args, **kwargs)
             noting = RECORDER.active or RECORDER.building
             if noting and ns == "aten" and base in _FACTORY:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = ["FA_VERSIONS", "WeightLaunches", "customized_spec", "enter_meta_placements", "flash_attn_versions", "mamba_ssu_backend",
-           "meta_placements", "update_block_size"]
+           "meta_placements", "placements_again", "update_block_size"]
 
 # the FlashAttention versions a vllm-flash-attn wheel built for SM 9.0 supports (FA4 is built for SM 10.x)
 FA_VERSIONS = (2, 3)
@@ -85,6 +85,16 @@ def keep_tensor_values() -> None:
 
     tensor._vkc_host_values = True      # type: ignore[attr-defined]
     torch.tensor = tensor               # type: ignore[assignment]
+
+
+def placements_again() -> Any:
+    """The ``meta-placements`` mode once more (a fresh one, when the step entered one), for the Python body
+    of a ``torch.ops.vllm`` op that the recorder runs: torch runs a mode's handler with the mode popped, so
+    the body of an op called through it ran without it (DeepSeek-V4.1's sparse_attn_indexer asserts
+    ``logits.is_cuda`` in select_candidate_blocks, model_executor/kernels/attention/dsa/candidate_blocks.py:171)."""
+    import contextlib
+
+    return meta_placements() if _ACTIVE else contextlib.nullcontext()
 
 
 def enter_meta_placements() -> None:
