@@ -93,8 +93,12 @@ def test_0_33_0_spec_draft_steps_are_known(vllm_tree):
     assert {s.id for s in FEATURE_STEPS["spec-draft"]} <= set(fps) and all(fps.values())
 
 
-def test_the_new_sources_come_last_in_reach_order():
-    assert reach_mod.REACH_SOURCES[-3:] == (MTP, DRAFT, THINK)
+def test_the_new_sources_come_after_the_earlier_ones_in_reach_order():
+    src = reach_mod.REACH_SOURCES
+    at = src.index(MTP)
+    assert src[at:at + 3] == (MTP, DRAFT, THINK)
+    # after every source that predates them (the packed KV caches were appended first), so no assignment moves
+    assert at > max(i for i, s in enumerate(src) if "kv-cache-dtype=ultraquant" in s or "+qsa" in s)
 
 
 def test_thinking_is_a_reasoning_parser_and_a_budgeted_mix():
