@@ -108,6 +108,12 @@ REACH_SOURCES: tuple[str, ...] = (
     # compressor / indexer / sparse-SWA metadata kernels, fused q-norm/rope/KV insert (CUDA), hash top-k
     ("defaults:DeepseekV4ForCausalLM@deep-gemm=recorded,flash-mla=recorded,tilelang=recorded,cute-dsl=recorded,"
      "block-size=256"),
+    # GPTQ's exllama kernels (h-quant, 2026-12-04): a GPTQ checkpoint's quantization_config (modelcfg/composed/gptq.json,
+    # gptq8.json cite theirs) served with vLLM's --linear-backend exllama --dtype float16: choose_mp_linear_kernel
+    # keeps ExllamaLinearKernel (float16 activations only), whose forward is _C::gptq_gemm; at 64 decode tokens
+    # (> MAX_Q_GEMM_ROWS 50, 24 at 8 bits) q_gemm.cu reconstructs the fp16 weight, then cuBLAS
+    "composed:gptq:meta-llama/Llama-3.1-8B-Instruct@linear-backend=exllama,dtype=float16",   # reconstruct_exllama_4bit
+    "composed:gptq8:meta-llama/Llama-3.1-8B-Instruct@linear-backend=exllama,dtype=float16",  # reconstruct_exllama_8bit
 )
 
 
