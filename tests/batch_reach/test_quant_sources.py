@@ -139,8 +139,8 @@ def test_bad_composed_ids_are_model_errors(model):
 EXLLAMA = "composed:gptq{}:meta-llama/Llama-3.1-8B-Instruct@linear-backend=exllama,dtype=float16"
 
 
-def test_linear_backend_and_dtype_keys_take_only_exllama_and_float16():
-    assert SERVING_KEYS["linear-backend"] == ("exllama",)
+def test_linear_backend_and_dtype_keys_take_only_exllama_triton_and_float16():
+    assert SERVING_KEYS["linear-backend"] == ("exllama", "triton")
     assert SERVING_KEYS["dtype"] == ("float16",)
     for bad in ("linear-backend=machete", "linear-backend=auto", "dtype=bfloat16", "dtype=half"):
         with pytest.raises(ModelError):
@@ -219,5 +219,16 @@ def test_engine_config_passes_them_to_vllms_engine_args(monkeypatch):
 def test_exllama_sources_are_reach_sources_after_the_moe_wna16_one():
     from vkc.batch.reach import REACH_SOURCES
     i = REACH_SOURCES.index(EXLLAMA.format(""))
-    assert REACH_SOURCES[i + 1] == EXLLAMA.format("8")
+    assert REACH_SOURCES[i + 1:i + 5] == (EXLLAMA.format("8"), f"composed:gptq:{LLAMA}@linear-backend=triton",
+                                          f"composed:w8a8-int8:{LLAMA}@linear-backend=triton",
+                                          f"{LLAMA}@quantization=fp8_per_block,linear-backend=triton")
     assert i > REACH_SOURCES.index(f"composed:gptq:{QWEN_MOE}@quantization=moe_wna16")
+
+
+def test_linear_backend_triton_sets_only_that_option():
+    model = f"composed:w8a8-int8:{LLAMA}@linear-backend=triton"
+    opts = session.trace_options(load_model(model))
+    assert opts == dataclasses.replace(session.trace_options(load_model(f"composed:w8a8-int8:{LLAMA}")),
+                                       linear_backend="triton")
+    both = session.trace_options(load_model(f"{LLAMA}@quantization=fp8_per_block,linear-backend=triton"))
+    assert (both.quantization, both.linear_backend, both.dtype) == ("fp8_per_block", "triton", None)

@@ -114,6 +114,10 @@ REACH_SOURCES: tuple[str, ...] = (
     # (> MAX_Q_GEMM_ROWS 50, 24 at 8 bits) q_gemm.cu reconstructs the fp16 weight, then cuBLAS
     "composed:gptq:meta-llama/Llama-3.1-8B-Instruct@linear-backend=exllama,dtype=float16",   # reconstruct_exllama_4bit
     "composed:gptq8:meta-llama/Llama-3.1-8B-Instruct@linear-backend=exllama,dtype=float16",  # reconstruct_exllama_8bit
+    # --linear-backend triton: the _LINEAR_BACKEND_KERNEL_MAP["triton"] Linear kernels in place of Machete / CUTLASS
+    "composed:gptq:meta-llama/Llama-3.1-8B-Instruct@linear-backend=triton",       # TritonW4A16: triton_w4a16_gemm_kernel
+    "composed:w8a8-int8:meta-llama/Llama-3.1-8B-Instruct@linear-backend=triton",  # TritonInt8ScaledMM: scaled_mm_kernel
+    "meta-llama/Llama-3.1-8B-Instruct@quantization=fp8_per_block,linear-backend=triton",  # _w8a8_triton_block_scaled_mm
 )
 
 

@@ -87,8 +87,9 @@ SERVING_KEYS: dict[str, tuple[str, ...]] = {
     # --linear-backend (EngineArgs.linear_backend -> KernelConfig.linear_backend, read by
     # model_executor/kernels/linear/__init__.py _resolve_backend_kernels): "exllama" keeps only the Exllama
     # mixed-precision kernel for a GPTQ checkpoint's Linears (choose_mp_linear_kernel; "auto" takes Machete on
-    # SM 9.0), whose exllama.py calls _C::gptq_shuffle at load and _C::gptq_gemm in the forward
-    "linear-backend": ("exllama",),
+    # SM 9.0), whose exllama.py calls _C::gptq_shuffle at load and _C::gptq_gemm in the forward; "triton" keeps the
+    # _LINEAR_BACKEND_KERNEL_MAP["triton"] kernels (TritonW4A16 / TritonInt8ScaledMM / TritonFp8BlockScaledMM)
+    "linear-backend": ("exllama", "triton"),
     # --dtype (EngineArgs.dtype): float16, the activation dtype ExllamaLinearKernel.can_implement requires
     # ("Exllama only supports float16 activations") and AutoGPTQ-era checkpoints' own torch_dtype
     "dtype": ("float16",),
