@@ -232,3 +232,9 @@ def test_linear_backend_triton_sets_only_that_option():
                                        linear_backend="triton")
     both = session.trace_options(load_model(f"{LLAMA}@quantization=fp8_per_block,linear-backend=triton"))
     assert (both.quantization, both.linear_backend, both.dtype) == ("fp8_per_block", "triton", None)
+
+
+def test_the_dtype_key_says_the_activations_are_its_dtype():
+    served = [w for w in load_model(EXLLAMA.format("")).warnings if "served with vLLM's --dtype" in w]
+    assert len(served) == 1 and "the activations are float16" in served[0]
+    assert not [w for w in load_model(f"composed:gptq:{LLAMA}").warnings if "--dtype" in w]

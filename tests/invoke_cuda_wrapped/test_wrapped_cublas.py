@@ -16,9 +16,9 @@ import pytest
 from vkc.invoke.core.provenance import InvocationMode
 from vkc.invoke.cuda.wrapped import OpCall, WrapRefused, invoke_wrapped
 from vkc.invoke.cuda.wrapped.check import CUBLAS_FORWARDED, unsupported, uses_cublas
-from vkc.modelcfg import load_model
 from vkc.invoke.cuda.wrapped.traced import step_call
 from vkc.invoke.triton.modeltraced.session import FULL_STEPS, SMALL_STEPS
+from vkc.modelcfg import load_model
 from vkc.modeltrace.records import ScalarArg, TensorArg, TracedEvent, trace_from_json
 
 SOURCE = "composed:gptq{}:meta-llama/Llama-3.1-8B-Instruct@linear-backend=exllama,dtype=float16"

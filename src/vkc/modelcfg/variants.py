@@ -198,8 +198,9 @@ def fetch_variant(model: str, fetch_base: Callable[[str], Any], make: Callable[.
         note = f"{v.base}: {what} (architectures={arch}, bfloat16)"
         return RawConfig(model, json.loads(json.dumps(d["config"])), "snapshot",
                          (f"vkc:modelcfg/defaults/{v.defaults}.json: {what}",), (note,))
-    served = ((f"{model}: served with vLLM's --dtype {dt}: the activations are {dt}; the dtype line above is the "
-               "config's torch_dtype",) if (dt := v.option("dtype")) else ())
+    dt = v.option("dtype")          # --dtype: vLLM's activation dtype, not the config's torch_dtype
+    why = f"{model}: served with vLLM's --dtype {dt}: the activations are {dt}; the dtype line above is the config's"
+    served = (f"{why} torch_dtype",) if dt else ()
     if v.composed is not None:
         d = _composed_file(v.composed)
         raw = fetch_base(v.model)
