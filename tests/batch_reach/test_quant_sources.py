@@ -132,3 +132,109 @@ def test_bad_composed_ids_are_model_errors(model):
     with pytest.raises(ModelError) as e:
         load_model(model)
     assert e.value.hint
+
+
+# ----------------------------------------------------------------------------- exllama: --linear-backend, --dtype
+
+EXLLAMA = "composed:gptq{}:meta-llama/Llama-3.1-8B-Instruct@linear-backend=exllama,dtype=float16"
+
+
+def test_linear_backend_and_dtype_keys_take_only_exllama_triton_and_float16():
+    assert SERVING_KEYS["linear-backend"] == ("exllama", "triton")
+    assert SERVING_KEYS["dtype"] == ("float16",)
+    for bad in ("linear-backend=machete", "linear-backend=auto", "dtype=bfloat16", "dtype=half"):
+        with pytest.raises(ModelError):
+            load_model(f"composed:gptq:{LLAMA}@{bad}")
+
+
+@pytest.mark.parametrize("scheme", ["", "8"])
+def test_exllama_sources_set_the_two_options_and_nothing_else(scheme):
+    model = EXLLAMA.format(scheme)
+    opts = session.trace_options(load_model(model))
+    plain = session.trace_options(load_model(f"composed:gptq{scheme}:{LLAMA}"))
+    assert plain.linear_backend is None and plain.dtype is None
+    assert opts == dataclasses.replace(plain, linear_backend="exllama", dtype="float16")
+    q = fetch_config(model).config["quantization_config"]
+    assert q["quant_method"] == "gptq" and q["bits"] == (8 if scheme else 4) and q["desc_act"] is False
+
+
+def test_gptq8_cites_its_checkpoint():
+    data = json.loads((COMPOSED_DIR / "gptq8.json").read_text())
+    assert "gptq8" in composed_ids()
+    assert data["quantization_config"]["bits"] == 8 and data["quantization_config"]["sym"] is True
+    assert "QuantTrio/KAT-Dev-GPTQ-Int8" in data["from"] and "quantize_config.json" in data["from"]
+
+
+def test_the_options_reach_the_worker_the_key_and_the_json_form_only_when_set():
+    cfg = dict(fetch_config(LLAMA).config)
+    opts = TraceOptions((StepSpec("decode", 8, ctx=128),))
+    plain = _worker_options(opts, plan_layers(cfg))
+    assert "linear_backend" not in plain and "dtype" not in plain        # other traces keep their keys
+    ex = dataclasses.replace(opts, linear_backend="exllama", dtype="float16")
+    assert _worker_options(ex, plan_layers(cfg)) == {**plain, "linear_backend": "exllama", "dtype": "float16"}
+    trace = trace_from_json(json.loads((DATA / "llama-3.1-8b-instruct.trace.json").read_text()))
+    j = trace_to_json(trace)["options"]
+    assert "linear_backend" not in j and "dtype" not in j
+    t2 = dataclasses.replace(trace, options=dataclasses.replace(trace.options, linear_backend="exllama", dtype="float16"))
+    back = trace_from_json(trace_to_json(t2)).options
+    assert (back.linear_backend, back.dtype) == ("exllama", "float16")
+    assert with_features(ex, ["sampler"]).linear_backend == "exllama"
+
+
+def test_engine_config_passes_them_to_vllms_engine_args(monkeypatch):
+    import sys
+    import types
+
+    from vkc.modeltrace import startup
+
+    @dataclasses.dataclass
+    class EngineArgs:
+        model: str = ""
+        skip_tokenizer_init: bool = False
+        enforce_eager: bool = False
+        load_format: str = ""
+        block_size: int = 16
+        max_model_len: int | None = None
+        kv_cache_dtype: str = "auto"
+        max_num_seqs: int = 0
+        max_num_batched_tokens: int = 0
+        gdn_prefill_backend: str | None = None
+        linear_backend: str = "auto"
+        dtype: str = "auto"
+
+        def create_engine_config(self):
+            return self
+
+    fake = {"vllm.engine.arg_utils": types.SimpleNamespace(EngineArgs=EngineArgs),
+            "vllm.model_executor.models": types.SimpleNamespace(registry=types.SimpleNamespace())}
+    for name, mod in fake.items():
+        monkeypatch.setitem(sys.modules, name, mod)
+    opts = {"block_size": 16, "max_model_len": None, "kv_cache_dtype": "auto", "max_batch": 4, "max_tokens": 64}
+    plain = startup.engine_config("/m", opts)
+    assert (plain.linear_backend, plain.dtype) == ("auto", "auto")
+    got = startup.engine_config("/m", {**opts, "linear_backend": "exllama", "dtype": "float16"})
+    assert (got.linear_backend, got.dtype) == ("exllama", "float16")
+
+
+def test_exllama_sources_are_reach_sources_after_the_moe_wna16_one():
+    from vkc.batch.reach import REACH_SOURCES
+    i = REACH_SOURCES.index(EXLLAMA.format(""))
+    assert REACH_SOURCES[i + 1:i + 5] == (EXLLAMA.format("8"), f"composed:gptq:{LLAMA}@linear-backend=triton",
+                                          f"composed:w8a8-int8:{LLAMA}@linear-backend=triton",
+                                          f"{LLAMA}@quantization=fp8_per_block,linear-backend=triton")
+    assert i > REACH_SOURCES.index(f"composed:gptq:{QWEN_MOE}@quantization=moe_wna16")
+
+
+def test_linear_backend_triton_sets_only_that_option():
+    model = f"composed:w8a8-int8:{LLAMA}@linear-backend=triton"
+    opts = session.trace_options(load_model(model))
+    assert opts == dataclasses.replace(session.trace_options(load_model(f"composed:w8a8-int8:{LLAMA}")),
+                                       linear_backend="triton")
+    both = session.trace_options(load_model(f"{LLAMA}@quantization=fp8_per_block,linear-backend=triton"))
+    assert (both.quantization, both.linear_backend, both.dtype) == ("fp8_per_block", "triton", None)
+
+
+def test_the_dtype_key_says_the_activations_are_its_dtype():
+    served = [w for w in load_model(EXLLAMA.format("")).warnings if "served with vLLM's --dtype" in w]
+    assert len(served) == 1 and "the activations are float16" in served[0]
+    assert not [w for w in load_model(f"composed:gptq:{LLAMA}").warnings if "--dtype" in w]

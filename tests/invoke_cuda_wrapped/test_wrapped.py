@@ -244,7 +244,8 @@ def test_stand_in_gap_is_refused_with_the_reason(vllm_tree, extract):
 def test_unsupported_names():
     assert unsupported("auto t = torch::stable::empty({4}); torch::stable::accelerator::DeviceGuard g(0);") == []
     assert unsupported("torch::stable::sum(x); // torch::stable::amax") == ["torch::stable::sum"]
-    assert unsupported('cublasHgemm(h, 1); printf("at::foo");') == ["cuBLAS: cublasHgemm("]
+    assert unsupported('cublasSgemm(h, 1); printf("at::foo");') == ["cuBLAS: cublasSgemm"]
+    assert unsupported("cublasHgemm(h, 1);") == []          # forwarded (templates/cublas.cuh.j2)
     assert unsupported("auto s = at::cuda::getCurrentCUDAStream();") == ["ATen (at::...): at::cuda"]
     assert param_problem("const std::optional<torch::stable::Tensor>&", "Tensor?") is None
     assert param_problem("int64_t", "int") is None

@@ -101,3 +101,30 @@ def test_inkling_seq_metadata_prefill_query_start_is_the_requests_first_row():
     facts = StepFacts(StepTrace(StepSpec("prefill", 2, 0, 3), 4, (meta,), 0.0), 64, 16)
     assert produced_contents(seq_idx, meta, facts) == InitSpec("values", ([0, 0, 0, 1, 1, 1],))
     assert produced_contents(starts, meta, facts) == InitSpec("values", ([0, 0, 0, 3, 3, 3],))
+
+
+def _i8(base: str, shape: tuple[int, int], producer: str) -> TensorArg:
+    return TensorArg("int8", shape, (shape[1], 1), 0, 1, base, shape[0] * shape[1], producer)
+
+
+def test_an_int8_quant_result_is_any_int8_value():
+    """scaled_quant.cu saturates into int8's range: the quantized activation an int8 GEMM reads (compressed-tensors'
+    Triton scaled_mm_kernel under --linear-backend triton) is data, every int8 value."""
+    x = TensorArg("bfloat16", (64, 4096), (4096, 1), 0, 2, "s0", 64 * 4096 * 2, "event:0")
+    quant = TracedEvent(1, "op", "_C::dynamic_scaled_int8_quant", 0, None,
+                        (("result", _i8("s1", (64, 4096), "alloc")), ("input", x),
+                         ("scale", TensorArg("float32", (64, 1), (1, 1), 0, 4, "s2", 256, "alloc")), ("azp", None)))
+    reader = TracedEvent(2, "triton", "vllm.model_executor.layers.quantization.compressed_tensors.triton_scaled_mm:"
+                         "scaled_mm_kernel", 0, None, (("a_ptr", _i8("s1", (64, 4096), "event:1")),))
+    got = init_for("a_ptr", _i8("s1", (64, 4096), "event:1"), reader, _facts(quant, reader))
+    assert got == InitSpec("randint", (-128, 128))
+
+
+def test_another_ops_int8_output_still_has_no_rule():
+    import pytest
+
+    from vkc.invoke.triton.modeltraced.initbase import Refused
+    other = TracedEvent(1, "op", "_C::some_int8_op", 0, None, (("result", _i8("s1", (4, 8), "alloc")),))
+    reader = TracedEvent(2, "triton", "m:k", 0, None, (("a_ptr", _i8("s1", (4, 8), "event:1")),))
+    with pytest.raises(Refused, match="no contents rule"):
+        init_for("a_ptr", _i8("s1", (4, 8), "event:1"), reader, _facts(other, reader))

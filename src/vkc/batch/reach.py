@@ -134,6 +134,16 @@ REACH_SOURCES: tuple[str, ...] = (
     # V4.1's compressor / KV-insert / indexer-K-store / top-k index kernels, the DSA candidate-block kernels
     ("defaults:DeepseekV41ForCausalLM@deep-gemm=recorded,flash-mla=recorded,tilelang=recorded,cute-dsl=recorded,"
      "block-size=256"),
+    # GPTQ's exllama kernels (h-quant, 2026-12-04): a GPTQ checkpoint's quantization_config (modelcfg/composed/gptq.json,
+    # gptq8.json cite theirs) served with vLLM's --linear-backend exllama --dtype float16: choose_mp_linear_kernel
+    # keeps ExllamaLinearKernel (float16 activations only), whose forward is _C::gptq_gemm; at 64 decode tokens
+    # (> MAX_Q_GEMM_ROWS 50, 24 at 8 bits) q_gemm.cu reconstructs the fp16 weight, then cuBLAS
+    "composed:gptq:meta-llama/Llama-3.1-8B-Instruct@linear-backend=exllama,dtype=float16",   # reconstruct_exllama_4bit
+    "composed:gptq8:meta-llama/Llama-3.1-8B-Instruct@linear-backend=exllama,dtype=float16",  # reconstruct_exllama_8bit
+    # --linear-backend triton: the _LINEAR_BACKEND_KERNEL_MAP["triton"] Linear kernels in place of Machete / CUTLASS
+    "composed:gptq:meta-llama/Llama-3.1-8B-Instruct@linear-backend=triton",       # TritonW4A16: triton_w4a16_gemm_kernel
+    "composed:w8a8-int8:meta-llama/Llama-3.1-8B-Instruct@linear-backend=triton",  # TritonInt8ScaledMM: scaled_mm_kernel
+    "meta-llama/Llama-3.1-8B-Instruct@quantization=fp8_per_block,linear-backend=triton",  # _w8a8_triton_block_scaled_mm
 )
 
 

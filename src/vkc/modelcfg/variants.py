@@ -94,6 +94,15 @@ SERVING_KEYS: dict[str, tuple[str, ...]] = {
     # (models/deepseek_v4/sparse_mla.py get_supported_kernel_block_sizes), FLASH_ATTN_MLA_SPARSE multiples of 64
     # (v1/attention/backends/mla/flashattn_mla_sparse.py): the sizes vLLM picks for them unasked
     "block-size": ("64", "256"),
+    # --linear-backend (EngineArgs.linear_backend -> KernelConfig.linear_backend, read by
+    # model_executor/kernels/linear/__init__.py _resolve_backend_kernels): "exllama" keeps only the Exllama
+    # mixed-precision kernel for a GPTQ checkpoint's Linears (choose_mp_linear_kernel; "auto" takes Machete on
+    # SM 9.0), whose exllama.py calls _C::gptq_shuffle at load and _C::gptq_gemm in the forward; "triton" keeps the
+    # _LINEAR_BACKEND_KERNEL_MAP["triton"] kernels (TritonW4A16 / TritonInt8ScaledMM / TritonFp8BlockScaledMM)
+    "linear-backend": ("exllama", "triton"),
+    # --dtype (EngineArgs.dtype): float16, the activation dtype ExllamaLinearKernel.can_implement requires
+    # ("Exllama only supports float16 activations") and AutoGPTQ-era checkpoints' own torch_dtype
+    "dtype": ("float16",),
 }
 
 
@@ -199,6 +208,9 @@ def fetch_variant(model: str, fetch_base: Callable[[str], Any], make: Callable[.
         note = f"{v.base}: {what} (architectures={arch}, bfloat16)"
         return RawConfig(model, json.loads(json.dumps(d["config"])), "snapshot",
                          (f"vkc:modelcfg/defaults/{v.defaults}.json: {what}",), (note,))
+    dt = v.option("dtype")          # --dtype: vLLM's activation dtype, not the config's torch_dtype
+    why = f"{model}: served with vLLM's --dtype {dt}: the activations are {dt}; the dtype line above is the config's"
+    served = (f"{why} torch_dtype",) if dt else ()
     if v.composed is not None:
         d = _composed_file(v.composed)
         raw = fetch_base(v.model)
@@ -206,6 +218,6 @@ def fetch_variant(model: str, fetch_base: Callable[[str], Any], make: Callable[.
                 "not a checkpoint")
         config = {**raw.config, "quantization_config": json.loads(json.dumps(d["quantization_config"]))}
         return RawConfig(model, config, raw.origin, (*raw.sources, f"vkc:modelcfg/composed/{v.composed}.json: {what}"),
-                         (*raw.warnings, f"{v.base}: {what}"))
+                         (*raw.warnings, f"{v.base}: {what}", *served))
     raw = fetch_base(v.base)
-    return RawConfig(model, dict(raw.config), raw.origin, tuple(raw.sources), tuple(raw.warnings))
+    return RawConfig(model, dict(raw.config), raw.origin, tuple(raw.sources), (*raw.warnings, *served))

@@ -49,6 +49,8 @@ class TraceOptions:
     # ids of steps whose failure leaves the trace standing: it lacks them and says why (notes["failed_steps"])
     optional_steps: tuple[str, ...] = ()
     recorded: tuple[str, ...] = ()    # recording stand-ins the variant asks for (vkc.modeltrace.recorded.RECORDED)
+    linear_backend: str | None = None   # vLLM's --linear-backend (None: vLLM's default, "auto")
+    dtype: str | None = None          # vLLM's --dtype (None: vLLM's default, "auto": the config's torch_dtype)
 
 
 @dataclass(frozen=True)
@@ -214,7 +216,9 @@ def trace_to_json(t: ModelTrace) -> dict[str, Any]:
                     **({"quantization": o.quantization} if o.quantization else {}),
                     **({"kda_prefill_backend": o.kda_prefill_backend} if o.kda_prefill_backend else {}),
                     **({"optional_steps": list(o.optional_steps)} if o.optional_steps else {}),
-                    **({"recorded": list(o.recorded)} if o.recorded else {})},
+                    **({"recorded": list(o.recorded)} if o.recorded else {}),
+                    **({"linear_backend": o.linear_backend} if o.linear_backend else {}),
+                    **({"dtype": o.dtype} if o.dtype else {})},
         "full_layers": t.full_layers, "traced_layers": t.traced_layers, "layer_types": list(t.layer_types),
         "layer_weights": {str(k): v for k, v in sorted(t.layer_weights.items())},
         "steps": [{"spec": _spec_to(s.spec), "num_tokens": s.num_tokens, "forward_s": s.forward_s,
@@ -231,7 +235,7 @@ def trace_from_json(d: Mapping[str, Any]) -> ModelTrace:
     opts = TraceOptions(tuple(StepSpec(**s) for s in o["steps"]), int(o["tp"]), o["attention_backend"],
                         o["kv_cache_dtype"], None if o.get("block_size") is None else int(o["block_size"]),
                         o.get("quantization"), o.get("kda_prefill_backend"), tuple(o.get("optional_steps", ())),
-                        tuple(o.get("recorded", ())))
+                        tuple(o.get("recorded", ())), linear_backend=o.get("linear_backend"), dtype=o.get("dtype"))
     steps = tuple(StepTrace(StepSpec(**s["spec"]), int(s["num_tokens"]),
                             tuple(event_from_worker(e) for e in s["events"]), float(s["forward_s"]))
                   for s in d["steps"])

@@ -219,6 +219,10 @@ def engine_config(model_dir: str, opts: dict[str, Any]) -> Any:
         kw["quantization"] = opts["quantization"]
     if opts.get("kda_prefill_backend"):     # --kda-prefill-backend (a variant's serving option; absent: "auto")
         kw["kda_prefill_backend"] = opts["kda_prefill_backend"]
+    if opts.get("linear_backend"):      # --linear-backend (a variant's serving option; absent: "auto")
+        kw["linear_backend"] = opts["linear_backend"]
+    if opts.get("dtype"):               # --dtype (a variant's serving option; absent: "auto")
+        kw["dtype"] = opts["dtype"]
     # linear-attention prefill: vLLM's H100 default is FlashInfer (external, JIT); take the in-tree
     # Triton/FLA kernels, as for attention (the table's header says so)
     kw["gdn_prefill_backend"] = "triton"

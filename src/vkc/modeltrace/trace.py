@@ -79,6 +79,10 @@ def _worker_options(options: TraceOptions, plan: LayerPlan) -> dict[str, Any]:
         out["quantization"] = options.quantization
     if options.kda_prefill_backend:     # --kda-prefill-backend (a variant's serving option)
         out["kda_prefill_backend"] = options.kda_prefill_backend
+    if options.linear_backend:          # --linear-backend (a variant's serving option)
+        out["linear_backend"] = options.linear_backend
+    if options.dtype:                   # --dtype (a variant's serving option)
+        out["dtype"] = options.dtype
     if options.recorded:                # absent without them: the plain trace's key stays
         out["recorded"] = list(options.recorded)
     if features_of(options):            # absent without features: the plain trace's key stays

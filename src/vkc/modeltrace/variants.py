@@ -7,6 +7,8 @@
 ``quantization=METHOD`` sets ``TraceOptions.quantization`` (vLLM's ``--quantization``: the bf16
 checkpoint quantized online at load, e.g. ``fp8_per_tensor``).
 ``kda-prefill-backend=triton`` sets ``TraceOptions.kda_prefill_backend`` (vLLM's ``--kda-prefill-backend``).
+``linear-backend=exllama`` / ``dtype=float16`` set ``TraceOptions.linear_backend`` / ``.dtype`` (vLLM's
+``--linear-backend`` / ``--dtype``).
 ``deep-gemm=recorded`` (``flash-mla=recorded``, ``tilelang=recorded``) adds to ``TraceOptions.recorded``: the
 worker installs that recording stand-in (:mod:`vkc.modeltrace.recorded`) before vLLM probes for the package;
 ``block-size=N`` sets
@@ -70,6 +72,10 @@ def serving_variant(options: TraceOptions, model_id: str) -> TraceOptions:
         out = dataclasses.replace(out, quantization=quant)
     if (kda := v.option("kda-prefill-backend")) is not None:
         out = dataclasses.replace(out, kda_prefill_backend=kda)
+    if (linear := v.option("linear-backend")) is not None:
+        out = dataclasses.replace(out, linear_backend=linear)
+    if (dtype_ := v.option("dtype")) is not None:
+        out = dataclasses.replace(out, dtype=dtype_)
     if recorded := tuple(sorted(k for k in RECORDED if v.option(k) == "recorded")):
         out = dataclasses.replace(out, recorded=recorded)
     if (bs := v.option("block-size")) is not None:

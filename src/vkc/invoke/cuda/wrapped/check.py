@@ -13,7 +13,8 @@ from collections.abc import Mapping
 
 from vkc.cxx.pp import strip_comments
 
-__all__ = ["STANDIN_ACCELERATOR", "STANDIN_OPS", "STANDIN_TYPES", "param_problem", "type_aliases", "unsupported"]
+__all__ = ["CUBLAS_FORWARDED", "STANDIN_ACCELERATOR", "STANDIN_OPS", "STANDIN_TYPES", "param_problem", "type_aliases",
+           "unsupported", "uses_cublas"]
 
 # torch::stable::<name> the stand-in defines
 STANDIN_OPS = frozenset({
@@ -25,6 +26,12 @@ STANDIN_TYPES = frozenset({"Tensor", "Device", "DeviceType", "DeviceIndex", "Lay
 STANDIN_ACCELERATOR = frozenset({"DeviceGuard", "DeviceIndex", "StreamId", "getCurrentDeviceIndex"})
 # shim functions of torch's C ABI the stand-in implements
 STANDIN_SHIM = frozenset({"aoti_torch_get_current_cuda_stream"})
+# cuBLAS entry points templates/cublas.cuh.j2 forwards to the library it loads at run time (with the
+# handle shim torch_get_current_cuda_blas_handle, csrc/torch_utils.h get_current_cuda_blas_handle): the
+# ones vLLM 0.33.0's host code calls (q_gemm.cu gemm_half_q_half_cuda); any other cuBLAS call is refused
+CUBLAS_FORWARDED = frozenset({"cublasHgemm"})
+CUBLAS_SHIM = frozenset({"torch_get_current_cuda_blas_handle"})
+_CUBLAS_CALL = re.compile(r"\b(cublas\w*)\s*\(")
 
 _STABLE = re.compile(r"\btorch::stable::(\w+)(?:::(\w+))?")
 _SHIM = re.compile(r"\b(aoti_torch_\w+|torch_get_\w+|torch_call_dispatcher|torch_set_\w+)\b")
@@ -34,7 +41,6 @@ _FOREIGN = (
     (re.compile(r"\bat::(?!Tensor\b|ScalarType\b)\w+"), "ATen (at::...)"),
     (re.compile(r"\bc10::cuda::\w+"), "c10's CUDA runtime (c10::cuda::...)"),
     (re.compile(r"\btorch::(?!stable::|headeronly::)(?!Tensor\b)\w+"), "libtorch (torch::...)"),
-    (re.compile(r"\bcublas\w*\s*\("), "cuBLAS"),
     (re.compile(r"\bcusparse\w*\s*\("), "cuSPARSE"),
     (re.compile(r"\bnccl\w*\s*\("), "NCCL"),
     (re.compile(r"\b(cutlass|cute)::"), "CUTLASS (not in the source distribution)"),
@@ -55,12 +61,19 @@ def unsupported(text: str) -> list[str]:
                 out.append(f"torch::stable::accelerator::{sub}")
         elif name == "detail" or (name not in STANDIN_OPS and name not in STANDIN_TYPES):
             out.append(f"torch::stable::{name}" + (f"::{sub}" if sub and name == "detail" else ""))
-    out += [m.group(1) for m in _SHIM.finditer(code) if m.group(1) not in STANDIN_SHIM]
+    out += [m.group(1) for m in _SHIM.finditer(code) if m.group(1) not in STANDIN_SHIM | CUBLAS_SHIM]
+    out += [f"cuBLAS: {m.group(1)}" for m in _CUBLAS_CALL.finditer(code) if m.group(1) not in CUBLAS_FORWARDED]
     for pat, what in _FOREIGN:
         hit = pat.search(code)
         if hit:
             out.append(f"{what}: {hit.group(0).strip()}")
     return sorted(dict.fromkeys(out))
+
+
+def uses_cublas(text: str) -> bool:
+    """Whether host code ``text`` calls cuBLAS (the program then includes templates/cublas.cuh.j2)."""
+    code = strip_comments(text)
+    return bool(_CUBLAS_CALL.search(code)) or "torch_get_current_cuda_blas_handle" in code
 
 
 _SCALARS = ("int64_t", "int", "int32_t", "double", "float", "bool", "long", "size_t", "uint64_t", "uint32_t",

@@ -30,7 +30,7 @@ from vkc.templating import render
 from vkc.toolchain.nvcc import instantiation_line
 
 from .args import Bound, bind
-from .check import param_problem, type_aliases, unsupported
+from .check import param_problem, type_aliases, unsupported, uses_cublas
 from .fills import StorageFill
 from .header import HeaderInputs, header_fields
 from .host import HostCode, NotLaunched, WrapRefused, host_code
@@ -268,7 +268,7 @@ def invoke_wrapped(tree: SourceTree, ex: Extraction, full: OpCall, small: OpCall
                   host_function=host.function, host_where=host.where, chunks=list(host.chunks), configs=cfgs,
                   call=host.qualified, small_config="SMALL" if len(cfgs) > 1 else "FULL",
                   kernel_name_lit=cpp_str(name), model_lit=cpp_str(model.model_id if model else "none"),
-                  workload_lit=cpp_str(workload), **check)
+                  workload_lit=cpp_str(workload), cublas=uses_cublas(host.text), **check)
     handoff = dataclasses.replace(ex.handoff, grid_expr=f"computed by {host.function} ({host.where})",
                                   meta_params={**dict(ex.handoff.meta_params), "instantiation": inst,
                                                "launch": "wrapper-compiled"})

@@ -22,6 +22,10 @@ kernel's code computes from the step's metadata.  Each rule here is one vLLM ker
   ``sconv_swa_attn.py``) -- for ``t < num_actual_tokens`` ``seq_idx[t]`` = the request ``j`` whose query holds
   token ``t`` (the largest ``j`` with ``qsl[j] <= t``) and ``query_start[t] = qsl[j]``; both 0 for
   ``num_actual_tokens <= t < num_padded_tokens`` (``tl.where(actual, ..., 0)``, stored under ``mask=padded``);
+* ``csrc/quantization/w8a8/int8/scaled_quant.cu: {static,dynamic}_scaled_int8_quant(result, input, scale, azp)``
+  -- ``result`` holds the input quantized to int8 (``float_to_int8_rn`` / ``int32_to_int8`` saturate into
+  ``[numeric_limits<int8_t>::min(), max()]``): any int8 value, ``randint(-128, 128)`` (the int8 GEMM that reads it,
+  e.g. compressed-tensors' Triton ``scaled_mm_kernel``, treats it as data, not as indices);
 * MiniMax-M3's index top-k tables (:mod:`.produced_topk`), Qwen4-Exp's QSA metadata
   (:mod:`.produced_qsa`), the MLA compressed / kpool-tail slot mappings (:mod:`.produced_slots`) and Step5's
   sparse-indexer metadata (:mod:`.produced_step5`).
@@ -39,12 +43,14 @@ from .produced_slots import slot_mapping_contents
 from .produced_step5 import step5_contents
 from .produced_topk import index_topk_contents
 
-__all__ = ["TOPK_LENGTH_OPS", "produced_contents"]
+__all__ = ["INT8_QUANT_OPS", "TOPK_LENGTH_OPS", "produced_contents"]
 
 # top-k ops over rows of given lengths, one schema (csrc/torch_bindings.cpp: "cooperative_topk(Tensor logits,
 # Tensor lengths, Tensor! output, ...)", "persistent_topk(...)" the same; persistent_topk.cuh: a row no
 # longer than k is 0..L-1 then -1)
 TOPK_LENGTH_OPS = ("_C::cooperative_topk", "_C::persistent_topk")
+# int8 quantization ops whose ``result`` is the quantized activation (csrc/torch_bindings.cpp schemas)
+INT8_QUANT_OPS = ("_C::static_scaled_int8_quant", "_C::dynamic_scaled_int8_quant")
 
 
 def _token_requests(a: TensorArg, ev: TracedEvent, spec: StepSpec) -> InitSpec | None:
@@ -103,6 +109,8 @@ def produced_contents(a: TensorArg, ev: TracedEvent, facts: StepView) -> InitSpe
     spec = facts.spec
     if ev.kind == "op" and ev.name in TOPK_LENGTH_OPS and role_of(ev, a) == "output":
         return _topk_rows(a, ev, facts)
+    if ev.kind == "op" and ev.name in INT8_QUANT_OPS and role_of(ev, a) == "result" and a.dtype == "int8":
+        return InitSpec("randint", (-128, 128))
     if ev.kind != "triton":
         return None
     leaf, param = ev.name.rsplit(":", 1)[-1], role_of(ev, a)
