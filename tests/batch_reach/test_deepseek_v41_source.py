@@ -81,8 +81,9 @@ def test_a_config_without_v41_source_ids_keeps_its_layer_types():
     assert plan.types == ("sliding/dense", "full/dense", "full/dense")
 
 
-def test_the_source_is_the_last_one_with_v4s_options():
-    assert reach_mod.REACH_SOURCES[-1] == SOURCE
+def test_the_source_comes_after_v4s_with_v4s_options():
+    src = reach_mod.REACH_SOURCES
+    assert src.index(SOURCE) > src.index(V4_SOURCE)       # appended: no earlier assignment moves
     assert session.trace_options(load_model(SOURCE)) == session.trace_options(load_model(V4_SOURCE))
 
 
