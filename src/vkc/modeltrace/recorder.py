@@ -154,6 +154,15 @@ def _is_norm(ev: dict[str, Any]) -> bool:
 
 RECORDER = Recorder()
 REENTER: dict[str, Any] = {}   # torch.ops.vllm.<name> -> the Python body vLLM registered
+# the context a re-entered vLLM op body runs under: the meta placements once more, registered by checklist step
+# meta-placements (vkc.modeltrace.startup_steps.enter_meta_placements; torch pops a mode while its handler runs)
+BODY_CONTEXTS: list[Any] = []
+
+
+def _body_context() -> Any:
+    import contextlib
+
+    return BODY_CONTEXTS[0]() if BODY_CONTEXTS else contextlib.nullcontext()
 
 
 class LaunchList(list):
@@ -227,9 +236,7 @@ def make_dispatch_mode():
             if ns == "vllm" and base in REENTER:
                 if RECORDER.active:
                     RECORDER.add({"kind": "vllm_op", "name": f"vllm::{base}", "args": []})
-                from .startup_steps import placements_again
-
-                with self, placements_again():
+                with self, _body_context():
                     return REENTER[base](*args, **kwargs)
             noting = RECORDER.active or RECORDER.building
             if noting and ns == "aten" and base in _FACTORY:

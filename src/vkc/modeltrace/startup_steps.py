@@ -99,10 +99,14 @@ def placements_again() -> Any:
 
 def enter_meta_placements() -> None:
     """Checklist step ``meta-placements``, for the worker's lifetime (with :func:`keep_tensor_values`)."""
+    from vkc.modeltrace.recorder import BODY_CONTEXTS
+
     keep_tensor_values()
     mode = meta_placements()
     mode.__enter__()
     _ACTIVE.append(mode)
+    if placements_again not in BODY_CONTEXTS:
+        BODY_CONTEXTS.append(placements_again)
 
 
 def mamba_ssu_backend(vllm_config: Any, kv_cfg: Any) -> None:
