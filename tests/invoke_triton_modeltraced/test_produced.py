@@ -66,32 +66,19 @@ def _seq_metadata(seq_idx: TensorArg, query_start: TensorArg, actual: int, pad: 
                         ("num_actual_tokens", ScalarArg(actual)), ("num_padded_tokens", ScalarArg(pad))))
 
 
-def test_inkling_seq_metadata_is_each_tokens_request_and_its_first_row():
+def test_inkling_seq_metadata_readers_stay_refused_without_the_sconv_groups_slots():
     seq_idx, starts = _t("s1", (8,), "unknown"), _t("s2", (8,), "unknown")
     meta = _seq_metadata(seq_idx, starts, 4, 6)
-    reader = TracedEvent(1, "triton", "m:sconv", None, None,
-                         (("seq_idx_ptr", _t("s1", (6,), "event:0")), ("query_start_ptr", _t("s2", (6,), "event:0"))))
-    facts = _facts(meta, reader)
-    # decode: one token per request; padded tokens 4, 5 are 0; the rest of the 8-element buffer 0 as well
-    assert init_for("seq_idx_ptr", _t("s1", (6,), "event:0"), reader, facts) == InitSpec(
-        "values", ([0, 1, 2, 3, 0, 0, 0, 0],))
-    assert init_for("query_start_ptr", _t("s2", (6,), "event:0"), reader, facts) == InitSpec(
-        "values", ([0, 1, 2, 3, 0, 0, 0, 0],))
-
-
-def test_inkling_seq_metadata_of_another_batch_is_no_rule():
-    seq_idx, starts = _t("s1", (8,), "unknown"), _t("s2", (8,), "unknown")
-    meta = _seq_metadata(seq_idx, starts, 3, 3)       # 3 tokens: not this 4-sequence decode step's
-    reader = TracedEvent(1, "triton", "m:sconv", None, None, (("seq_idx_ptr", _t("s1", (3,), "event:0")),))
+    reader = TracedEvent(1, "triton", "m:sconv", None, None, (("seq_idx_ptr", _t("s1", (6,), "event:0")),))
     import pytest
 
     from vkc.invoke.triton.modeltraced.initbase import Refused
-    with pytest.raises(Refused):
-        init_for("seq_idx_ptr", _t("s1", (3,), "event:0"), reader, _facts(meta, reader))
+    with pytest.raises(Refused, match="slot mapping"):
+        init_for("seq_idx_ptr", _t("s1", (6,), "event:0"), reader, _facts(meta, reader))
 
 
 def test_inkling_seq_metadata_prefill_query_start_is_the_requests_first_row():
-    from vkc.invoke.triton.modeltraced.produced import produced_contents
+    from vkc.invoke.triton.modeltraced.produced import _seq_metadata as rule
 
     seq_idx, starts = _t("s1", (6,), "unknown"), _t("s2", (6,), "unknown")
     meta = TracedEvent(0, "triton", "vllm.models.inkling.nvidia.ops.sconv:_seq_metadata_kernel", None, None,
@@ -99,8 +86,9 @@ def test_inkling_seq_metadata_prefill_query_start_is_the_requests_first_row():
                         ("query_start_ptr", starts), ("num_reqs", ScalarArg(2)),
                         ("num_actual_tokens", ScalarArg(6)), ("num_padded_tokens", ScalarArg(6))))
     facts = StepFacts(StepTrace(StepSpec("prefill", 2, 0, 3), 4, (meta,), 0.0), 64, 16)
-    assert produced_contents(seq_idx, meta, facts) == InitSpec("values", ([0, 0, 0, 1, 1, 1],))
-    assert produced_contents(starts, meta, facts) == InitSpec("values", ([0, 0, 0, 3, 3, 3],))
+    spec = facts.spec          # the rule itself (kept for when the trace builds the sconv group's own slots)
+    assert rule(seq_idx, meta, "seq_idx_ptr", spec) == InitSpec("values", ([0, 0, 0, 1, 1, 1],))
+    assert rule(starts, meta, "query_start_ptr", spec) == InitSpec("values", ([0, 0, 0, 3, 3, 3],))
 
 
 def _i8(base: str, shape: tuple[int, int], producer: str) -> TensorArg:

@@ -107,6 +107,9 @@ def test_the_examples_region_rows_and_float_bits():
     assert t.tolist() == [[-1, 0, 1, 2], [-1, -1, -1, 0], [-1, -1, -1, -1]]
     q = init([8, 4], "int16", ("randn_as", "bfloat16"), "cpu")              # type: ignore[operator]
     assert q.dtype == torch.int16 and bool(torch.isfinite(q.view(torch.bfloat16)).all())
+    b = init([6], "uint8", ("randn_as", "bfloat16"), "cpu")                 # another width: the bytes of 3 values
+    assert b.dtype == torch.uint8 and b.shape == (6,) and bool(torch.isfinite(b.view(torch.bfloat16)).all())
+    assert init([4], "uint8", ("randn",), "cpu").min() >= 0                  # type: ignore[operator]
 
 
 def test_gathered_block_table_entries_are_block_ids():
@@ -127,3 +130,16 @@ def test_ring_metadata_keeps_the_last_capacity_positions_of_each_request():
     got = init_for("RingSlots", _t("sl", (8,), "event:0"), reader, _facts(spec, ring, reader))
     # request 0 in block 1 (rows 10..), request 1 in block 2 (rows 20..): positions 2, 3 kept at pos % 2
     assert got == InitSpec("values", ([-1, -1, 10, 11, -1, -1, 20, 21, -1, -1],))
+
+
+def test_a_cut_kv_storage_keeps_every_views_rows_inside_its_blocks():
+    """Step5's ring: [rows, 512] bf16 rows over the KV storage, 240 rows per block of 245760 bytes."""
+    from vkc.invoke.triton.modeltraced.build import _shrunk
+
+    cache = TensorArg("bfloat16", (100, 8, 16, 384), (49152, 6144, 384, 1), 0, 2, "kv", 100 * 98304, "kv_cache:l0")
+    ring = TensorArg("bfloat16", (24000, 512), (512, 1), 0, 2, "kv", 100 * 98304, "kv_cache:l0")
+    mean = TensorArg("uint8", (100, 2, 256), (98304, 256, 1), 1024, 1, "kv", 100 * 98304, "kv_cache:l0")
+    assert _shrunk(cache, 10, 98304).shape[0] == 10
+    assert _shrunk(ring, 10, 98304).shape[0] == 10 * 98304 // 1024      # 96 ring rows per block
+    assert _shrunk(mean, 10, 98304).shape[0] == 10                       # an offset view keeps its last block
+    assert _shrunk(cache, 10).shape[0] == 10                             # no block bytes: the block dimension

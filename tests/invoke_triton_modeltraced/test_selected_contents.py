@@ -47,7 +47,8 @@ def test_scales_packed_in_an_integer_kv_cache_get_a_positive_constant():
         _pick_init([("key_cache_ptr", k, ints), ("k_scale_cache_ptr", s, InitSpec("randn"))])
     # a float view that is no scale: the cache's float rows, whose bytes the integer view reads as data (a KV
     # cache holds no indices; random bytes are as valid as the every-value fill of an integer cache)
-    assert _pick_init([("key_cache_ptr", k, ints), ("other_ptr", s, InitSpec("randn"))], kv=True) == InitSpec("randn")
+    assert _pick_init([("key_cache_ptr", k, ints), ("other_ptr", s, InitSpec("randn"))], kv=True) == InitSpec(
+        "randn_as", ("float32",))
 
 
 def test_a_gather_of_an_earlier_argmax_is_a_token_id_and_topk_indices_are_distinct_ids():

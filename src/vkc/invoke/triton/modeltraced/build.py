@@ -174,7 +174,16 @@ def _shrunk(a: TensorArg, num_blocks: int, block_bytes: int | None = None) -> Te
         return TensorArg(a.dtype, tuple(shape), a.stride, a.offset, a.itemsize, a.base, end * a.itemsize, a.producer,
                          a.origin)
     d = _block_dim(a)
-    shape[d] = min(shape[d], num_blocks)
+    if block_bytes and a.stride[d] > 0:
+        # the storage keeps num_blocks blocks of block_bytes; each view keeps the rows that fit in them (Step5's
+        # ring, [rows, 512] bf16 over the same storage, holds ROWS_PER_BLOCK rows per block, not one)
+        one = list(shape)
+        one[d] = 1
+        inner = _extent(one, a.stride, 0) * a.itemsize
+        rows = (num_blocks * block_bytes - a.offset * a.itemsize - inner) // (a.stride[d] * a.itemsize) + 1
+        shape[d] = min(shape[d], max(0, rows))
+    else:
+        shape[d] = min(shape[d], num_blocks)
     end = _extent(shape, a.stride, a.offset)
     return TensorArg(a.dtype, tuple(shape), a.stride, a.offset, a.itemsize, a.base, end * a.itemsize, a.producer, a.origin)
 
@@ -214,8 +223,8 @@ def _pick_init(param_inits: list[tuple[str, TensorArg, InitSpec]], kv: bool = Fa
         # one KV-cache storage holding float rows and raw-byte data (Step5's bf16 ring and its uint8 fp8
         # summaries): the float views' random values, whose bytes the integer views read -- as random as the
         # every-value fill of an integer cache
-        floating = True
-        param_inits = [(p, a, i) for p, a, i in param_inits if not _is_int(a.dtype)]
+        floats = sorted({a.dtype for _p, a, _i in param_inits if not _is_int(a.dtype)})
+        return InitSpec("randn_as", (floats[0],))
     if floating:   # an input and an output view of one buffer: the input's contents matter
         for _p, _a, i in param_inits:
             if i.kind in _RANDOMISH:

@@ -117,7 +117,12 @@ def produced_contents(a: TensorArg, ev: TracedEvent, facts: StepView) -> InitSpe
     if leaf == "_token_request_mapping_kernel" and param == "output":
         return _token_requests(a, ev, spec)
     if leaf == "_seq_metadata_kernel" and param in ("seq_idx_ptr", "query_start_ptr"):
-        return _seq_metadata(dict(ev.tensors()).get(param, a), ev, param, spec)
+        # the rule holds, but the launches that read these (Inkling's sconv / qkvr prep) also take the sconv
+        # group's slot mapping and block table, which the trace gives as the attention group's (block size 16,
+        # not the conv state's 4 tokens per block): an H200 run of them faults (bench/results/
+        # gained_h200_2026-12-04.txt), so they stay refused until the trace builds each KV group's own
+        raise Refused("Inkling's sconv metadata readers need the sconv KV group's own slot mapping and block "
+                      "table, which the trace does not build (it passes the attention group's)")
     if leaf == "_fused_norm_rope_kernel" and param == "topk_indices_ptr" and ev.constexprs.get("HAS_INDEXER") is True:
         return InitSpec("const", (-1,))
     for rule in (index_topk_contents, qsa_metadata_contents, slot_mapping_contents, step5_contents):
