@@ -83,6 +83,16 @@ def keep_tensor_values() -> None:
             RECORDER.host_copy(out, host)
         return out
 
+    # torch's default-device mode (``with torch.device("meta")``: vLLM builds the model so) recognises factory
+    # functions by identity from a set it computes once (torch.utils._device._device_constructors); computed after
+    # the wrap it would hold the wrapper, not the builtin the wrapper calls, and torch.tensor(data) would land
+    # on the CPU (composed:fp8-static's scales: set_data fails in device_loading_context).  Compute it first.
+    try:
+        from torch.utils._device import _device_constructors
+
+        _device_constructors()
+    except (ImportError, AttributeError):
+        pass
     tensor._vkc_host_values = True      # type: ignore[attr-defined]
     torch.tensor = tensor               # type: ignore[assignment]
 
