@@ -306,7 +306,7 @@ def _init_tensor(shape, dtype_name, init, device):
     if kind in ("randn", "randn_scaled"):
         scale = params[0] if params else 1.0
         if not floating:
-            return torch.randint(-4, 5, shape, dtype=dtype, device=device)
+            return torch.randint(-4 if dtype.is_signed else 0, 5, shape, dtype=dtype, device=device)
         return (torch.randn(shape, dtype=gen_dtype, device=device) * scale).to(dtype)
     if kind in ("rand", "uniform"):
         lo, hi = (params[0], params[1]) if params else (0.0, 1.0)
@@ -405,9 +405,12 @@ def _init_tensor(shape, dtype_name, init, device):
             table[:len(spec), :ids.shape[1]] = torch.where(keep, ids, -1)
         return table.reshape(-1)[:numel].to(dtype).reshape(shape)
     if kind == "randn_as":
-        # integer storage of floating data (a bit copy of bf16 rows as int16): normal values of that float
-        # dtype, reinterpreted
-        return torch.randn(shape, device=device).to(getattr(torch, params[0])).view(dtype)
+        # storage of floating data read as integers (a bit copy of bf16 rows as int16; a KV cache of bf16 rows
+        # and raw-byte fp8 summaries): normal values of that float dtype, reinterpreted
+        fdt = getattr(torch, params[0])
+        nbytes = numel * dtype.itemsize
+        vals = torch.randn(-(-nbytes // fdt.itemsize), device=device).to(fdt)
+        return vals.view(torch.uint8)[:nbytes].view(dtype).reshape(shape)
     if kind == "region_rows":
         # a region list per row (Step5's _emit_all_regions): `width` entries, -1 left padding, then regions
         # 0..current of the row's current region (currents run-length encoded: values, counts)
