@@ -41,7 +41,7 @@ _INT_CUDA = ("int", "int8_t", "int16_t", "int32_t", "int64_t", "uint8_t", "uint1
              "long", "long long", "unsigned", "size_t")
 # Triton init kinds that give an integer buffer a range, and those that only say "not read first"
 RANGED = frozenset({"arange", "randint", "values", "runs", "cumsum_lengths", "block_table", "block_rows", "slot_mapping", "topk_ids",
-                    "const", "uniform"})
+                    "const", "uniform", "topk_rows", "region_rows"})   # the last two: ids below each row's length
 OUTPUT_KINDS = frozenset({"empty", "scratch"})
 POINTER_KINDS: frozenset[str] = frozenset({"pointer_table", "pointer_targets"})   # tables of real allocations
 _CUDA_BUF = re.compile(r"^\s*// (\w+): ([A-Za-z_][\w: ]*?\**) [^\n]*$", re.M)
