@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 import types
 from pathlib import Path
 
@@ -75,31 +74,10 @@ def test_the_kda_option_survives_features_and_the_json_form():
     assert trace_from_json(trace_to_json(k)).options.kda_prefill_backend == "triton"
 
 
-def test_the_worker_passes_it_to_vllms_engine_args(monkeypatch):
+def test_the_worker_passes_it_to_vllms_engine_args(fake_engine_args):
     from vkc.modeltrace import startup
 
-    @dataclasses.dataclass
-    class EngineArgs:       # the fields engine_config sets, as vLLM's dataclass has them
-        model: str = ""
-        skip_tokenizer_init: bool = False
-        enforce_eager: bool = False
-        load_format: str = ""
-        block_size: int = 16
-        max_model_len: int | None = None
-        kv_cache_dtype: str = "auto"
-        max_num_seqs: int = 0
-        max_num_batched_tokens: int = 0
-        gdn_prefill_backend: str | None = None
-        kda_prefill_backend: str | None = None
-
-        def create_engine_config(self):
-            return self
-
-    fake = {"vllm.engine.arg_utils": types.SimpleNamespace(EngineArgs=EngineArgs),
-            "vllm.model_executor.models": types.SimpleNamespace(registry=types.SimpleNamespace())}
-    for name, mod in fake.items():
-        monkeypatch.setitem(sys.modules, name, mod)
-    opts = {"block_size": 16, "max_model_len": None, "kv_cache_dtype": "auto", "max_batch": 4, "max_tokens": 64}
+    opts = fake_engine_args
     assert startup.engine_config("/m", opts).kda_prefill_backend is None                # vLLM's default ("auto")
     assert startup.engine_config("/m", {**opts, "kda_prefill_backend": "triton"}).kda_prefill_backend == "triton"
 

@@ -181,35 +181,10 @@ def test_the_options_reach_the_worker_the_key_and_the_json_form_only_when_set():
     assert with_features(ex, ["sampler"]).linear_backend == "exllama"
 
 
-def test_engine_config_passes_them_to_vllms_engine_args(monkeypatch):
-    import sys
-    import types
-
+def test_engine_config_passes_them_to_vllms_engine_args(fake_engine_args):
     from vkc.modeltrace import startup
 
-    @dataclasses.dataclass
-    class EngineArgs:
-        model: str = ""
-        skip_tokenizer_init: bool = False
-        enforce_eager: bool = False
-        load_format: str = ""
-        block_size: int = 16
-        max_model_len: int | None = None
-        kv_cache_dtype: str = "auto"
-        max_num_seqs: int = 0
-        max_num_batched_tokens: int = 0
-        gdn_prefill_backend: str | None = None
-        linear_backend: str = "auto"
-        dtype: str = "auto"
-
-        def create_engine_config(self):
-            return self
-
-    fake = {"vllm.engine.arg_utils": types.SimpleNamespace(EngineArgs=EngineArgs),
-            "vllm.model_executor.models": types.SimpleNamespace(registry=types.SimpleNamespace())}
-    for name, mod in fake.items():
-        monkeypatch.setitem(sys.modules, name, mod)
-    opts = {"block_size": 16, "max_model_len": None, "kv_cache_dtype": "auto", "max_batch": 4, "max_tokens": 64}
+    opts = fake_engine_args
     plain = startup.engine_config("/m", opts)
     assert (plain.linear_backend, plain.dtype) == ("auto", "auto")
     got = startup.engine_config("/m", {**opts, "linear_backend": "exllama", "dtype": "float16"})
