@@ -25,6 +25,7 @@ Anything else about these kernels answers None (the caller refuses the launch wi
 from __future__ import annotations
 
 from vkc.invoke.triton.plan import InitSpec, Value
+from vkc.modeltrace.contents import Contents
 from vkc.modeltrace.records import TensorArg, TracedEvent
 
 from .initbase import Refused, StepView, int_scalars, lengths, numel, padded
@@ -41,16 +42,10 @@ def _regions(currents: list[int], k: int, a: TensorArg) -> InitSpec:
     """``region_rows`` of ``k + 1`` entries for rows of these current regions (the view must start the storage)."""
     if a.offset != 0 or len(currents) * (k + 1) > numel(a):
         raise Refused(f"{len(currents)} region rows of {k + 1} do not fit the traced buffer at offset {a.offset}")
-    values: list[int] = []
-    counts: list[int] = []
-    for c in currents:
-        if values and values[-1] == c:
-            counts[-1] += 1
-        else:
-            values.append(c)
-            counts.append(1)
-    runs: tuple[list[Value], list[Value]] = (list(values), list(counts))
-    return InitSpec("region_rows", (k + 1, *runs))
+    runs = Contents.of(list(currents)).runs          # the currents run-length encoded, as known contents are
+    values: list[Value] = [v for v, _n in runs]
+    counts: list[Value] = [n for _v, n in runs]
+    return InitSpec("region_rows", (k + 1, values, counts))
 
 
 def _direct_positions(ev: TracedEvent, facts: StepView) -> list[int] | None:
